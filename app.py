@@ -1,0 +1,16 @@
+"""ltrec: the Streamlit app. Navigation and the shared sidebar; every page lives in pages/."""
+
+import streamlit as st
+
+from ltrec.ui.state import dataset_picker
+
+st.set_page_config(page_title="ltrec: long-tail exposure", page_icon="📈", layout="wide")
+
+PAGES = [
+    st.Page("pages/overview.py", title="Overview", icon="🏠", default=True),
+]
+
+nav = st.navigation(PAGES)
+st.sidebar.markdown("**ltrec** · see, model and fix long-tail exposure")
+dataset_picker()
+nav.run()

@@ -1,0 +1,87 @@
+"""Domain errors. Each message says what is wrong and what to do about it.
+
+The CLI maps :class:`BadInputError` to exit code 2 and anything else to 1; pages show
+``str(err)`` with ``st.error``, never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class LtrecError(Exception):
+    """Base of every error ltrec raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message}\n{hint}")
+
+
+class BadInputError(LtrecError):
+    """The user's input (file, option, name) is wrong; nothing was changed."""
+
+    exit_code = 2
+
+
+class ColumnNotFoundError(BadInputError):
+    """A required column is missing from an input file."""
+
+    def __init__(self, column: str, field: str, available: list[str]) -> None:
+        shown = ", ".join(available[:30]) + (" ..." if len(available) > 30 else "")
+        super().__init__(
+            f"column '{column}' not found; columns are: {shown}",
+            hint=f"use --map {field}=<column> to say which column holds {field}",
+        )
+        self.column, self.field, self.available = column, field, available
+
+
+class TooManyRejectsError(BadInputError):
+    """More rows were rejected than the caller allows; nothing landed."""
+
+    def __init__(self, summary: str, share: float, limit: float, report: object = None) -> None:
+        super().__init__(
+            f"{summary}; that is {share:.1%} of the rows, above the limit of {limit:.1%}. "
+            "Nothing was imported.",
+            hint=f"fix the file, or pass --max-reject-share {min(1.0, share + 0.005):.3f} "
+            "to import the valid rows and keep the rest in the rejects table",
+        )
+        self.share, self.limit, self.report = share, limit, report
+
+
+class DatasetNotFoundError(BadInputError):
+    """The named dataset does not exist in the data directory."""
+
+    def __init__(self, name: str, available: list[str]) -> None:
+        have = ", ".join(available) if available else "none yet"
+        super().__init__(
+            f"dataset '{name}' not found (datasets: {have})",
+            hint="build the demo shop with `ltrec demo`, or import data with `ltrec import`",
+        )
+        self.name = name
+
+
+class StoreBusyError(LtrecError):
+    """Another process is writing to the same dataset."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"dataset '{name}' is being written by another import or training run",
+            hint="wait for it to finish and try again",
+        )
+
+
+class StoreCorruptError(LtrecError):
+    """A dataset file cannot be opened or lacks the ltrec schema."""
+
+
+class ConfigError(BadInputError):
+    """A configuration value (model, re-ranker, setting) is invalid."""
+
+
+class ModelError(LtrecError):
+    """A model cannot be trained, scored or saved as asked."""
+
+
+class RegistryError(LtrecError):
+    """A saved model run is missing, incomplete, tampered with or foreign."""

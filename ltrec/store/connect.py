@@ -1,0 +1,212 @@
+"""Dataset files: naming, read-only connections, and the one way to write.
+
+DuckDB lets one process write a file *or* many processes read it, not both. The app keeps
+read-only connections open, so a writer (import, demo build, training that stores embeddings)
+never writes the live file: :func:`writing` copies it to a temporary file beside it, hands out
+a connection to the copy, and on success renames the copy over the original (``os.replace`` is
+atomic on POSIX). A crash at any point leaves the old file untouched; readers holding the old
+file keep a consistent snapshot and pick up the new one when its :func:`file_version` changes.
+One writer per dataset at a time, enforced with an advisory file lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from ltrec.config import get_settings
+from ltrec.errors import BadInputError, DatasetNotFoundError, StoreBusyError, StoreCorruptError
+from ltrec.store.schema import create_schema
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+SUFFIX = ".duckdb"
+
+
+def check_name(name: str) -> str:
+    """Validate a dataset name: 1-64 letters, digits, '_' or '-'; first a letter or digit."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise BadInputError(
+            f"invalid dataset name {name!r}",
+            hint="use 1-64 letters, digits, '_' or '-', starting with a letter or digit",
+        )
+    return name
+
+
+def data_dir(path: Path | str | None = None) -> Path:
+    return Path(path) if path is not None else get_settings().data_dir
+
+
+def dataset_path(name: str, data_dir_: Path | str | None = None) -> Path:
+    return data_dir(data_dir_) / f"{check_name(name)}{SUFFIX}"
+
+
+def list_datasets(data_dir_: Path | str | None = None) -> list[str]:
+    """Names of the datasets in the data directory, sorted."""
+    root = data_dir(data_dir_)
+    if not root.is_dir():
+        return []
+    names = [p.name[: -len(SUFFIX)] for p in root.glob(f"*{SUFFIX}") if not p.name.startswith(".")]
+    return sorted(n for n in names if _NAME.match(n))
+
+
+def exists(name: str, data_dir_: Path | str | None = None) -> bool:
+    return dataset_path(name, data_dir_).is_file()
+
+
+def file_version(name: str, data_dir_: Path | str | None = None) -> str:
+    """Changes whenever the dataset file is replaced: a cheap cache key for readers."""
+    path = dataset_path(name, data_dir_)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise DatasetNotFoundError(name, list_datasets(data_dir_)) from None
+    return f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}"
+
+
+#: Catalog name under which a dataset file is attached in a read connection.
+CATALOG = "ds"
+
+
+def connect(name: str, data_dir_: Path | str | None = None) -> duckdb.DuckDBPyConnection:
+    """Open a dataset read-only. Raises :class:`DatasetNotFoundError` or :class:`StoreCorruptError`.
+
+    The file is ATTACHed to a private in-memory database rather than opened with
+    ``duckdb.connect(path)``: DuckDB caches database instances by path within a process, so a
+    plain connect after an atomic swap could hand back the old file's instance. Use
+    :func:`cursor` (not ``con.cursor()``) for a per-thread cursor: it re-selects the catalog.
+    """
+    path = dataset_path(name, data_dir_)
+    if not path.is_file():
+        raise DatasetNotFoundError(name, list_datasets(data_dir_))
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH ? AS {CATALOG} (READ_ONLY)", [str(path)])
+        con.execute(f"USE {CATALOG}")
+        con.execute("SELECT 1 FROM meta LIMIT 1")
+    except duckdb.Error as exc:
+        con.close()
+        raise StoreCorruptError(
+            f"dataset '{name}' cannot be opened as an ltrec store ({exc.__class__.__name__})",
+            hint=f"re-import it, or delete {path}",
+        ) from exc
+    return con
+
+
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A new cursor on a :func:`connect` connection, for use from one thread."""
+    cur = con.cursor()
+    cur.execute(f"USE {CATALOG}")
+    return cur
+
+
+def read_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return dict(con.execute("SELECT key, value FROM meta").fetchall())
+
+
+def write_meta(con: duckdb.DuckDBPyConnection, values: dict[str, object]) -> None:
+    con.executemany(
+        "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in values.items()]
+    )
+
+
+@contextlib.contextmanager
+def _lock(name: str, root: Path, wait: float) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / f".{name}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(name) from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _remove(path: Path) -> None:
+    for p in (path, Path(str(path) + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def writing(
+    name: str,
+    data_dir_: Path | str | None = None,
+    *,
+    replace: bool = False,
+    wait: float = 0.0,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Write a dataset atomically: yield a connection to a private copy, swap it in on success.
+
+    Args:
+        name: dataset name (validated).
+        replace: start from an empty store instead of a copy of the current one.
+        wait: seconds to wait for another writer before raising :class:`StoreBusyError`.
+
+    If the body raises, or the process dies, the dataset is exactly as it was before.
+    Every successful write stamps ``meta.import_id`` (a new UUID) and ``meta.updated_at``.
+    """
+    root = data_dir(data_dir_)
+    path = dataset_path(name, root)
+    with _lock(name, root, wait):
+        for stale in root.glob(f".{name}.*.tmp{SUFFIX}*"):  # left by a writer that died
+            stale.unlink(missing_ok=True)
+        tmp = root / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{SUFFIX}"
+        if path.exists() and not replace:
+            shutil.copyfile(path, tmp)
+        con = duckdb.connect(str(tmp))
+        try:
+            create_schema(con)
+            yield con
+            write_meta(
+                con,
+                {
+                    "name": name,
+                    "import_id": uuid.uuid4().hex,
+                    "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                },
+            )
+            con.execute("CHECKPOINT")
+            con.close()
+            _fsync_path(tmp)
+            os.replace(tmp, path)
+            _fsync_path(root)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                con.close()
+            _remove(tmp)
+            raise
+
+
+def delete_dataset(name: str, data_dir_: Path | str | None = None) -> None:
+    """Remove a dataset file (under the writer lock, so no import is mid-flight)."""
+    root = data_dir(data_dir_)
+    path = dataset_path(name, root)
+    if not path.exists():
+        raise DatasetNotFoundError(name, list_datasets(root))
+    with _lock(name, root, 0.0):
+        _remove(path)
