@@ -1,0 +1,498 @@
+"""The Recommender protocol, the config base class and the name -> model class registry (DESIGN §4).
+
+Every model follows the scikit-learn habit: ``__init__`` stores a validated pydantic config and
+nothing else; ``fit(data)`` learns the state (attributes ending in ``_``) and returns ``self``.
+Subclasses implement three hooks and inherit everything else:
+
+* ``_fit(data, progress)``: learn the model state from an :class:`InteractionData`.
+* ``_score(users, items)``: scores for *known users with training history* (indices valid,
+  at least one training interaction); ``items`` is ``None`` (whole catalogue) or an index array.
+* ``_state()`` / ``_set_state(arrays)``: the learned state as a dict of numpy arrays (written to
+  ``state.npz``, read back with ``allow_pickle=False``). Keras models override :meth:`save` and
+  :meth:`load` as well, to add a weights file (see :mod:`ltrec.models.registry`).
+
+The base class supplies the rest, identically for every model:
+
+* **Fallback.** A user index of ``-1`` (unknown to training) or a user with no training
+  interaction is scored by item popularity (distinct training users per item, ties broken by
+  total event weight). Content models may override :meth:`_fallback` to use segment features.
+* **recommend** = score, mask seen items (``exclude_seen``) and non-candidates, top-k with ties
+  broken by the lower item index, padded with ``-1`` / ``-inf`` when fewer than k items remain.
+* **save / load** of the config (JSON) and state (``.npz``, no pickle).
+
+Model classes are registered by name with a lazy ``"module:Class"`` path, so listing or
+configuring the baselines never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ltrec.errors import ConfigError, ModelError, RegistryError
+
+if TYPE_CHECKING:
+    from ltrec.models.data import InteractionData
+
+#: ``progress(done, message)``: ``done`` in [0, 1].
+Progress = Callable[[float, str], None]
+
+CONFIG_FILE = "config.json"
+STATE_FILE = "state.npz"
+#: Users scored per block in :meth:`Recommender.recommend`: bounds the dense score matrix.
+_BLOCK_CELLS = 8_000_000
+
+
+class ModelConfig(BaseModel):
+    """Base of every model config: unknown keys are refused, every number is bounded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Random seed (reproducible fits).")
+
+
+def report(progress: Progress | None, done: float, message: str) -> None:
+    """Call a progress callback if there is one (``done`` clipped to [0, 1])."""
+    if progress is not None:
+        progress(float(min(1.0, max(0.0, done))), message)
+
+
+def csr_to_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """A CSR matrix as plain arrays (for ``.npz`` without pickle)."""
+    m = sp.csr_matrix(m)
+    return {
+        f"{prefix}_data": m.data,
+        f"{prefix}_indices": m.indices,
+        f"{prefix}_indptr": m.indptr,
+        f"{prefix}_shape": np.asarray(m.shape, dtype=np.int64),
+    }
+
+
+def csr_from_arrays(prefix: str, arrays: Mapping[str, np.ndarray]) -> sp.csr_matrix:
+    try:
+        shape = tuple(int(x) for x in arrays[f"{prefix}_shape"])
+        return sp.csr_matrix(
+            (arrays[f"{prefix}_data"], arrays[f"{prefix}_indices"], arrays[f"{prefix}_indptr"]),
+            shape=shape,
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise RegistryError(
+            f"saved model state lacks a valid '{prefix}' matrix ({exc})",
+            hint="the run is damaged or from another version; train it again",
+        ) from exc
+
+
+def validation_message(exc: ValidationError, cls: type[BaseModel]) -> str:
+    """One line per error, plus the list of valid keys when a key is unknown."""
+    lines = []
+    unknown = False
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(config)"
+        if err["type"] == "extra_forbidden":
+            unknown = True
+            lines.append(f"unknown key '{loc}'")
+        else:
+            lines.append(f"{loc}: {err['msg']}")
+    msg = "; ".join(lines)
+    if unknown:
+        msg += f" (valid keys: {', '.join(cls.model_fields)})"
+    return msg
+
+
+class Recommender(abc.ABC):
+    """Base class of every model. See the module docstring for the contract."""
+
+    #: Registry name (``popularity``, ``itemknn``, ...).
+    name: ClassVar[str] = ""
+    #: The pydantic config class of this model.
+    config_cls: ClassVar[type[ModelConfig]] = ModelConfig
+    #: True when item content (text, category, ...) lets items without events be scored.
+    content_model: ClassVar[bool] = False
+
+    def __init__(self, config: ModelConfig | Mapping[str, Any] | None = None, **params: Any):
+        if isinstance(config, ModelConfig) and not params:
+            if not isinstance(config, self.config_cls):
+                raise ConfigError(
+                    f"{type(config).__name__} is not a config for model '{self.name}'",
+                    hint=f"use {self.config_cls.__name__}",
+                )
+            self.config = config
+            return
+        base = config.model_dump() if isinstance(config, ModelConfig) else dict(config or {})
+        self.config = make_config(self.config_cls, {**base, **params})
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())
+        return f"{type(self).__name__}({params})"
+
+    # ------------------------------------------------------------------ training
+
+    def fit(self, data: InteractionData, progress: Progress | None = None) -> Self:
+        """Learn the model from training interactions; returns ``self``.
+
+        Args:
+            data: the training interactions, features and vocabularies.
+            progress: optional ``progress(done, message)`` callback, ``done`` in [0, 1].
+        """
+        if data.n_items == 0:
+            raise ModelError("there are no items to train on", hint="import a catalogue first")
+        if data.matrix.nnz == 0:
+            raise ModelError(
+                "there are no training interactions (views, carts or purchases)",
+                hint="check the split cut-off and the event types of the data",
+            )
+        self.n_users_ = int(data.n_users)
+        self.n_items_ = int(data.n_items)
+        self.seen_ = sp.csr_matrix(data.matrix, dtype=np.float32)
+        self.seen_.sort_indices()
+        self.pop_ = popularity_scores(data.item_pop, data.item_weight)
+        report(progress, 0.0, f"training {self.name}")
+        self._fit(data, progress)
+        report(progress, 1.0, f"{self.name} trained")
+        return self
+
+    @abc.abstractmethod
+    def _fit(self, data: InteractionData, progress: Progress | None) -> None:
+        """Learn the model-specific state."""
+
+    # ------------------------------------------------------------------ scoring
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "seen_"):
+            raise ModelError(
+                f"the {self.name} model is not trained", hint="call fit(data) or load a saved run"
+            )
+
+    def _users(self, users: Any) -> np.ndarray:
+        arr = np.asarray(users)
+        if arr.dtype.kind not in "iu":
+            raise ModelError(f"user indices must be integers, got {arr.dtype}")
+        arr = arr.reshape(-1).astype(np.int64, copy=False)
+        bad = (arr < -1) | (arr >= self.n_users_)
+        if bad.any():
+            raise ModelError(
+                f"user index {int(arr[bad][0])} is out of range (0..{self.n_users_ - 1}, "
+                "or -1 for a user unknown to training)"
+            )
+        return arr
+
+    def _items(self, items: Any) -> np.ndarray | None:
+        if items is None:
+            return None
+        arr = np.asarray(items)
+        if arr.size and arr.dtype.kind not in "iu":
+            raise ModelError(f"item indices must be integers, got {arr.dtype}")
+        arr = arr.reshape(-1).astype(np.int64, copy=False)
+        bad = (arr < 0) | (arr >= self.n_items_)
+        if bad.any():
+            raise ModelError(
+                f"item index {int(arr[bad][0])} is out of range (0..{self.n_items_ - 1})"
+            )
+        return arr
+
+    def has_history(self, users: np.ndarray) -> np.ndarray:
+        """True for users known to training with at least one interaction."""
+        users = np.asarray(users, dtype=np.int64)
+        ok = users >= 0
+        out = np.zeros(users.shape, dtype=bool)
+        counts = np.diff(self.seen_.indptr)
+        out[ok] = counts[users[ok]] > 0
+        return out
+
+    def score(self, users: Any, items: Any = None) -> np.ndarray:
+        """Scores of items for users; higher is better.
+
+        Args:
+            users: one user index or an array of them (``-1``: unknown to training).
+            items: item indices to score (``None``: the whole catalogue, in index order).
+
+        Returns:
+            float32 ``[n_users, n_items or len(items)]`` (1-D for a scalar user). Users unknown
+            to training or without history get :meth:`_fallback` scores (popularity).
+        """
+        self._check_fitted()
+        scalar = np.ndim(users) == 0
+        u = self._users(users)
+        cols = self._items(items)
+        n_cols = self.n_items_ if cols is None else len(cols)
+        out = np.empty((len(u), n_cols), dtype=np.float32)
+        warm = self.has_history(u)
+        if warm.all():
+            out[:] = self._score(u, cols)
+        else:
+            if warm.any():
+                out[warm] = self._score(u[warm], cols)
+            out[~warm] = self._fallback(u[~warm], cols)
+        return out[0] if scalar else out
+
+    @abc.abstractmethod
+    def _score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
+        """Scores ``[len(users), n_cols]`` for known users with training history."""
+
+    def _fallback(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
+        """Scores for users without history: item popularity, the same for every such user."""
+        pop = self.pop_ if items is None else self.pop_[items]
+        return np.broadcast_to(pop.astype(np.float32), (len(users), len(pop)))
+
+    def recommend(
+        self,
+        users: Any,
+        k: int,
+        exclude_seen: bool = True,
+        candidates: Any = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k items per user.
+
+        Args:
+            users: one user index or an array of them (``-1``: unknown to training).
+            k: list length (>= 1).
+            exclude_seen: drop items the user interacted with in training.
+            candidates: restrict the lists to these item indices (one array shared by all users).
+
+        Returns:
+            ``(items, scores)``: int64 item indices and float32 scores, ``[n_users, k]`` (1-D for
+            a scalar user), best first, ties broken by the lower item index; padded with ``-1``
+            and ``-inf`` when fewer than k items are available.
+        """
+        self._check_fitted()
+        if not isinstance(k, int | np.integer) or k < 1:
+            raise ModelError(f"k must be a positive integer, got {k!r}")
+        k = int(k)
+        scalar = np.ndim(users) == 0
+        u = self._users(users)
+        cols = self._items(candidates)
+        if cols is not None:
+            cols = np.unique(cols)  # sorted: ties still go to the lower item index
+        n_cols = self.n_items_ if cols is None else len(cols)
+        items_out = np.full((len(u), k), -1, dtype=np.int64)
+        scores_out = np.full((len(u), k), -np.inf, dtype=np.float32)
+        pos = None
+        if cols is not None and exclude_seen:
+            pos = np.full(self.n_items_, -1, dtype=np.int64)
+            pos[cols] = np.arange(len(cols))
+        block = max(1, _BLOCK_CELLS // max(1, n_cols))
+        for start in range(0, len(u), block):
+            chunk = u[start : start + block]
+            s = np.array(self.score(chunk, cols), dtype=np.float32, copy=True)
+            s[~np.isfinite(s)] = -np.inf
+            if exclude_seen:
+                self._mask_seen(s, chunk, pos)
+            idx, val = top_k(s, k)
+            if cols is not None:
+                idx = np.where(idx >= 0, cols[np.maximum(idx, 0)], -1)
+            items_out[start : start + len(chunk), : idx.shape[1]] = idx
+            scores_out[start : start + len(chunk), : val.shape[1]] = val
+        if scalar:
+            return items_out[0], scores_out[0]
+        return items_out, scores_out
+
+    def _mask_seen(self, s: np.ndarray, users: np.ndarray, pos: np.ndarray | None) -> None:
+        known = users >= 0
+        if not known.any():
+            return
+        rows = np.flatnonzero(known)
+        sub = self.seen_[users[known]]
+        counts = np.diff(sub.indptr)
+        r = np.repeat(rows, counts)
+        c = sub.indices.astype(np.int64)
+        if pos is not None:
+            c = pos[c]
+            r, c = r[c >= 0], c[c >= 0]
+        s[r, c] = -np.inf
+
+    # ------------------------------------------------------------------ persistence
+
+    def _state(self) -> dict[str, np.ndarray]:
+        """The model-specific learned state as plain numeric arrays."""
+        return {}
+
+    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Restore what :meth:`_state` returned."""
+        return None
+
+    def _base_state(self) -> dict[str, np.ndarray]:
+        return {
+            **csr_to_arrays("base_seen", self.seen_),
+            "base_pop": self.pop_,
+            "base_shape": np.asarray([self.n_users_, self.n_items_], dtype=np.int64),
+        }
+
+    def _set_base_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        try:
+            self.n_users_, self.n_items_ = (int(x) for x in arrays["base_shape"])
+            self.pop_ = np.asarray(arrays["base_pop"], dtype=np.float64)
+        except (KeyError, ValueError) as exc:
+            raise RegistryError(
+                "saved model state is incomplete", hint="train the model again"
+            ) from exc
+        self.seen_ = csr_from_arrays("base_seen", arrays)
+        if self.seen_.shape != (self.n_users_, self.n_items_) or len(self.pop_) != self.n_items_:
+            raise RegistryError("saved model state has inconsistent shapes", hint="retrain")
+
+    def save(self, path: Path | str) -> list[Path]:
+        """Write ``config.json`` and ``state.npz`` into ``path`` (created); returns the files."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        cfg = path / CONFIG_FILE
+        cfg.write_text(
+            json.dumps({"model": self.name, "params": self.config.model_dump(mode="json")})
+        )
+        state = path / STATE_FILE
+        with open(state, "wb") as fh:
+            np.savez(fh, **self._base_state(), **self._state())
+        return [cfg, state]
+
+    @classmethod
+    def load(cls, path: Path | str) -> Self:
+        """Rebuild a model saved by :meth:`save`. Never unpickles: arrays and JSON only."""
+        path = Path(path)
+        name, params = read_model_config(path)
+        if name != cls.name:
+            raise RegistryError(f"{path} holds a '{name}' model, not '{cls.name}'")
+        model = cls(params)
+        arrays = read_npz(path / STATE_FILE)
+        model._set_base_state(arrays)
+        model._set_state(arrays)
+        return model
+
+
+def read_model_config(path: Path) -> tuple[str, dict[str, Any]]:
+    """``(model name, params)`` from a saved model's ``config.json``."""
+    try:
+        raw = json.loads((Path(path) / CONFIG_FILE).read_text())
+        name, params = raw["model"], raw["params"]
+        if not isinstance(name, str) or not isinstance(params, dict):
+            raise TypeError("bad types")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RegistryError(
+            f"{path / CONFIG_FILE} is missing or not a model config ({exc.__class__.__name__})",
+            hint="the run is damaged; train it again",
+        ) from exc
+    return name, params
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of an ``.npz`` file, read with ``allow_pickle=False``."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise RegistryError(
+            f"{path.name} cannot be read as plain arrays ({exc.__class__.__name__}: {exc})",
+            hint="the run is damaged or not an ltrec run; train it again",
+        ) from exc
+
+
+def popularity_scores(item_pop: np.ndarray, item_weight: np.ndarray) -> np.ndarray:
+    """Distinct users per item, ties broken by total event weight (adds less than 0.5)."""
+    w = np.asarray(item_weight, dtype=np.float64)
+    top = float(w.max()) if len(w) else 0.0
+    return np.asarray(item_pop, dtype=np.float64) + 0.5 * w / (top + 1.0)
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top-k of a 2-D array: ``(indices, values)``, best first, ties -> lower index.
+
+    ``-inf`` entries are never returned (index ``-1``, value ``-inf`` instead); the result has
+    ``min(k, n_cols)`` columns. Cost: one ``np.partition`` and two comparisons per row, so a
+    single user over a large catalogue stays close to a bare ``argpartition``.
+    """
+    n, m = scores.shape
+    kk = min(k, m)
+    if kk == 0:
+        return np.empty((n, 0), np.int64), np.empty((n, 0), np.float32)
+    if kk < m:
+        # The k-th largest value per row; everything above it is in, ties at it are taken by
+        # the lowest indices (argpartition alone would pick tied items arbitrarily).
+        kth = -np.partition(-scores, kk - 1, axis=1)[:, kk - 1 : kk]
+        chosen = scores > kth
+        tie = scores == kth
+        need = kk - chosen.sum(axis=1)
+        extra = tie.sum(axis=1) > need
+        if extra.any():
+            rank = np.cumsum(tie[extra], axis=1)
+            tie[extra] &= rank <= need[extra, None]
+        chosen |= tie
+        idx = np.nonzero(chosen)[1].reshape(n, kk)  # row-major: ascending index per row
+    else:
+        idx = np.broadcast_to(np.arange(m), (n, m)).copy()
+    vals = np.take_along_axis(scores, idx, axis=1)
+    o = np.argsort(-vals, axis=1, kind="stable")  # stable: equal scores keep the lower index
+    idx, vals = np.take_along_axis(idx, o, axis=1), np.take_along_axis(vals, o, axis=1)
+    idx[np.isneginf(vals)] = -1
+    return idx, vals.astype(np.float32, copy=False)
+
+
+# ---------------------------------------------------------------------------- registry
+
+#: Model name -> ``"module:Class"``; imported on first use (TensorFlow only for Keras models).
+MODELS: dict[str, str] = {
+    "popularity": "ltrec.models.popularity:Popularity",
+    "itemknn": "ltrec.models.itemknn:ItemKNN",
+    "ease": "ltrec.models.ease:EASE",
+    "als": "ltrec.models.als:ALS",
+    "two_tower": "ltrec.models.two_tower:TwoTower",
+    "ncf": "ltrec.models.ncf:NCF",
+}
+
+
+def register_model(name: str, path: str) -> None:
+    """Register (or re-point) a model class by name: ``path`` is ``"module:Class"``."""
+    if ":" not in path:
+        raise ValueError("path must be 'module:Class'")
+    MODELS[name] = path
+
+
+def model_names() -> list[str]:
+    return list(MODELS)
+
+
+def get_model_class(name: str) -> type[Recommender]:
+    """The model class registered under ``name`` (imported now)."""
+    if name not in MODELS:
+        raise ConfigError(
+            f"unknown model '{name}'", hint=f"choose one of: {', '.join(model_names())}"
+        )
+    module, _, attr = MODELS[name].partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ModelError(
+            f"model '{name}' is not available ({exc.__class__.__name__}: {exc})",
+            hint="check that its dependencies are installed",
+        ) from exc
+    return cls
+
+
+def make_config(cls: type[ModelConfig], params: Mapping[str, Any]) -> ModelConfig:
+    """Validate params against a config class; errors become :class:`ConfigError` (exit 2)."""
+    try:
+        return cls(**dict(params))
+    except ValidationError as exc:
+        raise ConfigError(
+            f"invalid {cls.__name__}: {validation_message(exc, cls)}",
+            hint=f"valid keys: {', '.join(cls.model_fields)}",
+        ) from None
+
+
+def make_model(name: str, params: Mapping[str, Any] | None = None) -> Recommender:
+    """A new, untrained model by registry name with validated params."""
+    cls = get_model_class(name)
+    return cls(make_config(cls.config_cls, params or {}))
+
+
+def load_model(path: Path | str) -> Recommender:
+    """Load any saved model: reads its ``config.json`` to pick the class."""
+    name, _ = read_model_config(Path(path))
+    if name not in MODELS:
+        raise RegistryError(f"{path} holds an unknown model '{name}'")
+    return get_model_class(name).load(path)

@@ -1,0 +1,384 @@
+"""InteractionData: what every model trains on (DESIGN §4).
+
+Built from the store on the evaluation core's split (:func:`ltrec.evaluation.temporal_split`), so
+every model sees the same training events and is scored on the same test pairs, or from plain
+DataFrames (:meth:`InteractionData.from_frame`) for tests and notebooks.
+
+Conventions:
+
+* Users: every user of the ``users`` table and of the events (training *and* test), sorted by
+  id. A user with no training interaction has an empty matrix row ("no history"); models score
+  such users with their fallback (popularity).
+* Items: the whole catalogue (``items`` table) plus any item only the events name, sorted by id,
+  so items with no interaction exist and are scored.
+* ``matrix[u, i]`` is the sum of event weights (view 1, cart 3, purchase 5 by default,
+  :data:`ltrec.config.EVENT_WEIGHTS`); pairs whose weight sums to 0 (impressions only) are not
+  stored, so the matrix's non-zeros are exactly the "seen" pairs of the split.
+* ``last_ts`` has the same sparsity as ``matrix`` and holds the pair's last event time in
+  seconds since the epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ltrec.config import EVENT_WEIGHTS
+from ltrec.errors import BadInputError
+
+if TYPE_CHECKING:
+    from ltrec.evaluation.split import Split, SplitConfig
+
+#: Price bands: 0 = unknown, 1..PRICE_BANDS by quantile of price within the catalogue.
+PRICE_BANDS = 5
+#: ``encoder(texts) -> float32 [len(texts), d]``; the features engineer supplies real ones.
+TextEncoder = Callable[[list[str]], np.ndarray]
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Category-like values as int32 codes; 0 is "unknown", names[0] == ""."""
+    s = values.astype("string")
+    s = s.where(s.notna() & (s.str.strip() != ""), None)
+    names = sorted(s.dropna().unique().tolist())
+    lookup = {n: i + 1 for i, n in enumerate(names)}
+    codes = s.map(lookup).fillna(0).astype(np.int32).to_numpy()
+    return codes, ["", *names]
+
+
+def _price_bands(price: pd.Series, bands: int = PRICE_BANDS) -> np.ndarray:
+    """Quantile band of each price (1..bands); 0 where the price is missing or not positive."""
+    p = pd.to_numeric(price, errors="coerce").to_numpy(dtype=np.float64)
+    ok = np.isfinite(p) & (p > 0)
+    out = np.zeros(len(p), dtype=np.int32)
+    if ok.sum() >= 1:
+        cuts = np.quantile(p[ok], np.linspace(0, 1, bands + 1)[1:-1])
+        out[ok] = 1 + np.searchsorted(cuts, p[ok], side="right")
+    return out
+
+
+@dataclass(eq=False)
+class InteractionData:
+    """Training interactions, vocabularies and features, all indexed by position.
+
+    Attributes:
+        user_ids / item_ids: index -> id (str arrays, sorted).
+        matrix: CSR ``[n_users, n_items]`` float32, summed event weights of training events.
+        last_ts: CSR like ``matrix``: last event time of the pair (float64 epoch seconds).
+        item_pop: distinct training users per item (int64); item_weight: summed weights.
+        item_category / item_brand / item_price_band: int32 codes (0 = unknown), with the
+            code -> name lists ``category_names`` / ``brand_names``.
+        item_titles / item_texts: title, and "title. description" for the text encoder.
+        item_text_emb: float32 ``[n_items, d]`` or None until :meth:`with_text` fills it;
+            ``text_encoder`` names the encoder that made it.
+        user_features: segment column -> int32 codes per user (0 = unknown), names in
+            ``user_feature_names``.
+        weights: the event weights used. split: the evaluation split (``from_store`` only).
+    """
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    matrix: sp.csr_matrix
+    last_ts: sp.csr_matrix
+    item_pop: np.ndarray
+    item_weight: np.ndarray
+    item_category: np.ndarray
+    category_names: list[str]
+    item_brand: np.ndarray
+    brand_names: list[str]
+    item_price_band: np.ndarray
+    item_titles: list[str]
+    item_texts: list[str]
+    user_features: dict[str, np.ndarray]
+    user_feature_names: dict[str, list[str]]
+    weights: dict[str, float]
+    item_text_emb: np.ndarray | None = None
+    text_encoder: str | None = None
+    split: Split | None = None
+    _user_index: dict[str, int] = field(default_factory=dict, repr=False)
+    _item_index: dict[str, int] = field(default_factory=dict, repr=False)
+    _fingerprint: str | None = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------ sizes and lookups
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def user_index(self) -> dict[str, int]:
+        if not self._user_index:
+            self._user_index = {u: i for i, u in enumerate(self.user_ids.tolist())}
+        return self._user_index
+
+    @property
+    def item_index(self) -> dict[str, int]:
+        if not self._item_index:
+            self._item_index = {it: i for i, it in enumerate(self.item_ids.tolist())}
+        return self._item_index
+
+    def users_to_index(self, ids: Sequence[Any]) -> np.ndarray:
+        """User ids -> indices; ``-1`` for ids not in the vocabulary."""
+        idx = self.user_index
+        return np.fromiter((idx.get(str(u), -1) for u in ids), dtype=np.int64, count=len(ids))
+
+    def items_to_index(self, ids: Sequence[Any]) -> np.ndarray:
+        """Item ids -> indices; ``-1`` for ids not in the catalogue."""
+        idx = self.item_index
+        return np.fromiter((idx.get(str(i), -1) for i in ids), dtype=np.int64, count=len(ids))
+
+    def history(self, user: int) -> np.ndarray:
+        """A user's training items, most recent first (ties: lower index first)."""
+        if user < 0:
+            return np.empty(0, dtype=np.int64)
+        lo, hi = self.last_ts.indptr[user], self.last_ts.indptr[user + 1]
+        items = self.last_ts.indices[lo:hi].astype(np.int64)
+        order = np.lexsort((items, -self.last_ts.data[lo:hi]))
+        return items[order]
+
+    def recent_items(self, users: np.ndarray, n: int) -> np.ndarray:
+        """``[len(users), n]`` most recent training items per user, padded with -1."""
+        out = np.full((len(users), n), -1, dtype=np.int64)
+        for r, u in enumerate(np.asarray(users, dtype=np.int64)):
+            h = self.history(int(u))[:n]
+            out[r, : len(h)] = h
+        return out
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 (hex, 16 chars) of vocabularies, weights, matrix and timestamps."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            for ids in (self.user_ids, self.item_ids):
+                h.update("\x1f".join(ids.tolist()).encode())
+                h.update(b"\x1e")
+            h.update(repr(sorted(self.weights.items())).encode())
+            for arr in (
+                self.matrix.indptr,
+                self.matrix.indices,
+                self.matrix.data,
+                self.last_ts.data,
+                self.item_category,
+                self.item_brand,
+                self.item_price_band,
+            ):
+                h.update(np.ascontiguousarray(arr).tobytes())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
+    def with_text(self, embeddings: np.ndarray, encoder: str) -> InteractionData:
+        """A copy with the item text-embedding matrix set (one row per item, index order)."""
+        emb = np.asarray(embeddings, dtype=np.float32)
+        if emb.ndim != 2 or emb.shape[0] != self.n_items:
+            raise BadInputError(
+                f"text embeddings must be [n_items={self.n_items}, d], got {emb.shape}"
+            )
+        return replace(self, item_text_emb=emb, text_encoder=encoder)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description for manifests."""
+        out: dict[str, Any] = {
+            "users": self.n_users,
+            "items": self.n_items,
+            "interactions": int(self.matrix.nnz),
+            "users_with_history": int((np.diff(self.matrix.indptr) > 0).sum()),
+            "items_with_interactions": int((self.item_pop > 0).sum()),
+            "weights": dict(self.weights),
+            "fingerprint": self.fingerprint,
+            "text_encoder": self.text_encoder,
+        }
+        if self.split is not None:
+            out["split"] = self.split.summary()
+        return out
+
+    # ------------------------------------------------------------------ builders
+
+    @classmethod
+    def from_frame(
+        cls,
+        events: pd.DataFrame,
+        items: pd.DataFrame | None = None,
+        users: pd.DataFrame | None = None,
+        *,
+        weights: Mapping[str, float] | None = None,
+        extra_users: Sequence[str] = (),
+        text_encoder: tuple[str, TextEncoder] | None = None,
+    ) -> InteractionData:
+        """Build from canonical DataFrames.
+
+        Args:
+            events: training events (``user_id``, ``item_id``, ``event_type``, ``ts``).
+            items: the catalogue (``item_id`` and optionally ``title``, ``description``,
+                ``category``, ``brand``, ``price``); None: items named by the events only.
+            users: users with segment columns; None: users named by the events only.
+            weights: event type -> weight (default :data:`EVENT_WEIGHTS`); unknown types weigh 0.
+            extra_users: more user ids to include in the vocabulary (e.g. test-only users).
+            text_encoder: ``(name, encoder)`` to fill :attr:`item_text_emb` now.
+        """
+        w = dict(EVENT_WEIGHTS if weights is None else weights)
+        bad = [t for t, v in w.items() if not np.isfinite(v) or v < 0]
+        if bad:
+            raise BadInputError(f"event weights must be finite and >= 0: {bad}")
+        missing = [c for c in ("user_id", "item_id", "event_type") if c not in events.columns]
+        if missing:
+            raise BadInputError(f"events lack the column(s) {', '.join(missing)}")
+        ev = events[[c for c in ("user_id", "item_id", "event_type", "ts") if c in events]].copy()
+        ev = ev[ev["user_id"].notna() & ev["item_id"].notna()]
+        ev["user_id"] = ev["user_id"].astype(str)
+        ev["item_id"] = ev["item_id"].astype(str)
+
+        items_df = (
+            items.copy() if items is not None else pd.DataFrame({"item_id": pd.Series([], dtype=str)})
+        )
+        items_df["item_id"] = items_df["item_id"].astype(str)
+        items_df = items_df.drop_duplicates("item_id")
+        item_ids = np.array(
+            sorted(set(items_df["item_id"].tolist()) | set(ev["item_id"].unique().tolist())),
+            dtype=object,
+        )
+        users_df = (
+            users.copy() if users is not None else pd.DataFrame({"user_id": pd.Series([], dtype=str)})
+        )
+        users_df["user_id"] = users_df["user_id"].astype(str)
+        users_df = users_df.drop_duplicates("user_id")
+        user_ids = np.array(
+            sorted(
+                set(users_df["user_id"].tolist())
+                | set(ev["user_id"].unique().tolist())
+                | {str(u) for u in extra_users}
+            ),
+            dtype=object,
+        )
+        n_users, n_items = len(user_ids), len(item_ids)
+
+        # Interactions: sum weights and take the last time per pair; drop zero-weight pairs.
+        ev["w"] = ev["event_type"].map(w).fillna(0.0).astype(np.float64)
+        ev = ev[ev["w"] > 0]
+        uidx = pd.Index(user_ids).get_indexer(ev["user_id"])
+        iidx = pd.Index(item_ids).get_indexer(ev["item_id"])
+        if "ts" in ev.columns:
+            ts = pd.to_datetime(ev["ts"], errors="coerce")
+            secs = (ts.astype("int64") / 1e9).where(ts.notna(), 0.0).to_numpy(np.float64)
+        else:
+            secs = np.zeros(len(ev))
+        agg = (
+            pd.DataFrame({"u": uidx, "i": iidx, "w": ev["w"].to_numpy(), "t": secs})
+            .groupby(["u", "i"], sort=True)
+            .agg(w=("w", "sum"), t=("t", "max"))
+            .reset_index()
+        )
+        rows, cols = agg["u"].to_numpy(np.int64), agg["i"].to_numpy(np.int32)
+        indptr = np.zeros(n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
+        if indptr[-1] < np.iinfo(np.int32).max:
+            indptr = indptr.astype(np.int32)
+        shape = (n_users, n_items)
+        matrix = sp.csr_matrix((agg["w"].to_numpy(np.float32), cols, indptr), shape=shape)
+        last_ts = sp.csr_matrix((agg["t"].to_numpy(np.float64), cols, indptr), shape=shape)
+        item_pop = np.bincount(cols, minlength=n_items).astype(np.int64)
+        item_weight = np.bincount(cols, weights=agg["w"].to_numpy(), minlength=n_items)
+
+        # Item features, aligned with item_ids.
+        cat = items_df.set_index("item_id").reindex(item_ids)
+
+        def col(name: str) -> pd.Series:
+            return cat[name] if name in cat.columns else pd.Series([None] * n_items, cat.index)
+
+        category, category_names = _codes(col("category"))
+        brand, brand_names = _codes(col("brand"))
+        price_band = _price_bands(col("price"))
+        titles = col("title").astype("string").fillna("").tolist()
+        descs = col("description").astype("string").fillna("").tolist()
+        texts = [f"{t}. {d}" if t and d else (t or d) for t, d in zip(titles, descs, strict=True)]
+
+        # User features: every extra column of users is a segment dimension.
+        seg = users_df.set_index("user_id").reindex(user_ids)
+        user_features: dict[str, np.ndarray] = {}
+        user_feature_names: dict[str, list[str]] = {}
+        for c in seg.columns:
+            user_features[c], user_feature_names[c] = _codes(seg[c])
+
+        data = cls(
+            user_ids=user_ids.astype(str),
+            item_ids=item_ids.astype(str),
+            matrix=matrix,
+            last_ts=last_ts,
+            item_pop=item_pop,
+            item_weight=item_weight,
+            item_category=category,
+            category_names=category_names,
+            item_brand=brand,
+            brand_names=brand_names,
+            item_price_band=price_band,
+            item_titles=titles,
+            item_texts=texts,
+            user_features=user_features,
+            user_feature_names=user_feature_names,
+            weights=w,
+        )
+        if text_encoder is not None:
+            name, encode = text_encoder
+            data = data.with_text(encode(data.item_texts), name)
+        return data
+
+    @classmethod
+    def from_split(
+        cls,
+        split: Split,
+        items: pd.DataFrame | None = None,
+        users: pd.DataFrame | None = None,
+        **kwargs: Any,
+    ) -> InteractionData:
+        """Build on an evaluation split: train events only; test and cold users in the vocab."""
+        extra = set(split.test["user_id"].astype(str)) | {str(u) for u in split.cold_users}
+        data = cls.from_frame(split.train, items, users, extra_users=sorted(extra), **kwargs)
+        data.split = split
+        return data
+
+    @classmethod
+    def from_store(
+        cls,
+        con: Any,
+        split_config: SplitConfig | None = None,
+        **kwargs: Any,
+    ) -> InteractionData:
+        """Build from a dataset connection (:func:`ltrec.store.connect`) on the evaluation split.
+
+        Args:
+            con: a read-only store connection.
+            split_config: how to split (default :class:`SplitConfig()`: last 20% by time,
+                purchases as targets).
+            **kwargs: passed to :meth:`from_frame` (``weights``, ``text_encoder``).
+        """
+        from ltrec.evaluation.split import SplitConfig, load_events, temporal_split
+
+        split = temporal_split(load_events(con), split_config or SplitConfig())
+        items, users = load_catalogue(con)
+        return cls.from_split(split, items, users, **kwargs)
+
+
+def load_catalogue(con: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``items`` and ``users`` tables of a store connection as DataFrames."""
+    from ltrec.store import cursor
+
+    try:
+        cur = cursor(con)
+    except Exception:  # a plain DuckDB connection (tests, notebooks): use it as it is
+        cur = con.cursor()
+    try:
+        items = cur.execute("SELECT * FROM items ORDER BY item_id").df()
+        users = cur.execute("SELECT * FROM users ORDER BY user_id").df()
+    finally:
+        cur.close()
+    return items, users
