@@ -1,5 +1,32 @@
 """Evaluation: temporal splits, full-catalogue metrics, intervals and paired tests (DESIGN §6)."""
 
+from ltrec.evaluation.aggregate import (
+    EvalResult,
+    MetricValue,
+    PairedTest,
+    compare,
+    evaluate,
+    paired_test,
+    segment_breakdown,
+)
+from ltrec.evaluation.longtail import popularity_buckets, popularity_rank, tail_mask
+from ltrec.evaluation.pareto import pareto_front
 from ltrec.evaluation.split import Split, SplitConfig, load_events, temporal_split
 
-__all__ = ["Split", "SplitConfig", "load_events", "temporal_split"]
+__all__ = [
+    "EvalResult",
+    "MetricValue",
+    "PairedTest",
+    "Split",
+    "SplitConfig",
+    "compare",
+    "evaluate",
+    "load_events",
+    "paired_test",
+    "pareto_front",
+    "popularity_buckets",
+    "popularity_rank",
+    "segment_breakdown",
+    "tail_mask",
+    "temporal_split",
+]
