@@ -1,0 +1,292 @@
+"""Conversion: funnel stages per (user, item) pair, Wilson intervals, empirical-Bayes shrinkage,
+hidden gems (DESIGN §3).
+
+**Funnel stages.** A (user, item) pair reaches *view* if the user viewed, carted or bought the
+item, *cart* if they carted or bought it, *purchase* if they bought it (a later stage implies the
+earlier ones even when the log misses them). Rates are shares of pairs: view->cart = cart pairs /
+view pairs, cart->purchase = purchase pairs / cart pairs, view->purchase = purchase pairs / view
+pairs, so every rate is a proportion with a binomial interval.
+
+**Wilson interval** (Wilson 1927) for s successes in n trials, z = 1.96:
+``(p + z²/2n ± z sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)``.
+
+**Shrinkage.** Item view->purchase rates are shrunk toward a Beta(a, b) prior fitted to all items
+by the method of moments, corrected for binomial noise (Kleinman 1973, "Proportions with
+extraneous variance"; the empirical-Bayes recipe of Efron & Morris 1975 and Robinson 2017): with
+raw rates p_i = s_i / n_i, their mean m and variance S², the between-item variance is
+``tau² = (S² - m(1-m) mean(1/n_i)) / (1 - mean(1/n_i))`` and ``a + b = m(1-m)/tau² - 1``; the
+shrunk rate is ``(s_i + a) / (n_i + a + b)``. A tail item with 2 views and 1 purchase therefore
+sits near the catalogue mean, not at 50%.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from ltrec.analytics.backend import INTERACTIONS, Scope, Store
+from ltrec.analytics.popularity import BucketConfig, bucket_names, buckets_expr
+
+Z95 = 1.959963984540054
+#: Upper bound for the prior strength a + b when items show no extra-binomial variance.
+MAX_PRIOR_STRENGTH = 1e6
+
+
+def wilson(
+    successes: np.ndarray | float, trials: np.ndarray | float, z: float = Z95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval (lower, upper); NaN where there are no trials."""
+    s = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = s / n
+        denom = 1 + z * z / n
+        centre = (p + z * z / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+        lo, hi = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    bad = n <= 0
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def pairs_expr(store: Store, scope: Scope = Scope()) -> ir.Table:
+    """Ibis table ``(user_id, item_id, cart, purchase)``: one row per (user, item) pair that
+    reached the view stage; ``cart``/``purchase`` are 0/1 flags of the later stages."""
+    ev = store.events(scope)
+    ev = ev.filter(ev.event_type.isin(INTERACTIONS))
+    stage = ibis.cases((ev.event_type == "purchase", 3), (ev.event_type == "cart", 2), else_=1)
+    ev = ev.mutate(stage=stage)
+    p = ev.group_by(["user_id", "item_id"]).agg(stage=ev.stage.max())
+    return p.select(
+        "user_id",
+        "item_id",
+        cart=ibis.ifelse(p.stage >= 2, 1, 0).cast("int64"),
+        purchase=ibis.ifelse(p.stage >= 3, 1, 0).cast("int64"),
+    )
+
+
+def add_rates(
+    df: pd.DataFrame, views: str = "views", carts: str = "carts", purchases: str = "purchases"
+) -> pd.DataFrame:
+    """Add view->cart, cart->purchase, view->purchase rates and 95% Wilson bounds."""
+    out = df.copy()
+    for name, s, n in (
+        ("view_cart", carts, views),
+        ("cart_purchase", purchases, carts),
+        ("view_purchase", purchases, views),
+    ):
+        sv = out[s].to_numpy(dtype=float)
+        nv = out[n].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[name] = np.where(nv > 0, sv / np.where(nv > 0, nv, 1), np.nan)
+        out[f"{name}_lo"], out[f"{name}_hi"] = wilson(sv, nv)
+    return out
+
+
+@dataclass
+class BetaPrior:
+    """A Beta(a, b) prior fitted by moments; ``mean`` = a / (a + b)."""
+
+    a: float
+    b: float
+
+    @property
+    def mean(self) -> float:
+        return self.a / (self.a + self.b)
+
+    @property
+    def strength(self) -> float:
+        return self.a + self.b
+
+
+def fit_beta_prior(
+    successes: np.ndarray, trials: np.ndarray, min_trials: int = 5, min_items: int = 10
+) -> BetaPrior:
+    """Method-of-moments Beta prior with the binomial-noise correction (Kleinman 1973).
+
+    Fitted on items with at least ``min_trials`` trials when there are ``min_items`` of them
+    (items with one or two trials make the moment estimate very noisy: as in Robinson 2017 the
+    prior is fitted on well-measured items and applied to all), else on every item with a trial.
+    When the observed spread is no more than binomial noise the prior strength is capped at
+    ``MAX_PRIOR_STRENGTH`` (every item shrinks to the mean).
+    """
+    s = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    keep = n >= min_trials
+    if keep.sum() < min_items:
+        keep = n > 0
+    s, n = s[keep], n[keep]
+    if n.size == 0:
+        return BetaPrior(1.0, 1.0)
+    p = s / n
+    m = float(p.mean())
+    if m <= 0 or m >= 1:  # all zero or all one: a weak prior at a clipped mean
+        m = min(max(m, 1e-6), 1 - 1e-6)
+        return BetaPrior(m * 2, (1 - m) * 2)
+    s2 = float(p.var(ddof=1)) if p.size > 1 else 0.0
+    inv_n = float(np.mean(1 / n))
+    tau2 = (s2 - m * (1 - m) * inv_n) / (1 - inv_n) if inv_n < 1 else 0.0
+    strength = m * (1 - m) / tau2 - 1 if tau2 > 0 else MAX_PRIOR_STRENGTH
+    strength = float(np.clip(strength, 1e-3, MAX_PRIOR_STRENGTH))
+    return BetaPrior(m * strength, (1 - m) * strength)
+
+
+def item_conversion_expr(
+    store: Store, scope: Scope = Scope(), cfg: BucketConfig | None = None
+) -> ir.Table:
+    """Ibis table per catalogue item: bucket, exposure and pair counts (views, carts, purchases)."""
+    b = buckets_expr(store, scope, cfg)
+    pr = pairs_expr(store, scope)
+    per = pr.group_by("item_id").agg(
+        views=pr.count(), carts=pr.cart.sum(), purchases=pr.purchase.sum()
+    )
+    ev = store.events(scope)
+    exp = ev.group_by("item_id").agg(
+        impressions=ev.count(where=ev.event_type == "impression"),
+        view_events=ev.count(where=ev.event_type == "view"),
+    )
+    j = b.left_join(per, b.item_id == per.item_id).left_join(exp, b.item_id == exp.item_id)
+    return j.select(
+        b.item_id,
+        b.category,
+        b.popularity,
+        b.rank,
+        b.bucket,
+        b.cold,
+        views=ibis.coalesce(per.views, 0).cast("int64"),
+        carts=ibis.coalesce(per.carts, 0).cast("int64"),
+        purchases=ibis.coalesce(per.purchases, 0).cast("int64"),
+        impressions=ibis.coalesce(exp.impressions, 0).cast("int64"),
+        view_events=ibis.coalesce(exp.view_events, 0).cast("int64"),
+    )
+
+
+@dataclass
+class ItemConversion:
+    """Per-item conversion with shrinkage.
+
+    Attributes:
+        frame: ``item_id, title, category, bucket, rank, popularity, exposure, views, carts,
+            purchases, view_purchase (raw), view_purchase_lo/hi (Wilson), shrunk`` (view->purchase
+            shrunk toward the prior), sorted by ``shrunk`` descending.
+        prior: the fitted :class:`BetaPrior`.
+        exposure_event: which event counts as exposure (impression, else view).
+    """
+
+    frame: pd.DataFrame
+    prior: BetaPrior
+    exposure_event: str
+
+
+def item_conversion(
+    store: Store, scope: Scope = Scope(), cfg: BucketConfig | None = None
+) -> ItemConversion:
+    """View->purchase conversion of every item, raw, with Wilson bounds, and shrunk."""
+    cfg = cfg or BucketConfig()
+    df = item_conversion_expr(store, scope, cfg).to_pandas()
+    names = bucket_names(len(cfg.cuts))
+    df["bucket"] = pd.Categorical.from_codes(df["bucket"].astype(int), categories=names)
+    has_imp = int(df["impressions"].sum()) > 0
+    df["exposure"] = df["impressions"] if has_imp else df["view_events"]
+    df = add_rates(df)
+    seen = df["views"] > 0
+    prior = fit_beta_prior(df.loc[seen, "purchases"].to_numpy(), df.loc[seen, "views"].to_numpy())
+    df["shrunk"] = (df["purchases"] + prior.a) / (df["views"] + prior.strength)
+    df.loc[~seen, "shrunk"] = np.nan
+    titles = store.table("items").select("item_id", "title").to_pandas()
+    df = df.merge(titles, on="item_id", how="left")
+    df = df.sort_values(["shrunk", "item_id"], ascending=[False, True], na_position="last")
+    cols = [
+        "item_id",
+        "title",
+        "category",
+        "bucket",
+        "rank",
+        "popularity",
+        "exposure",
+        "views",
+        "carts",
+        "purchases",
+        "view_cart",
+        "cart_purchase",
+        "view_purchase",
+        "view_purchase_lo",
+        "view_purchase_hi",
+        "shrunk",
+        "cold",
+    ]
+    return ItemConversion(
+        df[cols].reset_index(drop=True), prior, "impression" if has_imp else "view"
+    )
+
+
+class GemsConfig(BaseModel):
+    """What makes a hidden gem.
+
+    Attributes:
+        top: how many to return.
+        min_lift: shrunk conversion at least this multiple of the prior mean.
+        max_exposure_quantile: exposure at most this quantile of exposure over items with
+            any exposure ("low exposure").
+        min_views: at least this many viewing users (a floor on evidence besides shrinkage).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    top: int = Field(20, ge=1, le=1000)
+    min_lift: float = Field(1.2, ge=0.0, le=100.0)
+    max_exposure_quantile: float = Field(0.5, gt=0.0, le=1.0)
+    min_views: int = Field(2, ge=1, le=1_000_000)
+
+
+@dataclass
+class HiddenGems:
+    """Tail items that convert well and are rarely shown.
+
+    Attributes:
+        frame: rows of :class:`ItemConversion` plus ``lift`` (shrunk / prior mean).
+        threshold_exposure: the exposure ceiling used; ``prior_mean``: the catalogue mean rate.
+        reason: why the list is empty, when it is.
+    """
+
+    frame: pd.DataFrame
+    threshold_exposure: float
+    prior_mean: float
+    reason: str | None = None
+
+
+def hidden_gems(
+    store: Store,
+    scope: Scope = Scope(),
+    cfg: BucketConfig | None = None,
+    gems: GemsConfig = GemsConfig(),
+    conv: ItemConversion | None = None,
+) -> HiddenGems:
+    """Tail items with shrunk view->purchase conversion >= ``min_lift`` x the prior mean and
+    exposure <= the ``max_exposure_quantile`` of exposed items, best first."""
+    conv = conv or item_conversion(store, scope, cfg)
+    df = conv.frame
+    if int(df["views"].sum()) == 0:
+        return HiddenGems(
+            df.head(0).assign(lift=[]),
+            0.0,
+            float("nan"),
+            "no views in this data, so conversion is not defined",
+        )
+    exposed = df.loc[df["exposure"] > 0, "exposure"]
+    ceiling = float(np.quantile(exposed, gems.max_exposure_quantile)) if len(exposed) else 0.0
+    mean = conv.prior.mean
+    out = df[
+        (df["bucket"] == "tail")
+        & (df["views"] >= gems.min_views)
+        & (df["exposure"] <= ceiling)
+        & (df["shrunk"] >= gems.min_lift * mean)
+    ].copy()
+    out["lift"] = out["shrunk"] / mean
+    out = out.head(gems.top).reset_index(drop=True)
+    reason = None if len(out) else "no tail item converts clearly above the catalogue average"
+    return HiddenGems(out, ceiling, mean, reason)

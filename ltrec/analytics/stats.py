@@ -1,0 +1,121 @@
+"""Headline numbers of a dataset (``ltrec stats NAME [--json]`` and the Overview page).
+
+JSON keys are a public interface (only ever add keys): ``users``, ``items``, ``events`` (counts
+by event type), ``first_ts``, ``last_ts``, ``gini_exposure``, ``exposure_event``,
+``tail_item_share``, ``tail_exposure_share``, ``tail_purchase_share``, ``bucket_cuts``.
+Definitions: DESIGN §3 and :mod:`ltrec.analytics.longtail`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from ltrec.analytics.backend import Scope, Store, open_store
+from ltrec.analytics.concentration import gini, item_event_counts
+from ltrec.analytics.longtail import bucket_table, event_counts, exposure_event
+from ltrec.analytics.popularity import BucketConfig
+from ltrec.config import EVENT_TYPES
+
+
+@dataclass
+class DatasetStats:
+    """Headline numbers of one dataset.
+
+    Attributes:
+        users: distinct users (users table and events together).
+        items: catalogue size (items table and events together).
+        events: event counts by type (all four canonical types).
+        first_ts, last_ts: time span of the events (None when there are none).
+        gini_exposure: Gini of per-item exposure event counts over every catalogue item.
+        exposure_event: which event type counts as exposure (impression, else view, else
+            purchase).
+        tail_item_share: share of catalogue items in the tail bucket.
+        tail_exposure_share, tail_purchase_share: tail items' share of exposure / purchase
+            events.
+        bucket_cuts: the cumulative-share cuts that define the buckets.
+    """
+
+    name: str
+    users: int
+    items: int
+    events: dict[str, int]
+    first_ts: datetime | None
+    last_ts: datetime | None
+    gini_exposure: float
+    exposure_event: str
+    tail_item_share: float
+    tail_exposure_share: float
+    tail_purchase_share: float
+    bucket_cuts: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["first_ts"] = self.first_ts.isoformat() if self.first_ts else None
+        d["last_ts"] = self.last_ts.isoformat() if self.last_ts else None
+        d["bucket_cuts"] = list(self.bucket_cuts)
+        return d
+
+    def summary(self) -> str:
+        span = (
+            f"{self.first_ts:%Y-%m-%d} .. {self.last_ts:%Y-%m-%d}"
+            if self.first_ts and self.last_ts
+            else "no events"
+        )
+        ev = ", ".join(f"{t} {n:,}" for t, n in self.events.items())
+        return "\n".join(
+            [
+                f"dataset {self.name}: {self.users:,} users, {self.items:,} items",
+                f"events: {ev}",
+                f"time span: {span}",
+                f"exposure ({self.exposure_event}) Gini over the catalogue: "
+                f"{self.gini_exposure:.3f}",
+                f"tail (cuts {', '.join(map(str, self.bucket_cuts))}): "
+                f"{self.tail_item_share:.1%} of items, "
+                f"{self.tail_exposure_share:.1%} of exposure, "
+                f"{self.tail_purchase_share:.1%} of purchases",
+            ]
+        )
+
+
+def store_stats(
+    store: Store, name: str, scope: Scope = Scope(), cfg: BucketConfig | None = None
+) -> DatasetStats:
+    """:class:`DatasetStats` of any :class:`Store` (DuckDB, Spark, ...)."""
+    cfg = cfg or BucketConfig()
+    counts = event_counts(store, scope)
+    exp = exposure_event(counts)
+    ev = store.events(scope)
+    span = ev.aggregate(first=ev.ts.min(), last=ev.ts.max()).to_pandas()
+    users = int(store.users().count().to_pandas())
+    per_item = item_event_counts(store, scope).select(exp).to_pandas()[exp].to_numpy()
+    table = bucket_table(store, scope, cfg).frame.set_index("bucket")
+    tail = table.loc["tail"]
+    return DatasetStats(
+        name=name,
+        users=users,
+        items=int(len(per_item)),
+        events={t: counts[t] for t in EVENT_TYPES},
+        first_ts=_ts(span["first"].iloc[0]),
+        last_ts=_ts(span["last"].iloc[0]),
+        gini_exposure=gini(per_item),
+        exposure_event=exp,
+        tail_item_share=float(tail["item_share"]),
+        tail_exposure_share=float(tail["exposure_share"]),
+        tail_purchase_share=float(tail["purchase_share"]),
+        bucket_cuts=tuple(cfg.cuts),
+    )
+
+
+def _ts(value: object) -> datetime | None:
+    if value is None or pd.isna(value):
+        return None
+    return pd.Timestamp(value).to_pydatetime()
+
+
+def dataset_stats(name: str, data_dir: Path | str | None = None) -> DatasetStats:
+    """Headline numbers of the dataset ``name`` (opened read-only from ``data_dir``)."""
+    return store_stats(open_store(name, data_dir), name)

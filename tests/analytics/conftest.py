@@ -1,0 +1,123 @@
+"""Fixture stores for analytics tests, written through ``ltrec.store.writing`` + ``finalize``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ltrec.analytics.backend import Store, open_store
+from ltrec.store import writing
+from ltrec.store.finalize import finalize
+
+EVENT_COLS = ["user_id", "item_id", "event_type", "ts", "session_id", "quantity", "price", "source"]
+
+
+def write_store(
+    name: str,
+    data_dir: Path,
+    events: pd.DataFrame,
+    items: pd.DataFrame | None = None,
+    users: pd.DataFrame | None = None,
+) -> None:
+    """Write a dataset from frames (events need user_id, item_id, event_type, ts)."""
+    ev = events.copy()
+    for c in EVENT_COLS:
+        if c not in ev:
+            ev[c] = None
+    ev = ev[EVENT_COLS]
+    with writing(name, data_dir, replace=True) as con:
+        con.register("ev_df", ev)
+        con.execute("INSERT INTO events SELECT * FROM ev_df")
+        if items is not None:
+            it = items.copy()
+            for c in (
+                "title",
+                "description",
+                "category",
+                "brand",
+                "price",
+                "in_stock",
+                "created_at",
+            ):
+                if c not in it:
+                    it[c] = None
+            con.register("it_df", it)
+            con.execute(
+                "INSERT INTO items SELECT item_id, title, description, category, brand, "
+                "CAST(price AS DOUBLE), CAST(in_stock AS BOOLEAN), CAST(created_at AS TIMESTAMP)"
+                " FROM it_df"
+            )
+        if users is not None:
+            us = users.copy()
+            extra = [c for c in us.columns if c != "user_id"]
+            for c in extra:
+                con.execute(f'ALTER TABLE users ADD COLUMN "{c}" VARCHAR')
+            con.register("us_df", us.astype(str))
+            con.execute("INSERT INTO users SELECT * FROM us_df")
+        finalize(con)
+
+
+def tiny_events(rows: list[tuple[str, str, str]], start: datetime | None = None) -> pd.DataFrame:
+    """(user, item, event_type) rows, one hour apart."""
+    t0 = start or datetime(2024, 1, 1)
+    return pd.DataFrame(
+        [(u, i, e, t0 + timedelta(hours=k)) for k, (u, i, e) in enumerate(rows)],
+        columns=["user_id", "item_id", "event_type", "ts"],
+    )
+
+
+def synthetic_shop(
+    users: int = 120, items: int = 60, sessions: int = 1500, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A small shop with Zipf popularity, categories, segments and a view->cart->purchase
+    funnel, for tests that need realistic shapes (not exact values)."""
+    rng = np.random.default_rng(seed)
+    item_ids = [f"i{j:04d}" for j in range(items)]
+    cats = ["Home > Kitchen", "Home > Garden", "Fashion > Shoes", "Toys"]
+    item_df = pd.DataFrame(
+        {
+            "item_id": item_ids,
+            "title": [f"Item {j}" for j in range(items)],
+            "category": [cats[j % len(cats)] for j in range(items)],
+            "price": rng.lognormal(3, 0.5, items),
+        }
+    )
+    user_ids = [f"u{j:04d}" for j in range(users)]
+    user_df = pd.DataFrame(
+        {
+            "user_id": user_ids,
+            "region": rng.choice(["north", "south", "east"], users),
+            "device": rng.choice(["mobile", "desktop"], users, p=[0.7, 0.3]),
+        }
+    )
+    weights = 1.0 / np.arange(1, items + 1) ** 1.1
+    weights /= weights.sum()
+    conv = rng.uniform(0.05, 0.6, items)
+    rows = []
+    t0 = datetime(2024, 1, 1)
+    for s in range(sessions):
+        u = user_ids[rng.integers(users)]
+        ts = t0 + timedelta(minutes=int(rng.integers(0, 60 * 24 * 70)))
+        shown = rng.choice(items, size=4, replace=False, p=weights)
+        for j in shown:
+            rows.append((u, item_ids[j], "impression", ts, f"s{s}"))
+        j = shown[0]
+        if rng.random() < 0.5:
+            rows.append((u, item_ids[j], "view", ts + timedelta(seconds=5), f"s{s}"))
+            if rng.random() < conv[j]:
+                rows.append((u, item_ids[j], "cart", ts + timedelta(seconds=30), f"s{s}"))
+                if rng.random() < 0.5:
+                    rows.append((u, item_ids[j], "purchase", ts + timedelta(seconds=90), f"s{s}"))
+    ev = pd.DataFrame(rows, columns=["user_id", "item_id", "event_type", "ts", "session_id"])
+    return ev, item_df, user_df
+
+
+@pytest.fixture
+def shop(data_dir: Path) -> Store:
+    ev, it, us = synthetic_shop()
+    write_store("shop", data_dir, ev, it, us)
+    return open_store("shop", data_dir)
