@@ -1,0 +1,432 @@
+"""Re-ranking strategies. Each has a pydantic config and a class with ``rerank``.
+
+Every strategy works on the pool in base order (score descending) with the relevance
+rel(i) = minmax(s)(i) in [0, 1], and has one *strength* parameter (``STRENGTH``): at strength 0 it
+returns the base order, and on the tail-targeting strategies the tail share does not fall as the
+strength grows. Greedy strategies report, as an item's final score, the marginal objective at the
+moment it was chosen.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from ltrec.rerank.base import Candidates, Context, Ranked, finish, minmax
+from ltrec.rerank.fair import min_tail_counts
+from ltrec.rerank.rules import RulesConfig
+
+
+class StrategyConfig(BaseModel):
+    """Fields every setting shares: the pool size and the business rules."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    #: Name of the strength parameter a sweep varies, and its upper bound.
+    STRENGTH: ClassVar[str | None] = None
+    STRENGTH_MAX: ClassVar[float] = 1.0
+
+    pool: int = Field(200, ge=1, le=5000, description="Candidates taken from the base model (M).")
+    rules: RulesConfig = Field(default_factory=RulesConfig, description="Business rules.")
+
+    @property
+    def strength(self) -> float:
+        return float(getattr(self, self.STRENGTH)) if self.STRENGTH else 0.0
+
+    def with_strength(self, value: float) -> StrategyConfig:
+        """A validated copy with the strength parameter set to ``value``."""
+        if not self.STRENGTH:
+            return self
+        data = self.model_dump()
+        data[self.STRENGTH] = value
+        return type(self).model_validate(data)
+
+    def label(self) -> str:
+        name = getattr(self, "strategy", "none")
+        if name == "none":
+            return "base" if not self.rules.active else "base + rules"
+        field = type(self).model_fields[self.STRENGTH]  # type: ignore[index]
+        key = field.alias or self.STRENGTH
+        text = f"{name} {key}={self.strength:g}"
+        return text + (" + rules" if self.rules.active else "")
+
+
+# ---------------------------------------------------------------------------- base order
+
+
+class BaseOrderConfig(StrategyConfig):
+    """No strategy: the base model's order (business rules still apply)."""
+
+    strategy: Literal["none"] = "none"
+
+
+class BaseOrder:
+    """The base order, top K."""
+
+    def __init__(self, config: BaseOrderConfig | None = None) -> None:
+        self.config = config or BaseOrderConfig()
+
+    def rerank(self, candidates: Candidates, context: Context, user: int | None, k: int) -> Ranked:
+        n = min(k, len(candidates))
+        picked = np.arange(n)
+        return finish(candidates, picked, candidates.scores[:n], "", self.config.label())
+
+
+# ---------------------------------------------------------------------------- tail boost
+
+
+class TailBoostConfig(StrategyConfig):
+    """Tail boost / popularity penalty: s'(i) = rel(i) + beta * b(i)."""
+
+    STRENGTH: ClassVar[str] = "beta"
+    STRENGTH_MAX: ClassVar[float] = 5.0
+
+    strategy: Literal["tail_boost"] = "tail_boost"
+    beta: float = Field(0.3, ge=0.0, le=5.0, description="Boost weight beta.")
+    signal: Literal["tail", "log_popularity"] = Field(
+        "tail", description="b(i): the tail flag, or 1 - normalised log popularity."
+    )
+
+
+class TailBoost:
+    """Additive boost of tail (or less popular) items.
+
+    s'(i) = rel(i) + beta * b(i), with rel = min-max normalised base score and b(i) either the
+    tail flag 1[i in tail] or 1 - log(1 + pop(i)) / log(1 + max pop) (a popularity penalty).
+    The list is the top K by s'. This is the score-mixing baseline of popularity-bias work
+    (e.g. Abdollahpouri et al. 2019 compare against it); at beta = 0 it is the base order.
+    """
+
+    def __init__(self, config: TailBoostConfig) -> None:
+        self.config = config
+
+    def rerank(self, candidates: Candidates, context: Context, user: int | None, k: int) -> Ranked:
+        cfg = self.config
+        items = candidates.items
+        rel = minmax(candidates.scores)
+        if cfg.signal == "tail":
+            bonus = cfg.beta * context.tail[items]
+            what = "tail item"
+        else:
+            bonus = cfg.beta * context.low_pop[items]
+            what = "low popularity"
+        final = rel + bonus
+        picked = np.argsort(-final, kind="stable")[:k]
+        reasons = [f"boosted: {what} (+{bonus[p]:.2f})" for p in picked]
+        return finish(candidates, picked, final[picked], reasons, cfg.label())
+
+
+# ---------------------------------------------------------------------------- xQuAD
+
+
+class XQuADConfig(StrategyConfig):
+    """Popularity-aware xQuAD with head and tail as the two aspects."""
+
+    STRENGTH: ClassVar[str] = "lam"
+
+    strategy: Literal["xquad"] = "xquad"
+    lam: float = Field(0.5, ge=0.0, le=1.0, alias="lambda", description="Trade-off lambda.")
+    personalised: bool = Field(
+        True, description="P(tail|u) = the user's own tail share (else 1/2 for both aspects)."
+    )
+    smooth: bool = Field(
+        True, description="Smooth coverage (share of S outside the aspect) instead of binary."
+    )
+
+
+class XQuAD:
+    """Popularity-aware xQuAD (Abdollahpouri, Burke & Mobasher 2019, "Managing Popularity Bias
+    in Recommender Systems with Personalized Re-ranking", FLAIRS-32), after Santos et al. 2010.
+
+    Greedy: S grows by argmax_v (1 - lambda) P(v|u) + lambda * sum_{c in {head, tail}}
+    P(c|u) P(v|c) cov(c|S), with P(v|u) = rel(v), P(v|c) = 1[v in c], and the coverage
+    cov(c|S) = prod_{j in S} (1 - P(j|c)) = 1[no item of c in S] (binary) or, in the smooth
+    variant, 1 - |S ∩ c| / |S| (1 for an empty S). P(tail|u) is 1/2 (not personalised) or the
+    user's tail share in their history (personalised; 1/2 for a user without history), and
+    P(head|u) = 1 - P(tail|u).
+
+    Because every item belongs to exactly one aspect, the best candidate of an aspect is its
+    highest-relevance remaining item, so each step compares two queue heads: O(K) per user.
+    """
+
+    def __init__(self, config: XQuADConfig) -> None:
+        self.config = config
+
+    def rerank(self, candidates: Candidates, context: Context, user: int | None, k: int) -> Ranked:
+        cfg = self.config
+        rel = minmax(candidates.scores)
+        tail = context.tail[candidates.items]
+        p_tail = 0.5
+        if cfg.personalised:
+            share = context.user_tail_share(user)
+            p_tail = 0.5 if share is None else share
+        queues = (np.flatnonzero(~tail), np.flatnonzero(tail))  # head, tail; base order
+        p_aspect = (1.0 - p_tail, p_tail)
+        ptr = [0, 0]
+        chosen = [0, 0]  # items of each aspect in S
+        lam = cfg.lam
+        picked, final, reasons = [], [], []
+        for step in range(min(k, len(candidates))):
+            best, best_obj, best_div = -1, -np.inf, 0.0
+            for a in (0, 1):
+                if ptr[a] >= queues[a].size:
+                    continue
+                pos = int(queues[a][ptr[a]])
+                if cfg.smooth:
+                    cov = 1.0 if step == 0 else 1.0 - chosen[a] / step
+                else:
+                    cov = 1.0 if chosen[a] == 0 else 0.0
+                div = lam * p_aspect[a] * cov
+                obj = (1.0 - lam) * rel[pos] + div
+                if obj > best_obj or (obj == best_obj and pos < best):
+                    best, best_obj, best_div, best_a = pos, obj, div, a
+            ptr[best_a] += 1
+            chosen[best_a] += 1
+            picked.append(best)
+            final.append(best_obj)
+            aspect = "tail" if best_a == 1 else "head"
+            reasons.append(f"moved up: covers the {aspect} aspect (+{best_div:.2f})")
+        return finish(candidates, np.array(picked, dtype=np.int64), final, reasons, cfg.label())
+
+
+# ---------------------------------------------------------------------------- calibration
+
+
+class CalibrationConfig(StrategyConfig):
+    """Calibrated recommendations over popularity buckets or categories."""
+
+    STRENGTH: ClassVar[str] = "lam"
+
+    strategy: Literal["calibration"] = "calibration"
+    lam: float = Field(0.5, ge=0.0, le=1.0, alias="lambda", description="Trade-off lambda.")
+    by: Literal["bucket", "category"] = Field("bucket", description="Distribution over ...")
+    alpha: float = Field(0.01, gt=0.0, le=0.5, description="Smoothing of q towards p.")
+
+
+class Calibration:
+    """Calibrated re-ranking (Steck 2018, "Calibrated Recommendations", RecSys).
+
+    p(c|u) is the user's historical distribution over aspects c (popularity buckets or
+    categories), q(c|S) = |S ∩ c| / |S| the list's, smoothed as q~ = (1 - alpha) q + alpha p so
+    the divergence stays finite. The list maximises, greedily (Steck's §3, a (1 - 1/e)
+    approximation of the submodular objective),
+
+        (1 - lambda) * sum_{i in S} rel(i) - lambda * KL(p || q~(S)),
+        KL(p || q~) = sum_c p(c|u) log(p(c|u) / q~(c|S)).
+
+    Each step adds the item with the best objective for S ∪ {i}; within an aspect that is the
+    highest-relevance remaining item, so only one candidate per aspect is scored. A user without
+    history gets the base order (there is nothing to calibrate to).
+    """
+
+    def __init__(self, config: CalibrationConfig) -> None:
+        self.config = config
+
+    def rerank(self, candidates: Candidates, context: Context, user: int | None, k: int) -> Ranked:
+        cfg = self.config
+        n = min(k, len(candidates))
+        p = context.user_distribution(user, cfg.by)
+        if p.sum() <= 0 or cfg.lam == 0:
+            notes = () if cfg.lam == 0 else ("no history to calibrate to: base order",)
+            return finish(
+                candidates, np.arange(n), candidates.scores[:n], "", cfg.label(), notes=notes
+            )
+        rel = minmax(candidates.scores)
+        codes = context.aspect_codes(cfg.by)[candidates.items]
+        aspects, inv = np.unique(codes, return_inverse=True)
+        grouped = np.argsort(inv, kind="stable")  # positions grouped by aspect, base order within
+        starts = np.searchsorted(inv[grouped], np.arange(aspects.size))
+        ends = np.append(starts[1:], grouped.size)
+        ptr = starts.copy()
+        counts = np.zeros(p.size)
+        pos_mask = p > 0
+        pp = p[pos_mask]
+        p_at = p[aspects]
+        lam, alpha = cfg.lam, cfg.alpha
+        kl_prev = 0.0
+        picked, final, reasons = [], [], []
+        for step in range(n):
+            size = step + 1
+            qt = (1 - alpha) * counts / size + alpha * p
+            terms = np.zeros(p.size)
+            terms[pos_mask] = pp * np.log(pp / qt[pos_mask])
+            total = terms.sum()
+            # KL after adding one item of aspect a: only term a changes.
+            q_new = (1 - alpha) * (counts[aspects] + 1) / size + alpha * p_at
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t_new = np.where(p_at > 0, p_at * np.log(np.where(p_at > 0, p_at, 1) / q_new), 0.0)
+            kl = total - terms[aspects] + t_new
+            live = ptr < ends
+            heads = grouped[np.minimum(ptr, grouped.size - 1)]
+            obj = np.where(live, (1 - lam) * rel[heads] - lam * kl, -np.inf)
+            top = obj.max()
+            ties = np.flatnonzero(obj == top)
+            a = ties[np.argmin(heads[ties])]
+            pos = int(heads[a])
+            ptr[a] += 1
+            counts[aspects[a]] += 1
+            gain = (1 - lam) * rel[pos] - lam * (kl[a] - kl_prev)
+            kl_prev = float(kl[a])
+            picked.append(pos)
+            final.append(gain)
+            name = _aspect_name(context, cfg.by, int(aspects[a]))
+            reasons.append(
+                f"moved up for calibration ({name}: {p[aspects[a]]:.0%} of the user's history)"
+            )
+        return finish(candidates, np.array(picked, dtype=np.int64), final, reasons, cfg.label())
+
+
+def _aspect_name(context: Context, by: str, code: int) -> str:
+    if by == "bucket":
+        return context.bucket_names[code]
+    return context.category_names[code] if code < len(context.category_names) else "unknown"
+
+
+def kl_to_history(
+    context: Context, user: int | None, items: np.ndarray, by: str = "bucket", alpha: float = 0.01
+) -> float:
+    """KL(p || q~) between the user's history and a list (Steck 2018; see :class:`Calibration`)."""
+    p = context.user_distribution(user, by)
+    if p.sum() <= 0 or len(items) == 0:
+        return 0.0
+    q = np.bincount(context.aspect_codes(by)[items], minlength=p.size) / len(items)
+    qt = (1 - alpha) * q + alpha * p
+    m = p > 0
+    return float(np.sum(p[m] * np.log(p[m] / qt[m])))
+
+
+# ---------------------------------------------------------------------------- MMR
+
+
+class MMRConfig(StrategyConfig):
+    """Maximal marginal relevance by text embedding or category."""
+
+    STRENGTH: ClassVar[str] = "lam"
+
+    strategy: Literal["mmr"] = "mmr"
+    lam: float = Field(0.3, ge=0.0, le=1.0, alias="lambda", description="Diversity weight.")
+    by: Literal["embedding", "category"] = Field("embedding", description="Similarity measure.")
+
+
+class MMR:
+    """Maximal marginal relevance (Carbonell & Goldstein 1998, "The Use of MMR,
+    Diversity-Based Reranking for Reordering Documents and Producing Summaries", SIGIR).
+
+    Greedy: S grows by argmax_i (1 - lambda) rel(i) - lambda * max_{j in S} sim(i, j), with sim
+    the cosine of the items' text embeddings, or 1[same known category]. The first item is the
+    base top. Without embeddings in the context, category similarity is used and the list says so.
+    """
+
+    def __init__(self, config: MMRConfig) -> None:
+        self.config = config
+
+    def rerank(self, candidates: Candidates, context: Context, user: int | None, k: int) -> Ranked:
+        cfg = self.config
+        n = min(k, len(candidates))
+        if cfg.lam == 0 or n == 0:
+            return finish(candidates, np.arange(n), candidates.scores[:n], "", cfg.label())
+        rel = minmax(candidates.scores)
+        by, notes = cfg.by, []
+        if by == "embedding" and context.embedding is None:
+            by = "category"
+            notes.append("no text embeddings in this dataset: similarity by category")
+        if by == "embedding":
+            emb = context.embedding[candidates.items]  # type: ignore[index]
+        else:
+            cat = context.category[candidates.items]
+        max_sim = np.zeros(len(candidates))
+        free = np.ones(len(candidates), dtype=bool)
+        lam = cfg.lam
+        picked, final, reasons = [], [], []
+        for step in range(n):
+            obj = np.where(free, (1 - lam) * rel - lam * max_sim, -np.inf)
+            pos = int(np.argmax(obj))  # first maximum: ties keep base order
+            picked.append(pos)
+            final.append(float(obj[pos]))
+            reasons.append(f"moved up for diversity (max similarity {max_sim[pos]:.2f})")
+            free[pos] = False
+            if step + 1 < n:
+                if by == "embedding":
+                    sim = emb @ emb[pos]
+                else:
+                    sim = ((cat == cat[pos]) & (cat >= 0)).astype(float)
+                np.maximum(max_sim, sim, out=max_sim)
+        return finish(
+            candidates, np.array(picked, dtype=np.int64), final, reasons, cfg.label(), notes=notes
+        )
+
+
+def intra_list_distance(context: Context, items: np.ndarray, by: str = "embedding") -> float:
+    """Mean pairwise dissimilarity 1 - sim(i, j) of a list (0 for fewer than two items)."""
+    n = len(items)
+    if n < 2:
+        return 0.0
+    if by == "embedding" and context.embedding is not None:
+        e = context.embedding[items]
+        sim = e @ e.T
+    else:
+        c = context.category[items]
+        sim = ((c[:, None] == c[None, :]) & (c[:, None] >= 0)).astype(float)
+    off = ~np.eye(n, dtype=bool)
+    return float(1.0 - sim[off].mean())
+
+
+# ---------------------------------------------------------------------------- FA*IR
+
+
+class FairConfig(StrategyConfig):
+    """FA*IR with tail items as the protected group."""
+
+    STRENGTH: ClassVar[str] = "p"
+
+    strategy: Literal["fair"] = "fair"
+    p: float = Field(0.3, ge=0.0, le=1.0, description="Minimum tail proportion p.")
+    alpha: float = Field(0.1, ge=0.001, le=0.5, description="Significance of the test.")
+    adjust_alpha: bool = Field(False, description="Correct alpha for testing every prefix.")
+
+
+class Fair:
+    """FA*IR (Zehlike et al. 2017, "FA*IR: A Fair Top-k Ranking Algorithm", CIKM), Algorithm 2.
+
+    Tail items are the protected group. Two queues in base order, tail and head; position r
+    takes the best tail item when the prefix holds fewer than m(r) tail items, else the better
+    of the two queue heads. m(r) = min{tau : F(tau; r, p) > alpha} (binomial CDF, exact; see
+    :mod:`ltrec.rerank.fair`). When the pool runs out of tail items, the rest is filled from the
+    head and the list notes the shortfall. Final scores are the normalised base scores.
+    """
+
+    def __init__(self, config: FairConfig) -> None:
+        self.config = config
+
+    def rerank(self, candidates: Candidates, context: Context, user: int | None, k: int) -> Ranked:
+        cfg = self.config
+        n = min(k, len(candidates))
+        need = min_tail_counts(n, cfg.p, cfg.alpha, cfg.adjust_alpha) if n else ()
+        rel = minmax(candidates.scores)
+        tail = context.tail[candidates.items]
+        queues = (np.flatnonzero(~tail).tolist(), np.flatnonzero(tail).tolist())
+        ptr = [0, 0]
+        have = 0
+        short = False
+        picked, reasons = [], []
+        for r in range(1, n + 1):
+            heads = [queues[a][ptr[a]] if ptr[a] < len(queues[a]) else None for a in (0, 1)]
+            if have < need[r - 1] and heads[1] is not None:
+                a = 1
+            elif heads[0] is None:
+                a = 1
+            elif heads[1] is None:
+                a = 0
+                short = short or have < need[r - 1]
+            else:
+                a = 0 if heads[0] < heads[1] else 1
+            pos = heads[a]
+            ptr[a] += 1
+            have += a
+            picked.append(pos)
+            reasons.append(f"moved up: FA*IR needs {need[r - 1]} tail items in the top {r}")
+        notes = ("the pool holds too few tail items to meet the FA*IR minimum",) if short else ()
+        arr = np.array(picked, dtype=np.int64)
+        return finish(candidates, arr, rel[arr], reasons, cfg.label(), notes=notes)
