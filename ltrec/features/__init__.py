@@ -1,0 +1,1 @@
+"""Item and user features: product text embeddings (MiniLM, TF-IDF fallback)."""
