@@ -13,6 +13,7 @@ low and a percentile interval would not cover the estimate; its ``low``/``high``
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -139,7 +140,8 @@ def boot_means(
         samples[s : s + len(c)] = M._per_user(c64 @ filled, c64 @ valid)
         s += len(c)
     alpha = (1.0 - level) / 2.0
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # a column with no valid value: NaN, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
         low, high = np.nanquantile(samples, [alpha, 1 - alpha], axis=0)
     low = np.where(n_valid > 0, low, np.nan)
     high = np.where(n_valid > 0, high, np.nan)

@@ -24,7 +24,9 @@ def _check_pop(pop: np.ndarray) -> np.ndarray:
     return pop
 
 
-def popularity_buckets(pop: np.ndarray, cuts: Sequence[float] = (0.8,)) -> np.ndarray:
+def popularity_buckets(
+    pop: np.ndarray, cuts: Sequence[float] = (0.8,), ties: str = "group"
+) -> np.ndarray:
     """Bucket index per item: 0 = head, ``len(cuts)`` = tail.
 
     Items are sorted by popularity, descending. An item's bucket is the number of cuts ``c`` with
@@ -41,6 +43,10 @@ def popularity_buckets(pop: np.ndarray, cuts: Sequence[float] = (0.8,)) -> np.nd
     Args:
         pop: popularity per item (distinct users, or weighted interactions), non-negative.
         cuts: strictly increasing cumulative shares in (0, 1).
+        ties: ``"group"`` (default, as above) or ``"order"``: ties broken by item index, like a
+            SQL window ``ORDER BY popularity DESC, item_id ROWS UNBOUNDED PRECEDING`` (the
+            analytics version; equal when item indices follow sorted item ids). Then a tie group
+            may straddle a cut.
 
     Returns:
         ``int`` array, one bucket index per item.
@@ -56,6 +62,14 @@ def popularity_buckets(pop: np.ndarray, cuts: Sequence[float] = (0.8,)) -> np.nd
     total = pop.sum()
     if total <= 0:
         return out
+    if ties == "order":
+        order = np.argsort(-pop, kind="stable")
+        before = (np.cumsum(pop[order]) - pop[order]) / total
+        out[order] = np.searchsorted(cuts_arr, before + 1e-12, side="right")
+        out[pop == 0] = last
+        return out
+    if ties != "group":
+        raise BadInputError(f"unknown tie rule {ties!r}; use 'group' or 'order'")
     values = np.unique(pop)[::-1]  # distinct popularity values, descending: one per tie group
     group_mass = values * np.bincount(np.searchsorted(-values, -pop), minlength=values.size)
     before = (np.cumsum(group_mass) - group_mass) / total  # share of strictly more popular items
