@@ -34,6 +34,16 @@ def _parse_map(pairs: Sequence[str] | None) -> dict[str, str]:
     return mapping
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"expected 1..10000, got {value}")
+    return value
+
+
 def _progress(msg: str, frac: float | None = None) -> None:
     pct = f" {frac:5.1%}" if frac is not None else ""
     print(f"[ltrec]{pct} {msg}", file=sys.stderr, flush=True)
@@ -112,6 +122,100 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_set(pairs: Sequence[str] | None) -> dict[str, Any]:
+    """``key=value`` pairs; values parsed as JSON when they are JSON (numbers, true, lists)."""
+    params: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise BadInputError(
+                f"--set expects key=value, got {pair!r}", hint="for example --set lambda_=100"
+            )
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        params[key.strip()] = value
+    return params
+
+
+def _metric_line(name: str, v: dict[str, Any]) -> str:
+    def f(x: Any) -> str:
+        return "-" if x is None else f"{x:.4f}"
+
+    return f"  {name:<18} {f(v.get('mean'))}  [{f(v.get('low'))}, {f(v.get('high'))}]"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ltrec.models.train import train
+
+    result = train(
+        args.name,
+        args.model,
+        _parse_set(args.set),
+        k=args.k,
+        progress=None if args.json else lambda done, msg: _progress(msg, done),
+        data_dir=args.data_dir,
+    )
+    out = result.to_dict()
+    if args.json:
+        _print_json(out)
+    else:
+        print(f"run {out['run_id']} ({args.model}, {out['train_seconds']:.1f} s to train)")
+        for name, v in out["metrics"].items():
+            print(_metric_line(name, v))
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from ltrec.models.registry import list_runs
+
+    runs = [r.to_dict() for r in list_runs(args.name, args.data_dir)]
+    if args.json:
+        _print_json({"dataset": args.name, "runs": runs})
+    elif not runs:
+        print(f"no runs yet: train one with `ltrec train {args.name} --model ease`")
+    else:
+        for r in runs:
+            k = r.get("k") or 10
+            ndcg = (r["metrics"].get(f"ndcg@{k}") or {}).get("mean")
+            shown = "-" if ndcg is None else f"{ndcg:.4f}"
+            print(f"{r['run_id']}  {r['model']:<11} ndcg@{k}={shown}  {r['created_at']}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ltrec.models.train import evaluate_run
+
+    result, manifest = evaluate_run(args.name, args.run, k=args.k, data_dir=args.data_dir)
+    metrics = result.to_dict()
+    if args.json:
+        _print_json(
+            {"run_id": args.run, "model": manifest.get("model"), "k": args.k, "metrics": metrics}
+        )
+    else:
+        print(f"run {args.run} ({manifest.get('model')}), k={args.k}:")
+        for name, v in metrics.items():
+            print(_metric_line(name, v))
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from ltrec.models.train import recommend_for
+
+    out = recommend_for(args.name, args.run, args.user, k=args.k, data_dir=args.data_dir)
+    if args.json:
+        _print_json(out)
+    else:
+        note = " (no history: fallback ranking)" if out["fallback"] else ""
+        print(f"top {args.k} for user {args.user} from {out['model']} run {args.run}{note}:")
+        for it in out["items"]:
+            print(
+                f"  {it['rank']:>3}. {it['item_id']:<16} {it['score']:>10.4f}  {it['title'] or ''}"
+            )
+    return 0
+
+
 # ---------------------------------------------------------------------------- parser
 
 
@@ -172,6 +276,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("stats", cmd_stats, "headline numbers of a dataset")
     p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+
+    from ltrec.models.base import model_names
+
+    p = add("train", cmd_train, "train a model, evaluate it on the validation split, save a run")
+    p.add_argument("name", help="dataset name")
+    p.add_argument("--model", required=True, choices=model_names())
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="a model parameter (repeatable)"
+    )
+    p.add_argument("--k", type=_positive_int, default=10, help="list length evaluated")
+    p.add_argument("--json", action="store_true")
+
+    p = add("runs", cmd_runs, "list the saved model runs of a dataset")
+    p.add_argument("name", help="dataset name")
+    p.add_argument("--json", action="store_true")
+
+    p = add("evaluate", cmd_evaluate, "every metric of a saved run on its validation split")
+    p.add_argument("name", help="dataset name")
+    p.add_argument("--run", required=True, help="run id (see `ltrec runs NAME`)")
+    p.add_argument("--k", type=_positive_int, default=10)
+    p.add_argument("--json", action="store_true")
+
+    p = add("recommend", cmd_recommend, "top-k items for one user from a saved run")
+    p.add_argument("name", help="dataset name")
+    p.add_argument("--run", required=True, help="run id (see `ltrec runs NAME`)")
+    p.add_argument("--user", required=True, help="user id")
+    p.add_argument("--k", type=_positive_int, default=10)
     p.add_argument("--json", action="store_true")
     return parser
 

@@ -1,0 +1,501 @@
+"""Saved model runs: ``data/models/<dataset>/<run id>/`` (DESIGN §4).
+
+A run folder holds::
+
+    manifest.json        model, params, data fingerprint, split, metrics, versions, created
+                         time, and the sha256 and size of every other file
+    vocab.json           user and item ids, index order
+    model/config.json    the model's name and params
+    model/state.npz      learned arrays (read with allow_pickle=False)
+    model/*.weights.h5   Keras weights (Keras models only; architecture rebuilt from code)
+
+Safety: a run is written into a temporary folder beside its target and renamed into place
+(``os.replace``), so a crash never leaves half a run. Loading checks the manifest's file list
+and checksums *before* reading any weights: a tampered, truncated, missing or foreign file, or a
+symlink, fails with :class:`RegistryError`. Nothing is unpickled and no saved code runs: arrays
+come from ``.npz`` with ``allow_pickle=False``, configs from JSON validated by pydantic, Keras
+weights into an architecture built from code.
+
+One training per dataset at a time: :func:`training_lock` holds an advisory file lock on
+``data/models/<dataset>/.train.lock`` (separate from the store's writer lock, so a training run
+may still cache text embeddings in the store).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ltrec.config import get_settings
+from ltrec.errors import LtrecError, RegistryError
+from ltrec.models.base import MODELS, Recommender, get_model_class, read_model_config
+from ltrec.store.connect import check_name
+
+if TYPE_CHECKING:
+    from ltrec.models.data import InteractionData
+
+FORMAT = "ltrec-run/1"
+MANIFEST = "manifest.json"
+VOCAB = "vocab.json"
+MODEL_DIR = "model"
+#: File kinds a run may hold; anything else is foreign.
+ALLOWED_SUFFIXES = (".json", ".npz", ".h5")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_MAX_MANIFEST_BYTES = 50 * 1024**2
+_VERSIONED = ("numpy", "scipy", "pandas", "implicit", "pydantic", "duckdb", "keras", "tensorflow")
+
+
+class TrainingBusyError(LtrecError):
+    """Another training run holds the dataset's training lock."""
+
+    def __init__(self, dataset: str) -> None:
+        super().__init__(
+            f"a model is already being trained on dataset '{dataset}'",
+            hint="wait for that training run to finish, then try again",
+        )
+
+
+# ---------------------------------------------------------------------------- paths
+
+
+def runs_dir(dataset: str, data_dir: Path | str | None = None) -> Path:
+    root = Path(data_dir) if data_dir is not None else get_settings().data_dir
+    return root / "models" / check_name(dataset)
+
+
+def check_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or run_id in (".", ".."):
+        raise RegistryError(
+            f"invalid run id {run_id!r}", hint="list the runs with `ltrec runs DATASET`"
+        )
+    return run_id
+
+
+def new_run_id(model_name: str) -> str:
+    """``20240131-142501-ease-1a2b3c``: sortable by creation time, unique."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{model_name}-{uuid.uuid4().hex[:6]}"
+
+
+# ---------------------------------------------------------------------------- locking
+
+_held: dict[str, int] = {}  # lock path -> thread id holding it (re-entrant in that thread)
+_held_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def training_lock(
+    dataset: str, data_dir: Path | str | None = None, wait: float = 0.0
+) -> Iterator[None]:
+    """Hold the dataset's training lock, or raise :class:`TrainingBusyError` after ``wait``.
+
+    Re-entrant within one thread (``save_run`` inside ``train``); another thread or process is
+    refused, because flock locks belong to the open file, not the process.
+    """
+    folder = runs_dir(dataset, data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = str(folder / ".train.lock")
+    me = threading.get_ident()
+    with _held_guard:
+        if _held.get(path) == me:
+            mine = True
+        else:
+            mine = False
+    if mine:
+        yield
+        return
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TrainingBusyError(dataset) from None
+                time.sleep(0.2)
+        with _held_guard:
+            _held[path] = me
+        try:
+            yield
+        finally:
+            with _held_guard:
+                _held.pop(path, None)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Every entry under ``folder`` (files and folders), symlinks included, sorted."""
+    return sorted(folder.rglob("*"))
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of Python and the numeric libraries (from metadata: nothing is imported)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in ("ltrec", *_VERSIONED):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def save_keras_weights(model: Any, folder: Path | str, name: str, config: Mapping) -> list[Path]:
+    """Save a Keras model's weights (``<name>.weights.h5``) and its build config (JSON).
+
+    The architecture is never saved: :func:`load_keras_weights` loads the weights into a model
+    the caller rebuilt from code with the JSON config, so loading cannot run saved code (this is
+    stricter than a ``.keras`` archive, whose ``safe_mode`` only blocks lambdas).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / f"{name}.weights.h5"
+    model.save_weights(str(weights))
+    cfg = folder / f"{name}.json"
+    cfg.write_text(json.dumps(dict(config), sort_keys=True, default=_json_default))
+    return [weights, cfg]
+
+
+def read_keras_config(folder: Path | str, name: str) -> dict[str, Any]:
+    """The JSON build config written by :func:`save_keras_weights`."""
+    path = Path(folder) / f"{name}.json"
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RegistryError(f"{path.name} is missing or not JSON", hint="retrain") from exc
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{path.name} is not a JSON object", hint="retrain")
+    return raw
+
+
+def load_keras_weights(model: Any, folder: Path | str, name: str) -> None:
+    """Load ``<name>.weights.h5`` into a model built from code (shapes must match)."""
+    path = Path(folder) / f"{name}.weights.h5"
+    if not path.is_file():
+        raise RegistryError(f"{path.name} is missing", hint="retrain the model")
+    try:
+        model.load_weights(str(path))
+    except Exception as exc:  # noqa: BLE001 - h5py/keras raise many types for a bad file
+        raise RegistryError(
+            f"{path.name} does not fit the model ({exc.__class__.__name__}: {exc})",
+            hint="the run is damaged or from another model version; retrain it",
+        ) from exc
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    return str(obj)
+
+
+def _finite(obj: Any) -> Any:
+    """NaN and infinities become None, so manifests are strict JSON."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+# ---------------------------------------------------------------------------- save
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A run as listed: its id, folder and manifest."""
+
+    run_id: str
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def model(self) -> str:
+        return str(self.manifest.get("model"))
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.manifest.get("metrics") or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "run_id": self.run_id,
+            "model": m.get("model"),
+            "created_at": m.get("created_at"),
+            "params": m.get("params"),
+            "fingerprint": (m.get("data") or {}).get("fingerprint"),
+            "k": m.get("k"),
+            "metrics": self.metrics,
+            "train_seconds": m.get("train_seconds"),
+        }
+
+
+def save_run(
+    model: Recommender,
+    *,
+    dataset: str,
+    data: InteractionData,
+    metrics: Mapping[str, Any] | None = None,
+    k: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    data_dir: Path | str | None = None,
+) -> RunInfo:
+    """Write a trained model as a new run, atomically; returns its :class:`RunInfo`.
+
+    Args:
+        model: a fitted model.
+        dataset: the dataset it was trained on.
+        data: the training data (vocabularies, fingerprint, split).
+        metrics: ``{"ndcg@10": {"mean", "low", "high", "n"}, ...}`` on the validation split.
+        k: the list length of ``metrics``.
+        extra: more manifest keys (``train_seconds``, ``text_encoder``, ...).
+    """
+    run_id = check_run_id(run_id or new_run_id(model.name))
+    folder = runs_dir(dataset, data_dir)
+    with training_lock(dataset, data_dir):
+        final = folder / run_id
+        if final.exists():
+            raise RegistryError(f"run {run_id} already exists", hint="use a new run id")
+        for stale in folder.glob(".tmp-*"):  # left by a writer that died (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = folder / f".tmp-{run_id}-{uuid.uuid4().hex[:6]}"
+        tmp.mkdir(parents=True)
+        try:
+            model.save(tmp / MODEL_DIR)
+            (tmp / VOCAB).write_text(
+                json.dumps({"user_ids": data.user_ids.tolist(), "item_ids": data.item_ids.tolist()})
+            )
+            files = {}
+            for p in _walk(tmp):
+                if p.is_symlink() or not (p.is_file() or p.is_dir()):
+                    raise RegistryError(f"model wrote an unexpected entry {p.name}")
+                if p.is_file():
+                    if p.suffix not in ALLOWED_SUFFIXES:
+                        raise RegistryError(
+                            f"model wrote {p.name}; runs hold only {', '.join(ALLOWED_SUFFIXES)}"
+                        )
+                    _fsync(p)
+                    files[p.relative_to(tmp).as_posix()] = {
+                        "sha256": sha256_file(p),
+                        "bytes": p.stat().st_size,
+                    }
+            split = data.split
+            manifest = {
+                "format": FORMAT,
+                "run_id": run_id,
+                "dataset": dataset,
+                "model": model.name,
+                "params": model.config.model_dump(mode="json"),
+                "data": data.summary(),
+                "split_config": split.config.model_dump(mode="json") if split else None,
+                "k": k,
+                "metrics": dict(metrics or {}),
+                "versions": library_versions(),
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                **dict(extra or {}),
+                "files": files,
+            }
+            (tmp / MANIFEST).write_text(
+                json.dumps(_finite(manifest), indent=2, default=_json_default, allow_nan=False)
+            )
+            _fsync(tmp / MANIFEST)
+            os.replace(tmp, final)
+            _fsync(folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return RunInfo(run_id, final, manifest)
+
+
+# ---------------------------------------------------------------------------- read
+
+
+def _run_folder(dataset: str, run_id: str, data_dir: Path | str | None) -> Path:
+    folder = runs_dir(dataset, data_dir) / check_run_id(run_id)
+    if not folder.is_dir() or folder.is_symlink():
+        have = [r.run_id for r in list_runs(dataset, data_dir)]
+        raise RegistryError(
+            f"run '{run_id}' not found for dataset '{dataset}'"
+            + (f" (runs: {', '.join(have[-10:])})" if have else " (no runs yet)"),
+            hint=f"train one with `ltrec train {dataset} --model ease`",
+        )
+    return folder
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """Parse and sanity-check a run's manifest (no checksum verification)."""
+    path = folder / MANIFEST
+    try:
+        if path.is_symlink() or path.stat().st_size > _MAX_MANIFEST_BYTES:
+            raise ValueError("not a plain file of sensible size")
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RegistryError(
+            f"run {folder.name}: manifest.json is missing or unreadable ({exc})",
+            hint="the run is incomplete or damaged; delete it and train again",
+        ) from exc
+    ok = (
+        isinstance(manifest, dict)
+        and manifest.get("format") == FORMAT
+        and isinstance(manifest.get("files"), dict)
+        and isinstance(manifest.get("model"), str)
+    )
+    if not ok:
+        raise RegistryError(
+            f"run {folder.name}: manifest.json is not an ltrec run manifest",
+            hint="only runs written by ltrec can be loaded",
+        )
+    return manifest
+
+
+def verify_run(folder: Path, manifest: Mapping[str, Any]) -> None:
+    """Check the run's files against the manifest: exactly those files, exact sizes and sha256.
+
+    Raises:
+        RegistryError: naming the first missing, foreign, resized or modified file.
+    """
+    listed: dict[str, Any] = dict(manifest["files"])
+    present: set[str] = set()
+    for p in _walk(folder):
+        rel = p.relative_to(folder).as_posix()
+        if p.is_symlink():
+            raise RegistryError(f"run {folder.name}: {rel} is a symlink; refusing to load")
+        if p.is_dir():
+            continue
+        if rel == MANIFEST:
+            continue
+        if rel not in listed:
+            raise RegistryError(
+                f"run {folder.name}: foreign file {rel} is not in the manifest; refusing to load",
+                hint="remove the file or train the model again",
+            )
+        present.add(rel)
+    for rel, meta in listed.items():
+        if rel not in present:
+            raise RegistryError(
+                f"run {folder.name}: file {rel} is missing", hint="train the model again"
+            )
+        path = folder / rel
+        if not isinstance(meta, dict) or path.stat().st_size != meta.get("bytes"):
+            raise RegistryError(
+                f"run {folder.name}: file {rel} has the wrong size (truncated or replaced)",
+                hint="train the model again",
+            )
+        if sha256_file(path) != meta.get("sha256"):
+            raise RegistryError(
+                f"run {folder.name}: file {rel} does not match its checksum (modified)",
+                hint="train the model again",
+            )
+
+
+@dataclass
+class LoadedRun:
+    """A verified, loaded run: the model, its manifest and its vocabularies."""
+
+    run_id: str
+    model: Recommender
+    manifest: dict[str, Any]
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+
+    def user_index(self, user_id: str) -> int:
+        """Index of a user id in the training vocabulary, ``-1`` if unknown."""
+        hits = np.flatnonzero(self.user_ids == str(user_id))
+        return int(hits[0]) if len(hits) else -1
+
+
+def load_run(dataset: str, run_id: str, data_dir: Path | str | None = None) -> LoadedRun:
+    """Verify a run's checksums, then load its model and vocabularies."""
+    folder = _run_folder(dataset, run_id, data_dir)
+    manifest = read_manifest(folder)
+    verify_run(folder, manifest)  # before any weights are read
+    name = manifest["model"]
+    if name not in MODELS:
+        raise RegistryError(f"run {run_id} holds an unknown model '{name}'")
+    saved_name, _ = read_model_config(folder / MODEL_DIR)
+    if saved_name != name:
+        raise RegistryError(f"run {run_id}: model config says '{saved_name}', manifest '{name}'")
+    model = get_model_class(name).load(folder / MODEL_DIR)
+    try:
+        vocab = json.loads((folder / VOCAB).read_text())
+        user_ids = np.asarray(vocab["user_ids"], dtype=str)
+        item_ids = np.asarray(vocab["item_ids"], dtype=str)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RegistryError(f"run {run_id}: vocab.json is unreadable", hint="retrain") from exc
+    if len(user_ids) != model.n_users_ or len(item_ids) != model.n_items_:
+        raise RegistryError(f"run {run_id}: vocabularies do not match the model", hint="retrain")
+    return LoadedRun(run_id, model, manifest, user_ids, item_ids)
+
+
+def list_runs(dataset: str, data_dir: Path | str | None = None) -> list[RunInfo]:
+    """Runs of a dataset, oldest first. Folders without a readable manifest are skipped."""
+    folder = runs_dir(dataset, data_dir)
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or not p.is_dir() or p.is_symlink():
+            continue
+        try:
+            manifest = read_manifest(p)
+        except RegistryError:
+            continue
+        out.append(RunInfo(p.name, p, manifest))
+    out.sort(key=lambda r: (str(r.manifest.get("created_at", "")), r.run_id))
+    return out
+
+
+def delete_run(dataset: str, run_id: str, data_dir: Path | str | None = None) -> None:
+    """Remove a run (renamed away first, so it disappears at once, then deleted)."""
+    folder = _run_folder(dataset, run_id, data_dir)
+    with training_lock(dataset, data_dir, wait=5.0):
+        trash = folder.parent / f".tmp-deleted-{run_id}-{uuid.uuid4().hex[:6]}"
+        os.replace(folder, trash)
+        shutil.rmtree(trash, ignore_errors=True)
