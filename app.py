@@ -8,6 +8,8 @@ st.set_page_config(page_title="ltrec: long-tail exposure", page_icon="📈", lay
 
 PAGES = [
     st.Page("pages/overview.py", title="Overview", icon="🏠", default=True),
+    st.Page("pages/long_tail.py", title="Long Tail", icon="🦎"),
+    st.Page("pages/segments.py", title="Segments", icon="👥"),
 ]
 
 nav = st.navigation(PAGES)

@@ -1,12 +1,124 @@
-"""Overview: headline KPIs of the active dataset."""
+"""Overview: headline KPIs, where exposure goes, a mini Lorenz chart, hidden gems, next steps."""
 
 import streamlit as st
 
-from ltrec.ui.state import active_dataset, empty_state
+from ltrec.analytics.insights import next_steps
+from ltrec.charts.longtail import bucket_share_figure, lorenz_figure
+from ltrec.errors import LtrecError
+from ltrec.ui import cache
+from ltrec.ui.state import active_dataset, empty_state, show_error
+from ltrec.ui.widgets import pct, table_with_download, view_controls
 
 st.title("Overview")
 name = active_dataset()
 if name is None:
     empty_state()
     st.stop()
-st.caption(f"Dataset: {name}")
+
+try:
+    meta = cache.dataset_meta(name)
+    if meta["events"] == 0:
+        st.caption(f"Dataset: {name}")
+        empty_state()
+        st.stop()
+    params = view_controls("ov", meta, event=False, category=False)
+    stats = cache.view("stats", name, params)
+    buckets = cache.view("bucket_table", name, params)
+    lz = cache.view("lorenz", name, params)
+    gems = cache.view("hidden_gems", name, params)
+except LtrecError as err:
+    show_error(err)
+    st.stop()
+
+exp = stats.exposure_event
+span = f"{stats.first_ts:%Y-%m-%d} → {stats.last_ts:%Y-%m-%d}" if stats.first_ts else "no events"
+st.caption(f"Dataset **{name}** · {span} · exposure = {exp}s")
+
+c = st.columns(5)
+c[0].metric("Users", f"{stats.users:,}", help="Distinct users in the users table or the events.")
+c[1].metric(
+    "Items",
+    f"{stats.items:,}",
+    help="Catalogue size: items table plus any item seen in the events.",
+)
+c[2].metric(
+    "Events",
+    f"{sum(stats.events.values()):,}",
+    help=" · ".join(f"{t}: {n:,}" for t, n in stats.events.items()),
+)
+days = (stats.last_ts - stats.first_ts).days + 1 if stats.first_ts else 0
+c[3].metric("Time span", f"{days:,} days", help=span)
+c[4].metric(
+    f"Exposure Gini ({exp})",
+    f"{stats.gini_exposure:.3f}",
+    help="Gini of per-item exposure counts over every catalogue item, zero-exposure items "
+    "included: G = Σ (2i − n − 1) x₍ᵢ₎ / (n Σ x), x ascending. 0 = equal exposure, "
+    "→1 = one item gets everything.",
+)
+cols = st.columns(len(stats.events))
+for col, (t, n) in zip(cols, stats.events.items(), strict=True):
+    col.metric(f"{t}s", f"{n:,}", help=f"Number of {t} events in the selected dates.")
+
+st.subheader("The tail: share of catalogue vs share of exposure and purchases")
+cuts = ", ".join(f"{x:g}" for x in stats.bucket_cuts)
+t = st.columns(3)
+t[0].metric(
+    "Tail share of items",
+    f"{stats.tail_item_share:.1%}",
+    help=f"Share of catalogue items in the tail bucket (cuts {cuts}): items outside the "
+    "smallest top-popularity set that makes that share of interactions.",
+)
+t[1].metric(
+    f"Tail share of {exp}s",
+    f"{stats.tail_exposure_share:.1%}",
+    help=f"{exp} events on tail items / all {exp} events.",
+)
+t[2].metric(
+    "Tail share of purchases",
+    f"{stats.tail_purchase_share:.1%}",
+    help="purchase events on tail items / all purchase events.",
+)
+st.plotly_chart(bucket_share_figure(buckets, height=260), key="ov_buckets")
+
+left, right = st.columns([2, 3])
+with left:
+    st.markdown(
+        "**Lorenz curves**",
+        help="Cumulative share of events against the share of "
+        "items, items sorted from least to most. The further below the diagonal, the "
+        "more concentrated.",
+    )
+    st.plotly_chart(lorenz_figure(lz, points=300, height=340), key="ov_lorenz")
+with right:
+    st.markdown(
+        "**Top hidden gems**",
+        help="Tail items whose view→purchase conversion, shrunk "
+        "toward the catalogue average by an empirical-Bayes beta prior, is at least 1.2x "
+        "that average, and whose exposure is at most the median.",
+    )
+    if gems.reason:
+        st.info(f"No hidden gems: {gems.reason}.")
+    else:
+        show = gems.frame[
+            ["item_id", "title", "category", "exposure", "views", "purchases", "shrunk", "lift"]
+        ].head(10)
+        table_with_download(
+            show,
+            f"{name}_hidden_gems.csv",
+            key="ov_gems_csv",
+            column_config={
+                "shrunk": pct(
+                    "shrunk conversion",
+                    "(purchases + a) / (views + a + b): view→purchase "
+                    "of viewing users, shrunk by the fitted Beta(a, b) prior.",
+                ),
+                "lift": st.column_config.NumberColumn(
+                    "lift", format="%.2fx", help="shrunk conversion / catalogue mean"
+                ),
+                "exposure": st.column_config.NumberColumn("exposure", help=f"{exp} events"),
+            },
+        )
+
+st.subheader("What to look at next")
+for p in next_steps(stats, gems):
+    st.page_link(p.page, label=p.text, icon="➡️")

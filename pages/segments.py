@@ -1,0 +1,5 @@
+"""Segments: funnels by segment x popularity bucket."""
+
+import streamlit as st
+
+st.title("Segments")
