@@ -138,19 +138,23 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float):
-        return f"{value:.12g}"
+        return repr(value)  # the shortest text that reads back to the same float
     return str(value)
 
 
 def to_query(config: StrategyConfig) -> list[tuple[str, str]]:
-    """Flat URL parameters, defaults left out (``urlencode`` them for a link)."""
+    """Flat URL parameters (``urlencode`` them for a link).
+
+    The strategy's own fields are always written, so a link keeps its meaning if a default
+    changes; the pool size and rules only when they differ from the default, to keep links short.
+    """
     cls = type(config)
     pairs: list[tuple[str, str]] = [("strategy", config.strategy)]  # type: ignore[attr-defined]
     for name, field in cls.model_fields.items():
         if name in ("strategy", "rules"):
             continue
         value = getattr(config, name)
-        if value != field.get_default(call_default_factory=True):
+        if name != "pool" or value != field.get_default(call_default_factory=True):
             pairs.append((field.alias or name, _text(value)))
     for name, field in RulesConfig.model_fields.items():
         value = getattr(config.rules, name)
