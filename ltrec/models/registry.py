@@ -338,7 +338,7 @@ def save_run(
                 "k": k,
                 "metrics": dict(metrics or {}),
                 "versions": library_versions(),
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
                 **dict(extra or {}),
                 "files": files,
             }

@@ -1,0 +1,101 @@
+"""`ltrec train / runs / evaluate / recommend` through ltrec.cli.main on the fixture shop."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ltrec.cli import main
+from tests.models.shop import build_shop
+
+
+@pytest.fixture()
+def shop(data_dir) -> str:  # noqa: ANN001
+    build_shop("shop")
+    return "shop"
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
+    code = main([*argv, "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return json.loads(out.out)
+
+
+def test_train_runs_evaluate_recommend(shop: str, capsys: pytest.CaptureFixture[str]) -> None:
+    trained = {}
+    for model in ("popularity", "ease", "itemknn", "als"):
+        sets = ["--set", "factors=8", "--set", "iterations=5"] if model == "als" else []
+        out = run_json(capsys, "train", shop, "--model", model, *sets)
+        assert set(out["metrics"]) == {"ndcg@10", "recall@10", "aplt@10", "coverage@10"}
+        for v in out["metrics"].values():
+            assert set(v) >= {"mean", "low", "high"} and 0.0 <= v["mean"] <= 1.0
+        trained[model] = out
+    # Personalised models beat popularity on this clustered shop.
+    pop = trained["popularity"]["metrics"]["recall@10"]["mean"]
+    assert trained["ease"]["metrics"]["recall@10"]["mean"] > pop
+
+    runs = run_json(capsys, "runs", shop)["runs"]
+    assert [r["model"] for r in runs] == ["popularity", "ease", "itemknn", "als"]
+    assert runs[1]["params"]["lambda_"] == 200.0
+    run_id = trained["ease"]["run_id"]
+
+    ev = run_json(capsys, "evaluate", shop, "--run", run_id, "--k", "5")
+    assert ev["k"] == 5 and ev["run_id"] == run_id
+    for name in (
+        "precision@5",
+        "recall@5",
+        "ndcg@5",
+        "map@5",
+        "mrr@5",
+        "tail_recall@5",
+        "aplt@5",
+        "arp@5",
+        "coverage@5",
+        "gini@5",
+        "novelty@5",
+    ):
+        assert name in ev["metrics"], name
+    ten = run_json(capsys, "evaluate", shop, "--run", run_id)
+    assert ten["metrics"]["ndcg@10"]["mean"] == pytest.approx(
+        trained["ease"]["metrics"]["ndcg@10"]["mean"]
+    )
+
+    rec = run_json(capsys, "recommend", shop, "--run", run_id, "--user", "u000", "--k", "4")
+    assert rec["known_user"] and not rec["fallback"] and len(rec["items"]) == 4
+    assert [i["rank"] for i in rec["items"]] == [1, 2, 3, 4]
+    assert all(i["title"] for i in rec["items"])
+    scores = [i["score"] for i in rec["items"]]
+    assert scores == sorted(scores, reverse=True)
+    cold = run_json(capsys, "recommend", shop, "--run", run_id, "--user", "stranger")
+    assert not cold["known_user"] and cold["fallback"] and len(cold["items"]) == 10
+
+    # Plain-text output works too.
+    assert main(["runs", shop]) == 0
+    assert run_id in capsys.readouterr().out
+    assert main(["recommend", shop, "--run", run_id, "--user", "u001"]) == 0
+    assert "top 10 for user u001" in capsys.readouterr().out
+
+
+def test_bad_set_values_exit_2_with_valid_keys(shop: str, capsys) -> None:  # noqa: ANN001
+    assert main(["train", shop, "--model", "ease", "--set", "lambda=3"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'lambda'" in err and "lambda_" in err and "max_memory_gb" in err
+    assert main(["train", shop, "--model", "als", "--set", "factors=-1"]) == 2
+    assert "factors" in capsys.readouterr().err
+    assert main(["train", shop, "--model", "popularity", "--set", "oops"]) == 2
+    assert "key=value" in capsys.readouterr().err
+    assert main(["runs", shop, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"] == []  # nothing was trained
+
+
+def test_errors_are_clear(shop: str, capsys) -> None:  # noqa: ANN001
+    assert main(["train", "nope", "--model", "ease"]) == 2
+    assert "dataset 'nope' not found" in capsys.readouterr().err
+    assert main(["evaluate", shop, "--run", "missing-run"]) == 1
+    assert "run 'missing-run' not found" in capsys.readouterr().err
+    assert main(["train", shop, "--model", "ease", "--set", "max_memory_gb=0.0000001"]) == 2
+    assert "max_memory_gb" in capsys.readouterr().err  # below the bound: exit 2
+    with pytest.raises(SystemExit):
+        main(["train", shop, "--model", "svd"])
