@@ -146,6 +146,19 @@ def _metric_line(name: str, v: dict[str, Any]) -> str:
     return f"  {name:<18} {f(v.get('mean'))}  [{f(v.get('low'))}, {f(v.get('high'))}]"
 
 
+def _split_config(pairs: Sequence[str] | None):  # -> SplitConfig | None
+    """``--split key=value`` pairs validated by the evaluation core's SplitConfig."""
+    if not pairs:
+        return None
+    from ltrec.evaluation import SplitConfig
+    from ltrec.models.base import make_config
+
+    params = _parse_set(pairs)
+    if isinstance(params.get("target_events"), str):  # view,cart,purchase
+        params["target_events"] = tuple(t.strip() for t in params["target_events"].split(","))
+    return make_config(SplitConfig, params)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ltrec.models.train import train
 
@@ -153,6 +166,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.name,
         args.model,
         _parse_set(args.set),
+        split_config=_split_config(args.split),
         k=args.k,
         progress=None if args.json else lambda done, msg: _progress(msg, done),
         data_dir=args.data_dir,
@@ -285,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, choices=model_names())
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="a model parameter (repeatable)"
+    )
+    p.add_argument(
+        "--split",
+        action="append",
+        metavar="KEY=VALUE",
+        help="evaluation split setting, e.g. test_share=0.1 or target_events=cart,purchase",
     )
     p.add_argument("--k", type=_positive_int, default=10, help="list length evaluated")
     p.add_argument("--json", action="store_true")

@@ -99,3 +99,19 @@ def test_errors_are_clear(shop: str, capsys) -> None:  # noqa: ANN001
     assert "max_memory_gb" in capsys.readouterr().err  # below the bound: exit 2
     with pytest.raises(SystemExit):
         main(["train", shop, "--model", "svd"])
+
+
+def test_train_on_the_demo_shop_with_split_settings(capsys) -> None:  # noqa: ANN001
+    from ltrec.store.demo import DemoConfig, build_demo
+
+    build_demo(DemoConfig(users=300, items=150, events=30_000, seed=1))
+    split = ["--split", "target_events=view,cart,purchase", "--split", "test_share=0.25"]
+    pop = run_json(capsys, "train", "demo", "--model", "popularity", *split)
+    ease = run_json(capsys, "train", "demo", "--model", "ease", *split)
+    assert ease["metrics"]["recall@10"]["mean"] > pop["metrics"]["recall@10"]["mean"]
+    manifest_split = run_json(capsys, "runs", "demo")["runs"][0]
+    assert manifest_split["model"] == "popularity"
+    assert main(["train", "demo", "--model", "ease", "--split", "test_share=2"]) == 2
+    assert "test_share" in capsys.readouterr().err
+    assert main(["train", "demo", "--model", "ease", "--split", "cutof=1"]) == 2
+    assert "valid keys" in capsys.readouterr().err
