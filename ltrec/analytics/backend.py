@@ -62,9 +62,20 @@ class Store:
     _names: set[str] | None = field(default=None, repr=False)
 
     def has(self, table: str) -> bool:
+        """Whether the backend holds ``table``.
+
+        Probes the table rather than calling ``list_tables()``: with duckdb 2.0, ibis 12's
+        ``list_tables`` calls a removed DuckDB method (``fetch_arrow_table``).
+        """
         if self._names is None:
-            self._names = set(self.backend.list_tables())
-        return table in self._names
+            self._names = set()
+        if table not in self._names:
+            try:
+                self.backend.table(table)
+            except Exception:  # noqa: BLE001 - each engine raises its own "not found"
+                return False
+            self._names.add(table)
+        return True
 
     def table(self, name: str) -> ir.Table:
         return self.backend.table(name)

@@ -12,10 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ltrec.analytics import concentration, conversion, longtail, popularity, stats
+from ltrec.analytics import concentration, conversion, longtail, popularity, segments, stats
 from ltrec.analytics.backend import Scope, Store
 from ltrec.analytics.popularity import BucketConfig, PopularityConfig, PopularityEvent
 from ltrec.config import get_settings
+from ltrec.errors import ConfigError
 
 
 class ViewParams(BaseModel):
@@ -64,7 +65,15 @@ def _gems(store: Store, p: ViewParams) -> conversion.HiddenGems:
     return conversion.hidden_gems(store, p.scope(), p.buckets())
 
 
+def _funnel(store: Store, p: ViewParams) -> segments.SegmentFunnel:
+    if p.segment is None:
+        raise ConfigError("choose a segment dimension")
+    return segments.segment_funnel(store, p.segment, p.scope(), p.buckets(), p.k)
+
+
 VIEWS: dict[str, Callable[[Store, ViewParams], Any]] = {
+    "segment_dimensions": lambda s, p: segments.segment_dimensions(s),
+    "segment_funnel": _funnel,
     "stats": _stats,
     "buckets": lambda s, p: popularity.popularity_buckets(s, p.scope(), p.buckets()),
     "rank_frequency": lambda s, p: popularity.rank_frequency(s, p.scope(), p.buckets()),
