@@ -14,7 +14,7 @@ low and a percentile interval would not cover the estimate; its ``low``/``high``
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -586,6 +586,30 @@ def compare(
             }
         )
     return pd.DataFrame(rows)
+
+
+def compare_many(
+    results: Mapping[str, EvalResult],
+    base: str,
+    *,
+    metrics: Sequence[str] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """:func:`compare` of every setting against ``results[base]``, stacked with a ``setting``
+    column first (the base itself is left out)."""
+    if base not in results:
+        raise BadInputError(f"base setting {base!r} not among {list(results)}")
+    frames = [
+        compare(r, results[base], metrics=metrics, n_boot=n_boot, seed=seed).assign(setting=name)
+        for name, r in results.items()
+        if name != base
+    ]
+    cols = ["setting", "metric", "base", "value", "delta", "low", "high", "rel_delta"]
+    cols += ["p_value", "higher_is_better"]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True)[cols]
 
 
 def _paired_catalogue(
