@@ -67,6 +67,8 @@ def test_ease_matches_the_closed_form() -> None:
     b = np.eye(len(active)) - p / np.diag(p)
     np.testing.assert_allclose(model.b_, b, rtol=1e-4, atol=1e-5)
     assert np.allclose(np.diag(model.b_), 0.0)
+    single = EASE(lambda_=lam, precision="float32").fit(data)
+    np.testing.assert_allclose(single.b_, b, rtol=1e-3, atol=1e-4)
 
 
 def test_ease_refuses_beyond_memory_budget() -> None:
