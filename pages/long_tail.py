@@ -2,4 +2,138 @@
 
 import streamlit as st
 
+from ltrec.charts.longtail import (
+    category_tail_figure,
+    lorenz_figure,
+    rank_frequency_figure,
+    trend_figure,
+)
+from ltrec.errors import LtrecError
+from ltrec.ui import cache
+from ltrec.ui.state import active_dataset, empty_state, show_error
+from ltrec.ui.widgets import pct, table_with_download, view_controls
+
 st.title("Long Tail")
+name = active_dataset()
+if name is None:
+    empty_state()
+    st.stop()
+
+try:
+    meta = cache.dataset_meta(name)
+    if meta["events"] == 0:
+        empty_state()
+        st.stop()
+    params = view_controls("lt", meta)
+    rf = cache.view("rank_frequency", name, params)
+    lz = cache.view("lorenz", name, params)
+    bt = cache.view("bucket_table", name, params)
+    ct = cache.view("tail_by_category", name, params)
+    tr = cache.view("tail_trend", name, params)
+    conv = cache.view("item_conversion", name, params)
+except LtrecError as err:
+    show_error(err)
+    st.stop()
+
+exp = bt.exposure_event
+st.caption(f"Dataset **{name}** · exposure = {exp}s · popularity = distinct users ({params.event})")
+
+left, right = st.columns(2)
+with left:
+    st.markdown(
+        "**Rank-frequency (log-log)**",
+        help="Each item's popularity against its rank "
+        "(1 = most popular). Shaded: the rank range of each bucket. Items with zero "
+        "popularity cannot be drawn on a log axis and are counted below.",
+    )
+    st.plotly_chart(rank_frequency_figure(rf), key="fig_lt_rf")
+    if rf.cold_items:
+        st.caption(f"{rf.cold_items:,} items have no {params.event} at all (cold, in the tail).")
+with right:
+    st.markdown(
+        "**Lorenz curves**",
+        help="Cumulative share of events against the share of "
+        "items, items sorted ascending, every catalogue item included. Gini: "
+        "G = Σ (2i − n − 1) x₍ᵢ₎ / (n Σ x).",
+    )
+    st.plotly_chart(lorenz_figure(lz), key="fig_lt_lorenz")
+
+st.subheader(
+    "Buckets",
+    help="Head is the smallest set of top items that makes the first cut's "
+    "share of interactions; each further cut adds a bucket; the rest is the tail.",
+)
+show = bt.frame[
+    [
+        "bucket",
+        "items",
+        "cold_items",
+        "item_share",
+        "exposure_events",
+        "exposure_share",
+        "purchase_events",
+        "purchase_share",
+        "views",
+        "purchases",
+        "view_purchase",
+        "view_purchase_lo",
+        "view_purchase_hi",
+    ]
+]
+table_with_download(
+    show,
+    f"{name}_buckets.csv",
+    key="lt_buckets_csv",
+    column_config={
+        "item_share": pct("% of catalogue", "items in the bucket / all catalogue items"),
+        "exposure_events": st.column_config.NumberColumn("exposure", help=f"{exp} events"),
+        "exposure_share": pct("% of exposure", f"{exp} events on the bucket / all {exp} events"),
+        "purchase_events": st.column_config.NumberColumn("purchase events"),
+        "purchase_share": pct("% of purchases", "purchase events on the bucket / all purchases"),
+        "views": st.column_config.NumberColumn(
+            "viewing pairs",
+            help="(user, item) pairs that reached the view stage (viewed, carted or bought)",
+        ),
+        "purchases": st.column_config.NumberColumn(
+            "buying pairs", help="(user, item) pairs with a purchase"
+        ),
+        "view_purchase": pct("conversion", "view → purchase: buying pairs / viewing pairs"),
+        "view_purchase_lo": pct("95% low", "Wilson score interval, lower bound"),
+        "view_purchase_hi": pct("95% high", "Wilson score interval, upper bound"),
+    },
+)
+
+st.subheader(
+    "Tail share by category",
+    help="Buckets are catalogue-wide; for each top-level "
+    "category: share of its items in the tail, and the tail's share of its exposure "
+    "and purchases.",
+)
+st.plotly_chart(category_tail_figure(ct), key="fig_lt_cat")
+with st.expander("Category table"):
+    table_with_download(ct.frame, f"{name}_categories.csv", key="lt_cat_csv")
+
+st.subheader(
+    "Weekly trend",
+    help="Per week (Monday start): tail items' share of exposure "
+    "and purchase events, with the buckets fixed over the whole date range.",
+)
+st.plotly_chart(trend_figure(tr), key="fig_lt_trend")
+
+st.subheader(
+    "Item conversion",
+    help="View → purchase of viewing users per item, with Wilson "
+    "bounds, and shrunk toward the catalogue average by an empirical-Bayes Beta prior "
+    f"(fitted by moments: a = {conv.prior.a:.2f}, b = {conv.prior.b:.2f}).",
+)
+items = conv.frame[conv.frame["views"] > 0].head(200)
+table_with_download(
+    items,
+    f"{name}_item_conversion.csv",
+    key="lt_items_csv",
+    height=360,
+    column_config={
+        "shrunk": pct("shrunk", "(purchases + a) / (views + a + b)"),
+        "view_purchase": pct("raw", "buying pairs / viewing pairs"),
+    },
+)

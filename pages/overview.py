@@ -78,7 +78,7 @@ t[2].metric(
     f"{stats.tail_purchase_share:.1%}",
     help="purchase events on tail items / all purchase events.",
 )
-st.plotly_chart(bucket_share_figure(buckets, height=260), key="ov_buckets")
+st.plotly_chart(bucket_share_figure(buckets, height=260), key="fig_ov_buckets")
 
 left, right = st.columns([2, 3])
 with left:
@@ -88,7 +88,7 @@ with left:
         "items, items sorted from least to most. The further below the diagonal, the "
         "more concentrated.",
     )
-    st.plotly_chart(lorenz_figure(lz, points=300, height=340), key="ov_lorenz")
+    st.plotly_chart(lorenz_figure(lz, points=300, height=340), key="fig_ov_lorenz")
 with right:
     st.markdown(
         "**Top hidden gems**",

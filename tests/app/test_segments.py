@@ -1,0 +1,54 @@
+"""AppTest of the Segments page."""
+
+from __future__ import annotations
+
+import json
+
+from streamlit.testing.v1 import AppTest
+
+from tests.app.conftest import APP
+
+PAGE = "pages/segments.py"
+
+
+def _open(**query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(PAGE).run()
+    return at
+
+
+def _figs(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def test_empty_data_dir() -> None:
+    at = _open()
+    assert not at.exception
+    assert any("no dataset" in i.value for i in at.info)
+
+
+def test_segments_page_runs_and_dimension_changes_figures(demo) -> None:
+    at = _open()
+    assert not at.exception, at.exception
+    dims = at.selectbox(key="sg_seg").options
+    assert "activity_level" in dims and "tail_affinity" in dims
+    before = _figs(at)
+    assert len(before) == 3
+    other = next(d for d in dims if d != at.selectbox(key="sg_seg").value)
+    at.selectbox(key="sg_seg").set_value(other).run()
+    assert not at.exception
+    assert _figs(at) != before
+    assert at.query_params["seg"] in (other, [other])
+    at.radio(key="sg_rate").set_value("cart_purchase").run()
+    assert not at.exception
+
+
+def test_url_restores_segment(demo) -> None:
+    at = _open(seg="tenure", cuts="0.5,0.8")
+    assert not at.exception
+    assert at.selectbox(key="sg_seg").value == "tenure"
+    heat = _figs(at)[1]
+    assert heat["data"][0]["x"] == ["head", "mid", "tail"]
