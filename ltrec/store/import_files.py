@@ -247,6 +247,8 @@ def sniff(
         if not head.removeprefix(b"\xef\xbb\xbf").strip():
             raise _fail(label, "is empty once decompressed")
         kind = "csv.gz"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise _fail(label, "is UTF-16 encoded", hint="save it as 'CSV UTF-8' and import again")
     if b"\x00" in head:
         raise _fail(label, "looks binary (it contains NUL bytes), not like a CSV text file")
     text = _head_text(head, label)

@@ -786,8 +786,9 @@ class _Importer:
                 ids.append(f"SELECT {key} FROM _imp_{kind} WHERE reason IS NULL")
             if self.event_items if kind == "items" else self.event_users:
                 ids.append(f"SELECT {key} FROM _imp_ev WHERE reason IS NULL")
+            union = " UNION ALL ".join(ids)
             touched = (
-                con.execute(f"SELECT count(*) FROM ({' UNION '.join(ids)})").fetchone()[0]
+                con.execute(f"SELECT count(DISTINCT k) FROM ({union}) t(k)").fetchone()[0]
                 if ids
                 else 0
             )
@@ -983,8 +984,12 @@ def import_dataset(
                     "source_files": json.dumps(report.files),
                     "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
                     "last_import_id": report.import_id,
+                    # as it will read once this write is swapped in
                     "last_import": json.dumps(
-                        {k: v for k, v in report.to_dict().items() if k != "sample_rejects"},
+                        {
+                            **{k: v for k, v in report.to_dict().items() if k != "sample_rejects"},
+                            "committed": True,
+                        },
                         default=str,
                     ),
                 },
