@@ -1,0 +1,131 @@
+"""Import throughput: ``ltrec import`` vs ``pandas.read_csv`` vs a bare DuckDB read, same file.
+
+Generates an events-preset CSV (``timestamp,visitorid,event,itemid,transactionid``, unix ms,
+about 1.4M visitors and 235k items, 2% purchases with a transaction id) with DuckDB's COPY, then
+times, each in a fresh subprocess so peak RSS is per contender:
+
+* ``ltrec``: ``import_dataset(..., preset="events")`` into a temporary data dir (validation,
+  rejects, dedup check, items/users rows, finalize, atomic swap);
+* ``duckdb``: ``CREATE TABLE AS SELECT * FROM read_csv(path)`` into a file database (auto-detected
+  types: ids become BIGINT, so it stores less than ltrec's VARCHAR ids);
+* ``duckdb_varchar``: the same with ``all_varchar=true``, ids stored as text like ltrec's schema;
+* ``pandas``: ``pandas.read_csv(path)`` (in memory only; nothing is written).
+
+Usage: ``python benchmarks/bench_import.py [--rows 10000000] [--skip pandas]``. Prints a table and
+writes ``benchmarks/results/import.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+_CHILD = r"""
+import json, os, resource, sys, time
+which, path, work = sys.argv[1], sys.argv[2], sys.argv[3]
+t = time.perf_counter()
+if which == "ltrec":
+    from ltrec.store.importer import import_dataset
+    rep = import_dataset("bench", events=path, preset="events", data_dir=work)
+    rows, extra = rep.rows_loaded["events"], {"rejected": rep.rejected}
+elif which.startswith("duckdb"):
+    import duckdb
+    con = duckdb.connect(os.path.join(work, which + ".duckdb"))
+    opt = ", all_varchar=true" if which == "duckdb_varchar" else ""
+    con.execute("CREATE TABLE t AS SELECT * FROM read_csv(?" + opt + ")", [path])
+    rows, extra = con.execute("SELECT count(*) FROM t").fetchone()[0], {}
+    con.close()
+elif which == "pandas":
+    import pandas as pd
+    rows, extra = len(pd.read_csv(path)), {}
+secs = time.perf_counter() - t
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"rows": rows, "seconds": secs, "peak_rss_bytes": rss, **extra}))
+"""
+
+
+def generate(path: Path, rows: int) -> float:
+    """Write the events CSV with DuckDB's COPY (parallel, a few seconds per 10M rows)."""
+    import duckdb
+
+    t = time.perf_counter()
+    con = duckdb.connect()
+    con.execute(
+        f"""COPY (
+            SELECT 1420070400000 + i * 37 AS timestamp,
+                   (hash(i) % 1400000)::BIGINT AS visitorid,
+                   CASE WHEN i % 50 = 0 THEN 'transaction' WHEN i % 20 = 0 THEN 'addtocart'
+                        ELSE 'view' END AS event,
+                   (hash(i * 7) % 235000)::BIGINT AS itemid,
+                   CASE WHEN i % 50 = 0 THEN (i // 50)::VARCHAR END AS transactionid
+            FROM range({int(rows)}) t(i)
+        ) TO '{path}' (HEADER, DELIMITER ',')"""  # noqa: S608 - our own temp path and int
+    )
+    con.close()
+    return time.perf_counter() - t
+
+
+def run(which: str, path: Path, work: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, which, str(path), str(work)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "LTREC_DATA_DIR": str(work)},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--skip", action="append", default=[], help="contender to skip")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="ltrec-bench-import-") as tmp:
+        tmp_path = Path(tmp)
+        path = tmp_path / "events.csv"
+        gen = generate(path, args.rows)
+        size = path.stat().st_size
+        print(f"generated {args.rows:,} rows ({size / 1e6:,.0f} MB) in {gen:.1f}s", flush=True)
+        results: dict[str, dict] = {}
+        for which in ("duckdb", "duckdb_varchar", "ltrec", "pandas"):
+            if which in args.skip:
+                continue
+            work = tmp_path / which
+            work.mkdir()
+            results[which] = r = run(which, path, work)
+            r["rows_per_s"] = r["rows"] / r["seconds"]
+            print(f"  {which:15s} {r['seconds']:7.1f}s", flush=True)
+    base = results.get("duckdb", {}).get("seconds")
+    print(f"\n{'contender':15s} {'seconds':>8s} {'rows/s':>12s} {'x duckdb':>9s} {'peak RSS':>10s}")
+    for which, r in results.items():
+        ratio = r["seconds"] / base if base else float("nan")
+        r["ratio_to_duckdb"] = ratio
+        print(
+            f"{which:15s} {r['seconds']:8.1f} {r['rows_per_s']:12,.0f} {ratio:9.2f} "
+            f"{r['peak_rss_bytes'] / 2**20:8,.0f} MB"
+        )
+    RESULTS.mkdir(exist_ok=True)
+    out = {
+        "rows": args.rows,
+        "csv_bytes": size,
+        "generate_seconds": gen,
+        "cpus": os.cpu_count(),
+        "loadavg_at_end": os.getloadavg(),
+        "results": results,
+    }
+    (RESULTS / "import.json").write_text(json.dumps(out, indent=2))
+    print(f"\nwrote {RESULTS / 'import.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
