@@ -5,7 +5,7 @@ Intervals are percentile bootstrap intervals over users (Efron & Tibshirani 1993
 users are resampled with replacement ``n_boot`` times (seeded), expressed as a count matrix
 ``C [B, n_users]`` so that every resampled mean is one matrix product, ``C @ values / C @ valid``
 (vectorised, chunked to bound memory). Catalogue-level metrics (Gini, entropy, PopREO, PopRSP)
-are recomputed from ``C @ per-user exposure``, with bias-corrected percentile intervals
+are recomputed from ``C @ per-user exposure``, with bias-shifted percentile intervals
 (:func:`bc_interval`), because resampling users biases them. Coverage gets no interval: a
 resample repeats about a third of the users, so the number of distinct items shown is biased
 low and a percentile interval would not cover the estimate; its ``low``/``high`` are ``None``.
@@ -128,6 +128,7 @@ def boot_means(
     valid = ~np.isnan(values)
     filled = np.where(valid, values, 0.0)
     n_valid = valid.sum(axis=0)
+    valid_f = valid.astype(float)  # float @ float goes to BLAS; float @ bool does not
     mean = M._per_user(filled.sum(axis=0), n_valid)
     m = values.shape[1]
     if n_boot <= 0 or values.shape[0] == 0:
@@ -137,7 +138,7 @@ def boot_means(
     s = 0
     for c in boot_counts(values.shape[0], n_boot, seed):
         c64 = c.astype(float)
-        samples[s : s + len(c)] = M._per_user(c64 @ filled, c64 @ valid)
+        samples[s : s + len(c)] = M._per_user(c64 @ filled, c64 @ valid_f)
         s += len(c)
     alpha = (1.0 - level) / 2.0
     with warnings.catch_warnings():  # a column with no valid value: NaN, not a warning
@@ -206,28 +207,27 @@ class _Catalogue:
                 out[name] = (v, None, None)
             else:
                 lo, hi = bc_interval(samples, v, level)
-                out[name] = (v, lo, hi)
+                # The shift can cross a bound: every catalogue metric is >= 0, all but
+                # entropy <= 1.
+                hi = hi if name == "entropy" else min(hi, 1.0)
+                out[name] = (v, max(lo, 0.0), hi)
         return out
 
 
 def bc_interval(samples: np.ndarray, estimate: float, level: float = 0.95) -> tuple[float, float]:
-    """Bias-corrected percentile interval (Efron 1987, "Better Bootstrap Confidence Intervals").
+    """Percentile interval shifted by the bootstrap estimate of bias.
 
     Statistics such as the Gini of exposure are biased under resampling (a resample repeats
-    users, which concentrates exposure), so the plain percentile interval can miss the estimate.
-    With z0 = Phi^-1(share of samples below the estimate, ties counted half), the interval takes
-    the quantiles Phi(2 z0 -+ z_{1-alpha/2}).
+    users, which concentrates exposure), so the plain percentile interval can lie entirely
+    above the estimate. With bias b = mean(samples) - estimate (Efron & Tibshirani 1993, §10.2),
+    the interval is [q_{alpha/2} - b, q_{1-alpha/2} - b]: the bootstrap spread, centred where
+    the bias-free distribution would be. (Efron's BC interval fails here: when every sample
+    exceeds the estimate its z0 is infinite.)
     """
-    from scipy.stats import norm
-
-    b = samples.size
-    below = (np.sum(samples < estimate) + 0.5 * np.sum(samples == estimate)) / b
-    below = float(np.clip(below, 1.0 / (b + 1), b / (b + 1.0)))
-    z0 = norm.ppf(below)
-    z = norm.ppf(1 - (1 - level) / 2)
-    q = norm.cdf([2 * z0 - z, 2 * z0 + z])
-    lo, hi = np.quantile(samples, q)
-    return float(min(lo, estimate)), float(max(hi, estimate))
+    alpha = (1.0 - level) / 2.0
+    bias = float(np.mean(samples)) - estimate
+    lo, hi = np.quantile(samples, [alpha, 1 - alpha])
+    return float(lo - bias), float(hi - bias)
 
 
 # --------------------------------------------------------------------------------------------
@@ -438,8 +438,15 @@ def segment_breakdown(
         Users missing from ``segments`` fall in the segment "(unknown)".
     """
     small = get_settings().small_cell_k if small_cell_k is None else small_cell_k
-    seg = segments.set_index("user_id") if "user_id" in segments.columns else segments
-    seg.index = seg.index.astype(per_user.index.dtype, copy=False)
+    seg = segments.set_index("user_id") if "user_id" in segments.columns else segments.copy()
+    try:
+        seg.index = seg.index.astype(per_user.index.dtype)
+    except (TypeError, ValueError) as exc:
+        raise BadInputError(
+            f"segment user ids ({seg.index.dtype}) do not match the evaluated users "
+            f"({per_user.index.dtype})",
+            hint="pass user_ids to evaluate() and the same ids in the segments' user_id column",
+        ) from exc
     dims = list(columns) if columns is not None else [c for c in seg.columns]
     missing = [d for d in dims if d not in seg.columns]
     if missing:
@@ -567,8 +574,11 @@ def compare(
         low = high = p = None
         delta = v - b0
         if name in result.per_user.columns and name in base.per_user.columns:
-            t = paired_test(base, result, m, n_boot=n_boot, seed=seed)
-            low, high, p = t.low, t.high, t.p_value
+            try:
+                t = paired_test(base, result, m, n_boot=n_boot, seed=seed)
+                low, high, p = t.low, t.high, t.p_value
+            except BadInputError:  # no user has the metric in both (e.g. no tail test items)
+                pass
         elif cat_boot is not None and name in cat_boot:
             low, high = cat_boot[name]
         rel = delta / b0 if b0 not in (0, None) and np.isfinite(b0) else None

@@ -87,9 +87,12 @@ def tail_mask(pop: np.ndarray, cuts: Sequence[float] = (0.8,)) -> np.ndarray:
 
 def popularity_rank(pop: np.ndarray) -> np.ndarray:
     """Rank per item by popularity, 1 = most popular; ties get their average rank."""
-    from scipy.stats import rankdata
-
-    return rankdata(-_check_pop(pop), method="average")
+    pop = _check_pop(pop)
+    # Average ranks in numpy (scipy.stats costs seconds to import): a tie group spanning
+    # ordinal ranks a..b gets (a + b) / 2.
+    _, inverse, counts = np.unique(-pop, return_inverse=True, return_counts=True)
+    first = np.cumsum(counts) - counts + 1
+    return (first + (counts - 1) / 2.0)[inverse]
 
 
 def popularity_share(pop: np.ndarray) -> np.ndarray:

@@ -262,11 +262,13 @@ def load_events(con, *, event_types: tuple[str, ...] | None = None) -> pd.DataFr
     Returns:
         A DataFrame with the :data:`EVENT_COLUMNS` columns.
     """
+    import duckdb
+
     from ltrec.store import cursor
 
     try:
         cur = cursor(con)
-    except Exception:  # not a connect() connection (no 'ds' catalog): use it as it is
+    except duckdb.Error:  # not a connect() connection (no 'ds' catalog): use it as it is
         cur = con.cursor()
     cols = ", ".join(EVENT_COLUMNS)
     sql = f"SELECT {cols} FROM events"  # noqa: S608 - fixed column names

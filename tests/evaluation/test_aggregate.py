@@ -43,9 +43,9 @@ def test_boot_means_match_a_plain_bootstrap():
 
 
 def test_bc_interval_recentres_a_biased_bootstrap():
-    samples = np.linspace(1.0, 2.0, 1001)  # the estimate sits at the bottom of the samples
-    lo, hi = bc_interval(samples, 1.0)
-    assert lo <= 1.0 <= hi
+    samples = np.linspace(1.0, 2.0, 1001)  # mean 1.5; the estimate 1.0 sits below every sample
+    lo, hi = bc_interval(samples, 1.0)  # bias 0.5: the percentile interval shifted down by it
+    assert lo == pytest.approx(1.025 - 0.5, abs=1e-3) and hi == pytest.approx(1.975 - 0.5, abs=1e-3)
     lo2, hi2 = bc_interval(samples, 1.5)  # unbiased: the plain percentile interval
     assert lo2 == pytest.approx(1.025, abs=1e-3) and hi2 == pytest.approx(1.975, abs=1e-3)
 

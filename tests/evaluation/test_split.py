@@ -137,3 +137,19 @@ def test_load_events_from_store():
         assert s.test.values.tolist() == [["u1", "b"], ["u2", "e"]]
     finally:
         con.close()
+
+
+def test_load_events_from_a_plain_connection():
+    import duckdb
+
+    from ltrec.store.schema import create_schema
+
+    con = duckdb.connect()
+    create_schema(con)
+    con.execute(
+        "INSERT INTO events (user_id, item_id, event_type, ts) VALUES ('u', 'i', 'view', ?)",
+        [datetime(2024, 1, 1)],
+    )
+    assert load_events(con)[["user_id", "item_id"]].values.tolist() == [["u", "i"]]
+    with pytest.raises(BadInputError, match="no event types"):
+        load_events(con, event_types=())
