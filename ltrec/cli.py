@@ -201,14 +201,26 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ltrec.models.train import evaluate_run
 
-    result, manifest = evaluate_run(args.name, args.run, k=args.k, data_dir=args.data_dir)
-    metrics = result.to_dict()
-    if args.json:
-        _print_json(
-            {"run_id": args.run, "model": manifest.get("model"), "k": args.k, "metrics": metrics}
+    rerank = getattr(args, "rerank", None)
+    if rerank is not None:
+        from ltrec.rerank.runs import evaluate_reranked
+
+        result, manifest = evaluate_reranked(
+            args.name, args.run, rerank, k=args.k, data_dir=args.data_dir
         )
     else:
-        print(f"run {args.run} ({manifest.get('model')}), k={args.k}:")
+        result, manifest = evaluate_run(args.name, args.run, k=args.k, data_dir=args.data_dir)
+    metrics = result.to_dict()
+    if args.json:
+        out = {"run_id": args.run, "model": manifest.get("model"), "k": args.k, "metrics": metrics}
+        if rerank is not None:
+            from ltrec.rerank import parse_config, to_dict
+
+            out["rerank"] = to_dict(parse_config(rerank))
+        _print_json(out)
+    else:
+        shown = f" re-ranked by {result.label}" if rerank is not None else ""
+        print(f"run {args.run} ({manifest.get('model')}){shown}, k={args.k}:")
         for name, v in metrics.items():
             print(_metric_line(name, v))
     return 0
@@ -217,6 +229,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_recommend(args: argparse.Namespace) -> int:
     from ltrec.models.train import recommend_for
 
+    if getattr(args, "rerank", None) is not None:
+        return _recommend_reranked(args)
     out = recommend_for(args.name, args.run, args.user, k=args.k, data_dir=args.data_dir)
     if args.json:
         _print_json(out)
@@ -228,6 +242,48 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                 f"  {it['rank']:>3}. {it['item_id']:<16} {it['score']:>10.4f}  {it['title'] or ''}"
             )
     return 0
+
+
+def _recommend_reranked(args: argparse.Namespace) -> int:
+    from ltrec.rerank.runs import recommend_reranked
+
+    out = recommend_reranked(
+        args.name, args.run, args.user, args.rerank, k=args.k, data_dir=args.data_dir
+    )
+    if args.json:
+        _print_json(out)
+        return 0
+    print(
+        f"top {args.k} for user {args.user} from {out['model']} run {args.run}, {out['setting']}:"
+    )
+    for it in out["items"]:
+        score = "-" if it["score"] is None else f"{it['score']:.4f}"
+        base = "-" if it["base_score"] is None else f"{it['base_score']:.4f}"
+        print(
+            f"  {it['rank']:>3}. {it['item_id']:<16} {score:>8} (base {base:>8}, "
+            f"rank {it['base_rank'] or '-'})  {it['reason']}  {it['title'] or ''}"
+        )
+    for note in out["notes"]:
+        print(f"  note: {note}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ltrec.rerank.runs import export_lists
+
+    out = export_lists(args.name, args.run, args.out, args.rerank, k=args.k, data_dir=args.data_dir)
+    if args.json:
+        _print_json(out)
+    else:
+        print(f"wrote {out['rows']} rows ({out['users']} users, k={out['k']}) to {out['out']}")
+    return 0
+
+
+_RERANK_HELP = (
+    'a re-ranking setting as JSON, e.g. \'{"strategy": "tail_boost", "beta": 0.5}\'; '
+    "strategies: none, tail_boost, xquad, calibration, mmr, fair; business rules under "
+    '"rules" (in_stock, price_min, price_max, include_categories, exclude_categories, pins)'
+)
 
 
 # ---------------------------------------------------------------------------- parser
@@ -318,12 +374,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="run id (see `ltrec runs NAME`)")
     p.add_argument("--k", type=_positive_int, default=10)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--rerank", metavar="JSON", help=_RERANK_HELP)
 
     p = add("recommend", cmd_recommend, "top-k items for one user from a saved run")
     p.add_argument("name", help="dataset name")
     p.add_argument("--run", required=True, help="run id (see `ltrec runs NAME`)")
     p.add_argument("--user", required=True, help="user id")
     p.add_argument("--k", type=_positive_int, default=10)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--rerank", metavar="JSON", help=_RERANK_HELP)
+
+    p = add("export", cmd_export, "write every user's top-k list of a run to CSV or Parquet")
+    p.add_argument("name", help="dataset name")
+    p.add_argument("--run", required=True, help="run id (see `ltrec runs NAME`)")
+    p.add_argument("--out", required=True, type=Path, help="FILE.csv or FILE.parquet")
+    p.add_argument("--k", type=_positive_int, default=10)
+    p.add_argument("--rerank", metavar="JSON", help=_RERANK_HELP)
     p.add_argument("--json", action="store_true")
     return parser
 

@@ -9,6 +9,7 @@ moment it was chosen.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -239,41 +240,62 @@ class Calibration:
         grouped = np.argsort(inv, kind="stable")  # positions grouped by aspect, base order within
         starts = np.searchsorted(inv[grouped], np.arange(aspects.size))
         ends = np.append(starts[1:], grouped.size)
-        ptr = starts.copy()
-        counts = np.zeros(p.size)
-        pos_mask = p > 0
-        pp = p[pos_mask]
-        p_at = p[aspects]
         lam, alpha = cfg.lam, cfg.alpha
+        # Only aspects present in the pool can change; an aspect c outside it keeps q(c) = 0 and
+        # contributes the constant p(c) log(1 / alpha) to the divergence.
+        pa = p[aspects].tolist()
+        outside = float(p.sum() - sum(pa)) * math.log(1.0 / alpha)
+        n_asp = len(pa)
+        cnt = [0] * n_asp
+        ends_l = ends.tolist()
+        order = grouped.tolist()
+        ptr_l = starts.tolist()
+        heads = [order[i] for i in ptr_l]
+        rel_l = rel.tolist()
+        # Plain floats: with a handful of aspects a Python loop beats numpy's per-call overhead.
+        vector = n_asp > 12
+        pa_np = p[aspects]
+        pa_safe = np.where(pa_np > 0, pa_np, 1.0)
+        pad = (pa_np == 0).astype(float)  # keeps the log finite where p = 0 (those terms are 0)
         kl_prev = 0.0
         picked, final, reasons = [], [], []
         for step in range(n):
-            size = step + 1
-            qt = (1 - alpha) * counts / size + alpha * p
-            terms = np.zeros(p.size)
-            terms[pos_mask] = pp * np.log(pp / qt[pos_mask])
-            total = terms.sum()
-            # KL after adding one item of aspect a: only term a changes.
-            q_new = (1 - alpha) * (counts[aspects] + 1) / size + alpha * p_at
-            with np.errstate(divide="ignore", invalid="ignore"):
-                t_new = np.where(p_at > 0, p_at * np.log(np.where(p_at > 0, p_at, 1) / q_new), 0.0)
-            kl = total - terms[aspects] + t_new
-            live = ptr < ends
-            heads = grouped[np.minimum(ptr, grouped.size - 1)]
-            obj = np.where(live, (1 - lam) * rel[heads] - lam * kl, -np.inf)
-            top = obj.max()
-            ties = np.flatnonzero(obj == top)
-            a = ties[np.argmin(heads[ties])]
-            pos = int(heads[a])
-            ptr[a] += 1
-            counts[aspects[a]] += 1
-            gain = (1 - lam) * rel[pos] - lam * (kl[a] - kl_prev)
-            kl_prev = float(kl[a])
+            f = (1 - alpha) / (step + 1)
+            if vector:  # many aspects: numpy over them
+                c = np.asarray(cnt, dtype=float)
+                tv = pa_np * np.log(pa_safe / (f * c + alpha * pa_np + pad))
+                terms = tv.tolist()
+                t_new = (pa_np * np.log(pa_safe / (f * (c + 1) + alpha * pa_np + pad))).tolist()
+                total = outside + float(tv.sum())
+            else:
+                terms = [0.0] * n_asp
+                t_new = [0.0] * n_asp
+                total = outside
+                for j in range(n_asp):
+                    pj = pa[j]
+                    if pj > 0:
+                        terms[j] = pj * math.log(pj / (f * cnt[j] + alpha * pj))
+                        t_new[j] = pj * math.log(pj / (f * (cnt[j] + 1) + alpha * pj))
+                        total += terms[j]
+            best, best_obj, best_kl = -1, -math.inf, 0.0
+            for j in range(n_asp):
+                if ptr_l[j] >= ends_l[j]:
+                    continue
+                kl = total - terms[j] + t_new[j]  # only aspect j's term changes
+                obj = (1 - lam) * rel_l[heads[j]] - lam * kl
+                if obj > best_obj or (obj == best_obj and heads[j] < heads[best]):
+                    best, best_obj, best_kl = j, obj, kl
+            pos = heads[best]
+            ptr_l[best] += 1
+            cnt[best] += 1
+            if ptr_l[best] < ends_l[best]:
+                heads[best] = order[ptr_l[best]]
             picked.append(pos)
-            final.append(gain)
-            name = _aspect_name(context, cfg.by, int(aspects[a]))
+            final.append((1 - lam) * rel_l[pos] - lam * (best_kl - kl_prev))
+            kl_prev = best_kl
+            name = _aspect_name(context, cfg.by, int(aspects[best]))
             reasons.append(
-                f"moved up for calibration ({name}: {p[aspects[a]]:.0%} of the user's history)"
+                f"moved up for calibration ({name}: {pa[best]:.0%} of the user's history)"
             )
         return finish(candidates, np.array(picked, dtype=np.int64), final, reasons, cfg.label())
 
