@@ -1,0 +1,136 @@
+"""Re-ranking speed: p50/p95 per strategy for one user's 200-candidate pool, K = 10.
+
+Target (issue 6): <= 1 ms for tail boost, calibration and xQuAD; MMR and FA*IR are stated.
+The shop is synthetic but shaped like the demo: 20,000 items, Zipf popularity, 40 categories,
+384-d text embeddings (MiniLM's width), 2,000 users with 30 history items each. Each strategy
+is timed over many users after a warm-up (the FA*IR table and the rule masks are cached per
+setting, as in a sweep or a Studio session). Writes benchmarks/results/rerank.json.
+
+    .venv/bin/python benchmarks/bench_rerank.py [--users 2000] [--quality]
+
+``--quality`` adds the quality table (APLT@10, tail recall, NDCG@10 per strategy and strength
+against the base run) on the demo shop and, when present, the CC0 Complete Journey data; it
+trains an EASE base model in a temporary data dir and takes minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ltrec.rerank import Candidates, Context, build  # noqa: E402
+
+SETTINGS = {
+    "base (top-K only)": {"strategy": "none"},
+    "tail_boost": {"strategy": "tail_boost", "beta": 0.3},
+    "pop_penalty": {"strategy": "tail_boost", "beta": 0.3, "signal": "log_popularity"},
+    "xquad": {"strategy": "xquad", "lambda": 0.5},
+    "calibration (buckets)": {"strategy": "calibration", "lambda": 0.5},
+    "calibration (categories)": {"strategy": "calibration", "lambda": 0.5, "by": "category"},
+    "mmr (embedding)": {"strategy": "mmr", "lambda": 0.3},
+    "mmr (category)": {"strategy": "mmr", "lambda": 0.3, "by": "category"},
+    "fair": {"strategy": "fair", "p": 0.3},
+    "fair (adjusted alpha)": {"strategy": "fair", "p": 0.3, "adjust_alpha": True},
+    "tail_boost + rules": {
+        "strategy": "tail_boost",
+        "beta": 0.3,
+        "rules": {"in_stock": True, "price_max": 200, "exclude_categories": ["c3"]},
+    },
+}
+TARGET_MS = {"tail_boost", "xquad", "calibration (buckets)", "calibration (categories)"}
+
+
+def synthetic_shop(n_items: int, n_users: int, seed: int = 0) -> Context:
+    rng = np.random.default_rng(seed)
+    pop = rng.zipf(1.3, n_items).astype(float)
+    order = np.argsort(-pop)
+    cum = np.cumsum(pop[order]) / pop.sum()
+    tail = np.ones(n_items, dtype=bool)
+    tail[order[: int(np.searchsorted(cum, 0.8)) + 1]] = False
+    p = pop / pop.sum()
+    history = [rng.choice(n_items, 30, replace=False, p=p) for _ in range(n_users)]
+    return Context.from_data(
+        pop,
+        tail=tail,
+        category=rng.integers(0, 40, n_items),
+        category_names=[f"c{i}" for i in range(40)],
+        embedding=rng.normal(size=(n_items, 384)).astype(np.float32),
+        price=rng.lognormal(3, 1, n_items),
+        in_stock=rng.random(n_items) > 0.05,
+        history=history,
+    )
+
+
+def speed(n_users: int, m: int = 200, k: int = 10) -> list[dict]:
+    ctx = synthetic_shop(20_000, n_users)
+    rng = np.random.default_rng(1)
+    pools = [
+        Candidates(rng.choice(ctx.n_items, m, replace=False), rng.normal(size=m))
+        for _ in range(n_users)
+    ]
+    rows = []
+    for name, cfg in SETTINGS.items():
+        pipe = build(cfg)
+        for u in range(min(50, n_users)):  # warm-up: caches, branch predictors
+            pipe.rerank(pools[u], ctx, u, k)
+        times = np.empty(n_users)
+        for u in range(n_users):
+            t0 = time.perf_counter()
+            pipe.rerank(pools[u], ctx, u, k)
+            times[u] = time.perf_counter() - t0
+        ms = times * 1000
+        row = {
+            "strategy": name,
+            "setting": cfg,
+            "p50_ms": round(float(np.percentile(ms, 50)), 4),
+            "p95_ms": round(float(np.percentile(ms, 95)), 4),
+            "mean_ms": round(float(ms.mean()), 4),
+            "target_ms": 1.0 if name in TARGET_MS else None,
+        }
+        row["meets_target"] = None if row["target_ms"] is None else row["p95_ms"] <= 1.0
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--users", type=int, default=2000)
+    ap.add_argument("--quality", action="store_true", help="also the quality table (slow)")
+    args = ap.parse_args(argv)
+    rows = speed(args.users)
+    print(f"re-ranking one user's pool, M=200, K=10, {args.users} users (ms)")
+    print(f"{'strategy':28s} {'p50':>8s} {'p95':>8s} {'mean':>8s}  target")
+    for r in rows:
+        tgt = "" if r["target_ms"] is None else ("<=1 ms ok" if r["meets_target"] else "MISSED")
+        times = f"{r['p50_ms']:8.3f} {r['p95_ms']:8.3f} {r['mean_ms']:8.3f}"
+        print(f"{r['strategy']:28s} {times}  {tgt}")
+    out = {
+        "speed": rows,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "note": "2 shared cores; other engineers' jobs were running during the measurement",
+        },
+    }
+    if args.quality:
+        from benchmarks_quality import quality  # type: ignore[import-not-found]
+
+        out["quality"] = quality()
+    dest = Path(__file__).resolve().parent / "results" / "rerank.json"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(out, indent=2))
+    print(f"wrote {dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
