@@ -1,0 +1,252 @@
+"""Shared pieces of the Keras models (two-tower, NCF): environment, seeding, feature encoders.
+
+Import this module only where a Keras model is built or loaded: importing it imports
+TensorFlow (seconds). The model registry names the Keras models lazily, so nothing else pays.
+
+Both models read the same features, described by :class:`FeatureTables`:
+
+* item: id (index + 1; 0 = "unknown", the row cold and brand-new items use), category, brand
+  and price-band codes (0 = unknown), and the frozen text embedding (MiniLM vectors are input
+  features; the encoder itself is not fine-tuned).
+* user: id (index + 1; 0 = unknown), the ``history`` most recent training items (index + 1,
+  0 = padding), and the segment codes of every user feature (region, device, tier, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+if TYPE_CHECKING:
+    from ltrec.models.data import InteractionData
+
+ops = keras.ops
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, numpy and TensorFlow (``keras.utils.set_random_seed``).
+
+    With ``deterministic`` TensorFlow's op determinism is switched on (process-wide, and it
+    cannot be switched off again): on the CPU it costs little and makes two fits with one seed
+    give identical weights.
+    """
+    keras.utils.set_random_seed(int(seed))
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+@dataclass
+class FeatureTables:
+    """Dense feature tables of users and items, as the towers read them (see module doc)."""
+
+    item_category: np.ndarray  # int32 [n_items]
+    item_brand: np.ndarray  # int32 [n_items]
+    item_band: np.ndarray  # int32 [n_items]
+    item_text: np.ndarray  # float32 [n_items, d_text] (zeros when there is no text)
+    user_history: np.ndarray  # int32 [n_users, history] item index + 1, 0 = padding
+    user_segments: np.ndarray  # int32 [n_users, n_segments], offset codes (see segment_sizes)
+    segment_sizes: np.ndarray  # int64 [n_segments] codes per segment (incl. 0 = unknown)
+    n_categories: int
+    n_brands: int
+    n_bands: int
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_category)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_history)
+
+    @property
+    def d_text(self) -> int:
+        return int(self.item_text.shape[1])
+
+    @classmethod
+    def from_data(cls, data: InteractionData, history: int) -> FeatureTables:
+        """Tables of ``data``; without text embeddings the text input is one zero column."""
+        from ltrec.models.data import PRICE_BANDS
+
+        text = data.item_text_emb
+        if text is None:
+            text = np.zeros((data.n_items, 1), np.float32)
+        hist = data.recent_items(np.arange(data.n_users), history) + 1
+        names = sorted(data.user_features)
+        sizes = np.array([len(data.user_feature_names[n]) for n in names], np.int64)
+        segs = np.zeros((data.n_users, len(names)), np.int32)
+        for c, n in enumerate(names):
+            segs[:, c] = data.user_features[n]
+        return cls(
+            item_category=np.asarray(data.item_category, np.int32),
+            item_brand=np.asarray(data.item_brand, np.int32),
+            item_band=np.asarray(data.item_price_band, np.int32),
+            item_text=np.ascontiguousarray(text, np.float32),
+            user_history=hist.astype(np.int32),
+            user_segments=segs,
+            segment_sizes=sizes,
+            n_categories=len(data.category_names),
+            n_brands=len(data.brand_names),
+            n_bands=PRICE_BANDS + 1,
+        )
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays for ``state.npz``."""
+        return {
+            "ft_item_category": self.item_category,
+            "ft_item_brand": self.item_brand,
+            "ft_item_band": self.item_band,
+            "ft_item_text": self.item_text,
+            "ft_user_history": self.user_history,
+            "ft_user_segments": self.user_segments,
+            "ft_segment_sizes": self.segment_sizes,
+            "ft_sizes": np.array([self.n_categories, self.n_brands, self.n_bands], np.int64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> FeatureTables:
+        from ltrec.errors import RegistryError
+
+        try:
+            n_cat, n_brand, n_band = (int(x) for x in arrays["ft_sizes"])
+            out = cls(
+                item_category=np.asarray(arrays["ft_item_category"], np.int32),
+                item_brand=np.asarray(arrays["ft_item_brand"], np.int32),
+                item_band=np.asarray(arrays["ft_item_band"], np.int32),
+                item_text=np.asarray(arrays["ft_item_text"], np.float32),
+                user_history=np.asarray(arrays["ft_user_history"], np.int32),
+                user_segments=np.asarray(arrays["ft_user_segments"], np.int32),
+                segment_sizes=np.asarray(arrays["ft_segment_sizes"], np.int64),
+                n_categories=n_cat,
+                n_brands=n_brand,
+                n_bands=n_band,
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise RegistryError(
+                f"saved model state lacks its feature tables ({exc})", hint="retrain the model"
+            ) from exc
+        out.check()
+        return out
+
+    def check(self) -> None:
+        """Codes within their vocabularies (a damaged state must not index out of range)."""
+        from ltrec.errors import RegistryError
+
+        n = self.n_items
+        ok = (
+            self.item_brand.shape == (n,)
+            and self.item_band.shape == (n,)
+            and self.item_text.ndim == 2
+            and self.item_text.shape[0] == n
+            and self.user_segments.shape == (self.n_users, len(self.segment_sizes))
+            and _within(self.item_category, self.n_categories)
+            and _within(self.item_brand, self.n_brands)
+            and _within(self.item_band, self.n_bands)
+            and _within(self.user_history, n + 1)
+            and all(
+                _within(self.user_segments[:, c], int(s)) for c, s in enumerate(self.segment_sizes)
+            )
+        )
+        if not ok:
+            raise RegistryError("saved feature tables are inconsistent", hint="retrain the model")
+
+
+def _within(codes: np.ndarray, size: int) -> bool:
+    return codes.size == 0 or (int(codes.min()) >= 0 and int(codes.max()) < size)
+
+
+def build_encoders(
+    tables: FeatureTables,
+    n_users: int,
+    *,
+    id_dim: int,
+    side_dim: int,
+    text_dim: int,
+) -> dict[str, Any]:
+    """Keras sub-models turning raw features into one vector each (shared by both towers).
+
+    Returns:
+        ``{"user": Model(user inputs -> x_user), "item": Model(item inputs -> y_item),
+        "item_id_emb": the item id embedding layer}``. ``x_user`` concatenates the user id
+        embedding, the masked mean of the history's id embeddings and of its text vectors
+        (projected), and one embedding per segment; ``y_item`` concatenates the item id,
+        category, brand and price-band embeddings and the projected text vector.
+    """
+    layers = keras.layers
+    n_items, d_text = tables.n_items, tables.d_text
+    item_id_emb = layers.Embedding(n_items + 1, id_dim, name="item_id_emb")
+    text_proj = layers.Dense(text_dim, name="text_proj")
+
+    i_id = keras.Input((), dtype="int32", name="item_id")
+    i_cat = keras.Input((), dtype="int32", name="category")
+    i_brand = keras.Input((), dtype="int32", name="brand")
+    i_band = keras.Input((), dtype="int32", name="price_band")
+    i_text = keras.Input((d_text,), dtype="float32", name="text")
+    y = layers.Concatenate(name="item_features")(
+        [
+            item_id_emb(i_id),
+            layers.Embedding(tables.n_categories, side_dim, name="category_emb")(i_cat),
+            layers.Embedding(tables.n_brands, side_dim, name="brand_emb")(i_brand),
+            layers.Embedding(tables.n_bands, max(2, side_dim // 2), name="band_emb")(i_band),
+            text_proj(i_text),
+        ]
+    )
+    item = keras.Model([i_id, i_cat, i_brand, i_band, i_text], y, name="item_features")
+
+    u_id = keras.Input((), dtype="int32", name="user_id")
+    u_hist = keras.Input((tables.user_history.shape[1],), dtype="int32", name="history")
+    u_hist_text = keras.Input((tables.user_history.shape[1], d_text), name="history_text")
+    u_seg = keras.Input((tables.user_segments.shape[1],), dtype="int32", name="segments")
+    mean = MaskedMean(name="history_mean")
+    parts = [
+        layers.Embedding(n_users + 1, id_dim, name="user_id_emb")(u_id),
+        mean(item_id_emb(u_hist), u_hist),
+        text_proj(mean(u_hist_text, u_hist)),
+    ]
+    if len(tables.segment_sizes):
+        offsets = np.concatenate([[0], np.cumsum(tables.segment_sizes)[:-1]]).astype(np.int32)
+        seg = OffsetEmbedding(int(tables.segment_sizes.sum()), side_dim, offsets, name="seg_emb")
+        parts.append(seg(u_seg))
+    x = layers.Concatenate(name="user_features")(parts)
+    user = keras.Model([u_id, u_hist, u_hist_text, u_seg], x, name="user_features")
+    return {"user": user, "item": item, "item_id_emb": item_id_emb}
+
+
+class MaskedMean(keras.layers.Layer):
+    """Mean over axis 1 of ``values`` where ``ids > 0`` (zeros when nothing is left)."""
+
+    def call(self, values, ids):
+        m = ops.cast(ops.greater(ids, 0), values.dtype)[:, :, None]
+        total = ops.sum(values * m, axis=1)
+        return total / ops.maximum(ops.sum(m, axis=1), 1.0)
+
+
+class OffsetEmbedding(keras.layers.Layer):
+    """One embedding table for several categorical columns: code + column offset, flattened."""
+
+    def __init__(self, size: int, dim: int, offsets: np.ndarray, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.offsets = np.asarray(offsets, np.int32)
+        self.emb = keras.layers.Embedding(max(1, size), dim)
+
+    def call(self, codes):
+        e = self.emb(ops.add(codes, ops.convert_to_tensor(self.offsets)))
+        return ops.reshape(e, (-1, e.shape[1] * e.shape[2]))
+
+
+def batched(fn: Any, n: int, size: int = 4096) -> np.ndarray:
+    """``fn(lo, hi) -> ndarray`` over ``range(n)`` in fixed chunks, concatenated.
+
+    Fixed chunk boundaries make the result bit-identical between a fit and a reload.
+    """
+    parts = [np.asarray(fn(lo, min(n, lo + size))) for lo in range(0, n, size)]
+    return np.concatenate(parts) if parts else np.zeros((0,), np.float32)

@@ -1,0 +1,428 @@
+"""Two-tower retrieval model in Keras 3 with log-Q corrected in-batch softmax (DESIGN §4).
+
+Yi et al. 2019, "Sampling-Bias-Corrected Neural Modeling for Large Corpus Item
+Recommendations" (RecSys). A user tower ``u(x)`` and an item tower ``v(y)`` map features to
+unit vectors; relevance is ``s(x, y) = <u(x), v(y)> / tau``. A batch of B training pairs
+``(x_b, y_b)`` uses the other positives of the batch as negatives:
+
+    logit[b, j] = s(x_b, y_j) - log(B * p_j)        (log-Q correction, ``logq=True``)
+    loss        = - sum_b w_b log softmax(logit[b])[b] / sum_b w_b
+
+where ``p_j`` is item j's share of the training pairs, so ``B * p_j`` is its expected count in a
+batch. In-batch negatives are drawn in proportion to item frequency, so without the correction a
+popular item is used as a negative far more often than under a full softmax and its score is
+pushed down (the uncorrected model is implicitly popularity-discounted); the correction makes
+the sampled softmax a consistent estimate of the full one. Which of the two gives the larger
+tail share is an empirical question: ``benchmarks/bench_keras_models.py`` measures it.
+
+Optional uniform negatives (Yang et al. 2020, "Mixed Negative Sampling") add M
+catalogue-uniform items per batch; with them the correction uses the mixture's expected count
+``B * p_j + M / n_items``. Pairs of the batch with the same item as the row's positive are
+masked (they are not negatives).
+
+Features: see :mod:`ltrec.models.keras_util`. The user tower reads the user id, the masked mean
+of the recent history's item-id embeddings (shared with the item tower) and of its frozen text
+vectors, and the segment embeddings; the item tower reads the item id, category, brand, price
+band and the frozen text vector (MiniLM). During training the target item is removed from the
+user's history (no label leak), and ids are replaced by the "unknown" id 0 with probability
+``id_dropout``, so both towers also learn to work from content alone: items without training
+events (tail and cold items) get meaningful vectors, and users without history are scored from
+their segments (``cold_users="tower"``).
+
+Scoring: item vectors are computed once after training; ``score`` is a numpy matrix product.
+Early stopping watches recall@K of each validation user's most recent training item (held out
+from training). Saved as ``model.weights.h5`` (architecture rebuilt from code) plus the
+feature tables in ``state.npz``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Self
+
+import numpy as np
+from pydantic import Field
+
+from ltrec.models.base import ModelConfig, Progress, Recommender, report
+from ltrec.models.keras_util import (
+    FeatureTables,
+    batched,
+    build_encoders,
+    keras,
+    seed_everything,
+    tf,
+)
+from ltrec.models.registry import load_keras_weights, save_keras_weights
+
+if TYPE_CHECKING:
+    from ltrec.models.data import InteractionData
+
+WEIGHTS = "model"
+
+
+class TwoTowerConfig(ModelConfig):
+    """Hyper-parameters of :class:`TwoTower` (every number bounded)."""
+
+    dim: int = Field(64, ge=4, le=512, description="Width of the user and item vectors.")
+    id_dim: int = Field(32, ge=2, le=512, description="Width of the id embeddings.")
+    side_dim: int = Field(8, ge=2, le=128, description="Width of category/brand/segment codes.")
+    text_dim: int = Field(32, ge=2, le=512, description="Width of the projected text vector.")
+    hidden: int = Field(128, ge=4, le=2048, description="Hidden layer width of each tower.")
+    history: int = Field(20, ge=1, le=200, description="Recent items in the user tower.")
+    temperature: float = Field(0.05, ge=0.005, le=10.0, description="Softmax temperature tau.")
+    logq: bool = Field(True, description="Subtract log sampling probability (Yi et al. 2019).")
+    uniform_negatives: int = Field(0, ge=0, le=4096, description="Extra uniform negatives.")
+    id_dropout: float = Field(0.2, ge=0.0, le=0.9, description="Train ids as unknown this often.")
+    epochs: int = Field(20, ge=1, le=500)
+    batch_size: int = Field(512, ge=8, le=65536)
+    learning_rate: float = Field(0.003, ge=1e-5, le=1.0)
+    weight_decay: float = Field(1e-5, ge=0.0, le=1.0)
+    event_weighting: Literal["none", "log"] = Field(
+        "log", description="'log': a pair's loss weighs 1 + log(summed event weight)."
+    )
+    val_users: int = Field(2000, ge=0, le=1_000_000, description="0: no early stopping.")
+    patience: int = Field(3, ge=1, le=100, description="Epochs without improvement to stop.")
+    val_k: int = Field(20, ge=1, le=1000, description="K of the validation recall.")
+    cold_users: Literal["popularity", "tower"] = Field(
+        "popularity", description="How users without history are scored."
+    )
+    deterministic: bool = Field(True, description="TensorFlow op determinism (reproducible).")
+
+
+def in_batch_loss(u, v, items, cols, w, inv_tau: float, log_q=None):
+    """Weighted in-batch softmax cross-entropy (see module doc), as TensorFlow ops.
+
+    Args:
+        u: ``[B, d]`` user vectors; v: ``[C, d]`` item vectors, the first B the rows' positives
+            (C > B with uniform negatives appended).
+        items: ``[B]`` positive item indices; cols: ``[C]`` item index of every column.
+        w: ``[B]`` example weights; inv_tau: 1 / temperature.
+        log_q: ``[C]`` log expected count of each column's item per batch, or None (no
+            correction).
+    """
+    b = tf.shape(u)[0]
+    logits = tf.matmul(u, v, transpose_b=True) * inv_tau
+    if log_q is not None:
+        logits -= log_q[None, :]
+    # The row's own positive item in another column is not a negative: mask it.
+    same = tf.equal(items[:, None], cols[None, :])
+    diag = tf.range(b)[:, None] == tf.range(tf.shape(cols)[0])[None, :]
+    logits = tf.where(same & ~diag, tf.constant(-1e9, logits.dtype), logits)
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.range(b), logits)
+    return tf.reduce_sum(w * ce) / tf.reduce_sum(w)
+
+
+class TwoTower(Recommender):
+    """User/item towers trained with (log-Q corrected) in-batch softmax; see module doc."""
+
+    name = "two_tower"
+    config_cls = TwoTowerConfig
+    content_model = True
+
+    # ------------------------------------------------------------------ networks
+
+    def _build(self, tables: FeatureTables, n_users: int) -> None:
+        cfg: TwoTowerConfig = self.config  # type: ignore[assignment]
+        layers = keras.layers
+        enc = build_encoders(
+            tables, n_users, id_dim=cfg.id_dim, side_dim=cfg.side_dim, text_dim=cfg.text_dim
+        )
+
+        def head(features, name):
+            x = layers.Dense(cfg.hidden, activation="relu", name=f"{name}_hidden")(features.output)
+            x = layers.Dense(cfg.dim, name=f"{name}_out")(x)
+            x = layers.UnitNormalization(axis=-1, name=f"{name}_norm")(x)
+            return keras.Model(features.inputs, x, name=f"{name}_tower")
+
+        self.user_tower_ = head(enc["user"], "user")
+        self.item_tower_ = head(enc["item"], "item")
+        # One container for saving: both towers and their shared layers.
+        self.net_ = keras.Model(
+            [*self.user_tower_.inputs, *self.item_tower_.inputs],
+            [self.user_tower_.outputs[0], self.item_tower_.outputs[0]],
+            name="two_tower",
+        )
+        self.tables_ = tables
+
+    # Feature gathering, in-graph, from constant tables (no Python per batch).
+    def _graph_tables(self) -> dict[str, tf.Tensor]:
+        t = self.tables_
+        text = np.vstack([np.zeros((1, t.d_text), np.float32), t.item_text])  # row 0: padding
+        return {
+            "cat": tf.constant(t.item_category),
+            "brand": tf.constant(t.item_brand),
+            "band": tf.constant(t.item_band),
+            "text": tf.constant(t.item_text),
+            "text_pad": tf.constant(text),
+            "hist": tf.constant(t.user_history),
+            "seg": tf.constant(t.user_segments),
+        }
+
+    @staticmethod
+    def _item_inputs(g, items, ids):
+        return [
+            ids,
+            tf.gather(g["cat"], items),
+            tf.gather(g["brand"], items),
+            tf.gather(g["band"], items),
+            tf.gather(g["text"], items),
+        ]
+
+    @staticmethod
+    def _user_inputs(g, users, ids, hist):
+        return [ids, hist, tf.gather(g["text_pad"], hist), tf.gather(g["seg"], users)]
+
+    # ------------------------------------------------------------------ training
+
+    def _fit(self, data: InteractionData, progress: Progress | None) -> None:
+        cfg: TwoTowerConfig = self.config  # type: ignore[assignment]
+        seed_everything(cfg.seed, cfg.deterministic)
+        rng = np.random.default_rng(cfg.seed)
+        tables = FeatureTables.from_data(data, cfg.history)
+        self._build(tables, data.n_users)
+
+        m = data.matrix.tocoo()
+        users, items, w = m.row.astype(np.int32), m.col.astype(np.int32), m.data
+        weight = (
+            1.0 + np.log(np.maximum(w, 1.0)) if cfg.event_weighting == "log" else np.ones_like(w)
+        )
+        val_u, val_i = self._validation_pairs(data, rng)
+        if len(val_u):
+            held = set(zip(val_u.tolist(), val_i.tolist(), strict=True))
+            keep = np.fromiter(
+                ((u, i) not in held for u, i in zip(users.tolist(), items.tolist(), strict=True)),
+                bool,
+                count=len(users),
+            )
+            users, items, weight = users[keep], items[keep], weight[keep]
+        n, n_items = len(users), data.n_items
+        batch = int(min(cfg.batch_size, max(2, n)))
+        freq = np.bincount(items, minlength=n_items).astype(np.float64) / max(1, n)
+        # log of each item's expected count among a batch's columns (Yi et al. 2019).
+        expected = batch * freq + cfg.uniform_negatives / n_items
+        log_q = np.log(np.maximum(expected, 1e-12)).astype(np.float32)
+
+        g = self._graph_tables()
+        g["log_q"] = tf.constant(log_q)
+        if len(val_u):  # validation items must not appear in any training input
+            hist = tables.user_history.copy()
+            rows = hist[val_u]
+            rows[rows == (val_i + 1)[:, None]] = 0
+            hist[val_u] = rows
+            g["hist"] = tf.constant(hist)
+        self._g = g
+        opt = keras.optimizers.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        variables = self.net_.trainable_variables
+        opt.build(variables)
+        step_fn = self._train_step_fn(g, opt, variables, n_items)
+
+        best, best_weights, bad, history = -1.0, None, 0, []
+        t0 = time.perf_counter()
+        step = 0
+        for epoch in range(cfg.epochs):
+            order = rng.permutation(n)
+            total = 0.0
+            for lo in range(0, n, batch):
+                idx = order[lo : lo + batch]
+                if len(idx) < 2:
+                    continue
+                seed = tf.constant([cfg.seed, step], tf.int32)
+                loss = step_fn(
+                    tf.constant(users[idx]),
+                    tf.constant(items[idx]),
+                    tf.constant(weight[idx], tf.float32),
+                    seed,
+                )
+                total += float(loss) * len(idx)
+                step += 1
+            recall = self._val_recall(data, val_u, val_i) if len(val_u) else None
+            history.append({"epoch": epoch + 1, "loss": total / max(1, n), "recall": recall})
+            elapsed = time.perf_counter() - t0
+            left = elapsed / (epoch + 1) * (cfg.epochs - epoch - 1)
+            msg = f"epoch {epoch + 1}/{cfg.epochs}: loss {total / max(1, n):.4f}"
+            if recall is not None:
+                msg += f", val recall@{cfg.val_k} {recall:.4f}"
+            report(progress, (epoch + 1) / cfg.epochs, f"{msg}, ~{left:.0f}s left")
+            if recall is None:
+                continue
+            if recall > best:
+                best, best_weights, bad = recall, self.net_.get_weights(), 0
+            else:
+                bad += 1
+                if bad >= cfg.patience:
+                    report(progress, 1.0, f"early stop at epoch {epoch + 1}: best {best:.4f}")
+                    break
+        if best_weights is not None:
+            self.net_.set_weights(best_weights)
+        self.history_ = history
+        self._precompute()
+
+    def _validation_pairs(
+        self, data: InteractionData, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each chosen user's most recent training item, held out of training."""
+        cfg: TwoTowerConfig = self.config  # type: ignore[assignment]
+        counts = np.diff(data.matrix.indptr)
+        eligible = np.flatnonzero(counts >= 2)
+        if cfg.val_users == 0 or len(eligible) < 20:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        chosen = np.sort(rng.choice(eligible, min(cfg.val_users, len(eligible)), replace=False))
+        last = np.array([data.history(int(u))[0] for u in chosen], np.int64)
+        return chosen, last
+
+    def _train_step_fn(self, g, opt, variables, n_items: int):
+        cfg: TwoTowerConfig = self.config  # type: ignore[assignment]
+        user_tower, item_tower = self.user_tower_, self.item_tower_
+        inv_tau = 1.0 / cfg.temperature
+        n_uniform = cfg.uniform_negatives
+
+        @tf.function(reduce_retracing=True)
+        def step(users, items, w, seed):
+            b = tf.shape(users)[0]
+            hist = tf.gather(g["hist"], users)
+            hist = tf.where(hist == tf.expand_dims(items + 1, 1), 0, hist)  # no label leak
+            drop_u = tf.random.stateless_uniform([b], seed) < cfg.id_dropout
+            drop_i = tf.random.stateless_uniform([b], seed + [0, 1 << 20]) < cfg.id_dropout
+            uid = tf.where(drop_u, 0, users + 1)
+            iid = tf.where(drop_i, 0, items + 1)
+            cols = items
+            if n_uniform:
+                neg = tf.random.stateless_uniform(
+                    [n_uniform], seed + [0, 1 << 21], 0, n_items, dtype=tf.int32
+                )
+                cols = tf.concat([items, neg], 0)
+                iid = tf.concat([iid, neg + 1], 0)
+            with tf.GradientTape() as tape:
+                u = user_tower(self._user_inputs(g, users, uid, hist), training=True)
+                v = item_tower(self._item_inputs(g, cols, iid), training=True)
+                log_q = tf.gather(g["log_q"], cols) if cfg.logq else None
+                loss = in_batch_loss(u, v, items, cols, w, inv_tau, log_q)
+            grads = tape.gradient(loss, variables)
+            opt.apply_gradients(zip(grads, variables, strict=True))
+            return loss
+
+        return step
+
+    # ------------------------------------------------------------------ vectors
+
+    def _item_vectors(self, items: np.ndarray | None = None, known: bool = True) -> np.ndarray:
+        g = self._graph_cache()
+        items = np.arange(self.tables_.n_items) if items is None else np.asarray(items)
+
+        def run(lo, hi):
+            idx = tf.constant(items[lo:hi].astype(np.int32))
+            ids = idx + 1 if known else tf.zeros_like(idx)
+            return self.item_tower_(self._item_inputs(g, idx, ids), training=False).numpy()
+
+        return batched(run, len(items)).reshape(len(items), -1).astype(np.float32)
+
+    def _user_vectors(self, users: np.ndarray, anonymous: np.ndarray) -> np.ndarray:
+        """Tower outputs; ``anonymous`` rows use id 0 and no history (segments kept)."""
+        g = self._graph_cache()
+
+        def run(lo, hi):
+            u = tf.constant(users[lo:hi].astype(np.int32))
+            anon = tf.constant(anonymous[lo:hi])
+            ids = tf.where(anon, 0, u + 1)
+            hist = tf.where(anon[:, None], 0, tf.gather(g["hist"], u))
+            return self.user_tower_(self._user_inputs(g, u, ids, hist), training=False).numpy()
+
+        return batched(run, len(users)).reshape(len(users), -1).astype(np.float32)
+
+    def _graph_cache(self) -> dict[str, tf.Tensor]:
+        if getattr(self, "_g", None) is None:
+            self._g = self._graph_tables()
+        return self._g
+
+    def _val_recall(self, data: InteractionData, val_u: np.ndarray, val_i: np.ndarray) -> float:
+        """Recall@val_k of each held-out item, the user's other training items excluded."""
+        k = self.config.val_k  # type: ignore[attr-defined]
+        iv = self._item_vectors()
+        g = self._graph_cache()  # its history table has the held-out items removed
+        u = tf.constant(val_u.astype(np.int32))
+        hist = tf.gather(g["hist"], u)
+        uv = self.user_tower_(self._user_inputs(g, u, u + 1, hist), training=False).numpy()
+        s = uv @ iv.T
+        seen = data.matrix[val_u].tocoo()
+        own = seen.col != val_i[seen.row]
+        s[seen.row[own], seen.col[own]] = -np.inf
+        target = s[np.arange(len(val_u)), val_i]
+        rank = (s > target[:, None]).sum(axis=1)
+        return float((rank < k).mean())
+
+    def _precompute(self) -> None:
+        """Item and user vectors for scoring (users without history: id 0, no history)."""
+        self._g = None
+        anon = np.diff(self.seen_.indptr) == 0
+        self.item_vecs_ = self._item_vectors()
+        self.user_vecs_ = self._user_vectors(np.arange(self.tables_.n_users), anon)
+        # A user unknown to training: id 0, no history, every segment "unknown" (code 0).
+        t = self.tables_
+        n_hist, n_seg = t.user_history.shape[1], t.user_segments.shape[1]
+        inputs = [
+            np.zeros(1, np.int32),
+            np.zeros((1, n_hist), np.int32),
+            np.zeros((1, n_hist, t.d_text), np.float32),
+            np.zeros((1, n_seg), np.int32),
+        ]
+        self.anon_vec_ = self.user_tower_(inputs, training=False).numpy()[0].astype(np.float32)
+
+    # ------------------------------------------------------------------ scoring
+
+    def _score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
+        iv = self.item_vecs_ if items is None else self.item_vecs_[items]
+        return self.user_vecs_[users] @ iv.T
+
+    def _fallback(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
+        if self.config.cold_users == "popularity":  # type: ignore[attr-defined]
+            return super()._fallback(users, items)
+        iv = self.item_vecs_ if items is None else self.item_vecs_[items]
+        uv = np.where((users >= 0)[:, None], self.user_vecs_[np.maximum(users, 0)], self.anon_vec_)
+        return uv @ iv.T
+
+    def item_vectors_for(
+        self,
+        category: np.ndarray,
+        brand: np.ndarray,
+        price_band: np.ndarray,
+        text: np.ndarray,
+    ) -> np.ndarray:
+        """Item-tower vectors of brand-new items from content alone (id = unknown).
+
+        Codes are the training vocabularies' (0 = unknown); ``text`` is ``[n, d_text]`` from
+        the same encoder. Score them against :attr:`user_vecs_` with a dot product.
+        """
+        self._check_fitted()
+        t = self.tables_
+        text = np.asarray(text, np.float32).reshape(len(category), t.d_text)
+        clip = lambda a, n: np.where((a >= 0) & (a < n), a, 0).astype(np.int32)  # noqa: E731
+        inputs = [
+            np.zeros(len(category), np.int32),
+            clip(np.asarray(category), t.n_categories),
+            clip(np.asarray(brand), t.n_brands),
+            clip(np.asarray(price_band), t.n_bands),
+            text,
+        ]
+        return self.item_tower_(inputs, training=False).numpy().astype(np.float32)
+
+    # ------------------------------------------------------------------ persistence
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return self.tables_.to_arrays()
+
+    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.tables_ = FeatureTables.from_arrays(arrays)
+
+    def save(self, path: Path | str) -> list[Path]:
+        files = super().save(path)
+        return files + save_keras_weights(self.net_, path, WEIGHTS, {"keras": keras.__version__})
+
+    @classmethod
+    def load(cls, path: Path | str) -> Self:
+        model = super().load(path)
+        model._build(model.tables_, model.n_users_)
+        load_keras_weights(model.net_, path, WEIGHTS)
+        model._precompute()
+        return model

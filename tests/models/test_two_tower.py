@@ -1,0 +1,137 @@
+"""Two-tower: the conformance suite, the loss, content-only items, cold users, early stopping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ltrec.models.data import InteractionData
+from ltrec.models.two_tower import TwoTower, in_batch_loss
+from tests.models.conformance import (
+    RecommenderConformance,
+    conformance_data,
+    fixture_text_encoder,
+)
+
+SMALL = dict(
+    dim=16,
+    id_dim=8,
+    side_dim=4,
+    text_dim=8,
+    hidden=32,
+    history=5,
+    epochs=40,
+    batch_size=16,
+    learning_rate=0.01,
+    val_users=0,
+    seed=7,
+    uniform_negatives=8,
+)
+
+
+class TestTwoTower(RecommenderConformance):
+    def make_model(self) -> TwoTower:
+        return TwoTower(**SMALL)
+
+    def test_new_item_scored_from_content(self, model: TwoTower, data: InteractionData) -> None:
+        # Brand-new items (not in the catalogue): only category, brand, price band and text.
+        kitchen, shoes = data.category_names.index("kitchen"), data.category_names.index("shoes")
+        text = fixture_text_encoder(
+            [
+                "Chef knife. Forged steel kitchen blade for slicing and dicing",
+                "Running shoe. Lightweight trainer sneaker with cushioned sole for running",
+            ]
+        )
+        v = model.item_vectors_for(np.array([kitchen, shoes]), np.zeros(2), np.ones(2), text)
+        assert v.shape == (2, SMALL["dim"]) and np.isfinite(v).all()
+        a_users = [data.user_index[f"uA{i}"] for i in range(5)] + [data.user_index["uT"]]
+        b_users = [data.user_index[f"uB{i}"] for i in range(10)]
+        s = model.user_vecs_ @ v.T
+        assert (s[a_users, 0] > s[a_users, 1]).mean() >= 0.8  # kitchen people: the knife
+        assert (s[b_users, 1] > s[b_users, 0]).mean() >= 0.8  # runners: the shoe
+
+    def test_cold_users_from_the_tower(self, model: TwoTower, data: InteractionData) -> None:
+        tower = TwoTower(**{**SMALL, "cold_users": "tower"})
+        # Same weights and tables: only the cold-user rule differs.
+        tower.__dict__.update({k: v for k, v in model.__dict__.items() if k != "config"})
+        un = data.user_index["uN"]
+        s = tower.score(np.array([un, -1]))
+        np.testing.assert_allclose(s[0], model.user_vecs_[un] @ model.item_vecs_.T, rtol=1e-6)
+        np.testing.assert_allclose(s[1], model.anon_vec_ @ model.item_vecs_.T, rtol=1e-6)
+        assert not np.allclose(s[0], s[1])  # segments (region, device) inform the vector
+
+
+def test_in_batch_loss_matches_the_formula() -> None:
+    rng = np.random.default_rng(0)
+    b, m, d, tau = 4, 2, 3, 0.5
+    u = rng.normal(size=(b, d)).astype(np.float32)
+    v = rng.normal(size=(b + m, d)).astype(np.float32)
+    items = np.array([0, 1, 0, 2], np.int32)  # item 0 twice: rows 0 and 2 mask each other
+    cols = np.concatenate([items, np.array([2, 5], np.int32)])
+    w = np.array([1.0, 2.0, 1.0, 1.0], np.float32)
+    log_q = np.log(rng.uniform(0.1, 3.0, size=b + m)).astype(np.float32)
+
+    logits = (u @ v.T) / tau - log_q[None, :]
+    expected = []
+    for r in range(b):
+        row = logits[r].copy()
+        for c in range(b + m):
+            if c != r and cols[c] == items[r]:
+                row[c] = -np.inf
+        expected.append(-(row[r] - np.log(np.exp(row[np.isfinite(row)]).sum())))
+    want = float((w * np.array(expected)).sum() / w.sum())
+    got = float(in_batch_loss(u, v, items, cols, w, 1 / tau, log_q))
+    assert got == pytest.approx(want, rel=1e-5)
+    # Without the correction the loss differs (the correction is really applied).
+    plain = float(in_batch_loss(u, v, items, cols, w, 1 / tau, None))
+    assert plain != pytest.approx(got, rel=1e-3)
+
+
+def _clustered(n_users: int = 60, n_items: int = 30, seed: int = 0) -> InteractionData:
+    """Users who each buy within one of three item clusters (a learnable structure)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    t0 = pd.Timestamp("2024-01-01")
+    for u in range(n_users):
+        c = u % 3
+        pool = np.arange(c, n_items, 3)
+        for j, i in enumerate(rng.choice(pool, 5, replace=False)):
+            rows.append((f"u{u}", f"i{i:02d}", "view", t0 + pd.Timedelta(hours=u * 10 + j)))
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "event_type", "ts"])
+    words = ["kitchen knife blade", "running shoe sneaker", "garden hose plant"]
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{i:02d}" for i in range(n_items)],
+            "title": [words[i % 3] + f" {i}" for i in range(n_items)],
+            "category": [f"c{i % 3}" for i in range(n_items)],
+        }
+    )
+    return InteractionData.from_frame(
+        events, items, text_encoder=("bow", lambda t: fixture_text_encoder(t, 16))
+    )
+
+
+def test_early_stopping_and_progress() -> None:
+    data = _clustered()
+    calls: list[tuple[float, str]] = []
+    cfg = {**SMALL, "epochs": 30, "val_users": 30, "patience": 2, "val_k": 5}
+    model = TwoTower(**cfg).fit(data, progress=lambda d, m: calls.append((d, m)))
+    epochs = [h for h in model.history_ if h["recall"] is not None]
+    assert epochs and all(0.0 <= h["recall"] <= 1.0 for h in epochs)
+    assert any("val recall@5" in m and "s left" in m for _, m in calls)
+    best = max(h["recall"] for h in epochs)
+    assert best > 5 / 30  # better than chance: the clusters are learnt
+    if len(model.history_) < 30:  # stopped early: patience epochs without improvement
+        assert any("early stop" in m for _, m in calls)
+        tail = [h["recall"] for h in model.history_[-2:]]
+        assert max(tail) <= best
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_logq_switch_changes_the_model() -> None:
+    data = conformance_data()
+    cfg = {**SMALL, "epochs": 3}
+    on = TwoTower(**cfg).fit(data).score(np.arange(data.n_users))
+    off = TwoTower(**{**cfg, "logq": False}).fit(data).score(np.arange(data.n_users))
+    assert not np.allclose(on, off)
