@@ -4,12 +4,12 @@ import streamlit as st
 
 from ltrec.ui.state import dataset_picker
 
-st.set_page_config(page_title="ltrec: long-tail exposure", page_icon="📈", layout="wide")
+st.set_page_config(page_title="ltrec: long-tail exposure", page_icon=":material/trending_up:", layout="wide")
 
 PAGES = [
-    st.Page("pages/overview.py", title="Overview", icon="🏠", default=True),
-    st.Page("pages/long_tail.py", title="Long Tail", icon="🦎"),
-    st.Page("pages/segments.py", title="Segments", icon="👥"),
+    st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
+    st.Page("pages/long_tail.py", title="Long Tail", icon=":material/show_chart:"),
+    st.Page("pages/segments.py", title="Segments", icon=":material/groups:"),
 ]
 
 nav = st.navigation(PAGES)
