@@ -77,8 +77,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from ltrec.store.importer import import_dataset
+    from ltrec.store.importer import ImportConfig, import_dataset
 
+    config = None
+    if getattr(args, "delimiter", None):
+        from ltrec.store.import_files import ReadConfig
+
+        delim = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
+        if len(delim) != 1:
+            raise BadInputError(f"--delimiter must be one character, got {args.delimiter!r}")
+        config = ImportConfig(read=ReadConfig(delimiter=delim))
     report = import_dataset(
         args.name,
         events=args.events,
@@ -90,6 +98,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         max_reject_share=args.max_reject_share,
         dry_run=args.dry_run,
         data_dir=args.data_dir,
+        config=config,
     )
     if args.json:
         _print_json(report.to_dict())
@@ -339,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="import anyway when at most this share of rows is rejected (default 0.05)",
     )
     p.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
+    p.add_argument(
+        "--delimiter", metavar="CHAR", help="CSV field separator (default ','; 'tab' for tabs)"
+    )
     p.add_argument("--json", action="store_true")
 
     p = add("datasets", cmd_datasets, "list datasets")

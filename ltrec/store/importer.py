@@ -700,7 +700,9 @@ class _Importer:
         if not extra:
             return []
         probes = ", ".join(
-            f"count(nullif(trim(c{i}), '')), count(TRY_CAST(trim(c{i}) AS BIGINT)), "
+            f"count(nullif(trim(c{i}), '')), "
+            # TRY_CAST('35.5' AS BIGINT) rounds to 36: integers are matched, not cast
+            f"count(CASE WHEN regexp_full_match(trim(c{i}), '[+-]?[0-9]{{1,18}}') THEN 1 END), "
             f"count(CASE WHEN isfinite(TRY_CAST(trim(c{i}) AS DOUBLE)) THEN 1 END), "
             f"count(CASE WHEN regexp_matches(trim(c{i}), '^[+-]?0[0-9]') THEN 1 END)"
             for i in extra
