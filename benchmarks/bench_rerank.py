@@ -101,6 +101,127 @@ def speed(n_users: int, m: int = 200, k: int = 10) -> list[dict]:
     return rows
 
 
+QUALITY_GRID = {
+    "tail_boost": ({"strategy": "tail_boost"}, [0.05, 0.1, 0.2, 0.3, 0.5, 1.0]),
+    "pop_penalty": (
+        {"strategy": "tail_boost", "signal": "log_popularity"},
+        [0.1, 0.3, 0.5, 1.0, 2.0],
+    ),
+    "xquad": ({"strategy": "xquad"}, [0.1, 0.3, 0.5, 0.7, 0.9]),
+    "calibration": ({"strategy": "calibration"}, [0.3, 0.5, 0.7, 0.9, 0.99]),
+    "mmr (category)": ({"strategy": "mmr", "by": "category"}, [0.1, 0.3, 0.5]),
+    "fair": ({"strategy": "fair"}, [0.1, 0.2, 0.3, 0.5, 0.7]),
+}
+CJ = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "completejourney"
+
+
+def _load(name: str):
+    from ltrec.evaluation import SplitConfig
+    from ltrec.models.data import InteractionData, load_catalogue
+    from ltrec.store import connect
+
+    con = connect(name)
+    try:
+        data = InteractionData.from_store(con, SplitConfig())
+        items, _ = load_catalogue(con)
+    finally:
+        con.close()
+    return data, items
+
+
+def quality_on(label: str, data, items, max_users: int = 3000) -> list[dict]:
+    from ltrec.errors import LtrecError
+    from ltrec.models import make_model
+    from ltrec.models.train import split_targets
+    from ltrec.rerank.adapters import context_from_data
+    from ltrec.rerank.sweep import Pools, evaluation_scorer, sweep
+
+    try:
+        model = make_model("ease", {"lambda_": 200.0, "precision": "float32"}).fit(data)
+        base_name = "ease"
+    except LtrecError:
+        model = make_model("itemknn", {}).fit(data)
+        base_name = "itemknn"
+    users, test = split_targets(data)
+    rng = np.random.default_rng(0)
+    if users.size > max_users:
+        keep = np.sort(rng.choice(users.size, max_users, replace=False))
+        users, test = users[keep], [test[i] for i in keep]
+    t0 = time.perf_counter()
+    pools = Pools.from_model(model, users, 200)
+    ctx = context_from_data(data, items=items)
+    scorer = evaluation_scorer(
+        test, item_pop=data.item_pop, k=10, tail_mask=ctx.tail, seen=data.matrix[users]
+    )
+    rows = []
+    for name, (cfg, values) in QUALITY_GRID.items():
+        res = sweep(cfg, [0.0, *values], pools, ctx, 10, scorer)
+        t = res.table
+        base = t.iloc[0]
+        for _, r in t.iterrows():
+            aplt_x = r["aplt@10"] / base["aplt@10"] if base["aplt@10"] > 0 else float("inf")
+            ndcg_loss = 1 - r["ndcg@10"] / base["ndcg@10"] if base["ndcg@10"] > 0 else 0.0
+            rows.append(
+                {
+                    "data": label,
+                    "base_model": base_name,
+                    "strategy": name,
+                    "parameter": res.parameter,
+                    "value": r["value"],
+                    "ndcg@10": r["ndcg@10"],
+                    "recall@10": r["recall@10"],
+                    "aplt@10": r["aplt@10"],
+                    "tail_recall@10": r["tail_recall@10"],
+                    "coverage@10": r["coverage@10"],
+                    "aplt_x_base": round(float(aplt_x), 3),
+                    "ndcg_loss": round(float(ndcg_loss), 4),
+                    "meets_target": bool(aplt_x >= 2 and ndcg_loss <= 0.05),
+                    "pareto": bool(r["pareto"]),
+                    "users": int(users.size),
+                }
+            )
+    print(f"{label}: {users.size} users, sweeps in {time.perf_counter() - t0:.1f}s", flush=True)
+    return rows
+
+
+def quality() -> list[dict]:
+    import tempfile
+
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["LTREC_DATA_DIR"] = tmp
+        from ltrec.store.demo import DemoConfig, build_demo
+
+        build_demo(DemoConfig(seed=42))
+        rows += quality_on("demo", *_load("demo"))
+        if CJ.is_dir():
+            from ltrec.store.importer import import_dataset
+
+            import_dataset(
+                "cj",
+                CJ / "transactions_sample.parquet",
+                CJ / "products_in_transactions_sample.csv",
+                CJ / "demographics.csv",
+                preset="completejourney",
+                replace=True,
+            )
+            rows += quality_on("completejourney", *_load("cj"))
+    return rows
+
+
+def print_quality(rows: list[dict]) -> None:
+    print("\nquality against the base run (K=10); * = APLT x2 with <= 5% NDCG loss")
+    head = f"{'data':16s} {'strategy':15s} {'strength':>12s} {'NDCG':>7s} {'APLT':>6s}"
+    print(head + f" {'tailR':>6s} {'APLTx':>6s} {'NDCG-':>6s}")
+    for r in rows:
+        mark = "*" if r["meets_target"] else " "
+        print(
+            f"{r['data']:16s} {r['strategy']:15s} {r['parameter']:>6s}={r['value']:<5g} "
+            f"{r['ndcg@10']:7.4f} {r['aplt@10']:6.3f} {r['tail_recall@10']:6.3f} "
+            f"{r['aplt_x_base']:6.2f} {r['ndcg_loss']:6.1%} {mark}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--users", type=int, default=2000)
@@ -122,9 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     if args.quality:
-        from benchmarks_quality import quality  # type: ignore[import-not-found]
-
         out["quality"] = quality()
+        print_quality(out["quality"])
     dest = Path(__file__).resolve().parent / "results" / "rerank.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(out, indent=2))

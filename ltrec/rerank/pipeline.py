@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field, TypeAdapter, ValidationError
 
 from ltrec.errors import ConfigError
-from ltrec.rerank.base import Candidates, Context, Ranked
+from ltrec.rerank.base import Candidates, Context, ListStats, Ranked
 from ltrec.rerank.rules import RulesConfig, item_mask, resolve_pins
 from ltrec.rerank.strategies import (
     MMR,
@@ -300,3 +300,25 @@ class Pipeline:
 def build(config: str | Mapping[str, Any] | StrategyConfig | None) -> Pipeline:
     """The re-ranker for a setting (JSON text, dict or config; None: the base order)."""
     return Pipeline(parse_config(config))
+
+
+def side_by_side(
+    settings: Iterable[str | Mapping[str, Any] | StrategyConfig | None],
+    candidates: Candidates,
+    context: Context,
+    user: int | None,
+    k: int,
+) -> list[tuple[Ranked, ListStats]]:
+    """The Studio's columns: each setting's list for one user with its figures against the base.
+
+    The base list is the pool's base order (no rules), so ``overlap`` and each item's
+    ``rank_change`` compare with what the model alone would show.
+    """
+    base = BaseOrder().rerank(candidates, context, user, k)
+    out = []
+    for s in settings:
+        cfg = parse_config(s)
+        pool = Candidates(candidates.items[: cfg.pool], candidates.scores[: cfg.pool])
+        ranked = Pipeline(cfg).rerank(pool, context, user, k)
+        out.append((ranked, ranked.stats(context, base=base)))
+    return out

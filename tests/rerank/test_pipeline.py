@@ -19,6 +19,7 @@ from ltrec.rerank import (
     from_query,
     parse_config,
     setting_keys,
+    side_by_side,
     to_dict,
     to_json,
     to_query,
@@ -200,3 +201,18 @@ def test_url_is_shareable() -> None:
     cfg = parse_config({"strategy": "fair", "p": 0.4, "rules": {"price_max": 20}})
     link = "https://shop.example/rerank?" + urlencode(to_query(cfg))
     assert from_query(link.split("?", 1)[1]) == cfg
+
+
+def test_side_by_side_columns_for_the_studio() -> None:
+    ctx = shop()
+    cols = side_by_side(
+        [None, {"strategy": "tail_boost", "beta": 0.5}, {"pool": 20}],
+        pool(2),
+        ctx,
+        2,
+        10,
+    )
+    (base, bs), (boost, st_), (small, _) = cols
+    assert bs.overlap == 1.0 and base.setting == "base"
+    assert st_.tail_share >= bs.tail_share and boost.setting == "tail_boost beta=0.5"
+    assert set(small.items) <= set(pool(2).items[:20])
