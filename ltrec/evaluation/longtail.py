@@ -25,7 +25,7 @@ def _check_pop(pop: np.ndarray) -> np.ndarray:
 
 
 def popularity_buckets(
-    pop: np.ndarray, cuts: Sequence[float] = (0.8,), ties: str = "group"
+    pop: np.ndarray, cuts: Sequence[float] = (0.8,), ties: str = "order"
 ) -> np.ndarray:
     """Bucket index per item: 0 = head, ``len(cuts)`` = tail.
 
@@ -35,18 +35,18 @@ def popularity_buckets(
     ``cuts[b-1]`` up to where it first reaches ``cuts[b]``. So with cuts (0.8,), the head is the
     smallest prefix whose share reaches 80%.
 
-    Ties: items with equal popularity always share a bucket (the bucket of the first of them), so
-    the result does not depend on item order; a tie group straddling a cut goes to the more
-    popular bucket. Items with zero popularity are always in the last bucket (tail, "cold").
-    If every item has zero popularity, every item is tail.
+    Ties are broken by item index by default (``ties="order"``), which is the analytics SQL's
+    ``ORDER BY popularity DESC, item_id`` whenever item indices follow sorted item ids (as every
+    ltrec vocabulary does): one rule everywhere, and the head is literally the smallest set.
+    Items with zero popularity are always in the last bucket (tail, "cold"). If every item has
+    zero popularity, every item is tail.
 
     Args:
         pop: popularity per item (distinct users, or weighted interactions), non-negative.
         cuts: strictly increasing cumulative shares in (0, 1).
-        ties: ``"group"`` (default, as above) or ``"order"``: ties broken by item index, like a
-            SQL window ``ORDER BY popularity DESC, item_id ROWS UNBOUNDED PRECEDING`` (the
-            analytics version; equal when item indices follow sorted item ids). Then a tie group
-            may straddle a cut.
+        ties: ``"order"`` (default, as above; a tie group may straddle a cut) or ``"group"``:
+            items with equal popularity share the bucket of the first of them, so the result
+            does not depend on item order.
 
     Returns:
         ``int`` array, one bucket index per item.

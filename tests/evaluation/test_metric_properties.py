@@ -78,16 +78,19 @@ def test_test_matrix_input_equals_lists():
 
 
 def test_bucket_ties_and_cold():
-    # all equal: the whole catalogue is one tie group -> head; zero popularity -> tail
+    # all equal: 0, 1/3, 2/3 of the mass comes before each item -> head; zero popularity -> tail
     assert popularity_buckets(np.array([2, 2, 2, 0])).tolist() == [0, 0, 0, 1]
     # exact boundary: 8/10 reached by the first two items -> the third starts the tail
     assert popularity_buckets(np.array([4, 4, 1, 1])).tolist() == [0, 0, 1, 1]
-    # a tie group straddling the cut stays together (head); "order" splits it by index
+    # by default a tie group straddling the cut is split by index (the SQL's item_id order);
+    # "group" keeps it together in the more popular bucket
     p = np.array([4, 1, 1, 1, 1, 0, 2])
-    assert popularity_buckets(p).tolist() == [0, 0, 0, 0, 0, 1, 0]
-    assert popularity_buckets(p, ties="order").tolist() == [0, 0, 0, 1, 1, 1, 0]
+    assert popularity_buckets(p).tolist() == [0, 0, 0, 1, 1, 1, 0]
+    assert popularity_buckets(p, ties="group").tolist() == [0, 0, 0, 0, 0, 1, 0]
     assert popularity_buckets(np.zeros(3)).tolist() == [1, 1, 1]
-    assert popularity_buckets(p, (0.5, 0.8)).tolist() == [0, 1, 1, 1, 1, 2, 0]
+    # sorted 4(i0) 2(i6) 1(i1) 1(i2) 1(i3) 1(i4): mass before = 0 .4 .6 .7 .8 .9 of 10
+    assert popularity_buckets(p, (0.5, 0.8)).tolist() == [0, 1, 1, 2, 2, 2, 0]
+    assert popularity_buckets(p, (0.5, 0.8), ties="group").tolist() == [0, 1, 1, 1, 1, 2, 0]
     with pytest.raises(BadInputError):
         popularity_buckets(np.array([1.0, -1.0]))
     with pytest.raises(BadInputError):
