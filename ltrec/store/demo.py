@@ -9,7 +9,8 @@ that a real shop also has, and keeps them apart on purpose:
    A session has an intent (a leaf category drawn from the user's affinities) and a run of
    impressions, each from one source:
 
-   - ``organic`` (category pages): an item of the intent's top category, drawn ``~ pi^1``;
+   - ``organic``: 70% category pages (an item of the intent's top category ``~ pi``), 30% the
+     bestseller shelf (any item ``~ pi``, whatever the user's taste);
    - ``search``: 4 candidates of the intent leaf drawn ``~ pi^0.3``, the best match shown;
    - ``recommendation`` (the shop's current recommender): 6 candidates ``~ pi^1.1`` from the
      whole catalogue or the intent's top category, the best match shown.
@@ -29,10 +30,11 @@ some items created in the last month (cold). Users have ``region``, ``device``, 
 ``age_band`` and ``signup_date`` (about a quarter sign up during the log, so tenure
 new/returning can be derived); device and tier shift their response offsets.
 
-Time: ``days`` (default 182) ending at ``end``, weekly seasonality (weekends busier), a slow
-growth trend, a three-day spring sale and a diurnal curve. Generation is vectorised numpy in
-time-ordered chunks of sessions (``chunk_sessions``), each appended through Arrow, so 10M
-events build in bounded memory. The same config (seed included) gives the same file contents.
+Time: ``days`` (default 181: 2025-01-01 to 2025-06-30) ending at ``end``, weekly seasonality
+(weekends busier), a slow growth trend, a three-day spring sale and a diurnal curve. Generation
+is vectorised numpy in time-ordered chunks of sessions (``chunk_sessions``), each appended
+through Arrow, so 10M events build in bounded memory. The same config (seed included) gives
+the same file contents.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -163,7 +165,6 @@ class DemoReport:
     last_ts: str
     seed: int
     cold_items: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
