@@ -243,6 +243,77 @@ class OffsetEmbedding(keras.layers.Layer):
         return ops.reshape(e, (-1, e.shape[1] * e.shape[2]))
 
 
+def graph_tables(t: FeatureTables) -> dict[str, Any]:
+    """The feature tables as TensorFlow constants, for gathering inside ``tf.function``."""
+    text = np.vstack([np.zeros((1, t.d_text), np.float32), t.item_text])  # row 0: padding
+    return {
+        "cat": tf.constant(t.item_category),
+        "brand": tf.constant(t.item_brand),
+        "band": tf.constant(t.item_band),
+        "text": tf.constant(t.item_text),
+        "text_pad": tf.constant(text),
+        "hist": tf.constant(t.user_history),
+        "seg": tf.constant(t.user_segments),
+    }
+
+
+def item_inputs(g: Mapping[str, Any], items: Any, ids: Any) -> list[Any]:
+    """Item-feature model inputs for item indices ``items`` with id inputs ``ids``."""
+    return [
+        ids,
+        tf.gather(g["cat"], items),
+        tf.gather(g["brand"], items),
+        tf.gather(g["band"], items),
+        tf.gather(g["text"], items),
+    ]
+
+
+def user_inputs(g: Mapping[str, Any], users: Any, ids: Any, hist: Any) -> list[Any]:
+    """User-feature model inputs: id inputs, history (item index + 1), its text, segments."""
+    return [ids, hist, tf.gather(g["text_pad"], hist), tf.gather(g["seg"], users)]
+
+
+def remove_from_history(hist: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """A copy of the history table with ``items[k]`` removed from row ``users[k]``."""
+    out = hist.copy()
+    if len(users):
+        rows = out[users]
+        rows[rows == (np.asarray(items) + 1)[:, None]] = 0
+        out[users] = rows
+    return out
+
+
+def anonymous_inputs(t: FeatureTables) -> list[np.ndarray]:
+    """User-feature inputs of a user unknown to training: id 0, no history, segments 0."""
+    n_hist, n_seg = t.user_history.shape[1], t.user_segments.shape[1]
+    return [
+        np.zeros(1, np.int32),
+        np.zeros((1, n_hist), np.int32),
+        np.zeros((1, n_hist, t.d_text), np.float32),
+        np.zeros((1, n_seg), np.int32),
+    ]
+
+
+def new_item_inputs(
+    t: FeatureTables, category: Any, brand: Any, price_band: Any, text: Any
+) -> list[np.ndarray]:
+    """Item-feature inputs of brand-new items (id 0); codes outside the vocabularies -> 0."""
+    n = len(category)
+    text = np.asarray(text, np.float32).reshape(n, t.d_text)
+
+    def clip(a: Any, size: int) -> np.ndarray:
+        a = np.asarray(a).astype(np.int64)
+        return np.where((a >= 0) & (a < size), a, 0).astype(np.int32)
+
+    return [
+        np.zeros(n, np.int32),
+        clip(category, t.n_categories),
+        clip(brand, t.n_brands),
+        clip(price_band, t.n_bands),
+        text,
+    ]
+
+
 def batched(fn: Any, n: int, size: int = 4096) -> np.ndarray:
     """``fn(lo, hi) -> ndarray`` over ``range(n)`` in fixed chunks, concatenated.
 

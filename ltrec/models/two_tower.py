@@ -48,11 +48,17 @@ from pydantic import Field
 from ltrec.models.base import ModelConfig, Progress, Recommender, report
 from ltrec.models.keras_util import (
     FeatureTables,
+    anonymous_inputs,
     batched,
     build_encoders,
+    graph_tables,
+    item_inputs,
     keras,
+    new_item_inputs,
+    remove_from_history,
     seed_everything,
     tf,
+    user_inputs,
 )
 from ltrec.models.registry import load_keras_weights, save_keras_weights
 
@@ -146,34 +152,6 @@ class TwoTower(Recommender):
         )
         self.tables_ = tables
 
-    # Feature gathering, in-graph, from constant tables (no Python per batch).
-    def _graph_tables(self) -> dict[str, tf.Tensor]:
-        t = self.tables_
-        text = np.vstack([np.zeros((1, t.d_text), np.float32), t.item_text])  # row 0: padding
-        return {
-            "cat": tf.constant(t.item_category),
-            "brand": tf.constant(t.item_brand),
-            "band": tf.constant(t.item_band),
-            "text": tf.constant(t.item_text),
-            "text_pad": tf.constant(text),
-            "hist": tf.constant(t.user_history),
-            "seg": tf.constant(t.user_segments),
-        }
-
-    @staticmethod
-    def _item_inputs(g, items, ids):
-        return [
-            ids,
-            tf.gather(g["cat"], items),
-            tf.gather(g["brand"], items),
-            tf.gather(g["band"], items),
-            tf.gather(g["text"], items),
-        ]
-
-    @staticmethod
-    def _user_inputs(g, users, ids, hist):
-        return [ids, hist, tf.gather(g["text_pad"], hist), tf.gather(g["seg"], users)]
-
     # ------------------------------------------------------------------ training
 
     def _fit(self, data: InteractionData, progress: Progress | None) -> None:
@@ -204,14 +182,10 @@ class TwoTower(Recommender):
         expected = batch * freq + cfg.uniform_negatives / n_items
         log_q = np.log(np.maximum(expected, 1e-12)).astype(np.float32)
 
-        g = self._graph_tables()
+        g = graph_tables(self.tables_)
         g["log_q"] = tf.constant(log_q)
         if len(val_u):  # validation items must not appear in any training input
-            hist = tables.user_history.copy()
-            rows = hist[val_u]
-            rows[rows == (val_i + 1)[:, None]] = 0
-            hist[val_u] = rows
-            g["hist"] = tf.constant(hist)
+            g["hist"] = tf.constant(remove_from_history(tables.user_history, val_u, val_i))
         self._g = g
         opt = keras.optimizers.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
         variables = self.net_.trainable_variables
@@ -295,8 +269,8 @@ class TwoTower(Recommender):
                 cols = tf.concat([items, neg], 0)
                 iid = tf.concat([iid, neg + 1], 0)
             with tf.GradientTape() as tape:
-                u = user_tower(self._user_inputs(g, users, uid, hist), training=True)
-                v = item_tower(self._item_inputs(g, cols, iid), training=True)
+                u = user_tower(user_inputs(g, users, uid, hist), training=True)
+                v = item_tower(item_inputs(g, cols, iid), training=True)
                 log_q = tf.gather(g["log_q"], cols) if cfg.logq else None
                 loss = in_batch_loss(u, v, items, cols, w, inv_tau, log_q)
             grads = tape.gradient(loss, variables)
@@ -314,7 +288,7 @@ class TwoTower(Recommender):
         def run(lo, hi):
             idx = tf.constant(items[lo:hi].astype(np.int32))
             ids = idx + 1 if known else tf.zeros_like(idx)
-            return self.item_tower_(self._item_inputs(g, idx, ids), training=False).numpy()
+            return self.item_tower_(item_inputs(g, idx, ids), training=False).numpy()
 
         return batched(run, len(items)).reshape(len(items), -1).astype(np.float32)
 
@@ -327,13 +301,13 @@ class TwoTower(Recommender):
             anon = tf.constant(anonymous[lo:hi])
             ids = tf.where(anon, 0, u + 1)
             hist = tf.where(anon[:, None], 0, tf.gather(g["hist"], u))
-            return self.user_tower_(self._user_inputs(g, u, ids, hist), training=False).numpy()
+            return self.user_tower_(user_inputs(g, u, ids, hist), training=False).numpy()
 
         return batched(run, len(users)).reshape(len(users), -1).astype(np.float32)
 
     def _graph_cache(self) -> dict[str, tf.Tensor]:
         if getattr(self, "_g", None) is None:
-            self._g = self._graph_tables()
+            self._g = graph_tables(self.tables_)
         return self._g
 
     def _val_recall(self, data: InteractionData, val_u: np.ndarray, val_i: np.ndarray) -> float:
@@ -343,7 +317,7 @@ class TwoTower(Recommender):
         g = self._graph_cache()  # its history table has the held-out items removed
         u = tf.constant(val_u.astype(np.int32))
         hist = tf.gather(g["hist"], u)
-        uv = self.user_tower_(self._user_inputs(g, u, u + 1, hist), training=False).numpy()
+        uv = self.user_tower_(user_inputs(g, u, u + 1, hist), training=False).numpy()
         s = uv @ iv.T
         seen = data.matrix[val_u].tocoo()
         own = seen.col != val_i[seen.row]
@@ -359,15 +333,8 @@ class TwoTower(Recommender):
         self.item_vecs_ = self._item_vectors()
         self.user_vecs_ = self._user_vectors(np.arange(self.tables_.n_users), anon)
         # A user unknown to training: id 0, no history, every segment "unknown" (code 0).
-        t = self.tables_
-        n_hist, n_seg = t.user_history.shape[1], t.user_segments.shape[1]
-        inputs = [
-            np.zeros(1, np.int32),
-            np.zeros((1, n_hist), np.int32),
-            np.zeros((1, n_hist, t.d_text), np.float32),
-            np.zeros((1, n_seg), np.int32),
-        ]
-        self.anon_vec_ = self.user_tower_(inputs, training=False).numpy()[0].astype(np.float32)
+        anon = self.user_tower_(anonymous_inputs(self.tables_), training=False)
+        self.anon_vec_ = anon.numpy()[0].astype(np.float32)
 
     # ------------------------------------------------------------------ scoring
 
@@ -395,16 +362,7 @@ class TwoTower(Recommender):
         the same encoder. Score them against :attr:`user_vecs_` with a dot product.
         """
         self._check_fitted()
-        t = self.tables_
-        text = np.asarray(text, np.float32).reshape(len(category), t.d_text)
-        clip = lambda a, n: np.where((a >= 0) & (a < n), a, 0).astype(np.int32)  # noqa: E731
-        inputs = [
-            np.zeros(len(category), np.int32),
-            clip(np.asarray(category), t.n_categories),
-            clip(np.asarray(brand), t.n_brands),
-            clip(np.asarray(price_band), t.n_bands),
-            text,
-        ]
+        inputs = new_item_inputs(self.tables_, category, brand, price_band, text)
         return self.item_tower_(inputs, training=False).numpy().astype(np.float32)
 
     # ------------------------------------------------------------------ persistence
@@ -422,6 +380,10 @@ class TwoTower(Recommender):
     @classmethod
     def load(cls, path: Path | str) -> Self:
         model = super().load(path)
+        if model.tables_.n_users != model.n_users_ or model.tables_.n_items != model.n_items_:
+            from ltrec.errors import RegistryError
+
+            raise RegistryError("saved feature tables do not match the model", hint="retrain")
         model._build(model.tables_, model.n_users_)
         load_keras_weights(model.net_, path, WEIGHTS)
         model._precompute()

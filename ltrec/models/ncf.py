@@ -1,0 +1,380 @@
+"""Hybrid neural collaborative filtering: the pointwise model of the original design (DESIGN §4).
+
+He et al. 2017, "Neural Collaborative Filtering" (WWW), with content features on both sides.
+``x`` is the user's behaviour representation (user id embedding, the masked means of the recent
+history's item-id embeddings and frozen text vectors, segment embeddings) and ``y`` the item's
+features (id, category, brand and price-band embeddings, frozen MiniLM text vector); see
+:mod:`ltrec.models.keras_util`. The probability that the user interacts with the item is
+
+    p(x, y) = sigma( w_h . relu(W1 x + W2 y + b) + w_g . (P x * Q y) + c )
+
+``W1 x + W2 y + b`` is the design's ``sigma(W1 x_behaviour + W2 y_item_features + b)`` layer,
+read as the first (ReLU) layer of NCF's MLP branch: taken literally, with a scalar output, the
+expression is additively separable, so every user would get the same item ranking; the
+element-wise product ``P x * Q y`` is NCF's generalised matrix factorisation branch (NeuMF),
+which gives the user-item interaction its own term.
+
+Training is pointwise binary cross-entropy: every training pair is a positive (weighted by
+``1 + log`` of its event weight) and ``negatives`` items per positive are drawn uniformly from
+the catalogue each epoch (seeded; a draw that the user did interact with is redrawn once).
+As in the two-tower, the target is removed from the history input and ids are replaced by the
+unknown id with probability ``id_dropout``, so items without events are scored from content.
+
+Scoring is numpy over precomputed per-user ``(W1 x, P x * w_g)`` and per-item ``(W2 y + b,
+Q y)``: ``logit = relu(a_u + b_i) . w_h + g_u . q_i + c``, blocked over users. ``score`` returns
+the logit (monotone in p); :meth:`NCF.predict_proba` gives ``p`` for (user, item) pairs, the
+input of the classification view (:meth:`NCF.classification`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+import numpy as np
+from pydantic import Field
+
+from ltrec.models.base import ModelConfig, Progress, Recommender, report
+from ltrec.models.keras_util import (
+    FeatureTables,
+    anonymous_inputs,
+    batched,
+    build_encoders,
+    graph_tables,
+    item_inputs,
+    keras,
+    new_item_inputs,
+    seed_everything,
+    tf,
+    user_inputs,
+)
+from ltrec.models.registry import load_keras_weights, save_keras_weights
+
+if TYPE_CHECKING:
+    from ltrec.evaluation.classification import ClassificationConfig, ClassificationResult
+    from ltrec.models.data import InteractionData
+
+WEIGHTS = "model"
+#: Cells (users x items x hidden) per numpy scoring block: bounds the scratch memory.
+_BLOCK = 16_000_000
+
+
+class NCFConfig(ModelConfig):
+    """Hyper-parameters of :class:`NCF` (every number bounded)."""
+
+    id_dim: int = Field(32, ge=2, le=512, description="Width of the id embeddings.")
+    side_dim: int = Field(8, ge=2, le=128, description="Width of category/brand/segment codes.")
+    text_dim: int = Field(32, ge=2, le=512, description="Width of the projected text vector.")
+    hidden: int = Field(32, ge=2, le=1024, description="Width of relu(W1 x + W2 y + b).")
+    factors: int = Field(32, ge=1, le=512, description="Width of the GMF branch P x * Q y.")
+    history: int = Field(20, ge=1, le=200, description="Recent items in the user features.")
+    negatives: int = Field(4, ge=1, le=100, description="Uniform negatives per positive.")
+    id_dropout: float = Field(0.2, ge=0.0, le=0.9, description="Train ids as unknown this often.")
+    epochs: int = Field(10, ge=1, le=500)
+    batch_size: int = Field(1024, ge=8, le=65536)
+    learning_rate: float = Field(0.003, ge=1e-5, le=1.0)
+    weight_decay: float = Field(1e-5, ge=0.0, le=1.0)
+    event_weighting: Literal["none", "log"] = Field(
+        "log", description="'log': a positive's loss weighs 1 + log(summed event weight)."
+    )
+    cold_users: Literal["popularity", "tower"] = Field(
+        "popularity", description="How users without history are scored."
+    )
+    deterministic: bool = Field(True, description="TensorFlow op determinism (reproducible).")
+
+
+class NCFHead(keras.layers.Layer):
+    """``w_h . relu(a + b) + w_g . (g * q) + c`` for per-pair parts (see module doc)."""
+
+    def __init__(self, hidden: int, factors: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.w_h = self.add_weight(shape=(hidden,), initializer="glorot_uniform", name="w_h")
+        self.w_g = self.add_weight(shape=(factors,), initializer="ones", name="w_g")
+        self.c = self.add_weight(shape=(), initializer="zeros", name="c")
+
+    def call(self, a, b, g, q):
+        ops = keras.ops
+        mlp = ops.sum(ops.relu(a + b) * self.w_h, axis=-1)
+        return mlp + ops.sum(g * q * self.w_g, axis=-1) + self.c
+
+
+class NCF(Recommender):
+    """Pointwise hybrid NCF trained with binary cross-entropy; see module doc."""
+
+    name = "ncf"
+    config_cls = NCFConfig
+    content_model = True
+
+    # ------------------------------------------------------------------ network
+
+    def _build(self, tables: FeatureTables, n_users: int) -> None:
+        cfg: NCFConfig = self.config  # type: ignore[assignment]
+        layers = keras.layers
+        enc = build_encoders(
+            tables, n_users, id_dim=cfg.id_dim, side_dim=cfg.side_dim, text_dim=cfg.text_dim
+        )
+        x, y = enc["user"].output, enc["item"].output
+        a = layers.Dense(cfg.hidden, use_bias=False, name="W1")(x)
+        g = layers.Dense(cfg.factors, use_bias=False, name="P")(x)
+        b = layers.Dense(cfg.hidden, name="W2")(y)  # carries the bias b
+        q = layers.Dense(cfg.factors, use_bias=False, name="Q")(y)
+        self.user_side_ = keras.Model(enc["user"].inputs, [a, g], name="ncf_user")
+        self.item_side_ = keras.Model(enc["item"].inputs, [b, q], name="ncf_item")
+        self.head_ = NCFHead(cfg.hidden, cfg.factors, name="head")
+        logit = self.head_(a, b, g, q)
+        self.net_ = keras.Model([*enc["user"].inputs, *enc["item"].inputs], logit, name="ncf")
+        self.tables_ = tables
+        self._g = None
+
+    def _graph(self) -> dict[str, Any]:
+        if getattr(self, "_g", None) is None:
+            self._g = graph_tables(self.tables_)
+        return self._g
+
+    # ------------------------------------------------------------------ training
+
+    def _fit(self, data: InteractionData, progress: Progress | None) -> None:
+        cfg: NCFConfig = self.config  # type: ignore[assignment]
+        seed_everything(cfg.seed, cfg.deterministic)
+        rng = np.random.default_rng(cfg.seed)
+        self._build(FeatureTables.from_data(data, cfg.history), data.n_users)
+        m = data.matrix.tocoo()
+        users, items = m.row.astype(np.int64), m.col.astype(np.int64)
+        w = (
+            1.0 + np.log(np.maximum(m.data, 1.0))
+            if cfg.event_weighting == "log"
+            else m.data * 0 + 1
+        )
+        n_items = data.n_items
+        seen_keys = np.sort(users * n_items + items)
+        g = self._graph()
+        opt = keras.optimizers.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        variables = self.net_.trainable_variables
+        opt.build(variables)
+        step_fn = self._train_step_fn(g, opt, variables)
+
+        t0 = time.perf_counter()
+        step = 0
+        self.history_ = []
+        for epoch in range(cfg.epochs):
+            neg_u = np.repeat(users, cfg.negatives)
+            neg_i = rng.integers(0, n_items, len(neg_u))
+            hit = _member(seen_keys, neg_u * n_items + neg_i)
+            neg_i[hit] = rng.integers(0, n_items, int(hit.sum()))  # one redraw
+            all_u = np.concatenate([users, neg_u]).astype(np.int32)
+            all_i = np.concatenate([items, neg_i]).astype(np.int32)
+            label = np.concatenate([np.ones(len(users)), np.zeros(len(neg_u))]).astype(np.float32)
+            weight = np.concatenate([w, np.ones(len(neg_u))]).astype(np.float32)
+            # The positive that a row's history must not contain: its own item if positive.
+            target = np.where(label > 0, all_i, -1).astype(np.int32)
+            order = rng.permutation(len(all_u))
+            total = 0.0
+            for lo in range(0, len(order), cfg.batch_size):
+                idx = order[lo : lo + cfg.batch_size]
+                seed = tf.constant([cfg.seed, step], tf.int32)
+                loss = step_fn(
+                    tf.constant(all_u[idx]),
+                    tf.constant(all_i[idx]),
+                    tf.constant(target[idx]),
+                    tf.constant(label[idx]),
+                    tf.constant(weight[idx]),
+                    seed,
+                )
+                total += float(loss) * len(idx)
+                step += 1
+            mean = total / max(1, len(order))
+            self.history_.append({"epoch": epoch + 1, "loss": mean})
+            left = (time.perf_counter() - t0) / (epoch + 1) * (cfg.epochs - epoch - 1)
+            report(
+                progress,
+                (epoch + 1) / cfg.epochs,
+                f"epoch {epoch + 1}/{cfg.epochs}: loss {mean:.4f}, ~{left:.0f}s left",
+            )
+        self._precompute()
+
+    def _train_step_fn(self, g, opt, variables):
+        cfg: NCFConfig = self.config  # type: ignore[assignment]
+        net = self.net_
+
+        @tf.function(reduce_retracing=True)
+        def step(users, items, target, label, w, seed):
+            b = tf.shape(users)[0]
+            hist = tf.gather(g["hist"], users)
+            hist = tf.where(hist == tf.expand_dims(target + 1, 1), 0, hist)  # no label leak
+            drop_u = tf.random.stateless_uniform([b], seed) < cfg.id_dropout
+            drop_i = tf.random.stateless_uniform([b], seed + [0, 1 << 20]) < cfg.id_dropout
+            uid = tf.where(drop_u, 0, users + 1)
+            iid = tf.where(drop_i, 0, items + 1)
+            inputs = [*user_inputs(g, users, uid, hist), *item_inputs(g, items, iid)]
+            with tf.GradientTape() as tape:
+                logit = net(inputs, training=True)
+                bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=logit)
+                loss = tf.reduce_sum(w * bce) / tf.reduce_sum(w)
+            grads = tape.gradient(loss, variables)
+            opt.apply_gradients(zip(grads, variables, strict=True))
+            return loss
+
+        return step
+
+    # ------------------------------------------------------------------ precomputed parts
+
+    def _precompute(self) -> None:
+        g = self._graph()
+        t = self.tables_
+        anon = np.diff(self.seen_.indptr) == 0
+
+        def users_part(lo, hi):
+            u = tf.constant(np.arange(lo, hi, dtype=np.int32))
+            a = tf.constant(anon[lo:hi])
+            ids = tf.where(a, 0, u + 1)
+            hist = tf.where(a[:, None], 0, tf.gather(g["hist"], u))
+            out = self.user_side_(user_inputs(g, u, ids, hist), training=False)
+            return np.concatenate([o.numpy() for o in out], axis=1)
+
+        def items_part(lo, hi):
+            i = tf.constant(np.arange(lo, hi, dtype=np.int32))
+            out = self.item_side_(item_inputs(g, i, i + 1), training=False)
+            return np.concatenate([o.numpy() for o in out], axis=1)
+
+        h = self.config.hidden  # type: ignore[attr-defined]
+        up = batched(users_part, t.n_users).reshape(t.n_users, -1).astype(np.float32)
+        ip = batched(items_part, t.n_items).reshape(t.n_items, -1).astype(np.float32)
+        anon_out = self.user_side_(anonymous_inputs(t), training=False)
+        anon_part = np.concatenate([o.numpy() for o in anon_out], axis=1)[0].astype(np.float32)
+        w_h = np.asarray(self.head_.w_h.numpy(), np.float32)
+        w_g = np.asarray(self.head_.w_g.numpy(), np.float32)
+        self.c_ = np.float32(self.head_.c.numpy())
+        self.w_h_ = w_h
+        self.user_a_, self.user_g_ = up[:, :h], up[:, h:] * w_g
+        self.item_b_, self.item_q_ = ip[:, :h], ip[:, h:]
+        self.anon_a_, self.anon_g_ = anon_part[:h], anon_part[h:] * w_g
+
+    def _logits(self, a: np.ndarray, gu: np.ndarray, items: np.ndarray | None) -> np.ndarray:
+        """``relu(a_u + b_i) . w_h + g_u . q_i + c`` for every (user row, item) cell."""
+        b = self.item_b_ if items is None else self.item_b_[items]
+        q = self.item_q_ if items is None else self.item_q_[items]
+        out = gu @ q.T + self.c_
+        block = max(1, _BLOCK // max(1, b.shape[0] * b.shape[1]))
+        for lo in range(0, len(a), block):
+            hid = np.maximum(a[lo : lo + block, None, :] + b[None, :, :], 0.0)
+            out[lo : lo + block] += hid @ self.w_h_
+        return out.astype(np.float32)
+
+    # ------------------------------------------------------------------ scoring
+
+    def _score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
+        return self._logits(self.user_a_[users], self.user_g_[users], items)
+
+    def _fallback(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
+        if self.config.cold_users == "popularity":  # type: ignore[attr-defined]
+            return super()._fallback(users, items)
+        known = (users >= 0)[:, None]
+        a = np.where(known, self.user_a_[np.maximum(users, 0)], self.anon_a_)
+        g = np.where(known, self.user_g_[np.maximum(users, 0)], self.anon_g_)
+        return self._logits(a, g, items)
+
+    def predict_proba(self, users: Any, items: Any) -> np.ndarray:
+        """``p(user, item)`` for aligned arrays of pairs (the pointwise model's output).
+
+        Users without history get the tower's id-0 representation (their segments), unknown
+        users (-1) the anonymous one, whatever ``cold_users`` says about ranking.
+        """
+        self._check_fitted()
+        u = self._users(users)
+        i = self._items(items)
+        if i is None or len(i) != len(u):
+            raise ValueError("users and items must be aligned arrays of the same length")
+        known = (u >= 0)[:, None]
+        a = np.where(known, self.user_a_[np.maximum(u, 0)], self.anon_a_)
+        g = np.where(known, self.user_g_[np.maximum(u, 0)], self.anon_g_)
+        logit = np.maximum(a + self.item_b_[i], 0.0) @ self.w_h_
+        logit += np.sum(g * self.item_q_[i], axis=1) + self.c_
+        return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
+
+    def classification(
+        self,
+        data: InteractionData,
+        pos_users: np.ndarray | None = None,
+        pos_items: np.ndarray | None = None,
+        config: ClassificationConfig | None = None,
+    ) -> ClassificationResult:
+        """The classification view (DESIGN §6): held-out positives vs sampled negatives.
+
+        Defaults to the test pairs of ``data.split``; negatives are drawn among items the user
+        never interacted with (train or test).
+        """
+        import scipy.sparse as sp
+
+        from ltrec.evaluation.classification import classification_view
+
+        if pos_users is None or pos_items is None:
+            if data.split is None:
+                raise ValueError("give the positive pairs, or data built on a split")
+            test = data.split.test
+            pos_users = data.users_to_index(test["user_id"].astype(str).tolist())
+            pos_items = data.items_to_index(test["item_id"].astype(str).tolist())
+            ok = (pos_users >= 0) & (pos_items >= 0)
+            pos_users, pos_items = pos_users[ok], pos_items[ok]
+        pos_users = np.asarray(pos_users, np.int64)
+        pos_items = np.asarray(pos_items, np.int64)
+        held = sp.csr_matrix(
+            (np.ones(len(pos_users), np.float32), (pos_users, pos_items)),
+            shape=(data.n_users, data.n_items),
+        )
+        interacted = ((data.matrix > 0).astype(np.float32) + held).tocsr()
+        return classification_view(self.predict_proba, pos_users, pos_items, interacted, config)
+
+    def item_logits_for(
+        self,
+        users: np.ndarray,
+        category: np.ndarray,
+        brand: np.ndarray,
+        price_band: np.ndarray,
+        text: np.ndarray,
+    ) -> np.ndarray:
+        """Logits ``[len(users), n_new]`` of brand-new items from content alone (id unknown)."""
+        self._check_fitted()
+        b, q = self.item_side_(
+            new_item_inputs(self.tables_, category, brand, price_band, text), training=False
+        )
+        u = self._users(users)
+        known = (u >= 0)[:, None]
+        a = np.where(known, self.user_a_[np.maximum(u, 0)], self.anon_a_)
+        g = np.where(known, self.user_g_[np.maximum(u, 0)], self.anon_g_)
+        hid = np.maximum(a[:, None, :] + b.numpy()[None], 0.0) @ self.w_h_
+        return (hid + g @ q.numpy().T + self.c_).astype(np.float32)
+
+    # ------------------------------------------------------------------ persistence
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return self.tables_.to_arrays()
+
+    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.tables_ = FeatureTables.from_arrays(arrays)
+
+    def save(self, path: Path | str) -> list[Path]:
+        files = super().save(path)
+        return files + save_keras_weights(self.net_, path, WEIGHTS, {"keras": keras.__version__})
+
+    @classmethod
+    def load(cls, path: Path | str) -> Self:
+        model = super().load(path)
+        if model.tables_.n_users != model.n_users_ or model.tables_.n_items != model.n_items_:
+            from ltrec.errors import RegistryError
+
+            raise RegistryError("saved feature tables do not match the model", hint="retrain")
+        model._build(model.tables_, model.n_users_)
+        load_keras_weights(model.net_, path, WEIGHTS)
+        model._precompute()
+        return model
+
+
+def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``keys`` found in the sorted array ``sorted_keys``."""
+    if not len(sorted_keys):
+        return np.zeros(len(keys), bool)
+    pos = np.searchsorted(sorted_keys, keys)
+    pos = np.minimum(pos, len(sorted_keys) - 1)
+    return sorted_keys[pos] == keys

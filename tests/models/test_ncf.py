@@ -1,0 +1,69 @@
+"""Hybrid NCF: the conformance suite, numpy scoring == the Keras graph, classification view."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ltrec.models.data import InteractionData
+from ltrec.models.keras_util import graph_tables, item_inputs, tf, user_inputs
+from ltrec.models.ncf import NCF
+from tests.models.conformance import RecommenderConformance, fixture_text_encoder
+
+SMALL = dict(
+    id_dim=8,
+    side_dim=4,
+    text_dim=8,
+    hidden=16,
+    factors=8,
+    history=5,
+    negatives=4,
+    epochs=30,
+    batch_size=64,
+    learning_rate=0.01,
+    seed=5,
+)
+
+
+class TestNCF(RecommenderConformance):
+    def make_model(self) -> NCF:
+        return NCF(**SMALL)
+
+    def test_numpy_scores_equal_the_keras_graph(self, model: NCF, data: InteractionData) -> None:
+        users = np.array([data.user_index["uT"], data.user_index["uA0"], data.user_index["uB3"]])
+        items = np.arange(data.n_items)
+        uu, ii = np.repeat(users, len(items)), np.tile(items, len(users))
+        g = graph_tables(model.tables_)
+        uu32, ii32 = uu.astype(np.int32), ii.astype(np.int32)
+        hist = np.asarray(g["hist"])[uu]
+        inputs = [
+            *user_inputs(g, uu32, tf.constant(uu32 + 1), tf.constant(hist)),
+            *item_inputs(g, ii32, tf.constant(ii32 + 1)),
+        ]
+        logit = np.asarray(model.net_(inputs, training=False)).reshape(len(users), -1)
+        np.testing.assert_allclose(model.score(users), logit, rtol=1e-4, atol=1e-5)
+        p = model.predict_proba(uu, ii).reshape(len(users), -1)
+        np.testing.assert_allclose(p, 1 / (1 + np.exp(-logit)), rtol=1e-4, atol=1e-6)
+
+    def test_classification_view(self, model: NCF, data: InteractionData) -> None:
+        # The conformance fixture's known answer, as held-out positives: (uT, a3) etc.
+        pos_u = np.array([data.user_index["uT"]] * 1 + [data.user_index["uB9"]] * 2)
+        pos_i = np.array([data.item_index[i] for i in ("a3", "b1", "b2")])
+        res = model.classification(data, pos_u, pos_i)
+        assert res.n_pos == 3 and res.n_neg > 0
+        for v in (res.accuracy, res.precision, res.recall, res.f1):
+            assert 0.0 <= v <= 1.0
+
+    def test_new_item_scored_from_content(self, model: NCF, data: InteractionData) -> None:
+        kitchen, shoes = data.category_names.index("kitchen"), data.category_names.index("shoes")
+        text = fixture_text_encoder(
+            [
+                "Chef knife. Forged steel kitchen blade for slicing and dicing",
+                "Running shoe. Lightweight trainer sneaker with cushioned sole for running",
+            ]
+        )
+        a_users = np.array([data.user_index[f"uA{i}"] for i in range(5)])
+        b_users = np.array([data.user_index[f"uB{i}"] for i in range(10)])
+        args = (np.array([kitchen, shoes]), np.zeros(2), np.ones(2), text)
+        sa, sb = model.item_logits_for(a_users, *args), model.item_logits_for(b_users, *args)
+        assert np.isfinite(sa).all() and sa.shape == (5, 2)
+        assert (sa[:, 0] > sa[:, 1]).mean() >= 0.8 and (sb[:, 1] > sb[:, 0]).mean() >= 0.8
