@@ -591,6 +591,8 @@ def _simulate(
     qty = np.concatenate([np.ones(len(u) + len(v), np.int32), qty_c, qty_c[bought]])
     prices = np.concatenate([price[idx[: len(u) + len(v) + len(c)]], price[b] * discount])
     order = np.argsort(ts, kind="stable")
+    # The log ends at `end`: events of late sessions that spill past midnight are cut off.
+    order = order[ts[order] < cfg.days * 86_400]
     return {
         "u": u[idx][order].astype(np.int32),
         "i": item[idx][order].astype(np.int32),

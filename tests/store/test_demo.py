@@ -108,6 +108,8 @@ def test_schema_and_counts(shop):
            FROM events WHERE event_type = 'impression'"""
     ).fetchone()
     assert 170 <= days <= 190 and weekend > 1.1 * weekday
+    first, last = con.execute("SELECT min(ts), max(ts) FROM events").fetchone()
+    assert str(first) >= "2025-01-01" and str(last) < "2025-07-01"  # DemoConfig.end
     meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
     assert meta["source"] == "demo" and meta["seed"] == "42"
     assert int(meta["rows_events"]) == n_events and int(meta["demo_users"]) == DEFAULT_USERS
