@@ -295,6 +295,59 @@ _RERANK_HELP = (
 )
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from ltrec.simulation import SimulationConfig, list_results, simulate
+
+    if args.list:
+        sims = [{"id": s.sim_id, **s.summary} for s in list_results(args.name, args.data_dir)]
+        if args.json:
+            _print_json({"dataset": args.name, "simulations": sims})
+        else:
+            for s in list_results(args.name, args.data_dir):
+                print(s.title)
+        return 0
+    if not args.policy:
+        raise BadInputError(
+            "give at least one --policy",
+            hint='e.g. --policy \'{"model": "popularity"}\' --policy \'{"model": "ease", '
+            '"rerank": {"strategy": "tail_boost", "beta": 0.5}}\'',
+        )
+    settings = {
+        "rounds": args.rounds,
+        "k": args.k,
+        "users": args.users,
+        "seed": args.seed,
+        "retrain_every": args.retrain_every,
+        "user_model": args.user_model,
+    }
+    try:
+        config = SimulationConfig(**{k: v for k, v in settings.items() if v is not None})
+    except ValueError as err:  # pydantic's ValidationError is a ValueError
+        raise BadInputError(f"invalid simulation setting: {err}") from None
+    result = simulate(
+        args.name,
+        args.policy,
+        config,
+        save=not args.no_save,
+        progress=None if args.json else lambda done, msg: _progress(msg, done),
+        data_dir=args.data_dir,
+    )
+    if args.json:
+        _print_json(result.to_dict(series=True))
+        return 0
+    um = result.user_model
+    saved = f", saved as {result.sim_id}" if result.sim_id else ""
+    print(f"{config.rounds} rounds in {result.seconds:.1f} s{saved}; user model: {um['name']}")
+    final = result.final()
+    for row in final.to_dict("records"):
+        print(
+            f"  {row['policy']:<32} gini {row['exposure_gini']:.3f}  tail share "
+            f"{row['tail_share']:.3f}  coverage {row['coverage_cum']:.3f}  purchases "
+            f"{row['cum_purchases']} (tail {row['cum_tail_purchases']})"
+        )
+    return 0
+
+
 # ---------------------------------------------------------------------------- parser
 
 
@@ -402,6 +455,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="FILE.csv or FILE.parquet")
     p.add_argument("--k", type=_positive_int, default=10)
     p.add_argument("--rerank", metavar="JSON", help=_RERANK_HELP)
+    p.add_argument("--json", action="store_true")
+    p = add("simulate", cmd_simulate, "feedback-loop simulation of policies (model + re-ranking)")
+    p.add_argument("name", help="dataset name")
+    p.add_argument(
+        "--policy",
+        action="append",
+        metavar="JSON",
+        help='a policy, e.g. \'{"model": "ease", "params": {"lambda_": 200}, "rerank": '
+        '{"strategy": "tail_boost", "beta": 0.5}}\'; repeat for more policies',
+    )
+    p.add_argument("--rounds", type=_positive_int, help="rounds (default 10)")
+    p.add_argument("--k", type=_positive_int, help="list length (default 10)")
+    p.add_argument("--users", type=_positive_int, help="active users per round (default 500)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--retrain-every", type=_positive_int, help="retrain every r rounds (1)")
+    p.add_argument(
+        "--user-model",
+        choices=("auto", "truth", "calibrated"),
+        help="ground truth (demo shops) or a calibrated model fitted on the data (default auto)",
+    )
+    p.add_argument("--no-save", action="store_true", help="do not save the result")
+    p.add_argument("--list", action="store_true", help="list saved simulations")
     p.add_argument("--json", action="store_true")
     return parser
 
