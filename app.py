@@ -10,6 +10,7 @@ PAGES = [
     st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
     st.Page("pages/long_tail.py", title="Long Tail", icon=":material/show_chart:"),
     st.Page("pages/segments.py", title="Segments", icon=":material/groups:"),
+    st.Page("pages/rerank_studio.py", title="Rerank Studio", icon=":material/tune:"),
 ]
 
 nav = st.navigation(PAGES)

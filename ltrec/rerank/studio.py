@@ -1,0 +1,557 @@
+"""The Rerank Studio's logic, without Streamlit: pick a user, compare lists, explain, aggregate.
+
+The page (``pages/rerank_studio.py``) is widgets around these pure functions:
+
+* :class:`Catalogue`: per-item display facts aligned with the model's item indices (title,
+  category, price, a head/mid/tail badge, popularity rank, shrunk conversion).
+* user pickers: :func:`search_users`, :func:`random_user` (from a segment),
+  :func:`niche_users` (high tail affinity, from the store's ``user_derived`` table).
+* :func:`history_frame`: a user's recent history.
+* :func:`compare_lists`: the base list and one :class:`~ltrec.rerank.base.Ranked` per setting,
+  with :func:`list_frame` (one row per item: badges, rank change against the base, why it is
+  there) and per-list :class:`~ltrec.rerank.base.ListStats`.
+* :func:`explain`: "why it is there", the user's history items each listed item is closest to,
+  by text-embedding cosine when embeddings exist, else by co-occurrence.
+* :func:`sample_users`, :func:`evaluate_setting`, :func:`compare_settings`: aggregate metrics
+  of each setting over a seeded sample of test users, with intervals and deltas.
+* :func:`lists_table` / :func:`all_lists`: the export, in the layout of ``ltrec export``.
+
+Item and user arguments are integer indices into the run's vocabularies (the model's, the
+:class:`~ltrec.rerank.base.Context`'s and the ``InteractionData``'s, which all agree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ltrec.errors import BadInputError
+from ltrec.rerank.base import Candidates, Context, ListStats, Ranked, RankedBatch, rerank_batch
+from ltrec.rerank.pipeline import Pipeline
+from ltrec.rerank.strategies import BaseOrderConfig, StrategyConfig
+
+#: Columns of an exported list, as ``ltrec export`` writes them.
+EXPORT_COLUMNS = ["user_id", "rank", "item_id", "base_score", "final_score", "base_rank", "reason"]
+#: The display split of the head when the configured cuts give only head / tail.
+MID_CUT = 0.5
+
+
+# --------------------------------------------------------------------------------------------
+# the catalogue as the page shows it
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Display facts per item, index-aligned with the run's vocabulary.
+
+    Attributes:
+        item_ids, titles, categories: [n] strings.
+        price: [n] floats (NaN unknown).
+        badge: [n] bucket names for display, head / mid / tail. The tail is exactly the
+            context's tail; when the configured cuts give two buckets, the head is split at
+            a cumulative share of :data:`MID_CUT` so a badge can say "mid".
+        pop_rank: [n] popularity rank, 1 = most popular (ties averaged).
+        conversion: [n] view->purchase conversion shrunk by an empirical-Bayes beta prior
+            (``ltrec.analytics.conversion``); NaN for items never viewed.
+    """
+
+    item_ids: np.ndarray
+    titles: np.ndarray
+    categories: np.ndarray
+    price: np.ndarray
+    badge: np.ndarray
+    pop_rank: np.ndarray
+    conversion: np.ndarray
+
+    @classmethod
+    def build(
+        cls,
+        data: Any,
+        context: Context,
+        conversion: Mapping[str, float] | pd.Series | None = None,
+        cuts: Sequence[float] | None = None,
+    ) -> Catalogue:
+        """From ``InteractionData``, its re-ranking context and shrunk conversion by item id.
+
+        Args:
+            data: the run's ``InteractionData``.
+            context: its :class:`Context` (popularity, buckets, price).
+            conversion: item id -> shrunk view->purchase rate (missing: NaN).
+            cuts: the bucket cuts of ``context`` (default: the configured ones).
+        """
+        from ltrec.config import get_settings
+        from ltrec.evaluation.longtail import popularity_buckets, popularity_rank
+
+        ids = np.asarray(data.item_ids, dtype=str)
+        cuts = tuple(cuts or get_settings().bucket_cuts)
+        pop = np.asarray(context.popularity, dtype=float)
+        if len(cuts) == 1 and cuts[0] > MID_CUT:
+            codes = popularity_buckets(pop, (MID_CUT, cuts[0]))
+            names = np.array(["head", "mid", "tail"], dtype=object)
+        else:
+            codes = context.bucket
+            names = np.array(context.bucket_names, dtype=object)
+        cat_names = np.array(list(data.category_names), dtype=object)
+        cats = cat_names[np.asarray(data.item_category, dtype=np.int64)]
+        cats = np.where(cats == "", "(none)", cats)
+        conv = np.full(ids.size, np.nan)
+        if conversion is not None:
+            series = pd.Series(conversion, dtype=float)
+            series.index = series.index.astype(str)
+            conv = series.reindex(ids).to_numpy(dtype=float)
+        return cls(
+            item_ids=ids,
+            titles=np.asarray(data.item_titles, dtype=object),
+            categories=cats.astype(object),
+            price=np.asarray(context.price, dtype=float),
+            badge=names[codes],
+            pop_rank=popularity_rank(pop),
+            conversion=conv,
+        )
+
+    def frame(self, items: np.ndarray) -> pd.DataFrame:
+        """title, category, price, bucket, pop_rank, conversion of ``items`` (in order)."""
+        items = np.asarray(items, dtype=np.int64)
+        return pd.DataFrame(
+            {
+                "item_id": self.item_ids[items],
+                "title": self.titles[items],
+                "category": self.categories[items],
+                "price": self.price[items],
+                "bucket": self.badge[items],
+                "pop_rank": self.pop_rank[items],
+                "conversion": self.conversion[items],
+            }
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# choosing a user
+
+
+def search_users(user_ids: Sequence[str] | np.ndarray, query: str, limit: int = 50) -> list[str]:
+    """User ids containing ``query`` (case-insensitive); exact match first, then sorted."""
+    q = query.strip().lower()
+    if not q:
+        return []
+    ids = np.asarray(user_ids, dtype=str)
+    low = np.char.lower(ids)
+    hits = ids[np.char.find(low, q) >= 0]
+    exact = [u for u in hits if u.lower() == q]
+    rest = sorted(u for u in hits if u.lower() != q)
+    return (exact + rest)[: max(int(limit), 0)]
+
+
+def segment_values(users: pd.DataFrame, column: str) -> list[str]:
+    """The distinct values of a segment column (as text, sorted), for a picker."""
+    if column not in users.columns or column == "user_id":
+        raise BadInputError(f"unknown segment column {column!r}")
+    vals = users[column].dropna().astype(str)
+    return sorted(vals.unique().tolist())
+
+
+def random_user(
+    users: pd.DataFrame,
+    column: str | None = None,
+    value: str | None = None,
+    *,
+    seed: int = 0,
+    known: Sequence[str] | np.ndarray | None = None,
+) -> str | None:
+    """A seeded random user id, optionally from the segment ``column == value``.
+
+    Args:
+        users: one row per user with ``user_id`` and segment columns.
+        column, value: the segment (None: any user).
+        seed: the draw (the page increments it on "another one").
+        known: restrict to these ids (the model's users); None: no restriction.
+
+    Returns:
+        A user id, or None when the segment is empty.
+    """
+    pool = users
+    if column is not None:
+        if column not in users.columns:
+            raise BadInputError(f"unknown segment column {column!r}")
+        pool = users[users[column].astype(str) == str(value)]
+    ids = pool["user_id"].astype(str)
+    if known is not None:
+        ids = ids[ids.isin(set(np.asarray(known, dtype=str).tolist()))]
+    ids = np.sort(ids.unique())
+    if ids.size == 0:
+        return None
+    return str(ids[np.random.default_rng(seed).integers(ids.size)])
+
+
+def niche_users(users: pd.DataFrame, *, min_interactions: int = 5, top: int = 50) -> pd.DataFrame:
+    """Users with the highest share of interactions on tail items (niche taste).
+
+    Reads ``tail_share`` and ``interactions`` of the store's ``user_derived`` table (DESIGN §2:
+    tail affinity = share of the user's interactions on tail items). Users with fewer than
+    ``min_interactions`` interactions are left out, so a single tail click is not a "taste".
+
+    Returns:
+        ``user_id, tail_share, interactions`` sorted by tail share, then interactions, desc.
+    """
+    need = {"user_id", "tail_share", "interactions"}
+    if not need <= set(users.columns):
+        return pd.DataFrame(columns=sorted(need))
+    df = users.loc[users["interactions"].fillna(0) >= min_interactions]
+    df = df[["user_id", "tail_share", "interactions"]].dropna(subset=["tail_share"])
+    df = df.sort_values(["tail_share", "interactions", "user_id"], ascending=[False, False, True])
+    return df.head(top).reset_index(drop=True)
+
+
+def history_frame(data: Any, catalogue: Catalogue, user: int, n: int = 10) -> pd.DataFrame:
+    """The user's ``n`` most recent training items: when, title, category, bucket, event weight.
+
+    ``weight`` is the summed event weight of the pair (view 1, cart 3, purchase 5 by default).
+    """
+    hist = data.history(int(user))[: max(int(n), 0)]
+    df = catalogue.frame(hist)
+    lo, hi = data.last_ts.indptr[user], data.last_ts.indptr[user + 1]
+    ts = dict(zip(data.last_ts.indices[lo:hi].tolist(), data.last_ts.data[lo:hi], strict=True))
+    w = dict(zip(data.matrix.indices[lo:hi].tolist(), data.matrix.data[lo:hi], strict=True))
+    df.insert(0, "last_seen", pd.to_datetime([ts.get(int(i), np.nan) for i in hist], unit="s"))
+    df["weight"] = [float(w.get(int(i), 0.0)) for i in hist]
+    return df
+
+
+# --------------------------------------------------------------------------------------------
+# why an item is there
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why an item is in a list: the history items it is closest to.
+
+    Attributes:
+        method: ``embedding`` (cosine of text embeddings) or ``co-occurrence`` (cosine of
+            the items' user vectors: users who interacted with both / sqrt(pop_i * pop_j)).
+        neighbours: per listed item, ``(history item, similarity)`` pairs, best first.
+    """
+
+    method: str
+    neighbours: tuple[tuple[tuple[int, float], ...], ...]
+
+    def texts(self, catalogue: Catalogue, max_chars: int = 40) -> list[str]:
+        """One line per listed item: "close to: Title A (0.81), Title B (0.62)"."""
+        out = []
+        for row in self.neighbours:
+            if not row:
+                out.append("no link to the history")
+                continue
+            parts = []
+            for item, sim in row:
+                title = str(catalogue.titles[item] or catalogue.item_ids[item])
+                if len(title) > max_chars:
+                    title = title[: max_chars - 1] + "…"
+                parts.append(f"{title} ({sim:.2f})")
+            out.append("close to: " + ", ".join(parts))
+        return out
+
+
+def item_user_matrix(matrix: sparse.spmatrix) -> sparse.csc_matrix:
+    """The binary user x item matrix in column layout, for :func:`explain` (build once)."""
+    m = sparse.csr_matrix(matrix, dtype=np.float32, copy=True)
+    m.data[:] = 1.0
+    return m.tocsc()
+
+
+def explain(
+    items: np.ndarray,
+    history: np.ndarray,
+    *,
+    embedding: np.ndarray | None = None,
+    cooc: sparse.csc_matrix | None = None,
+    top: int = 2,
+) -> Explanation:
+    """The ``top`` history items closest to each listed item.
+
+    By text embedding when ``embedding`` is given: sim(i, h) = cos(e_i, e_h). Otherwise by
+    co-occurrence in the training data: sim(i, h) = |U_i ∩ U_h| / sqrt(|U_i| |U_h|), the
+    cosine of the binary user vectors (the item-kNN similarity of Sarwar et al. 2001, without
+    shrinkage). History items with similarity <= 0 are not shown.
+
+    Args:
+        items: [n] listed items. history: [h] the user's history items (most recent first).
+        embedding: [n_items, d] L2-normalised text vectors, or None.
+        cooc: :func:`item_user_matrix` of the training data (needed without embeddings).
+        top: neighbours per item.
+    """
+    items = np.asarray(items, dtype=np.int64)
+    history = np.asarray(history, dtype=np.int64)
+    if items.size == 0 or history.size == 0:
+        method = "embedding" if embedding is not None else "co-occurrence"
+        return Explanation(method, tuple(() for _ in items))
+    if embedding is not None:
+        sim = np.asarray(embedding[items] @ embedding[history].T, dtype=float)
+        method = "embedding"
+    else:
+        if cooc is None:
+            raise BadInputError("explaining without embeddings needs the co-occurrence matrix")
+        a, b = cooc[:, items], cooc[:, history]
+        both = np.asarray((a.T @ b).todense(), dtype=float)
+        na = np.asarray(a.sum(axis=0)).ravel()
+        nb = np.asarray(b.sum(axis=0)).ravel()
+        den = np.sqrt(np.outer(na, nb))
+        sim = np.divide(both, den, out=np.zeros_like(both), where=den > 0)
+        method = "co-occurrence"
+    rows = []
+    for r in range(items.size):
+        order = np.argsort(-sim[r], kind="stable")[:top]
+        rows.append(tuple((int(history[j]), float(sim[r, j])) for j in order if sim[r, j] > 0))
+    return Explanation(method, tuple(rows))
+
+
+# --------------------------------------------------------------------------------------------
+# lists side by side
+
+
+@dataclass(frozen=True)
+class StudioLists:
+    """One user's lists: the base order's top K and one list per setting.
+
+    Attributes:
+        base: the base model's top K (no strategy, no rules).
+        lists: one :class:`Ranked` per setting, in the order given.
+        stats: per setting, :class:`ListStats` against ``base``.
+    """
+
+    base: Ranked
+    lists: tuple[Ranked, ...]
+    stats: tuple[ListStats, ...]
+
+
+def compare_lists(
+    candidates: Candidates,
+    settings: Sequence[StrategyConfig],
+    context: Context,
+    user: int | None,
+    k: int,
+) -> StudioLists:
+    """Re-rank one user's pool under each setting; per-list stats against the base top K.
+
+    Each setting sees the first ``setting.pool`` candidates of ``candidates`` (its own M).
+    """
+    base = Pipeline(BaseOrderConfig()).rerank(candidates, context, user, k)
+    lists, stats = [], []
+    for cfg in settings:
+        pool = Candidates(candidates.items[: cfg.pool], candidates.scores[: cfg.pool])
+        ranked = Pipeline(cfg).rerank(pool, context, user, k)
+        lists.append(ranked)
+        stats.append(ranked.stats(context, base=base))
+    return StudioLists(base, tuple(lists), tuple(stats))
+
+
+def change_label(ranked: Ranked, k: int) -> list[str]:
+    """Per item, its change against the base: "=", "▲ 3", "▼ 2", "new (was 27)", "pinned".
+
+    "new" marks an item outside the base top ``k``; its rank in the pool is shown.
+    """
+    out = []
+    for r, br in enumerate(ranked.base_ranks.tolist(), start=1):
+        if br <= 0:
+            out.append("new (pinned)")
+        elif br > k:
+            out.append(f"new (was {br})")
+        elif br == r:
+            out.append("=")
+        elif br > r:
+            out.append(f"▲ {br - r}")
+        else:
+            out.append(f"▼ {r - br}")
+    return out
+
+
+def list_frame(
+    ranked: Ranked,
+    catalogue: Catalogue,
+    k: int,
+    why: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """One row per listed item, for ``st.dataframe``.
+
+    Columns: ``rank, change, title, category, price, bucket, pop_rank, conversion,
+    base_score, score, moved, new, reason, why, item_id``. ``moved``: the rank differs from
+    the base rank; ``new``: not in the base top ``k``.
+    """
+    df = catalogue.frame(ranked.items)
+    df.insert(0, "rank", np.arange(1, len(ranked) + 1))
+    df.insert(1, "change", change_label(ranked, k))
+    df["base_score"] = ranked.base_scores
+    df["score"] = ranked.scores
+    ranks = np.arange(1, len(ranked) + 1)
+    df["new"] = (ranked.base_ranks <= 0) | (ranked.base_ranks > k)
+    df["moved"] = ranked.base_ranks != ranks
+    df["reason"] = list(ranked.reasons)
+    df["why"] = list(why) if why is not None else [""] * len(ranked)
+    cols = ["rank", "change", "title", "category", "price", "bucket", "pop_rank", "conversion"]
+    cols += ["base_score", "score", "moved", "new", "reason", "why", "item_id"]
+    return df[cols]
+
+
+# --------------------------------------------------------------------------------------------
+# aggregate over a user sample
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A seeded sample of test users with their test items and candidate pools.
+
+    Attributes:
+        users: [n] user indices. test: their test items (one array per user).
+        items, scores: [n, M] the base model's candidate pools.
+        seed: the sample's seed.
+    """
+
+    users: np.ndarray
+    test: tuple[np.ndarray, ...]
+    items: np.ndarray
+    scores: np.ndarray
+    seed: int
+
+    def __len__(self) -> int:
+        return int(self.users.size)
+
+    def pools(self) -> Any:
+        """As :class:`ltrec.rerank.sweep.Pools` (for sweeps and solvers)."""
+        from ltrec.rerank.sweep import Pools
+
+        return Pools(self.users, self.items, self.scores)
+
+
+def sample_users(model: Any, data: Any, n: int, *, seed: int = 0, m: int = 200) -> Sample:
+    """``n`` test users drawn with ``seed`` (all when fewer), and their top-``m`` pools."""
+    from ltrec.models.train import split_targets
+
+    users, test = split_targets(data)
+    if users.size == 0:
+        raise BadInputError(
+            "the run's split has no test users to evaluate on",
+            hint="the data needs target events (purchases) after the split cut-off",
+        )
+    rows = np.arange(users.size)
+    if n < users.size:
+        rows = np.sort(np.random.default_rng(seed).choice(users.size, int(n), replace=False))
+    chosen = users[rows]
+    items, scores = model.recommend(chosen, int(m), exclude_seen=True)
+    return Sample(
+        users=chosen,
+        test=tuple(test[r] for r in rows),
+        items=np.atleast_2d(items),
+        scores=np.atleast_2d(scores).astype(float),
+        seed=seed,
+    )
+
+
+def rerank_sample(config: StrategyConfig, sample: Sample, context: Context, k: int) -> RankedBatch:
+    """Re-rank every sampled user's pool (its first ``config.pool`` candidates) to ``k``."""
+    m = config.pool
+    return rerank_batch(
+        Pipeline(config), sample.items[:, :m], sample.scores[:, :m], context, sample.users, k
+    )
+
+
+def evaluate_setting(
+    config: StrategyConfig,
+    sample: Sample,
+    context: Context,
+    data: Any,
+    k: int,
+    *,
+    n_boot: int = 200,
+    label: str = "",
+) -> Any:
+    """Every metric of the evaluation core for ``config`` on the sample (an ``EvalResult``).
+
+    Overlap and RBO are against the base order's top ``k`` of the same pools; the tail is the
+    context's tail; intervals are bootstrap intervals over the sampled users (seeded).
+    """
+    from ltrec.evaluation import evaluate
+
+    recs = rerank_sample(config, sample, context, k).items
+    base = sample.items[:, :k]
+    return evaluate(
+        recs,
+        list(sample.test),
+        item_pop=context.popularity,
+        k=k,
+        tail_mask=context.tail,
+        item_category=data.item_category,
+        base_recs=base,
+        user_ids=data.user_ids[sample.users].tolist(),
+        seen=data.matrix[sample.users],
+        n_boot=n_boot,
+        seed=sample.seed,
+        label=label or config.label(),
+    )
+
+
+def compare_settings(
+    results: Mapping[str, Any], base: str, *, n_boot: int = 200, seed: int = 0
+) -> pd.DataFrame:
+    """Deltas of every setting against ``results[base]`` (paired intervals, p-values)."""
+    from ltrec.evaluation import compare_many
+
+    return compare_many(results, base, n_boot=n_boot, seed=seed)
+
+
+# --------------------------------------------------------------------------------------------
+# export
+
+
+def lists_table(data: Any, batch: RankedBatch, users: np.ndarray) -> pd.DataFrame:
+    """Rows ``user_id, rank, item_id, base_score, final_score, base_rank, reason`` of a batch,
+    exactly as ``ltrec export`` writes them (padding slots dropped)."""
+    users = np.asarray(users, dtype=np.int64)
+    n, k = batch.items.shape
+    valid = batch.items >= 0
+    flat = valid.ravel()
+    rows_u = np.repeat(np.arange(n), k)[flat]
+    return pd.DataFrame(
+        {
+            "user_id": np.asarray(data.user_ids)[users[rows_u]],
+            "rank": np.tile(np.arange(1, k + 1), n)[flat],
+            "item_id": np.asarray(data.item_ids)[batch.items[valid]],
+            "base_score": batch.base_scores[valid],
+            "final_score": batch.scores[valid],
+            "base_rank": batch.base_ranks[valid],
+            "reason": [r for lst in batch.lists for r in lst.reasons],
+        },
+        columns=EXPORT_COLUMNS,
+    )
+
+
+def all_lists(
+    model: Any,
+    data: Any,
+    context: Context,
+    config: StrategyConfig,
+    k: int,
+    *,
+    users: np.ndarray | None = None,
+    batch_size: int = 2048,
+) -> pd.DataFrame:
+    """Every user's (or ``users``') re-ranked list under ``config``, as :func:`lists_table`.
+
+    The base model ranks each batch of users once (top ``max(pool, k)``, seen items excluded)
+    and the setting re-ranks its first ``pool`` candidates: the same steps as ``ltrec export``.
+    """
+    pipe = Pipeline(config)
+    everyone = np.arange(data.n_users) if users is None else np.asarray(users, dtype=np.int64)
+    frames = []
+    for start in range(0, everyone.size, batch_size):
+        chunk = everyone[start : start + batch_size]
+        items, scores = model.recommend(chunk, max(config.pool, k), exclude_seen=True)
+        m = config.pool
+        batch = rerank_batch(pipe, items[:, :m], scores[:, :m], context, chunk.tolist(), k)
+        frames.append(lists_table(data, batch, chunk))
+    if not frames:
+        return pd.DataFrame(columns=EXPORT_COLUMNS)
+    return pd.concat(frames, ignore_index=True)

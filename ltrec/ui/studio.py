@@ -1,0 +1,676 @@
+"""Streamlit-side helpers of the Rerank Studio: cached resources, URL state, setting widgets.
+
+Caching (nothing large is ever hashed: every key is a short string or number):
+
+* :func:`studio_run` (``st.cache_resource``): a loaded run with its training data, re-ranking
+  :class:`~ltrec.rerank.base.Context`, display :class:`~ltrec.rerank.studio.Catalogue` and
+  co-occurrence matrix, keyed by (dataset, file version, run id). It is loaded with
+  :func:`ltrec.rerank.runs.load`, the path of ``ltrec export --rerank``, so the Studio's lists
+  are the CLI's.
+* :func:`user_pool` (``st.cache_data``): one user's candidate pool, keyed by (dataset, file
+  version, run id, user, M).
+* :func:`sample`, :func:`evaluated`, :func:`swept` (``st.cache_resource``): the user sample and
+  the per-setting results over it, keyed by the setting's JSON, so moving one slider recomputes
+  one setting only.
+
+URL keys (a link reproduces the view): ``run``, ``user``, ``k``, ``cols`` (2-4), ``c1.*`` ..
+``c4.*`` (each column's setting in the pipeline's URL form, e.g. ``c2.strategy=tail_boost&
+c2.beta=0.3``), ``sample`` (users in the aggregate), ``target`` (tail share for the solver),
+``sweep`` (the column whose strategy is swept).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, get_args, get_origin
+from urllib.parse import urlencode
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from scipy import sparse
+
+from ltrec.errors import ConfigError, LtrecError
+from ltrec.rerank import (
+    STRATEGIES,
+    BaseOrderConfig,
+    StrategyConfig,
+    TailBoostConfig,
+    XQuADConfig,
+    from_query,
+    parse_config,
+    to_json,
+    to_query,
+)
+from ltrec.rerank import studio as logic
+from ltrec.ui import state
+
+TTL_S = 3600
+MIN_COLS, MAX_COLS = 2, 4
+DEFAULTS: tuple[StrategyConfig, ...] = (
+    BaseOrderConfig(),
+    TailBoostConfig(beta=0.3),
+    XQuADConfig(lam=0.5),
+    TailBoostConfig(beta=1.0, signal="log_popularity"),
+)
+NAMES = {
+    "none": "base order",
+    "tail_boost": "tail boost",
+    "xquad": "xQuAD (popularity-aware)",
+    "calibration": "calibration (Steck)",
+    "mmr": "MMR (diversity)",
+    "fair": "FA*IR (tail share floor)",
+}
+HELP = {
+    "none": "The model's own order (business rules still apply).",
+    "tail_boost": "s' = norm(s) + beta * b(i); b = tail flag or 1 - normalised log popularity.",
+    "xquad": "Popularity-aware xQuAD (Abdollahpouri et al. 2019): head and tail as two aspects; "
+    "lambda trades relevance for covering the aspect the list lacks.",
+    "calibration": "Calibrated recommendations (Steck 2018): greedy, lambda weighs the KL "
+    "divergence to the user's own distribution over buckets or categories.",
+    "mmr": "Maximal marginal relevance (Carbonell & Goldstein 1998): lambda weighs "
+    "dissimilarity to the items already chosen.",
+    "fair": "FA*IR (Zehlike et al. 2017): tail items as the protected group, a minimum share p "
+    "at every prefix of the list.",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# cached resources
+
+
+@dataclass
+class StudioRun:
+    """A loaded run and everything the Studio derives from it once."""
+
+    run_id: str
+    model: Any
+    manifest: dict[str, Any]
+    data: Any
+    context: Any
+    catalogue: logic.Catalogue
+    cooc: sparse.csc_matrix
+    explain_embedding: np.ndarray | None
+
+
+def list_runs(name: str) -> list[Any]:
+    """The dataset's runs, newest first."""
+    from ltrec.models.registry import list_runs as _list
+
+    return list(reversed(_list(name, state.data_root())))
+
+
+def active_run_id(name: str, runs: list[Any]) -> str | None:
+    """The Model Lab's active run when it has one, else the newest run."""
+    try:
+        from ltrec.ui import models as lab  # written by the Model Lab engineer
+    except ImportError:
+        lab = None
+    if lab is not None and hasattr(lab, "active_run"):
+        try:
+            chosen = lab.active_run(name)
+        except LtrecError:
+            chosen = None
+        rid = getattr(chosen, "run_id", chosen)
+        if isinstance(rid, str) and any(r.run_id == rid for r in runs):
+            return rid
+    return runs[0].run_id if runs else None
+
+
+def _embeddings(name: str, data: Any) -> np.ndarray | None:
+    """Cached text vectors of the whole catalogue, when the store already holds them.
+
+    Reading the store's cache never loads an encoder (no TensorFlow on this page); without a
+    complete cache the explanations fall back to co-occurrence.
+    """
+    if getattr(data, "item_text_emb", None) is not None:
+        return data.item_text_emb
+    from ltrec.features.text import encoder_info, item_text, read_cached, text_hash
+
+    cur = state.cursor(name)
+    try:
+        rows = cur.execute(
+            "SELECT item_id, title, category, brand, description FROM items ORDER BY item_id"
+        ).fetchall()
+        hashes = [text_hash(item_text(*r[1:], with_description=True)) for r in rows]
+        found = read_cached(cur, encoder_info().name, hashes)
+    except Exception:  # noqa: BLE001 - a missing column or cache table: just no embeddings
+        return None
+    finally:
+        cur.close()
+    if not found or any(h not in found for h in hashes):
+        return None
+    index = data.items_to_index([r[0] for r in rows])
+    if (index < 0).any() or index.size != data.n_items:
+        return None
+    emb = np.zeros((data.n_items, len(next(iter(found.values())))), dtype=np.float32)
+    emb[index] = np.stack([found[h] for h in hashes])
+    norms = np.linalg.norm(emb, axis=1, keepdims=True)
+    return emb / np.where(norms > 0, norms, 1.0)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False, ttl=TTL_S)
+def _studio_run(name: str, version: str, run_id: str) -> StudioRun:
+    del version  # part of the cache key only
+    from ltrec.rerank.runs import load
+    from ltrec.ui import cache
+
+    rc = load(name, run_id, BaseOrderConfig(), state.data_root())
+    conv = None
+    try:
+        from ltrec.analytics.view import ViewParams
+
+        frame = cache.view("item_conversion", name, ViewParams()).frame
+        conv = pd.Series(frame["shrunk"].to_numpy(float), index=frame["item_id"].astype(str))
+    except LtrecError:
+        conv = None
+    return StudioRun(
+        run_id=run_id,
+        model=rc.run.model,
+        manifest=rc.run.manifest,
+        data=rc.data,
+        context=rc.context,
+        catalogue=logic.Catalogue.build(rc.data, rc.context, conv),
+        cooc=logic.item_user_matrix(rc.data.matrix),
+        explain_embedding=_embeddings(name, rc.data),
+    )
+
+
+def studio_run(name: str, run_id: str) -> StudioRun:
+    """The loaded run ``run_id`` of dataset ``name`` (cached per dataset file version)."""
+    return _studio_run(name, state.version(name), run_id)
+
+
+@st.cache_data(ttl=TTL_S, max_entries=4, show_spinner=False)
+def _users(name: str, version: str) -> pd.DataFrame:
+    del version
+    cur = state.cursor(name)
+    try:
+        users = cur.execute("SELECT * FROM users").df()
+        has = cur.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'user_derived' "
+            "AND database_name = current_database()"
+        ).fetchall()[0][0]
+        derived = cur.execute("SELECT * FROM user_derived").df() if has else None
+    finally:
+        cur.close()
+    users["user_id"] = users["user_id"].astype(str)
+    if derived is not None:
+        derived["user_id"] = derived["user_id"].astype(str)
+        keep = [c for c in derived.columns if c == "user_id" or c not in users.columns]
+        users = users.merge(derived[keep], on="user_id", how="outer")
+    return users
+
+
+def users_table(name: str) -> pd.DataFrame:
+    """Users with their segment columns and derived segments (tail affinity, ...), cached."""
+    return _users(name, state.version(name))
+
+
+@st.cache_data(ttl=TTL_S, max_entries=512, show_spinner=False)
+def _pool(name: str, version: str, run_id: str, user: int, m: int) -> tuple[np.ndarray, ...]:
+    sr = _studio_run(name, version, run_id)
+    items, scores = sr.model.recommend(np.array([user]), int(m), exclude_seen=True)
+    return np.asarray(items[0]), np.asarray(scores[0], dtype=float)
+
+
+def user_pool(name: str, run_id: str, user: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The base model's top ``m`` for one user (items, scores), seen items excluded."""
+    items, scores = _pool(name, state.version(name), run_id, int(user), int(m))
+    return items, scores
+
+
+@st.cache_resource(max_entries=8, show_spinner=False, ttl=TTL_S)
+def _sample(name: str, version: str, run_id: str, n: int, seed: int, m: int) -> logic.Sample:
+    sr = _studio_run(name, version, run_id)
+    return logic.sample_users(sr.model, sr.data, n, seed=seed, m=m)
+
+
+def sample(name: str, run_id: str, n: int, seed: int, m: int) -> logic.Sample:
+    """A seeded sample of ``n`` test users with their top-``m`` pools (cached)."""
+    return _sample(name, state.version(name), run_id, int(n), int(seed), int(m))
+
+
+@st.cache_resource(max_entries=64, show_spinner=False, ttl=TTL_S)
+def _evaluated(
+    name: str, version: str, run_id: str, n: int, seed: int, m: int, k: int, setting: str
+) -> Any:
+    sr = _studio_run(name, version, run_id)
+    smp = _sample(name, version, run_id, n, seed, m)
+    return logic.evaluate_setting(parse_config(setting), smp, sr.context, sr.data, k)
+
+
+def evaluated(name: str, run_id: str, n: int, seed: int, m: int, k: int, cfg: StrategyConfig):
+    """Every metric of one setting over the user sample (an ``EvalResult``), cached."""
+    return _evaluated(name, state.version(name), run_id, n, seed, m, k, to_json(cfg))
+
+
+def strength_grid(cfg: StrategyConfig) -> list[float]:
+    """The strengths a sweep visits: 0 .. the strategy's maximum (tail boost up to 2)."""
+    top = float(type(cfg).STRENGTH_MAX)
+    if top <= 1:
+        return [round(x, 3) for x in np.linspace(0, top, 11)]
+    return [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0]
+
+
+@st.cache_resource(max_entries=16, show_spinner=False, ttl=TTL_S)
+def _swept(
+    name: str, version: str, run_id: str, n: int, seed: int, m: int, k: int, setting: str
+) -> Any:
+    from ltrec.rerank.sweep import evaluation_scorer, sweep
+
+    sr = _studio_run(name, version, run_id)
+    smp = _sample(name, version, run_id, n, seed, m)
+    cfg = parse_config(setting)
+    scorer = evaluation_scorer(
+        list(smp.test), item_pop=sr.context.popularity, k=k, tail_mask=sr.context.tail
+    )
+    return sweep(cfg, strength_grid(cfg), smp.pools(), sr.context, k, scorer)
+
+
+def swept(name: str, run_id: str, n: int, seed: int, m: int, k: int, cfg: StrategyConfig):
+    """The strength sweep of ``cfg``'s strategy (its other fields kept), cached by them."""
+    key = to_json(cfg.with_strength(0.0))  # the strength itself does not change the sweep
+    return _swept(name, state.version(name), run_id, n, seed, m, k, key)
+
+
+@st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
+def _solved(
+    name: str, version: str, run_id: str, n: int, seed: int, m: int, k: int, setting: str,
+    target: float,
+) -> dict[str, Any]:  # fmt: skip
+    from ltrec.rerank.sweep import min_strength_for_tail_share
+
+    sr = _studio_run(name, version, run_id)
+    smp = _sample(name, version, run_id, n, seed, m)
+    ans = min_strength_for_tail_share(setting, target, smp.pools(), sr.context, k)
+    return ans.to_dict()
+
+
+def solved(
+    name: str, run_id: str, n: int, seed: int, m: int, k: int, cfg: StrategyConfig, target: float
+) -> dict[str, Any]:
+    """The smallest strength of ``cfg``'s strategy reaching ``target`` tail share (cached)."""
+    key = to_json(cfg.with_strength(0.0))
+    return _solved(name, state.version(name), run_id, n, seed, m, k, key, round(target, 4))
+
+
+@st.cache_data(ttl=TTL_S, max_entries=8, show_spinner=False)
+def _export_all(name: str, version: str, run_id: str, k: int, setting: str) -> bytes:
+    from ltrec.analytics.export import to_csv
+
+    sr = _studio_run(name, version, run_id)
+    frame = logic.all_lists(sr.model, sr.data, sr.context, parse_config(setting), k)
+    return to_csv(frame)
+
+
+def export_all(name: str, run_id: str, k: int, cfg: StrategyConfig) -> bytes:
+    """Every user's list under ``cfg`` as formula-escaped CSV (the ``ltrec export`` layout)."""
+    return _export_all(name, state.version(name), run_id, int(k), to_json(cfg))
+
+
+# --------------------------------------------------------------------------------------------
+# URL state
+
+
+def qp(key: str) -> str | None:
+    value = st.query_params.get(key)
+    return value if value not in (None, "") else None
+
+
+def qp_int(key: str, default: int, lo: int, hi: int) -> int:
+    try:
+        value = int(qp(key) or default)
+    except ValueError:
+        return default
+    return min(max(value, lo), hi)
+
+
+def settings_from_url(n: int) -> tuple[list[StrategyConfig], list[str]]:
+    """The columns' settings from ``c1.*`` .. ``cN.*`` (defaults where absent or bad)."""
+    out, problems = [], []
+    for i in range(n):
+        prefix = f"c{i + 1}."
+        pairs = [
+            (key[len(prefix) :], v)
+            for key in st.query_params
+            if key.startswith(prefix)
+            for v in st.query_params.get_all(key)
+        ]
+        cfg = DEFAULTS[i]
+        if pairs:
+            try:
+                cfg = from_query(pairs)
+            except ConfigError as err:
+                problems.append(f"column {i + 1}: {err.message}; using {cfg.label()}")
+        out.append(cfg)
+    return out, problems
+
+
+def settings_to_url(settings: list[StrategyConfig]) -> None:
+    """Write the columns' settings to the URL (and drop columns beyond them)."""
+    for key in [k for k in st.query_params if k[:1] == "c" and "." in k and k[1:2].isdigit()]:
+        del st.query_params[key]
+    for i, cfg in enumerate(settings):
+        grouped: dict[str, list[str]] = {}
+        for key, value in to_query(cfg):
+            grouped.setdefault(f"c{i + 1}.{key}", []).append(value)
+        for key, values in grouped.items():
+            st.query_params[key] = values if len(values) > 1 else values[0]
+
+
+def share_link() -> str:
+    """The current view as a link (the page's URL with every query parameter)."""
+    pairs = [(k, v) for k in st.query_params for v in st.query_params.get_all(k)]
+    base = ""
+    try:
+        base = str(st.context.url or "").split("?", 1)[0]
+    except Exception:  # noqa: BLE001 - no browser context (tests, bare mode)
+        base = ""
+    return f"{base}?{urlencode(pairs)}"
+
+
+# --------------------------------------------------------------------------------------------
+# setting widgets
+
+
+def _bounds(field: Any) -> tuple[float | None, float | None]:
+    lo = hi = None
+    for meta in field.metadata:
+        lo = getattr(meta, "ge", getattr(meta, "gt", lo))
+        hi = getattr(meta, "le", getattr(meta, "lt", hi))
+    return lo, hi
+
+
+def _init(key: str, value: Any) -> None:
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def setting_widgets(col: int, initial: StrategyConfig, box: Any = None) -> StrategyConfig:
+    """A strategy select and its bounded parameters (from its pydantic config) for column
+    ``col``; returns the validated setting. Rules and pool of ``initial`` are kept.
+
+    Widget keys: ``rs_c{col}_strategy`` and ``rs_c{col}_{strategy}_{field}``.
+    """
+    box = box or st
+    names = list(STRATEGIES)
+    skey = f"rs_c{col}_strategy"
+    _init(skey, initial.strategy)  # type: ignore[attr-defined]
+    name = box.selectbox(
+        "Strategy",
+        names,
+        key=skey,
+        format_func=lambda s: NAMES.get(s, s),
+        help=" ".join(f"{NAMES[s]}: {HELP[s]}" for s in names),
+    )
+    cls, _ = STRATEGIES[name]
+    same = initial.strategy == name  # type: ignore[attr-defined]
+    values: dict[str, Any] = {"strategy": name, "pool": initial.pool, "rules": initial.rules}
+    for fname, field in cls.model_fields.items():
+        if fname in ("strategy", "pool", "rules"):
+            continue
+        wkey = f"rs_c{col}_{name}_{fname}"
+        label = field.alias or fname
+        start = getattr(initial, fname) if same else field.get_default(call_default_factory=True)
+        _init(wkey, start)
+        ann = field.annotation
+        desc = field.description or ""
+        if ann is bool:
+            values[fname] = box.checkbox(label, key=wkey, help=desc)
+        elif get_origin(ann) is Literal:
+            values[fname] = box.selectbox(label, list(get_args(ann)), key=wkey, help=desc)
+        elif ann is float:
+            lo, hi = _bounds(field)
+            lo = 0.0 if lo is None else float(lo)
+            hi = lo + 1.0 if hi is None else float(hi)
+            step = 0.05 if hi - lo > 2 else (0.001 if hi - lo < 0.6 else 0.01)
+            st.session_state[wkey] = float(min(max(st.session_state[wkey], lo), hi))
+            values[fname] = box.slider(
+                label, min_value=lo, max_value=hi, step=step, key=wkey, help=desc
+            )
+        elif ann is int:
+            lo, hi = _bounds(field)
+            values[fname] = box.number_input(
+                label, min_value=lo, max_value=hi, step=1, key=wkey, help=desc
+            )
+    try:
+        return parse_config(values)
+    except ConfigError as err:
+        box.warning(err.message)
+        return initial
+
+
+def unique_labels(settings: list[StrategyConfig]) -> list[str]:
+    """Column labels from the settings, numbered where two columns share a setting."""
+    labels: list[str] = []
+    for cfg in settings:
+        label = cfg.label()
+        if label in labels:
+            label = f"{label} (#{len(labels) + 1})"
+        labels.append(label)
+    return labels
+
+
+# --------------------------------------------------------------------------------------------
+# list rendering
+
+
+BUCKET_COLOURS = {"head": "#e8e8e8", "mid": "#dbe9f6", "tail": "#d4f0d4"}
+NEW_COLOUR, UP_COLOUR, DOWN_COLOUR = "#fff3c4", "#e5f5e0", "#fde0dd"
+
+
+def _bucket_style(value: object) -> str:
+    colour = BUCKET_COLOURS.get(str(value))
+    return f"background-color: {colour}" if colour else ""
+
+
+def _change_style(value: object) -> str:
+    text = str(value)
+    if text.startswith("new"):
+        return f"background-color: {NEW_COLOUR}; font-weight: 600"
+    if text.startswith("▲"):
+        return f"background-color: {UP_COLOUR}"
+    if text.startswith("▼"):
+        return f"background-color: {DOWN_COLOUR}"
+    return ""
+
+
+LIST_COLUMNS = ["rank", "change", "title", "bucket", "conversion", "pop_rank", "price"]
+LIST_COLUMNS += ["category", "why", "reason"]
+
+
+def list_table(frame: pd.DataFrame, key: str, height: int | None = None) -> None:
+    """A list as ``st.dataframe``: catalogue text is data (never HTML); badges are cell colours."""
+    shown = frame[LIST_COLUMNS]
+    styled = shown.style.map(_bucket_style, subset=["bucket"]).map(_change_style, subset=["change"])
+    st.dataframe(
+        styled,
+        hide_index=True,
+        key=key,
+        height=height or "auto",
+        column_config={
+            "rank": st.column_config.NumberColumn("#", width=30),
+            "change": st.column_config.TextColumn(
+                "vs base",
+                width=80,
+                help="Rank change against the base order: ▲ moved up, ▼ moved down, "
+                "new = not in the base top K (its rank in the candidate pool in brackets).",
+            ),
+            "title": st.column_config.TextColumn("title", width="medium"),
+            "bucket": st.column_config.TextColumn(
+                "bucket",
+                width=50,
+                help="Popularity bucket: head / mid / tail by cumulative interaction share "
+                "(tail = outside the smallest top set making the configured share).",
+            ),
+            "conversion": st.column_config.NumberColumn(
+                "conv.",
+                format="percent",
+                width=60,
+                help="View→purchase rate shrunk toward the catalogue by an empirical-Bayes "
+                "beta prior (a tail item with 2 views and 1 purchase does not read 50%).",
+            ),
+            "pop_rank": st.column_config.NumberColumn(
+                "pop. rank", format="%d", width=60, help="1 = the most popular item."
+            ),
+            "price": st.column_config.NumberColumn("price", format="%.2f", width=60),
+            "category": st.column_config.TextColumn("category"),
+            "why": st.column_config.TextColumn(
+                "why it is there",
+                width="large",
+                help="The items in the user's history it is closest to: text-embedding "
+                "cosine when embeddings are cached, else co-occurrence cosine.",
+            ),
+            "reason": st.column_config.TextColumn("re-ranker's reason", width="medium"),
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# empty state: one-click training
+
+#: Above this many items the one-click model is item-kNN (EASE inverts an items x items matrix).
+EASE_MAX_ITEMS = 10_000
+
+
+def quick_model(n_items: int, n_events: int) -> tuple[str, int]:
+    """The model the empty state offers and a rough training time in seconds.
+
+    EASE's closed form costs O(n_items^3) (about 2 s at 2,000 items on one core); item-kNN
+    grows with the interactions.
+    """
+    if n_items <= EASE_MAX_ITEMS:
+        return "ease", int(round(5 + 2.0 * (n_items / 2000) ** 3 + n_events / 250_000))
+    return "itemknn", int(round(10 + n_events / 100_000))
+
+
+def catalogue_size(name: str) -> tuple[int, int]:
+    """(items, events) of a dataset, for the training estimate."""
+    cur = state.cursor(name)
+    try:
+        items = cur.execute("SELECT count(*) FROM items").fetchall()[0][0]
+        events = cur.execute("SELECT count(*) FROM events").fetchall()[0][0]
+    finally:
+        cur.close()
+    return int(items), int(events)
+
+
+def train_prompt(name: str) -> None:
+    """The empty state without runs: what the page needs, and a one-click training button."""
+    from ltrec.models.train import train
+
+    items, events = catalogue_size(name)
+    model, seconds = quick_model(items, events)
+    label = {"ease": "EASE", "itemknn": "item-kNN"}[model]
+    st.info(
+        f"The Studio re-ranks a model's candidates, and dataset **{name}** has no trained "
+        f"model yet. Train {label} now (about {seconds} s here), or train any model in the "
+        f"Model Lab or with `ltrec train {name} --model {model}`."
+    )
+    if not st.button(f"Train {label} (about {seconds} s)", type="primary", key="rs_train"):
+        return
+    bar = st.progress(0.0, text="starting")
+    try:
+        result = train(
+            name,
+            model,
+            progress=lambda done, msg: bar.progress(min(max(done, 0.0), 1.0), text=msg),
+            data_dir=state.data_root(),
+        )
+    except LtrecError as err:
+        state.show_error(err)
+        return
+    st.query_params["run"] = result.run_id
+    st.rerun()
+
+
+# --------------------------------------------------------------------------------------------
+# choosing a user
+
+PICKERS = ("by id", "at random from a segment", "with niche taste")
+
+
+def user_picker(name: str, sr: StudioRun, default: str | None) -> str | None:
+    """Search by id, draw at random from a segment, or pick a user with niche taste.
+
+    Returns the chosen user id (known to the model), or None when nothing matches.
+    """
+    users = users_table(name)
+    known = sr.data.user_ids
+    _init("rs_pick", PICKERS[0])
+    how = st.radio("Choose a user", PICKERS, key="rs_pick", horizontal=True)
+    if how == PICKERS[0]:
+        _init("rs_query", default or "")
+        query = st.text_input(
+            "User id (or part of it)", key="rs_query", help="Matching is case-insensitive."
+        )
+        hits = logic.search_users(known, query)
+        if not hits:
+            if query:
+                st.warning(f"No user id contains '{query}'.")
+            return None
+        return st.selectbox(f"{len(hits)} match(es)", hits, key=f"rs_hits_{query}")
+    if how == PICKERS[1]:
+        dims = [c for c in users.columns if c not in ("user_id", "first_ts", "tail_share")]
+        dims = [c for c in dims if 1 <= users[c].nunique() <= 50]
+        if not dims:
+            st.info("This dataset has no user segments: any user is drawn.")
+        left, mid, right = st.columns([2, 2, 1])
+        dim = left.selectbox("Segment", ["(any)", *dims], key="rs_seg")
+        value = None
+        if dim != "(any)":
+            value = mid.selectbox("Value", logic.segment_values(users, dim), key="rs_seg_value")
+        _init("rs_draw", 0)
+        if right.button("Draw another", key="rs_redraw"):
+            st.session_state["rs_draw"] += 1
+        column = None if dim == "(any)" else dim
+        chosen = logic.random_user(
+            users, column, value, seed=int(st.session_state["rs_draw"]), known=known
+        )
+        if chosen is None:
+            st.warning("No user in this segment.")
+        return chosen
+    niche = logic.niche_users(users)
+    niche = niche[niche["user_id"].isin(set(known.tolist()))]
+    if niche.empty:
+        st.info("No user with at least 5 interactions has a tail share to rank by.")
+        return None
+    shares = dict(zip(niche["user_id"], niche["tail_share"], strict=True))
+    counts = dict(zip(niche["user_id"], niche["interactions"], strict=True))
+    return st.selectbox(
+        "Users with the highest share of interactions on tail items",
+        niche["user_id"].tolist(),
+        key="rs_niche",
+        format_func=lambda u: f"{u} · {shares[u]:.0%} tail · {int(counts[u])} interactions",
+    )
+
+
+_MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:=&")
+
+
+def plain(text: object) -> str:
+    """Data text made inert in Streamlit markdown: every markdown or directive character is
+    backslash-escaped (CommonMark escapes any ASCII punctuation), so a title or user id shows
+    as written and never becomes a link, an image, HTML or a colour directive."""
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text))
+
+
+def history_table(frame: pd.DataFrame) -> None:
+    """The user's recent history as ``st.dataframe`` (text as data, bucket as a cell colour)."""
+    cols = ["last_seen", "title", "category", "bucket", "price", "weight"]
+    styled = frame[cols].style.map(_bucket_style, subset=["bucket"])
+    st.dataframe(
+        styled,
+        hide_index=True,
+        key="rs_history",
+        column_config={
+            "last_seen": st.column_config.DatetimeColumn("last seen", format="YYYY-MM-DD"),
+            "title": st.column_config.TextColumn("title", width="large"),
+            "bucket": st.column_config.TextColumn("bucket", width="small"),
+            "price": st.column_config.NumberColumn("price", format="%.2f"),
+            "weight": st.column_config.NumberColumn(
+                "weight", format="%g", help="Summed event weights: view 1, cart 3, purchase 5."
+            ),
+        },
+    )

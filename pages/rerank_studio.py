@@ -1,0 +1,276 @@
+"""Rerank Studio: one user's lists side by side under 2-4 settings, aggregate metrics over a user
+sample, the strength sweep with its Pareto front, a share link and exports."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ltrec.analytics.export import to_csv
+from ltrec.charts.metrics import metrics_frame, metrics_table
+from ltrec.charts.rerank import marks_frame, sweep_figure
+from ltrec.config import get_settings
+from ltrec.errors import LtrecError
+from ltrec.rerank import Candidates
+from ltrec.rerank import studio as logic
+from ltrec.ui import studio
+from ltrec.ui.state import active_dataset, empty_state, show_error
+
+st.title("Rerank Studio")
+name = active_dataset()
+if name is None:
+    empty_state()
+    st.stop()
+
+try:
+    runs = studio.list_runs(name)
+    if not runs:
+        studio.train_prompt(name)
+        st.stop()
+    ids = [r.run_id for r in runs]
+    info = {r.run_id: r for r in runs}
+    wanted = studio.qp("run")
+    if "rs_run" not in st.session_state or st.session_state["rs_run"] not in ids:
+        st.session_state["rs_run"] = wanted if wanted in ids else studio.active_run_id(name, runs)
+    top = st.columns([3, 1, 1])
+    run_id = top[0].selectbox(
+        "Model run",
+        ids,
+        key="rs_run",
+        format_func=lambda r: f"{info[r].model} · {r}",
+        help="The base model whose top candidates are re-ranked (the Model Lab's active run "
+        "by default).",
+    )
+    st.query_params["run"] = run_id
+    studio._init("rs_k", studio.qp_int("k", get_settings().k, 1, 50))
+    k = int(top[1].number_input("List length K", 1, 50, key="rs_k"))
+    st.query_params["k"] = str(k)
+    with st.spinner("Loading the model and its data…"):
+        sr = studio.studio_run(name, run_id)
+except LtrecError as err:
+    show_error(err)
+    st.stop()
+
+top[2].metric(
+    "Tail share of catalogue",
+    f"{sr.context.tail.mean():.0%}",
+    help="Items in the tail bucket of the run's training popularity.",
+)
+
+# ------------------------------------------------------------------------------ the user
+url_user = studio.qp("user")
+default_user = url_user if url_user in sr.data.user_index else None
+if default_user is None:
+    default_user = logic.random_user(
+        studio.users_table(name).query("interactions >= 5")
+        if "interactions" in studio.users_table(name)
+        else studio.users_table(name),
+        seed=0,
+        known=sr.data.user_ids,
+    )
+user_id = studio.user_picker(name, sr, default_user)
+if user_id is None:
+    st.stop()
+st.query_params["user"] = user_id
+user = sr.data.user_index[user_id]
+
+hist = logic.history_frame(sr.data, sr.catalogue, user, n=10)
+n_hist = int(sr.data.matrix[user].nnz)
+tail_pref = sr.context.user_tail_share(user)
+with st.expander(
+    f"Recent history · {n_hist} items in training"
+    + (f" · {tail_pref:.0%} tail" if tail_pref is not None else ""),
+    expanded=True,
+):
+    if hist.empty:
+        st.info("This user has no training history: the model's fallback (popularity) ranks.")
+    else:
+        studio.history_table(hist)
+
+# ------------------------------------------------------------------------------ the lists
+
+
+@st.fragment
+def studio_block(name: str, run_id: str, user: int, k: int) -> None:
+    """Settings, lists, aggregate and sweep: a slider change reruns only this block."""
+    sr = studio.studio_run(name, run_id)
+    studio._init("rs_cols", studio.qp_int("cols", 3, studio.MIN_COLS, studio.MAX_COLS))
+    n = (
+        st.segmented_control(
+            "Columns", [2, 3, 4], key="rs_cols", help="How many settings to compare side by side."
+        )
+        or 3
+    )
+    st.query_params["cols"] = str(n)
+    initial, problems = studio.settings_from_url(n)
+    for p in problems:
+        st.warning(p)
+    cols = st.columns(n)
+    settings = []
+    for i, col in enumerate(cols):
+        with col.container(border=True):
+            settings.append(studio.setting_widgets(i + 1, initial[i]))
+    studio.settings_to_url(settings)
+    labels = studio.unique_labels(settings)
+
+    m = max(cfg.pool for cfg in settings)
+    items, scores = studio.user_pool(name, run_id, user, max(m, k))
+    pool = Candidates.from_row(items, scores)
+    lists = logic.compare_lists(pool, settings, sr.context, user, k)
+    history = sr.data.history(user)[:20]
+    frames = []
+    for i, col in enumerate(cols):
+        ranked, stats = lists.lists[i], lists.stats[i]
+        why = logic.explain(
+            ranked.items, history, embedding=sr.explain_embedding, cooc=sr.cooc
+        ).texts(sr.catalogue)
+        frame = logic.list_frame(ranked, sr.catalogue, k, why)
+        frames.append(frame.assign(setting=labels[i]))
+        with col:
+            base_tail = lists.base.stats(sr.context).tail_share
+            a, b = st.columns(2)
+            a.metric(
+                "tail share",
+                f"{stats.tail_share:.0%}",
+                f"{stats.tail_share - base_tail:+.0%}" if i and stats.n else None,
+                help="Share of the list on tail items (this list's APLT term).",
+            )
+            b.metric(
+                "overlap with base",
+                f"{stats.overlap:.0%}" if stats.overlap is not None else "–",
+                help="|list ∩ base top K| / K.",
+            )
+            a.metric(
+                "ARP",
+                f"{stats.arp:,.1f}",
+                help="Average recommendation popularity: mean number of training users of "
+                "the listed items.",
+            )
+            b.metric(
+                "mean base score",
+                f"{stats.mean_base_score:.3g}" if np.isfinite(stats.mean_base_score) else "–",
+                help="Mean of the base model's scores over the listed items.",
+            )
+            studio.list_table(frame, key=f"rs_list_{i}")
+            for note in ranked.notes:
+                st.caption(studio.plain(note))
+    method = "text-embedding cosine" if sr.explain_embedding is not None else "co-occurrence"
+    st.caption(
+        f"Candidates: the base model's top {m} for this user, seen items excluded. "
+        f"'Why it is there' compares each item with the user's 20 most recent items by "
+        f"{method}. Moved items are coloured in 'vs base'; new = not in the base top {k}."
+    )
+    shown = pd.concat(frames, ignore_index=True)
+    export_shown = shown[["setting", "rank", "item_id", "title", "base_score", "score", "reason"]]
+    st.download_button(
+        "Download these lists (CSV)",
+        to_csv(export_shown.assign(user_id=user_id)),
+        file_name=f"{name}_{user_id}_lists.csv",
+        mime="text/csv",
+        key="rs_dl_shown",
+        help="Text cells that start with = + - @ are prefixed with ' (no spreadsheet formulas).",
+    )
+
+    # -------------------------------------------------------------------------- aggregate
+    st.subheader("Over a sample of users")
+    left, mid, right = st.columns([1, 1, 2])
+    studio._init("rs_sample", studio.qp_int("sample", 200, 20, 5000))
+    n_users = int(
+        left.number_input(
+            "Users in the sample",
+            20,
+            5000,
+            step=50,
+            key="rs_sample",
+            help="Test users of the run's split, drawn with a fixed seed.",
+        )
+    )
+    st.query_params["sample"] = str(n_users)
+    seed = get_settings().seed
+    try:
+        with st.spinner("Re-ranking the sample…"):
+            smp = studio.sample(name, run_id, n_users, seed, m)
+            results = {
+                lab: studio.evaluated(name, run_id, n_users, seed, m, k, cfg)
+                for lab, cfg in zip(labels, settings, strict=True)
+            }
+            deltas = logic.compare_settings(results, labels[0], seed=seed)
+    except LtrecError as err:
+        show_error(err)
+        return
+    st.caption(
+        f"{len(smp)} test users · 95% bootstrap intervals · changes against **"
+        f"{studio.plain(labels[0])}** with paired intervals (grey: the interval contains 0)."
+    )
+    keep = [f"{x}@{k}" for x in ("ndcg", "recall", "aplt", "tail_recall", "arp", "coverage")]
+    keep += [f"{x}@{k}" for x in ("gini", "overlap")]
+    table = metrics_frame(
+        results, deltas, metrics=[x for x in keep if x in results[labels[0]].metrics]
+    )
+    st.plotly_chart(metrics_table(table, height=60 + 24 * len(table)), key="rs_fig_metrics")
+
+    # -------------------------------------------------------------------------- sweep
+    st.subheader("Trade-off sweep")
+    sweepable = [i for i, cfg in enumerate(settings) if cfg.STRENGTH]
+    if not sweepable:
+        st.info("Choose a strategy in one column to sweep its strength.")
+        return
+    studio._init("rs_sweep", studio.qp_int("sweep", sweepable[0] + 1, 1, n) - 1)
+    if st.session_state["rs_sweep"] not in sweepable:
+        st.session_state["rs_sweep"] = sweepable[0]
+    which = mid.selectbox(
+        "Sweep the strategy of",
+        sweepable,
+        key="rs_sweep",
+        format_func=lambda i: f"column {i + 1}: {labels[i]}",
+    )
+    st.query_params["sweep"] = str(which + 1)
+    studio._init("rs_target", studio.qp_int("target", 30, 0, 100))
+    target = right.slider(
+        "Target tail share (%)",
+        0,
+        100,
+        key="rs_target",
+        help="The solver finds the smallest strength whose lists reach this mean tail share.",
+    )
+    st.query_params["target"] = str(target)
+    cfg = settings[which]
+    try:
+        with st.spinner("Sweeping…"):
+            result = studio.swept(name, run_id, n_users, seed, m, k, cfg)
+            answer = studio.solved(name, run_id, n_users, seed, m, k, cfg, target / 100)
+    except LtrecError as err:
+        show_error(err)
+        return
+    same = [
+        lab for lab, c in zip(labels, settings, strict=True) if c.strategy in ("none", cfg.strategy)
+    ]
+    marks = marks_frame({lab: results[lab] for lab in same})
+    fig = sweep_figure(result, marks, target=target / 100)
+    st.plotly_chart(fig, key="rs_fig_sweep")
+    (st.success if answer["reachable"] else st.warning)(studio.plain(answer["message"]))
+
+    # -------------------------------------------------------------------------- share, export
+    st.subheader("Share and export")
+    st.caption("Link to this view (copy it: it reproduces the run, user, columns and settings)")
+    st.code(studio.share_link(), language=None, wrap_lines=True)
+    pick = st.selectbox(
+        "Export every user's list under",
+        range(n),
+        format_func=lambda i: labels[i],
+        key="rs_export_col",
+    )
+    if st.button("Prepare the export", key="rs_export_go"):
+        with st.spinner(f"Ranking all {sr.data.n_users:,} users…"):
+            data = studio.export_all(name, run_id, k, settings[pick])
+        st.download_button(
+            f"Download every user's list ({labels[pick]})",
+            data,
+            file_name=f"{name}_{run_id}_lists.csv",
+            mime="text/csv",
+            key="rs_export_dl",
+            help="user_id, rank, item_id, base_score, final_score, base_rank, reason: the "
+            "layout of `ltrec export --rerank`.",
+        )
+
+
+studio_block(name, run_id, user, k)
