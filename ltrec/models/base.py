@@ -281,8 +281,9 @@ class Recommender(abc.ABC):
         block = max(1, _BLOCK_CELLS // max(1, n_cols))
         for start in range(0, len(u), block):
             chunk = u[start : start + block]
-            s = np.array(self.score(chunk, cols), dtype=np.float32, copy=True)
-            s[~np.isfinite(s)] = -np.inf
+            s = self.score(chunk, cols)  # a fresh float32 array: masked in place
+            if not np.isfinite(s).all():
+                s[~np.isfinite(s)] = -np.inf
             if exclude_seen:
                 self._mask_seen(s, chunk, pos)
             idx, val = top_k(s, k)
