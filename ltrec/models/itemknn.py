@@ -33,8 +33,10 @@ _BLOCK_ITEMS = 2048
 
 class ItemKNNConfig(ModelConfig):
     neighbours: int = Field(100, ge=1, le=5000, description="Neighbours kept per item.")
-    shrinkage: float = Field(10.0, ge=0.0, le=10_000.0, description="Cosine shrinkage h.")
-    binary: bool = Field(False, description="Use 0/1 interactions instead of event weights.")
+    shrinkage: float = Field(100.0, ge=0.0, le=10_000.0, description="Cosine shrinkage h.")
+    # 0/1 by default: summed weights let repeat purchases (groceries) dominate the cosine; on
+    # the CC0 Complete Journey sample weights gave Recall@10 0.0008, binary 0.032.
+    binary: bool = Field(True, description="Use 0/1 interactions instead of event weights.")
 
 
 class ItemKNN(Recommender):

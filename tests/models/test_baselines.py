@@ -31,7 +31,7 @@ class TestALS(RecommenderConformance):
 def test_itemknn_matches_dense_shrunk_cosine() -> None:
     data = conformance_data()
     h = 2.0
-    model = ItemKNN(neighbours=1000, shrinkage=h).fit(data)
+    model = ItemKNN(neighbours=1000, shrinkage=h, binary=False).fit(data)
     x = data.matrix.toarray().astype(np.float64)
     dot = x.T @ x
     norms = np.sqrt(np.diag(dot))
