@@ -196,6 +196,7 @@ class TwoTower(Recommender):
         t0 = time.perf_counter()
         step = 0
         for epoch in range(cfg.epochs):
+            t_epoch = time.perf_counter()
             order = rng.permutation(n)
             total = 0.0
             for lo in range(0, n, batch):
@@ -211,8 +212,17 @@ class TwoTower(Recommender):
                 )
                 total += float(loss) * len(idx)
                 step += 1
+            train_s = time.perf_counter() - t_epoch
             recall = self._val_recall(data, val_u, val_i) if len(val_u) else None
-            history.append({"epoch": epoch + 1, "loss": total / max(1, n), "recall": recall})
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "loss": total / max(1, n),
+                    "recall": recall,
+                    "train_s": train_s,
+                    "examples": n,
+                }
+            )
             elapsed = time.perf_counter() - t0
             left = elapsed / (epoch + 1) * (cfg.epochs - epoch - 1)
             msg = f"epoch {epoch + 1}/{cfg.epochs}: loss {total / max(1, n):.4f}"
