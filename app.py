@@ -10,7 +10,9 @@ PAGES = [
     st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
     st.Page("pages/long_tail.py", title="Long Tail", icon=":material/show_chart:"),
     st.Page("pages/segments.py", title="Segments", icon=":material/groups:"),
+    st.Page("pages/model_lab.py", title="Model Lab", icon=":material/model_training:"),
     st.Page("pages/rerank_studio.py", title="Rerank Studio", icon=":material/tune:"),
+    st.Page("pages/feedback_loop.py", title="Feedback Loop", icon=":material/autorenew:"),
 ]
 
 nav = st.navigation(PAGES)

@@ -1,0 +1,156 @@
+"""The active model of each dataset, cached loaded runs, and config forms for the pages.
+
+The active run id of a dataset lives in ``st.session_state`` (key ``active_run:<dataset>``) and
+in the URL (``?run=<id>``), so a shared link opens the same model. Other pages call
+:func:`active_run` for the id and :func:`active_model` for the loaded, checksum-verified run
+(``st.cache_resource`` keyed by (dataset, run id), a few entries at most: models can be large).
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from typing import Any
+
+import annotated_types as at
+import streamlit as st
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from ltrec.evaluation import EvalResult
+from ltrec.models.registry import LoadedRun, list_runs, load_run
+from ltrec.ui.state import data_root, version
+
+RUN_PARAM = "run"
+
+
+def _key(dataset: str) -> str:
+    return f"active_run:{dataset}"
+
+
+def run_ids(dataset: str) -> list[str]:
+    return [r.run_id for r in list_runs(dataset, data_root())]
+
+
+def active_run(dataset: str) -> str | None:
+    """The active run id of ``dataset`` (session first, then ``?run=``), if it still exists."""
+    chosen = st.session_state.get(_key(dataset)) or st.query_params.get(RUN_PARAM)
+    if not chosen or chosen not in run_ids(dataset):
+        st.session_state.pop(_key(dataset), None)
+        return None
+    st.session_state[_key(dataset)] = chosen
+    return str(chosen)
+
+
+def set_active_run(dataset: str, run_id: str | None) -> None:
+    """Make ``run_id`` the active model of ``dataset`` (None: no active model)."""
+    if run_id is None:
+        st.session_state.pop(_key(dataset), None)
+        if RUN_PARAM in st.query_params:
+            del st.query_params[RUN_PARAM]
+        return
+    st.session_state[_key(dataset)] = run_id
+    st.query_params[RUN_PARAM] = run_id
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model ...")
+def _load(dataset: str, run_id: str, root: str) -> LoadedRun:
+    return load_run(dataset, run_id, root)
+
+
+def load(dataset: str, run_id: str) -> LoadedRun:
+    """A verified, loaded run (cached per process by dataset and run id)."""
+    return _load(dataset, run_id, str(data_root()))
+
+
+def active_model(dataset: str) -> LoadedRun | None:
+    """The loaded active run of ``dataset``, or None when none is chosen."""
+    run_id = active_run(dataset)
+    return None if run_id is None else load(dataset, run_id)
+
+
+@st.cache_resource(max_entries=16, show_spinner="Evaluating the run on its split ...")
+def _evaluate(dataset: str, run_id: str, k: int, root: str, file_version: str) -> EvalResult:
+    from ltrec.models.train import evaluate_run
+
+    del file_version  # cache key only: a re-import invalidates the result
+    return evaluate_run(dataset, run_id, k=k, data_dir=root)[0]
+
+
+def evaluate(dataset: str, run_id: str, k: int) -> EvalResult:
+    """A run re-evaluated on its split with per-user values (for paired comparisons), cached.
+
+    Kept as a resource, not pickled: the result holds per-user frames and catalogue state.
+    """
+    return _evaluate(dataset, run_id, int(k), str(data_root()), version(dataset))
+
+
+# ---------------------------------------------------------------------------- config forms
+
+
+def _bounds(info: FieldInfo) -> tuple[float | None, float | None]:
+    lo = hi = None
+    for m in info.metadata:
+        if isinstance(m, at.Ge):
+            lo = m.ge
+        elif isinstance(m, at.Gt):
+            lo = m.gt
+        elif isinstance(m, at.Le):
+            hi = m.le
+        elif isinstance(m, at.Lt):
+            hi = m.lt
+    return lo, hi
+
+
+def field_widget(name: str, info: FieldInfo, key: str) -> Any:
+    """One input widget for a pydantic field: type, bounds and description as help."""
+    ann = info.annotation
+    default = info.get_default(call_default_factory=True)
+    label = name.rstrip("_")
+    help_ = info.description
+    origin = typing.get_origin(ann)
+    if origin is typing.Literal:
+        options = list(typing.get_args(ann))
+        return st.selectbox(label, options, index=options.index(default), help=help_, key=key)
+    if ann is bool:
+        return st.checkbox(label, value=bool(default), help=help_, key=key)
+    lo, hi = _bounds(info)
+    if ann is int:
+        return int(
+            st.number_input(
+                label,
+                min_value=None if lo is None else int(lo),
+                max_value=None if hi is None else int(hi),
+                value=int(default),
+                step=1,
+                help=help_,
+                key=key,
+            )
+        )
+    if ann is float:
+        return float(
+            st.number_input(
+                label,
+                min_value=None if lo is None else float(lo),
+                max_value=None if hi is None else float(hi),
+                value=float(default),
+                help=help_,
+                key=key,
+                format="%g",
+            )
+        )
+    text = st.text_input(label, value=json.dumps(default), help=(help_ or "") + " (JSON)", key=key)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def config_form(cls: type[BaseModel], prefix: str) -> dict[str, Any]:
+    """Widgets for every field of a config class, two per row; returns the chosen values."""
+    out: dict[str, Any] = {}
+    cols = st.columns(2)
+    for j, (name, info) in enumerate(cls.model_fields.items()):
+        with cols[j % 2]:
+            out[name] = field_widget(name, info, f"{prefix}_{name}")
+    return out

@@ -1,0 +1,144 @@
+"""Model Lab: train models in the background, compare runs, choose the active model."""
+
+import streamlit as st
+
+from ltrec.charts.metrics import (
+    delta_chart,
+    metrics_frame,
+    metrics_table,
+    tradeoff_points,
+    tradeoff_scatter,
+)
+from ltrec.charts.runs import runs_frame, runs_tradeoff
+from ltrec.errors import LtrecError
+from ltrec.evaluation import compare_many
+from ltrec.models.base import get_model_class, model_names
+from ltrec.models.registry import delete_run, list_runs
+from ltrec.ui import training
+from ltrec.ui.models import active_run, config_form, evaluate, set_active_run
+from ltrec.ui.state import active_dataset, data_root, empty_state, show_error
+
+COMPARE_METRICS = ("ndcg", "recall", "aplt", "tail_recall", "coverage", "gini", "arp", "novelty")
+
+st.title("Model Lab")
+name = active_dataset()
+if name is None:
+    empty_state()
+    st.stop()
+
+
+# ---------------------------------------------------------------------------- train
+st.subheader("Train a model")
+models = model_names()
+model = st.selectbox("Model", models, key="lab_model", help="Every model of the registry.")
+try:
+    cls = get_model_class(model)
+except LtrecError as err:
+    show_error(err)
+    st.stop()
+if cls.__doc__:
+    st.caption(cls.__doc__.strip().splitlines()[0])
+with st.form("lab_train"):
+    params = config_form(cls.config_cls, f"lab_{model}")
+    k = st.number_input("K (list length for the evaluation)", 1, 100, 10, key="lab_k")
+    submitted = st.form_submit_button("Train", type="primary")
+if submitted:
+    try:
+        training.start(name, model, params, k=int(k), data_dir=data_root())
+    except LtrecError as err:
+        show_error(err)
+
+
+@st.fragment(run_every=1.0)
+def _progress() -> None:
+    job = training.current(name)
+    if job is None:
+        return
+    if job.running:
+        left = f", about {job.eta:.0f} s left" if job.eta is not None else ""
+        st.progress(job.done, text=f"{job.model}: {job.message} ({job.elapsed:.0f} s{left})")
+        return
+    if job.status == "failed" and job.error is not None:
+        show_error(job.error)
+    elif job.status == "done":
+        st.success(f"Trained {job.model} in {job.elapsed:.1f} s: run {job.run_id}")
+    if st.session_state.get("lab_seen_job") != job.job_id:
+        st.session_state["lab_seen_job"] = job.job_id
+        st.rerun(scope="app")  # refresh the runs table once the run is saved
+
+
+_progress()
+
+# ---------------------------------------------------------------------------- runs
+st.subheader("Runs")
+try:
+    runs = list_runs(name, data_root())
+except LtrecError as err:
+    show_error(err)
+    st.stop()
+if not runs:
+    st.info("No runs yet: train one above, or run `ltrec train NAME --model ease`.")
+    st.stop()
+dicts = [r.to_dict() for r in runs]
+ids = [r.run_id for r in runs][::-1]  # newest first
+current = active_run(name)
+st.dataframe(
+    runs_frame(dicts, active=current),
+    hide_index=True,
+    key="lab_runs",
+    column_config={
+        "active": st.column_config.TextColumn("", help="the active model other pages use"),
+        "data": st.column_config.TextColumn("data", help="fingerprint of the training data"),
+    },
+)
+if current:
+    st.caption(f"Active model: **{current}** (the other pages use it; also in the URL).")
+
+left, right = st.columns(2)
+with left:
+    chosen = st.selectbox("Run", ids, key="lab_run")
+    if st.button("Use as the active model", key="lab_activate"):
+        set_active_run(name, chosen)
+        st.rerun()
+with right:
+    sure = st.checkbox(f"Yes, delete run {chosen}", key=f"lab_sure_{chosen}")
+    if st.button("Delete run", key="lab_delete", disabled=not sure):
+        try:
+            delete_run(name, chosen, data_root())
+            if chosen == current:
+                set_active_run(name, None)
+            st.rerun()
+        except LtrecError as err:
+            show_error(err)
+
+st.markdown(
+    "**Accuracy against tail share**",
+    help="NDCG@K against APLT@K (share of tail items per list) of every run, with 95% "
+    "bootstrap intervals; the Pareto front is highlighted.",
+)
+st.plotly_chart(runs_tradeoff(dicts), key="lab_scatter")
+
+# ---------------------------------------------------------------------------- compare
+st.subheader("Compare runs")
+picked = st.multiselect(
+    "Runs to compare (the first is the base)", ids, default=ids[:2], key="lab_compare"
+)
+if len(picked) >= 2 and st.button("Compare", key="lab_compare_go"):
+    try:
+        kk = int(next(d for d in dicts if d["run_id"] == picked[0]).get("k") or 10)
+        results = {rid: evaluate(name, rid, kk) for rid in picked}
+        metrics = [f"{m}@{kk}" for m in COMPARE_METRICS]
+        metrics = [m for m in metrics if all(m in r.metrics for r in results.values())]
+        deltas = compare_many(results, picked[0], metrics=metrics, n_boot=300)
+        st.plotly_chart(
+            metrics_table(metrics_frame(results, deltas, metrics=metrics)), key="lab_table"
+        )
+        c1, c2 = st.columns(2)
+        with c1:
+            st.plotly_chart(delta_chart(deltas), key="lab_deltas")
+        with c2:
+            st.plotly_chart(tradeoff_scatter(tradeoff_points(results)), key="lab_tradeoff")
+    except LtrecError as err:
+        show_error(err)
+elif len(picked) < 2:
+    st.caption("Pick two or more runs.")

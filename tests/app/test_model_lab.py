@@ -1,0 +1,115 @@
+"""AppTest of the Model Lab page, and the background training job table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ltrec.models.registry import TrainingBusyError, list_runs, training_lock
+from ltrec.ui import training
+from tests.app.conftest import APP
+
+PAGE = "pages/model_lab.py"
+
+
+@pytest.fixture(autouse=True)
+def _jobs():
+    training.clear()
+    yield
+    training.wait("demo", timeout=60)
+    training.clear()
+
+
+def _open(**query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _train(at: AppTest, model: str, **fields) -> AppTest:
+    at.selectbox(key="lab_model").set_value(model).run()
+    for name, value in fields.items():
+        at.selectbox(key=f"lab_{model}_{name}").set_value(value)
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert not at.exception, at.exception
+    job = training.wait("demo", timeout=90)
+    assert job is not None and job.status == "done", job and job.error
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_empty_data_dir() -> None:
+    at = _open()
+    assert at.title[0].value == "Model Lab"
+    assert any("no dataset" in i.value for i in at.info)
+
+
+def test_train_from_the_page_then_activate_compare_delete(demo) -> None:
+    at = _open()
+    assert any("No runs yet" in i.value for i in at.info)
+    # The form is generated from the config: popularity's `by` is a Literal -> a selectbox.
+    at = _train(at, "popularity")
+    runs = at.dataframe[0].value
+    assert runs["model"].tolist() == ["popularity"]
+    assert runs["ndcg"].iloc[0].count("[") == 1  # mean [low, high]
+    assert any("Trained popularity" in s.value for s in at.success)
+
+    at = _train(at, "popularity", by="weight")
+    runs = at.dataframe[0].value
+    assert len(runs) == 2 and '"weight"' in runs["params"].iloc[0]
+
+    run_id = at.selectbox(key="lab_run").value
+    at.button(key="lab_activate").click().run()
+    assert at.query_params["run"] in (run_id, [run_id])
+    table = at.dataframe[0].value.set_index("run")
+    assert table.loc[run_id, "active"] == "●" and (table["active"] == "●").sum() == 1
+
+    at.multiselect(key="lab_compare").set_value(table.index.tolist()).run()
+
+    at.button(key="lab_compare_go").click().run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) >= 4  # runs scatter, table, deltas, trade-off
+    table = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert "change vs base" in json.dumps(table)
+
+    assert at.button(key="lab_delete").disabled
+    at.checkbox(key=f"lab_sure_{run_id}").check().run()
+    at.button(key="lab_delete").click().run()
+    assert not at.exception, at.exception
+    assert [r.run_id for r in list_runs("demo")] != [] and run_id not in {
+        r.run_id for r in list_runs("demo")
+    }
+    assert len(at.dataframe[0].value) == 1
+
+
+def test_active_run_from_url(demo) -> None:
+    at = _open()
+    _train(at, "popularity")
+    run_id = list_runs("demo")[0].run_id
+    at = _open(run=run_id)
+    assert any(run_id in c.value for c in at.caption)
+    at = _open(run="no-such-run")
+    assert not any("Active model" in c.value for c in at.caption)
+
+
+def test_one_training_per_dataset(demo) -> None:
+    # Another process holds the registry's training lock: the job fails with a clear message.
+    with training_lock("demo"):
+        training.start("demo", "popularity")
+        job = training.wait("demo")
+    assert job.status == "failed"
+    assert isinstance(job.error, TrainingBusyError)
+    assert "already being trained" in job.error.message
+    assert list_runs("demo") == []
+    # A job still running in this process: a second request is refused, nothing starts.
+    training._jobs["demo"] = training.Job("demo", "popularity", {})
+    with pytest.raises(TrainingBusyError):
+        training.start("demo", "popularity")
+    training._jobs["demo"].status = "done"
