@@ -129,7 +129,7 @@ def segment_funnel(
     ]
     df = pd.concat(parts, ignore_index=True)
     for c in COUNTS:
-        df[c] = df[c].fillna(0).astype("int64")
+        df[c] = pd.to_numeric(df[c]).fillna(0).astype("int64")
     names = bucket_names(len(cfg.cuts))
     df["bucket"] = [names[int(i)] if int(i) >= 0 else "all" for i in df["bucket"]]
     # tail share of purchases per segment (bucket 'all' rows), from shown cells only

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
+import ibis
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from ltrec.analytics.backend import Store, open_store
 from ltrec.store import writing
 from ltrec.store.finalize import finalize
+from ltrec.store.schema import create_schema
 
 EVENT_COLS = ["user_id", "item_id", "event_type", "ts", "session_id", "quantity", "price", "source"]
 
@@ -24,41 +27,56 @@ def write_store(
     users: pd.DataFrame | None = None,
 ) -> None:
     """Write a dataset from frames (events need user_id, item_id, event_type, ts)."""
+    with writing(name, data_dir, replace=True) as con:
+        fill(con, events, items, users)
+
+
+def memory_store(
+    events: pd.DataFrame, items: pd.DataFrame | None = None, users: pd.DataFrame | None = None
+) -> Store:
+    """The same tables in an in-memory DuckDB (for property tests: no file per example)."""
+    con = duckdb.connect()
+    create_schema(con)
+    fill(con, events, items, users)
+    return Store(ibis.duckdb.from_connection(con))
+
+
+def fill(con, events: pd.DataFrame, items: pd.DataFrame | None, users: pd.DataFrame | None):
+    """Insert frames into the canonical tables and finalize."""
     ev = events.copy()
     for c in EVENT_COLS:
         if c not in ev:
             ev[c] = None
     ev = ev[EVENT_COLS]
-    with writing(name, data_dir, replace=True) as con:
-        con.register("ev_df", ev)
-        con.execute("INSERT INTO events SELECT * FROM ev_df")
-        if items is not None:
-            it = items.copy()
-            for c in (
-                "title",
-                "description",
-                "category",
-                "brand",
-                "price",
-                "in_stock",
-                "created_at",
-            ):
-                if c not in it:
-                    it[c] = None
-            con.register("it_df", it)
-            con.execute(
-                "INSERT INTO items SELECT item_id, title, description, category, brand, "
-                "CAST(price AS DOUBLE), CAST(in_stock AS BOOLEAN), CAST(created_at AS TIMESTAMP)"
-                " FROM it_df"
-            )
-        if users is not None:
-            us = users.copy()
-            extra = [c for c in us.columns if c != "user_id"]
-            for c in extra:
-                con.execute(f'ALTER TABLE users ADD COLUMN "{c}" VARCHAR')
-            con.register("us_df", us.astype(str))
-            con.execute("INSERT INTO users SELECT * FROM us_df")
-        finalize(con)
+    con.register("ev_df", ev)
+    con.execute("INSERT INTO events SELECT * FROM ev_df")
+    if items is not None:
+        it = items.copy()
+        for c in (
+            "title",
+            "description",
+            "category",
+            "brand",
+            "price",
+            "in_stock",
+            "created_at",
+        ):
+            if c not in it:
+                it[c] = None
+        con.register("it_df", it)
+        con.execute(
+            "INSERT INTO items SELECT item_id, title, description, category, brand, "
+            "CAST(price AS DOUBLE), CAST(in_stock AS BOOLEAN), CAST(created_at AS TIMESTAMP)"
+            " FROM it_df"
+        )
+    if users is not None:
+        us = users.copy()
+        extra = [c for c in us.columns if c != "user_id"]
+        for c in extra:
+            con.execute(f'ALTER TABLE users ADD COLUMN "{c}" VARCHAR')
+        con.register("us_df", us.astype(str))
+        con.execute("INSERT INTO users SELECT * FROM us_df")
+    finalize(con)
 
 
 def tiny_events(rows: list[tuple[str, str, str]], start: datetime | None = None) -> pd.DataFrame:
