@@ -232,13 +232,14 @@ class Pipeline:
         self.config = config
         _, cls = STRATEGIES[config.strategy]  # type: ignore[attr-defined]
         self.strategy = cls(config)
-        self._mask: tuple[int, np.ndarray] | None = None
+        self._mask: tuple[Context, np.ndarray] | None = None
 
     def mask(self, context: Context) -> np.ndarray | None:
         if not self.config.rules.filters and not self.config.rules.pins:
             return None
-        if self._mask is None or self._mask[0] != id(context):
-            self._mask = (id(context), item_mask(self.config.rules, context))
+        # Keyed by the context object itself (not its id, which a new object may reuse).
+        if self._mask is None or self._mask[0] is not context:
+            self._mask = (context, item_mask(self.config.rules, context))
         return self._mask[1]
 
     def rerank(self, candidates: Candidates, context: Context, user: int | None, k: int) -> Ranked:

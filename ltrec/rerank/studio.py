@@ -210,14 +210,25 @@ def niche_users(users: pd.DataFrame, *, min_interactions: int = 5, top: int = 50
 def history_frame(data: Any, catalogue: Catalogue, user: int, n: int = 10) -> pd.DataFrame:
     """The user's ``n`` most recent training items: when, title, category, bucket, event weight.
 
-    ``weight`` is the summed event weight of the pair (view 1, cart 3, purchase 5 by default).
+    ``last_seen`` is the pair's last training event, read from the split's training events
+    when ``data`` has a split (else from ``data.last_ts``, epoch seconds). ``weight`` is the
+    summed event weight of the pair (view 1, cart 3, purchase 5 by default).
     """
     hist = data.history(int(user))[: max(int(n), 0)]
     df = catalogue.frame(hist)
-    lo, hi = data.last_ts.indptr[user], data.last_ts.indptr[user + 1]
-    ts = dict(zip(data.last_ts.indices[lo:hi].tolist(), data.last_ts.data[lo:hi], strict=True))
+    lo, hi = data.matrix.indptr[user], data.matrix.indptr[user + 1]
     w = dict(zip(data.matrix.indices[lo:hi].tolist(), data.matrix.data[lo:hi], strict=True))
-    df.insert(0, "last_seen", pd.to_datetime([ts.get(int(i), np.nan) for i in hist], unit="s"))
+    split = getattr(data, "split", None)
+    if split is not None and len(split.train):
+        train = split.train
+        mine = train[train["user_id"].astype(str) == str(data.user_ids[user])]
+        last = mine.groupby(mine["item_id"].astype(str))["ts"].max()
+        seen = pd.to_datetime(last.reindex(df["item_id"]).to_numpy())
+    else:
+        ts = data.last_ts
+        lt = dict(zip(ts.indices[lo:hi].tolist(), ts.data[lo:hi], strict=True))
+        seen = pd.to_datetime([lt.get(int(i), np.nan) for i in hist], unit="s")
+    df.insert(0, "last_seen", seen)
     df["weight"] = [float(w.get(int(i), 0.0)) for i in hist]
     return df
 
