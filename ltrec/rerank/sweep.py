@@ -7,6 +7,7 @@ point of a sweep only reruns the re-ranking, which costs well under a millisecon
 * :func:`sweep`: one row per strength with the evaluation core's metrics (NDCG, Recall, APLT,
   coverage, exposure Gini, tail recall, ...) and whether the row is on the Pareto front of
   (accuracy, tail share).
+* :func:`grid`: the same table for any list of settings (several strategies side by side).
 * :func:`min_strength_for_tail_share`: "the smallest strength that reaches a 30% tail share",
   by bisection over the strength (the tail share does not fall as the strength grows for the
   tail-targeting strategies; the conformance suite checks it), with a clear answer when the
@@ -170,29 +171,69 @@ def sweep(
     accuracy = accuracy or f"ndcg@{k}"
     tail = tail or f"aplt@{k}"
     base = pools.rerank(cfg.with_strength(0.0), context, k).items
+    configs = [cfg.with_strength(float(v)) for v in values]
+    table = _table(configs, base, pools, context, k, scorer, (accuracy, tail))
+    return SweepResult(cfg.strategy, key, accuracy, tail, table)  # type: ignore[attr-defined]
+
+
+def grid(
+    settings: Sequence[StrategyConfig | str | Mapping[str, Any]],
+    pools: Pools,
+    context: Context,
+    k: int,
+    scorer: Scorer,
+    *,
+    accuracy: str | None = None,
+    tail: str | None = None,
+) -> SweepResult:
+    """Evaluate any list of settings (mixed strategies, rules, pools) on the same users.
+
+    Overlap and RBO compare with the plain base order of the pools; ``value`` is each
+    setting's strength (0 for the base order).
+    """
+    configs = [parse_config(s) for s in settings]
+    if not configs:
+        raise BadInputError("a grid needs at least one setting")
+    accuracy = accuracy or f"ndcg@{k}"
+    tail = tail or f"aplt@{k}"
+    base = pools.rerank(parse_config({"pool": pools.items.shape[1]}), context, k).items
+    table = _table(configs, base, pools, context, k, scorer, (accuracy, tail))
+    names = {c.strategy for c in configs}  # type: ignore[attr-defined]
+    strategy = names.pop() if len(names) == 1 else "mixed"
+    return SweepResult(strategy, "setting", accuracy, tail, table)
+
+
+def _table(
+    configs: Sequence[StrategyConfig],
+    base: np.ndarray,
+    pools: Pools,
+    context: Context,
+    k: int,
+    scorer: Scorer,
+    front: tuple[str, str],
+) -> pd.DataFrame:
     rows = []
-    for v in values:
-        c = cfg.with_strength(float(v))
-        batch_items = base if v == 0 else pools.rerank(c, context, k).items
-        metrics = dict(scorer(batch_items, base))
+    for c in configs:
+        items = pools.rerank(c, context, k).items
         rows.append(
             {
-                "value": float(v),
+                "strategy": c.strategy,  # type: ignore[attr-defined]
+                "value": c.strength,
                 "label": c.label(),
                 "setting": to_json(c),
-                **metrics,
-                "tail_share": _tail_share(batch_items, context),
+                **dict(scorer(items, base)),
+                "tail_share": _tail_share(items, context),
             }
         )
     table = pd.DataFrame(rows)
-    for col in (accuracy, tail):
+    for col in front:
         if col not in table.columns:
             raise BadInputError(
                 f"the scorer gives no metric {col!r}",
                 hint=f"metrics: {', '.join(c for c in table.columns if '@' in c)}",
             )
-    table["pareto"] = _pareto(table[[accuracy, tail]].to_numpy(dtype=float))
-    return SweepResult(cfg.strategy, key, accuracy, tail, table)  # type: ignore[attr-defined]
+    table["pareto"] = _pareto(table[list(front)].to_numpy(dtype=float))
+    return table
 
 
 def _tail_share(items: np.ndarray, context: Context) -> float:

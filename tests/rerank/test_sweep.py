@@ -11,6 +11,7 @@ from ltrec.rerank.sweep import (
     Pools,
     best_above_floor,
     evaluation_scorer,
+    grid,
     min_strength_for_tail_share,
     sweep,
 )
@@ -129,3 +130,18 @@ def test_pools_from_a_real_model(data_dir) -> None:
     batch = pools.rerank(build({"strategy": "tail_boost", "beta": 1.0}).config, ctx, 10)
     assert batch.tail_share(ctx) >= pools.rerank(build(None).config, ctx, 10).tail_share(ctx)
     assert ctx.category_names == tuple(data.category_names[1:])
+
+
+def test_grid_of_mixed_settings(setup) -> None:
+    ctx, pools, scorer = setup
+    res = grid(
+        [None, {"strategy": "xquad", "lambda": 0.5}, {"strategy": "fair", "p": 0.5}],
+        pools,
+        ctx,
+        10,
+        scorer,
+    )
+    t = res.table
+    assert res.strategy == "mixed" and list(t["strategy"]) == ["none", "xquad", "fair"]
+    assert t.loc[0, "overlap@10"] == 1.0 and t.loc[0, "value"] == 0.0
+    assert t["pareto"].any()
