@@ -239,7 +239,9 @@ class InteractionData:
         ev["item_id"] = ev["item_id"].astype(str)
 
         items_df = (
-            items.copy() if items is not None else pd.DataFrame({"item_id": pd.Series([], dtype=str)})
+            items.copy()
+            if items is not None
+            else pd.DataFrame({"item_id": pd.Series([], dtype=str)})
         )
         items_df["item_id"] = items_df["item_id"].astype(str)
         items_df = items_df.drop_duplicates("item_id")
@@ -248,7 +250,9 @@ class InteractionData:
             dtype=object,
         )
         users_df = (
-            users.copy() if users is not None else pd.DataFrame({"user_id": pd.Series([], dtype=str)})
+            users.copy()
+            if users is not None
+            else pd.DataFrame({"user_id": pd.Series([], dtype=str)})
         )
         users_df["user_id"] = users_df["user_id"].astype(str)
         users_df = users_df.drop_duplicates("user_id")
