@@ -199,3 +199,27 @@ def test_stats_purchase_only_and_empty(data_dir) -> None:
 def test_stats_missing_dataset_exit_2(capsys) -> None:
     assert main(["stats", "nope"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_user_derived_agrees_with_analytics_buckets(shop) -> None:
+    """finalize's SQL tail rule == popularity_buckets; bands and tenure follow their edges."""
+    derived = shop.table("user_derived").to_pandas().set_index("user_id")
+    tail = popularity_buckets(shop).members("tail")
+    ev = shop.table("events").to_pandas()
+    inter = ev[ev["event_type"].isin(["view", "cart", "purchase"])]
+    share = inter.assign(t=inter["item_id"].isin(tail)).groupby("user_id")["t"].mean()
+    np.testing.assert_allclose(derived.loc[share.index, "tail_share"], share.to_numpy())
+    counts = inter.groupby("user_id").size()
+    assert (derived.loc[counts.index, "interactions"] == counts).all()
+    bands = pd.cut(
+        share, [-1, 0, 0.1 - 1e-12, 0.3 - 1e-12, 2], labels=["none", "low", "medium", "high"]
+    ).astype(str)
+    assert (derived.loc[share.index, "tail_affinity"] == bands).all()
+    assert set(derived["activity_level"]) <= {"none", "light", "medium", "heavy"}
+    heavy = derived.loc[derived["activity_level"] == "heavy", "interactions"].min()
+    light = derived.loc[derived["activity_level"] == "light", "interactions"].max()
+    assert heavy > light
+    last = ev["ts"].max()
+    first = ev.groupby("user_id")["ts"].min()
+    new = first >= last - pd.Timedelta(days=30)
+    assert (derived.loc[first.index, "tenure"] == np.where(new, "new", "returning")).all()
