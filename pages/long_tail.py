@@ -111,7 +111,23 @@ st.subheader(
 )
 st.plotly_chart(category_tail_figure(ct), key="fig_lt_cat")
 with st.expander("Category table"):
-    table_with_download(ct.frame, f"{name}_categories.csv", key="lt_cat_csv")
+    table_with_download(
+        ct.frame,
+        f"{name}_categories.csv",
+        key="lt_cat_csv",
+        column_config={
+            "tail_item_share": pct("tail % of items", "tail items / items of the category"),
+            "exposure": st.column_config.NumberColumn("exposure", help=f"{exp} events"),
+            "tail_exposure_share": pct(
+                "tail % of exposure",
+                f"{exp} events on tail items / all {exp} events of the category",
+            ),
+            "tail_purchase_share": pct(
+                "tail % of purchases",
+                "purchase events on tail items / all purchase events of the category",
+            ),
+        },
+    )
 
 st.subheader(
     "Weekly trend",

@@ -50,6 +50,8 @@ class PopularityConfig(BaseModel):
     def _weights(cls, w: dict[str, float]) -> dict[str, float]:
         if any(k not in EVENT_WEIGHTS for k in w) or any(not 0 <= v <= 1e6 for v in w.values()):
             raise ValueError("weights: event types impression/view/cart/purchase, values >= 0")
+        if not any(v > 0 for v in w.values()):
+            raise ValueError("weights: at least one event type needs a positive weight")
         return w
 
 

@@ -20,7 +20,7 @@ TTL_S = 3600
 MAX_ENTRIES = 256
 
 
-@st.cache_data(ttl=TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
+@st.cache_data(ttl=TTL_S, max_entries=MAX_ENTRIES, show_spinner="Computing ...")
 def _cached(kind: str, name: str, version: str, params: str) -> Any:
     del version  # part of the cache key only
     store = from_cursor(state.cursor(name))
