@@ -99,6 +99,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         data_dir=args.data_dir,
         config=config,
+        pseudonymize=getattr(args, "pseudonymize", False),
     )
     if args.json:
         _print_json(report.to_dict())
@@ -155,17 +156,23 @@ def _metric_line(name: str, v: dict[str, Any]) -> str:
     return f"  {name:<18} {f(v.get('mean'))}  [{f(v.get('low'))}, {f(v.get('high'))}]"
 
 
-def _split_config(pairs: Sequence[str] | None):  # -> SplitConfig | None
-    """``--split key=value`` pairs validated by the evaluation core's SplitConfig."""
+def _split_config(name: str, data_dir: Path | None, pairs: Sequence[str] | None):
+    """``--split key=value`` pairs over the dataset's default split, validated by SplitConfig."""
     if not pairs:
         return None
-    from ltrec.evaluation import SplitConfig
+    from ltrec.evaluation import SplitConfig, default_split
     from ltrec.models.base import make_config
+    from ltrec.store import connect, read_meta
 
     params = _parse_set(pairs)
     if isinstance(params.get("target_events"), str):  # view,cart,purchase
         params["target_events"] = tuple(t.strip() for t in params["target_events"].split(","))
-    return make_config(SplitConfig, params)
+    con = connect(name, data_dir)
+    try:
+        base = default_split(read_meta(con)).model_dump()
+    finally:
+        con.close()
+    return make_config(SplitConfig, {**base, **params})
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -175,7 +182,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.name,
         args.model,
         _parse_set(args.set),
-        split_config=_split_config(args.split),
+        split_config=_split_config(args.name, args.data_dir, args.split),
         k=args.k,
         progress=None if args.json else lambda done, msg: _progress(msg, done),
         data_dir=args.data_dir,
@@ -403,6 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
     p.add_argument(
         "--delimiter", metavar="CHAR", help="CSV field separator (default ','; 'tab' for tabs)"
+    )
+    p.add_argument(
+        "--pseudonymize",
+        action="store_true",
+        help="replace user ids by a keyed HMAC-SHA256 (key from $LTREC_HMAC_KEY) before storing",
     )
     p.add_argument("--json", action="store_true")
 

@@ -12,7 +12,13 @@ from ltrec.evaluation.aggregate import (
 )
 from ltrec.evaluation.longtail import popularity_buckets, popularity_rank, tail_mask
 from ltrec.evaluation.pareto import pareto_front
-from ltrec.evaluation.split import Split, SplitConfig, load_events, temporal_split
+from ltrec.evaluation.split import (
+    Split,
+    SplitConfig,
+    default_split,
+    load_events,
+    temporal_split,
+)
 
 __all__ = [
     "EvalResult",
@@ -31,4 +37,5 @@ __all__ = [
     "segment_breakdown",
     "tail_mask",
     "temporal_split",
+    "default_split",
 ]

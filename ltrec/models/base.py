@@ -154,6 +154,7 @@ class Recommender(abc.ABC):
         self.seen_ = sp.csr_matrix(data.matrix, dtype=np.float32)
         self.seen_.sort_indices()
         self.pop_ = popularity_scores(data.item_pop, data.item_weight)
+        self.repeat_ = bool(data.repeat_domain)
         report(progress, 0.0, f"training {self.name}")
         self._fit(data, progress)
         report(progress, 1.0, f"{self.name} trained")
@@ -246,7 +247,7 @@ class Recommender(abc.ABC):
         self,
         users: Any,
         k: int,
-        exclude_seen: bool = True,
+        exclude_seen: bool | None = None,
         candidates: Any = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k items per user.
@@ -254,7 +255,9 @@ class Recommender(abc.ABC):
         Args:
             users: one user index or an array of them (``-1``: unknown to training).
             k: list length (>= 1).
-            exclude_seen: drop items the user interacted with in training.
+            exclude_seen: drop items the user interacted with in training. ``None`` (default):
+                the training data's rule, i.e. drop them unless the dataset is a
+                repeat-purchase domain (groceries), where buying again is the common case.
             candidates: restrict the lists to these item indices (one array shared by all users).
 
         Returns:
@@ -266,6 +269,8 @@ class Recommender(abc.ABC):
         if not isinstance(k, int | np.integer) or k < 1:
             raise ModelError(f"k must be a positive integer, got {k!r}")
         k = int(k)
+        if exclude_seen is None:
+            exclude_seen = not self.repeat_
         scalar = np.ndim(users) == 0
         u = self._users(users)
         cols = self._items(candidates)
@@ -324,12 +329,14 @@ class Recommender(abc.ABC):
             **csr_to_arrays("base_seen", self.seen_),
             "base_pop": self.pop_,
             "base_shape": np.asarray([self.n_users_, self.n_items_], dtype=np.int64),
+            "base_repeat": np.asarray(self.repeat_, dtype=np.bool_),
         }
 
     def _set_base_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         try:
             self.n_users_, self.n_items_ = (int(x) for x in arrays["base_shape"])
             self.pop_ = np.asarray(arrays["base_pop"], dtype=np.float64)
+            self.repeat_ = bool(arrays.get("base_repeat", False))
         except (KeyError, ValueError) as exc:
             raise RegistryError(
                 "saved model state is incomplete", hint="train the model again"

@@ -100,6 +100,12 @@ class InteractionData:
     item_text_emb: np.ndarray | None = None
     text_encoder: str | None = None
     split: Split | None = None
+
+    @property
+    def repeat_domain(self) -> bool:
+        """True when seen items are legitimate recommendations (the split keeps them)."""
+        return self.split is not None and self.split.config.keep_seen
+
     _user_index: dict[str, int] = field(default_factory=dict, repr=False)
     _item_index: dict[str, int] = field(default_factory=dict, repr=False)
     _fingerprint: str | None = field(default=None, repr=False)
@@ -361,13 +367,16 @@ class InteractionData:
 
         Args:
             con: a read-only store connection.
-            split_config: how to split (default :class:`SplitConfig()`: last 20% by time,
-                purchases as targets).
+            split_config: how to split (default: the dataset's own, :func:`default_split`:
+                last 20% by time, every interaction type as a target, seen items kept in
+                repeat-purchase domains).
             **kwargs: passed to :meth:`from_frame` (``weights``, ``text_encoder``).
         """
-        from ltrec.evaluation.split import SplitConfig, load_events, temporal_split
+        from ltrec.evaluation.split import default_split, load_events, temporal_split
+        from ltrec.store import read_meta
 
-        split = temporal_split(load_events(con), split_config or SplitConfig())
+        config = split_config or default_split(read_meta(con))
+        split = temporal_split(load_events(con), config)
         items, users = load_catalogue(con)
         return cls.from_split(split, items, users, **kwargs)
 

@@ -97,7 +97,7 @@ def evaluate_model(
 ) -> EvalResult:
     """Every metric of the evaluation core for ``model`` on ``data``'s test split at ``k``."""
     users, items = split_targets(data)
-    recs, _ = model.recommend(users, k, exclude_seen=True)
+    recs, _ = model.recommend(users, k)  # seen items dropped unless the domain repeats
     return evaluate(
         recs,
         items,

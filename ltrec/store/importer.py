@@ -10,6 +10,9 @@ The pipeline, per file:
    ``auto_detect=false`` and ``store_rejects`` for malformed lines; ``read_parquet`` cast to
    VARCHAR), and one SQL pass casts with ``TRY_CAST``/``TRY_STRPTIME`` and gives every bad row a
    reason. Timestamps are detected per file (unix s/ms/us, ISO 8601, common day/month layouts).
+   With ``pseudonymize``, every staged user id is then replaced by its keyed HMAC
+   (:mod:`ltrec.store.privacy`) and the raw text of rejected rows is withheld, so raw ids never
+   reach the file.
 4. If more than ``max_reject_share`` of the rows are rejected, :class:`TooManyRejectsError`
    (nothing lands). Otherwise events are appended, items and users upserted (a referenced item
    or user without a row gets one), rejects stored with file, line, reason and raw text, meta
@@ -39,7 +42,8 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field
 
 from ltrec.errors import BadInputError, ColumnNotFoundError, TooManyRejectsError
-from ltrec.store.connect import check_name, write_meta, writing
+from ltrec.store import privacy
+from ltrec.store.connect import check_name, connect, dataset_path, read_meta, write_meta, writing
 from ltrec.store.finalize import finalize
 from ltrec.store.import_files import ReadConfig, SourceFile, sniff
 from ltrec.store.presets import (
@@ -121,6 +125,7 @@ class ImportReport:
     sample_rejects: list[dict[str, Any]] = field(default_factory=list)
     max_reject_share: float = 0.05
     seconds: float = 0.0
+    pseudonymized: bool = False
 
     @property
     def rows_read(self) -> int:
@@ -189,6 +194,7 @@ class ImportReport:
             "sample_rejects": self.sample_rejects,
             "summary": self.reject_summary(),
             "seconds": round(self.seconds, 3),
+            "pseudonymized": self.pseudonymized,
         }
 
 
@@ -877,6 +883,24 @@ class _Importer:
         )
 
 
+_WITHHELD = "(withheld: user ids are pseudonymised)"
+
+
+def _check_privacy(
+    name: str, data_dir: Path | str | None, replace: bool, key: bytes | None
+) -> None:
+    """Refuse appending raw ids to a pseudonymised dataset, or the reverse (or another key)."""
+    if replace or not dataset_path(name, data_dir).is_file():
+        return
+    con = connect(name, data_dir)
+    try:
+        meta = read_meta(con)
+        has_events = con.execute("SELECT count(*) > 0 FROM events").fetchone()[0]
+    finally:
+        con.close()
+    privacy.check_compatible(meta, bool(has_events), key)
+
+
 def _sql_str(s: str) -> str:
     """Double single quotes in one of *our* constant strings (reasons written in this module)."""
     return s.replace("'", "''")
@@ -902,6 +926,8 @@ def import_dataset(
     config: ImportConfig | None = None,
     labels: dict[str, str] | None = None,
     progress: Progress | None = None,
+    pseudonymize: bool = False,
+    hmac_key: str | bytes | None = None,
 ) -> ImportReport:
     """Import files into dataset ``name``; all or nothing.
 
@@ -920,6 +946,9 @@ def import_dataset(
         labels: display names per role (``{"events": "upload.csv"}``) for uploads saved to a
             temporary path; they are what ``rejects.source_file`` records.
         progress: ``callback(message, fraction or None)``.
+        pseudonymize: replace user ids by their keyed HMAC (:mod:`ltrec.store.privacy`)
+            before anything is stored; rejected rows keep their reason but not their raw text.
+        hmac_key: the key (else ``$LTREC_HMAC_KEY``); never stored or logged.
 
     Raises:
         BadInputError: a whole-file problem (empty, header only, wrong delimiter, invalid
@@ -932,6 +961,8 @@ def import_dataset(
     if not 0.0 <= max_reject_share <= 1.0:
         raise BadInputError(f"--max-reject-share must be between 0 and 1, got {max_reject_share}")
     labels = labels or {}
+    key = privacy.resolve_key(hmac_key) if pseudonymize else None
+    _check_privacy(name, data_dir, replace, key)
     paths = {"events": events, "items": items, "users": users}
     srcs = {
         role: sniff(p, role, cfg.read, labels.get(role))
@@ -952,6 +983,7 @@ def import_dataset(
         dry_run=dry_run,
         import_id=uuid.uuid4().hex,
         max_reject_share=max_reject_share,
+        pseudonymized=key is not None,
         files={r: s.label for r, s in srcs.items()},
         formats={r: s.kind for r, s in srcs.items()},
         mapping={
@@ -973,7 +1005,16 @@ def import_dataset(
         for kind in ("items", "users"):
             if kind in bound:
                 imp.stage_entities(bound[kind], kind)
+        if key is not None:
+            imp.say("pseudonymising user ids", 0.65)
+            staged = [("_imp_ev", "user_id")] + ([("_imp_users", "user_id")] * ("users" in bound))
+            privacy.pseudonymize_columns(con, key, staged)
         imp.tally()
+        if key is not None:
+            # a rejected line's raw text holds the raw user id: keep only file, line, reason
+            con.execute("UPDATE _imp_rej SET raw = NULL").fetchall()
+            for sample in report.sample_rejects:
+                sample["raw"] = _WITHHELD
         if report.reject_share > max_reject_share:
             report.seconds = time.perf_counter() - start
             raise TooManyRejectsError(
@@ -985,9 +1026,18 @@ def import_dataset(
                 con,
                 {
                     "source_preset": p.name,
+                    "repeat_domain": str(p.repeat_domain).lower(),
                     "source_files": json.dumps(report.files),
                     "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
                     "last_import_id": report.import_id,
+                    **(
+                        {
+                            privacy.META_FLAG: privacy.METHOD,
+                            privacy.META_CHECK: privacy.key_check(key),
+                        }
+                        if key is not None
+                        else {}
+                    ),
                     # as it will read once this write is swapped in
                     "last_import": json.dumps(
                         {

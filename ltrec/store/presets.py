@@ -73,6 +73,8 @@ class Preset(BaseModel):
             event (ratings).
         event_items / event_users: item / user fields taken from the events file itself
             (field -> template), e.g. the order line's description as the item title.
+        repeat_domain: buying the same item again is normal (groceries): evaluation keeps seen
+            items as targets and models may recommend them (``meta.repeat_domain``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -88,6 +90,7 @@ class Preset(BaseModel):
     also_purchase: str | None = None
     event_items: dict[str, str] = Field(default_factory=dict)
     event_users: dict[str, str] = Field(default_factory=dict)
+    repeat_domain: bool = False
 
 
 #: Default minimum rating that also counts as a purchase (ratings preset, 1-5 scale).
@@ -257,6 +260,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             name="completejourney",
             description="84.51 Complete Journey: transactions, products, demographics",
+            repeat_domain=True,  # groceries: most purchases are re-purchases
             events=Layout(
                 keys={
                     "user_id": ("household_id",),
