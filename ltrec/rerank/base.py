@@ -143,6 +143,7 @@ class Context:
     low_pop: np.ndarray = field(init=False, repr=False)
     user_buckets: np.ndarray = field(init=False, repr=False)
     _item_index: dict[str, int] | None = field(init=False, repr=False, default=None)
+    _category_codes: np.ndarray | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self.tail = self.bucket == self.n_buckets - 1
@@ -289,7 +290,11 @@ class Context:
         """[n_items] aspect codes for ``by`` = "bucket" or "category" (unknown = last code)."""
         if by == "bucket":
             return self.bucket
-        return np.where(self.category >= 0, self.category, self.n_categories - 1)
+        if self._category_codes is None:  # computed once: re-rankers ask for it per user
+            self._category_codes = np.where(
+                self.category >= 0, self.category, self.n_categories - 1
+            )
+        return self._category_codes
 
     def n_aspects(self, by: str) -> int:
         return self.n_buckets if by == "bucket" else self.n_categories

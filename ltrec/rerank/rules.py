@@ -94,7 +94,7 @@ class RulesConfig(BaseModel):
 
     @property
     def active(self) -> bool:
-        return self != RulesConfig()
+        return self != _NO_RULES
 
     @property
     def filters(self) -> bool:
@@ -105,6 +105,9 @@ class RulesConfig(BaseModel):
             or self.include_categories
             or self.exclude_categories
         )
+
+
+_NO_RULES = RulesConfig()  # compared with on every list: built once, not per call
 
 
 def _category_matches(names: tuple[str, ...], wanted: tuple[str, ...], label: str) -> np.ndarray:

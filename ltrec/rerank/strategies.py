@@ -246,58 +246,109 @@ class Calibration:
         pa = p[aspects].tolist()
         outside = float(p.sum() - sum(pa)) * math.log(1.0 / alpha)
         n_asp = len(pa)
-        cnt = [0] * n_asp
         ends_l = ends.tolist()
         order = grouped.tolist()
         ptr_l = starts.tolist()
         heads = [order[i] for i in ptr_l]
         rel_l = rel.tolist()
-        # Plain floats: with a handful of aspects a Python loop beats numpy's per-call overhead.
-        vector = n_asp > 12
-        pa_np = p[aspects]
-        pa_safe = np.where(pa_np > 0, pa_np, 1.0)
-        pad = (pa_np == 0).astype(float)  # keeps the log finite where p = 0 (those terms are 0)
         kl_prev = 0.0
         picked, final, reasons = [], [], []
+        # Plain floats: with a handful of aspects a Python loop beats numpy's per-call overhead;
+        # with many (categories), numpy over the aspects.
+        if n_asp > 12:
+            steps = self._steps_vector(p[aspects], outside, grouped, starts, ends, rel, n)
+        else:
+            steps = self._steps_scalar(pa, outside, order, ptr_l, ends_l, heads, rel_l, n)
+        for pos, a, kl in steps:
+            picked.append(pos)
+            final.append((1 - lam) * rel_l[pos] - lam * (kl - kl_prev))
+            kl_prev = kl
+            name = _aspect_name(context, cfg.by, int(aspects[a]))
+            reasons.append(f"moved up for calibration ({name}: {pa[a]:.0%} of the user's history)")
+        return finish(candidates, np.array(picked, dtype=np.int64), final, reasons, cfg.label())
+
+    def _steps_scalar(
+        self,
+        pa: list[float],
+        outside: float,
+        order: list[int],
+        ptr: list[int],
+        ends: list[int],
+        heads: list[int],
+        rel: list[float],
+        n: int,
+    ) -> list[tuple[int, int, float]]:
+        """Greedy steps as (pool position, aspect, KL after the step), in plain Python."""
+        lam, alpha = self.config.lam, self.config.alpha
+        n_asp = len(pa)
+        cnt = [0] * n_asp
+        out = []
         for step in range(n):
             f = (1 - alpha) / (step + 1)
-            if vector:  # many aspects: numpy over them
-                c = np.asarray(cnt, dtype=float)
-                tv = pa_np * np.log(pa_safe / (f * c + alpha * pa_np + pad))
-                terms = tv.tolist()
-                t_new = (pa_np * np.log(pa_safe / (f * (c + 1) + alpha * pa_np + pad))).tolist()
-                total = outside + float(tv.sum())
-            else:
-                terms = [0.0] * n_asp
-                t_new = [0.0] * n_asp
-                total = outside
-                for j in range(n_asp):
-                    pj = pa[j]
-                    if pj > 0:
-                        terms[j] = pj * math.log(pj / (f * cnt[j] + alpha * pj))
-                        t_new[j] = pj * math.log(pj / (f * (cnt[j] + 1) + alpha * pj))
-                        total += terms[j]
+            terms = [0.0] * n_asp
+            t_new = [0.0] * n_asp
+            total = outside
+            for j in range(n_asp):
+                pj = pa[j]
+                if pj > 0:
+                    terms[j] = pj * math.log(pj / (f * cnt[j] + alpha * pj))
+                    t_new[j] = pj * math.log(pj / (f * (cnt[j] + 1) + alpha * pj))
+                    total += terms[j]
             best, best_obj, best_kl = -1, -math.inf, 0.0
             for j in range(n_asp):
-                if ptr_l[j] >= ends_l[j]:
+                if ptr[j] >= ends[j]:
                     continue
                 kl = total - terms[j] + t_new[j]  # only aspect j's term changes
-                obj = (1 - lam) * rel_l[heads[j]] - lam * kl
+                obj = (1 - lam) * rel[heads[j]] - lam * kl
                 if obj > best_obj or (obj == best_obj and heads[j] < heads[best]):
                     best, best_obj, best_kl = j, obj, kl
-            pos = heads[best]
-            ptr_l[best] += 1
+            out.append((heads[best], best, best_kl))
+            ptr[best] += 1
             cnt[best] += 1
-            if ptr_l[best] < ends_l[best]:
-                heads[best] = order[ptr_l[best]]
-            picked.append(pos)
-            final.append((1 - lam) * rel_l[pos] - lam * (best_kl - kl_prev))
-            kl_prev = best_kl
-            name = _aspect_name(context, cfg.by, int(aspects[best]))
-            reasons.append(
-                f"moved up for calibration ({name}: {pa[best]:.0%} of the user's history)"
-            )
-        return finish(candidates, np.array(picked, dtype=np.int64), final, reasons, cfg.label())
+            if ptr[best] < ends[best]:
+                heads[best] = order[ptr[best]]
+        return out
+
+    def _steps_vector(
+        self,
+        pa: np.ndarray,
+        outside: float,
+        grouped: np.ndarray,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        rel: np.ndarray,
+        n: int,
+    ) -> list[tuple[int, int, float]]:
+        """The same greedy steps as :meth:`_steps_scalar`, numpy over the aspects."""
+        lam, alpha = self.config.lam, self.config.alpha
+        pa_safe = np.where(pa > 0, pa, 1.0)
+        base = alpha * pa + (pa == 0)  # the +1 where p = 0 keeps the log finite (term is 0)
+        cnt = np.zeros(pa.size)
+        ptr = starts.copy()
+        heads = grouped[starts]
+        head_rel = rel[heads]
+        dead = np.zeros(pa.size, dtype=bool)
+        out = []
+        for step in range(n):
+            f = (1 - alpha) / (step + 1)
+            denom = f * cnt + base
+            terms = pa * np.log(pa_safe / denom)
+            kl = (outside + terms.sum()) - terms + pa * np.log(pa_safe / (denom + f))
+            obj = (1 - lam) * head_rel - lam * kl
+            obj[dead] = -np.inf
+            a = int(np.argmax(obj))
+            ties = np.flatnonzero(obj == obj[a])
+            if ties.size > 1:  # equal objectives: the item higher in the base order first
+                a = int(ties[np.argmin(heads[ties])])
+            out.append((int(heads[a]), a, float(kl[a])))
+            ptr[a] += 1
+            cnt[a] += 1
+            if ptr[a] < ends[a]:
+                heads[a] = grouped[ptr[a]]
+                head_rel[a] = rel[heads[a]]
+            else:
+                dead[a] = True
+        return out
 
 
 def _aspect_name(context: Context, by: str, code: int) -> str:
