@@ -144,6 +144,7 @@ class Context:
     user_buckets: np.ndarray = field(init=False, repr=False)
     _item_index: dict[str, int] | None = field(init=False, repr=False, default=None)
     _category_codes: np.ndarray | None = field(init=False, repr=False, default=None)
+    _pop_rank: np.ndarray | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self.tail = self.bucket == self.n_buckets - 1
@@ -319,6 +320,14 @@ class Context:
             return None
         return float(self.user_buckets[user, -1])  # type: ignore[index]
 
+    @property
+    def popularity_rank(self) -> np.ndarray:
+        """[n_items] 1-based popularity rank (1 = most popular; ties share the better rank)."""
+        if self._pop_rank is None:
+            srt = np.sort(-self.popularity)
+            self._pop_rank = np.searchsorted(srt, -self.popularity, side="left") + 1
+        return self._pop_rank
+
     def item_index(self, item_id: str) -> int | None:
         """The index of an external item id (or of a numeric index string without ids)."""
         if self.item_ids is None:
@@ -406,7 +415,8 @@ class Ranked:
         )
 
     def to_frame(self, context: Context | None = None) -> pd.DataFrame:
-        """One row per item: rank, item, base_rank, rank_change, scores, reason (+ bucket)."""
+        """One row per item: rank, item, base_rank, rank_change, scores, reason; with a context
+        also item_id, bucket, popularity, popularity_rank and category."""
         df = pd.DataFrame(
             {
                 "rank": np.arange(1, len(self) + 1),
@@ -423,6 +433,10 @@ class Ranked:
                 df.insert(2, "item_id", context.item_ids[self.items])
             df["bucket"] = [context.bucket_names[b] for b in context.bucket[self.items]]
             df["popularity"] = context.popularity[self.items]
+            df["popularity_rank"] = context.popularity_rank[self.items]
+            if context.category_names:
+                names = (*context.category_names, "")
+                df["category"] = [names[c] for c in context.category[self.items]]
         return df
 
 

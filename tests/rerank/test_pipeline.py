@@ -175,6 +175,11 @@ def test_list_stats_for_the_studio() -> None:
     assert list(frame.columns[:4]) == ["rank", "item", "item_id", "base_rank"]
     assert (frame["rank_change"] == frame["base_rank"] - frame["rank"]).all()
     assert set(frame["bucket"]) <= {"head", "tail"}
+    ranks = ctx.popularity_rank
+    top = int(np.argmax(ctx.popularity))
+    assert ranks[top] == 1 and ranks.max() <= ctx.n_items
+    assert frame["popularity_rank"].tolist() == ranks[boosted.items].tolist()
+    assert set(frame["category"]) <= set(ctx.category_names)
 
 
 def test_context_from_labels_and_csr_history() -> None:
