@@ -298,7 +298,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 _RERANK_HELP = (
     'a re-ranking setting as JSON, e.g. \'{"strategy": "tail_boost", "beta": 0.5}\'; '
     "strategies: none, tail_boost, xquad, calibration, mmr, fair; business rules under "
-    '"rules" (in_stock, price_min, price_max, include_categories, exclude_categories, pins)'
+    '"rules" (in_stock, price_min, price_max, include_categories, exclude_categories, pins); '
+    "or the URL form strategy=tail_boost&beta=0.5&rules.in_stock=1"
 )
 
 

@@ -90,7 +90,8 @@ def _describe(err: ValidationError, data: Mapping[str, Any]) -> str:
 
 
 def parse_config(value: str | Mapping[str, Any] | StrategyConfig | None) -> StrategyConfig:
-    """A validated setting from JSON text, a dict or a config (None: the base order).
+    """A validated setting from JSON text, URL parameters (``strategy=xquad&lambda=0.5``), a
+    dict or a config (None: the base order).
 
     A missing ``strategy`` means ``"none"`` (rules only).
 
@@ -102,6 +103,9 @@ def parse_config(value: str | Mapping[str, Any] | StrategyConfig | None) -> Stra
     if isinstance(value, StrategyConfig):
         return value
     if isinstance(value, str):
+        text = value.strip()
+        if "=" in text and not text.startswith(("{", "[")):
+            return from_query(text)  # the URL form, as a shared link carries it
         try:
             value = json.loads(value)
         except json.JSONDecodeError as err:

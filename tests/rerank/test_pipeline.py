@@ -78,6 +78,10 @@ def test_url_form_is_flat_and_short() -> None:
     assert from_query("strategy=tail_boost&beta=0.3&rules.in_stock=1") == parse_config(
         {"strategy": "tail_boost", "beta": 0.3, "rules": {"in_stock": True}}
     )
+    # The URL form is accepted wherever a setting is (the CLI's --rerank too).
+    assert parse_config("strategy=xquad&lambda=0.4") == parse_config(
+        '{"strategy": "xquad", "lambda": 0.4}'
+    )
     # A mapping as st.query_params gives it (lists for repeated keys).
     assert from_query({"strategy": "xquad", "lambda": "0.4"}).strength == 0.4
 
