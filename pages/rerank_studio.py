@@ -67,7 +67,9 @@ if default_user is None:
         seed=0,
         known=sr.data.user_ids,
     )
-user_id = studio.user_picker(name, sr, default_user)
+pick, past = st.columns([1, 2], gap="large")
+with pick:
+    user_id = studio.user_picker(name, sr, default_user)
 if user_id is None:
     st.stop()
 st.query_params["user"] = user_id
@@ -76,11 +78,11 @@ user = sr.data.user_index[user_id]
 hist = logic.history_frame(sr.data, sr.catalogue, user, n=10)
 n_hist = int(sr.data.matrix[user].nnz)
 tail_pref = sr.context.user_tail_share(user)
-with st.expander(
-    f"Recent history · {n_hist} items in training"
-    + (f" · {tail_pref:.0%} tail" if tail_pref is not None else ""),
-    expanded=True,
-):
+with past:
+    st.markdown(
+        f"**Recent history of {studio.plain(user_id)}** · {n_hist} items in training"
+        + (f" · {tail_pref:.0%} on tail items" if tail_pref is not None else "")
+    )
     if hist.empty:
         st.info("This user has no training history: the model's fallback (popularity) ranks.")
     else:
@@ -104,11 +106,11 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
     initial, problems = studio.settings_from_url(n)
     for p in problems:
         st.warning(p)
-    cols = st.columns(n)
     settings = []
-    for i, col in enumerate(cols):
-        with col.container(border=True):
+    for i, col in enumerate(st.columns(n)):  # one row of settings, then one row of lists
+        with col.container(border=True, height=300):
             settings.append(studio.setting_widgets(i + 1, initial[i]))
+    cols = st.columns(n)
     studio.settings_to_url(settings)
     labels = studio.unique_labels(settings)
 
@@ -202,11 +204,11 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
         f"{studio.plain(labels[0])}** with paired intervals (grey: the interval contains 0)."
     )
     keep = [f"{x}@{k}" for x in ("ndcg", "recall", "aplt", "tail_recall", "arp", "coverage")]
-    keep += [f"{x}@{k}" for x in ("gini", "overlap")]
+    keep += [f"overlap@{k}"]
     table = metrics_frame(
         results, deltas, metrics=[x for x in keep if x in results[labels[0]].metrics]
     )
-    st.plotly_chart(metrics_table(table, height=60 + 24 * len(table)), key="rs_fig_metrics")
+    st.plotly_chart(metrics_table(table, height=40 + 34 * len(table)), key="rs_fig_metrics")
 
     # -------------------------------------------------------------------------- sweep
     st.subheader("Trade-off sweep")

@@ -476,7 +476,7 @@ def _change_style(value: object) -> str:
     return ""
 
 
-LIST_COLUMNS = ["rank", "change", "title", "bucket", "conversion", "pop_rank", "price"]
+LIST_COLUMNS = ["rank", "change", "bucket", "title", "conversion", "pop_rank", "price"]
 LIST_COLUMNS += ["category", "why", "reason"]
 
 
@@ -493,14 +493,14 @@ def list_table(frame: pd.DataFrame, key: str, height: int | None = None) -> None
             "rank": st.column_config.NumberColumn("#", width=30),
             "change": st.column_config.TextColumn(
                 "vs base",
-                width=80,
+                width=72,
                 help="Rank change against the base order: ▲ moved up, ▼ moved down, "
                 "new = not in the base top K (its rank in the candidate pool in brackets).",
             ),
             "title": st.column_config.TextColumn("title", width="medium"),
             "bucket": st.column_config.TextColumn(
                 "bucket",
-                width=50,
+                width=44,
                 help="Popularity bucket: head / mid / tail by cumulative interaction share "
                 "(tail = outside the smallest top set making the configured share).",
             ),
@@ -616,13 +616,13 @@ def user_picker(name: str, sr: StudioRun, default: str | None) -> str | None:
         dims = [c for c in dims if 1 <= users[c].nunique() <= 50]
         if not dims:
             st.info("This dataset has no user segments: any user is drawn.")
-        left, mid, right = st.columns([2, 2, 1])
+        left, mid = st.columns(2)
         dim = left.selectbox("Segment", ["(any)", *dims], key="rs_seg")
         value = None
         if dim != "(any)":
             value = mid.selectbox("Value", logic.segment_values(users, dim), key="rs_seg_value")
         _init("rs_draw", 0)
-        if right.button("Draw another", key="rs_redraw"):
+        if st.button("Draw another", key="rs_redraw"):
             st.session_state["rs_draw"] += 1
         column = None if dim == "(any)" else dim
         chosen = logic.random_user(
