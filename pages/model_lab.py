@@ -49,7 +49,11 @@ if submitted:
         show_error(err)
 
 
-@st.fragment(run_every=1.0)
+# Poll only while a job runs, so idle sessions do not rerun every second.
+_job = training.current(name)
+
+
+@st.fragment(run_every=1.0 if _job is not None and _job.running else None)
 def _progress() -> None:
     job = training.current(name)
     if job is None:
