@@ -84,7 +84,7 @@ SQL: dict[str, str] = {
     "count(*) FILTER (s=3) p FROM pairs GROUP BY item_id), "
     "ec AS (SELECT item_id, count(*) FILTER (event_type='impression') e, "
     "count(*) FILTER (event_type='view') ve FROM events GROUP BY item_id) "
-    "SELECT r.item_id, p, CAST(prev >= 0.8 * total - 1e-9 * total AS INT), coalesce(pc.v, 0), "
+    "SELECT r.item_id, r.p, CAST(prev >= 0.8 * total - 1e-9 * total AS INT), coalesce(pc.v, 0), "
     "coalesce(pc.c, 0), coalesce(pc.p, 0), coalesce(e, 0), coalesce(ve, 0), i.title FROM r "
     "LEFT JOIN pc USING (item_id) LEFT JOIN ec USING (item_id) LEFT JOIN items i USING (item_id)",
     "segment_funnel": _BUCKETS  # noqa: S608 - constant SQL, no user input

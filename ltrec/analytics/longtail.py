@@ -55,49 +55,59 @@ class BucketTable:
             ``view_cart, cart_purchase, view_purchase`` with ``_lo``/``_hi`` Wilson bounds
             (NaN when the data has no views).
         exposure_event: the event counted as exposure.
+        counts: events of each type in the scope.
     """
 
     frame: pd.DataFrame
     exposure_event: str
     cuts: tuple[float, ...]
+    counts: dict[str, int]
 
 
 def bucket_table(
     store: Store, scope: Scope = Scope(), cfg: BucketConfig | None = None
 ) -> BucketTable:
-    """Items, catalogue share, exposure share, purchase share and conversion per bucket."""
+    """Items, catalogue share, exposure share, purchase share and conversion per bucket.
+
+    One query: buckets are computed once, joined with per-item event counts (every type, so
+    the exposure type is chosen afterwards) and per-item funnel pair counts.
+    """
     cfg = cfg or BucketConfig()
-    counts = event_counts(store, scope)
-    exp = exposure_event(counts)
     it = _item_table(store, scope, cfg)
-    agg = it.group_by("bucket").agg(
-        items=it.count(),
-        cold_items=it.cold.cast("int64").sum(),
-        exposure_events=it[exp].sum(),
-        purchase_events=it.purchase.sum(),
-    )
     pr = pairs_expr(store, scope)
-    b = buckets_expr(store, scope, cfg)
-    pj = pr.join(b, pr.item_id == b.item_id)
-    conv = pj.group_by(b.bucket).agg(
-        views=pj.count(), carts=pj.cart.sum(), purchases=pj.purchase.sum()
+    pc = pr.group_by("item_id").agg(
+        views=pr.count(), carts=pr.cart.sum(), purchases=pr.purchase.sum()
     )
-    j = agg.left_join(conv, agg.bucket == conv.bucket)
-    df = j.select(
-        agg.bucket,
-        agg.items,
-        agg.cold_items,
-        agg.exposure_events,
-        agg.purchase_events,
-        views=ibis.coalesce(conv.views, 0),
-        carts=ibis.coalesce(conv.carts, 0),
-        purchases=ibis.coalesce(conv.purchases, 0),
-    ).to_pandas()
+    j = it.left_join(pc, it.item_id == pc.item_id)
+    j = j.select(
+        it.bucket,
+        it.cold,
+        *[it[t] for t in EVENT_TYPES],
+        views=ibis.coalesce(pc.views, 0),
+        carts=ibis.coalesce(pc.carts, 0),
+        purchases=ibis.coalesce(pc.purchases, 0),
+    )
+    df = (
+        j.group_by("bucket")
+        .agg(
+            items=j.count(),
+            cold_items=j.cold.cast("int64").sum(),
+            **{f"n_{t}": j[t].sum() for t in EVENT_TYPES},
+            views=j.views.sum(),
+            carts=j.carts.sum(),
+            purchases=j.purchases.sum(),
+        )
+        .to_pandas()
+    )
     names = bucket_names(len(cfg.cuts))
     full = pd.DataFrame({"bucket_idx": range(len(names))})
     df = full.merge(df.rename(columns={"bucket": "bucket_idx"}), on="bucket_idx", how="left")
     df = df.fillna(0)
-    for col in (
+    counts = {t: int(df[f"n_{t}"].sum()) for t in EVENT_TYPES}
+    exp = exposure_event(counts)
+    df["exposure_events"] = df[f"n_{exp}"]
+    df["purchase_events"] = df["n_purchase"]
+    cols = [
         "items",
         "cold_items",
         "exposure_events",
@@ -105,8 +115,8 @@ def bucket_table(
         "views",
         "carts",
         "purchases",
-    ):
-        df[col] = df[col].astype("int64")
+    ]
+    df = df[["bucket_idx", *cols]].astype("int64")
     df.insert(0, "bucket", [names[i] for i in df["bucket_idx"]])
     df = df.drop(columns="bucket_idx")
     df.insert(3, "item_share", _share(df["items"]))
@@ -116,7 +126,7 @@ def bucket_table(
     if counts["view"] == 0:  # purchase-only logs: every pair "converts"; say nothing instead
         rate_cols = [c for c in df.columns if c.startswith(("view_", "cart_"))]
         df[rate_cols] = np.nan
-    return BucketTable(df, exp, tuple(cfg.cuts))
+    return BucketTable(df, exp, tuple(cfg.cuts), counts)
 
 
 def _share(col: pd.Series) -> pd.Series:
@@ -143,18 +153,22 @@ def tail_by_category(
     """For each top-level category: share of its items in the tail, and the tail's share of the
     category's exposure and purchases (buckets are catalogue-wide, not per category)."""
     cfg = cfg or BucketConfig()
-    exp = exposure_event(event_counts(store, scope))
     it = _item_table(store, scope, cfg)
     tail = it.bucket == len(cfg.cuts)
     agg = it.group_by("category").agg(
         items=it.count(),
         tail_items=it.count(where=tail),
-        exposure=it[exp].sum(),
-        tail_exposure=it[exp].sum(where=tail),
-        purchases=it.purchase.sum(),
-        tail_purchases=it.purchase.sum(where=tail),
+        **{f"n_{t}": it[t].sum() for t in EVENT_TYPES},
+        **{f"tail_{t}": it[t].sum(where=tail) for t in EVENT_TYPES},
     )
-    df = agg.to_pandas().fillna(0)
+    raw = agg.to_pandas().fillna(0)  # one query; the exposure type is chosen afterwards
+    exp = exposure_event({t: int(raw[f"n_{t}"].sum()) for t in EVENT_TYPES})
+    df = raw.assign(
+        exposure=raw[f"n_{exp}"],
+        tail_exposure=raw[f"tail_{exp}"],
+        purchases=raw["n_purchase"],
+        tail_purchases=raw["tail_purchase"],
+    )
     for c in ("items", "tail_items", "exposure", "tail_exposure", "purchases", "tail_purchases"):
         df[c] = df[c].astype("int64")
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -194,20 +208,23 @@ def tail_trend(store: Store, scope: Scope = Scope(), cfg: BucketConfig | None = 
     """Per ISO week: tail items' share of exposure events and of purchase events (buckets fixed
     over the whole scope, so a rising line means the tail gains, not that buckets moved)."""
     cfg = cfg or BucketConfig()
-    exp = exposure_event(event_counts(store, scope))
     ev = store.events(scope)
-    ev = ev.filter(ev.event_type.isin([exp, "purchase"]))
-    b = buckets_expr(store, scope, cfg)
-    j = ev.join(b, ev.item_id == b.item_id)
+    bk = buckets_expr(store, scope, cfg)
+    j = ev.join(bk, ev.item_id == bk.item_id)
     j = j.select(week=j.ts.truncate("W"), event_type=j.event_type, tail=j.bucket == len(cfg.cuts))
-    is_exp, is_buy = j.event_type == exp, j.event_type == "purchase"
-    agg = j.group_by("week").agg(
-        exposure=j.count(where=is_exp),
-        tail_exposure=j.count(where=is_exp & j.tail),
-        purchases=j.count(where=is_buy),
-        tail_purchases=j.count(where=is_buy & j.tail),
+    agg = j.group_by("week").agg(  # every type in one pass; the exposure type is chosen after
+        **{f"n_{t}": j.count(where=j.event_type == t) for t in EVENT_TYPES},
+        **{f"tail_{t}": j.count(where=(j.event_type == t) & j.tail) for t in EVENT_TYPES},
     )
-    df = agg.to_pandas().sort_values("week").reset_index(drop=True)
+    raw = agg.to_pandas()
+    exp = exposure_event({t: int(raw[f"n_{t}"].sum()) for t in EVENT_TYPES})
+    agg = raw.assign(
+        exposure=raw[f"n_{exp}"],
+        tail_exposure=raw[f"tail_{exp}"],
+        purchases=raw["n_purchase"],
+        tail_purchases=raw["tail_purchase"],
+    )
+    df = agg.sort_values("week").reset_index(drop=True)
     df["week"] = pd.to_datetime(df["week"])
     with np.errstate(invalid="ignore", divide="ignore"):
         df["tail_exposure_share"] = df["tail_exposure"] / df["exposure"].replace(0, np.nan)

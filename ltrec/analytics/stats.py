@@ -16,7 +16,7 @@ import pandas as pd
 
 from ltrec.analytics.backend import Scope, Store, open_store
 from ltrec.analytics.concentration import gini, item_event_counts
-from ltrec.analytics.longtail import bucket_table, event_counts, exposure_event
+from ltrec.analytics.longtail import bucket_table
 from ltrec.analytics.popularity import BucketConfig
 from ltrec.config import EVENT_TYPES
 
@@ -86,13 +86,13 @@ def store_stats(
 ) -> DatasetStats:
     """:class:`DatasetStats` of any :class:`Store` (DuckDB, Spark, ...)."""
     cfg = cfg or BucketConfig()
-    counts = event_counts(store, scope)
-    exp = exposure_event(counts)
+    bt = bucket_table(store, scope, cfg)
+    counts, exp = bt.counts, bt.exposure_event
     ev = store.events(scope)
     span = ev.aggregate(first=ev.ts.min(), last=ev.ts.max()).to_pandas()
     users = int(store.users().count().to_pandas())
     per_item = item_event_counts(store, scope).select(exp).to_pandas()[exp].to_numpy()
-    table = bucket_table(store, scope, cfg).frame.set_index("bucket")
+    table = bt.frame.set_index("bucket")
     tail = table.loc["tail"]
     return DatasetStats(
         name=name,
