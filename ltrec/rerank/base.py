@@ -526,7 +526,6 @@ def finish(
     moved_up: Sequence[str] | str,
     setting: str,
     *,
-    positions: np.ndarray | None = None,
     notes: Sequence[str] = (),
 ) -> Ranked:
     """Assemble a :class:`Ranked` from positions into the (base-ordered) pool.
@@ -538,10 +537,9 @@ def finish(
         moved_up: the reason for items that rank above their base rank (one string, or one per
             picked item).
         setting: label of the setting.
-        positions: base positions to compare with (default: rank within the pool).
         notes: list-level remarks.
     """
-    base_ranks = (picked if positions is None else positions) + 1
+    base_ranks = np.asarray(picked) + 1
     reasons = []
     for r, br in enumerate(base_ranks, start=1):
         if br > r:
