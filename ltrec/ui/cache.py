@@ -12,7 +12,6 @@ from typing import Any
 
 import streamlit as st
 
-from ltrec.analytics.backend import from_cursor
 from ltrec.analytics.view import ViewParams, compute
 from ltrec.ui import state
 
@@ -23,7 +22,7 @@ MAX_ENTRIES = 256
 @st.cache_data(ttl=TTL_S, max_entries=MAX_ENTRIES, show_spinner="Computing ...")
 def _cached(kind: str, name: str, version: str, params: str) -> Any:
     del version  # part of the cache key only
-    store = from_cursor(state.cursor(name))
+    store = state.store(name)
     return compute(kind, store, ViewParams.model_validate_json(params))
 
 
@@ -35,7 +34,7 @@ def view(kind: str, name: str, params: ViewParams) -> Any:
 @st.cache_data(ttl=TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
 def _meta(name: str, version: str) -> dict[str, Any]:
     del version
-    store = from_cursor(state.cursor(name))
+    store = state.store(name)
     cats = store.items().select("category").distinct().to_pandas()["category"]
     ev = store.table("events")
     span = ev.aggregate(first=ev.ts.min(), last=ev.ts.max(), n=ev.count()).to_pandas()

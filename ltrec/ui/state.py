@@ -13,9 +13,10 @@ from pathlib import Path
 import duckdb
 import streamlit as st
 
+from ltrec.analytics.backend import Store, from_cursor
 from ltrec.config import get_settings
-from ltrec.errors import LtrecError
-from ltrec.store import connect, file_version, list_datasets
+from ltrec.errors import BadInputError, LtrecError
+from ltrec.store import connect, external, file_version, list_datasets
 from ltrec.store import cursor as store_cursor
 
 DATASET_KEY = "dataset"
@@ -31,8 +32,29 @@ def data_root() -> Path:
     return get_settings().data_dir
 
 
+@st.cache_resource(max_entries=8, show_spinner=False, ttl=3600)
+def _external(name: str, root: str, version: str) -> Store:
+    del version  # part of the cache key only
+    return Store(external.open_external(name, Path(root)))
+
+
 def datasets() -> list[str]:
-    return list_datasets(data_root())
+    """DuckDB datasets, then TOML-defined external ones (:mod:`ltrec.store.external`)."""
+    return list_datasets(data_root()) + external.list_external(data_root())
+
+
+def is_external(name: str) -> bool:
+    return external.is_external(name, data_root())
+
+
+def label(name: str) -> str:
+    """How the dataset picker shows a name (external datasets are marked with their engine)."""
+    if not is_external(name):
+        return name
+    try:
+        return f"{name} (external: {external.load_config(name, data_root()).backend})"
+    except LtrecError:
+        return f"{name} (external)"
 
 
 def active_dataset() -> str | None:
@@ -50,11 +72,27 @@ def active_dataset() -> str | None:
 
 def version(name: str) -> str:
     """The file version of a dataset: use it in cache keys so caches follow imports."""
+    if is_external(name):
+        return external.config_version(name, data_root())
     return file_version(name, data_root())
+
+
+def store(name: str) -> Store:
+    """The analytics :class:`Store` of a dataset: a fresh cursor on the cached DuckDB
+    connection, or the cached engine connection of an external dataset."""
+    if is_external(name):
+        return _external(name, str(data_root()), version(name))
+    return from_cursor(cursor(name))
 
 
 def cursor(name: str) -> duckdb.DuckDBPyConnection:
     """A fresh cursor on the cached read-only connection of ``name``."""
+    if is_external(name):
+        raise BadInputError(
+            f"dataset '{name}' lives on an external engine; this page needs a local copy",
+            hint=f"fetch a training sample on the Data page; it becomes the dataset "
+            f"'{external.sample_name(name)}'",
+        )
     return store_cursor(_connection(name, str(data_root()), version(name)))
 
 
@@ -72,7 +110,11 @@ def dataset_picker() -> str | None:
         return None
     current = active_dataset()
     chosen = st.sidebar.selectbox(
-        "Dataset", names, index=names.index(current), help="Each dataset is one DuckDB file."
+        "Dataset",
+        names,
+        index=names.index(current),
+        format_func=label,
+        help="Each dataset is one DuckDB file, or a TOML file naming an external engine.",
     )
     if chosen != current:
         st.session_state[DATASET_KEY] = chosen

@@ -1,0 +1,335 @@
+"""TOML-defined external datasets: parsing, the table mapping, analytics parity, the sample.
+
+The DuckDB backend stands in for "any Ibis backend" in the fast tests (a second DuckDB file with
+its own table and column names); the Spark tests (marked ``spark``, ``slow``) run one local
+Spark session and render the Long Tail page on a Spark-defined dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from ltrec.analytics import longtail, segments
+from ltrec.analytics.backend import Store, open_store
+from ltrec.analytics.stats import store_stats
+from ltrec.errors import ConfigError, DatasetNotFoundError
+from ltrec.store import connect, list_datasets, read_meta
+from ltrec.store.external import (
+    config_version,
+    fetch_sample,
+    is_external,
+    list_external,
+    load_config,
+    open_external,
+    sample_name,
+)
+from tests.analytics.conftest import synthetic_shop, write_store
+
+
+def _source_frames(seed: int = 5):
+    """A shop in a foreign layout: other table and column names, aliased event types."""
+    ev, it, us = synthetic_shop(users=60, items=40, sessions=500, seed=seed)
+    alias = {"view": "pv", "cart": "addtocart", "purchase": "buy", "impression": "impression"}
+    clicks = pd.DataFrame(
+        {
+            "customer": ev["user_id"],
+            "sku": ev["item_id"],
+            "action": ev["event_type"].map(alias),
+            "at": ev["ts"],
+            "visit": ev["session_id"],
+        }
+    )
+    products = it.rename(columns={"item_id": "sku", "title": "name"})
+    customers = us.rename(columns={"user_id": "customer"})
+    return (ev, it, us), (clicks, products, customers)
+
+
+def _write_source(path: Path, clicks, products, customers) -> None:
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA shop")
+    for name, df in (("clicks", clicks), ("products", products), ("customers", customers)):
+        con.register("df", df)
+        con.execute(f"CREATE TABLE shop.{name} AS SELECT * FROM df")  # noqa: S608 - fixed names
+        con.unregister("df")
+    con.close()
+
+
+TOML = """
+backend = "duckdb"
+description = "the shop's warehouse"
+
+[connection]
+database = "{db}"
+read_only = true
+
+[tables]
+events = "shop.clicks"
+items = "shop.products"
+users = "shop.customers"
+
+[columns.events]
+user_id = "customer"
+item_id = "sku"
+event_type = "action"
+ts = "at"
+session_id = "visit"
+
+[columns.items]
+item_id = "sku"
+title = "name"
+
+[columns.users]
+user_id = "customer"
+
+[sample]
+max_events = 400
+seed = 7
+"""
+
+
+@pytest.fixture
+def external(data_dir: Path, tmp_path: Path):
+    native, foreign = _source_frames()
+    db = tmp_path / "warehouse.duckdb"
+    _write_source(db, *foreign)
+    (data_dir / "wh.toml").write_text(TOML.format(db=db))
+    write_store("native", data_dir, *native)
+    return "wh"
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> None:
+    a = a.sort_values(keys).reset_index(drop=True)
+    b = b.sort_values(keys).reset_index(drop=True)
+    assert list(a.columns) == list(b.columns)
+    for c in a.columns:
+        if pd.api.types.is_numeric_dtype(a[c]) and not pd.api.types.is_bool_dtype(a[c]):
+            np.testing.assert_allclose(a[c].to_numpy(float), b[c].to_numpy(float), equal_nan=True)
+        else:
+            assert a[c].astype(str).tolist() == b[c].astype(str).tolist(), c
+
+
+def test_listed_beside_duckdb_datasets(external, data_dir) -> None:
+    assert list_external() == ["wh"] and is_external("wh") and not is_external("native")
+    assert "wh" not in list_datasets()  # connect() consumers never see it
+    v = config_version("wh")
+    assert v.startswith("ext-")
+    # a DuckDB file of the same name wins; a stray TOML with a bad name is ignored
+    (data_dir / "bad name.toml").write_text("backend = 'duckdb'")
+    assert list_external() == ["wh"]
+    with pytest.raises(DatasetNotFoundError):
+        load_config("nope")
+
+
+def test_analytics_match_the_native_store(external) -> None:
+    ext = Store(open_external("wh"))
+    nat = open_store("native")
+    _same(longtail.bucket_table(ext).frame, longtail.bucket_table(nat).frame, ["bucket"])
+    _same(longtail.tail_trend(ext).frame, longtail.tail_trend(nat).frame, ["week"])
+    a, b = store_stats(ext, "x").to_dict(), store_stats(nat, "x").to_dict()
+    assert a.pop("events") == b.pop("events")
+    assert a.pop("bucket_cuts") == b.pop("bucket_cuts")
+    assert a == pytest.approx(b)
+    assert "region" in segments.segment_dimensions(ext)
+    assert not ext.has("user_derived")  # not mapped: derived segments are not offered
+
+
+def test_without_items_and_users_tables(external, data_dir) -> None:
+    cfg = (data_dir / "wh.toml").read_text()
+    cfg = cfg.replace('items = "shop.products"\n', "").replace('users = "shop.customers"\n', "")
+    cfg = cfg.split("[columns.items]")[0]
+    (data_dir / "ev_only.toml").write_text(cfg)
+    store = Store(open_external("ev_only"))
+    assert store.items().count().execute() == 40
+    assert longtail.bucket_table(store).frame["items"].sum() == 40
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda s: s.replace('"duckdb"', '"nosuchengine"'), "unknown Ibis backend"),
+        (lambda s: s.replace('events = "shop.clicks"', 'events = "shop.clicks; DROP"'), "table"),
+        (lambda s: s.replace('events = "shop.clicks"', 'evnts = "shop.clicks"'), "unknown table"),
+        (lambda s: s.replace("[sample]", "[sampel]"), "sampel"),
+        (lambda s: s + "\n[[", "not valid TOML"),
+    ],
+    ids=["backend", "ref", "table-name", "extra-key", "toml"],
+)
+def test_bad_toml_is_a_clear_config_error(external, data_dir, edit, match) -> None:
+    path = data_dir / "wh.toml"
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(ConfigError, match=match):
+        open_external("wh")
+
+
+def test_missing_source_column_and_table(external, data_dir) -> None:
+    path = data_dir / "wh.toml"
+    path.write_text(path.read_text().replace('ts = "at"', 'ts = "when"'))
+    with pytest.raises(ConfigError, match="no column"):
+        Store(open_external("wh")).events().count().execute()
+    path.write_text(path.read_text().replace("shop.clicks", "shop.nothing"))
+    with pytest.raises(ConfigError, match="cannot be read"):
+        open_external("wh").table("events")
+
+
+def test_connection_env_secret(external, data_dir, monkeypatch) -> None:
+    path = data_dir / "wh.toml"
+    text = path.read_text()
+    db = text.split('database = "')[1].split('"')[0]
+    text = text.replace(f'database = "{db}"\n', "") + '\n[connection_env]\ndatabase = "WH_DB"\n'
+    path.write_text(text)
+    monkeypatch.delenv("WH_DB", raising=False)
+    with pytest.raises(ConfigError, match="WH_DB"):
+        open_external("wh")
+    monkeypatch.setenv("WH_DB", db)
+    assert Store(open_external("wh")).events().count().execute() > 0
+
+
+def test_fetch_sample_makes_a_local_dataset(external) -> None:
+    rep = fetch_sample("wh")
+    assert rep.dataset == sample_name("wh") == "wh-sample"
+    assert 0 < rep.events <= 400 < rep.total_events
+    assert rep.sampled_users < rep.total_users
+    json.dumps(rep.to_dict())
+    assert f"{rep.events:,} of {rep.total_events:,} events" in rep.summary()
+    con = connect("wh-sample")
+    try:
+        meta = read_meta(con)
+        n_ev, n_users = con.execute(
+            "SELECT count(*), count(DISTINCT user_id) FROM events"
+        ).fetchone()
+        types = set(r[0] for r in con.execute("SELECT DISTINCT event_type FROM events").fetchall())
+        regions = con.execute("SELECT count(region) FROM users").fetchone()[0]
+        titles = con.execute("SELECT count(title) FROM items").fetchone()[0]
+        derived = con.execute("SELECT count(*) FROM user_derived").fetchone()[0]
+    finally:
+        con.close()
+    assert n_ev == rep.events and n_users == rep.sampled_users
+    assert types <= {"impression", "view", "cart", "purchase"}  # aliases mapped
+    assert regions == rep.users > 0 and titles == rep.items > 0 and derived >= n_users
+    assert meta["source"] == "external:wh" and int(meta["sample_events"]) == rep.events
+    # seeded: the same sample again
+    again = fetch_sample("wh")
+    assert (again.events, again.sampled_users) == (rep.events, rep.sampled_users)
+    # whole users: every sampled user has all their events
+    full = Store(open_external("wh")).events().to_pandas()
+    con = connect("wh-sample")
+    try:
+        per = con.execute("SELECT user_id, count(*) FROM events GROUP BY 1").fetchall()
+    finally:
+        con.close()
+    counts = full.groupby("user_id").size()
+    truncated = [u for u, n in per if counts[u] != n]
+    assert len(truncated) <= 1  # only the cap may cut the last user
+
+
+# ----------------------------------------------------------------------------- Spark
+
+
+SPARK_TOML = """
+backend = "pyspark"
+description = "clicks on a local Spark"
+
+[spark]
+master = "local[2]"
+app_name = "ltrec-external-test"
+
+[tables]
+events = "ltrec_ext.clicks"
+items = "ltrec_ext.products"
+users = "ltrec_ext.customers"
+
+[columns.events]
+user_id = "customer"
+item_id = "sku"
+event_type = "action"
+ts = "at"
+session_id = "visit"
+
+[columns.items]
+item_id = "sku"
+title = "name"
+
+[columns.users]
+user_id = "customer"
+
+[sample]
+max_events = 400
+seed = 3
+"""
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("no Java runtime for Spark")
+    from pyspark.sql import SparkSession
+
+    tmp = tmp_path_factory.mktemp("spark_ext")
+    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("ltrec-external")
+        .config("spark.sql.warehouse.dir", str(tmp / "warehouse"))
+        .config("spark.local.dir", str(tmp / "local"))
+        .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={tmp}")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    _, foreign = _source_frames(seed=9)
+    session.sql("CREATE DATABASE IF NOT EXISTS ltrec_ext")
+    for name, df in zip(("clicks", "products", "customers"), foreign, strict=True):
+        session.createDataFrame(df).write.mode("overwrite").saveAsTable(f"ltrec_ext.{name}")
+    yield session
+    session.stop()
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_dataset_analytics_and_sample(spark, data_dir) -> None:
+    (data_dir / "sparkshop.toml").write_text(SPARK_TOML)
+    src = open_external("sparkshop")
+    assert type(src.backend).__module__.startswith("ibis.backends.pyspark")
+    store = Store(src)
+    native, _ = _source_frames(seed=9)
+    write_store("native", data_dir, *native)
+    _same(
+        longtail.bucket_table(store).frame,
+        longtail.bucket_table(open_store("native")).frame,
+        ["bucket"],
+    )
+    rep = fetch_sample("sparkshop", source=src)
+    assert 0 < rep.events <= 400 and rep.dataset in list_datasets()
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_long_tail_page_renders_on_spark_dataset(spark, data_dir) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import APP
+
+    (data_dir / "sparkshop.toml").write_text(SPARK_TOML)
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.query_params["ds"] = "sparkshop"
+    at.run()
+    assert not at.exception, at.exception
+    at.switch_page("pages/long_tail.py").run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert at.title[0].value == "Long Tail"
+    assert len(at.get("plotly_chart")) == 4
+    assert any("sparkshop" in c.value for c in at.caption)
