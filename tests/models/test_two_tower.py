@@ -135,3 +135,33 @@ def test_logq_switch_changes_the_model() -> None:
     on = TwoTower(**cfg).fit(data).score(np.arange(data.n_users))
     off = TwoTower(**{**cfg, "logq": False}).fit(data).score(np.arange(data.n_users))
     assert not np.allclose(on, off)
+
+
+@pytest.mark.slow
+def test_train_save_load_through_the_registry(data_dir) -> None:
+    """The product path: store -> text vectors (cached) -> fit -> evaluate -> run -> reload."""
+    from ltrec.models.registry import load_run
+    from ltrec.models.train import train
+    from ltrec.store import connect, writing
+    from tests.models.conformance import conformance_frames
+
+    events, items, users = conformance_frames()
+    with writing("shop") as con:
+        con.register("ev", events)
+        con.execute("INSERT INTO events (user_id, item_id, event_type, ts) SELECT * FROM ev")
+        con.register("it", items)
+        con.execute(
+            "INSERT INTO items (item_id, title, description, category, brand, price) "
+            "SELECT item_id, title, description, category, brand, price FROM it"
+        )
+        con.register("us", users[["user_id"]])
+        con.execute("INSERT INTO users SELECT * FROM us")
+    res = train("shop", "two_tower", {**SMALL, "epochs": 5}, n_boot=20)
+    assert set(res.to_dict()["metrics"]) >= {"recall@10", "ndcg@10", "aplt@10", "coverage@10"}
+    con = connect("shop")
+    (cached,) = con.execute("SELECT count(*) FROM embeddings").fetchall()[0]
+    con.close()
+    assert cached == len(items)  # every item's text vector is cached in the store
+    run = load_run("shop", res.run_id)
+    users_idx = np.arange(run.model.n_users_)
+    np.testing.assert_array_equal(run.model.score(users_idx), res.model.score(users_idx))
