@@ -41,6 +41,7 @@ try:
         "by default).",
     )
     st.query_params["run"] = run_id
+    studio.remember_run(name, run_id)
     studio._init("rs_k", studio.qp_int("k", get_settings().k, 1, 50))
     k = int(top[1].number_input("List length K", 1, 50, key="rs_k"))
     st.query_params["k"] = str(k)
@@ -75,7 +76,7 @@ if user_id is None:
 st.query_params["user"] = user_id
 user = sr.data.user_index[user_id]
 
-hist = logic.history_frame(sr.data, sr.catalogue, user, n=10)
+hist = studio.history(name, run_id, user, n=10)
 n_hist = int(sr.data.matrix[user].nnz)
 tail_pref = sr.context.user_tail_share(user)
 with past:
@@ -195,7 +196,7 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
                 lab: studio.evaluated(name, run_id, n_users, seed, m, k, cfg)
                 for lab, cfg in zip(labels, settings, strict=True)
             }
-            deltas = logic.compare_settings(results, labels[0], seed=seed)
+            deltas = studio.compared(name, run_id, n_users, seed, m, k, settings, labels)
     except LtrecError as err:
         show_error(err)
         return

@@ -37,6 +37,8 @@ from ltrec.rerank.strategies import BaseOrderConfig, StrategyConfig
 
 #: Columns of an exported list, as ``ltrec export`` writes them.
 EXPORT_COLUMNS = ["user_id", "rank", "item_id", "base_score", "final_score", "base_rank", "reason"]
+#: Bootstrap resamples for the aggregate's intervals and paired deltas.
+N_BOOT = 200
 #: The display split of the head when the configured cuts give only head / tail.
 MID_CUT = 0.5
 
@@ -476,7 +478,7 @@ def evaluate_setting(
     data: Any,
     k: int,
     *,
-    n_boot: int = 200,
+    n_boot: int = N_BOOT,
     label: str = "",
 ) -> Any:
     """Every metric of the evaluation core for ``config`` on the sample (an ``EvalResult``).
@@ -505,7 +507,7 @@ def evaluate_setting(
 
 
 def compare_settings(
-    results: Mapping[str, Any], base: str, *, n_boot: int = 200, seed: int = 0
+    results: Mapping[str, Any], base: str, *, n_boot: int = N_BOOT, seed: int = 0
 ) -> pd.DataFrame:
     """Deltas of every setting against ``results[base]`` (paired intervals, p-values)."""
     from ltrec.evaluation import compare_many

@@ -117,6 +117,16 @@ def active_run_id(name: str, runs: list[Any]) -> str | None:
     return runs[0].run_id if runs else None
 
 
+def remember_run(name: str, run_id: str) -> None:
+    """Make the Studio's run the Model Lab's active run too (one active model per session)."""
+    try:
+        from ltrec.ui import models as lab
+    except ImportError:
+        return
+    if hasattr(lab, "set_active_run") and lab.active_run(name) != run_id:
+        lab.set_active_run(name, run_id)
+
+
 def _embeddings(name: str, data: Any) -> np.ndarray | None:
     """Cached text vectors of the whole catalogue, when the store already holds them.
 
@@ -243,6 +253,53 @@ def _evaluated(
 def evaluated(name: str, run_id: str, n: int, seed: int, m: int, k: int, cfg: StrategyConfig):
     """Every metric of one setting over the user sample (an ``EvalResult``), cached."""
     return _evaluated(name, state.version(name), run_id, n, seed, m, k, to_json(cfg))
+
+
+@st.cache_resource(max_entries=64, show_spinner=False, ttl=TTL_S)
+def _compared(
+    name: str, version: str, run_id: str, n: int, seed: int, m: int, k: int, base: str,
+    setting: str,
+) -> pd.DataFrame:  # fmt: skip
+    from ltrec.evaluation import compare
+
+    res = _evaluated(name, version, run_id, n, seed, m, k, setting)
+    ref = _evaluated(name, version, run_id, n, seed, m, k, base)
+    return compare(res, ref, n_boot=logic.N_BOOT, seed=seed)
+
+
+def compared(
+    name: str,
+    run_id: str,
+    n: int,
+    seed: int,
+    m: int,
+    k: int,
+    settings: list[StrategyConfig],
+    labels: list[str],
+) -> pd.DataFrame:
+    """Deltas of every column against the first (paired intervals), cached per pair, in the
+    layout of :func:`ltrec.evaluation.compare_many`."""
+    version = state.version(name)
+    base = to_json(settings[0])
+    frames = [
+        _compared(name, version, run_id, n, seed, m, k, base, to_json(cfg)).assign(setting=lab)
+        for lab, cfg in zip(labels[1:], settings[1:], strict=True)
+    ]
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    return out[["setting", *[c for c in out.columns if c != "setting"]]]
+
+
+@st.cache_data(ttl=TTL_S, max_entries=256, show_spinner=False)
+def _history(name: str, version: str, run_id: str, user: int, n: int) -> pd.DataFrame:
+    sr = _studio_run(name, version, run_id)
+    return logic.history_frame(sr.data, sr.catalogue, user, n)
+
+
+def history(name: str, run_id: str, user: int, n: int = 10) -> pd.DataFrame:
+    """The user's recent training history (cached per user)."""
+    return _history(name, state.version(name), run_id, int(user), int(n))
 
 
 def strength_grid(cfg: StrategyConfig) -> list[float]:
