@@ -103,10 +103,15 @@ SQL: dict[str, str] = {
     "count(*) FILTER (s=3) FROM js GROUP BY bucket UNION ALL "
     "SELECT '(all)', -1, count(DISTINCT user_id), count(*), count(*) FILTER (s>=2), "
     "count(*) FILTER (s=3) FROM js",
-    "stats": "SELECT (SELECT count(*) FROM (SELECT user_id FROM users UNION "
-    "SELECT user_id FROM events)), count(*) FILTER (event_type='impression'), "
-    "count(*) FILTER (event_type='view'), count(*) FILTER (event_type='cart'), "
-    "count(*) FILTER (event_type='purchase'), min(ts), max(ts) FROM events",
+    "stats": _BUCKETS  # noqa: S608 - constant SQL, no user input
+    + ", c AS (SELECT item_id, count(*) FILTER (event_type='impression') i, "
+    "count(*) FILTER (event_type='view') v, count(*) FILTER (event_type='cart') c, "
+    "count(*) FILTER (event_type='purchase') p FROM events GROUP BY item_id) "
+    "SELECT r.item_id, prev >= 0.8 * total - 1e-9 * total tail, coalesce(i, 0), "
+    "coalesce(v, 0), coalesce(c.c, 0), coalesce(c.p, 0), "
+    "(SELECT count(*) FROM (SELECT user_id FROM users UNION SELECT user_id FROM events)) users, "
+    "(SELECT min(ts) FROM events) first_ts, (SELECT max(ts) FROM events) last_ts "
+    "FROM r LEFT JOIN c USING (item_id)",
 }
 
 CALLS: dict[str, Callable] = {

@@ -38,7 +38,9 @@ def exposure_event(counts: dict[str, int]) -> str:
     return "impression"
 
 
-def _item_table(store: Store, scope: Scope, cfg: BucketConfig) -> ir.Table:
+def item_table(store: Store, scope: Scope, cfg: BucketConfig) -> ir.Table:
+    """Ibis table per catalogue item: ``item_id, category, bucket, cold`` and event counts of
+    every type (``impression, view, cart, purchase``)."""
     b = buckets_expr(store, scope, cfg)
     c = item_event_counts(store, scope)
     j = b.join(c, b.item_id == c.item_id)
@@ -73,7 +75,7 @@ def bucket_table(
     the exposure type is chosen afterwards) and per-item funnel pair counts.
     """
     cfg = cfg or BucketConfig()
-    it = _item_table(store, scope, cfg)
+    it = item_table(store, scope, cfg)
     pr = pairs_expr(store, scope)
     pc = pr.group_by("item_id").agg(
         views=pr.count(), carts=pr.cart.sum(), purchases=pr.purchase.sum()
@@ -153,7 +155,7 @@ def tail_by_category(
     """For each top-level category: share of its items in the tail, and the tail's share of the
     category's exposure and purchases (buckets are catalogue-wide, not per category)."""
     cfg = cfg or BucketConfig()
-    it = _item_table(store, scope, cfg)
+    it = item_table(store, scope, cfg)
     tail = it.bucket == len(cfg.cuts)
     agg = it.group_by("category").agg(
         items=it.count(),

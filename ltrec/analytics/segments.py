@@ -121,13 +121,22 @@ def segment_funnel(
     jv = j.view()
     js = jv.join(shown, (jv.segment == shown.s_seg) & (jv.bucket == shown.s_bucket))
     js = js.select(jv.user_id, jv.cart, jv.purchase, jv.bucket, jv.segment)
-    parts = [
-        cells.to_pandas(),
-        agg(js, ["segment"]).to_pandas().assign(bucket=-1),
-        agg(js, ["bucket"]).to_pandas().assign(segment=ALL),
-        agg(js, []).to_pandas().assign(segment=ALL, bucket=-1),
-    ]
-    df = pd.concat(parts, ignore_index=True)
+    # one statement: inner cells and the three margins (shown cells only), so the engine plans
+    # the shared pairs/buckets join once instead of once per part
+    minus1 = ibis.literal(-1).cast("int64")
+    all_seg = ibis.literal(ALL)
+    seg_m = agg(js, ["segment"])
+    bkt_m = agg(js, ["bucket"])
+    grand = agg(js, [])
+    cols = ["segment", "bucket", *COUNTS]
+    union = ibis.union(
+        cells.select(cells.segment, cells.bucket.cast("int64").name("bucket"), *COUNTS),
+        seg_m.mutate(bucket=minus1).select(cols),
+        bkt_m.mutate(segment=all_seg, bucket=bkt_m.bucket.cast("int64")).select(cols),
+        grand.mutate(segment=all_seg, bucket=minus1).select(cols),
+    )
+    union = union.select("segment", "bucket", *[union[c].cast("int64").name(c) for c in COUNTS])
+    df = union.to_pandas()
     for c in COUNTS:
         df[c] = pd.to_numeric(df[c]).fillna(0).astype("int64")
     names = bucket_names(len(cfg.cuts))

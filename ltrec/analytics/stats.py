@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from ltrec.analytics.backend import Scope, Store, open_store
-from ltrec.analytics.concentration import gini, item_event_counts
-from ltrec.analytics.longtail import bucket_table
+from ltrec.analytics.concentration import gini
+from ltrec.analytics.longtail import exposure_event, item_table
 from ltrec.analytics.popularity import BucketConfig
 from ltrec.config import EVENT_TYPES
 
@@ -86,26 +86,31 @@ def store_stats(
 ) -> DatasetStats:
     """:class:`DatasetStats` of any :class:`Store` (DuckDB, Spark, ...)."""
     cfg = cfg or BucketConfig()
-    bt = bucket_table(store, scope, cfg)
-    counts, exp = bt.counts, bt.exposure_event
+    # one query per item (bucket + counts of every type), one for the span, one for users
+    it = item_table(store, scope, cfg).to_pandas()
+    counts = {t: int(it[t].sum()) for t in EVENT_TYPES}
+    exp = exposure_event(counts)
+    tail = (it["bucket"] == len(cfg.cuts)).to_numpy()
     ev = store.events(scope)
     span = ev.aggregate(first=ev.ts.min(), last=ev.ts.max()).to_pandas()
     users = int(store.users().count().to_pandas())
-    per_item = item_event_counts(store, scope).select(exp).to_pandas()[exp].to_numpy()
-    table = bt.frame.set_index("bucket")
-    tail = table.loc["tail"]
+
+    def share(col: str) -> float:
+        total = float(it[col].sum())
+        return float(it.loc[tail, col].sum()) / total if total > 0 else 0.0
+
     return DatasetStats(
         name=name,
         users=users,
-        items=int(len(per_item)),
-        events={t: counts[t] for t in EVENT_TYPES},
+        items=int(len(it)),
+        events=counts,
         first_ts=_ts(span["first"].iloc[0]),
         last_ts=_ts(span["last"].iloc[0]),
-        gini_exposure=gini(per_item),
+        gini_exposure=gini(it[exp].to_numpy()),
         exposure_event=exp,
-        tail_item_share=float(tail["item_share"]),
-        tail_exposure_share=float(tail["exposure_share"]),
-        tail_purchase_share=float(tail["purchase_share"]),
+        tail_item_share=float(tail.mean()) if len(it) else 0.0,
+        tail_exposure_share=share(exp),
+        tail_purchase_share=share("purchase"),
         bucket_cuts=tuple(cfg.cuts),
     )
 
