@@ -109,7 +109,7 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
         st.warning(p)
     settings = []
     for i, col in enumerate(st.columns(n)):  # one row of settings, then one row of lists
-        with col.container(border=True, height=300):
+        with col.container(border=True, height=260):
             settings.append(studio.setting_widgets(i + 1, initial[i]))
     cols = st.columns(n)
     studio.settings_to_url(settings)
@@ -131,16 +131,22 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
         with col:
             base_tail = lists.base.stats(sr.context).tail_share
             a, b = st.columns(2)
+            change = stats.tail_share - base_tail if stats.n else 0.0
             a.metric(
                 "tail share",
                 f"{stats.tail_share:.0%}",
-                f"{stats.tail_share - base_tail:+.0%}" if i and stats.n else None,
+                f"{change:+.0%} vs base" if i else "the base",
+                delta_color="normal" if i and change else "off",
+                delta_arrow="auto" if i and change else "off",
                 help="Share of the list on tail items (this list's APLT term).",
             )
             b.metric(
                 "overlap with base",
                 f"{stats.overlap:.0%}" if stats.overlap is not None else "–",
-                help="|list ∩ base top K| / K.",
+                f"{int(frame['new'].sum())} new",
+                delta_color="off",
+                delta_arrow="off",
+                help="|list ∩ base top K| / K; new items are outside the base top K.",
             )
             a.metric(
                 "ARP",
@@ -209,7 +215,7 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
     table = metrics_frame(
         results, deltas, metrics=[x for x in keep if x in results[labels[0]].metrics]
     )
-    st.plotly_chart(metrics_table(table, height=40 + 34 * len(table)), key="rs_fig_metrics")
+    st.plotly_chart(metrics_table(table, height=40 + 29 * len(table)), key="rs_fig_metrics")
 
     # -------------------------------------------------------------------------- sweep
     st.subheader("Trade-off sweep")

@@ -550,14 +550,14 @@ def list_table(frame: pd.DataFrame, key: str, height: int | None = None) -> None
             "rank": st.column_config.NumberColumn("#", width=30),
             "change": st.column_config.TextColumn(
                 "vs base",
-                width=72,
+                width=96,
                 help="Rank change against the base order: ▲ moved up, ▼ moved down, "
                 "new = not in the base top K (its rank in the candidate pool in brackets).",
             ),
             "title": st.column_config.TextColumn("title", width="medium"),
             "bucket": st.column_config.TextColumn(
                 "bucket",
-                width=44,
+                width=52,
                 help="Popularity bucket: head / mid / tail by cumulative interaction share "
                 "(tail = outside the smallest top set making the configured share).",
             ),
