@@ -278,7 +278,8 @@ class InteractionData:
         uidx = pd.Index(user_ids).get_indexer(ev["user_id"])
         iidx = pd.Index(item_ids).get_indexer(ev["item_id"])
         if "ts" in ev.columns:
-            ts = pd.to_datetime(ev["ts"], errors="coerce")
+            # DuckDB hands pandas datetime64[us]: convert the unit, never assume nanoseconds.
+            ts = pd.to_datetime(ev["ts"], errors="coerce").astype("datetime64[ns]")
             secs = (ts.astype("int64") / 1e9).where(ts.notna(), 0.0).to_numpy(np.float64)
         else:
             secs = np.zeros(len(ev))

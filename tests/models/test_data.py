@@ -86,3 +86,13 @@ def test_fingerprint_changes_with_data_only() -> None:
     assert c.fingerprint != a.fingerprint
     with pytest.raises(BadInputError):
         a.with_text(np.zeros((3, 2)), "x")
+
+
+def test_last_ts_is_unix_seconds_whatever_the_datetime_unit() -> None:
+    # DuckDB hands pandas datetime64[us]; the seconds must not depend on the unit.
+    ts = pd.Series(pd.to_datetime(["2025-03-01 10:00:00"])).astype("datetime64[us]")
+    ev = pd.DataFrame({"user_id": ["u1"], "item_id": ["i1"], "event_type": ["view"], "ts": ts})
+    data = InteractionData.from_frame(
+        ev, pd.DataFrame({"item_id": ["i1"]}), pd.DataFrame({"user_id": ["u1"]})
+    )
+    assert data.last_ts.data[0] == pd.Timestamp("2025-03-01 10:00:00").timestamp()
