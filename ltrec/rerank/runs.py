@@ -90,7 +90,7 @@ def evaluate_reranked(
     cfg = parse_config(config)
     rc = load(dataset, run_id, cfg, data_dir)
     users, test = split_targets(rc.data)
-    items, scores = rc.run.model.recommend(users, max(cfg.pool, k), exclude_seen=True)
+    items, scores = rc.run.model.recommend(users, max(cfg.pool, k))
     batch = rerank_batch(
         Pipeline(cfg), items[:, : cfg.pool], scores[:, : cfg.pool], rc.context, users.tolist(), k
     )
@@ -147,7 +147,7 @@ def recommend_reranked(
     cfg = parse_config(config)
     rc = load(dataset, run_id, cfg, data_dir)
     u = rc.data.user_index.get(str(user_id), -1)
-    items, scores = rc.run.model.recommend(np.array([u]), max(cfg.pool, k), exclude_seen=True)
+    items, scores = rc.run.model.recommend(np.array([u]), max(cfg.pool, k))
     batch = rerank_batch(
         Pipeline(cfg),
         items[:, : cfg.pool],
@@ -233,7 +233,7 @@ def export_lists(
     all_users = np.arange(rc.data.n_users)
     for start in range(0, all_users.size, batch_size):
         users = all_users[start : start + batch_size]
-        items, scores = rc.run.model.recommend(users, max(cfg.pool, k), exclude_seen=True)
+        items, scores = rc.run.model.recommend(users, max(cfg.pool, k))
         batch = rerank_batch(
             pipe, items[:, : cfg.pool], scores[:, : cfg.pool], rc.context, users.tolist(), k
         )

@@ -453,7 +453,7 @@ def sample_users(model: Any, data: Any, n: int, *, seed: int = 0, m: int = 200) 
     if n < users.size:
         rows = np.sort(np.random.default_rng(seed).choice(users.size, int(n), replace=False))
     chosen = users[rows]
-    items, scores = model.recommend(chosen, int(m), exclude_seen=True)
+    items, scores = model.recommend(chosen, int(m))
     return Sample(
         users=chosen,
         test=tuple(test[r] for r in rows),
@@ -561,7 +561,7 @@ def all_lists(
     frames = []
     for start in range(0, everyone.size, batch_size):
         chunk = everyone[start : start + batch_size]
-        items, scores = model.recommend(chunk, max(config.pool, k), exclude_seen=True)
+        items, scores = model.recommend(chunk, max(config.pool, k))
         m = config.pool
         batch = rerank_batch(pipe, items[:, :m], scores[:, :m], context, chunk.tolist(), k)
         frames.append(lists_table(data, batch, chunk))

@@ -49,9 +49,9 @@ class Pools:
 
     @classmethod
     def from_model(cls, model: Any, users: Sequence[int] | np.ndarray, m: int = 200) -> Pools:
-        """Pools from any recommender with ``recommend(users, k, exclude_seen=True)``."""
+        """Pools from any recommender with ``recommend(users, k)``."""
         users = np.asarray(users, dtype=np.int64)
-        items, scores = model.recommend(users, int(m), exclude_seen=True)
+        items, scores = model.recommend(users, int(m))
         return cls(users, np.atleast_2d(items), np.atleast_2d(scores).astype(float))
 
     def __len__(self) -> int:

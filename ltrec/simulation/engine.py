@@ -111,12 +111,12 @@ class _PolicyState:
 
     def recommend(self, users: np.ndarray, k: int) -> np.ndarray:
         if self.pipeline is None:
-            recs, _ = self.model.recommend(users, k, exclude_seen=True)
+            recs, _ = self.model.recommend(users, k)
             return recs
         from ltrec.rerank import rerank_batch
 
         pool = max(self.pipeline.config.pool, k)
-        items, scores = self.model.recommend(users, pool, exclude_seen=True)
+        items, scores = self.model.recommend(users, pool)
         batch = rerank_batch(self.pipeline, items, scores, self.context, users, k)
         return batch.items
 

@@ -220,7 +220,7 @@ def users_table(name: str) -> pd.DataFrame:
 @st.cache_data(ttl=TTL_S, max_entries=512, show_spinner=False)
 def _pool(name: str, version: str, run_id: str, user: int, m: int) -> tuple[np.ndarray, ...]:
     sr = _studio_run(name, version, run_id)
-    items, scores = sr.model.recommend(np.array([user]), int(m), exclude_seen=True)
+    items, scores = sr.model.recommend(np.array([user]), int(m))
     return np.asarray(items[0]), np.asarray(scores[0], dtype=float)
 
 
