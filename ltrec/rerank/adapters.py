@@ -22,25 +22,30 @@ def context_from_data(
     *,
     cuts: Sequence[float] | None = None,
     items: pd.DataFrame | None = None,
+    price: np.ndarray | None = None,
+    in_stock: np.ndarray | None = None,
 ) -> Context:
     """A context for ``data`` (an ``InteractionData``): popularity, buckets, categories, text
-    embeddings, training history, and price / stock from the store's ``items`` table when given.
+    embeddings, training history, and price / stock from the store's ``items`` table when given
+    (or as arrays aligned to ``data.item_ids``, which take precedence).
     """
     from ltrec.evaluation.longtail import popularity_buckets
 
     cuts = tuple(cuts or get_settings().bucket_cuts)
     bucket = popularity_buckets(np.asarray(data.item_pop, dtype=float), cuts)
     n = len(data.item_ids)
-    price = np.full(n, np.nan)
+    price_ = np.full(n, np.nan)
     stock = np.ones(n, dtype=bool)
     if items is not None and len(items):
         frame = items.set_index(items["item_id"].astype(str))
         ids = pd.Index(np.asarray(data.item_ids, dtype=str))
         if "price" in frame:
-            price = pd.to_numeric(frame["price"], errors="coerce").reindex(ids).to_numpy(float)
+            price_ = pd.to_numeric(frame["price"], errors="coerce").reindex(ids).to_numpy(float)
         if "in_stock" in frame:
             st = frame["in_stock"].reindex(ids)
             stock = st.fillna(True).astype(bool).to_numpy()  # unknown stock: assume in stock
+    price = price if price is not None else price_
+    stock = in_stock if in_stock is not None else stock
     names = list(data.category_names)[1:]
     return Context.from_data(
         data.item_pop,

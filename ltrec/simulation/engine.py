@@ -37,7 +37,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ltrec.errors import BadInputError, ConfigError
-from ltrec.evaluation.longtail import popularity_buckets, tail_mask
+from ltrec.evaluation.longtail import tail_mask
 from ltrec.evaluation.metrics import arp, coverage, exposure, gini, position_weights
 from ltrec.simulation.config import PolicyConfig, SimulationConfig, parse_policy
 from ltrec.simulation.result import SimulationResult
@@ -73,20 +73,9 @@ def examination(ranks: np.ndarray, config: SimulationConfig, user_model: UserMod
 
 def rerank_context(data: Any, cuts: Sequence[float], prices: np.ndarray, stock: np.ndarray):
     """A re-ranking :class:`~ltrec.rerank.Context` for the current interaction data."""
-    from ltrec.rerank import Context
+    from ltrec.rerank.adapters import context_from_data
 
-    pop = np.asarray(data.item_pop, dtype=float)
-    return Context.from_data(
-        pop,
-        bucket=popularity_buckets(pop, cuts),
-        category=np.asarray(data.item_category, dtype=np.int64) - 1,  # 0 = unknown there
-        category_names=list(data.category_names)[1:],
-        embedding=data.item_text_emb,
-        price=prices,
-        in_stock=stock,
-        item_ids=data.item_ids,
-        history=data.matrix,
-    )
+    return context_from_data(data, cuts=cuts, price=prices, in_stock=stock)
 
 
 @dataclass(eq=False)
