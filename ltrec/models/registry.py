@@ -24,7 +24,6 @@ may still cache text embeddings in the store).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -32,7 +31,6 @@ import platform
 import re
 import shutil
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -46,7 +44,7 @@ import numpy as np
 from ltrec.config import get_settings
 from ltrec.errors import LtrecError, RegistryError
 from ltrec.models.base import MODELS, Recommender, get_model_class, read_model_config
-from ltrec.store.connect import check_name
+from ltrec.store.connect import check_name, file_lock
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData
@@ -121,17 +119,7 @@ def training_lock(
     if mine:
         yield
         return
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise TrainingBusyError(dataset) from None
-                time.sleep(0.2)
+    with file_lock(Path(path), wait, lambda: TrainingBusyError(dataset)):
         with _held_guard:
             _held[path] = me
         try:
@@ -139,8 +127,6 @@ def training_lock(
         finally:
             with _held_guard:
                 _held.pop(path, None)
-    finally:
-        os.close(fd)  # releases the lock
 
 
 # ---------------------------------------------------------------------------- files

@@ -18,7 +18,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -120,9 +120,13 @@ def write_meta(con: duckdb.DuckDBPyConnection, values: dict[str, object]) -> Non
 
 
 @contextlib.contextmanager
-def _lock(name: str, root: Path, wait: float) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / f".{name}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+def file_lock(path: Path, wait: float, busy: Callable[[], Exception]) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path``; raise ``busy()`` after ``wait`` seconds.
+
+    The lock belongs to the open file, so it dies with the process (a ``kill -9`` frees it).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
     try:
         deadline = time.monotonic() + wait
         while True:
@@ -131,11 +135,15 @@ def _lock(name: str, root: Path, wait: float) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise StoreBusyError(name) from None
+                    raise busy() from None
                 time.sleep(0.2)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def _lock(name: str, root: Path, wait: float) -> contextlib.AbstractContextManager[None]:
+    return file_lock(root / f".{name}.lock", wait, lambda: StoreBusyError(name))
 
 
 def _remove(path: Path) -> None:
