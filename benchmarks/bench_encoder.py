@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -23,6 +24,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 RESULTS = Path(__file__).resolve().parent / "results" / "encoder.json"
+
+
+def cpu_s() -> float:
+    """CPU seconds of this process (all threads): a fairer figure on a shared machine."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def catalogue(n: int) -> list[tuple]:
@@ -58,30 +65,32 @@ def main() -> None:
         out["minilm_load_s"] = round(load_s, 2)
         for label, batch in (("titles", titles), ("item texts", texts)):
             enc.encode(batch[:64])  # trace the graph once, outside the timing
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), cpu_s()
             vecs = enc.encode(batch)
-            secs = time.perf_counter() - t0
+            secs, cpu = time.perf_counter() - t0, cpu_s() - c0
             tokens = sum(len(t) for t in enc.tokenize(batch))
             out["runs"].append(
                 {
                     "encoder": "minilm",
                     "texts": label,
                     "seconds": round(secs, 2),
+                    "cpu_seconds": round(cpu, 2),
                     "items_per_s": round(len(batch) / secs, 1),
                     "mean_tokens": round(tokens / len(batch), 1),
                     "dim": int(vecs.shape[1]),
                 }
             )
         for label, batch in (("titles", titles), ("item texts", texts)):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), cpu_s()
             fb = TfidfSvdEncoder(EncoderConfig(kind="tfidf")).fit(batch)
             vecs = fb.encode(batch)
-            secs = time.perf_counter() - t0
+            secs, cpu = time.perf_counter() - t0, cpu_s() - c0
             out["runs"].append(
                 {
                     "encoder": "tfidf-svd (fit + encode)",
                     "texts": label,
                     "seconds": round(secs, 2),
+                    "cpu_seconds": round(cpu, 2),
                     "items_per_s": round(len(batch) / secs, 1),
                     "dim": int(vecs.shape[1]),
                 }
@@ -89,17 +98,20 @@ def main() -> None:
     target = next(r for r in out["runs"] if r["encoder"] == "minilm" and r["texts"] == "titles")
     out["target_10k_titles_s"] = 60
     out["minilm_10k_titles_s_est"] = round(10_000 / target["items_per_s"], 1)
+    # On 2 dedicated cores the wall time is at least CPU seconds / 2.
+    out["minilm_10k_titles_cpu_s_est"] = round(target["cpu_seconds"] * 10_000 / len(titles), 1)
     out["meets_target"] = out["minilm_10k_titles_s_est"] <= 60
     print(f"{len(rows):,} demo items; MiniLM load {load_s:.1f}s (2 shared CPU cores)")
-    print(f"{'encoder':<26}{'texts':<12}{'seconds':>9}{'items/s':>10}{'tokens':>8}")
+    print(f"{'encoder':<26}{'texts':<12}{'wall s':>9}{'CPU s':>9}{'items/s':>10}{'tokens':>8}")
     for r in out["runs"]:
         print(
-            f"{r['encoder']:<26}{r['texts']:<12}{r['seconds']:>9.2f}{r['items_per_s']:>10.1f}"
-            f"{r.get('mean_tokens', ''):>8}"
+            f"{r['encoder']:<26}{r['texts']:<12}{r['seconds']:>9.2f}{r['cpu_seconds']:>9.2f}"
+            f"{r['items_per_s']:>10.1f}{r.get('mean_tokens', ''):>8}"
         )
     print(
-        f"10k titles with MiniLM: {out['minilm_10k_titles_s_est']}s (target <= 60s): "
-        f"{'met' if out['meets_target'] else 'MISSED'}"
+        f"10k titles with MiniLM: {out['minilm_10k_titles_s_est']}s wall, "
+        f"{out['minilm_10k_titles_cpu_s_est']} CPU s (target <= 60s wall on 2 cores): "
+        f"{'met' if out['meets_target'] else 'MISSED on this shared machine'}"
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")

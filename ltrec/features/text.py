@@ -441,12 +441,20 @@ def embed_texts(
     encoder: MiniLMEncoder | TfidfSvdEncoder | None = None,
     config: EncoderConfig | None = None,
     cache: bool = True,
+    data_dir: Path | str | None = None,
 ) -> tuple[np.ndarray, EncoderInfo]:
     """Embed texts, reading and filling the dataset's cache when ``dataset`` is given.
 
     Every missing vector is computed first and then written in one :func:`writing` call (a
     write copies the dataset file, so one write per call, never one per batch). When another
     writer holds the dataset the vectors are returned uncached.
+
+    Args:
+        texts: the texts (see :func:`item_text`).
+        dataset: the store whose ``embeddings`` table caches the vectors (None: no cache).
+        encoder: an encoder to use (default :func:`get_encoder` under ``config``).
+        cache: read and write the store cache.
+        data_dir: the data directory (default the settings').
 
     Returns:
         ``(vectors [n, dim] float32, info)`` in the order of ``texts``.
@@ -461,7 +469,7 @@ def embed_texts(
         from ltrec.store import connect
 
         try:
-            con = connect(dataset)
+            con = connect(dataset, data_dir)
         except DatasetNotFoundError:
             con = None
         if con is not None:
@@ -481,7 +489,7 @@ def embed_texts(
             from ltrec.store import writing
 
             try:
-                with writing(dataset, wait=5.0) as wcon:
+                with writing(dataset, data_dir, wait=5.0) as wcon:
                     write_cached(wcon, enc.name, missing, vecs)
             except StoreBusyError:
                 log.warning("dataset %s busy: %d embeddings not cached", dataset, len(missing))
@@ -495,6 +503,7 @@ def item_embeddings(
     config: EncoderConfig | None = None,
     with_description: bool = True,
     cache: bool = True,
+    data_dir: Path | str | None = None,
 ) -> tuple[list[str], np.ndarray, EncoderInfo]:
     """Text vectors of every item of a dataset, ordered by ``item_id``.
 
@@ -503,7 +512,7 @@ def item_embeddings(
     """
     from ltrec.store import connect
 
-    con = connect(dataset)
+    con = connect(dataset, data_dir)
     try:
         rows = con.execute(
             "SELECT item_id, title, category, brand, description FROM items ORDER BY item_id"
@@ -512,5 +521,5 @@ def item_embeddings(
         con.close()
     ids = [r[0] for r in rows]
     texts = [item_text(*r[1:], with_description=with_description) for r in rows]
-    vecs, info = embed_texts(texts, dataset=dataset, config=config, cache=cache)
+    vecs, info = embed_texts(texts, dataset=dataset, config=config, cache=cache, data_dir=data_dir)
     return ids, vecs, info

@@ -119,7 +119,7 @@ def test_cache_written_once_and_reused(data_dir):
     con.close()
     assert rows == 4
     version = file_version("shop")
-    ids2, vecs2, _ = item_embeddings("shop", config=cfg)
+    ids2, vecs2, _ = item_embeddings("shop", config=cfg, data_dir=data_dir)
     assert file_version("shop") == version  # everything came from the cache: no write
     np.testing.assert_array_equal(vecs2, vecs)
 
