@@ -79,7 +79,7 @@ def runs_dir(dataset: str, data_dir: Path | str | None = None) -> Path:
 
 
 def check_run_id(run_id: str) -> str:
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or run_id in (".", ".."):
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or run_id in (".", ".."):
         raise RegistryError(
             f"invalid run id {run_id!r}", hint="list the runs with `ltrec runs DATASET`"
         )

@@ -34,7 +34,7 @@ SUFFIX = ".duckdb"
 
 def check_name(name: str) -> str:
     """Validate a dataset name: 1-64 letters, digits, '_' or '-'; first a letter or digit."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise BadInputError(
             f"invalid dataset name {name!r}",
             hint="use 1-64 letters, digits, '_' or '-', starting with a letter or digit",
@@ -56,7 +56,7 @@ def list_datasets(data_dir_: Path | str | None = None) -> list[str]:
     if not root.is_dir():
         return []
     names = [p.name[: -len(SUFFIX)] for p in root.glob(f"*{SUFFIX}") if not p.name.startswith(".")]
-    return sorted(n for n in names if _NAME.match(n))
+    return sorted(n for n in names if _NAME.fullmatch(n))
 
 
 def exists(name: str, data_dir_: Path | str | None = None) -> bool:
