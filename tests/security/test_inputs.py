@@ -150,7 +150,8 @@ def test_streamlit_config_keeps_xsrf_on_and_errors_hidden() -> None:
     # and Streamlit itself reads them so from the repository root
     probe = (
         "import streamlit.config as c; c.get_config_options(force_reparse=True); "
-        "print(c.get_option('server.enableXsrfProtection'), c.get_option('client.showErrorDetails'))"
+        "print(c.get_option('server.enableXsrfProtection'), "
+        "c.get_option('client.showErrorDetails'))"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
