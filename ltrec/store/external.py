@@ -325,7 +325,8 @@ class ExternalSource:
         for col, typ in EVENT_COLUMNS.items():
             ityp = _IBIS_TYPES[typ]
             if col == "event_type":
-                raw = t.event_type.cast("string").strip().lower()
+                # not .strip(): ibis 12 on Spark strips the letter 'v' too ('pv' -> 'p')
+                raw = t.event_type.cast("string").re_replace(r"^\s+|\s+$", "").lower()
                 cols[col] = raw.substitute(EVENT_ALIASES, else_=raw)
             elif col in t.columns:
                 cols[col] = t[col].cast(ityp)
