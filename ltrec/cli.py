@@ -108,6 +108,25 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_vectors(args: argparse.Namespace) -> int:
+    from ltrec.store.vectors import import_vectors
+
+    report = import_vectors(
+        args.name,
+        args.file,
+        args.vectors,
+        id_column=args.id_column,
+        column=args.column,
+        max_reject_share=args.max_reject_share,
+        data_dir=args.data_dir,
+    )
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.summary())
+    return 0
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     from ltrec.store import list_datasets
 
@@ -417,6 +436,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace user ids by a keyed HMAC-SHA256 (key from $LTREC_HMAC_KEY) before storing",
     )
+    p.add_argument("--json", action="store_true")
+
+    p = add(
+        "import-vectors",
+        cmd_import_vectors,
+        "import precomputed item vectors (Parquet: item_id + a list of floats)",
+    )
+    p.add_argument("name", help="dataset name")
+    p.add_argument("--file", type=Path, required=True, help="Parquet file of item vectors")
+    p.add_argument(
+        "--name",
+        dest="vectors",
+        default="image",
+        help="name of the vector set (default image); re-importing a name replaces it",
+    )
+    p.add_argument("--column", help="the vector column, when the file has several")
+    p.add_argument("--id-column", default="item_id", help="the item id column (item_id)")
+    p.add_argument("--max-reject-share", type=float, default=0.05, metavar="X")
     p.add_argument("--json", action="store_true")
 
     p = add("datasets", cmd_datasets, "list datasets")

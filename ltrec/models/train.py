@@ -68,7 +68,9 @@ def add_text(data: InteractionData, dataset: str) -> InteractionData:
     idx = data.items_to_index(ids)
     ok = idx >= 0
     emb[idx[ok]] = vecs[ok]
-    return data.with_text(emb, info.name)
+    from ltrec.store.vectors import with_item_vectors  # precomputed vectors, if imported
+
+    return with_item_vectors(data.with_text(emb, info.name), dataset)
 
 
 def split_targets(data: InteractionData) -> tuple[np.ndarray, list[np.ndarray]]:
