@@ -376,6 +376,9 @@ def open_external(name: str, data_dir_: Path | str | None = None) -> ExternalSou
 # ------------------------------------------------------------------------ training sample
 
 
+_BUCKETS = 1_000_000
+
+
 def sample_name(name: str) -> str:
     """The local DuckDB dataset that holds an external dataset's training sample."""
     return check_name(f"{name[:57]}-sample")
@@ -417,10 +420,11 @@ def fetch_sample(
 ) -> SampleReport:
     """Copy a seeded sample of an external dataset into the DuckDB dataset ``<name>-sample``.
 
-    Whole users are sampled (a Bernoulli sample of distinct user ids with probability
-    ``max_events / total events``, seeded), so every sampled user keeps their full history, as
-    models need; the result is capped at ``max_events`` events. Items and users are those the
-    sampled events name. Everything travels through Arrow (``to_pyarrow``).
+    Whole users are sampled: user ``u`` is in when ``|hash(u + "#" + seed)| mod 10^6`` (the
+    engine's own hash) is below ``10^6 * max_events / total events``, so every sampled user
+    keeps their full history, as models need; the result is capped at ``max_events`` events
+    (ordered by user and time). Items and users are those the sampled events name. Everything
+    travels through Arrow (``to_pyarrow``).
     """
     from ltrec.store.connect import write_meta, writing
     from ltrec.store.finalize import finalize
@@ -437,8 +441,10 @@ def fetch_sample(
     n_users = int(all_users.count().to_pyarrow().as_py())
     fraction = min(1.0, max_events / total) if total else 1.0
     if fraction < 1.0:
-        chosen = all_users.sample(fraction, seed=seed)
-        ev = ev.semi_join(chosen, "user_id")
+        # a seeded hash of the user id, not Table.sample: Spark has no seeded sample in Ibis,
+        # and this keeps a user in or out of the sample whatever the partitioning
+        bucket = (ev.user_id.concat(f"#{seed}").hash() % _BUCKETS).abs()
+        ev = ev.filter(bucket < int(round(fraction * _BUCKETS)))
     ev = ev.order_by(["user_id", "ts", "item_id"]).limit(max_events)
     events = ev.to_pyarrow()
     keys = ibis.memtable(events.select(["item_id"]).group_by("item_id").aggregate([]))
