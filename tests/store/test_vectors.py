@@ -208,15 +208,24 @@ def test_hook_feeds_content_models_and_mmr(shop, tmp_path) -> None:
     )
     ctx = context_from_data(out)
     assert ctx.embedding is not None and ctx.embedding.shape == (data.n_items, 8)
-    from ltrec.models.keras_util import FeatureTables
-
-    assert FeatureTables.from_data(out, history=2).d_text == 8
 
 
-def test_add_text_calls_the_hook() -> None:
-    """The models' feature loading goes through the hook (the smallest additive change)."""
-    import inspect
+@pytest.mark.slow
+def test_models_feature_loading_appends_the_vectors(shop, tmp_path) -> None:
+    """End to end through the models' loader (the text encoder may load TensorFlow: slow)."""
+    from ltrec.models.train import load_data
 
-    from ltrec.models import train
-
-    assert "with_item_vectors" in inspect.getsource(train.add_text)
+    vecs = _rng_vecs(6, d=4, seed=4)
+    import_vectors(
+        shop, _vectors([(ITEMS[k], vecs[k].tolist()) for k in range(6)], tmp_path / "v.parquet")
+    )
+    plain = load_data(shop, text=False)
+    data = load_data(shop, text=True)
+    assert plain.item_text_emb is None
+    assert data.text_encoder.endswith("+vectors:image")
+    d_text = data.item_text_emb.shape[1] - 4
+    assert d_text > 0
+    k = data.item_index[ITEMS[2]]
+    np.testing.assert_allclose(
+        data.item_text_emb[k, d_text:], vecs[2] / np.linalg.norm(vecs[2]) / np.sqrt(2), rtol=1e-5
+    )
