@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -85,14 +87,24 @@ def rank_frequency_figure(rf: RankFrequency, height: int = 420) -> go.Figure:
     fig = go.Figure()
     df = rf.frame
     for k, (name, first, last) in enumerate(rf.boundaries):
+        x0 = max(first, 1) * 0.95
         fig.add_vrect(
-            x0=max(first, 1) * 0.95,
+            x0=x0,
             x1=last * 1.05 if last > first else first * 1.05,
             fillcolor=BUCKET_COLOURS[k % len(BUCKET_COLOURS)],
             opacity=0.12,
             line_width=0,
-            annotation_text=name,
-            annotation_position="top left",
+        )
+        # annotations on a log axis take log10 positions (vrect's own label would put rank
+        # 300 at 10^300 and stretch the axis)
+        fig.add_annotation(
+            x=math.log10(x0),
+            y=1,
+            yref="paper",
+            text=name,
+            showarrow=False,
+            xanchor="left",
+            yanchor="top",
         )
     fig.add_trace(
         _scatter(len(df))(

@@ -50,5 +50,10 @@ def page(new_page) -> Watched:
     return new_page()
 
 
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """The ten-user run goes last, over a warm server: its memory growth is then the users'."""
+    items.sort(key=lambda item: "test_concurrency" in item.nodeid)
+
+
 def pytest_sessionfinish(session, exitstatus) -> None:
     close_shared()

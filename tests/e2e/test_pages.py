@@ -62,6 +62,12 @@ def table_text(pg, nth: int = 0, within=None) -> str:
     return grid.text_content() or ""
 
 
+def axis_range(pg, key: str, axis: str = "xaxis") -> list[float]:
+    """The drawn range of a plotly chart's axis (log10 units on a log axis)."""
+    plot = pg.locator(f".st-key-{key} .js-plotly-plot")
+    return plot.evaluate(f"p => p._fullLayout.{axis}.range.map(Number)")
+
+
 def escaped(rows: list[list[str]]) -> list[str]:
     """Cells a spreadsheet would run as a formula (a number like -0.5 is not one)."""
     bad = []
@@ -114,6 +120,7 @@ def test_long_tail_cuts_change_the_chart(page):
     assert after != before
     assert "mid" in after  # the new bucket is shaded and labelled
     assert "mid" in table_text(pg, nth=0)
+    assert axis_range(pg, "fig_lt_rf")[1] < 4  # log10: ranks of 300 items, not 10^115
     assert_clean(page, "long_tail_two_cuts")
 
 
