@@ -10,13 +10,14 @@ from ltrec.models.base import model_names
 from ltrec.simulation import SimulationConfig, list_results, load_result, simulate
 from ltrec.simulation.result import ROUND_METRICS
 from ltrec.ui.simulation import dataset_has_truth, policy_editor
-from ltrec.ui.state import active_dataset, data_root, empty_state, show_error
+from ltrec.ui.state import active_dataset, data_root, empty_state, require_local, show_error
 
 st.title("Feedback Loop")
 name = active_dataset()
 if name is None:
     empty_state()
     st.stop()
+require_local(name)  # models train on a local sample of external data
 st.caption(
     "Each round every policy recommends K items to the same sample of users; a user model "
     "decides views (with a position bias) and purchases; the new events are added to that "

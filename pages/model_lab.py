@@ -16,7 +16,7 @@ from ltrec.models.base import get_model_class, model_names
 from ltrec.models.registry import delete_run, list_runs
 from ltrec.ui import training
 from ltrec.ui.models import active_run, config_form, evaluate, set_active_run
-from ltrec.ui.state import active_dataset, data_root, empty_state, show_error
+from ltrec.ui.state import active_dataset, data_root, empty_state, require_local, show_error
 
 COMPARE_METRICS = ("ndcg", "recall", "aplt", "tail_recall", "coverage", "gini", "arp", "novelty")
 
@@ -25,6 +25,7 @@ name = active_dataset()
 if name is None:
     empty_state()
     st.stop()
+require_local(name)  # models train on a local sample of external data
 
 
 # ---------------------------------------------------------------------------- train

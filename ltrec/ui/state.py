@@ -122,6 +122,19 @@ def dataset_picker() -> str | None:
     return chosen
 
 
+def require_local(name: str) -> None:
+    """Stop a page that needs the local store (models, simulation) on an external dataset,
+    saying how to get a local training sample instead."""
+    if not is_external(name):
+        return
+    st.info(
+        f"'{name}' lives on an external engine: the analytics pages query it there, but models "
+        f"train on a local sample. Fetch one on the Data page (it becomes the dataset "
+        f"'{external.sample_name(name)}'), then choose that dataset in the sidebar."
+    )
+    st.stop()
+
+
 def empty_state() -> None:
     """What a page shows when there is no dataset to show."""
     st.info(

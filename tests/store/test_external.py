@@ -333,3 +333,50 @@ def test_long_tail_page_renders_on_spark_dataset(spark, data_dir) -> None:
     assert at.title[0].value == "Long Tail"
     assert len(at.get("plotly_chart")) == 4
     assert any("sparkshop" in c.value for c in at.caption)
+
+
+PAGES = [
+    "pages/long_tail.py",
+    "pages/data.py",
+    # the rest import the model stack: slower, still run in CI
+    *(
+        pytest.param(p, marks=pytest.mark.slow)
+        for p in (
+            "pages/overview.py",
+            "pages/segments.py",
+            "pages/model_lab.py",
+            "pages/rerank_studio.py",
+            "pages/feedback_loop.py",
+        )
+    ),
+]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_on_an_external_dataset(external, page) -> None:
+    """Analytics pages render from the engine; model pages say how to get a local sample."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import APP
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["ds"] = "wh"
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    assert at.session_state["dataset"] == "wh"
+    if page in ("pages/overview.py", "pages/long_tail.py", "pages/segments.py"):
+        assert not at.error and at.get("plotly_chart")
+    elif page == "pages/data.py":
+        table = at.dataframe[-1].value
+        assert table.set_index("dataset").loc["wh", "kind"] == "external (duckdb)"
+        at.selectbox(key="data_pick").set_value("wh").run()
+        at.number_input(key="data_sample_n").set_value(300).run()
+        at.button(key="data_sample").click().run()
+        assert not at.exception and not at.error
+        msg = " ".join(s.value for s in at.success)
+        assert "Sampled" in msg and "into the local dataset 'wh-sample'" in msg
+        assert "wh-sample" in list_datasets()
+    else:
+        shown = " ".join([i.value for i in at.info] + [e.value for e in at.error])
+        assert "wh-sample" in shown or "external engine" in shown
