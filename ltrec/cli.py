@@ -129,14 +129,48 @@ def cmd_import_vectors(args: argparse.Namespace) -> int:
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from ltrec.store import list_datasets
+    from ltrec.store.external import list_external, load_config
 
     names = list_datasets(args.data_dir)
+    ext = {}
+    for n in list_external(args.data_dir):
+        try:
+            ext[n] = load_config(n, args.data_dir).backend
+        except LtrecError:
+            ext[n] = "invalid TOML"
     if args.json:
-        _print_json({"datasets": names})
-    elif names:
-        print("\n".join(names))
+        _print_json({"datasets": names, "external": ext})
+    elif names or ext:
+        print("\n".join(names + [f"{n} (external: {b})" for n, b in ext.items()]))
     else:
         print("no datasets yet: run `ltrec demo` or `ltrec import NAME --events FILE`")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from ltrec.store import delete_dataset
+
+    if not args.yes:
+        raise BadInputError(
+            f"deleting '{args.name}' removes its file for good; nothing was deleted",
+            hint=f"run `ltrec delete {args.name} --yes` to confirm",
+        )
+    delete_dataset(args.name, args.data_dir)
+    if args.json:
+        _print_json({"deleted": args.name})
+    else:
+        print(f"deleted dataset '{args.name}' (saved model runs stay in the models directory)")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from ltrec.store.external import fetch_sample
+
+    report = fetch_sample(args.name, args.events, args.seed, args.data_dir)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.summary())
     return 0
 
 
@@ -457,6 +491,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = add("datasets", cmd_datasets, "list datasets")
+    p.add_argument("--json", action="store_true")
+
+    p = add("delete", cmd_delete, "delete a dataset (its DuckDB file)")
+    p.add_argument("name", help="dataset name")
+    p.add_argument("--yes", action="store_true", help="confirm the deletion")
+    p.add_argument("--json", action="store_true")
+
+    p = add(
+        "sample",
+        cmd_sample,
+        "copy a seeded sample of an external (TOML-defined) dataset into <name>-sample",
+    )
+    p.add_argument("name", help="external dataset name (data/<name>.toml)")
+    p.add_argument("--events", type=int, help="at most this many events (default: the TOML's)")
+    p.add_argument("--seed", type=int, help="sample seed (default: the TOML's)")
     p.add_argument("--json", action="store_true")
 
     p = add("stats", cmd_stats, "headline numbers of a dataset")

@@ -434,7 +434,10 @@ def fetch_sample(
     cfg = src.config.sample
     max_events = int(max_events or cfg.max_events)
     seed = int(cfg.seed if seed is None else seed)
-    SampleConfig(max_events=max_events, seed=seed)  # bounds
+    try:
+        SampleConfig(max_events=max_events, seed=seed)  # bounds
+    except ValidationError as exc:
+        raise ConfigError(f"sample: {exc.errors()[0]['msg']}") from None
     ev = src.table("events")
     total = int(ev.count().to_pyarrow().as_py())
     all_users = ev.select("user_id").distinct()

@@ -240,6 +240,20 @@ def test_switch_and_delete_after_confirmation(data_dir) -> None:
     assert any("Deleted 'alpha'" in s.value for s in at.success)
 
 
+def test_cli_delete_needs_confirmation(data_dir, capsys) -> None:
+    from ltrec.cli import main
+
+    p = data_dir / "a.csv"
+    p.write_bytes(GOOD)
+    import_dataset("alpha", p)
+    assert main(["delete", "alpha"]) == 2
+    assert "--yes" in capsys.readouterr().err and list_datasets() == ["alpha"]
+    assert main(["delete", "alpha", "--yes", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"deleted": "alpha"}
+    assert list_datasets() == []
+    assert main(["delete", "alpha", "--yes"]) == 2  # not found
+
+
 # ----------------------------------------------------------------------------- helpers
 
 

@@ -230,6 +230,22 @@ def test_fetch_sample_makes_a_local_dataset(external) -> None:
     assert len(truncated) <= 1  # only the cap may cut the last user
 
 
+def test_cli_datasets_and_sample(external, capsys) -> None:
+    from ltrec.cli import main
+
+    assert main(["datasets", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["datasets"] == ["native"] and out["external"] == {"wh": "duckdb"}
+    assert main(["datasets"]) == 0
+    assert "wh (external: duckdb)" in capsys.readouterr().out
+    assert main(["sample", "wh", "--events", "10"]) == 2  # below the bound: exit 2
+    capsys.readouterr()
+    assert main(["sample", "wh", "--events", "300", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["dataset"] == "wh-sample" and 0 < rep["events"] <= 300
+    assert main(["sample", "native"]) == 2  # not an external dataset
+
+
 # ----------------------------------------------------------------------------- Spark
 
 
