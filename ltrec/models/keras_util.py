@@ -243,10 +243,25 @@ class OffsetEmbedding(keras.layers.Layer):
         return ops.reshape(e, (-1, e.shape[1] * e.shape[2]))
 
 
-def graph_tables(t: FeatureTables) -> dict[str, Any]:
-    """The feature tables as TensorFlow constants, for gathering inside ``tf.function``."""
+def item_id_inputs(seen: Any) -> np.ndarray:
+    """Id input of every item: index + 1, or 0 ("unknown") for items without training events.
+
+    An item nobody interacted with has nothing in its id embedding but noise (or, as a sampled
+    negative, "never chosen"), so it is represented by the unknown id, whose embedding id
+    dropout trains to stand for "judge me by my content".
+    """
+    counts = np.diff(seen.tocsc().indptr)
+    return np.where(counts > 0, np.arange(1, len(counts) + 1), 0).astype(np.int32)
+
+
+def graph_tables(t: FeatureTables, item_ids: np.ndarray) -> dict[str, Any]:
+    """The feature tables as TensorFlow constants, for gathering inside ``tf.function``.
+
+    ``item_ids``: the id input per item (:func:`item_id_inputs`).
+    """
     text = np.vstack([np.zeros((1, t.d_text), np.float32), t.item_text])  # row 0: padding
     return {
+        "item_id": tf.constant(np.asarray(item_ids, np.int32)),
         "cat": tf.constant(t.item_category),
         "brand": tf.constant(t.item_brand),
         "band": tf.constant(t.item_band),

@@ -43,6 +43,7 @@ from ltrec.models.keras_util import (
     batched,
     build_encoders,
     graph_tables,
+    item_id_inputs,
     item_inputs,
     keras,
     new_item_inputs,
@@ -130,7 +131,7 @@ class NCF(Recommender):
 
     def _graph(self) -> dict[str, Any]:
         if getattr(self, "_g", None) is None:
-            self._g = graph_tables(self.tables_)
+            self._g = graph_tables(self.tables_, item_id_inputs(self.seen_))
         return self._g
 
     # ------------------------------------------------------------------ training
@@ -206,7 +207,7 @@ class NCF(Recommender):
             drop_u = tf.random.stateless_uniform([b], seed) < cfg.id_dropout
             drop_i = tf.random.stateless_uniform([b], seed + [0, 1 << 20]) < cfg.id_dropout
             uid = tf.where(drop_u, 0, users + 1)
-            iid = tf.where(drop_i, 0, items + 1)
+            iid = tf.where(drop_i, 0, tf.gather(g["item_id"], items))
             inputs = [*user_inputs(g, users, uid, hist), *item_inputs(g, items, iid)]
             with tf.GradientTape() as tape:
                 logit = net(inputs, training=True)
@@ -235,7 +236,7 @@ class NCF(Recommender):
 
         def items_part(lo, hi):
             i = tf.constant(np.arange(lo, hi, dtype=np.int32))
-            out = self.item_side_(item_inputs(g, i, i + 1), training=False)
+            out = self.item_side_(item_inputs(g, i, tf.gather(g["item_id"], i)), training=False)
             return np.concatenate([o.numpy() for o in out], axis=1)
 
         h = self.config.hidden  # type: ignore[attr-defined]

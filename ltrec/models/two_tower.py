@@ -52,6 +52,7 @@ from ltrec.models.keras_util import (
     batched,
     build_encoders,
     graph_tables,
+    item_id_inputs,
     item_inputs,
     keras,
     new_item_inputs,
@@ -182,7 +183,7 @@ class TwoTower(Recommender):
         expected = batch * freq + cfg.uniform_negatives / n_items
         log_q = np.log(np.maximum(expected, 1e-12)).astype(np.float32)
 
-        g = graph_tables(self.tables_)
+        g = graph_tables(self.tables_, item_id_inputs(self.seen_))
         g["log_q"] = tf.constant(log_q)
         if len(val_u):  # validation items must not appear in any training input
             g["hist"] = tf.constant(remove_from_history(tables.user_history, val_u, val_i))
@@ -270,14 +271,14 @@ class TwoTower(Recommender):
             drop_u = tf.random.stateless_uniform([b], seed) < cfg.id_dropout
             drop_i = tf.random.stateless_uniform([b], seed + [0, 1 << 20]) < cfg.id_dropout
             uid = tf.where(drop_u, 0, users + 1)
-            iid = tf.where(drop_i, 0, items + 1)
+            iid = tf.where(drop_i, 0, tf.gather(g["item_id"], items))
             cols = items
             if n_uniform:
                 neg = tf.random.stateless_uniform(
                     [n_uniform], seed + [0, 1 << 21], 0, n_items, dtype=tf.int32
                 )
                 cols = tf.concat([items, neg], 0)
-                iid = tf.concat([iid, neg + 1], 0)
+                iid = tf.concat([iid, tf.gather(g["item_id"], neg)], 0)
             with tf.GradientTape() as tape:
                 u = user_tower(user_inputs(g, users, uid, hist), training=True)
                 v = item_tower(item_inputs(g, cols, iid), training=True)
@@ -297,7 +298,7 @@ class TwoTower(Recommender):
 
         def run(lo, hi):
             idx = tf.constant(items[lo:hi].astype(np.int32))
-            ids = idx + 1 if known else tf.zeros_like(idx)
+            ids = tf.gather(g["item_id"], idx) if known else tf.zeros_like(idx)
             return self.item_tower_(item_inputs(g, idx, ids), training=False).numpy()
 
         return batched(run, len(items)).reshape(len(items), -1).astype(np.float32)
@@ -317,7 +318,7 @@ class TwoTower(Recommender):
 
     def _graph_cache(self) -> dict[str, tf.Tensor]:
         if getattr(self, "_g", None) is None:
-            self._g = graph_tables(self.tables_)
+            self._g = graph_tables(self.tables_, item_id_inputs(self.seen_))
         return self._g
 
     def _val_recall(self, data: InteractionData, val_u: np.ndarray, val_i: np.ndarray) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ltrec.models.data import InteractionData
-from ltrec.models.keras_util import graph_tables, item_inputs, tf, user_inputs
+from ltrec.models.keras_util import graph_tables, item_id_inputs, item_inputs, tf, user_inputs
 from ltrec.models.ncf import NCF
 from tests.models.conformance import RecommenderConformance, fixture_text_encoder
 
@@ -32,12 +32,12 @@ class TestNCF(RecommenderConformance):
         users = np.array([data.user_index["uT"], data.user_index["uA0"], data.user_index["uB3"]])
         items = np.arange(data.n_items)
         uu, ii = np.repeat(users, len(items)), np.tile(items, len(users))
-        g = graph_tables(model.tables_)
+        g = graph_tables(model.tables_, item_id_inputs(model.seen_))
         uu32, ii32 = uu.astype(np.int32), ii.astype(np.int32)
         hist = np.asarray(g["hist"])[uu]
         inputs = [
             *user_inputs(g, uu32, tf.constant(uu32 + 1), tf.constant(hist)),
-            *item_inputs(g, ii32, tf.constant(ii32 + 1)),
+            *item_inputs(g, ii32, tf.gather(g["item_id"], ii32)),
         ]
         logit = np.asarray(model.net_(inputs, training=False)).reshape(len(users), -1)
         np.testing.assert_allclose(model.score(users), logit, rtol=1e-4, atol=1e-5)
