@@ -224,6 +224,7 @@ def throughput(data: InteractionData, batch: int = 512, n_bare: int = 10_240) ->
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="a smaller demo shop")
+    ap.add_argument("--cold-only", action="store_true", help="only part 2 (cold items)")
     args = ap.parse_args()
     out: dict = {"cpus": os.cpu_count(), "note": "2 CPU cores shared with other jobs"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -237,6 +238,13 @@ def main() -> None:
             flush=True,
         )
         over: dict = {}
+        if args.cold_only:
+            print("2. items without training events", flush=True)
+            out["cold_items"] = cold_items(data, frames, over)
+            path = RESULTS.with_name("keras_models_cold.json")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(out, indent=2, default=float) + "\n")
+            return
         print("1. quality", flush=True)
         rows = quality(data, over)
         out["quality"] = rows
