@@ -112,6 +112,9 @@ def view_controls(
         s0 = min(max(q0 or lo, lo), hi)
         s1 = max(min(q1 or hi, hi), s0)
         _init(wk, (s0, s1))
+        held = st.session_state[wk]
+        if isinstance(held, tuple | list) and not all(lo <= d <= hi for d in held):
+            st.session_state[wk] = (s0, s1)  # another dataset's dates: out of this one's span
         picked = box.date_input(
             "Date range", key=wk, min_value=lo, max_value=hi, help=HELP["dates"]
         )
@@ -130,6 +133,8 @@ def view_controls(
         wk = f"{page}_cat"
         init = _qp("cat")
         _init(wk, init if init in options else ALL)
+        if st.session_state[wk] not in options:  # a category of the previous dataset
+            st.session_state[wk] = ALL
         chosen = box.selectbox("Category", options, key=wk, help=HELP["cat"])
         cat = None if chosen == ALL else chosen
         _set_or_drop("cat", cat)
@@ -139,6 +144,8 @@ def view_controls(
         wk = f"{page}_seg"
         init = _qp("seg")
         _init(wk, init if init in segments else segments[0])
+        if st.session_state[wk] not in segments:
+            st.session_state[wk] = segments[0]
         seg = box.selectbox("Segment dimension", segments, key=wk, help=HELP["seg"])
         st.query_params["seg"] = seg
     return ViewParams(

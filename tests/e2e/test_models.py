@@ -13,6 +13,10 @@ from tests.e2e.test_pages import select, table_text
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 HAVE = {path for _, path in app_pages()}
+PROGRESS = """() => { const b = document.querySelector('[data-testid="stProgress"]');
+  if (!b) return null;
+  const r = b.querySelector('[role="progressbar"]');
+  return r ? (r.getAttribute('aria-valuenow') || '') : ''; }"""
 
 
 def train_in_lab(pg, model: str) -> dict:
@@ -23,11 +27,10 @@ def train_in_lab(pg, model: str) -> dict:
     success = pg.locator('[data-testid="stAlert"]').filter(has_text=f"Trained {model} in")
     deadline = time.monotonic() + TIMEOUT_MS / 1000
     while time.monotonic() < deadline:
-        bar = pg.locator('[data-testid="stProgress"] [role="progressbar"]')
-        if bar.count():
+        now = pg.evaluate(PROGRESS)  # read without waiting: the bar goes when training ends
+        if now is not None:
             seen = True
-            now = bar.first.get_attribute("aria-valuenow")
-            if now is not None:
+            if now != "":
                 values.append(float(now))
         if success.count():
             break
@@ -57,10 +60,10 @@ def test_model_lab_trains_popularity_and_ease(page):
 
 def studio_list(pg, col: int) -> str:
     """The list table of the Studio's column ``col`` (the column holding its strategy select)."""
-    column = pg.locator('[data-testid="stColumn"]').filter(
-        has=pg.locator(f".st-key-rs_c{col}_strategy")
-    )
-    return table_text(pg, within=column.last)
+    # the lists are the page's last dataframes, one per column (the history table comes first)
+    cols = pg.locator('[class*="st-key-rs_c"][class*="_strategy"]').count()
+    total = pg.locator('[data-testid="stDataFrame"]').count()
+    return table_text(pg, nth=total - cols + col - 1)
 
 
 def _slider_value(pg, key: str) -> float:

@@ -58,6 +58,7 @@ def table_text(pg, nth: int = 0, within=None) -> str:
     """The cells of the nth ``st.dataframe`` (in ``within``, default the page), read from the
     grid's accessible table (the grid itself draws on a canvas)."""
     grid = (within or pg).locator('[data-testid="stDataFrame"]').nth(nth)
+    grid.scroll_into_view_if_needed()
     grid.locator("td").first.wait_for(state="attached", timeout=60_000)
     return grid.text_content() or ""
 
@@ -153,7 +154,8 @@ def test_csv_download_is_formula_escaped(page):
     pg = page.page
     goto(page, "long_tail", "ds=xss")
     assert "xss" in main_text(pg)
-    button = pg.locator('.st-key-lt_items_csv [data-testid="stDownloadButton"] button')
+    # .first: the widget draws its button twice (one is a hidden sizing copy)
+    button = pg.locator('.st-key-lt_items_csv [data-testid="stDownloadButton"] button').first
     with pg.expect_download() as info:
         button.click()
     download = info.value
@@ -170,7 +172,7 @@ def test_csv_download_is_formula_escaped(page):
 def test_demo_csv_download(page):
     pg = page.page
     goto(page, "long_tail")
-    button = pg.locator('.st-key-lt_buckets_csv [data-testid="stDownloadButton"] button')
+    button = pg.locator('.st-key-lt_buckets_csv [data-testid="stDownloadButton"] button').first
     with pg.expect_download() as info:
         button.click()
     rows = list(csv.reader(open(info.value.path(), encoding="utf-8")))
