@@ -133,8 +133,8 @@ def pseudonymize_columns(
     """Replace every value of each ``(table, column)`` by its pseudonym, in place.
 
     The distinct ids of all the columns are hashed once (the UDF over Arrow), then each table
-    is rewritten with a join. Meant for the importer's temporary staging tables, so raw ids
-    never reach the dataset file. Returns the number of distinct ids hashed.
+    is rebuilt with a join (row order is not kept). Meant for the importer's temporary staging
+    tables, so raw ids never reach the dataset file. Returns the number of distinct ids hashed.
     """
     cols = [(quote_ident(t), quote_ident(c)) for t, c in columns]
     if not cols:
@@ -142,10 +142,15 @@ def pseudonymize_columns(
     fn = register(con, key)
     ids = " UNION ".join(f"SELECT {c} AS u FROM {t} WHERE {c} IS NOT NULL" for t, c in cols)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _ltrec_pseudo AS SELECT u, {fn}(u) AS p FROM ({ids})"
+        "CREATE OR REPLACE TEMP TABLE _ltrec_pseudo AS "
+        f"SELECT u, {fn}(u) AS p FROM (SELECT DISTINCT u FROM ({ids}))"
     )
     for t, c in cols:
-        con.execute(f"UPDATE {t} SET {c} = m.p FROM _ltrec_pseudo m WHERE {t}.{c} = m.u").fetchall()
+        # rebuilt rather than UPDATEd: a join into a new table is ~10x faster on millions of rows
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {t} AS SELECT s.* REPLACE (m.p AS {c}) "
+            f"FROM {t} s LEFT JOIN _ltrec_pseudo m ON s.{c} = m.u"
+        ).fetchall()
     n = con.execute("SELECT count(*) FROM _ltrec_pseudo").fetchone()[0]
     con.execute("DROP TABLE _ltrec_pseudo").fetchall()
     con.remove_function(fn)
