@@ -59,15 +59,11 @@ top[2].metric(
 
 # ------------------------------------------------------------------------------ the user
 url_user = studio.qp("user")
-default_user = url_user if url_user in sr.data.user_index else None
-if default_user is None:
-    default_user = logic.random_user(
-        studio.users_table(name).query("interactions >= 5")
-        if "interactions" in studio.users_table(name)
-        else studio.users_table(name),
-        seed=0,
-        known=sr.data.user_ids,
-    )
+default_user = (
+    url_user
+    if url_user in sr.data.user_index
+    else logic.default_user(studio.users_table(name), sr.data.user_ids)
+)
 pick, past = st.columns([1, 2], gap="large")
 with pick:
     user_id = studio.user_picker(name, sr, default_user)

@@ -209,6 +209,20 @@ def niche_users(users: pd.DataFrame, *, min_interactions: int = 5, top: int = 50
     return df.head(top).reset_index(drop=True)
 
 
+def default_user(users: pd.DataFrame, known: Any) -> str | None:
+    """The user the Studio opens on when the URL names none: a well-documented niche taste.
+
+    A demo should open where re-ranking visibly matters: among users with at least 10
+    interactions, the one with the highest tail share (ties: more interactions, then id);
+    a seeded random user when the dataset has no derived tail shares.
+    """
+    niche = niche_users(users, min_interactions=10)
+    niche = niche[niche["user_id"].isin(set(np.asarray(known, dtype=str).tolist()))]
+    if len(niche):
+        return str(niche["user_id"].iloc[0])
+    return random_user(users, seed=0, known=known)
+
+
 def history_frame(data: Any, catalogue: Catalogue, user: int, n: int = 10) -> pd.DataFrame:
     """The user's ``n`` most recent training items: when, title, category, bucket, event weight.
 
