@@ -254,3 +254,17 @@ def test_all_lists_match_ltrec_export(shop, tmp_path: Path) -> None:
     ids = set(rc.data.user_ids[some])
     want = mine[mine["user_id"].isin(ids)].reset_index(drop=True)
     pd.testing.assert_frame_equal(part, want)
+
+
+def test_default_user_is_the_most_niche_well_documented_user():
+    users = pd.DataFrame(
+        {
+            "user_id": ["a", "b", "c", "d"],
+            "tail_share": [0.9, 0.6, 0.8, 0.1],
+            "interactions": [4, 30, 12, 50],  # "a" has too little history to count as a taste
+        }
+    )
+    assert logic.default_user(users, known=["a", "b", "c", "d"]) == "c"
+    assert logic.default_user(users, known=["a", "b", "d"]) == "b"
+    plain = users.drop(columns=["tail_share"])  # no derived shares: a seeded random known user
+    assert logic.default_user(plain, known=["d"]) == "d"
