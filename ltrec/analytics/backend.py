@@ -97,7 +97,9 @@ class Store:
         cat = it.select(
             item_id=it.item_id.cast("string"), category=it.category, title=it.title
         ).union(orphans)
-        top = cat.category.split(CATEGORY_SEP)[0].strip()
+        # Not .strip(): ibis 12 compiles it on Spark to TRIM(' \t\n\r\v\f' FROM x), which Spark
+        # reads as also trimming the letters v and f ("Golf" -> "Gol").
+        top = cat.category.split(CATEGORY_SEP)[0].re_replace(r"^\s+|\s+$", "")
         cat = cat.mutate(category=ibis.coalesce(top.nullif(""), ibis.literal(UNKNOWN)))
         if scope.category is not None:
             cat = cat.filter(cat.category == scope.category)
