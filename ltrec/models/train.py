@@ -55,22 +55,24 @@ def load_data(
     finally:
         con.close()
     if text:
-        data = add_text(data, dataset)
+        data = add_text(data, dataset, data_dir=data_dir)
     return data
 
 
-def add_text(data: InteractionData, dataset: str) -> InteractionData:
+def add_text(
+    data: InteractionData, dataset: str, data_dir: Path | str | None = None
+) -> InteractionData:
     """Fill the item text-embedding matrix from the dataset's catalogue (id-aligned)."""
     from ltrec.features.text import item_embeddings
 
-    ids, vecs, info = item_embeddings(dataset)
+    ids, vecs, info = item_embeddings(dataset, data_dir=data_dir)
     emb = np.zeros((data.n_items, vecs.shape[1]), dtype=np.float32)
     idx = data.items_to_index(ids)
     ok = idx >= 0
     emb[idx[ok]] = vecs[ok]
     from ltrec.store.vectors import with_item_vectors  # precomputed vectors, if imported
 
-    return with_item_vectors(data.with_text(emb, info.name), dataset)
+    return with_item_vectors(data.with_text(emb, info.name), dataset, data_dir)
 
 
 def split_targets(data: InteractionData) -> tuple[np.ndarray, list[np.ndarray]]:
