@@ -138,9 +138,12 @@ def check_event(event: str, allowed: tuple[str, ...] = EVENT_TYPES) -> str:
 
 
 def open_store(name: str, data_dir: Path | str | None = None) -> Store:
-    """A :class:`Store` over a dataset's DuckDB file, opened read-only."""
-    from ltrec.store import connect, cursor
+    """A :class:`Store` over a dataset: its DuckDB file, opened read-only, or, for a dataset
+    defined in ``<data_dir>/<name>.toml`` (:mod:`ltrec.store.external`), its engine."""
+    from ltrec.store import connect, cursor, external
 
+    if external.is_external(name, data_dir):
+        return Store(external.open_external(name, data_dir))
     con = connect(name, data_dir)
     return Store(ibis.duckdb.from_connection(cursor(con)))
 

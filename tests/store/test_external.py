@@ -246,6 +246,17 @@ def test_cli_datasets_and_sample(external, capsys) -> None:
     assert main(["sample", "native"]) == 2  # not an external dataset
 
 
+def test_cli_stats_on_an_external_dataset(external, capsys) -> None:
+    from ltrec.cli import main
+
+    assert main(["stats", "wh", "--json"]) == 0
+    ext = json.loads(capsys.readouterr().out)
+    assert main(["stats", "native", "--json"]) == 0
+    nat = json.loads(capsys.readouterr().out)
+    assert ext["events"] == nat["events"]
+    assert ext["gini_exposure"] == pytest.approx(nat["gini_exposure"])
+
+
 # ----------------------------------------------------------------------------- Spark
 
 
