@@ -90,7 +90,7 @@ async def flow_segments(pg: Any, url: str, rng: random.Random) -> None:
 async def flow_rerank(pg: Any, url: str, rng: random.Random) -> None:
     await pg.goto(f"{url}/rerank_studio?user=U{rng.randrange(1, 400):04d}")
     await settle(pg)
-    thumb = pg.locator('.st-key-rs_c2_tail_boost_beta [role="slider"]')
+    thumb = pg.locator('.st-key-rs_c2_tail_boost_beta input[type="range"]')
     if await thumb.count():
 
         async def move() -> None:

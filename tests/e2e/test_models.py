@@ -67,7 +67,7 @@ def studio_list(pg, col: int) -> str:
 
 
 def _slider_value(pg, key: str) -> float:
-    return float(pg.locator(f'.st-key-{key} [role="slider"]').get_attribute("aria-valuenow"))
+    return float(pg.locator(f'.st-key-{key} input[type="range"]').input_value())
 
 
 @pytest.mark.skipif("rerank_studio" not in HAVE, reason="the Rerank Studio page is not in app.py")
@@ -77,7 +77,7 @@ def test_rerank_studio_boost_and_share_link(page, new_page):
     key = "rs_c2_tail_boost_beta"
     base_list, before = studio_list(pg, 1), studio_list(pg, 2)
     start = _slider_value(pg, key)
-    thumb = pg.locator(f'.st-key-{key} [role="slider"]')
+    thumb = pg.locator(f'.st-key-{key} input[type="range"]')
     act(pg, lambda: (thumb.focus(), thumb.press("End")))
     end = _slider_value(pg, key)
     assert end > start
