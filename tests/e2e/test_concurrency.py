@@ -103,6 +103,9 @@ async def flow_rerank(pg: Any, url: str, rng: random.Random) -> None:
 async def flow_pages(pg: Any, url: str, rng: random.Random) -> None:
     """Open two pages of the navigation by clicking their links."""
     titles = [t for t, _ in app_pages()]
+    if not pg.url.startswith(url):  # a fresh tab: open the app first
+        await pg.goto(url, wait_until="domcontentloaded")
+        await settle(pg)
     for title in rng.sample(titles, 2):
         link = pg.locator('[data-testid="stSidebarNavLink"]').filter(has_text=title).first
         await act(pg, link.click)

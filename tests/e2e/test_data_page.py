@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.mark.skipif("data" not in {p for _, p in app_pages()}, reason="no Data page in app.py")
-def test_upload_check_and_import(page, tmp_path):
+def test_upload_check_and_import(page, server, tmp_path):
     src = tmp_path / "uploaded.csv"
     with src.open("w", newline="") as fh:
         w = csv.writer(fh)
@@ -31,9 +31,10 @@ def test_upload_check_and_import(page, tmp_path):
     text = main_text(pg)
     assert "Validation report" in text
     assert "200" in text  # the rows that pass
-    assert "uploaded" not in options(pg, "Dataset")  # a dry run writes nothing
+    assert not (server.data_dir / "uploaded.duckdb").exists()  # a dry run writes nothing
     act(pg, lambda: pg.get_by_role("button", name="Import", exact=True).click())
     settle(pg)
-    assert "uploaded" in options(pg, "Dataset")
+    assert (server.data_dir / "uploaded.duckdb").exists()
+    assert "uploaded" in options(pg.locator('[data-testid="stSidebar"]'), "Dataset", pg)
     assert "200 events" in main_text(pg)
     assert_clean(page, "data_imported")

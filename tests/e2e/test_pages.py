@@ -41,12 +41,14 @@ def select(pg, label: str, option: str) -> None:
     act(pg, choose)
 
 
-def options(pg, label: str) -> list[str]:
+def options(pg, label: str, page=None) -> list[str]:
+    """The options of a selectbox (``pg`` may be a part of the page, then pass the page)."""
+    page = page or pg
     combobox(pg, label).click()
-    opts = pg.get_by_role("option")
+    opts = page.get_by_role("option")
     opts.first.wait_for()
     out = [o.strip() for o in opts.all_inner_texts()]
-    pg.keyboard.press("Escape")
+    page.keyboard.press("Escape")
     return out
 
 
