@@ -13,7 +13,7 @@ run: setup demo  ## set up, build the demo shop if missing, start the app
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
 test: setup-test  ## install test dependencies and run every test
-	$(PY) -m ruff check ltrec app.py pages tests benchmarks
+	$(PY) -m ruff check ltrec app.py app_pages tests benchmarks
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 setup: $(VENV)/.runtime-installed
@@ -50,7 +50,7 @@ demo: setup  ## build data/demo.duckdb unless it exists
 	else $(VENV)/bin/ltrec demo; fi
 
 lint: setup-test
-	$(PY) -m ruff check ltrec app.py pages tests benchmarks
+	$(PY) -m ruff check ltrec app.py app_pages tests benchmarks
 
 bench: setup-test  ## every benchmark; results in benchmarks/results/
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done

@@ -1,21 +1,23 @@
-"""ltrec: the Streamlit app. Navigation and the shared sidebar; every page lives in pages/."""
+"""ltrec: the Streamlit app. Navigation and the shared sidebar; every page lives in app_pages/."""
+
+from pathlib import Path
 
 import streamlit as st
 
 from ltrec.ui.state import dataset_picker
 
-st.set_page_config(
-    page_title="ltrec: long-tail exposure", page_icon=":material/trending_up:", layout="wide"
-)
+# A shipped file: a ":material/...:" favicon is fetched from Google's font CDN, unreachable offline.
+ICON = Path(__file__).parent / "assets" / "favicon.png"
+st.set_page_config(page_title="ltrec: long-tail exposure", page_icon=str(ICON), layout="wide")
 
 PAGES = [
-    st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
-    st.Page("pages/long_tail.py", title="Long Tail", icon=":material/show_chart:"),
-    st.Page("pages/segments.py", title="Segments", icon=":material/groups:"),
-    st.Page("pages/model_lab.py", title="Model Lab", icon=":material/model_training:"),
-    st.Page("pages/rerank_studio.py", title="Rerank Studio", icon=":material/tune:"),
-    st.Page("pages/feedback_loop.py", title="Feedback Loop", icon=":material/autorenew:"),
-    st.Page("pages/data.py", title="Data", icon=":material/database:"),
+    st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
+    st.Page("app_pages/long_tail.py", title="Long Tail", icon=":material/show_chart:"),
+    st.Page("app_pages/segments.py", title="Segments", icon=":material/groups:"),
+    st.Page("app_pages/model_lab.py", title="Model Lab", icon=":material/model_training:"),
+    st.Page("app_pages/rerank_studio.py", title="Rerank Studio", icon=":material/tune:"),
+    st.Page("app_pages/feedback_loop.py", title="Feedback Loop", icon=":material/autorenew:"),
+    st.Page("app_pages/data.py", title="Data", icon=":material/database:"),
 ]
 
 nav = st.navigation(PAGES)

@@ -170,13 +170,13 @@ def bench_pages(name: str, root: Path) -> list[dict]:
     os.environ["LTREC_DATA_DIR"] = str(root)
     os.environ["LTREC_DATASET"] = name
     rows = []
-    for page in ("pages/overview.py", "pages/long_tail.py", "pages/segments.py"):
+    for page in ("app_pages/overview.py", "app_pages/long_tail.py", "app_pages/segments.py"):
         times = []
         for _ in range(2):  # first: fills the cache; second: the first render with a warm cache
             at = AppTest.from_file(str(REPO / "app.py"), default_timeout=1800)
             t0 = time.perf_counter()
             at.run()
-            if page != "pages/overview.py":
+            if page != "app_pages/overview.py":
                 at.switch_page(page).run()
             times.append(time.perf_counter() - t0)
             if at.exception:

@@ -58,7 +58,7 @@ def main() -> None:
     at.query_params["sample"] = str(args.sample)
     t0 = time.perf_counter()
     at.run()
-    at.switch_page("pages/rerank_studio.py").run()
+    at.switch_page("app_pages/rerank_studio.py").run()
     t_first = time.perf_counter() - t0
     if at.exception:
         raise SystemExit(f"the page failed: {at.exception[0].message}")

@@ -10,7 +10,7 @@ from ltrec.analytics.stats import DatasetStats
 
 @dataclass
 class Pointer:
-    """One suggestion: the text, and the page that answers it (a path under ``pages/``)."""
+    """One suggestion: the text, and the page that answers it (a path under ``app_pages/``)."""
 
     text: str
     page: str
@@ -27,7 +27,7 @@ def next_steps(stats: DatasetStats, gems: HiddenGems | None = None) -> list[Poin
                 f"The tail is {stats.tail_item_share:.0%} of the catalogue but gets only "
                 f"{stats.tail_exposure_share:.0%} of {exp}s ({ratio:.1f}x under-exposed): "
                 "see where exposure goes by category and week.",
-                "pages/long_tail.py",
+                "app_pages/long_tail.py",
             )
         )
     if stats.tail_exposure_share > 0 and stats.tail_purchase_share > stats.tail_exposure_share:
@@ -36,7 +36,7 @@ def next_steps(stats: DatasetStats, gems: HiddenGems | None = None) -> list[Poin
                 f"Tail items take {stats.tail_purchase_share:.0%} of purchases from "
                 f"{stats.tail_exposure_share:.0%} of {exp}s: they convert better than their "
                 "exposure suggests.",
-                "pages/long_tail.py",
+                "app_pages/long_tail.py",
             )
         )
     if gems is not None and len(gems.frame):
@@ -45,7 +45,7 @@ def next_steps(stats: DatasetStats, gems: HiddenGems | None = None) -> list[Poin
                 f"{len(gems.frame)} tail items convert at least "
                 f"{gems.frame['lift'].min():.1f}x the catalogue average while being rarely shown: "
                 "candidates to boost.",
-                "pages/long_tail.py",
+                "app_pages/long_tail.py",
             )
         )
     if stats.gini_exposure >= 0.6:
@@ -53,13 +53,13 @@ def next_steps(stats: DatasetStats, gems: HiddenGems | None = None) -> list[Poin
             Pointer(
                 f"Exposure is concentrated (Gini {stats.gini_exposure:.2f}): compare the Lorenz "
                 "curves of impressions, views and purchases.",
-                "pages/long_tail.py",
+                "app_pages/long_tail.py",
             )
         )
     out.append(
         Pointer(
             "See which customer segments buy from the tail, with confidence intervals.",
-            "pages/segments.py",
+            "app_pages/segments.py",
         )
     )
     return out

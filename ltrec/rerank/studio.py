@@ -1,6 +1,6 @@
 """The Rerank Studio's logic, without Streamlit: pick a user, compare lists, explain, aggregate.
 
-The page (``pages/rerank_studio.py``) is widgets around these pure functions:
+The page (``app_pages/rerank_studio.py``) is widgets around these pure functions:
 
 * :class:`Catalogue`: per-item display facts aligned with the model's item indices (title,
   category, price, a head/mid/tail badge, popularity rank, shrunk conversion).

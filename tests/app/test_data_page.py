@@ -18,7 +18,7 @@ from ltrec.ui import data as ui
 from tests.app.conftest import APP
 from tests.store.test_import_bad import table_checksums
 
-PAGE = "pages/data.py"
+PAGE = "app_pages/data.py"
 KEY = "page-test-key-0123456789abcdef"
 
 GOOD = (
@@ -71,7 +71,7 @@ def _uploads_left() -> list[Path]:
 
 def test_page_is_listed_last_and_empty_state() -> None:
     src = Path(APP).read_text()
-    assert src.index('"pages/data.py"') > src.index('"pages/feedback_loop.py"')
+    assert src.index('"app_pages/data.py"') > src.index('"app_pages/feedback_loop.py"')
     at = _open()
     assert at.title[0].value == "Data"
     assert any("Upload an events file" in i.value for i in at.info)

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 from ltrec.simulation import list_results
 from tests.app.conftest import APP
 
-PAGE = "pages/feedback_loop.py"
+PAGE = "app_pages/feedback_loop.py"
 
 
 def _open() -> AppTest:

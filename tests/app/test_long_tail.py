@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import APP
 
-PAGE = "pages/long_tail.py"
+PAGE = "app_pages/long_tail.py"
 
 
 def _open(**query: str) -> AppTest:

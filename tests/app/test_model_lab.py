@@ -11,7 +11,7 @@ from ltrec.models.registry import TrainingBusyError, list_runs, training_lock
 from ltrec.ui import training
 from tests.app.conftest import APP
 
-PAGE = "pages/model_lab.py"
+PAGE = "app_pages/model_lab.py"
 
 
 @pytest.fixture(autouse=True)

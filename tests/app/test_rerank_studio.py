@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import APP
 
-PAGE = "pages/rerank_studio.py"
+PAGE = "app_pages/rerank_studio.py"
 
 
 @pytest.fixture(scope="module")

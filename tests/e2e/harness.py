@@ -398,7 +398,7 @@ def app_pages() -> list[tuple[str, str]]:
     """``(title, url path)`` of every page in app.py's ``PAGES`` (the default page is ``""``)."""
     src = (REPO / "app.py").read_text()
     out = []
-    for m in re.finditer(r'st\.Page\(\s*"pages/([A-Za-z0-9_]+)\.py"[^)]*?title="([^"]+)"', src):
+    for m in re.finditer(r'st\.Page\(\s*"app_pages/([A-Za-z0-9_]+)\.py"[^)]*?title="([^"]+)"', src):
         stem, title = m.group(1), m.group(2)
         default = "default=True" in src[m.start() : src.find(")", m.end()) + 1]
         out.append((title, "" if default else re.sub(r"^\d+_", "", stem)))

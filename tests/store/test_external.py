@@ -354,7 +354,7 @@ def test_long_tail_page_renders_on_spark_dataset(spark, data_dir) -> None:
     at.query_params["ds"] = "sparkshop"
     at.run()
     assert not at.exception, at.exception
-    at.switch_page("pages/long_tail.py").run()
+    at.switch_page("app_pages/long_tail.py").run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert at.title[0].value == "Long Tail"
@@ -363,17 +363,17 @@ def test_long_tail_page_renders_on_spark_dataset(spark, data_dir) -> None:
 
 
 PAGES = [
-    "pages/long_tail.py",
-    "pages/data.py",
+    "app_pages/long_tail.py",
+    "app_pages/data.py",
     # the rest import the model stack: slower, still run in CI
     *(
         pytest.param(p, marks=pytest.mark.slow)
         for p in (
-            "pages/overview.py",
-            "pages/segments.py",
-            "pages/model_lab.py",
-            "pages/rerank_studio.py",
-            "pages/feedback_loop.py",
+            "app_pages/overview.py",
+            "app_pages/segments.py",
+            "app_pages/model_lab.py",
+            "app_pages/rerank_studio.py",
+            "app_pages/feedback_loop.py",
         )
     ),
 ]
@@ -392,9 +392,9 @@ def test_every_page_on_an_external_dataset(external, page) -> None:
     at.switch_page(page).run()
     assert not at.exception, at.exception
     assert at.session_state["dataset"] == "wh"
-    if page in ("pages/overview.py", "pages/long_tail.py", "pages/segments.py"):
+    if page in ("app_pages/overview.py", "app_pages/long_tail.py", "app_pages/segments.py"):
         assert not at.error and at.get("plotly_chart")
-    elif page == "pages/data.py":
+    elif page == "app_pages/data.py":
         table = at.dataframe[-1].value
         assert table.set_index("dataset").loc["wh", "kind"] == "external (duckdb)"
         at.selectbox(key="data_pick").set_value("wh").run()
