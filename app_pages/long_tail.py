@@ -10,20 +10,12 @@ from ltrec.charts.longtail import (
 )
 from ltrec.errors import LtrecError
 from ltrec.ui import cache
-from ltrec.ui.state import active_dataset, empty_state, show_error
-from ltrec.ui.widgets import pct, table_with_download, view_controls
+from ltrec.ui.state import active_dataset, show_error
+from ltrec.ui.widgets import pct, require_events, table_with_download, view_controls
 
 st.title("Long Tail")
-name = active_dataset()
-if name is None:
-    empty_state()
-    st.stop()
-
 try:
-    meta = cache.dataset_meta(name)
-    if meta["events"] == 0:
-        empty_state()
-        st.stop()
+    name, meta = require_events(active_dataset())
     params = view_controls("lt", meta)
     rf = cache.view("rank_frequency", name, params)
     lz = cache.view("lorenz", name, params)

@@ -6,21 +6,12 @@ from ltrec.analytics.insights import next_steps
 from ltrec.charts.longtail import bucket_share_figure, lorenz_figure
 from ltrec.errors import LtrecError
 from ltrec.ui import cache
-from ltrec.ui.state import active_dataset, empty_state, show_error
-from ltrec.ui.widgets import pct, table_with_download, view_controls
+from ltrec.ui.state import active_dataset, show_error
+from ltrec.ui.widgets import pct, require_events, table_with_download, view_controls
 
 st.title("Overview")
-name = active_dataset()
-if name is None:
-    empty_state()
-    st.stop()
-
 try:
-    meta = cache.dataset_meta(name)
-    if meta["events"] == 0:
-        st.caption(f"Dataset: {name}")
-        empty_state()
-        st.stop()
+    name, meta = require_events(active_dataset())
     params = view_controls("ov", meta, event=False, category=False)
     stats = cache.view("stats", name, params)
     buckets = cache.view("bucket_table", name, params)

@@ -6,20 +6,12 @@ from ltrec.analytics.view import ViewParams
 from ltrec.charts.funnel import RATES, funnel_figure, heatmap_figure, tail_purchase_figure
 from ltrec.errors import LtrecError
 from ltrec.ui import cache
-from ltrec.ui.state import active_dataset, empty_state, show_error
-from ltrec.ui.widgets import pct, table_with_download, view_controls
+from ltrec.ui.state import active_dataset, show_error
+from ltrec.ui.widgets import pct, require_events, table_with_download, view_controls
 
 st.title("Segments")
-name = active_dataset()
-if name is None:
-    empty_state()
-    st.stop()
-
 try:
-    meta = cache.dataset_meta(name)
-    if meta["events"] == 0:
-        empty_state()
-        st.stop()
+    name, meta = require_events(active_dataset())
     dims = cache.view("segment_dimensions", name, ViewParams())
     if not dims:
         st.info("This dataset has no user segments: import a users file with attributes.")

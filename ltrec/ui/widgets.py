@@ -62,6 +62,24 @@ def _date(text: str | None) -> date | None:
         return None
 
 
+def require_events(name: str | None) -> tuple[str, dict[str, Any]]:
+    """The dataset ``name`` and its meta; shows the empty state and stops the page when there is
+    no dataset or it holds no events. Raises ``LtrecError`` (for the page to show) on bad data.
+    """
+    from ltrec.ui import cache
+    from ltrec.ui.state import empty_state
+
+    if name is None:
+        empty_state()
+        st.stop()
+    meta = cache.dataset_meta(name)
+    if meta["events"] == 0:
+        st.caption(f"Dataset: {name}")
+        empty_state()
+        st.stop()
+    return name, meta
+
+
 def view_controls(
     page: str,
     meta: dict[str, Any],
