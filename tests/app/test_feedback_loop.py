@@ -46,7 +46,9 @@ def test_run_three_rounds_and_reopen(demo) -> None:
     # A new session reopens the saved simulation from the list.
     again = _open()
     assert again.dataframe[0].value["policy"].tolist() == final["policy"].tolist()
-    assert saved[0].sim_id in again.selectbox[-1].value
+    # by label, not position: the sidebar's dataset picker may or may not be rendered first
+    pick = next(s for s in again.selectbox if s.label == "Saved simulation")
+    assert saved[0].sim_id in pick.value
 
 
 def test_four_policies_and_a_bad_setting(demo) -> None:
