@@ -64,6 +64,7 @@ from ltrec.store.demo_vocab import (
     VARIANTS,
 )
 from ltrec.store.finalize import finalize
+from ltrec.store.schema import quote_ident
 from ltrec.store.truth import TRUTH_META_KEY, GroundTruth, PreferenceModel
 
 Progress = Callable[[str, float | None], None]
@@ -685,7 +686,7 @@ def _write_users(con: duckdb.DuckDBPyConnection, users: _Users, start: date, uw:
         }
     )
     for col in ("region", "device", "tier", "age_band"):
-        con.execute(f"ALTER TABLE users ADD COLUMN IF NOT EXISTS {col} VARCHAR")
+        con.execute(f"ALTER TABLE users ADD COLUMN IF NOT EXISTS {quote_ident(col)} VARCHAR")
     con.execute("ALTER TABLE users ADD COLUMN IF NOT EXISTS signup_date DATE")
     con.register("demo_users", tbl)
     uid = "'U' || lpad(CAST(idx + 1 AS VARCHAR), $uw, '0')"
