@@ -104,7 +104,7 @@ def lorenz(
         skip_empty: leave out event types with no events at all (a purchase-only log has no
             impressions; a flat line would only confuse).
     """
-    df = item_event_counts(store, scope).to_pandas()
+    df = item_event_counts(store, scope).drop("item_id", "category").to_pandas()
     curves, ginis, totals = {}, {}, {}
     for e in events:
         x = df[e].to_numpy(dtype=float)
