@@ -336,3 +336,39 @@ def batched(fn: Any, n: int, size: int = 4096) -> np.ndarray:
     """
     parts = [np.asarray(fn(lo, min(n, lo + size))) for lo in range(0, n, size)]
     return np.concatenate(parts) if parts else np.zeros((0,), np.float32)
+
+
+#: Keras weights file stem inside a saved model folder.
+WEIGHTS = "model"
+
+
+class KerasPersistence:
+    """Save/load shared by the Keras models: feature tables in ``state.npz`` (via ``_state``),
+    weights in ``model.weights.h5``; the architecture is rebuilt from code (``_build``), never
+    deserialised. Mixed in before :class:`~ltrec.models.base.Recommender`.
+    """
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return self.tables_.to_arrays()
+
+    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.tables_ = FeatureTables.from_arrays(arrays)
+
+    def save(self, path: Any) -> list[Any]:
+        from ltrec.models.registry import save_keras_weights
+
+        files = super().save(path)
+        return files + save_keras_weights(self.net_, path, WEIGHTS, {"keras": keras.__version__})
+
+    @classmethod
+    def load(cls, path: Any) -> Any:
+        from ltrec.errors import RegistryError
+        from ltrec.models.registry import load_keras_weights
+
+        model = super().load(path)
+        if model.tables_.n_users != model.n_users_ or model.tables_.n_items != model.n_items_:
+            raise RegistryError("saved feature tables do not match the model", hint="retrain")
+        model._build(model.tables_, model.n_users_)
+        load_keras_weights(model.net_, path, WEIGHTS)
+        model._precompute()
+        return model

@@ -29,9 +29,7 @@ input of the classification view (:meth:`NCF.classification`).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -39,6 +37,7 @@ from pydantic import Field
 from ltrec.models.base import ModelConfig, Progress, Recommender, report
 from ltrec.models.keras_util import (
     FeatureTables,
+    KerasPersistence,
     anonymous_inputs,
     batched,
     build_encoders,
@@ -51,13 +50,11 @@ from ltrec.models.keras_util import (
     tf,
     user_inputs,
 )
-from ltrec.models.registry import load_keras_weights, save_keras_weights
 
 if TYPE_CHECKING:
     from ltrec.evaluation.classification import ClassificationConfig, ClassificationResult
     from ltrec.models.data import InteractionData
 
-WEIGHTS = "model"
 #: Cells (users x items x hidden) per numpy scoring block: bounds the scratch memory.
 _BLOCK = 16_000_000
 
@@ -101,7 +98,7 @@ class NCFHead(keras.layers.Layer):
         return mlp + ops.sum(g * q * self.w_g, axis=-1) + self.c
 
 
-class NCF(Recommender):
+class NCF(KerasPersistence, Recommender):
     """Pointwise hybrid NCF trained with binary cross-entropy; see module doc."""
 
     name = "ncf"
@@ -346,30 +343,6 @@ class NCF(Recommender):
         g = np.where(known, self.user_g_[np.maximum(u, 0)], self.anon_g_)
         hid = np.maximum(a[:, None, :] + b.numpy()[None], 0.0) @ self.w_h_
         return (hid + g @ q.numpy().T + self.c_).astype(np.float32)
-
-    # ------------------------------------------------------------------ persistence
-
-    def _state(self) -> dict[str, np.ndarray]:
-        return self.tables_.to_arrays()
-
-    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.tables_ = FeatureTables.from_arrays(arrays)
-
-    def save(self, path: Path | str) -> list[Path]:
-        files = super().save(path)
-        return files + save_keras_weights(self.net_, path, WEIGHTS, {"keras": keras.__version__})
-
-    @classmethod
-    def load(cls, path: Path | str) -> Self:
-        model = super().load(path)
-        if model.tables_.n_users != model.n_users_ or model.tables_.n_items != model.n_items_:
-            from ltrec.errors import RegistryError
-
-            raise RegistryError("saved feature tables do not match the model", hint="retrain")
-        model._build(model.tables_, model.n_users_)
-        load_keras_weights(model.net_, path, WEIGHTS)
-        model._precompute()
-        return model
 
 
 def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:

@@ -38,9 +38,7 @@ feature tables in ``state.npz``.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Self
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
@@ -48,6 +46,7 @@ from pydantic import Field
 from ltrec.models.base import ModelConfig, Progress, Recommender, report
 from ltrec.models.keras_util import (
     FeatureTables,
+    KerasPersistence,
     anonymous_inputs,
     batched,
     build_encoders,
@@ -61,12 +60,9 @@ from ltrec.models.keras_util import (
     tf,
     user_inputs,
 )
-from ltrec.models.registry import load_keras_weights, save_keras_weights
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData
-
-WEIGHTS = "model"
 
 
 class TwoTowerConfig(ModelConfig):
@@ -121,7 +117,7 @@ def in_batch_loss(u, v, items, cols, w, inv_tau: float, log_q=None):
     return tf.reduce_sum(w * ce) / tf.reduce_sum(w)
 
 
-class TwoTower(Recommender):
+class TwoTower(KerasPersistence, Recommender):
     """User/item towers trained with (log-Q corrected) in-batch softmax; see module doc."""
 
     name = "two_tower"
@@ -375,27 +371,3 @@ class TwoTower(Recommender):
         self._check_fitted()
         inputs = new_item_inputs(self.tables_, category, brand, price_band, text)
         return self.item_tower_(inputs, training=False).numpy().astype(np.float32)
-
-    # ------------------------------------------------------------------ persistence
-
-    def _state(self) -> dict[str, np.ndarray]:
-        return self.tables_.to_arrays()
-
-    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.tables_ = FeatureTables.from_arrays(arrays)
-
-    def save(self, path: Path | str) -> list[Path]:
-        files = super().save(path)
-        return files + save_keras_weights(self.net_, path, WEIGHTS, {"keras": keras.__version__})
-
-    @classmethod
-    def load(cls, path: Path | str) -> Self:
-        model = super().load(path)
-        if model.tables_.n_users != model.n_users_ or model.tables_.n_items != model.n_items_:
-            from ltrec.errors import RegistryError
-
-            raise RegistryError("saved feature tables do not match the model", hint="retrain")
-        model._build(model.tables_, model.n_users_)
-        load_keras_weights(model.net_, path, WEIGHTS)
-        model._precompute()
-        return model
