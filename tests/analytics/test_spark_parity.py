@@ -6,9 +6,6 @@ into Spark as temporary views with the canonical names; everything else is uncha
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,34 +18,6 @@ from tests.analytics.conftest import synthetic_shop, write_store
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 TABLES = ("events", "items", "users", "user_derived")
-
-
-@pytest.fixture(scope="session")
-def spark(tmp_path_factory: pytest.TempPathFactory):
-    pyspark = pytest.importorskip("pyspark")
-    if shutil.which("java") is None:
-        pytest.skip("no Java runtime for Spark")
-    from pyspark.sql import SparkSession
-
-    del pyspark
-    tmp = tmp_path_factory.mktemp("spark")
-    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("ltrec-parity")
-        .config("spark.sql.warehouse.dir", str(tmp / "warehouse"))
-        .config("spark.local.dir", str(tmp / "local"))
-        .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={tmp}")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")

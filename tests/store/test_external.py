@@ -8,8 +8,6 @@ Spark session and render the Long Tail page on a Spark-defined dataset.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -294,39 +292,18 @@ seed = 3
 
 
 @pytest.fixture(scope="session")
-def spark(tmp_path_factory: pytest.TempPathFactory):
-    pytest.importorskip("pyspark")
-    if shutil.which("java") is None:
-        pytest.skip("no Java runtime for Spark")
-    from pyspark.sql import SparkSession
-
-    tmp = tmp_path_factory.mktemp("spark_ext")
-    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("ltrec-external")
-        .config("spark.sql.warehouse.dir", str(tmp / "warehouse"))
-        .config("spark.local.dir", str(tmp / "local"))
-        .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={tmp}")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
+def spark_ext(spark):
+    """The shared Spark session holding the foreign tables in database ``ltrec_ext``."""
     _, foreign = _source_frames(seed=9)
-    session.sql("CREATE DATABASE IF NOT EXISTS ltrec_ext")
+    spark.sql("CREATE DATABASE IF NOT EXISTS ltrec_ext")
     for name, df in zip(("clicks", "products", "customers"), foreign, strict=True):
-        session.createDataFrame(df).write.mode("overwrite").saveAsTable(f"ltrec_ext.{name}")
-    yield session
-    session.stop()
+        spark.createDataFrame(df).write.mode("overwrite").saveAsTable(f"ltrec_ext.{name}")
+    return spark
 
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_spark_dataset_analytics_and_sample(spark, data_dir) -> None:
+def test_spark_dataset_analytics_and_sample(spark_ext, data_dir) -> None:
     (data_dir / "sparkshop.toml").write_text(SPARK_TOML)
     src = open_external("sparkshop")
     assert type(src.backend).__module__.startswith("ibis.backends.pyspark")
@@ -344,7 +321,7 @@ def test_spark_dataset_analytics_and_sample(spark, data_dir) -> None:
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_long_tail_page_renders_on_spark_dataset(spark, data_dir) -> None:
+def test_long_tail_page_renders_on_spark_dataset(spark_ext, data_dir) -> None:
     from streamlit.testing.v1 import AppTest
 
     from tests.app.conftest import APP
