@@ -34,12 +34,15 @@ AFFINITY_EDGES = (0.1, 0.3)
 
 _USER_DERIVED = """
 CREATE OR REPLACE TABLE user_derived AS
-WITH inter AS (
-    SELECT user_id, item_id FROM events WHERE event_type IN ('view', 'cart', 'purchase')
+WITH pop AS (
+    SELECT item_id, count(DISTINCT user_id) AS p FROM events
+    WHERE event_type IN ('view', 'cart', 'purchase') GROUP BY item_id
 ),
-pop AS (SELECT item_id, count(DISTINCT user_id) AS p FROM inter GROUP BY item_id),
+-- catalogue = items rows plus any event item without one (anti-joins, not a UNION over events:
+-- the distinct over every event was a third of an import's finalize)
 cat AS (SELECT CAST(item_id AS VARCHAR) AS item_id FROM items
-        UNION SELECT item_id FROM events),
+        UNION ALL SELECT item_id FROM (SELECT DISTINCT item_id FROM events)
+                  ANTI JOIN items USING (item_id)),
 ranked AS (
     SELECT cat.item_id, coalesce(pop.p, 0) AS p,
            sum(coalesce(pop.p, 0)) OVER (
@@ -52,8 +55,6 @@ tail AS (
     SELECT item_id FROM ranked
     WHERE CAST(prev AS DOUBLE) >= CAST(total AS DOUBLE) * $cut - 1e-9 * CAST(total AS DOUBLE)
 ),
-everyone AS (SELECT CAST(user_id AS VARCHAR) AS user_id FROM users
-             UNION SELECT user_id FROM events),
 per AS (
     SELECT e.user_id,
            count(*) FILTER (WHERE e.event_type IN ('view', 'cart', 'purchase')) AS interactions,
@@ -63,6 +64,9 @@ per AS (
     FROM events e LEFT JOIN tail t ON e.item_id = t.item_id
     GROUP BY e.user_id
 ),
+-- everyone = users with events plus users rows without any
+everyone AS (SELECT user_id FROM per
+             UNION ALL SELECT CAST(user_id AS VARCHAR) FROM users ANTI JOIN per USING (user_id)),
 cuts AS (
     SELECT quantile_cont(interactions, 1 / 3) AS q1, quantile_cont(interactions, 2 / 3) AS q2
     FROM per WHERE interactions > 0

@@ -829,17 +829,15 @@ class _Importer:
             if f not in (ITEM_COLUMNS if kind == "items" else {"user_id"}):
                 self._add_column(kind, f, "VARCHAR")
         sel = ", ".join(
-            f"{agg}({prefix}{f}, {order}) FILTER (WHERE {prefix}{f} IS NOT NULL)" for f in fields
-        )
-        cols = ", ".join(quote_ident(f) for f in fields)
-        sets = ", ".join(
-            f"{quote_ident(f)} = coalesce(EXCLUDED.{quote_ident(f)}, {kind}.{quote_ident(f)})"
+            f"{agg}({prefix}{f}, {order}) FILTER (WHERE {prefix}{f} IS NOT NULL) "
+            f"AS {quote_ident(f)}"
             for f in fields
         )
         self.con.execute(
-            f"INSERT INTO {kind} ({key}, {cols}) SELECT {key}, {sel} FROM _imp_ev "
-            f"WHERE reason IS NULL GROUP BY {key} ON CONFLICT ({key}) DO UPDATE SET {sets}"
+            f"CREATE TEMP TABLE _imp_{kind}_derived AS SELECT {key}, {sel} FROM _imp_ev "
+            f"WHERE reason IS NULL GROUP BY {key}"
         )
+        self._merge(kind, key, f"_imp_{kind}_derived", fields, [quote_ident(f) for f in fields])
         if kind == "users":
             self.report.attributes.setdefault("users", []).extend(
                 f for f in fields if f != "user_id"
@@ -872,14 +870,34 @@ class _Importer:
             cast = self._add_column(kind, name, typ)
             cols.append(name)
             sel.append(f"CAST(a{i} AS {cast})")
-        ident = [quote_ident(c) for c in cols]
-        sets = ", ".join(
-            f"{c} = coalesce(EXCLUDED.{c}, {kind}.{c})" for c in ident if c != quote_ident(key)
+        self._merge(
+            kind, key, f"(SELECT * FROM _imp_{kind} WHERE reason IS NULL)", cols, sel, "rid"
         )
-        conflict = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+
+    def _merge(
+        self, kind: str, key: str, source: str, cols: list[str], sel: list[str], order: str = ""
+    ) -> None:
+        """Upsert ``source`` (a table expression with unique keys) into ``kind``: ``sel[i]``
+        (SQL over ``source``) feeds ``cols[i]``; a new non-NULL value replaces the stored one,
+        NULL keeps it; ids not there yet are inserted (in ``order``).
+
+        An UPDATE plus an anti-join INSERT instead of ``ON CONFLICT``: the tables have no
+        primary key to conflict on (see ``schema._DDL``)."""
+        pairs = [(quote_ident(c), e) for c, e in zip(cols, sel, strict=True) if c != key]
+        proj = "".join(f", {e} AS {c}" for c, e in pairs)
+        if pairs and self.con.execute(f"SELECT count(*) > 0 FROM {kind}").fetchone()[0]:
+            sets = ", ".join(f"{c} = coalesce(s.{c}, {kind}.{c})" for c, _ in pairs)
+            self.con.execute(
+                f"UPDATE {kind} SET {sets} FROM (SELECT {key}{proj} FROM {source} s) s "
+                f"WHERE {kind}.{key} = s.{key}"
+            )
+        ident = ", ".join([key] + [c for c, _ in pairs])
+        keep = f", {order}" if order else ""
         self.con.execute(
-            f"INSERT INTO {kind} ({', '.join(ident)}) SELECT {', '.join(sel)} FROM _imp_{kind} "
-            f"WHERE reason IS NULL ORDER BY rid ON CONFLICT ({key}) {conflict}"
+            f"INSERT INTO {kind} ({ident}) SELECT {ident} FROM "
+            f"(SELECT {key}{proj}{keep} FROM {source} s) s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {kind} t WHERE t.{key} = s.{key})"
+            + (f" ORDER BY {order}" if order else "")
         )
 
 
