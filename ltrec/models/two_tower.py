@@ -29,6 +29,22 @@ user's history (no label leak), and ids are replaced by the "unknown" id 0 with 
 events (tail and cold items) get meaningful vectors, and users without history are scored from
 their segments (``cold_users="tower"``).
 
+Repeat purchases (``repeat``; on by default when the data is a repeat-purchase domain, where
+the split keeps seen items as targets): a user's own purchase count of an item is the strongest
+single signal of buying it again (Bhagat et al. 2018, "Buy It Again", KDD; Hu et al. 2020,
+"Modeling Personalized Item Frequency Information for Next-basket Recommendation", SIGIR), and a
+tower that mixes the history into one mean vector cannot express it per item. The logits get a
+learned term
+
+    logit[b, j] += rho / tau * log(1 + n_bj)
+
+where ``n_uj`` is user u's training count of item j in purchase units (summed event weight /
+the largest event weight) and ``rho`` a learned scalar. Leave-one-out keeps it leak-free: on
+the diagonal the event being predicted is not its own history (``n - 1``), and the target stays
+in the history input only when an earlier occurrence remains (``n - 1 >= 1``). At scoring time
+every training purchase precedes the test period, so the full count is used and the score is
+``<u, v> / tau + rho / tau * log(1 + n_ui)``. Off (and identical to the plain model) elsewhere.
+
 Scoring: item vectors are computed once after training; ``score`` is a numpy matrix product.
 Early stopping watches recall@K of each validation user's most recent training item (held out
 from training). Saved as ``model.weights.h5`` (architecture rebuilt from code) plus the
@@ -41,7 +57,8 @@ import time
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from pydantic import Field
+import scipy.sparse as sp
+from pydantic import Field, model_validator
 
 from ltrec.models.base import ModelConfig, Progress, Recommender, report
 from ltrec.models.keras_util import (
@@ -77,6 +94,11 @@ class TwoTowerConfig(ModelConfig):
     temperature: float = Field(0.05, ge=0.005, le=10.0, description="Softmax temperature tau.")
     logq: bool = Field(True, description="Subtract log sampling probability (Yi et al. 2019).")
     uniform_negatives: int = Field(0, ge=0, le=4096, description="Extra uniform negatives.")
+    batch_negatives: bool = Field(
+        True,
+        description="Other rows' positives are negatives (in-batch); False: uniform negatives "
+        "only (plain sampled softmax; needs uniform_negatives > 0).",
+    )
     id_dropout: float = Field(0.2, ge=0.0, le=0.9, description="Train ids as unknown this often.")
     epochs: int = Field(20, ge=1, le=500)
     batch_size: int = Field(512, ge=8, le=65536)
@@ -91,10 +113,23 @@ class TwoTowerConfig(ModelConfig):
     cold_users: Literal["popularity", "tower"] = Field(
         "popularity", description="How users without history are scored."
     )
+    repeat: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Learned repeat-purchase term beta*log(1+n_ui); 'auto': on when the "
+        "data is a repeat-purchase domain.",
+    )
     deterministic: bool = Field(True, description="TensorFlow op determinism (reproducible).")
 
+    @model_validator(mode="after")
+    def _some_negatives(self) -> TwoTowerConfig:
+        if not self.batch_negatives and self.uniform_negatives == 0:
+            raise ValueError("batch_negatives=false needs uniform_negatives > 0 (no negatives)")
+        return self
 
-def in_batch_loss(u, v, items, cols, w, inv_tau: float, log_q=None):
+
+def in_batch_loss(
+    u, v, items, cols, w, inv_tau: float, log_q=None, offset=None, batch_negatives: bool = True
+):
     """Weighted in-batch softmax cross-entropy (see module doc), as TensorFlow ops.
 
     Args:
@@ -104,17 +139,55 @@ def in_batch_loss(u, v, items, cols, w, inv_tau: float, log_q=None):
         w: ``[B]`` example weights; inv_tau: 1 / temperature.
         log_q: ``[C]`` log expected count of each column's item per batch, or None (no
             correction).
+        offset: ``[B, C]`` added to the logits (the repeat term), or None.
+        batch_negatives: False masks the other rows' positives (columns < B off the diagonal),
+            leaving the sampled softmax over the row's positive and the appended negatives.
     """
     b = tf.shape(u)[0]
     logits = tf.matmul(u, v, transpose_b=True) * inv_tau
     if log_q is not None:
         logits -= log_q[None, :]
+    if offset is not None:
+        logits += offset
     # The row's own positive item in another column is not a negative: mask it.
     same = tf.equal(items[:, None], cols[None, :])
-    diag = tf.range(b)[:, None] == tf.range(tf.shape(cols)[0])[None, :]
-    logits = tf.where(same & ~diag, tf.constant(-1e9, logits.dtype), logits)
+    col = tf.range(tf.shape(cols)[0])[None, :]
+    diag = tf.range(b)[:, None] == col
+    off = same | (col < b) if not batch_negatives else same
+    logits = tf.where(off & ~diag, tf.constant(-1e9, logits.dtype), logits)
     ce = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.range(b), logits)
     return tf.reduce_sum(w * ce) / tf.reduce_sum(w)
+
+
+def _count_table(counts: sp.csr_matrix) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(keys, n)``: sorted int64 keys ``u * n_items + i`` of the non-zeros and their counts."""
+    c = counts.tocoo()
+    keys = c.row.astype(np.int64) * counts.shape[1] + c.col.astype(np.int64)
+    order = np.argsort(keys, kind="stable")
+    keys, n = keys[order], c.data[order].astype(np.float32)
+    if not len(keys):  # a sentinel no real key equals, so lookups need no special case
+        keys, n = np.array([-1], np.int64), np.zeros(1, np.float32)
+    return tf.constant(keys), tf.constant(n)
+
+
+def lookup_counts(keys, n, users, items, n_items: int):
+    """Count of every (user, item) pair (broadcast) in a :func:`_count_table`; 0 if absent."""
+    q = tf.cast(users, tf.int64) * n_items + tf.cast(items, tf.int64)
+    shape = tf.shape(q)
+    flat = tf.reshape(q, [1, -1])
+    pos = tf.minimum(tf.searchsorted(keys[None, :], flat), tf.size(keys) - 1)[0]
+    hit = tf.equal(tf.gather(keys, pos), flat[0])
+    return tf.reshape(tf.where(hit, tf.gather(n, pos), 0.0), shape)
+
+
+def add_repeat_term(
+    s: np.ndarray, counts: sp.csr_matrix, users: np.ndarray, items: np.ndarray | None, coef: float
+) -> np.ndarray:
+    """``s += coef * log(1 + counts[users][:, items])`` in place (only the non-zeros)."""
+    sub = counts[users] if items is None else counts[users][:, items]
+    c = sub.tocoo()
+    s[c.row, c.col] += np.float32(coef) * np.log1p(c.data).astype(np.float32)
+    return s
 
 
 class TwoTower(KerasPersistence, Recommender):
@@ -173,19 +246,41 @@ class TwoTower(KerasPersistence, Recommender):
             )
             users, items, weight = users[keep], items[keep], weight[keep]
         n, n_items = len(users), data.n_items
+        self.repeat_on_ = cfg.repeat == "on" or (cfg.repeat == "auto" and data.repeat_domain)
+        self.repeat_unit_ = float(max([v for v in data.weights.values() if v > 0], default=1.0))
+        self.rho_ = tf.Variable(0.0, dtype=tf.float32, name="repeat_rho")
+        # Purchase counts the repeat term reads; a validation pair loses the held-out event.
+        counts = sp.csr_matrix(data.matrix, dtype=np.float32, copy=True)
+        counts.sort_indices()
+        counts.data /= self.repeat_unit_
+        if len(val_u):
+            counts = counts + sp.csr_matrix(
+                (np.full(len(val_u), -1.0, np.float32), (val_u, val_i)), shape=counts.shape
+            )
+            counts.data = np.maximum(counts.data, 0.0)
+            counts.sort_indices()
+        self._val_counts = counts
         batch = int(min(cfg.batch_size, max(2, n)))
         freq = np.bincount(items, minlength=n_items).astype(np.float64) / max(1, n)
         # log of each item's expected count among a batch's columns (Yi et al. 2019).
-        expected = batch * freq + cfg.uniform_negatives / n_items
+        expected = batch * freq * cfg.batch_negatives + cfg.uniform_negatives / n_items
         log_q = np.log(np.maximum(expected, 1e-12)).astype(np.float32)
 
         g = graph_tables(self.tables_, item_id_inputs(self.seen_))
         g["log_q"] = tf.constant(log_q)
-        if len(val_u):  # validation items must not appear in any training input
-            g["hist"] = tf.constant(remove_from_history(tables.user_history, val_u, val_i))
+        if len(val_u):  # validation items must not appear in any training input...
+            drop = np.ones(len(val_u), bool)
+            if self.repeat_on_:  # ...unless an earlier purchase of them remains (leave-one-out)
+                drop = np.asarray(counts[val_u, val_i]).ravel() < 1.0
+            g["hist"] = tf.constant(
+                remove_from_history(tables.user_history, val_u[drop], val_i[drop])
+            )
+        g["rep_keys"], g["rep_n"] = _count_table(counts)
         self._g = g
         opt = keras.optimizers.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        variables = self.net_.trainable_variables
+        variables = list(self.net_.trainable_variables)
+        if self.repeat_on_:
+            variables.append(self.rho_)
         opt.build(variables)
         step_fn = self._train_step_fn(g, opt, variables, n_items)
 
@@ -230,6 +325,7 @@ class TwoTower(KerasPersistence, Recommender):
                 continue
             if recall > best:
                 best, best_weights, bad = recall, self.net_.get_weights(), 0
+                best_rho = float(self.rho_.numpy())
             else:
                 bad += 1
                 if bad >= cfg.patience:
@@ -237,7 +333,10 @@ class TwoTower(KerasPersistence, Recommender):
                     break
         if best_weights is not None:
             self.net_.set_weights(best_weights)
+            self.rho_.assign(best_rho)
         self.history_ = history
+        self._val_counts = None
+        self.rho_ = float(self.rho_.numpy())  # plain state from here on (saved in state.npz)
         self._precompute()
 
     def _validation_pairs(
@@ -258,12 +357,17 @@ class TwoTower(KerasPersistence, Recommender):
         user_tower, item_tower = self.user_tower_, self.item_tower_
         inv_tau = 1.0 / cfg.temperature
         n_uniform = cfg.uniform_negatives
+        repeat, rho = self.repeat_on_, self.rho_
 
         @tf.function(reduce_retracing=True)
         def step(users, items, w, seed):
             b = tf.shape(users)[0]
             hist = tf.gather(g["hist"], users)
-            hist = tf.where(hist == tf.expand_dims(items + 1, 1), 0, hist)  # no label leak
+            leak = hist == tf.expand_dims(items + 1, 1)
+            if repeat:  # the target stays in the history if an earlier purchase remains
+                n_pos = lookup_counts(g["rep_keys"], g["rep_n"], users, items, n_items)
+                leak &= tf.expand_dims(n_pos < 2.0, 1)
+            hist = tf.where(leak, 0, hist)  # no label leak
             drop_u = tf.random.stateless_uniform([b], seed) < cfg.id_dropout
             drop_i = tf.random.stateless_uniform([b], seed + [0, 1 << 20]) < cfg.id_dropout
             uid = tf.where(drop_u, 0, users + 1)
@@ -279,12 +383,35 @@ class TwoTower(KerasPersistence, Recommender):
                 u = user_tower(user_inputs(g, users, uid, hist), training=True)
                 v = item_tower(item_inputs(g, cols, iid), training=True)
                 log_q = tf.gather(g["log_q"], cols) if cfg.logq else None
-                loss = in_batch_loss(u, v, items, cols, w, inv_tau, log_q)
+                if repeat:
+                    n_bc = lookup_counts(
+                        g["rep_keys"], g["rep_n"], users[:, None], cols[None, :], n_items
+                    )
+                    # Leave-one-out: the predicted event is not its own history.
+                    diag = tf.eye(b, tf.shape(cols)[0], dtype=tf.float32)
+                    offset = rho * inv_tau * tf.math.log1p(tf.maximum(n_bc - diag, 0.0))
+                else:
+                    offset = None
+                loss = in_batch_loss(
+                    u, v, items, cols, w, inv_tau, log_q, offset, cfg.batch_negatives
+                )
             grads = tape.gradient(loss, variables)
             opt.apply_gradients(zip(grads, variables, strict=True))
             return loss
 
         return step
+
+    # ------------------------------------------------------------------ state
+
+    def _state(self) -> dict[str, np.ndarray]:
+        rep = [float(self.repeat_on_), self.repeat_unit_, self._rho]
+        return {**super()._state(), "repeat": np.asarray(rep, np.float64)}
+
+    def _set_state(self, arrays) -> None:
+        super()._set_state(arrays)
+        # Runs saved before the repeat term existed have none: off.
+        on, unit, rho = (float(x) for x in arrays.get("repeat", np.array([0.0, 1.0, 0.0])))
+        self.repeat_on_, self.repeat_unit_, self.rho_ = bool(on), max(unit, 1e-12), rho
 
     # ------------------------------------------------------------------ vectors
 
@@ -318,7 +445,11 @@ class TwoTower(KerasPersistence, Recommender):
         return self._g
 
     def _val_recall(self, data: InteractionData, val_u: np.ndarray, val_i: np.ndarray) -> float:
-        """Recall@val_k of each held-out item, the user's other training items excluded."""
+        """Recall@val_k of each held-out item, ranked as evaluation ranks (see ``recommend``).
+
+        The user's other training items are excluded unless the domain repeats (where the
+        evaluation keeps them); with the repeat term they score with the leave-one-out counts.
+        """
         k = self.config.val_k  # type: ignore[attr-defined]
         iv = self._item_vectors()
         g = self._graph_cache()  # its history table has the held-out items removed
@@ -326,16 +457,29 @@ class TwoTower(KerasPersistence, Recommender):
         hist = tf.gather(g["hist"], u)
         uv = self.user_tower_(user_inputs(g, u, u + 1, hist), training=False).numpy()
         s = uv @ iv.T
-        seen = data.matrix[val_u].tocoo()
-        own = seen.col != val_i[seen.row]
-        s[seen.row[own], seen.col[own]] = -np.inf
+        if self.repeat_on_:
+            s *= np.float32(self._inv_tau)
+            add_repeat_term(s, self._val_counts, val_u, None, self._rho * self._inv_tau)
+        if not data.repeat_domain:
+            seen = data.matrix[val_u].tocoo()
+            own = seen.col != val_i[seen.row]
+            s[seen.row[own], seen.col[own]] = -np.inf
         target = s[np.arange(len(val_u)), val_i]
         rank = (s > target[:, None]).sum(axis=1)
         return float((rank < k).mean())
 
+    @property
+    def _inv_tau(self) -> float:
+        return 1.0 / self.config.temperature  # type: ignore[attr-defined]
+
+    @property
+    def _rho(self) -> float:
+        return float(self.rho_.numpy()) if hasattr(self.rho_, "numpy") else float(self.rho_)
+
     def _precompute(self) -> None:
         """Item and user vectors for scoring (users without history: id 0, no history)."""
         self._g = None
+        self.counts_ = sp.csr_matrix(self.seen_ / np.float32(self.repeat_unit_), dtype=np.float32)
         anon = np.diff(self.seen_.indptr) == 0
         self.item_vecs_ = self._item_vectors()
         self.user_vecs_ = self._user_vectors(np.arange(self.tables_.n_users), anon)
@@ -347,7 +491,12 @@ class TwoTower(KerasPersistence, Recommender):
 
     def _score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
         iv = self.item_vecs_ if items is None else self.item_vecs_[items]
-        return self.user_vecs_[users] @ iv.T
+        s = self.user_vecs_[users] @ iv.T
+        if not self.repeat_on_:
+            return s
+        # <u, v> / tau + rho / tau * log(1 + n_ui): every training purchase is prior history.
+        s *= np.float32(self._inv_tau)
+        return add_repeat_term(s, self.counts_, users, items, self._rho * self._inv_tau)
 
     def _fallback(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
         if self.config.cold_users == "popularity":  # type: ignore[attr-defined]

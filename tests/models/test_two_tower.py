@@ -167,3 +167,74 @@ def test_train_save_load_through_the_registry(data_dir) -> None:
     run = load_run("shop", res.run_id)
     users_idx = np.arange(run.model.n_users_)
     np.testing.assert_array_equal(run.model.score(users_idx), res.model.score(users_idx))
+
+
+def test_lookup_counts_known_answer() -> None:
+    import scipy.sparse as sp
+
+    from ltrec.models.two_tower import _count_table, lookup_counts
+
+    counts = sp.csr_matrix(np.array([[0, 2, 0], [1, 0, 3]], np.float32))
+    keys, n = _count_table(counts)
+    users = np.array([[0], [1]], np.int32)
+    items = np.array([[0, 1, 2]], np.int32)
+    got = lookup_counts(keys, n, users, items, 3).numpy()
+    np.testing.assert_array_equal(got, counts.toarray())
+    empty_keys, empty_n = _count_table(sp.csr_matrix((2, 3), dtype=np.float32))
+    assert not lookup_counts(empty_keys, empty_n, users, items, 3).numpy().any()
+
+
+def test_sampled_softmax_without_batch_negatives() -> None:
+    from ltrec.errors import ConfigError
+
+    rng = np.random.default_rng(1)
+    b, m, d = 3, 2, 4
+    u = rng.normal(size=(b, d)).astype(np.float32)
+    v = rng.normal(size=(b + m, d)).astype(np.float32)
+    items = np.array([0, 1, 2], np.int32)
+    cols = np.array([0, 1, 2, 7, 8], np.int32)
+    w = np.ones(b, np.float32)
+    logits = u @ v.T
+    want = np.mean([-(logits[r, r] - np.log(np.exp(logits[r, [r, 3, 4]]).sum())) for r in range(b)])
+    got = float(in_batch_loss(u, v, items, cols, w, 1.0, None, None, batch_negatives=False))
+    assert got == pytest.approx(want, rel=1e-5)
+    with pytest.raises(ConfigError, match="uniform_negatives"):
+        TwoTower(batch_negatives=False)
+
+
+def _repeat_buyers(n_users: int = 40, n_items: int = 24, seed: int = 0) -> InteractionData:
+    """Each user buys a personal staple 4 times and 4 other random items once."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    t0 = pd.Timestamp("2024-01-01")
+    for u in range(n_users):
+        staple = u % n_items
+        others = rng.choice(np.setdiff1d(np.arange(n_items), [staple]), 4, replace=False)
+        for j, i in enumerate([staple] * 4 + others.tolist()):
+            rows.append((f"u{u}", f"i{i:02d}", "purchase", t0 + pd.Timedelta(hours=u * 10 + j)))
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "event_type", "ts"])
+    items = pd.DataFrame(
+        {"item_id": [f"i{i:02d}" for i in range(n_items)], "title": ["thing"] * n_items}
+    )
+    return InteractionData.from_frame(
+        events, items, text_encoder=("bow", lambda t: fixture_text_encoder(t, 16))
+    )
+
+
+def test_repeat_term(tmp_path) -> None:
+    data = _repeat_buyers()
+    cfg = {**SMALL, "epochs": 15, "uniform_negatives": 0}
+    on = TwoTower(**cfg, repeat="on").fit(data)
+    off = TwoTower(**cfg, repeat="off").fit(data)
+    assert on.rho_ > 0 and off.rho_ == 0.0  # buying again is learnt to be likely
+    users = np.arange(data.n_users)
+    # score = <u, v> / tau + rho / tau * log(1 + n_ui), n in purchases (weight 5 each).
+    n = data.matrix.toarray() / 5.0
+    want = (on.user_vecs_ @ on.item_vecs_.T + on.rho_ * np.log1p(n)) / 0.05  # default tau
+    np.testing.assert_allclose(on.score(users), want, rtol=1e-4, atol=1e-4)
+    # "off" is the plain model: the cosine, no repeat term.
+    np.testing.assert_allclose(off.score(users), off.user_vecs_ @ off.item_vecs_.T, rtol=1e-6)
+    on.save(tmp_path / "m")
+    again = TwoTower.load(tmp_path / "m")
+    assert again.repeat_on_ and again.rho_ == pytest.approx(on.rho_)
+    np.testing.assert_array_equal(again.score(users), on.score(users))
