@@ -82,6 +82,18 @@ _NULL_IDS = ("", "null", "none", "nan")
 _RAW_MAX = 2000
 
 
+def _sql_str(s: str) -> str:
+    """Double single quotes in one of *our* constant strings (reasons written in this module)."""
+    return s.replace("'", "''")
+
+
+#: Event-type aliases as a SQL MAP literal (our constants; a lookup per row is cheaper than a
+#: join against an alias table). ``map[key]`` is NULL for an unknown key.
+_ALIAS_MAP = (
+    "MAP {" + ", ".join(f"'{_sql_str(k.lower())}': '{v}'" for k, v in EVENT_ALIASES.items()) + "}"
+)
+
+
 class ImportConfig(BaseModel):
     """Knobs of the import; the defaults are what the CLI uses.
 
@@ -409,6 +421,7 @@ class _Importer:
         self.fields: dict[str, tuple[list[str], list[tuple[str, str, str]]]] = {}
         self.event_items: list[str] = []
         self.event_users: list[str] = []
+        self.clean: set[str] = set()  # roles whose file read without a malformed line
 
     def say(self, msg: str, frac: float | None = None) -> None:
         if self.progress is not None:
@@ -447,7 +460,7 @@ class _Importer:
         self.con.execute(
             f"CREATE TEMP TABLE {table} (line BIGINT, c BIGINT, reason VARCHAR, raw VARCHAR)"
         )
-        if src.kind == "parquet":
+        if src.kind == "parquet" or src.role in self.clean:
             return 0
         _, errors = src.reject_tables()
         rows = self.con.execute(
@@ -495,6 +508,23 @@ class _Importer:
         delim = "$delim" if src.kind != "parquet" else "','"
         return f"left(concat_ws({delim}, {cols}), {_RAW_MAX})"
 
+    def _stage(self, sql: str, src: SourceFile) -> None:
+        """Run a staging ``sql`` whose ``{reader}`` reads ``src``.
+
+        A CSV is read first with ``fail_fast`` (most files are clean, and keeping rejects
+        costs a third of the read); a malformed line makes that read fail, and the file is
+        read again keeping each bad line with its reason.
+        """
+        params = self._file_params(src)
+        if src.kind != "parquet":
+            try:
+                _run(self.con, sql.replace("{reader}", src.reader_sql(fail_fast=True)), params)
+                self.clean.add(src.role)
+                return
+            except duckdb.Error:
+                pass  # read again below, keeping the malformed lines
+        _run(self.con, sql.replace("{reader}", src.reader_sql()), params)
+
     def _finish_stage(self, table: str, src: SourceFile) -> None:
         bad = self._malformed(src)
         n = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
@@ -517,21 +547,11 @@ class _Importer:
         mapped_event = "event_type" in b.cols and (
             p.event_type is None or "event_type" in b.mapping
         )
-        joins = ""
         if p.event_type is not None and not mapped_event:
             et_raw, et = f"'{p.event_type}'", f"'{p.event_type}'"  # preset constant, not input
         else:
             et_raw = b.expr("event_type") or "CAST(NULL AS VARCHAR)"
-            et = "a.event_type"
-            self.con.execute(
-                "CREATE OR REPLACE TEMP TABLE _imp_alias (alias VARCHAR PRIMARY KEY, t VARCHAR)"
-            )
-            self.con.executemany(
-                "INSERT INTO _imp_alias VALUES (?, ?)",
-                [(k.lower(), v) for k, v in EVENT_ALIASES.items()],
-            )
-            joins = f"LEFT JOIN _imp_alias a ON a.alias = lower(trim({et_raw}))"
-            et = "a.t"
+            et = f"{_ALIAS_MAP}[lower(trim({et_raw}))]"
         assert user and item and ts_raw  # required keys, checked by _bind
         ts = self._ts(src, b, "ts", ts_raw)
         null = "CAST(NULL AS VARCHAR)"
@@ -558,7 +578,7 @@ class _Importer:
                 nullif(trim({source}), '') AS source,
                 coalesce({purchase}, false) AS purchase
                 {extra_cols}{derived}
-            FROM {src.reader_sql()} s {joins}
+            FROM {{reader}} s
         """
         checks = [
             ("user_id IS NULL", f"'{_sql_str(p.missing_user_reason)}'"),
@@ -592,7 +612,7 @@ class _Importer:
                 CASE WHEN reason IS NOT NULL THEN {self._raw_expr(src)} END AS raw
             FROM (SELECT *, {reason} AS reason FROM ({inner}) p) s
         """
-        _run(self.con, sql, self._file_params(src))
+        self._stage(sql, src)
         self._finish_stage("_imp_ev", src)
         self._mark_duplicates(src)
 
@@ -688,11 +708,11 @@ class _Importer:
             FROM (
                 SELECT *, {reason} AS reason FROM (
                     SELECT s.*, {sel}{attr_sel}, {self._raw_expr(src)} AS raw
-                    FROM {src.reader_sql()} s
+                    FROM {{reader}} s
                 ) s
             )
         """
-        _run(self.con, sql, self._file_params(src))
+        self._stage(sql, src)
         self._finish_stage(table, src)
         self.fields[kind] = (list(exprs), attrs)
 
@@ -917,11 +937,6 @@ def _check_privacy(
     finally:
         con.close()
     privacy.check_compatible(meta, bool(has_events), key)
-
-
-def _sql_str(s: str) -> str:
-    """Double single quotes in one of *our* constant strings (reasons written in this module)."""
-    return s.replace("'", "''")
 
 
 def _keys_bound(template: str, b: _Bound) -> bool:
