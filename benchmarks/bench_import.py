@@ -40,7 +40,7 @@ if which == "ltrec":
     from ltrec.store.importer import import_dataset
     rep = import_dataset("bench", events=path, preset="events", data_dir=work)
     rows, extra = rep.rows_loaded["events"], {"rejected": rep.rejected}
-elif which.startswith("duckdb"):
+elif which in ("duckdb", "duckdb_varchar"):
     import duckdb
     con = duckdb.connect(os.path.join(work, which + ".duckdb"))
     opt = ", all_varchar=true" if which == "duckdb_varchar" else ""
