@@ -6,6 +6,11 @@ r_ui > 0. Minimises sum_ui c_ui (p_ui - x_u . y_i)^2 + reg (||x_u||^2 + ||y_i||^
 alternating least squares (conjugate-gradient steps, Takacs et al. 2011). Scores = x_u . y_i.
 The library's BLAS threads are pinned to 1 during the fit (threadpoolctl), as ``implicit`` asks,
 so its own threads do not oversubscribe the cores.
+
+Repeat consumption. x_u . y_i reconstructs the 0/1 preference p_ui, so every item a user bought
+scores near 1 whether it was bought once or ten times: the confidence c_ui only weighs the
+squared error, it does not rank re-buys. On repeat-purchase data the user's own purchase
+frequency is blended in (:func:`ltrec.models.base.repeat_blend`, :attr:`ALS.repeat_default`).
 """
 
 from __future__ import annotations
@@ -16,13 +21,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import Field
 
-from ltrec.models.base import ModelConfig, Progress, Recommender, report
+from ltrec.models.base import Progress, Recommender, RepeatConfig, report
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData
 
 
-class ALSConfig(ModelConfig):
+class ALSConfig(RepeatConfig):
     factors: int = Field(64, ge=1, le=1024, description="Latent dimensions.")
     regularization: float = Field(0.05, ge=0.0, le=1000.0, description="L2 penalty.")
     alpha: float = Field(10.0, ge=0.0, le=10_000.0, description="Confidence scale alpha.")
@@ -31,10 +36,16 @@ class ALSConfig(ModelConfig):
 
 
 class ALS(Recommender):
-    """Matrix factorisation for implicit feedback; see the module docstring."""
+    """Matrix factorisation for implicit feedback; see the module docstring.
+
+    ``repeat_default`` (0.3) was chosen on the validation split of the CC0 Complete Journey
+    sample (the training events split again by time, last 20% as targets) over the grid
+    w in {0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8}; the test split was not used.
+    """
 
     name = "als"
     config_cls = ALSConfig
+    repeat_default = 0.3
 
     def _fit(self, data: InteractionData, progress: Progress | None) -> None:
         from implicit.cpu.als import AlternatingLeastSquares

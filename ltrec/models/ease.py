@@ -4,9 +4,23 @@ for Sparse Data", WWW).
 Closed form: G = X^T X + lambda I, P = G^-1, B = I - P diag(1 / diag(P)) (so B_ij = -P_ij / P_jj
 off the diagonal and diag(B) = 0); scores = X B. It needs the dense item-item Gram matrix, so it
 is fitted on the items that have training interactions (the others have zero columns and would
-only add zero rows) and refuses, with a clear :class:`ModelError`, when that matrix and its
-inverse do not fit in ``max_memory_gb``. Items without interactions get a score just below the
-user's lowest, so they rank last but stay finite.
+only add zero rows) and refuses, with a clear :class:`ModelError`, when that matrix does not fit
+in ``max_memory_gb``.
+
+Speed. G is symmetric positive definite (lambda > 0), so P comes from a Cholesky factorisation
+and its inverse (LAPACK ``potrf`` + ``potri``, in place: about n^3 / 3 + 2 n^3 / 3 flops, a third
+of the LU route's 2 n^3), in float32 by default (half the memory, twice the BLAS throughput; B
+agrees with float64 to ~1e-4). ``max_items`` caps the fitted items at the N most popular ones
+(distinct training users, ties by total weight): the cost grows as N^3, and the items left out
+each have only a handful of buyers, so they carry little co-occurrence signal anyway.
+
+Unfitted items (no interactions, or beyond ``max_items``) are scored by the popularity fallback,
+placed below the user's lowest fitted score: ``floor - 1 + pop_i / (max pop + 1)`` with ``floor``
+the user's minimum fitted score, so they rank last, in popularity order, and stay finite.
+
+Repeat consumption. diag(B) = 0 by construction, so EASE can never say "you will buy this again
+because you bought it before"; on repeat-purchase data the user's own frequency is blended in
+(:func:`ltrec.models.base.repeat_blend`, weight :attr:`EASE.repeat_default`).
 """
 
 from __future__ import annotations
@@ -19,17 +33,20 @@ import scipy.linalg
 from pydantic import Field
 
 from ltrec.errors import ModelError
-from ltrec.models.base import ModelConfig, Progress, Recommender, report
+from ltrec.models.base import Progress, Recommender, RepeatConfig, report
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData
 
-#: Dense n x n matrices alive at the peak of the fit: G is inverted in place (LAPACK getrf +
-#: getri) and B is formed in place, so one dense matrix plus the sparse Gram and workspace.
+#: Dense n x n matrices alive at the peak of the fit: G is factorised and inverted in place
+#: (LAPACK potrf + potri) and B is formed in place, so one dense matrix plus a transposed block
+#: and the sparse Gram; 2 leaves room for BLAS workspace and the scoring copy.
 _PEAK_MATRICES = 2
+#: Rows per block when the upper triangle of P is mirrored into the lower one.
+_SYM_BLOCK = 1024
 
 
-class EASEConfig(ModelConfig):
+class EASEConfig(RepeatConfig):
     lambda_: float = Field(
         200.0, ge=0.0, le=1e7, description="L2 regularisation lambda on B (Steck 2019)."
     )
@@ -38,7 +55,14 @@ class EASEConfig(ModelConfig):
     )
     binary: bool = Field(True, description="Use 0/1 interactions (as in the paper).")
     precision: Literal["float64", "float32"] = Field(
-        "float64", description="float32 halves the memory (and fits ~1.4x more items)."
+        "float32", description="float64 doubles the memory and roughly the time."
+    )
+    max_items: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="Fit on at most this many most popular items (None: every item with "
+        "interactions); the rest are scored by popularity below them.",
     )
 
 
@@ -48,38 +72,72 @@ def max_items(budget_gb: float, precision: str = "float64") -> int:
     return int(np.sqrt(budget_gb * 1024**3 / (_PEAK_MATRICES * size)))
 
 
+def _spd_inverse(g: np.ndarray) -> np.ndarray:
+    """Inverse of a symmetric positive definite Fortran-ordered matrix, in place (Cholesky).
+
+    ``potri`` writes only the upper triangle; it is mirrored block by block so no n^2 index
+    arrays or second n x n matrix are made.
+    """
+    lapack = scipy.linalg.get_lapack_funcs(("potrf", "potri"), (g,))
+    potrf, potri = lapack
+    c, info = potrf(g, lower=False, overwrite_a=True, clean=False)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"potrf failed (info={info})")
+    p, info = potri(c, lower=False, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"potri failed (info={info})")
+    n = p.shape[0]
+    for start in range(0, n, _SYM_BLOCK):
+        stop = min(n, start + _SYM_BLOCK)
+        # Rows start:stop below the diagonal block <- the columns above it, transposed.
+        p[start:stop, :start] = p[:start, start:stop].T
+        blk = p[start:stop, start:stop]
+        p[start:stop, start:stop] = np.triu(blk) + np.triu(blk, 1).T
+    return p
+
+
 class EASE(Recommender):
-    """Closed-form linear item-item model; see the module docstring."""
+    """Closed-form linear item-item model; see the module docstring.
+
+    ``repeat_default`` (0.3) was chosen on the validation split of the CC0 Complete Journey
+    sample (the training events split again by time, last 20% as targets) over the grid
+    w in {0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8}; the test split was not used.
+    """
 
     name = "ease"
     config_cls = EASEConfig
+    repeat_default = 0.3
 
     def _fit(self, data: InteractionData, progress: Progress | None) -> None:
         cfg: EASEConfig = self.config  # type: ignore[assignment]
         active = np.flatnonzero(np.diff(self.seen_.tocsc().indptr) > 0)
+        if cfg.max_items is not None and len(active) > cfg.max_items:
+            # The N most popular items (pop_ ranks by distinct users, ties by weight).
+            order = np.lexsort((active, -self.pop_[active]))
+            active = np.sort(active[order[: cfg.max_items]])
         limit = max_items(cfg.max_memory_gb, cfg.precision)
         if len(active) > limit:
             need = _PEAK_MATRICES * np.dtype(cfg.precision).itemsize * len(active) ** 2 / 1024**3
             raise ModelError(
                 f"EASE cannot hold {len(active):,} items in a {cfg.max_memory_gb:g} GB memory "
                 f"budget (it needs about {need:,.1f} GB; at most {limit:,} items fit)",
-                hint="raise max_memory_gb (--set max_memory_gb=...) if the machine has the "
-                "memory, set precision=float32, or use itemknn or als, which scale to large "
-                "catalogues",
+                hint="set max_items (--set max_items=...) to fit the most popular items only, "
+                "raise max_memory_gb (--set max_memory_gb=...) if the machine has the memory, "
+                "or use itemknn or als, which scale to large catalogues",
             )
         x = self._input(self.seen_)[:, active]
         report(progress, 0.1, f"Gram matrix of {len(active):,} items")
-        gram = x.T @ x
-        g = gram.toarray(order="F").astype(cfg.precision, order="F", copy=False)
+        gram = (x.T @ x).astype(cfg.precision)
+        g = gram.toarray(order="F")
         del gram
         g[np.diag_indices_from(g)] += cfg.lambda_
         report(progress, 0.4, f"inverting {len(active):,} x {len(active):,}")
         try:
-            # G is symmetric and Fortran-ordered, so LAPACK inverts it in place (no copy).
-            p = scipy.linalg.inv(g, overwrite_a=True, check_finite=False)
+            p = _spd_inverse(g)
         except (np.linalg.LinAlgError, ValueError) as exc:
             raise ModelError(
-                "EASE's Gram matrix is singular", hint="use a positive lambda_ (--set lambda_=100)"
+                "EASE's Gram matrix is not positive definite (numerically singular)",
+                hint="use a larger lambda_ (--set lambda_=500) or precision=float64",
             ) from exc
         del g
         p /= -np.diag(p)  # B_ij = -P_ij / P_jj, in place (column j divided by P_jj)
@@ -96,10 +154,10 @@ class EASE(Recommender):
     def _score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
         x = self._input(self.seen_[users][:, self.active_])
         s_active = np.asarray(x @ self.b_, dtype=np.float32)
-        # Items without training interactions rank last but stay finite.
+        # Unfitted items: the popularity fallback, below every fitted score, finite.
         floor = s_active.min(axis=1, keepdims=True) - 1.0 if s_active.size else 0.0
         full = np.empty((len(users), self.n_items_), dtype=np.float32)
-        full[:] = floor
+        full[:] = floor + (self.pop_ / (self.pop_.max() + 1.0)).astype(np.float32)
         full[:, self.active_] = s_active
         return full if items is None else full[:, items]
 

@@ -59,7 +59,7 @@ def test_itemknn_prunes_to_top_neighbours() -> None:
 def test_ease_matches_the_closed_form() -> None:
     data = conformance_data()
     lam = 3.0
-    model = EASE(lambda_=lam).fit(data)
+    model = EASE(lambda_=lam, precision="float64").fit(data)
     x = (data.matrix.toarray() > 0).astype(np.float64)
     active = np.flatnonzero(x.sum(axis=0) > 0)
     xa = x[:, active]
@@ -71,8 +71,27 @@ def test_ease_matches_the_closed_form() -> None:
     np.testing.assert_allclose(single.b_, b, rtol=1e-3, atol=1e-4)
 
 
+def test_ease_max_items_fits_the_most_popular_and_ranks_the_rest_by_popularity() -> None:
+    data = conformance_data()
+    lam = 3.0
+    model = EASE(lambda_=lam, max_items=4, precision="float64").fit(data)
+    # Distinct users: b0 10, b1 9, b2 8, b3 7, a0 6, ... so the four b items are fitted.
+    assert data.item_ids[model.active_].tolist() == ["b0", "b1", "b2", "b3"]
+    x = (data.matrix.toarray() > 0).astype(np.float64)
+    xa = x[:, model.active_]
+    p = np.linalg.inv(xa.T @ xa + lam * np.eye(4))
+    np.testing.assert_allclose(model.b_, np.eye(4) - p / np.diag(p), rtol=1e-4, atol=1e-5)
+    u = int(data.users_to_index(["uT"])[0])
+    s = model.score(u)
+    rest = np.setdiff1d(np.arange(data.n_items), model.active_)
+    assert np.isfinite(s).all() and s[rest].max() < s[model.active_].min()
+    # Unfitted items keep the popularity order among themselves.
+    order = rest[np.argsort(-s[rest], kind="stable")]
+    assert order.tolist() == rest[np.lexsort((rest, -model.pop_[rest]))].tolist()
+
+
 def test_ease_refuses_beyond_memory_budget() -> None:
-    n = max_items(0.01) + 1
+    n = max_items(0.01, "float32") + 1
     rows = np.arange(n) % 7
     m = sp.csr_matrix((np.ones(n, np.float32), (rows, np.arange(n))), shape=(7, n))
     import pandas as pd
