@@ -4,6 +4,17 @@ Run: ``.venv/bin/python benchmarks/bench_keras_models.py [--quick]``. Prints tab
 ``benchmarks/results/keras_models.json``. Uses a temporary data directory; MiniLM text vectors
 (the TF-IDF fallback when the package is absent; the JSON says which).
 
+Other runs (each writes its own JSON next to it):
+
+* ``--dataset cj`` (or ``--cc0``): the real CC0 Complete Journey purchase sample, imported into
+  the temporary directory with the ``completejourney`` preset (a repeat-purchase domain: the
+  split keeps seen items as targets). Parts 1 (quality, ALS with its registry defaults, as
+  ``ltrec train cj --model als`` runs it) and 5 (log-Q and negatives); ``keras_models_cj.json``.
+* ``--events 1000000``: a 1M-event demo shop, part 6 (speed): two-tower and NCF training time
+  (``--speed-epochs`` epochs, seconds per epoch) and part 3 (examples/s vs bare Keras);
+  ``keras_models_speed_<events>.json``.
+* ``--parts quality,logq,cold,throughput,speed``: choose the parts explicitly.
+
 1. Quality on the demo shop (default size, seed 42, the evaluation core's default split):
    model x (Recall@10, NDCG@10, coverage@10, APLT@10, tail recall@10, train s, peak MB).
    Targets (issue 5): two-tower >= 0.9x ALS on Recall@10; log-Q gives a higher APLT@10 than
@@ -15,6 +26,11 @@ Run: ``.venv/bin/python benchmarks/bench_keras_models.py [--quick]``. Prints tab
    of the same towers trained with ``model.fit`` at the same batch size (target >= 0.7x).
 4. The NCF classification view (accuracy, precision, recall, F1, AUC on held-out positives vs
    sampled negatives), labelled as such.
+5. Log-Q and negatives (``logq``): the two-tower with in-batch negatives, in-batch plus 512
+   uniform negatives (Yang et al. 2020, mixed negative sampling), each with log-Q on and off,
+   and a plain sampled softmax over 512 uniform negatives only (its proposal is uniform, so
+   log-Q is a constant shift and has no effect): APLT@10, NDCG@10, Recall@10, coverage@10.
+6. Speed (``speed``): wall time of the two-tower and NCF training epochs on the data.
 
 Peak memory: tracemalloc's peak during ``fit`` (numpy/Python allocations; TensorFlow's own
 allocator is not traced) and the process's max RSS after the fit (monotonic over the run).
@@ -72,27 +88,60 @@ def fit_measured(name: str, params: dict, data: InteractionData):
     return model, seconds, peak / 1024**2
 
 
-def demo(quick: bool) -> tuple[InteractionData, object]:
-    from ltrec.store import connect
-    from ltrec.store.demo import DemoConfig, build_demo
+CC0 = Path("/work/shared/datasets/completejourney")
 
-    cfg = DemoConfig(events=80_000, seed=42) if quick else DemoConfig(seed=42)
-    build_demo(cfg)
-    con = connect("demo")
+
+def _with_text(name: str, split: SplitConfig | None) -> tuple[InteractionData, object]:
+    """The dataset on ``split`` (None: its default split, as ``ltrec train``), text added."""
+    from ltrec.store import connect
+
+    con = connect(name)
     try:
-        data = InteractionData.from_store(con, SplitConfig())
+        data = InteractionData.from_store(con, split)
         items, users = load_catalogue(con)
     finally:
         con.close()
     t0 = time.perf_counter()
-    data = add_text(data, "demo")
+    data = add_text(data, name)
     print(f"text vectors ({data.text_encoder}): {time.perf_counter() - t0:.1f}s", flush=True)
     return data, (items, users)
 
 
-def quality(data: InteractionData, params_over: dict) -> list[dict]:
+def demo(quick: bool, events: int | None = None) -> tuple[InteractionData, object]:
+    from ltrec.store.demo import DemoConfig, build_demo
+
+    if events:
+        cfg = DemoConfig(events=events, seed=42)
+    else:
+        cfg = DemoConfig(events=80_000, seed=42) if quick else DemoConfig(seed=42)
+    build_demo(cfg)
+    return _with_text("demo", SplitConfig())
+
+
+def cc0(root: Path = CC0) -> tuple[InteractionData, object]:
+    """Import the CC0 Complete Journey sample as ``cj`` (preset completejourney), via the CLI."""
+    import subprocess
+
+    cmd = [
+        str(Path(sys.executable).with_name("ltrec")),
+        "import",
+        "cj",
+        "--events",
+        str(root / "transactions_sample.parquet"),
+        "--items",
+        str(root / "products_in_transactions_sample.csv"),
+        "--users",
+        str(root / "demographics.csv"),
+        "--preset",
+        "completejourney",
+    ]
+    subprocess.run(cmd, check=True, env=os.environ.copy())
+    return _with_text("cj", None)
+
+
+def quality(data: InteractionData, params_over: dict, models: dict | None = None) -> list[dict]:
     rows = []
-    for label, (name, params) in MODELS.items():
+    for label, (name, params) in (models or MODELS).items():
         model, seconds, peak = fit_measured(name, {**params, **params_over.get(name, {})}, data)
         res = evaluate_model(model, data, k=10, n_boot=200).to_dict()
         row = {
@@ -107,6 +156,12 @@ def quality(data: InteractionData, params_over: dict) -> list[dict]:
         row["test_users"] = res["recall@10"]["n"]
         if hasattr(model, "history_"):
             row["epochs"] = len(model.history_)
+            val = [h["recall"] for h in model.history_ if h.get("recall") is not None]
+            if val:
+                row["best_val_recall"] = max(val)
+        if hasattr(model, "repeat_on_"):
+            row["repeat_term"] = bool(model.repeat_on_)
+            row["repeat_rho"] = round(float(model.rho_), 4)
         rows.append(row)
         print(
             f"  {label}: recall@10={row['recall@10']:.4f} ndcg@10={row['ndcg@10']:.4f} "
@@ -150,6 +205,55 @@ def cold_items(data: InteractionData, frames, params_over: dict, seed: int = 0) 
         rec = [np.isin(t[m], r).sum() / m.sum() for r, (t, m) in zip(recs, truth, strict=True)]
         out["recall@10"][label] = float(np.mean(rec)) if rec else 0.0
         print(f"  {label}: recall@10 on items without events {out['recall@10'][label]:.4f}")
+    return out
+
+
+#: Part 5: two-tower negatives x log-Q (params on top of the defaults).
+LOGQ_VARIANTS = {
+    "in-batch, log-Q": {"logq": True},
+    "in-batch, no log-Q": {"logq": False},
+    "in-batch + 512 uniform, log-Q": {"logq": True, "uniform_negatives": 512},
+    "in-batch + 512 uniform, no log-Q": {"logq": False, "uniform_negatives": 512},
+    "512 uniform only (sampled softmax)": {"batch_negatives": False, "uniform_negatives": 512},
+}
+
+
+def logq_table(data: InteractionData) -> dict:
+    """Part 5: every LOGQ_VARIANTS two-tower, its metrics; log-Q's APLT gain and NDCG change."""
+    models = {label: ("two_tower", p) for label, p in LOGQ_VARIANTS.items()}
+    rows = quality(data, {}, models)
+    by = {r["model"]: r for r in rows}
+    out: dict = {"rows": rows, "effect": {}}
+    for base in ("in-batch", "in-batch + 512 uniform"):
+        on, off = by[f"{base}, log-Q"], by[f"{base}, no log-Q"]
+        out["effect"][base] = {
+            "aplt_gain": round(on["aplt@10"] - off["aplt@10"], 4),
+            "ndcg_change": round(on["ndcg@10"] / max(off["ndcg@10"], 1e-12) - 1, 4),
+            "target": "APLT@10 up at <= 10% NDCG@10 loss",
+        }
+    return out
+
+
+def speed(data: InteractionData, epochs: int) -> dict:
+    """Part 6: training wall time of the two-tower and NCF for ``epochs`` epochs, no early stop."""
+    out = {}
+    for name, params in (
+        ("two_tower", {"epochs": epochs, "val_users": 0}),
+        ("ncf", {"epochs": epochs}),
+    ):
+        model, seconds, peak = fit_measured(name, params, data)
+        per_epoch = seconds / epochs
+        default_epochs = type(model.config).model_fields["epochs"].default
+        out[name] = {
+            "epochs": epochs,
+            "train_s": round(seconds, 1),
+            "s_per_epoch": round(per_epoch, 1),
+            "default_epochs": default_epochs,
+            "est_default_train_s": round(per_epoch * default_epochs, 1),
+            "peak_mb": round(peak),
+            "max_rss_mb": round(max_rss_mb()),
+        }
+        print(f"  {name}: {epochs} epochs in {seconds:.1f}s ({per_epoch:.1f}s/epoch)", flush=True)
     return out
 
 
@@ -221,73 +325,140 @@ def throughput(data: InteractionData, batch: int = 512, n_bare: int = 10_240) ->
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="a smaller demo shop")
-    ap.add_argument("--cold-only", action="store_true", help="only part 2 (cold items)")
-    args = ap.parse_args()
-    out: dict = {"cpus": os.cpu_count(), "note": "2 CPU cores shared with other jobs"}
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["LTREC_DATA_DIR"] = tmp
-        t0 = time.perf_counter()
-        data, frames = demo(args.quick)
-        out["data"] = data.summary() | {"build_s": round(time.perf_counter() - t0, 1)}
-        print(
-            f"demo: {data.n_users:,} users, {data.n_items:,} items, "
-            f"{data.matrix.nnz:,} training pairs",
-            flush=True,
-        )
-        over: dict = {}
-        if args.cold_only:
-            print("2. items without training events", flush=True)
-            out["cold_items"] = cold_items(data, frames, over)
-            path = RESULTS.with_name("keras_models_cold.json")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(out, indent=2, default=float) + "\n")
-            return
-        print("1. quality", flush=True)
-        rows = quality(data, over)
-        out["quality"] = rows
-        by = {r["model"]: r for r in rows}
-        als, tt, off = by["als"], by["two_tower (log-Q)"], by["two_tower (no log-Q)"]
-        out["targets"] = {
-            "two_tower_vs_als_recall": round(tt["recall@10"] / max(als["recall@10"], 1e-12), 3),
-            "two_tower_vs_als_target": 0.9,
-            "logq_aplt_gain": round(tt["aplt@10"] - off["aplt@10"], 4),
-            "logq_ndcg_change": round(tt["ndcg@10"] / max(off["ndcg@10"], 1e-12) - 1, 4),
-        }
-        print("2. items without training events", flush=True)
-        out["cold_items"] = cold_items(data, frames, over)
-        print("3. throughput", flush=True)
-        out["throughput"] = throughput(data)
-    print()
+#: Part 1 on CC0: ALS with its registry defaults (what ``ltrec train cj --model als`` runs).
+CJ_MODELS = {**MODELS, "als": ("als", {})}
+PARTS = ("quality", "cold", "throughput", "logq", "speed")
+
+
+def print_quality(rows: list[dict]) -> None:
     print(
-        f"{'model':<22}{'R@10':>8}{'NDCG@10':>9}{'cov@10':>8}{'APLT@10':>9}{'tailR':>8}"
+        f"{'model':<36}{'R@10':>8}{'NDCG@10':>9}{'cov@10':>8}{'APLT@10':>9}{'tailR':>8}"
         f"{'train s':>9}{'peak MB':>9}{'RSS MB':>8}"
     )
     for r in rows:
         print(
-            f"{r['model']:<22}{r['recall@10']:>8.4f}{r['ndcg@10']:>9.4f}{r['coverage@10']:>8.3f}"
+            f"{r['model']:<36}{r['recall@10']:>8.4f}{r['ndcg@10']:>9.4f}{r['coverage@10']:>8.3f}"
             f"{r['aplt@10']:>9.4f}{r['tail_recall@10']:>8.4f}{r['train_s']:>9.1f}"
             f"{r['peak_mb']:>9}{r['max_rss_mb']:>8}"
         )
-    tg = out["targets"]
-    print(f"two-tower / ALS recall@10: {tg['two_tower_vs_als_recall']} (target >= 0.9)")
-    print(
-        f"log-Q: APLT@10 {tg['logq_aplt_gain']:+.4f}, NDCG@10 {tg['logq_ndcg_change']:+.1%} "
-        "(target: APLT up, NDCG loss <= 10%)"
-    )
-    print("recall@10 on items without training events:", out["cold_items"]["recall@10"])
-    tp = out["throughput"]
-    print(
-        f"two-tower {tp['two_tower_examples_per_s']:.0f} ex/s vs bare Keras "
-        f"{tp['bare_keras_examples_per_s']:.0f} ex/s: {tp['ratio']}x (target >= 0.7x)"
-    )
-    cv = by["ncf"].get("classification_view")
-    if cv:
-        print("NCF classification view (held-out positives vs sampled negatives):", cv)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2, default=float) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="a smaller demo shop")
+    ap.add_argument("--cold-only", action="store_true", help="only part 2 (cold items)")
+    ap.add_argument("--dataset", choices=("demo", "cj"), default="demo")
+    ap.add_argument("--cc0", action="store_true", help="same as --dataset cj")
+    ap.add_argument("--events", type=int, default=None, help="demo size (e.g. 1000000)")
+    ap.add_argument("--parts", default=None, help=f"comma-separated, of {', '.join(PARTS)}")
+    ap.add_argument("--speed-epochs", type=int, default=2, help="epochs timed by part 6")
+    args = ap.parse_args()
+    dataset = "cj" if args.cc0 else args.dataset
+    if args.parts:
+        parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+        bad = sorted(set(parts) - set(PARTS))
+        if bad:
+            ap.error(f"unknown part(s) {bad}; choose from {PARTS}")
+    elif args.cold_only:
+        parts = ["cold"]
+    elif dataset == "cj":
+        parts = ["quality", "logq"]
+    elif args.events:
+        parts = ["speed", "throughput"]
+    else:
+        parts = ["quality", "cold", "throughput"]
+    if dataset == "cj":
+        path = RESULTS.with_name("keras_models_cj.json")
+    elif args.cold_only:
+        path = RESULTS.with_name("keras_models_cold.json")
+    elif args.events:
+        path = RESULTS.with_name(f"keras_models_speed_{args.events}.json")
+    else:
+        path = RESULTS
+    out: dict = {
+        "cpus": os.cpu_count(),
+        "note": "2 CPU cores shared with other engineers' jobs (load): times are pessimistic",
+        "dataset": dataset,
+        "parts": parts,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["LTREC_DATA_DIR"] = tmp
+        t0 = time.perf_counter()
+        data, frames = cc0() if dataset == "cj" else demo(args.quick, args.events)
+        out["data"] = data.summary() | {"build_s": round(time.perf_counter() - t0, 1)}
+        print(
+            f"{dataset}: {data.n_users:,} users, {data.n_items:,} items, "
+            f"{data.matrix.nnz:,} training pairs",
+            flush=True,
+        )
+        over: dict = {}
+        if "quality" in parts:
+            print("1. quality", flush=True)
+            rows = quality(data, over, CJ_MODELS if dataset == "cj" else MODELS)
+            out["quality"] = rows
+            by = {r["model"]: r for r in rows}
+            als, pop = by["als"], by["popularity"]
+            tt, off = by["two_tower (log-Q)"], by["two_tower (no log-Q)"]
+            out["targets"] = {
+                "two_tower_vs_als_recall": round(tt["recall@10"] / max(als["recall@10"], 1e-12), 3),
+                "two_tower_vs_als_target": 0.9,
+                "two_tower_vs_popularity_recall": round(
+                    tt["recall@10"] / max(pop["recall@10"], 1e-12), 3
+                ),
+                "ncf_vs_popularity_recall": round(
+                    by["ncf"]["recall@10"] / max(pop["recall@10"], 1e-12), 3
+                ),
+                "vs_popularity_target": 1.3,
+                "logq_aplt_gain": round(tt["aplt@10"] - off["aplt@10"], 4),
+                "logq_ndcg_change": round(tt["ndcg@10"] / max(off["ndcg@10"], 1e-12) - 1, 4),
+            }
+        if "cold" in parts:
+            print("2. items without training events", flush=True)
+            out["cold_items"] = cold_items(data, frames, over)
+        if "throughput" in parts:
+            print("3. throughput", flush=True)
+            out["throughput"] = throughput(data)
+        if "logq" in parts:
+            print("5. log-Q and negatives (two-tower)", flush=True)
+            out["logq"] = logq_table(data)
+        if "speed" in parts:
+            print(f"6. speed ({args.speed_epochs} epochs each)", flush=True)
+            out["speed"] = speed(data, args.speed_epochs)
+    print()
+    if "quality" in out:
+        print_quality(out["quality"])
+        tg = out["targets"]
+        print(
+            f"two-tower / ALS recall@10: {tg['two_tower_vs_als_recall']} (target >= 0.9); "
+            f"/ popularity: {tg['two_tower_vs_popularity_recall']} (target >= 1.3)"
+        )
+        print(
+            f"log-Q: APLT@10 {tg['logq_aplt_gain']:+.4f}, NDCG@10 {tg['logq_ndcg_change']:+.1%} "
+            "(target: APLT up, NDCG loss <= 10%)"
+        )
+        ncf = next(r for r in out["quality"] if r["model"] == "ncf")
+        if ncf.get("classification_view"):
+            print(
+                "NCF classification view (held-out positives vs sampled negatives):",
+                ncf["classification_view"],
+            )
+    if "cold_items" in out:
+        print("recall@10 on items without training events:", out["cold_items"]["recall@10"])
+    if "throughput" in out:
+        tp = out["throughput"]
+        print(
+            f"two-tower {tp['two_tower_examples_per_s']:.0f} ex/s vs bare Keras "
+            f"{tp['bare_keras_examples_per_s']:.0f} ex/s: {tp['ratio']}x (target >= 0.7x)"
+        )
+    if "logq" in out:
+        print("log-Q and negatives (two-tower):")
+        print_quality(out["logq"]["rows"])
+        print(out["logq"]["effect"])
+    if "speed" in out:
+        print("training speed:", out["speed"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2, default=float) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
