@@ -9,8 +9,9 @@ so its own threads do not oversubscribe the cores.
 
 Repeat consumption. x_u . y_i reconstructs the 0/1 preference p_ui, so every item a user bought
 scores near 1 whether it was bought once or ten times: the confidence c_ui only weighs the
-squared error, it does not rank re-buys. On repeat-purchase data the user's own purchase
-frequency is blended in (:func:`ltrec.models.base.repeat_blend`, :attr:`ALS.repeat_default`).
+squared error, it does not rank re-buys; and without item biases its factors rank the staples
+everyone buys poorly. On repeat-purchase data the user's own purchase frequency and global
+popularity are blended in (:func:`ltrec.models.base.repeat_blend`; weights in :class:`ALS`).
 """
 
 from __future__ import annotations
@@ -38,14 +39,20 @@ class ALSConfig(RepeatConfig):
 class ALS(Recommender):
     """Matrix factorisation for implicit feedback; see the module docstring.
 
-    ``repeat_default`` (0.3) was chosen on the validation split of the CC0 Complete Journey
-    sample (the training events split again by time, last 20% as targets) over the grid
-    w in {0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8}; the test split was not used.
+    ``repeat_default`` (w = 0.3) and ``popularity_default`` (g = 0.6), used only on
+    repeat-purchase data, were chosen on the validation split of the CC0 Complete Journey sample
+    (its training events split again by time, the last 20% as targets; the test split was not
+    used) over w in {0.1, 0.2, 0.3, 0.4} x g in {0, 0.2, 0.4, 0.6} for item-kNN, EASE and ALS
+    alike; every model's best was (0.3, 0.6) or next to it. That the model's own score keeps
+    only 1 - w - g = 0.1 says what the sample is like: 2.4k households, ~23 products each,
+    20k products, so re-buys and staples carry most of the signal (as Li et al. 2023 found for
+    next-basket data). ``repeat_weight=0, popularity_weight=0`` gives the model alone.
     """
 
     name = "als"
     config_cls = ALSConfig
     repeat_default = 0.3
+    popularity_default = 0.6
 
     def _fit(self, data: InteractionData, progress: Progress | None) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
