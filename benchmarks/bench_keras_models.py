@@ -326,7 +326,13 @@ def throughput(data: InteractionData, batch: int = 512, n_bare: int = 10_240) ->
 
 
 #: Part 1 on CC0: ALS with its registry defaults (what ``ltrec train cj --model als`` runs).
-CJ_MODELS = {**MODELS, "als": ("als", {})}
+#: The two-tower's repeat term (on by default there, a repeat-purchase domain) switched off, to
+#: show what it contributes.
+CJ_MODELS = {
+    **MODELS,
+    "als": ("als", {}),
+    "two_tower (log-Q, no repeat term)": ("two_tower", {"repeat": "off"}),
+}
 PARTS = ("quality", "cold", "throughput", "logq", "speed")
 
 
