@@ -18,7 +18,9 @@ tail share is an empirical question: ``benchmarks/bench_keras_models.py`` measur
 Optional uniform negatives (Yang et al. 2020, "Mixed Negative Sampling") add M
 catalogue-uniform items per batch; with them the correction uses the mixture's expected count
 ``B * p_j + M / n_items``. Pairs of the batch with the same item as the row's positive are
-masked (they are not negatives).
+masked (they are not negatives). ``batch_negatives=False`` masks the other rows' positives too:
+a plain sampled softmax over the row's positive and the M uniform items (Jean et al. 2015),
+whose proposal is uniform, so the correction is a constant shift with no effect.
 
 Features: see :mod:`ltrec.models.keras_util`. The user tower reads the user id, the masked mean
 of the recent history's item-id embeddings (shared with the item tower) and of its frozen text
