@@ -288,6 +288,36 @@ def user_inputs(g: Mapping[str, Any], users: Any, ids: Any, hist: Any) -> list[A
     return [ids, hist, tf.gather(g["text_pad"], hist), tf.gather(g["seg"], users)]
 
 
+def validation_pairs(
+    data: InteractionData, n_users: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``n_users`` users (with >= 2 training items) and each one's most recent item.
+
+    The early-stopping hold-out of the Keras models (none when fewer than 20 users qualify).
+    """
+    counts = np.diff(data.matrix.indptr)
+    eligible = np.flatnonzero(counts >= 2)
+    if n_users == 0 or len(eligible) < 20:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    chosen = np.sort(rng.choice(eligible, min(n_users, len(eligible)), replace=False))
+    last = np.array([data.history(int(u))[0] for u in chosen], np.int64)
+    return chosen, last
+
+
+def hold_out(
+    users: np.ndarray, items: np.ndarray, val_u: np.ndarray, val_i: np.ndarray
+) -> np.ndarray:
+    """Boolean mask of the (user, item) training pairs that are not validation pairs."""
+    if not len(val_u):
+        return np.ones(len(users), bool)
+    held = set(zip(val_u.tolist(), val_i.tolist(), strict=True))
+    return np.fromiter(
+        ((u, i) not in held for u, i in zip(users.tolist(), items.tolist(), strict=True)),
+        bool,
+        count=len(users),
+    )
+
+
 def remove_from_history(hist: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
     """A copy of the history table with ``items[k]`` removed from row ``users[k]``."""
     out = hist.copy()

@@ -24,6 +24,14 @@ Scoring is numpy over precomputed per-user ``(W1 x, P x * w_g)`` and per-item ``
 Q y)``: ``logit = relu(a_u + b_i) . w_h + g_u . q_i + c``, blocked over users. ``score`` returns
 the logit (monotone in p); :meth:`NCF.predict_proba` gives ``p`` for (user, item) pairs, the
 input of the classification view (:meth:`NCF.classification`).
+
+Early stopping (Prechelt 1998, "Early Stopping - But When?"): as in the two-tower, each of
+``val_users`` users' most recent training item is held out of training (pairs and history
+input); after every epoch recall@``val_k`` of those items is measured (ranked as evaluation
+ranks: the users' other training items excluded unless the domain repeats), and training stops
+after ``patience`` epochs without improvement, keeping the best epoch's weights. The id and GMF
+embeddings memorise sparse logs within a few epochs (on the CC0 Complete Journey sample,
+recall@10 falls from 0.038 after one epoch to 0.016 after ten).
 """
 
 from __future__ import annotations
@@ -42,13 +50,16 @@ from ltrec.models.keras_util import (
     batched,
     build_encoders,
     graph_tables,
+    hold_out,
     item_id_inputs,
     item_inputs,
     keras,
     new_item_inputs,
+    remove_from_history,
     seed_everything,
     tf,
     user_inputs,
+    validation_pairs,
 )
 
 if TYPE_CHECKING:
@@ -77,6 +88,9 @@ class NCFConfig(ModelConfig):
     event_weighting: Literal["none", "log"] = Field(
         "log", description="'log': a positive's loss weighs 1 + log(summed event weight)."
     )
+    val_users: int = Field(2000, ge=0, le=1_000_000, description="0: no early stopping.")
+    patience: int = Field(3, ge=1, le=100, description="Epochs without improvement to stop.")
+    val_k: int = Field(20, ge=1, le=1000, description="K of the validation recall.")
     cold_users: Literal["popularity", "tower"] = Field(
         "popularity", description="How users without history are scored."
     )
@@ -146,8 +160,13 @@ class NCF(KerasPersistence, Recommender):
             else m.data * 0 + 1
         )
         n_items = data.n_items
-        seen_keys = np.sort(users * n_items + items)
+        seen_keys = np.sort(users * n_items + items)  # negatives avoid held-out pairs too
+        val_u, val_i = validation_pairs(data, cfg.val_users, rng)
+        keep = hold_out(users, items, val_u, val_i)
+        users, items, w = users[keep], items[keep], w[keep]
         g = self._graph()
+        if len(val_u):  # validation items must not appear in any training input
+            g["hist"] = tf.constant(remove_from_history(self.tables_.user_history, val_u, val_i))
         opt = keras.optimizers.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
         variables = self.net_.trainable_variables
         opt.build(variables)
@@ -156,6 +175,7 @@ class NCF(KerasPersistence, Recommender):
         t0 = time.perf_counter()
         step = 0
         self.history_ = []
+        best, best_weights, bad = -1.0, None, 0
         for epoch in range(cfg.epochs):
             neg_u = np.repeat(users, cfg.negatives)
             neg_i = rng.integers(0, n_items, len(neg_u))
@@ -183,14 +203,57 @@ class NCF(KerasPersistence, Recommender):
                 total += float(loss) * len(idx)
                 step += 1
             mean = total / max(1, len(order))
-            self.history_.append({"epoch": epoch + 1, "loss": mean})
+            recall = self._val_recall(data, val_u, val_i) if len(val_u) else None
+            self.history_.append({"epoch": epoch + 1, "loss": mean, "recall": recall})
             left = (time.perf_counter() - t0) / (epoch + 1) * (cfg.epochs - epoch - 1)
-            report(
-                progress,
-                (epoch + 1) / cfg.epochs,
-                f"epoch {epoch + 1}/{cfg.epochs}: loss {mean:.4f}, ~{left:.0f}s left",
-            )
+            msg = f"epoch {epoch + 1}/{cfg.epochs}: loss {mean:.4f}"
+            if recall is not None:
+                msg += f", val recall@{cfg.val_k} {recall:.4f}"
+            report(progress, (epoch + 1) / cfg.epochs, f"{msg}, ~{left:.0f}s left")
+            if recall is None:
+                continue
+            if recall > best:
+                best, best_weights, bad = recall, self.net_.get_weights(), 0
+            else:
+                bad += 1
+                if bad >= cfg.patience:
+                    report(progress, 1.0, f"early stop at epoch {epoch + 1}: best {best:.4f}")
+                    break
+        if best_weights is not None:
+            self.net_.set_weights(best_weights)
+        self._g = None  # the scoring tables: the full history
         self._precompute()
+
+    def _val_recall(self, data: InteractionData, val_u: np.ndarray, val_i: np.ndarray) -> float:
+        """Recall@val_k of each held-out item, ranked as evaluation ranks (see module doc)."""
+        k = self.config.val_k  # type: ignore[attr-defined]
+        g = self._graph()  # its history table has the held-out items removed
+        u = tf.constant(val_u.astype(np.int32))
+        a, gu = self.user_side_(user_inputs(g, u, u + 1, tf.gather(g["hist"], u)), training=False)
+        self._item_parts()
+        self.w_h_ = np.asarray(self.head_.w_h.numpy(), np.float32)
+        self.c_ = np.float32(self.head_.c.numpy())
+        w_g = np.asarray(self.head_.w_g.numpy(), np.float32)
+        s = self._logits(a.numpy(), gu.numpy() * w_g, None)
+        if not data.repeat_domain:
+            seen = data.matrix[val_u].tocoo()
+            own = seen.col != val_i[seen.row]
+            s[seen.row[own], seen.col[own]] = -np.inf
+        target = s[np.arange(len(val_u)), val_i]
+        return float(((s > target[:, None]).sum(axis=1) < k).mean())
+
+    def _item_parts(self) -> None:
+        """``(W2 y + b, Q y)`` of every item into ``item_b_`` / ``item_q_``."""
+        g = self._graph()
+
+        def items_part(lo, hi):
+            i = tf.constant(np.arange(lo, hi, dtype=np.int32))
+            out = self.item_side_(item_inputs(g, i, tf.gather(g["item_id"], i)), training=False)
+            return np.concatenate([o.numpy() for o in out], axis=1)
+
+        n, h = self.tables_.n_items, self.config.hidden  # type: ignore[attr-defined]
+        ip = batched(items_part, n).reshape(n, -1).astype(np.float32)
+        self.item_b_, self.item_q_ = ip[:, :h], ip[:, h:]
 
     def _train_step_fn(self, g, opt, variables):
         cfg: NCFConfig = self.config  # type: ignore[assignment]
@@ -231,14 +294,9 @@ class NCF(KerasPersistence, Recommender):
             out = self.user_side_(user_inputs(g, u, ids, hist), training=False)
             return np.concatenate([o.numpy() for o in out], axis=1)
 
-        def items_part(lo, hi):
-            i = tf.constant(np.arange(lo, hi, dtype=np.int32))
-            out = self.item_side_(item_inputs(g, i, tf.gather(g["item_id"], i)), training=False)
-            return np.concatenate([o.numpy() for o in out], axis=1)
-
         h = self.config.hidden  # type: ignore[attr-defined]
         up = batched(users_part, t.n_users).reshape(t.n_users, -1).astype(np.float32)
-        ip = batched(items_part, t.n_items).reshape(t.n_items, -1).astype(np.float32)
+        self._item_parts()
         anon_out = self.user_side_(anonymous_inputs(t), training=False)
         anon_part = np.concatenate([o.numpy() for o in anon_out], axis=1)[0].astype(np.float32)
         w_h = np.asarray(self.head_.w_h.numpy(), np.float32)
@@ -246,7 +304,6 @@ class NCF(KerasPersistence, Recommender):
         self.c_ = np.float32(self.head_.c.numpy())
         self.w_h_ = w_h
         self.user_a_, self.user_g_ = up[:, :h], up[:, h:] * w_g
-        self.item_b_, self.item_q_ = ip[:, :h], ip[:, h:]
         self.anon_a_, self.anon_g_ = anon_part[:h], anon_part[h:] * w_g
 
     def _logits(self, a: np.ndarray, gu: np.ndarray, items: np.ndarray | None) -> np.ndarray:

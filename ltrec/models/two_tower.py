@@ -78,6 +78,7 @@ from ltrec.models.keras_util import (
     seed_everything,
     tf,
     user_inputs,
+    validation_pairs,
 )
 
 if TYPE_CHECKING:
@@ -345,14 +346,7 @@ class TwoTower(KerasPersistence, Recommender):
         self, data: InteractionData, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
         """Each chosen user's most recent training item, held out of training."""
-        cfg: TwoTowerConfig = self.config  # type: ignore[assignment]
-        counts = np.diff(data.matrix.indptr)
-        eligible = np.flatnonzero(counts >= 2)
-        if cfg.val_users == 0 or len(eligible) < 20:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        chosen = np.sort(rng.choice(eligible, min(cfg.val_users, len(eligible)), replace=False))
-        last = np.array([data.history(int(u))[0] for u in chosen], np.int64)
-        return chosen, last
+        return validation_pairs(data, self.config.val_users, rng)  # type: ignore[attr-defined]
 
     def _train_step_fn(self, g, opt, variables, n_items: int):
         cfg: TwoTowerConfig = self.config  # type: ignore[assignment]

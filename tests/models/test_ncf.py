@@ -67,3 +67,22 @@ class TestNCF(RecommenderConformance):
         sa, sb = model.item_logits_for(a_users, *args), model.item_logits_for(b_users, *args)
         assert np.isfinite(sa).all() and sa.shape == (5, 2)
         assert (sa[:, 0] > sa[:, 1]).mean() >= 0.8 and (sb[:, 1] > sb[:, 0]).mean() >= 0.8
+
+
+def test_early_stopping_on_validation_recall() -> None:
+    from tests.models.test_two_tower import _clustered
+
+    data = _clustered()
+    calls: list[tuple[float, str]] = []
+    cfg = {**SMALL, "epochs": 30, "val_users": 30, "patience": 2, "val_k": 5}
+    model = NCF(**cfg).fit(data, progress=lambda d, m: calls.append((d, m)))
+    recalls = [h["recall"] for h in model.history_]
+    assert recalls and all(r is not None and 0.0 <= r <= 1.0 for r in recalls)
+    assert max(recalls) > 5 / 30  # better than chance: the clusters are learnt
+    assert any("val recall@5" in m for _, m in calls)
+    if len(recalls) < 30:  # stopped: the last `patience` epochs did not beat the best
+        assert any("early stop" in m for _, m in calls)
+        assert max(recalls[-2:]) <= max(recalls[:-2])
+    # Without validation users nothing is held out and every epoch runs.
+    plain = NCF(**{**cfg, "val_users": 0, "epochs": 3}).fit(data)
+    assert [h["recall"] for h in plain.history_] == [None, None, None]
