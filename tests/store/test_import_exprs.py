@@ -1,0 +1,51 @@
+"""The importer's per-row SQL fast paths agree with their plain definitions."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ltrec.store.importer import _NULL_IDS, _UNIX_LIMIT_US, _UNIX_SCALE, _id, _ts_expr
+
+_con = duckdb.connect()
+_con.execute("SET TimeZone = 'UTC'")
+
+ids = st.one_of(
+    st.sampled_from(["", " ", "null", "NULL", " None ", "nan", "NaN", "nul", "nulls", "12", "é"]),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ids)
+def test_id_matches_definition(raw: str) -> None:
+    """An id is the trimmed value, NULL for the null tokens (case-insensitive)."""
+    got = _con.execute(f"SELECT {_id('$v')}", {"v": raw}).fetchone()[0]
+    t = _con.execute("SELECT trim($v)", {"v": raw}).fetchone()[0]  # DuckDB's trim rules
+    assert got == (None if t.lower() in _NULL_IDS else t)
+
+
+@pytest.mark.parametrize("fmt", ["unix_s", "unix_ms", "unix_us"])
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.integers(min_value=-(2**63), max_value=2**63 - 1),
+        st.integers(min_value=0, max_value=2 * 10**12),
+    )
+)
+def test_unix_integers_exact_or_rejected(fmt: str, n: int) -> None:
+    """Integers take the BIGINT path: the exact instant, or beyond year ~255,000 a clamped or
+    NULL value (a reject), never an overflow error that would fail the whole import."""
+    scale = _UNIX_SCALE[fmt]
+    expr = _ts_expr(fmt, "trim($v)", "unused")
+    micros = n * scale
+    if abs(micros) <= _UNIX_LIMIT_US:  # the exact instant (BIGINT arithmetic, no rounding)
+        check = f"SELECT {expr} = make_timestamp($m::BIGINT)"
+    elif micros > 0:  # far future: NULL or clamped, a reject either way, never an error
+        check = f"SELECT coalesce({expr} > TIMESTAMP '3000-01-01', true)"
+    else:
+        check = f"SELECT coalesce({expr} < TIMESTAMP '1000-01-01', true)"
+    params = {"v": str(n), **({"m": micros} if "$m" in check else {})}
+    assert _con.execute(check, params).fetchone()[0] is True
