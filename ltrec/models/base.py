@@ -68,6 +68,15 @@ class RepeatConfig(ModelConfig):
     repeat-purchase domain (``repeat_``), and 0 otherwise, so non-repeat data keeps the
     collaborative score alone, unchanged. A number forces that weight on any data. The model's
     own score gets ``1 - w - g``, so w + g must stay <= 1.
+
+    item-kNN, EASE and ALS set ``repeat_default`` = 0.3 and ``popularity_default`` = 0.6, used
+    only on repeat-purchase data. They were chosen on the validation split of the CC0 Complete
+    Journey sample (its training events split again by time, the last 20% as targets; the test
+    split was not used) over w in {0.1, 0.2, 0.3, 0.4} x g in {0, 0.2, 0.4, 0.6} for the three
+    alike; every model's best was (0.3, 0.6) or next to it. That the model's own score keeps
+    only 1 - w - g = 0.1 says what the sample is like: 2.4k households, ~23 products each,
+    20k products, so re-buys and staples carry most of the signal (as Li et al. 2023 found for
+    next-basket data). ``repeat_weight=0, popularity_weight=0`` gives the model alone.
     """
 
     repeat_weight: float | None = Field(

@@ -49,14 +49,8 @@ class ItemKNNConfig(RepeatConfig):
 class ItemKNN(Recommender):
     """Sparse item-kNN over the training interactions (see the module docstring).
 
-    ``repeat_default`` (w = 0.3) and ``popularity_default`` (g = 0.6), used only on
-    repeat-purchase data, were chosen on the validation split of the CC0 Complete Journey sample
-    (its training events split again by time, the last 20% as targets; the test split was not
-    used) over w in {0.1, 0.2, 0.3, 0.4} x g in {0, 0.2, 0.4, 0.6} for item-kNN, EASE and ALS
-    alike; every model's best was (0.3, 0.6) or next to it. That the model's own score keeps
-    only 1 - w - g = 0.1 says what the sample is like: 2.4k households, ~23 products each,
-    20k products, so re-buys and staples carry most of the signal (as Li et al. 2023 found for
-    next-basket data). ``repeat_weight=0, popularity_weight=0`` gives the model alone.
+    Its repeat-purchase defaults (w = 0.3, g = 0.6) and how they were chosen: see
+    :class:`~ltrec.models.base.RepeatConfig`.
     """
 
     name = "itemknn"

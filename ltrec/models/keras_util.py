@@ -15,11 +15,14 @@ Both models read the same features, described by :class:`FeatureTables`:
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ltrec.models.base import Progress, report
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -302,6 +305,40 @@ def validation_pairs(
     chosen = np.sort(rng.choice(eligible, min(n_users, len(eligible)), replace=False))
     last = np.array([data.history(int(u))[0] for u in chosen], np.int64)
     return chosen, last
+
+
+class EarlyStop:
+    """Per-epoch progress message and early stopping on validation recall (both Keras models).
+
+    :meth:`epoch` reports ``epoch e/E: loss L, val recall@k R, ~Ns left`` and says whether the
+    epoch is the best so far (the caller keeps its weights) and whether ``patience`` epochs in
+    a row have not improved (the caller stops). Without a validation recall (no hold-out),
+    no epoch is best and training never stops early.
+    """
+
+    def __init__(self, progress: Progress | None, epochs: int, patience: int, k: int) -> None:
+        self.progress, self.epochs, self.patience, self.k = progress, epochs, patience, k
+        self.best, self.bad = -1.0, 0
+        self.t0 = time.perf_counter()
+
+    def epoch(self, epoch: int, loss: float, recall: float | None) -> tuple[bool, bool]:
+        """Report epoch ``epoch`` (0-based); return ``(best so far, stop now)``."""
+        done = epoch + 1
+        left = (time.perf_counter() - self.t0) / done * (self.epochs - done)
+        msg = f"epoch {done}/{self.epochs}: loss {loss:.4f}"
+        if recall is not None:
+            msg += f", val recall@{self.k} {recall:.4f}"
+        report(self.progress, done / self.epochs, f"{msg}, ~{left:.0f}s left")
+        if recall is None:
+            return False, False
+        if recall > self.best:
+            self.best, self.bad = recall, 0
+            return True, False
+        self.bad += 1
+        if self.bad < self.patience:
+            return False, False
+        report(self.progress, 1.0, f"early stop at epoch {done}: best {self.best:.4f}")
+        return False, True
 
 
 def hold_out(

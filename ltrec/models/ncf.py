@@ -36,14 +36,14 @@ recall@10 falls from 0.038 after one epoch to 0.016 after ten).
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from ltrec.models.base import ModelConfig, Progress, Recommender, report
+from ltrec.models.base import ModelConfig, Progress, Recommender
 from ltrec.models.keras_util import (
+    EarlyStop,
     FeatureTables,
     KerasPersistence,
     anonymous_inputs,
@@ -172,10 +172,9 @@ class NCF(KerasPersistence, Recommender):
         opt.build(variables)
         step_fn = self._train_step_fn(g, opt, variables)
 
-        t0 = time.perf_counter()
         step = 0
         self.history_ = []
-        best, best_weights, bad = -1.0, None, 0
+        stop, best_weights = EarlyStop(progress, cfg.epochs, cfg.patience, cfg.val_k), None
         for epoch in range(cfg.epochs):
             neg_u = np.repeat(users, cfg.negatives)
             neg_i = rng.integers(0, n_items, len(neg_u))
@@ -205,20 +204,11 @@ class NCF(KerasPersistence, Recommender):
             mean = total / max(1, len(order))
             recall = self._val_recall(data, val_u, val_i) if len(val_u) else None
             self.history_.append({"epoch": epoch + 1, "loss": mean, "recall": recall})
-            left = (time.perf_counter() - t0) / (epoch + 1) * (cfg.epochs - epoch - 1)
-            msg = f"epoch {epoch + 1}/{cfg.epochs}: loss {mean:.4f}"
-            if recall is not None:
-                msg += f", val recall@{cfg.val_k} {recall:.4f}"
-            report(progress, (epoch + 1) / cfg.epochs, f"{msg}, ~{left:.0f}s left")
-            if recall is None:
-                continue
-            if recall > best:
-                best, best_weights, bad = recall, self.net_.get_weights(), 0
-            else:
-                bad += 1
-                if bad >= cfg.patience:
-                    report(progress, 1.0, f"early stop at epoch {epoch + 1}: best {best:.4f}")
-                    break
+            best, halt = stop.epoch(epoch, mean, recall)
+            if best:
+                best_weights = self.net_.get_weights()
+            if halt:
+                break
         if best_weights is not None:
             self.net_.set_weights(best_weights)
         self._g = None  # the scoring tables: the full history

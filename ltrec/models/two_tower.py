@@ -62,8 +62,9 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field, model_validator
 
-from ltrec.models.base import ModelConfig, Progress, Recommender, report
+from ltrec.models.base import ModelConfig, Progress, Recommender
 from ltrec.models.keras_util import (
+    EarlyStop,
     FeatureTables,
     KerasPersistence,
     anonymous_inputs,
@@ -287,8 +288,8 @@ class TwoTower(KerasPersistence, Recommender):
         opt.build(variables)
         step_fn = self._train_step_fn(g, opt, variables, n_items)
 
-        best, best_weights, bad, history = -1.0, None, 0, []
-        t0 = time.perf_counter()
+        best_weights, history = None, []
+        stop = EarlyStop(progress, cfg.epochs, cfg.patience, cfg.val_k)
         step = 0
         for epoch in range(cfg.epochs):
             t_epoch = time.perf_counter()
@@ -318,22 +319,11 @@ class TwoTower(KerasPersistence, Recommender):
                     "examples": n,
                 }
             )
-            elapsed = time.perf_counter() - t0
-            left = elapsed / (epoch + 1) * (cfg.epochs - epoch - 1)
-            msg = f"epoch {epoch + 1}/{cfg.epochs}: loss {total / max(1, n):.4f}"
-            if recall is not None:
-                msg += f", val recall@{cfg.val_k} {recall:.4f}"
-            report(progress, (epoch + 1) / cfg.epochs, f"{msg}, ~{left:.0f}s left")
-            if recall is None:
-                continue
-            if recall > best:
-                best, best_weights, bad = recall, self.net_.get_weights(), 0
-                best_rho = float(self.rho_.numpy())
-            else:
-                bad += 1
-                if bad >= cfg.patience:
-                    report(progress, 1.0, f"early stop at epoch {epoch + 1}: best {best:.4f}")
-                    break
+            best, halt = stop.epoch(epoch, total / max(1, n), recall)
+            if best:
+                best_weights, best_rho = self.net_.get_weights(), float(self.rho_.numpy())
+            if halt:
+                break
         if best_weights is not None:
             self.net_.set_weights(best_weights)
             self.rho_.assign(best_rho)
