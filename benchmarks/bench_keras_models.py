@@ -55,6 +55,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+from _cc0 import CJ, import_cc0  # noqa: E402 - benchmarks/ is on sys.path as the script dir
 
 from ltrec.evaluation import SplitConfig  # noqa: E402
 from ltrec.models.base import make_model  # noqa: E402
@@ -88,9 +89,6 @@ def fit_measured(name: str, params: dict, data: InteractionData):
     return model, seconds, peak / 1024**2
 
 
-CC0 = Path("/work/shared/datasets/completejourney")
-
-
 def _with_text(name: str, split: SplitConfig | None) -> tuple[InteractionData, object]:
     """The dataset on ``split`` (None: its default split, as ``ltrec train``), text added."""
     from ltrec.store import connect
@@ -118,24 +116,9 @@ def demo(quick: bool, events: int | None = None) -> tuple[InteractionData, objec
     return _with_text("demo", SplitConfig())
 
 
-def cc0(root: Path = CC0) -> tuple[InteractionData, object]:
-    """Import the CC0 Complete Journey sample as ``cj`` (preset completejourney), via the CLI."""
-    import subprocess
-
-    cmd = [
-        str(Path(sys.executable).with_name("ltrec")),
-        "import",
-        "cj",
-        "--events",
-        str(root / "transactions_sample.parquet"),
-        "--items",
-        str(root / "products_in_transactions_sample.csv"),
-        "--users",
-        str(root / "demographics.csv"),
-        "--preset",
-        "completejourney",
-    ]
-    subprocess.run(cmd, check=True, env=os.environ.copy())
+def cc0(root: Path = CJ) -> tuple[InteractionData, object]:
+    """Import the CC0 Complete Journey sample as ``cj`` (preset completejourney)."""
+    import_cc0("cj", root)
     return _with_text("cj", None)
 
 

@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from _cc0 import import_cc0  # noqa: E402 - benchmarks/ is on sys.path as the script dir
 
 from ltrec.errors import LtrecError  # noqa: E402
 from ltrec.models.base import make_model  # noqa: E402
@@ -49,7 +50,6 @@ from ltrec.models.data import InteractionData  # noqa: E402
 from ltrec.models.train import evaluate_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-CJ = REPO.parent / "shared" / "datasets" / "completejourney"
 RESULTS = REPO / "benchmarks" / "results" / "models.json"
 
 #: Demo (and scale) runs: the model defaults.
@@ -153,17 +153,9 @@ def demo_data(events: int | None = None, name: str = "demo") -> InteractionData:
 def cj_data() -> InteractionData:
     """The CC0 sample, imported with the ``completejourney`` preset, on its default split."""
     from ltrec.store import connect
-    from ltrec.store.importer import import_dataset
 
     t0 = time.perf_counter()
-    import_dataset(
-        "cj",
-        CJ / "transactions_sample.parquet",
-        CJ / "products_in_transactions_sample.csv",
-        CJ / "demographics.csv",
-        preset="completejourney",
-        replace=True,
-    )
+    import_cc0("cj")
     print(f"  imported in {time.perf_counter() - t0:.1f}s", flush=True)
     con = connect("cj")
     try:

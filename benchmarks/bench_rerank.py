@@ -27,6 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _cc0 import CJ, import_cc0  # noqa: E402 - benchmarks/ is on sys.path as the script dir
+
 from ltrec.rerank import Candidates, Context, build  # noqa: E402
 
 SETTINGS = {
@@ -120,7 +122,6 @@ QUALITY_GRID = {
     "mmr (category)": ({"strategy": "mmr", "by": "category"}, [0.1, 0.3, 0.5]),
     "fair": ({"strategy": "fair"}, [0.1, 0.2, 0.3, 0.5, 0.7]),
 }
-CJ = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "completejourney"
 
 
 def _load(name: str):
@@ -208,16 +209,7 @@ def quality() -> list[dict]:
         build_demo(DemoConfig(seed=42))
         rows += quality_on("demo", *_load("demo"))
         if CJ.is_dir():
-            from ltrec.store.importer import import_dataset
-
-            import_dataset(
-                "cj",
-                CJ / "transactions_sample.parquet",
-                CJ / "products_in_transactions_sample.csv",
-                CJ / "demographics.csv",
-                preset="completejourney",
-                replace=True,
-            )
+            import_cc0("cj")
             rows += quality_on("completejourney", *_load("cj"))
     return rows
 
