@@ -53,7 +53,10 @@ def test_model_lab_trains_popularity_and_ease(page):
         # the progress bar only moves forward and the run is reported with its id
         assert got["values"] == sorted(got["values"]), got
         assert re.search(r"run \d{8}-\d{6}-" + model, got["message"]), got
-    runs = table_text(pg)
+    # the runs table refreshes on the app rerun that follows the success message: wait for it
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while "ease" not in (runs := table_text(pg)) and time.monotonic() < deadline:
+        pg.wait_for_timeout(200)
     assert runs.count("popularity") >= runs_before + 1
     assert "ease" in runs
     assert_clean(page, "model_lab_trained")
