@@ -314,3 +314,40 @@ def test_valid_rows_round_trip(tmp_path, rows):
     assert report.rejected == 0 and report.rows_loaded["events"] == len(rows)
     got = sorted(_rows("prop", "SELECT user_id, item_id FROM events"))
     assert got == sorted((u.strip(), i.strip()) for u, i, _, _ in rows)
+
+
+@pytest.mark.parametrize("variant", ["clean", "malformed", "pseudonymized"])
+def test_reject_lines_exact_across_row_groups(tmp_path, monkeypatch, variant):
+    """Staged events are numbered by their place in the file (rowid, not a sequential window),
+    so line numbers must hold in a file DuckDB reads in parallel, over several row groups."""
+    n = 400_000
+    bad = {
+        17: "garbage,1,view,2,",  # unparseable timestamp
+        250_001: "1433221332117,,view,2,",  # missing user
+        399_999: "1433221332117,7,teleport,2,",  # unknown event type
+    }
+    dup_of, dup_at = 5, 300_000  # line 300,000 repeats line 5
+    if variant == "malformed":
+        bad[100_000] = "1433221332117,1,view,2,,extra"  # too many columns: shifts numbering
+    lines = ["timestamp,visitorid,event,itemid,transactionid"]
+    for line in range(2, n + 2):
+        if line in bad:
+            lines.append(bad[line])
+        elif line == dup_at:
+            lines.append(lines[dup_of - 1])
+        else:
+            lines.append(f"{1433221332117 + line},{line % 9973},view,{line % 101},")
+    path = _write(tmp_path / "big.csv", "\n".join(lines) + "\n")
+    if variant == "pseudonymized":
+        monkeypatch.setenv("LTREC_HMAC_KEY", "k" * 32)
+    report = import_dataset("big", events=path, pseudonymize=variant == "pseudonymized")
+    want = sorted([*bad, dup_at])
+    got = _rows("big", "SELECT line, reason FROM rejects ORDER BY line")
+    assert [line for line, _ in got] == want
+    reasons = dict(got)
+    assert reasons[17] == "unparseable timestamp" and reasons[dup_at] == "duplicate row"
+    assert reasons[399_999] == "unknown event type 'teleport'"
+    assert report.rows_loaded["events"] == n - len(want)
+    # the first of the two identical rows is the one kept
+    kept = _rows("big", "SELECT count(*) FROM events WHERE epoch_ms(ts) = 1433221332122")
+    assert kept == [(1,)]  # the timestamp of line 5
