@@ -9,6 +9,9 @@ times, each in a fresh subprocess so peak RSS is per contender:
 * ``duckdb``: ``CREATE TABLE AS SELECT * FROM read_csv(path)`` into a file database (auto-detected
   types: ids become BIGINT, so it stores less than ltrec's VARCHAR ids);
 * ``duckdb_varchar``: the same with ``all_varchar=true``, ids stored as text like ltrec's schema;
+* ``duckdb_events``: one ``CREATE TABLE AS`` of ltrec's ``events`` columns alone (text ids, the
+  unix-ms time as a TIMESTAMP, canonical event types), typed read, no other table and no
+  checks: what storing the ids as text costs by itself, before any validation;
 * ``duckdb_store``: hand-written DuckDB SQL that writes what ltrec's store holds after the import
   (``events`` with text ids, a parsed timestamp and canonical event types; ``items``; ``users``;
   ``user_derived``) with no validation, rejects, line numbers, dedup check or atomic swap: the
@@ -31,6 +34,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+CONTENDERS = ("duckdb", "duckdb_varchar", "duckdb_events", "duckdb_store", "ltrec", "pandas")
 
 _CHILD = r"""
 import json, os, resource, sys, time
@@ -46,6 +50,20 @@ elif which in ("duckdb", "duckdb_varchar"):
     opt = ", all_varchar=true" if which == "duckdb_varchar" else ""
     con.execute("CREATE TABLE t AS SELECT * FROM read_csv(?" + opt + ")", [path])
     rows, extra = con.execute("SELECT count(*) FROM t").fetchone()[0], {}
+    con.close()
+elif which == "duckdb_events":
+    import duckdb
+    con = duckdb.connect(os.path.join(work, "events.duckdb"))
+    cols = {"timestamp": "BIGINT", "visitorid": "VARCHAR", "event": "VARCHAR",
+            "itemid": "VARCHAR", "transactionid": "VARCHAR"}
+    con.execute(
+        "CREATE TABLE events AS SELECT visitorid AS user_id, itemid AS item_id, "
+        "CASE event WHEN 'view' THEN 'view' WHEN 'addtocart' THEN 'cart' ELSE 'purchase' END "
+        "AS event_type, make_timestamp(timestamp * 1000) AS ts, transactionid AS session_id "
+        "FROM read_csv(?, columns=?, header=true, auto_detect=false)",
+        [path, cols],
+    )
+    rows, extra = con.execute("SELECT count(*) FROM events").fetchone()[0], {}
     con.close()
 elif which == "duckdb_store":
     import duckdb
@@ -119,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         size = path.stat().st_size
         print(f"generated {args.rows:,} rows ({size / 1e6:,.0f} MB) in {gen:.1f}s", flush=True)
         results: dict[str, dict] = {}
-        for which in ("duckdb", "duckdb_varchar", "duckdb_store", "ltrec", "pandas"):
+        for which in CONTENDERS:
             if which in args.skip:
                 continue
             work = tmp_path / which
