@@ -21,3 +21,28 @@ def import_cc0(name: str = "cj", root: Path = CJ) -> None:
         preset="completejourney",
         replace=True,
     )
+
+
+def validation_data(name: str = "cj", text: bool = False):
+    """The CC0 *validation* split: the training events of the default split, split again the
+    same way (by time, the last 20% as targets, seen items kept). Hyper-parameters are chosen
+    here; the test split is never looked at. Imports the sample as ``name`` first; ``text``
+    adds the item text vectors (content models), cached in that store."""
+    from ltrec.evaluation.split import temporal_split
+    from ltrec.models.data import InteractionData, load_catalogue
+    from ltrec.store import connect
+
+    import_cc0(name)
+    con = connect(name)
+    try:
+        full = InteractionData.from_store(con)  # default_split(meta): repeat-purchase split
+        items, users = load_catalogue(con)
+    finally:
+        con.close()
+    val = temporal_split(full.split.train, full.split.config)
+    data = InteractionData.from_split(val, items, users)
+    if text:
+        from ltrec.models.train import add_text
+
+        data = add_text(data, name)
+    return data

@@ -42,15 +42,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _cc0 import import_cc0  # noqa: E402 - benchmarks/ is on sys.path as the script dir
+from _cc0 import import_cc0, validation_data  # noqa: E402 - benchmarks/ is the script dir
 
 from ltrec.errors import LtrecError  # noqa: E402
-from ltrec.models.base import make_model  # noqa: E402
+from ltrec.models.base import make_model, popularity_scores, repeat_blend  # noqa: E402
 from ltrec.models.data import InteractionData  # noqa: E402
-from ltrec.models.train import evaluate_model  # noqa: E402
+from ltrec.models.train import evaluate_model, split_targets  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "models.json"
+TUNE_RESULTS = REPO / "benchmarks" / "results" / "models_tune.json"
 
 #: Demo (and scale) runs: the model defaults.
 MODELS: dict[str, dict] = {"popularity": {}, "itemknn": {}, "ease": {}, "als": {}}
@@ -59,6 +60,7 @@ MODELS: dict[str, dict] = {"popularity": {}, "itemknn": {}, "ease": {}, "als": {
 #: cuts the co-occurrence mass of the popular staples, and a strong shrinkage damps the
 #: one-buyer similarities; EASE is fitted on the 4,000 most bought products (max_items).
 _PLAIN = {"repeat_weight": 0.0, "popularity_weight": 0.0}
+_CJ_KNN = {"neighbours": 1000, "shrinkage": 1000.0}
 CJ_PARAMS: dict[str, dict] = {
     "popularity": {},
     "itemknn": {"neighbours": 1000, "shrinkage": 1000.0},
@@ -70,6 +72,9 @@ CJ_PARAMS: dict[str, dict] = {
     "ease:alone": {"lambda_": 2000.0, "max_items": 4000, **_PLAIN},
     "als:alone": dict(_PLAIN),
     "ease:defaults": {},
+    # The ceiling of the count-based blend: own frequency + (recent) popularity, the model's
+    # share 0 (item-kNN's scores get weight 1 - w - g = 0, so which model it is is moot).
+    "itemknn:no model (w=0.3, g=0.7)": {**_CJ_KNN, "repeat_weight": 0.3, "popularity_weight": 0.7},
 }
 METRICS = ("recall@10", "ndcg@10", "coverage@10", "aplt@10", "tail_recall@10")
 
@@ -129,6 +134,99 @@ def quality(
             if als:
                 r["x_als_recall"] = round(r["recall@10"] / als, 3)
     return rows
+
+
+# ---------------------------------------------------------------------------- tuning (--tune)
+
+#: The validation grid of the repeat blend (``--tune``): half-lives in days (None: no decay)
+#: of the user's own frequency (with the reference its ages are measured from) and of the
+#: popularity term, then the weights w (own frequency) and g (popularity).
+TUNE_HALF_LIVES = (None, 7.0, 14.0, 30.0, 60.0, 120.0, 240.0)
+TUNE_REFERENCES = ("user", "global")
+TUNE_POP_HALF_LIVES = (None, 7.0, 14.0, 30.0, 60.0, 120.0)
+TUNE_W = (0.1, 0.2, 0.3, 0.4, 0.5)
+TUNE_G = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8)
+#: The model keeps at least this share (w + g <= 1 - it): with 0 the blend is the "own
+#: frequency + popularity, no model" row, reported on its own, not as the model.
+TUNE_MODEL_SHARE = 0.1
+#: The models tuned: the baselines with their CC0 params, and the Keras models' defaults.
+TUNE_MODELS: dict[str, dict] = {
+    "itemknn": CJ_PARAMS["itemknn"],
+    "ease": CJ_PARAMS["ease"],
+    "als": CJ_PARAMS["als"],
+    "ncf": {},
+    "two_tower": {},
+}
+
+
+def fast_recall(scores: np.ndarray, truth: np.ndarray) -> float:
+    """Mean Recall@10 (denominator |T_u|, as the evaluation core) from dense scores.
+
+    Ties at the 10th score are cut arbitrarily (``argpartition``): only for ranking the
+    grid; the reported figures come from :func:`evaluate_model`.
+    """
+    top = np.argpartition(-scores, 10, axis=1)[:, :10]
+    hits = np.take_along_axis(truth, top, axis=1).sum(axis=1)
+    return float(np.mean(hits / np.maximum(truth.sum(axis=1), 1)))
+
+
+def tune_repeat(data: InteractionData, models: dict[str, dict]) -> dict:
+    """Choose the blend's half-lives, then its weights, on a validation split (coordinate
+    search). Half-lives are chosen once for every model (by the mean recall of the models at
+    their current default weights): they describe the data, not the model. The weights are
+    then chosen per model at those half-lives. Returns every grid point's recall."""
+    import scipy.sparse as sp
+
+    users, items = split_targets(data)
+    rows = np.repeat(np.arange(len(users)), [len(i) for i in items])
+    truth = sp.csr_matrix(
+        (np.ones(len(rows), np.float32), (rows, np.concatenate(items))),
+        shape=(len(users), data.n_items),
+    )
+    truth = truth.toarray() > 0  # [test users, items]: dense is small on CC0
+    raw, defaults = {}, {}
+    for label, params in models.items():
+        t0 = time.perf_counter()
+        model = make_model(label, {**params, **_PLAIN}).fit(data)
+        print(f"  {label} fitted in {time.perf_counter() - t0:.1f}s", flush=True)
+        assert model.has_history(users).all()
+        raw[label] = model._blend_input(users)
+        defaults[label] = (type(model).repeat_default, type(model).popularity_default)
+    freq = {None: data.matrix[users]}
+    for h in TUNE_HALF_LIVES[1:]:
+        for ref in TUNE_REFERENCES:
+            freq[(h, ref)] = data.decayed_matrix(h, ref)[users]
+    pops = {None: popularity_scores(data.item_pop, data.item_weight)}
+    for hp in TUNE_POP_HALF_LIVES[1:]:
+        pops[hp] = data.decayed_popularity(hp)
+
+    def run(label, w, g, fkey, hp) -> float:
+        return fast_recall(repeat_blend(raw[label], freq[fkey], w, pops[hp], g), truth)
+
+    fkeys = [None] + [(h, r) for h in TUNE_HALF_LIVES[1:] for r in TUNE_REFERENCES]
+    out: dict = {"half_lives": [], "weights": {}}
+    best = (-1.0, None, None)
+    for fkey in fkeys:
+        for hp in TUNE_POP_HALF_LIVES:
+            rec = {lab: run(lab, *defaults[lab], fkey, hp) for lab in raw}
+            mean = float(np.mean(list(rec.values())))
+            out["half_lives"].append({"freq": fkey, "pop": hp, "recall": rec, "mean": mean})
+            print(f"  h={fkey} hp={hp}: mean {mean:.4f} {rec}", flush=True)
+            if mean > best[0]:
+                best = (mean, fkey, hp)
+    _, fkey, hp = best
+    out["chosen_half_lives"] = {"freq": fkey, "pop": hp, "mean": best[0]}
+    print(f"  chosen: freq {fkey}, pop {hp} (mean validation recall {best[0]:.4f})", flush=True)
+    for label in raw:
+        grid = []
+        for w in TUNE_W:
+            for g in TUNE_G:
+                if w + g <= 1.0 - TUNE_MODEL_SHARE + 1e-9:
+                    grid.append({"w": w, "g": g, "recall": run(label, w, g, fkey, hp)})
+        top = max(grid, key=lambda r: r["recall"])
+        out["weights"][label] = {"grid": grid, "chosen": top}
+        print(f"  {label}: best w={top['w']} g={top['g']} recall {top['recall']:.4f}", flush=True)
+    return out
 
 
 def demo_data(events: int | None = None, name: str = "demo") -> InteractionData:
@@ -264,6 +362,11 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000, help="demo size for `scale`")
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     ap.add_argument("--skip", action="append", default=[], help="quality, scale, latency")
+    ap.add_argument(
+        "--tune",
+        action="store_true",
+        help="only choose the repeat blend's half-lives and weights on the CC0 validation split",
+    )
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="ltrec-bench-")
     os.environ["LTREC_DATA_DIR"] = tmp
@@ -284,6 +387,14 @@ def main() -> None:
         "x_popularity_recall",
         "x_als_recall",
     ]
+    if args.tune:
+        print("== tuning the repeat blend on the CC0 validation split", flush=True)
+        data = validation_data("cj", text=True)
+        print(f"  {data.summary()['interactions']:,} interactions, split {data.split.summary()}")
+        out["tune"] = tune_repeat(data, TUNE_MODELS)
+        TUNE_RESULTS.write_text(json.dumps(out, indent=2, default=str))
+        print(f"wrote {TUNE_RESULTS}")
+        return
     rows: list[dict] = []
     which = {"demo", "cj"} if args.dataset == "all" else {args.dataset}
     if args.cc0:

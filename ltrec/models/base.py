@@ -31,7 +31,7 @@ import importlib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -67,16 +67,38 @@ class RepeatConfig(ModelConfig):
     repeat_default`, :attr:`Recommender.popularity_default`) when the training data is a
     repeat-purchase domain (``repeat_``), and 0 otherwise, so non-repeat data keeps the
     collaborative score alone, unchanged. A number forces that weight on any data. The model's
-    own score gets ``1 - w - g``, so w + g must stay <= 1.
+    own score gets ``1 - w - g``, so w + g must stay <= 1. ``repeat_weight=0,
+    popularity_weight=0`` gives the model alone.
 
-    item-kNN, EASE and ALS set ``repeat_default`` = 0.3 and ``popularity_default`` = 0.6, used
-    only on repeat-purchase data. They were chosen on the validation split of the CC0 Complete
-    Journey sample (its training events split again by time, the last 20% as targets; the test
-    split was not used) over w in {0.1, 0.2, 0.3, 0.4} x g in {0, 0.2, 0.4, 0.6} for the three
-    alike; every model's best was (0.3, 0.6) or next to it. That the model's own score keeps
-    only 1 - w - g = 0.1 says what the sample is like: 2.4k households, ~23 products each,
-    20k products, so re-buys and staples carry most of the signal (as Li et al. 2023 found for
-    next-basket data). ``repeat_weight=0, popularity_weight=0`` gives the model alone.
+    Time (only read when the term it decays is in use): ``repeat_half_life_days`` decays the
+    user's own purchases by age (TIFU-kNN's time-decayed frequency, Hu et al. 2020;
+    :meth:`~ltrec.models.data.InteractionData.decayed_matrix`), measured from
+    ``repeat_reference``; ``popularity_half_life_days`` counts each distinct buyer by how
+    recently they bought (:meth:`~ltrec.models.data.InteractionData.decayed_popularity`).
+    None: no decay.
+
+    How the defaults were chosen: on the *validation* split of the CC0 Complete Journey sample
+    (its training events split again by time, the last 20% as targets; the test split was not
+    used), ``benchmarks/bench_models.py --tune``, recall@10, coordinate search:
+
+    1. Half-lives, shared by every model (they describe the data), at the models' weights
+       (0.3, 0.6): own frequency h in {None, 7, 14, 30, 60, 120, 240} days x reference
+       {user, global}, popularity h in {None, 7, 14, 30, 60, 120}, mean recall of item-kNN,
+       EASE, ALS, NCF and two-tower. Best: no decay of the own frequency, popularity 60 days
+       (mean 0.0631; no decay at all 0.0628, popularity 120 d 0.0630). Decaying the own
+       frequency lost at every half-life (7 d: 0.049-0.053; 240 d: 0.061-0.062), and so did
+       decaying the history item-kNN/EASE score from (tried outside the grid): the sample is a
+       random subset of each household's transactions (~25 per household over 10 months), so
+       a product bought once months ago is still among the best guesses.
+    2. Weights per model at those half-lives: w in {0.1, ..., 0.5} x g in {0, 0.2, 0.4, 0.5,
+       0.6, 0.7, 0.8} with w + g <= 0.9 (the model keeps at least 10%: with 0 it is the "own
+       frequency + popularity, no model" baseline, which the bench reports on its own).
+       item-kNN, EASE, ALS and NCF: (0.3, 0.6), at that bound (validation recall 0.0635,
+       0.0627, 0.0622, 0.0635); two-tower: (0.3, 0.4) (0.0648).
+
+    That the baselines' own scores keep only 0.1 says what the sample is like: 2.4k
+    households, ~23 products each, 20k products, so re-buys and staples carry most of the
+    signal (as Li et al. 2023 found for next-basket data).
     """
 
     repeat_weight: float | None = Field(
@@ -92,6 +114,26 @@ class RepeatConfig(ModelConfig):
         le=1.0,
         description="Weight g of global item popularity in the repeat blend (None: tuned "
         "default on repeat-purchase data, 0 elsewhere).",
+    )
+
+    repeat_half_life_days: float | None = Field(
+        None,  # validation: every half-life tried lost to no decay (see the class doc)
+        gt=0.0,
+        le=3650.0,
+        description="Half-life in days of the user's own purchases in the repeat term "
+        "(TIFU-kNN's time decay); None: every purchase counts the same, however old.",
+    )
+    repeat_reference: Literal["user", "global"] = Field(
+        "user",
+        description="Ages of the user's purchases are measured from the user's own last "
+        "training event ('user') or from the last training event of the data ('global').",
+    )
+    popularity_half_life_days: float | None = Field(
+        60.0,
+        gt=0.0,
+        le=3650.0,
+        description="Half-life in days of the popularity term in the repeat blend (items "
+        "bought lately count more); None: all-time distinct buyers.",
     )
 
     @model_validator(mode="after")
@@ -202,6 +244,7 @@ class Recommender(abc.ABC):
         self.seen_.sort_indices()
         self.pop_ = popularity_scores(data.item_pop, data.item_weight)
         self.repeat_ = bool(data.repeat_domain)
+        self._fit_blend(data)
         report(progress, 0.0, f"training {self.name}")
         self._fit(data, progress)
         report(progress, 1.0, f"{self.name} trained")
@@ -297,16 +340,47 @@ class Recommender(abc.ABC):
             g = self.popularity_default if getattr(self, "repeat_", False) else 0.0
         return float(min(g, 1.0 - self.repeat_weight_))
 
+    def _fit_blend(self, data: InteractionData) -> None:
+        """The time-decayed inputs of the blend: ``freq_`` and ``blend_pop_`` (or None).
+
+        Computed only when the config asks for a decay and the term is in use, so data that
+        does not blend (w = g = 0, the demo shop) pays nothing and scores exactly as before.
+        None means the undecayed input: ``seen_`` (summed event weights) and ``pop_``.
+        """
+        cfg = self.config
+        h = getattr(cfg, "repeat_half_life_days", None)
+        hp = getattr(cfg, "popularity_half_life_days", None)
+        self.freq_: sp.csr_matrix | None = None
+        self.blend_pop_: np.ndarray | None = None
+        if h is not None and self.repeat_weight_ > 0:
+            ref = getattr(cfg, "repeat_reference", "user")
+            self.freq_ = sp.csr_matrix(data.decayed_matrix(h, ref), dtype=np.float32)
+            self.freq_.sort_indices()
+        if hp is not None and self.popularity_weight_ > 0:
+            self.blend_pop_ = np.asarray(data.decayed_popularity(hp), dtype=np.float64)
+
+    def _blend_input(self, users: np.ndarray) -> np.ndarray:
+        """The model's own scores of the whole catalogue as the blend reads them.
+
+        :meth:`_score` by default; a model whose scores have an arbitrary offset (logits)
+        returns a monotone transform that is positive (see :class:`ltrec.models.ncf.NCF`).
+        """
+        return self._score(users, None)
+
     def _warm_score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
         """:meth:`_score`, blended by :func:`repeat_blend` when a repeat weight is > 0.
 
         The blend scales each user's scores over the whole catalogue, so the scores of a
-        candidate subset are the same as those columns of the full row.
+        candidate subset are the same as those columns of the full row. Its frequency and
+        popularity inputs are the decayed ones when the config sets half-lives
+        (:meth:`_fit_blend`).
         """
         w, g = self.repeat_weight_, self.popularity_weight_
         if w <= 0.0 and g <= 0.0:
             return self._score(users, items)
-        full = repeat_blend(self._score(users, None), self.seen_[users], w, self.pop_, g)
+        freq = self.seen_ if getattr(self, "freq_", None) is None else self.freq_
+        pop = self.pop_ if getattr(self, "blend_pop_", None) is None else self.blend_pop_
+        full = repeat_blend(self._blend_input(users), freq[users], w, pop, g)
         return full if items is None else full[:, items]
 
     @abc.abstractmethod
@@ -400,12 +474,17 @@ class Recommender(abc.ABC):
         return None
 
     def _base_state(self) -> dict[str, np.ndarray]:
-        return {
+        out = {
             **csr_to_arrays("base_seen", self.seen_),
             "base_pop": self.pop_,
             "base_shape": np.asarray([self.n_users_, self.n_items_], dtype=np.int64),
             "base_repeat": np.asarray(self.repeat_, dtype=np.bool_),
         }
+        if getattr(self, "freq_", None) is not None:
+            out.update(csr_to_arrays("base_freq", self.freq_))
+        if getattr(self, "blend_pop_", None) is not None:
+            out["base_blend_pop"] = self.blend_pop_
+        return out
 
     def _set_base_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         try:
@@ -418,6 +497,14 @@ class Recommender(abc.ABC):
             ) from exc
         self.seen_ = csr_from_arrays("base_seen", arrays)
         if self.seen_.shape != (self.n_users_, self.n_items_) or len(self.pop_) != self.n_items_:
+            raise RegistryError("saved model state has inconsistent shapes", hint="retrain")
+        # Runs saved before the decay existed (or without it) have neither: undecayed.
+        self.freq_ = csr_from_arrays("base_freq", arrays) if "base_freq_data" in arrays else None
+        bp = arrays.get("base_blend_pop")
+        self.blend_pop_ = None if bp is None else np.asarray(bp, dtype=np.float64)
+        if (self.freq_ is not None and self.freq_.shape != self.seen_.shape) or (
+            self.blend_pop_ is not None and len(self.blend_pop_) != self.n_items_
+        ):
             raise RegistryError("saved model state has inconsistent shapes", hint="retrain")
 
     def save(self, path: Path | str) -> list[Path]:
@@ -505,9 +592,10 @@ def repeat_blend(
 
     with ``r_ui`` the user's summed training event weight on item i (purchase 5 each, so it
     counts purchases; the log damps a few very frequent items) and ``pop`` the distinct buyers
-    per item. Each term is scaled to at most 1 per user (``max_j |s_uj|`` replaces
-    ``max_j s_uj`` when a user's scores are all <= 0), so the weights alone set how many slots
-    go to re-buys, staples and the model's own picks. The popularity term matters most for
+    per item; the caller may pass time-decayed versions of both (see :class:`RepeatConfig`).
+    Each term is scaled to at most 1 per user (``max_j |s_uj|`` replaces ``max_j s_uj`` when a
+    user's scores are all <= 0), so the weights alone set how many slots go to re-buys,
+    staples and the model's own picks. The popularity term matters most for
     models without item biases (implicit ALS), whose factors rank staples poorly.
 
     Args:

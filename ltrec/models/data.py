@@ -16,14 +16,20 @@ Conventions:
   stored, so the matrix's non-zeros are exactly the "seen" pairs of the split.
 * ``last_ts`` has the same sparsity as ``matrix`` and holds the pair's last event time in
   seconds since the epoch.
+* The individual events behind each stored pair are kept CSR-shaped over the pairs:
+  ``pair_events`` (``nnz + 1`` offsets, pairs in ``matrix`` order), ``event_ts`` and
+  ``event_weight`` (sorted by time within a pair). Time-decayed frequencies
+  (:meth:`InteractionData.decayed_matrix`) need them: a pair's sum and last time alone cannot
+  tell four purchases last week from four purchases a year ago.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -39,6 +45,8 @@ if TYPE_CHECKING:
 PRICE_BANDS = 5
 #: ``encoder(texts) -> float32 [len(texts), d]``; the features engineer supplies real ones.
 TextEncoder = Callable[[list[str]], np.ndarray]
+#: Seconds per day (half-lives are given in days).
+DAY_S = 86_400.0
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
@@ -79,6 +87,8 @@ class InteractionData:
         user_features: segment column -> int32 codes per user (0 = unknown), names in
             ``user_feature_names``.
         weights: the event weights used. split: the evaluation split (``from_store`` only).
+        pair_events / event_ts / event_weight: the events of each stored pair (see the module
+            doc); None when the data was built without them (then decay uses ``last_ts``).
     """
 
     user_ids: np.ndarray
@@ -100,6 +110,9 @@ class InteractionData:
     item_text_emb: np.ndarray | None = None
     text_encoder: str | None = None
     split: Split | None = None
+    pair_events: np.ndarray | None = None
+    event_ts: np.ndarray | None = None
+    event_weight: np.ndarray | None = None
 
     @property
     def repeat_domain(self) -> bool:
@@ -158,6 +171,103 @@ class InteractionData:
             h = self.history(int(u))[:n]
             out[r, : len(h)] = h
         return out
+
+    # ------------------------------------------------------------------ time decay
+
+    def _has_events(self) -> bool:
+        """True when the per-event arrays describe exactly the current ``matrix``.
+
+        Code that rebuilds ``matrix`` with :func:`dataclasses.replace` (the feedback-loop
+        simulation appends pairs) leaves the arrays stale; decay then falls back to
+        ``last_ts``.
+        """
+        return (
+            self.pair_events is not None
+            and self.event_ts is not None
+            and self.event_weight is not None
+            and len(self.pair_events) == self.matrix.nnz + 1
+            and int(self.pair_events[-1]) == len(self.event_ts) == len(self.event_weight)
+        )
+
+    def reference_times(self, reference: Literal["user", "global"] = "user") -> np.ndarray:
+        """Time each user's ages are measured from: ``[n_users]`` epoch seconds.
+
+        ``"user"``: the user's own last training event (0 for users without one), so a
+        household that shops rarely is compared with its own last trip; ``"global"``: the last
+        training event of the whole data (the split's cut-off side) for everyone.
+        """
+        last = self.last_ts
+        if reference == "global":
+            t = float(last.data.max()) if last.nnz else 0.0
+            return np.full(self.n_users, t)
+        counts = np.diff(last.indptr)
+        out = np.zeros(self.n_users)
+        has = counts > 0
+        if has.any():
+            out[has] = np.maximum.reduceat(last.data, last.indptr[:-1][has])
+        return out
+
+    def decayed_matrix(
+        self, half_life_days: float, reference: Literal["user", "global"] = "user"
+    ) -> sp.csr_matrix:
+        """Recency-decayed event weights, with the sparsity (and row order) of ``matrix``.
+
+        TIFU-kNN's time-decayed item-frequency vector (Hu et al. 2020, SIGIR; also ReCANet,
+        Ariannezhad et al. 2022, and Li et al. 2023's reality check of next-basket models)::
+
+            r_ui = sum over u's events e on i of  w_e * 2 ** (-(T_u - t_e) / h)
+
+        ``w_e`` the event's weight, ``t_e`` its time, ``h`` the half-life and ``T_u`` the
+        reference time (:meth:`reference_times`). A purchase made ``h`` days before ``T_u``
+        counts half, ``2h`` days a quarter; as ``h -> inf`` this is ``matrix``. Without the
+        per-event arrays each pair is decayed as if all its weight fell at its last time.
+
+        Args:
+            half_life_days: ``h`` in days (> 0).
+            reference: ``"user"`` or ``"global"`` (see :meth:`reference_times`).
+
+        Returns:
+            float32 CSR ``[n_users, n_items]``, same ``indptr``/``indices`` as ``matrix``.
+        """
+        if not (half_life_days > 0 and math.isfinite(half_life_days)):
+            raise BadInputError(f"a half-life must be a positive number of days: {half_life_days}")
+        m = self.matrix
+        ref = self.reference_times(reference)
+        rate = math.log(2.0) / (half_life_days * DAY_S)
+        pair_user = np.repeat(np.arange(self.n_users), np.diff(m.indptr))
+        if self._has_events():
+            n_ev = np.diff(self.pair_events)  # type: ignore[arg-type]
+            ev_user = np.repeat(pair_user, n_ev)
+            age = np.maximum(ref[ev_user] - self.event_ts, 0.0)  # type: ignore[operator]
+            w = self.event_weight * np.exp(-rate * age)  # type: ignore[operator]
+            data = np.zeros(m.nnz)
+            nz = n_ev > 0
+            if nz.any():
+                data[nz] = np.add.reduceat(w, self.pair_events[:-1][nz])  # type: ignore[index]
+        else:
+            age = np.maximum(ref[pair_user] - self.last_ts.data, 0.0)
+            data = m.data.astype(np.float64) * np.exp(-rate * age)
+        return sp.csr_matrix(
+            (data.astype(np.float32), m.indices.copy(), m.indptr.copy()), shape=m.shape
+        )
+
+    def decayed_popularity(self, half_life_days: float) -> np.ndarray:
+        """Recency-decayed distinct-user popularity of every item (float64 ``[n_items]``).
+
+        ``pop_i = sum over users u who interacted with i of 2 ** (-(T - t_ui) / h)`` with
+        ``t_ui`` the pair's last event time and ``T`` the last training event: the distinct
+        users of :attr:`item_pop`, each counted by how recently they last took the item, so
+        items popular lately rank above items that were popular long ago (assortments and
+        seasons change). As ``h -> inf`` this is :attr:`item_pop`.
+        """
+        if not (half_life_days > 0 and math.isfinite(half_life_days)):
+            raise BadInputError(f"a half-life must be a positive number of days: {half_life_days}")
+        last = self.last_ts
+        if not last.nnz:
+            return np.zeros(self.n_items)
+        age = float(last.data.max()) - last.data
+        w = np.exp(-math.log(2.0) / (half_life_days * DAY_S) * age)
+        return np.bincount(last.indices, weights=w, minlength=self.n_items)
 
     # ------------------------------------------------------------------ identity
 
@@ -283,12 +393,17 @@ class InteractionData:
             secs = (ts.astype("int64") / 1e9).where(ts.notna(), 0.0).to_numpy(np.float64)
         else:
             secs = np.zeros(len(ev))
-        agg = (
-            pd.DataFrame({"u": uidx, "i": iidx, "w": ev["w"].to_numpy(), "t": secs})
-            .groupby(["u", "i"], sort=True)
-            .agg(w=("w", "sum"), t=("t", "max"))
-            .reset_index()
-        )
+        frame = pd.DataFrame({"u": uidx, "i": iidx, "w": ev["w"].to_numpy(), "t": secs})
+        agg = frame.groupby(["u", "i"], sort=True).agg(w=("w", "sum"), t=("t", "max")).reset_index()
+        # The events themselves, sorted by (user, item, time): pair p owns the slice
+        # pair_events[p]:pair_events[p + 1], pairs in the same (u, i) order as the matrix.
+        order = np.lexsort((secs, iidx, uidx))
+        ev_u, ev_i = uidx[order].astype(np.int64), iidx[order].astype(np.int64)
+        new_pair = np.ones(len(order), dtype=bool)
+        new_pair[1:] = (ev_u[1:] != ev_u[:-1]) | (ev_i[1:] != ev_i[:-1])
+        pair_events = np.append(np.flatnonzero(new_pair), len(order)).astype(np.int64)
+        event_ts = secs[order].astype(np.float64)
+        event_weight = ev["w"].to_numpy(np.float64)[order]
         rows, cols = agg["u"].to_numpy(np.int64), agg["i"].to_numpy(np.int32)
         indptr = np.zeros(n_users + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
@@ -337,6 +452,9 @@ class InteractionData:
             user_features=user_features,
             user_feature_names=user_feature_names,
             weights=w,
+            pair_events=pair_events,
+            event_ts=event_ts,
+            event_weight=event_weight,
         )
         if text_encoder is not None:
             name, encode = text_encoder

@@ -46,6 +46,11 @@ the diagonal the event being predicted is not its own history (``n - 1``), and t
 in the history input only when an earlier occurrence remains (``n - 1 >= 1``). At scoring time
 every training purchase precedes the test period, so the full count is used and the score is
 ``<u, v> / tau + rho / tau * log(1 + n_ui)``. Off (and identical to the plain model) elsewhere.
+On repeat-purchase data the model's softmax ``p_ui / max_j p_uj`` is also blended with the
+user's own frequency and recent popularity like the baselines' scores
+(:func:`ltrec.models.base.repeat_blend`; weights chosen on the CC0 validation split, see
+:class:`~ltrec.models.base.RepeatConfig`): the learned term knows the user's counts but not
+which products sell lately, and the blend's popularity term is decayed by time.
 
 Scoring: item vectors are computed once after training; ``score`` is a numpy matrix product.
 Early stopping watches recall@K of each validation user's most recent training item (held out
@@ -62,7 +67,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field, model_validator
 
-from ltrec.models.base import ModelConfig, Progress, Recommender
+from ltrec.models.base import Progress, Recommender, RepeatConfig
 from ltrec.models.keras_util import (
     EarlyStop,
     FeatureTables,
@@ -86,8 +91,9 @@ if TYPE_CHECKING:
     from ltrec.models.data import InteractionData
 
 
-class TwoTowerConfig(ModelConfig):
-    """Hyper-parameters of :class:`TwoTower` (every number bounded)."""
+class TwoTowerConfig(RepeatConfig):
+    """Hyper-parameters of :class:`TwoTower` (every number bounded); the repeat-blend knobs of
+    :class:`~ltrec.models.base.RepeatConfig` included."""
 
     dim: int = Field(64, ge=4, le=512, description="Width of the user and item vectors.")
     id_dim: int = Field(32, ge=2, le=512, description="Width of the id embeddings.")
@@ -200,6 +206,9 @@ class TwoTower(KerasPersistence, Recommender):
     name = "two_tower"
     config_cls = TwoTowerConfig
     content_model = True
+    # On repeat-purchase data (see RepeatConfig; chosen on the CC0 validation split).
+    repeat_default = 0.3
+    popularity_default = 0.4
 
     # ------------------------------------------------------------------ networks
 
@@ -483,6 +492,16 @@ class TwoTower(KerasPersistence, Recommender):
         # <u, v> / tau + rho / tau * log(1 + n_ui): every training purchase is prior history.
         s *= np.float32(self._inv_tau)
         return add_repeat_term(s, self.counts_, users, items, self._rho * self._inv_tau)
+
+    def _blend_input(self, users: np.ndarray) -> np.ndarray:
+        """``exp(s_ui - max_j s_uj)`` = ``p_ui / max_j p_uj`` under the model's full softmax.
+
+        The softmax probability is what the (log-Q corrected) in-batch loss estimates; scaled
+        by the user's top item it lies in (0, 1], so the repeat blend can mix it with the
+        frequency and popularity terms (a raw ``<u, v> / tau`` has an arbitrary offset).
+        """
+        s = self._score(users, None)
+        return np.exp(s - s.max(axis=1, keepdims=True)).astype(np.float32)
 
     def _fallback(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
         if self.config.cold_users == "popularity":  # type: ignore[attr-defined]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
+from ltrec.models.base import repeat_blend
 from ltrec.models.data import InteractionData
 from ltrec.models.keras_util import graph_tables, item_id_inputs, item_inputs, tf, user_inputs
-from ltrec.models.ncf import NCF
+from ltrec.models.ncf import NCF, NCFConfig
 from tests.models.conformance import RecommenderConformance, fixture_text_encoder
 
 SMALL = dict(
@@ -43,6 +46,16 @@ class TestNCF(RecommenderConformance):
         np.testing.assert_allclose(model.score(users), logit, rtol=1e-4, atol=1e-5)
         p = model.predict_proba(uu, ii).reshape(len(users), -1)
         np.testing.assert_allclose(p, 1 / (1 + np.exp(-logit)), rtol=1e-4, atol=1e-6)
+
+    def test_repeat_blend_reads_the_probability(self, model: NCF, data: InteractionData) -> None:
+        """The blend mixes p = sigma(logit), not the logit (whose offset is arbitrary)."""
+        users = np.array([data.user_index["uT"], data.user_index["uA0"]])
+        assert model.repeat_weight_ == model.popularity_weight_ == 0.0  # not a repeat domain
+        blended = copy.copy(model)
+        blended.config = NCFConfig(**SMALL, repeat_weight=0.3, popularity_weight=0.5)
+        p = 1 / (1 + np.exp(-model.score(users)))
+        want = repeat_blend(p, model.seen_[users], 0.3, model.pop_, 0.5)
+        np.testing.assert_allclose(blended.score(users), want, rtol=1e-5, atol=1e-6)
 
     def test_classification_view(self, model: NCF, data: InteractionData) -> None:
         # The conformance fixture's known answer, as held-out positives: (uT, a3) etc.

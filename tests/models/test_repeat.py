@@ -84,7 +84,11 @@ def test_itemknn_blend_by_hand_on_the_grocery() -> None:
     s = np.array([bread_milk, bread_jam, bread_milk, 0.0])  # bread, jam, milk, soap
     np.testing.assert_allclose(model._score(np.array([hr]), None)[0], s, rtol=1e-5)
     own = np.log1p([5.0, 0.0, 20.0, 0.0]) / np.log1p(20.0)  # bread once, milk 4 times
-    want = 0.1 * s / s.max() + 0.3 * own + 0.6 * model.pop_ / model.pop_.max()
+    # Distinct buyers, each counted 2 ** -(age / 60 days) from the last training day (day 3):
+    # hR's last milk is on day 3, every other purchase on day 0.
+    d = 2.0 ** (-3 / 60)
+    pop = np.array([4 * d, 3 * d, 1 + 5 * d, 0.0])
+    want = 0.1 * s / s.max() + 0.3 * own + 0.6 * pop / pop.max()
     np.testing.assert_allclose(model.score(hr), want, rtol=1e-5)
     assert model.recommend(hr, 4)[0].tolist() == [2, 0, 1, 3]  # milk, bread, jam, soap
 
@@ -143,3 +147,82 @@ def test_popularity_stays_unpersonalised_on_repeat_data() -> None:
     assert model.repeat_weight_ == model.popularity_weight_ == 0.0
     s = model.score(np.arange(data.n_users))
     assert (s == s[0]).all()
+
+
+# ---------------------------------------------------------------------------- time decay
+#
+# The grocery's training events by day: hR milk on days 0, 1, 2, 3 and bread on day 0; every
+# other household's events on day 0. With a half-life of one day a purchase d days before the
+# reference counts 2**-d (times its weight 5).
+
+DECAYED = {"repeat_half_life_days": 1.0, "popularity_half_life_days": 1.0}
+
+
+def test_decayed_frequency_by_hand() -> None:
+    data = grocery(repeat=True)
+    hr, h0 = data.users_to_index(["hR", "h0"])
+    bread, jam, milk, soap = data.items_to_index(["bread", "jam", "milk", "soap"])
+    user = data.decayed_matrix(1.0, "user")
+    # Same sparsity as the summed weights (the blend reads its non-zeros as "seen").
+    np.testing.assert_array_equal(user.indptr, data.matrix.indptr)
+    np.testing.assert_array_equal(user.indices, data.matrix.indices)
+    # hR's ages from its own last event (day 3): milk 3, 2, 1, 0 days; bread 3 days.
+    assert user[hr, milk] == pytest.approx(5 * (1 / 8 + 1 / 4 + 1 / 2 + 1))
+    assert user[hr, bread] == pytest.approx(5 / 8)
+    # h0's last event is its own day 0: nothing is old for it.
+    assert user[h0, bread] == pytest.approx(5.0) and user[h0, jam] == pytest.approx(5.0)
+    # From the data's last event (day 3) h0's day-0 purchases are 3 days old.
+    glob = data.decayed_matrix(1.0, "global")
+    assert glob[h0, bread] == pytest.approx(5 / 8) and glob[hr, milk] == user[hr, milk]
+    # A half-life far longer than the data is no decay at all.
+    np.testing.assert_allclose(data.decayed_matrix(1e6).data, data.matrix.data, rtol=1e-5)
+    # Distinct buyers, each counted 2**-(days since their last purchase of the item, to day 3):
+    # milk hR day 3 (1) + h3..h7 day 0 (5/8); bread hR and h0..h2 all day 0 (4/8); jam 3/8.
+    pop = data.decayed_popularity(1.0)
+    np.testing.assert_allclose(pop[[bread, jam, milk, soap]], [0.5, 0.375, 1.625, 0.0])
+    np.testing.assert_allclose(data.decayed_popularity(1e6), data.item_pop, rtol=1e-5)
+
+
+def test_decay_without_per_event_times_uses_the_pairs_last_time() -> None:
+    from dataclasses import replace
+
+    data = replace(grocery(repeat=True), pair_events=None, event_ts=None, event_weight=None)
+    hr, h0 = data.users_to_index(["hR", "h0"])
+    bread, milk = data.items_to_index(["bread", "milk"])
+    m = data.decayed_matrix(1.0, "user")
+    assert m[hr, milk] == pytest.approx(20.0)  # all four purchases as if on day 3
+    assert m[hr, bread] == pytest.approx(5 / 8) and m[h0, bread] == pytest.approx(5.0)
+    with pytest.raises(Exception, match="half-life"):
+        data.decayed_matrix(0.0)
+
+
+def test_blend_with_decay_by_hand_and_round_trip(tmp_path) -> None:  # noqa: ANN001
+    data = grocery(repeat=True)
+    hr = int(data.users_to_index(["hR"])[0])
+    model = ItemKNN(neighbours=10, shrinkage=1.0, **DECAYED).fit(data)
+    s = model._score(np.array([hr]), None)[0]  # bread, jam, milk, soap
+    r = np.array([5 / 8, 0.0, 5 * 1.875, 0.0])  # hR's decayed purchases (see above)
+    own = np.log1p(r) / np.log1p(r.max())
+    pop = np.array([0.5, 0.375, 1.625, 0.0])
+    want = 0.1 * s / s.max() + 0.3 * own + 0.6 * pop / pop.max()
+    np.testing.assert_allclose(model.score(hr), want, rtol=1e-5)
+    model.save(tmp_path)
+    again = ItemKNN.load(tmp_path)
+    np.testing.assert_array_equal(again.score(hr), model.score(hr))
+    # Without decay the frequency and popularity terms are the undecayed ones.
+    plain = ItemKNN(
+        neighbours=10, shrinkage=1.0, repeat_half_life_days=None, popularity_half_life_days=None
+    ).fit(data)
+    assert plain.freq_ is None and plain.blend_pop_ is None
+    with pytest.raises(ConfigError, match="repeat_half_life_days"):
+        ItemKNN(repeat_half_life_days=0.0)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_decay_is_not_computed_where_nothing_blends(name: str) -> None:
+    """Non-repeat data (the demo shop): w = g = 0, so the half-lives change nothing."""
+    data = grocery(repeat=False)
+    model = MODELS[name](**DECAYED).fit(data)
+    assert model.freq_ is None and model.blend_pop_ is None
+    warm = np.flatnonzero(model.has_history(np.arange(data.n_users)))
+    np.testing.assert_array_equal(model.score(warm), model._score(warm, None))

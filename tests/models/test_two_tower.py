@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from ltrec.models.base import repeat_blend
 from ltrec.models.data import InteractionData
-from ltrec.models.two_tower import TwoTower, in_batch_loss
+from ltrec.models.two_tower import TwoTower, TwoTowerConfig, in_batch_loss
 from tests.models.conformance import (
     RecommenderConformance,
     conformance_data,
@@ -50,6 +53,17 @@ class TestTwoTower(RecommenderConformance):
         s = model.user_vecs_ @ v.T
         assert (s[a_users, 0] > s[a_users, 1]).mean() >= 0.8  # kitchen people: the knife
         assert (s[b_users, 1] > s[b_users, 0]).mean() >= 0.8  # runners: the shoe
+
+    def test_repeat_blend_reads_the_softmax(self, model: TwoTower, data: InteractionData) -> None:
+        """The blend mixes p_ui / max_j p_uj = exp(s_ui - max_j s_uj) of the full softmax."""
+        users = np.array([data.user_index["uT"], data.user_index["uA0"]])
+        assert model.repeat_weight_ == model.popularity_weight_ == 0.0  # not a repeat domain
+        blended = copy.copy(model)
+        blended.config = TwoTowerConfig(**SMALL, repeat_weight=0.3, popularity_weight=0.5)
+        s = model.score(users)
+        p = np.exp(s - s.max(axis=1, keepdims=True))
+        want = repeat_blend(p, model.seen_[users], 0.3, model.pop_, 0.5)
+        np.testing.assert_allclose(blended.score(users), want, rtol=1e-5, atol=1e-6)
 
     def test_cold_users_from_the_tower(self, model: TwoTower, data: InteractionData) -> None:
         tower = TwoTower(**{**SMALL, "cold_users": "tower"})
