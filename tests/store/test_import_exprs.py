@@ -7,15 +7,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ltrec.store.importer import _NULL_IDS, _UNIX_LIMIT_US, _UNIX_SCALE, _id, _ts_expr
+from ltrec.store.importer import _NULL_IDS, _UNIX_LIMIT_US, _UNIX_SCALE, _id, _strip, _ts_expr
 
 _con = duckdb.connect()
 _con.execute("SET TimeZone = 'UTC'")
 
+#: Spaces DuckDB's trim strips (the Unicode space separators) and a tab, which it keeps.
+_EDGES = [" ", "\xa0", "\u1680", "\u2000", "\u2009", "\u202f", "\u205f", "\u3000", "\t"]
 ids = st.one_of(
     st.sampled_from(["", " ", "null", "NULL", " None ", "nan", "NaN", "nul", "nulls", "12", "é"]),
     st.text(max_size=8),
+    st.tuples(
+        st.sampled_from(["", *_EDGES]), st.text(max_size=8), st.sampled_from(["", *_EDGES])
+    ).map("".join),
 )
+
+
+@settings(max_examples=300, deadline=None)
+@given(ids)
+def test_strip_is_trim(raw: str) -> None:
+    """The conditional trim gives DuckDB's trim on every value."""
+    got, want = _con.execute(f"SELECT {_strip('$v')}, trim($v)", {"v": raw}).fetchone()
+    assert got == want
 
 
 @settings(max_examples=300, deadline=None)
