@@ -2,8 +2,11 @@
 
 Run: ``.venv/bin/python benchmarks/bench_models.py [--dataset demo|cj|all] [--cc0]
 [--events 1000000] [--quick] [--skip SECTION]``. Prints tables and writes
-``benchmarks/results/models.json``. Uses a temporary data directory (the CC0 sample is imported
-into it with the ``completejourney`` preset; nothing is written to the repository's data).
+``benchmarks/results/models.json``. ``--tune`` instead chooses the repeat blend's half-lives
+and weights on the CC0 *validation* split (:func:`tune_repeat`, grid :data:`TUNE_HALF_LIVES`
+...; ``benchmarks/results/models_tune.json``; what it chose is recorded on
+:class:`ltrec.models.base.RepeatConfig`). Uses a temporary data directory (the CC0 sample is
+imported into it with the ``completejourney`` preset; nothing is written to the repository's data).
 
 1. Quality (``--dataset``: demo, cj or all; ``--cc0`` adds cj): model x (Recall@10, NDCG@10,
    coverage@10, APLT@10, tail recall@10, train s, peak MB) on the demo shop (default size) and
