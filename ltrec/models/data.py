@@ -16,11 +16,11 @@ Conventions:
   stored, so the matrix's non-zeros are exactly the "seen" pairs of the split.
 * ``last_ts`` has the same sparsity as ``matrix`` and holds the pair's last event time in
   seconds since the epoch.
-* The individual events behind each stored pair are kept CSR-shaped over the pairs:
-  ``pair_events`` (``nnz + 1`` offsets, pairs in ``matrix`` order), ``event_ts`` and
-  ``event_weight`` (sorted by time within a pair). Time-decayed frequencies
-  (:meth:`InteractionData.decayed_matrix`) need them: a pair's sum and last time alone cannot
-  tell four purchases last week from four purchases a year ago.
+* The individual events behind the stored pairs are kept as flat arrays: ``event_pair`` (the
+  position of the event's pair among ``matrix``'s non-zeros), ``event_ts`` and
+  ``event_weight``, in no particular order (the groupby's own group numbers: no extra sort).
+  Time-decayed frequencies (:meth:`InteractionData.decayed_matrix`) need them: a pair's sum
+  and last time alone cannot tell four purchases last week from four a year ago.
 """
 
 from __future__ import annotations
@@ -87,8 +87,9 @@ class InteractionData:
         user_features: segment column -> int32 codes per user (0 = unknown), names in
             ``user_feature_names``.
         weights: the event weights used. split: the evaluation split (``from_store`` only).
-        pair_events / event_ts / event_weight: the events of each stored pair (see the module
-            doc); None when the data was built without them (then decay uses ``last_ts``).
+        event_pair / event_ts / event_weight: the events behind the stored pairs (see the
+            module doc); None when the data was built without them (then decay uses
+            ``last_ts``).
     """
 
     user_ids: np.ndarray
@@ -110,7 +111,7 @@ class InteractionData:
     item_text_emb: np.ndarray | None = None
     text_encoder: str | None = None
     split: Split | None = None
-    pair_events: np.ndarray | None = None
+    event_pair: np.ndarray | None = None
     event_ts: np.ndarray | None = None
     event_weight: np.ndarray | None = None
 
@@ -178,16 +179,17 @@ class InteractionData:
         """True when the per-event arrays describe exactly the current ``matrix``.
 
         Code that rebuilds ``matrix`` with :func:`dataclasses.replace` (the feedback-loop
-        simulation appends pairs) leaves the arrays stale; decay then falls back to
-        ``last_ts``.
+        simulation appends events) leaves the arrays stale; the events' weights then no longer
+        sum to the matrix's, and decay falls back to ``last_ts``. One ``bincount``: cheap.
         """
-        return (
-            self.pair_events is not None
-            and self.event_ts is not None
-            and self.event_weight is not None
-            and len(self.pair_events) == self.matrix.nnz + 1
-            and int(self.pair_events[-1]) == len(self.event_ts) == len(self.event_weight)
-        )
+        ep, ts, ew = self.event_pair, self.event_ts, self.event_weight
+        if ep is None or ts is None or ew is None or not (len(ep) == len(ts) == len(ew)):
+            return False
+        nnz = self.matrix.nnz
+        if len(ep) and (int(ep.min()) < 0 or int(ep.max()) >= nnz):
+            return False
+        sums = np.bincount(ep, weights=ew, minlength=nnz)
+        return bool(np.allclose(sums, self.matrix.data, rtol=1e-5, atol=1e-6))
 
     def reference_times(self, reference: Literal["user", "global"] = "user") -> np.ndarray:
         """Time each user's ages are measured from: ``[n_users]`` epoch seconds.
@@ -236,14 +238,10 @@ class InteractionData:
         rate = math.log(2.0) / (half_life_days * DAY_S)
         pair_user = np.repeat(np.arange(self.n_users), np.diff(m.indptr))
         if self._has_events():
-            n_ev = np.diff(self.pair_events)  # type: ignore[arg-type]
-            ev_user = np.repeat(pair_user, n_ev)
-            age = np.maximum(ref[ev_user] - self.event_ts, 0.0)  # type: ignore[operator]
+            ep = self.event_pair
+            age = np.maximum(ref[pair_user[ep]] - self.event_ts, 0.0)  # type: ignore[index,operator]
             w = self.event_weight * np.exp(-rate * age)  # type: ignore[operator]
-            data = np.zeros(m.nnz)
-            nz = n_ev > 0
-            if nz.any():
-                data[nz] = np.add.reduceat(w, self.pair_events[:-1][nz])  # type: ignore[index]
+            data = np.bincount(ep, weights=w, minlength=m.nnz)  # type: ignore[arg-type]
         else:
             age = np.maximum(ref[pair_user] - self.last_ts.data, 0.0)
             data = m.data.astype(np.float64) * np.exp(-rate * age)
@@ -394,16 +392,14 @@ class InteractionData:
         else:
             secs = np.zeros(len(ev))
         frame = pd.DataFrame({"u": uidx, "i": iidx, "w": ev["w"].to_numpy(), "t": secs})
-        agg = frame.groupby(["u", "i"], sort=True).agg(w=("w", "sum"), t=("t", "max")).reset_index()
-        # The events themselves, sorted by (user, item, time): pair p owns the slice
-        # pair_events[p]:pair_events[p + 1], pairs in the same (u, i) order as the matrix.
-        order = np.lexsort((secs, iidx, uidx))
-        ev_u, ev_i = uidx[order].astype(np.int64), iidx[order].astype(np.int64)
-        new_pair = np.ones(len(order), dtype=bool)
-        new_pair[1:] = (ev_u[1:] != ev_u[:-1]) | (ev_i[1:] != ev_i[:-1])
-        pair_events = np.append(np.flatnonzero(new_pair), len(order)).astype(np.int64)
-        event_ts = secs[order].astype(np.float64)
-        event_weight = ev["w"].to_numpy(np.float64)[order]
+        groups = frame.groupby(["u", "i"], sort=True)
+        agg = groups.agg(w=("w", "sum"), t=("t", "max")).reset_index()
+        # Each event's pair: the sorted group number is the pair's position among the matrix's
+        # non-zeros (rows by user, then item). Free: the groupby has computed it already.
+        event_pair = groups.ngroup().to_numpy()
+        event_pair = event_pair.astype(np.int32 if len(agg) < 2**31 else np.int64)
+        event_ts = np.asarray(secs, dtype=np.float64)
+        event_weight = ev["w"].to_numpy(np.float32)
         rows, cols = agg["u"].to_numpy(np.int64), agg["i"].to_numpy(np.int32)
         indptr = np.zeros(n_users + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
@@ -452,7 +448,7 @@ class InteractionData:
             user_features=user_features,
             user_feature_names=user_feature_names,
             weights=w,
-            pair_events=pair_events,
+            event_pair=event_pair,
             event_ts=event_ts,
             event_weight=event_weight,
         )

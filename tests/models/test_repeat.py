@@ -186,7 +186,14 @@ def test_decayed_frequency_by_hand() -> None:
 def test_decay_without_per_event_times_uses_the_pairs_last_time() -> None:
     from dataclasses import replace
 
-    data = replace(grocery(repeat=True), pair_events=None, event_ts=None, event_weight=None)
+    full = grocery(repeat=True)
+    # Stale per-event arrays (weights no longer summing to the matrix's) are not used either.
+    stale = replace(full, event_weight=full.event_weight * 2)
+    np.testing.assert_array_equal(
+        stale.decayed_matrix(1.0).data,
+        replace(full, event_pair=None, event_ts=None, event_weight=None).decayed_matrix(1.0).data,
+    )
+    data = replace(full, event_pair=None, event_ts=None, event_weight=None)
     hr, h0 = data.users_to_index(["hR", "h0"])
     bread, milk = data.items_to_index(["bread", "milk"])
     m = data.decayed_matrix(1.0, "user")
