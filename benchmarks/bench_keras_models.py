@@ -55,7 +55,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-from _cc0 import CJ, import_cc0  # noqa: E402 - benchmarks/ is on sys.path as the script dir
+from _cc0 import CJ, import_cc0, paired_ratio  # noqa: E402 - benchmarks/ is on sys.path as the script dir
 
 from ltrec.evaluation import SplitConfig  # noqa: E402
 from ltrec.models.base import make_model  # noqa: E402
@@ -125,10 +125,11 @@ def cc0(root: Path = CJ) -> tuple[InteractionData, object]:
 
 
 def quality(data: InteractionData, params_over: dict, models: dict | None = None) -> list[dict]:
-    rows = []
+    rows, results = [], {}
     for label, (name, params) in (models or MODELS).items():
         model, seconds, peak = fit_measured(name, {**params, **params_over.get(name, {})}, data)
-        res = evaluate_model(model, data, k=10, n_boot=200).to_dict()
+        results[label] = result = evaluate_model(model, data, k=10, n_boot=200)
+        res = result.to_dict()
         row = {
             "model": label,
             "train_s": round(seconds, 1),
@@ -156,6 +157,11 @@ def quality(data: InteractionData, params_over: dict, models: dict | None = None
         if name == "ncf":
             c = model.classification(data)
             rows[-1]["classification_view"] = dataclasses.asdict(c)
+    if "popularity" in results:
+        for r in rows:
+            ratio, low, high = paired_ratio(results[r["model"]], results["popularity"])
+            r["x_popularity_recall"] = round(ratio, 3)
+            r["x_popularity_paired_ci"] = [round(low, 3), round(high, 3)]
     return rows
 
 

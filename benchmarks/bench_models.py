@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _cc0 import import_cc0, validation_data  # noqa: E402 - benchmarks/ is the script dir
+from _cc0 import import_cc0, paired_ratio, validation_data  # noqa: E402 - benchmarks/ is the script dir
 
 from ltrec.errors import LtrecError  # noqa: E402
 from ltrec.models.base import make_model, popularity_scores, repeat_blend  # noqa: E402
@@ -96,7 +96,7 @@ def fit_measured(name: str, params: dict, data: InteractionData):
 def quality(
     data_label: str, data: InteractionData, models: dict[str, dict], n_boot: int = 200
 ) -> list[dict]:
-    rows = []
+    rows, results = [], {}
     for label, params in models.items():
         name = label.split(":")[0]  # "als:alone" is an ALS with other params
         try:
@@ -105,7 +105,8 @@ def quality(
             rows.append({"data": data_label, "model": label, "error": err.message})
             print(f"  {label}: {err.message}", flush=True)
             continue
-        res = evaluate_model(model, data, k=10, n_boot=n_boot).to_dict()
+        results[label] = result = evaluate_model(model, data, k=10, n_boot=n_boot)
+        res = result.to_dict()
         row = {
             "data": data_label,
             "model": label,
@@ -131,6 +132,8 @@ def quality(
     for r in rows:
         if "recall@10" in r and pop:
             r["x_popularity_recall"] = round(r["recall@10"] / pop, 3)
+            ratio, low, high = paired_ratio(results[r["model"]], results["popularity"])
+            r["x_popularity_paired_ci"] = [round(low, 3), round(high, 3)]
         if r["model"].split(":")[0] == "ease" and "recall@10" in r:
             # against the ALS of the same kind ("ease:alone" vs "als:alone")
             als = recall.get("als" + r["model"][4:], recall.get("als"))
