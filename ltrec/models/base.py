@@ -355,10 +355,9 @@ class Recommender(abc.ABC):
         self.blend_pop_: np.ndarray | None = None
         if h is not None and self.repeat_weight_ > 0:
             ref = getattr(cfg, "repeat_reference", "user")
-            self.freq_ = sp.csr_matrix(data.decayed_matrix(h, ref), dtype=np.float32)
-            self.freq_.sort_indices()
+            self.freq_ = data.decayed_matrix(h, ref)  # float32 CSR, the sparsity of seen_
         if hp is not None and self.popularity_weight_ > 0:
-            self.blend_pop_ = np.asarray(data.decayed_popularity(hp), dtype=np.float64)
+            self.blend_pop_ = data.decayed_popularity(hp)  # float64 [n_items]
 
     def _blend_input(self, users: np.ndarray) -> np.ndarray:
         """The model's own scores of the whole catalogue as the blend reads them.
@@ -379,8 +378,8 @@ class Recommender(abc.ABC):
         w, g = self.repeat_weight_, self.popularity_weight_
         if w <= 0.0 and g <= 0.0:
             return self._score(users, items)
-        freq = self.seen_ if getattr(self, "freq_", None) is None else self.freq_
-        pop = self.pop_ if getattr(self, "blend_pop_", None) is None else self.blend_pop_
+        freq = self.seen_ if self.freq_ is None else self.freq_
+        pop = self.pop_ if self.blend_pop_ is None else self.blend_pop_
         full = repeat_blend(self._blend_input(users), freq[users], w, pop, g)
         return full if items is None else full[:, items]
 
@@ -481,9 +480,9 @@ class Recommender(abc.ABC):
             "base_shape": np.asarray([self.n_users_, self.n_items_], dtype=np.int64),
             "base_repeat": np.asarray(self.repeat_, dtype=np.bool_),
         }
-        if getattr(self, "freq_", None) is not None:
+        if self.freq_ is not None:
             out.update(csr_to_arrays("base_freq", self.freq_))
-        if getattr(self, "blend_pop_", None) is not None:
+        if self.blend_pop_ is not None:
             out["base_blend_pop"] = self.blend_pop_
         return out
 

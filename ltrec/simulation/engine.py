@@ -140,6 +140,10 @@ class _PolicyState:
             last_ts=last,
             item_pop=np.bincount(matrix.indices, minlength=n).astype(np.int64),
             item_weight=np.bincount(matrix.indices, weights=matrix.data, minlength=n),
+            # the new events are not in the per-event arrays: decay falls back to last_ts
+            event_pair=None,
+            event_ts=None,
+            event_weight=None,
             split=None,
             _fingerprint=None,
         )

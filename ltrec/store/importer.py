@@ -428,8 +428,9 @@ def _split_mapping(
 # ------------------------------------------------------------------------ the import
 
 
-#: The record number (1-based, in file order) of a staged event row; see stage_events.
-_EV_RID = "(_imp_ev.rowid + 1)"
+def _ev_rid(alias: str = "_imp_ev") -> str:
+    """The record number (1-based, in file order) of a staged event row; see stage_events."""
+    return f"({alias}.rowid + 1)"
 
 
 class _Importer:
@@ -655,7 +656,7 @@ class _Importer:
         )
         # No rid column: row_number() OVER () made the whole read one sequential pipeline
         # (40% of staging). The CTAS keeps read order (preserve_insertion_order, set by
-        # import_dataset), so the record number is rowid + 1 (:data:`_EV_RID`).
+        # import_dataset), so the record number is rowid + 1 (:func:`_ev_rid`).
         sql = f"""
             CREATE TEMP TABLE _imp_ev AS
             SELECT user_id, item_id, event_type, ts, session_id,
@@ -691,7 +692,7 @@ class _Importer:
             UPDATE _imp_ev SET raw = r.raw
             FROM (SELECT s.rid, {self._raw_expr(src)} AS raw
                   FROM {src.reader_sql(store_rejects=False)} s) r
-            WHERE {_EV_RID} = r.rid AND _imp_ev.reason = 'duplicate row'
+            WHERE {_ev_rid()} = r.rid AND _imp_ev.reason = 'duplicate row'
         """
         _run(self.con, raw_sql, self._file_params(src))
 
@@ -816,7 +817,7 @@ class _Importer:
         """Rejects by reason and a sample of rejected rows, into the report."""
         parts, samples = [], []
         for table, src in self.stages:
-            rid = _EV_RID.replace("_imp_ev.", "v.") if table == "_imp_ev" else "v.rid"
+            rid = _ev_rid("v") if table == "_imp_ev" else "v.rid"
             line = self._line_expr(src, self.bad[src.role], rid)
             parts.append(
                 f"SELECT '{src.role}' AS role, {line} AS line, reason, raw "
