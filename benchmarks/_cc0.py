@@ -11,7 +11,7 @@ CJ = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "completejour
 def import_cc0(name: str = "cj", root: Path = CJ) -> None:
     """Import the sample as dataset ``name`` (preset ``completejourney``, replacing it) into
     ``$LTREC_DATA_DIR``: transactions as events, products as items, demographics as users."""
-    from ltrec.store.importer import import_dataset
+    from ltrec.store.importing import import_dataset
 
     import_dataset(
         name,

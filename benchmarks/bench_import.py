@@ -41,7 +41,7 @@ import json, os, resource, sys, time
 which, path, work = sys.argv[1], sys.argv[2], sys.argv[3]
 t = time.perf_counter()
 if which == "ltrec":
-    from ltrec.store.importer import import_dataset
+    from ltrec.store.importing import import_dataset
     rep = import_dataset("bench", events=path, preset="events", data_dir=work)
     rows, extra = rep.rows_loaded["events"], {"rejected": rep.rejected}
 elif which in ("duckdb", "duckdb_varchar"):

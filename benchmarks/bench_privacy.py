@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from ltrec.store.importer import import_dataset
+from ltrec.store.importing import import_dataset
 from ltrec.store.privacy import pseudonym, pseudonymize_columns
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -77,11 +77,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from ltrec.store.importer import ImportConfig, import_dataset
+    from ltrec.store.importing import ImportConfig, import_dataset
 
     config = None
     if getattr(args, "delimiter", None):
-        from ltrec.store.import_files import ReadConfig
+        from ltrec.store.importing import ReadConfig
 
         delim = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
         if len(delim) != 1:

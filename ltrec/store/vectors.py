@@ -46,7 +46,7 @@ import numpy as np
 from ltrec.errors import BadInputError, DatasetNotFoundError, TooManyRejectsError
 from ltrec.store.connect import check_name, dataset_path, list_datasets, write_meta, writing
 from ltrec.store.finalize import finalize
-from ltrec.store.import_files import sniff
+from ltrec.store.importing import sniff
 from ltrec.store.schema import quote_ident
 
 DDL = (

@@ -28,9 +28,18 @@ from ltrec.config import get_settings
 from ltrec.errors import BadInputError, LtrecError, TooManyRejectsError
 from ltrec.store import connect, delete_dataset, read_meta
 from ltrec.store import external as ext
-from ltrec.store.import_files import ReadConfig, SourceFile, sniff
-from ltrec.store.importer import PRESET_NAMES, ImportConfig, ImportReport, import_dataset
-from ltrec.store.presets import get_preset, guess_mapping, match_columns
+from ltrec.store.importing import (
+    PRESET_NAMES,
+    ImportConfig,
+    ImportReport,
+    ReadConfig,
+    SourceFile,
+    get_preset,
+    guess_mapping,
+    import_dataset,
+    match_columns,
+    sniff,
+)
 from ltrec.store.privacy import ENV_KEY
 from ltrec.ui import state
 

@@ -29,7 +29,7 @@ def raw() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def cj(tmp_path_factory: pytest.TempPathFactory):
-    from ltrec.store.importer import import_dataset
+    from ltrec.store.importing import import_dataset
 
     root = tmp_path_factory.mktemp("cj")
     import_dataset(

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from ltrec.errors import BadInputError
 from ltrec.store import connect, dataset_path, list_datasets
-from ltrec.store.importer import import_dataset
+from ltrec.store.importing import import_dataset
 from ltrec.store.privacy import ENV_KEY, pseudonym
 from ltrec.ui import data as ui
 from tests.app.conftest import APP

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from ltrec.cli import main
 from ltrec.errors import ColumnNotFoundError, TooManyRejectsError
 from ltrec.store import connect, list_datasets
-from ltrec.store.importer import guess_mapping, import_dataset, sniff
+from ltrec.store.importing import guess_mapping, import_dataset, sniff
 from tests.conftest import COMPLETEJOURNEY
 from tests.store.test_import_bad import table_checksums
 

@@ -15,7 +15,7 @@ import pytest
 
 from ltrec.errors import BadInputError, TooManyRejectsError
 from ltrec.store import connect, dataset_path, file_version
-from ltrec.store.importer import import_dataset
+from ltrec.store.importing import import_dataset
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())["cases"]

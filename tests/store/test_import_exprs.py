@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ltrec.store.importer import _NULL_IDS, _UNIX_LIMIT_US, _UNIX_SCALE, _id, _strip, _ts_expr
+from ltrec.store.importing.validate import (
+    _NULL_IDS,
+    _UNIX_LIMIT_US,
+    _UNIX_SCALE,
+    _id,
+    _strip,
+    _ts_expr,
+)
 
 _con = duckdb.connect()
 _con.execute("SET TimeZone = 'UTC'")

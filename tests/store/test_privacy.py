@@ -13,7 +13,7 @@ import pytest
 from ltrec.cli import main
 from ltrec.errors import BadInputError
 from ltrec.store import connect, dataset_path, read_meta
-from ltrec.store.importer import import_dataset
+from ltrec.store.importing import import_dataset
 from ltrec.store.privacy import (
     ENV_KEY,
     MissingKeyError,

@@ -16,7 +16,7 @@ from ltrec.errors import BadInputError, DatasetNotFoundError, TooManyRejectsErro
 from ltrec.models.data import InteractionData
 from ltrec.rerank.adapters import context_from_data
 from ltrec.store import connect, dataset_path, read_meta
-from ltrec.store.importer import import_dataset
+from ltrec.store.importing import import_dataset
 from ltrec.store.vectors import (
     combine,
     import_vectors,

@@ -351,3 +351,7 @@ def guess_mapping(columns: Iterable[str]) -> tuple[str, dict[str, str]]:
             best = (score, name, found)
     assert best is not None
     return best[1], best[2]
+
+
+#: The preset names, for UIs.
+PRESET_NAMES = tuple(PRESETS)

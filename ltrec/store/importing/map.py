@@ -1,0 +1,153 @@
+"""Map a file's columns to ltrec's fields: presets, ``--map`` overrides, event values.
+
+A file's header is matched against the preset's layout (:mod:`.presets`); ``--map`` pairs are
+routed to the file they name and override the preset's candidates. The result, :class:`Bound`,
+says which column (by position: ``c0..cN``) holds each key and how each canonical field is
+derived, as SQL over those columns. Event values are mapped to ltrec's event types through
+``EVENT_ALIASES``.
+"""
+
+# SQL here is assembled from this module's own fragments: file columns are referred to by
+# position (c0..cN), never by name.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ltrec.errors import BadInputError, ColumnNotFoundError
+from ltrec.store.importing.presets import Layout, Preset, match_columns, norm_header
+from ltrec.store.importing.read import SourceFile
+from ltrec.store.schema import EVENT_ALIASES, EVENT_COLUMNS, ITEM_COLUMNS
+
+
+def sql_str(s: str) -> str:
+    """Double single quotes in one of *our* constant strings (reasons written in this package)."""
+    return s.replace("'", "''")
+
+
+#: Event-type aliases as a SQL MAP literal (our constants; a lookup per row is cheaper than a
+#: join against an alias table). ``map[key]`` is NULL for an unknown key.
+_ALIAS_MAP = (
+    "MAP {" + ", ".join(f"'{sql_str(k.lower())}': '{v}'" for k, v in EVENT_ALIASES.items()) + "}"
+)
+
+
+def event_type_expr(raw: str) -> str:
+    """SQL mapping the VARCHAR event value ``raw`` to an event type (NULL when unknown)."""
+    # exact spellings first: lower(trim()) on every row cost a tenth of the import
+    exact = " ".join(
+        f"WHEN '{sql_str(k)}' THEN '{v}'" for k, v in EVENT_ALIASES.items() if k.islower()
+    )
+    return f"CASE {raw} {exact} ELSE {_ALIAS_MAP}[lower(trim({raw}))] END"
+
+
+def render(template: str, cols: dict[str, int], prefix: str = "s.") -> str:
+    """Replace ``{key}`` with the key's VARCHAR column (``s.c3``), or NULL when unmapped."""
+
+    def sub(m: re.Match[str]) -> str:
+        idx = cols.get(m.group(1))
+        return f"{prefix}c{idx}" if idx is not None else "CAST(NULL AS VARCHAR)"
+
+    return re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", sub, template)
+
+
+@dataclass
+class Bound:
+    """A file's keys resolved to column positions."""
+
+    src: SourceFile
+    cols: dict[str, int]  # key -> column index
+    exprs: dict[str, str]  # canonical field -> template over keys
+    mapping: dict[str, str]  # key -> column name (for the report)
+
+    def expr(self, fieldname: str, prefix: str = "s.") -> str | None:
+        if fieldname in self.exprs:
+            return render(self.exprs[fieldname], self.cols, prefix)
+        if fieldname in self.cols:
+            return f"{prefix}c{self.cols[fieldname]}"
+        return None
+
+
+def find_column(src: SourceFile, column: str) -> int | None:
+    for i, c in enumerate(src.columns):
+        if c == column:
+            return i
+    for i, c in enumerate(src.columns):
+        if norm_header(c) == norm_header(column) and norm_header(column):
+            return i
+    return None
+
+
+def bind(src: SourceFile, layout: Layout, overrides: dict[str, str], strict: set[str]) -> Bound:
+    """Resolve ``layout`` keys (plus ``overrides``: key -> column) against ``src``'s header.
+
+    Keys in ``strict`` must be found when overridden; others fall back to the preset's
+    candidates. A mapped canonical field replaces the preset's derivation of that field.
+    """
+    found = match_columns(layout, src.columns)
+    cols = {k: src.columns.index(c) for k, c in found.items()}
+    exprs = dict(layout.exprs)
+    for key, column in overrides.items():
+        idx = find_column(src, column)
+        if idx is None:
+            if key in strict:
+                raise ColumnNotFoundError(column, key, src.columns)
+            continue
+        cols[key] = idx
+        exprs.pop(key, None)
+    for key in layout.required:
+        if key not in cols:
+            expected = layout.keys.get(key, (key,))[0]
+            err = ColumnNotFoundError(expected, key, src.columns)
+            err.args = (f"{src.label}: {err.args[0]}",)
+            raise err
+    return Bound(src, cols, exprs, {k: src.columns[i] for k, i in cols.items()})
+
+
+def split_mapping(
+    mapping: dict[str, str], preset: Preset
+) -> dict[str, tuple[dict[str, str], set[str]]]:
+    """Route ``--map`` pairs to files: ``items.title=name`` targets one file; a plain key goes
+    to the events file when the events layout (or the events table) has it, and to the items /
+    users file too when that file has the column. Returns role -> (overrides, strict keys)."""
+    out: dict[str, tuple[dict[str, str], set[str]]] = {
+        r: ({}, set()) for r in ("events", "items", "users")
+    }
+    valid = {
+        "events": set(preset.events.keys) | set(EVENT_COLUMNS),
+        "items": set(preset.items.keys) | set(ITEM_COLUMNS),
+        "users": set(preset.users.keys) | {"user_id"},
+    }
+    for key, column in mapping.items():
+        role, dot, sub = key.partition(".")
+        if dot and role in out:
+            if sub not in valid[role] and not re.fullmatch(r"[A-Za-z_]\w*", sub):
+                raise BadInputError(f"--map {key}: unknown field {sub!r}")
+            out[role][0][sub] = column
+            out[role][1].add(sub)
+            continue
+        routed = False
+        if key in valid["events"]:
+            out["events"][0][key] = column
+            out["events"][1].add(key)
+            routed = True
+        for role in ("items", "users"):
+            if key in valid[role]:
+                out[role][0][key] = column
+                if not routed:
+                    out[role][1].add(key)
+                routed = True
+        if not routed:
+            fields = sorted(valid["events"] | valid["items"] | valid["users"])
+            raise BadInputError(
+                f"--map {key}=...: unknown field {key!r}",
+                hint=f"fields: {', '.join(fields)}; prefix items. or users. to target one file",
+            )
+    return out
+
+
+def keys_bound(template: str, b: Bound) -> bool:
+    keys = re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", template)
+    return all(k in b.cols for k in keys)

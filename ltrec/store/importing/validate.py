@@ -1,0 +1,553 @@
+"""Validate every row in SQL: cast, check and give each bad row a reason.
+
+DuckDB reads a file with every column VARCHAR (:mod:`.read`); one SQL pass per file
+(:class:`Stager`) casts with ``TRY_CAST``/``TRY_STRPTIME`` into a temporary staging table and
+gives every bad row a reason. Timestamps are detected per file (unix s/ms/us, ISO 8601, common
+day/month layouts). :meth:`Stager.tally` gathers the rejects of all files into ``_imp_rej``.
+"""
+
+# SQL here is assembled from this package's own fragments: file column names never enter CSV
+# SQL (columns are c0..cN), Parquet names and attribute names go through quote_ident, and every
+# value from a file or a user is a bound parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from ltrec.errors import BadInputError
+from ltrec.store.importing.map import Bound, event_type_expr, keys_bound, render, sql_str
+from ltrec.store.importing.presets import Preset
+from ltrec.store.importing.read import SourceFile
+from ltrec.store.importing.report import ImportConfig, ImportReport, Progress
+from ltrec.store.schema import ITEM_COLUMNS, safe_column_name
+
+#: Lower bound of a plausible event time; anything earlier is "timestamp out of range".
+MIN_TS = datetime(1990, 1, 1)
+#: Strings that mean "no id" in exports (pandas NaN, SQL NULL), compared lower-cased.
+_NULL_IDS = ("", "null", "none", "nan")
+_RAW_MAX = 2000
+
+
+# ----------------------------------------------------------------------------- SQL helpers
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None):
+    """Execute with only the named parameters the statement uses (DuckDB refuses extras)."""
+    used = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", sql))
+    return con.execute(sql, {k: v for k, v in (params or {}).items() if k in used})
+
+
+def _untrimmed(expr: str) -> str:
+    """SQL true when ``trim(expr) = expr`` for certain: pure ASCII (``length``, in characters,
+    equals ``strlen``, in bytes) without an edge space. DuckDB's trim strips the Unicode space
+    separators (NBSP, U+3000, ...), and ' ' is the only ASCII one. Both tests are far cheaper
+    than trim, which was most of an id's cost on 10M rows."""
+    return f"(length({expr}) = strlen({expr}) AND NOT (prefix({expr}, ' ') OR suffix({expr}, ' ')))"
+
+
+def _strip(expr: str) -> str:
+    """``trim(expr)``, run only on the values that may need it (:func:`_untrimmed`)."""
+    return f"CASE WHEN {_untrimmed(expr)} THEN {expr} ELSE trim({expr}) END"
+
+
+def _id(expr: str) -> str:
+    """An id: trimmed; empty, ``null``, ``none`` and ``nan`` (as exports write them) are NULL."""
+    nulls = ", ".join(f"'{v}'" for v in _NULL_IDS)  # fixed constants of this module
+    longest = max(len(v) for v in _NULL_IDS)
+    t = f"trim({expr})"
+    # The common id (longer than the null tokens, nothing to trim) is taken as is, skipping
+    # trim() and lower(), which scan every value.
+    return (
+        f"CASE WHEN strlen({expr}) > {longest} AND {_untrimmed(expr)} THEN {expr} "
+        f"WHEN lower({t}) IN ({nulls}) THEN NULL ELSE {t} END"
+    )
+
+
+# ------------------------------------------------------------------------ timestamp formats
+
+_STRPTIME_FORMATS = (
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d",
+    "%d-%m-%Y %H:%M:%S",
+    "%d-%m-%Y",
+    "%Y%m%d",
+)
+_UNIX_SCALE = {"unix_s": 1_000_000, "unix_ms": 1_000, "unix_us": 1}
+_UNIX_LIMIT_US = 8 * 10**18
+
+
+def _ts_expr(fmt: str, raw: str, param: str) -> str:
+    """SQL turning the VARCHAR ``raw`` into a TIMESTAMP (NULL when unparseable)."""
+    if fmt in _UNIX_SCALE:
+        # integers parse as BIGINT (fast); the rest via DOUBLE, so "1420070400.5" works.
+        # Beyond year ~255,000 (make_timestamp raises near the BIGINT edges) the value is
+        # NULL, an "unparseable timestamp" reject, instead of an error failing the import.
+        scale, lim = _UNIX_SCALE[fmt], _UNIX_LIMIT_US
+        whole, real = f"TRY_CAST({raw} AS BIGINT)", f"TRY_CAST({raw} AS DOUBLE) * {scale}"
+        bound = lim // scale
+        slow = f"TRY_CAST(CASE WHEN abs({real}) <= {lim} THEN {real} END AS BIGINT)"
+        # CASE ... ELSE, not coalesce(fast, slow): coalesce evaluated the DOUBLE path on
+        # every row (3x the cost of the whole expression)
+        return (
+            f"make_timestamp(CASE WHEN {whole} BETWEEN -{bound} AND {bound} "
+            f"THEN {whole} * {scale} ELSE {slow} END)"
+        )
+    if fmt == "iso":
+        # TIMESTAMPTZ honours offsets ("Z", "+02:00"); the session time zone is UTC
+        return f"CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    return f"TRY_STRPTIME({raw}, ${param})"
+
+
+def _detect_ts(con: duckdb.DuckDBPyConnection, values: list[str]) -> str:
+    """The format that parses most of ``values``: ``unix_s|unix_ms|unix_us|iso|<strptime>``.
+
+    Numbers are unix time, scaled by magnitude (seconds below 1e11, i.e. before year 5138;
+    milliseconds below 1e14; else microseconds). Ties between day-first and month-first
+    layouts go to month-first (the order of ``_STRPTIME_FORMATS``) unless a day > 12 decides.
+    """
+    vals = [v.strip() for v in values if v and v.strip()]
+    if not vals:
+        return "iso"
+    numeric = [v for v in vals if re.fullmatch(r"[+-]?\d+(\.\d+)?", v)]
+    if len(numeric) * 2 > len(vals):
+        mags = sorted(abs(float(v)) for v in numeric)
+        median = mags[len(mags) // 2]
+        return "unix_s" if median < 1e11 else "unix_ms" if median < 1e14 else "unix_us"
+    con.execute("CREATE OR REPLACE TEMP TABLE _imp_tsamp (v VARCHAR)")
+    con.executemany("INSERT INTO _imp_tsamp VALUES (?)", [(v,) for v in vals])
+    counts = {
+        "iso": con.execute("SELECT count(TRY_CAST(v AS TIMESTAMPTZ)) FROM _imp_tsamp").fetchone()[0]
+    }
+    for fmt in _STRPTIME_FORMATS:
+        counts[fmt] = con.execute(
+            "SELECT count(TRY_STRPTIME(v, $f)) FROM _imp_tsamp", {"f": fmt}
+        ).fetchone()[0]
+    con.execute("DROP TABLE _imp_tsamp")
+    return max(counts, key=lambda k: counts[k])  # first of the maxima: dict order
+
+
+# ------------------------------------------------------------------------ staging
+
+
+def ev_rid(alias: str = "_imp_ev") -> str:
+    """The record number (1-based, in file order) of a staged event row; see stage_events."""
+    return f"({alias}.rowid + 1)"
+
+
+class Stager:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        report: ImportReport,
+        cfg: ImportConfig,
+        preset: Preset,
+        progress: Progress | None,
+    ) -> None:
+        self.con, self.report, self.cfg, self.preset = con, report, cfg, preset
+        self.progress = progress
+        now = datetime.now(UTC).replace(tzinfo=None)
+        self.params: dict[str, Any] = {
+            "min_ts": MIN_TS,
+            "max_ts": now + timedelta(hours=cfg.future_slack_hours),
+            "rating_purchase_min": cfg.rating_purchase_min,
+            "import_id": report.import_id,
+        }
+        self.counts: dict[str, int] = {}  # stage -> valid rows
+        self.stages: list[tuple[str, SourceFile]] = []  # (temp table, file) with rejects
+        self.bad: dict[str, int] = {}  # role -> malformed lines
+        self.fields: dict[str, tuple[list[str], list[tuple[str, str, str]]]] = {}
+        self.event_items: list[str] = []
+        self.event_users: list[str] = []
+        self.clean: set[str] = set()  # roles whose file read without a malformed line
+
+    def say(self, msg: str, frac: float | None = None) -> None:
+        if self.progress is not None:
+            self.progress(msg, frac)
+
+    def q(self, sql: str, extra: dict[str, Any] | None = None):
+        return run_sql(self.con, sql, {**self.params, **(extra or {})})
+
+    # -- shared per-file steps
+
+    def _file_params(self, src: SourceFile) -> dict[str, Any]:
+        return {**self.params, **src.params()}
+
+    def _sample(self, src: SourceFile, expr: str) -> list[str]:
+        sql = (
+            f"SELECT {expr} AS v FROM {src.reader_sql(rid=False, store_rejects=False)} s "
+            f"WHERE nullif(trim({expr}), '') IS NOT NULL LIMIT {int(self.cfg.ts_sample)}"
+        )
+        return [r[0] for r in run_sql(self.con, sql, self._file_params(src)).fetchall()]
+
+    def _ts(self, src: SourceFile, bound: Bound, fieldname: str, raw: str) -> str:
+        """Detect the timestamp format of ``fieldname`` in this file; SQL for the cast."""
+        fmt = _detect_ts(self.con, self._sample(src, raw))
+        param = f"tsfmt_{src.role}_{fieldname}"
+        self.params[param] = fmt
+        self.report.ts_formats[f"{src.role}.{fieldname}"] = fmt
+        return _ts_expr(fmt, _strip(raw), param)
+
+    def _malformed(self, src: SourceFile) -> int:
+        """Lines DuckDB could not parse -> ``_imp_bad_<role>``; invalid UTF-8 stops the import.
+
+        ``c`` is the number of good records before each bad line, used to turn a record
+        number back into a file line (exact when no value spans several lines).
+        """
+        table = f"_imp_bad_{src.role}"
+        self.con.execute(
+            f"CREATE TEMP TABLE {table} (line BIGINT, c BIGINT, reason VARCHAR, raw VARCHAR)"
+        )
+        if src.kind == "parquet" or src.role in self.clean:
+            return 0
+        _, errors = src.reject_tables()
+        rows = self.con.execute(
+            f"SELECT line, min(error_type), min(csv_line) FROM {errors} GROUP BY line ORDER BY line"
+        ).fetchall()
+        if not rows:
+            return 0
+        for line, etype, _ in rows:
+            if etype == "INVALID ENCODING":
+                raise BadInputError(
+                    f"{src.label}: is not valid UTF-8 (line {line})",
+                    hint="save it as UTF-8 (in Excel: 'CSV UTF-8'; elsewhere e.g. iconv -f "
+                    "latin1 -t utf-8) and import again",
+                )
+        reasons = {
+            "MISSING COLUMNS": "malformed row (too few columns)",
+            "TOO MANY COLUMNS": "malformed row (too many columns)",
+            "UNQUOTED VALUE": "malformed row (unterminated or stray quote)",
+            "LINE SIZE OVER MAXIMUM": "malformed row (line too long)",
+        }
+        self.con.executemany(
+            f"INSERT INTO {table} VALUES (?, ? - ?, ?, ?)",
+            [
+                (
+                    line,
+                    line,
+                    i + 2,  # c = line - (bad lines up to and including this one) - header
+                    reasons.get(etype, f"malformed row ({str(etype).lower()})"),
+                    (raw or "")[:_RAW_MAX],
+                )
+                for i, (line, etype, raw) in enumerate(rows)
+            ],
+        )
+        return len(rows)
+
+    def _line_expr(self, src: SourceFile, bad: int, rid: str = "v.rid") -> str:
+        if src.kind == "parquet":
+            return rid
+        if not bad:
+            return f"{rid} + 1"
+        return f"{rid} + 1 + (SELECT count(*) FROM _imp_bad_{src.role} b WHERE b.c < {rid})"
+
+    def _raw_expr(self, src: SourceFile) -> str:
+        cols = ", ".join(f"coalesce(s.c{i}, '')" for i in range(len(src.columns)))
+        delim = "$delim" if src.kind != "parquet" else "','"
+        return f"left(concat_ws({delim}, {cols}), {_RAW_MAX})"
+
+    def _stage(self, sql: str, src: SourceFile, rid: bool = True) -> None:
+        """Run a staging ``sql`` whose ``{reader}`` reads ``src`` (with a ``rid`` column if
+        ``rid``).
+
+        A CSV is read first with ``fail_fast`` (most files are clean, and keeping rejects
+        costs a third of the read); a malformed line makes that read fail, and the file is
+        read again keeping each bad line with its reason.
+        """
+        params = self._file_params(src)
+        if src.kind != "parquet":
+            try:
+                reader = src.reader_sql(rid=rid, fail_fast=True)
+                run_sql(self.con, sql.replace("{reader}", reader), params)
+                self.clean.add(src.role)
+                return
+            except duckdb.Error:
+                pass  # read again below, keeping the malformed lines
+        run_sql(self.con, sql.replace("{reader}", src.reader_sql(rid=rid)), params)
+
+    def _finish_stage(self, table: str, src: SourceFile) -> None:
+        bad = self._malformed(src)
+        n = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+        if n == 0 and bad == 0:
+            raise BadInputError(
+                f"{src.label}: has a header but no data rows",
+                hint="export the data again; only the column names are in the file",
+            )
+        self.report.rows_read_by_file[src.role] = n + bad
+        self.stages.append((table, src))
+        self.bad[src.role] = bad
+
+    # -- events
+
+    def stage_events(self, b: Bound) -> None:
+        src, p = b.src, self.preset
+        self.say(f"reading {src.label}", 0.05)
+        user, item = b.expr("user_id"), b.expr("item_id")
+        ts_raw = b.expr("ts")
+        mapped_event = "event_type" in b.cols and (
+            p.event_type is None or "event_type" in b.mapping
+        )
+        if p.event_type is not None and not mapped_event:
+            et_raw, et = f"'{p.event_type}'", f"'{p.event_type}'"  # preset constant, not input
+        else:
+            et_raw = b.expr("event_type") or "CAST(NULL AS VARCHAR)"
+            et = event_type_expr(et_raw)
+        assert user and item and ts_raw  # required keys, checked by _bind
+        ts = self._ts(src, b, "ts", ts_raw)
+        null = "CAST(NULL AS VARCHAR)"
+        qty, price = b.expr("quantity") or null, b.expr("price") or null
+        sess, source = b.expr("session_id") or null, b.expr("source") or null
+        extras = [
+            (reason, render(cond, b.cols)) for reason, cond in p.rejects if keys_bound(cond, b)
+        ]
+        purchase = render(p.also_purchase, b.cols) if p.also_purchase else "false"
+        item_fields = {f: render(t, b.cols) for f, t in p.event_items.items() if keys_bound(t, b)}
+        user_fields = {f: render(t, b.cols) for f, t in p.event_users.items() if keys_bound(t, b)}
+        derived = "".join(f", nullif({e}, '') AS it_{f}" for f, e in item_fields.items())
+        derived += "".join(f", nullif({e}, '') AS us_{f}" for f, e in user_fields.items())
+        extra_cols = "".join(f", coalesce({c}, false) AS x{i}" for i, (_, c) in enumerate(extras))
+        self.event_items, self.event_users = list(item_fields), list(user_fields)
+
+        inner = f"""
+            SELECT s.*, {_id(user)} AS user_id, {_id(item)} AS item_id,
+                {et_raw} AS et_raw, {et} AS event_type,
+                {ts_raw} AS ts_raw, {ts} AS ts,
+                nullif({_strip(sess)}, '') AS session_id,
+                nullif({_strip(qty)}, '') AS q_raw, TRY_CAST({_strip(qty)} AS DOUBLE) AS qd,
+                nullif({_strip(price)}, '') AS p_raw,
+                TRY_CAST({_strip(price)} AS DOUBLE) AS pd,
+                nullif({_strip(source)}, '') AS source,
+                coalesce({purchase}, false) AS purchase
+                {extra_cols}{derived}
+            FROM {{reader}} s
+        """
+        checks = [
+            ("user_id IS NULL", f"'{sql_str(p.missing_user_reason)}'"),
+            ("item_id IS NULL", "'missing item_id'"),
+        ]
+        checks += [(f"x{i}", f"'{sql_str(reason)}'") for i, (reason, _) in enumerate(extras)]
+        checks += [
+            # nested, so the raw text is trimmed only on the rows that failed to parse
+            (
+                "event_type IS NULL",
+                "CASE WHEN nullif(trim(et_raw), '') IS NULL THEN 'missing event type' "
+                "ELSE 'unknown event type ''' || left(trim(et_raw), 40) || '''' END",
+            ),
+            (
+                "ts IS NULL",
+                "CASE WHEN nullif(trim(ts_raw), '') IS NULL THEN 'missing timestamp' "
+                "ELSE 'unparseable timestamp' END",
+            ),
+            ("ts < $min_ts OR ts > $max_ts", "'timestamp out of range'"),
+            ("q_raw IS NOT NULL AND (qd IS NULL OR NOT isfinite(qd))", "'unparseable quantity'"),
+            ("q_raw IS NOT NULL AND qd <= 0", "'non-positive quantity'"),
+            ("q_raw IS NOT NULL AND qd <> floor(qd)", "'non-integer quantity'"),
+            ("q_raw IS NOT NULL AND qd > 2147483647", "'quantity too large'"),
+            ("p_raw IS NOT NULL AND pd IS NULL", "'unparseable price'"),
+            ("isnan(pd)", "'NaN price'"),
+            ("isinf(pd)", "'infinite price'"),
+            ("pd < 0", "'negative price'"),
+        ]
+        reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in checks) + " END"
+        derived_out = "".join(f", it_{f}" for f in item_fields) + "".join(
+            f", us_{f}" for f in user_fields
+        )
+        # No rid column: row_number() OVER () made the whole read one sequential pipeline
+        # (40% of staging). The CTAS keeps read order (preserve_insertion_order, set by
+        # import_dataset), so the record number is rowid + 1 (:func:`_ev_rid`).
+        sql = f"""
+            CREATE TEMP TABLE _imp_ev AS
+            SELECT user_id, item_id, event_type, ts, session_id,
+                CASE WHEN reason IS NULL THEN CAST(qd AS INTEGER) END AS quantity,
+                pd AS price, source, purchase{derived_out}, reason,
+                CASE WHEN reason IS NOT NULL THEN {self._raw_expr(src)} END AS raw
+            FROM (SELECT *, {reason} AS reason FROM ({inner}) p) s
+        """
+        self._stage(sql, src, rid=False)
+        self._finish_stage("_imp_ev", src)
+        self._mark_duplicates(src)
+
+    def _mark_duplicates(self, src: SourceFile) -> None:
+        """Exact duplicate events within the file: all but the first are rejects.
+
+        A hash count first (cheap); the window that finds which rows repeat runs only when the
+        counts differ (a hash collision just costs that exact check).
+        """
+        cols = "user_id, item_id, event_type, ts, session_id, quantity, price, source"
+        n, distinct = self.con.execute(
+            f"SELECT count(*), count(DISTINCT hash({cols})) FROM _imp_ev WHERE reason IS NULL"
+        ).fetchone()
+        if n == distinct:
+            return
+        self.con.execute(f"""
+            UPDATE _imp_ev SET reason = 'duplicate row' WHERE rowid IN (
+                SELECT r FROM (
+                    SELECT rowid AS r, row_number() OVER (PARTITION BY {cols} ORDER BY rowid) AS k
+                    FROM _imp_ev WHERE reason IS NULL
+                ) WHERE k > 1)
+        """)
+        raw_sql = f"""
+            UPDATE _imp_ev SET raw = r.raw
+            FROM (SELECT s.rid, {self._raw_expr(src)} AS raw
+                  FROM {src.reader_sql(store_rejects=False)} s) r
+            WHERE {ev_rid()} = r.rid AND _imp_ev.reason = 'duplicate row'
+        """
+        run_sql(self.con, raw_sql, self._file_params(src))
+
+    # -- items and users files
+
+    def stage_entities(self, b: Bound, kind: str) -> None:
+        """Stage an items or users file into ``_imp_items`` / ``_imp_users``."""
+        src = b.src
+        self.say(f"reading {src.label}", 0.5 if kind == "items" else 0.6)
+        key = "item_id" if kind == "items" else "user_id"
+        core = ITEM_COLUMNS if kind == "items" else {"user_id": "VARCHAR"}
+        exprs: dict[str, str] = {}
+        checks: list[tuple[str, str]] = [(f"{key} IS NULL", f"'missing {key}'")]
+        used = {i for k, i in b.cols.items() if k in core}
+        for fieldname, ftype in core.items():
+            e = b.expr(fieldname)
+            if e is None:
+                continue
+            if fieldname == key:
+                exprs[fieldname] = _id(e)
+            elif ftype == "DOUBLE":
+                exprs[fieldname] = f"TRY_CAST(trim({e}) AS DOUBLE)"
+                checks += [
+                    (
+                        f"nullif(trim({e}), '') IS NOT NULL AND {fieldname} IS NULL",
+                        f"'unparseable {fieldname}'",
+                    ),
+                    (f"isnan({fieldname}) OR isinf({fieldname})", f"'NaN {fieldname}'"),
+                    (f"{fieldname} < 0", f"'negative {fieldname}'"),
+                ]
+            elif ftype == "BOOLEAN":
+                exprs[fieldname] = (
+                    f"CASE WHEN lower(trim({e})) IN ('true','t','yes','y','1','in stock') THEN true"
+                    f" WHEN lower(trim({e})) IN ('false','f','no','n','0','out of stock') THEN "
+                    "false END"
+                )
+                checks.append(
+                    (
+                        f"nullif(trim({e}), '') IS NOT NULL AND {fieldname} IS NULL",
+                        f"'unparseable {fieldname}'",
+                    )
+                )
+            elif ftype == "TIMESTAMP":
+                exprs[fieldname] = self._ts(src, b, fieldname, e)
+                checks.append(
+                    (
+                        f"nullif(trim({e}), '') IS NOT NULL AND {fieldname} IS NULL",
+                        f"'unparseable {fieldname}'",
+                    )
+                )
+            else:
+                exprs[fieldname] = f"nullif({e}, '')"  # text is stored as given
+        attrs = self._attributes(src, kind, used)
+        sel = ", ".join(f"{e} AS {f}" for f, e in exprs.items())
+        attr_sel = "".join(f", {e} AS a{i}" for i, (_, _, e) in enumerate(attrs))
+        attr_out = "".join(f", a{i}" for i in range(len(attrs)))
+        reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in checks) + " END"
+        table = f"_imp_{kind}"
+        # later rows with an id already seen are rejects; the first valid row wins
+        sql = f"""
+            CREATE TEMP TABLE {table} AS
+            SELECT rid, {", ".join(exprs)}{attr_out}, raw,
+                CASE WHEN reason IS NULL AND row_number() OVER (
+                    PARTITION BY {key}, reason IS NULL ORDER BY rid) > 1
+                THEN 'duplicate {key}' ELSE reason END AS reason
+            FROM (
+                SELECT *, {reason} AS reason FROM (
+                    SELECT s.*, {sel}{attr_sel}, {self._raw_expr(src)} AS raw
+                    FROM {{reader}} s
+                ) s
+            )
+        """
+        self._stage(sql, src)
+        self._finish_stage(table, src)
+        self.fields[kind] = (list(exprs), attrs)
+
+    def _attributes(self, src: SourceFile, kind: str, used: set[int]) -> list[tuple[str, str, str]]:
+        """Extra columns of an items/users file: (store column, type, SQL) each.
+
+        Typed BIGINT or DOUBLE only when every non-empty value casts and none has a leading
+        zero (zip codes, SKUs stay text); otherwise VARCHAR, stored as given.
+        """
+        extra = [i for i in range(len(src.columns)) if i not in used]
+        if not extra:
+            return []
+        probes = ", ".join(
+            f"count(nullif(trim(c{i}), '')), "
+            # TRY_CAST('35.5' AS BIGINT) rounds to 36: integers are matched, not cast
+            f"count(CASE WHEN regexp_full_match(trim(c{i}), '[+-]?[0-9]{{1,18}}') THEN 1 END), "
+            f"count(CASE WHEN isfinite(TRY_CAST(trim(c{i}) AS DOUBLE)) THEN 1 END), "
+            f"count(CASE WHEN regexp_matches(trim(c{i}), '^[+-]?0[0-9]') THEN 1 END)"
+            for i in extra
+        )
+        row = run_sql(
+            self.con,
+            f"SELECT {probes} FROM {src.reader_sql(rid=False, store_rejects=False)}",
+            self._file_params(src),
+        ).fetchone()
+        core = set(ITEM_COLUMNS if kind == "items" else {"user_id"})
+        taken = set(core)
+        out: list[tuple[str, str, str]] = []
+        for j, i in enumerate(extra):
+            n, n_int, n_num, n_zero = row[4 * j : 4 * j + 4]
+            name = safe_column_name(src.columns[i])
+            base, k = name, 2
+            while name in taken:
+                name, k = f"{base}_{k}"[:63], k + 1
+            taken.add(name)
+            if n and n_zero == 0 and n_int == n:
+                typ, e = "BIGINT", f"TRY_CAST(trim(s.c{i}) AS BIGINT)"
+            elif n and n_zero == 0 and n_num == n:
+                typ, e = "DOUBLE", f"TRY_CAST(trim(s.c{i}) AS DOUBLE)"
+            else:
+                typ, e = "VARCHAR", f"nullif(s.c{i}, '')"
+            out.append((name, typ, e))
+        self.report.attributes[kind] = [n for n, _, _ in out]
+        return out
+
+    # -- checks and writes
+
+    def tally(self) -> None:
+        """Rejects by reason and a sample of rejected rows, into the report."""
+        parts, samples = [], []
+        for table, src in self.stages:
+            rid = ev_rid("v") if table == "_imp_ev" else "v.rid"
+            line = self._line_expr(src, self.bad[src.role], rid)
+            parts.append(
+                f"SELECT '{src.role}' AS role, {line} AS line, reason, raw "
+                f"FROM {table} v WHERE reason IS NOT NULL"
+            )
+            parts.append(f"SELECT '{src.role}' AS role, line, reason, raw FROM _imp_bad_{src.role}")
+        self.con.execute("CREATE TEMP TABLE _imp_rej AS " + " UNION ALL ".join(parts))
+        counts = self.con.execute(
+            "SELECT reason, count(*) AS n FROM _imp_rej GROUP BY reason ORDER BY n DESC, reason"
+        ).fetchall()
+        self.report.rejects_by_reason = {r: n for r, n in counts}
+        labels = {src.role: src.label for _, src in self.stages}
+        for role, line, reason, raw in self.con.execute(
+            "SELECT role, line, reason, raw FROM _imp_rej "
+            "QUALIFY row_number() OVER (PARTITION BY reason ORDER BY role, line) <= 3 "
+            "ORDER BY role, line LIMIT $n",
+            {"n": self.cfg.sample_rejects},
+        ).fetchall():
+            samples.append(
+                {"file": labels[role], "line": line, "reason": reason, "raw": (raw or "")[:300]}
+            )
+        self.report.sample_rejects = samples
