@@ -9,8 +9,12 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: run test setup setup-test demo lint bench clean-venv
 
-run: setup demo  ## set up, build the demo shop if missing, start the app
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+# The serving check runs first: a non-local LTREC_ADDRESS without sign-in stops here (exit 2),
+# before the demo shop is built; its flags carry the address and the server's upload limit.
+run: setup  ## set up, check the address, build the demo shop if missing, start the app
+	@flags="$$($(PY) -m ltrec.app.serving)" || exit 2; \
+	$(MAKE) --no-print-directory demo && \
+	exec $(VENV)/bin/streamlit run app.py --server.port $(PORT) $$flags
 
 test: setup-test  ## install test dependencies and run every test
 	$(PY) -m ruff check ltrec app.py app_pages tests benchmarks

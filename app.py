@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ltrec.ui.auth import gate
 from ltrec.ui.state import dataset_picker
 
 # A shipped file: a ":material/...:" favicon is fetched from Google's font CDN, unreachable offline.
@@ -20,7 +21,9 @@ PAGES = [
     st.Page("app_pages/data.py", title="Data", icon=":material/database:"),
 ]
 
-nav = st.navigation(PAGES)
+# Before any page: the serving check (a non-local address needs sign-in), sign-in, the role.
 st.sidebar.markdown("**ltrec** · see, model and fix long-tail exposure")
+gate()
+nav = st.navigation(PAGES)
 dataset_picker()
 nav.run()

@@ -1,0 +1,265 @@
+"""The write actions, each checked against the acting principal's rights and audited.
+
+Pages, ``ltrec.ui`` and the CLI call these instead of the store, registry and simulation
+functions, so a right is enforced on the server whatever the browser sends: a button a role
+cannot see, a forged widget value or a URL all end here and are refused with
+:class:`~ltrec.app.auth.PermissionDenied`. Every call appends one audit entry (``ok``,
+``error`` with the message, or ``denied``); a dry-run import writes nothing and is not logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ltrec.app import audit
+from ltrec.app.auth import PermissionDenied, Principal, Right, require
+from ltrec.errors import LtrecError
+
+T = TypeVar("T")
+
+
+def _audited(
+    principal: Principal,
+    right: Right,
+    action: str,
+    target: str,
+    fn: Callable[[], T],
+    *,
+    data_dir: Path | str | None,
+    details: Mapping[str, Any] | None = None,
+    summary: Callable[[T], str] | None = None,
+) -> T:
+    def log(outcome: audit.Outcome, message: str) -> None:
+        audit.append(
+            principal.email,
+            principal.role.value,
+            action,
+            target,
+            outcome,
+            message,
+            dict(details or {}),
+            data_dir=data_dir,
+        )
+
+    try:
+        require(principal, right)
+    except PermissionDenied as err:
+        log("denied", err.message)
+        raise
+    try:
+        result = fn()
+    except LtrecError as err:
+        log("error", err.message)
+        raise
+    except Exception as err:  # logged as it is, then raised for the caller's own handling
+        log("error", f"{err.__class__.__name__}: {err}")
+        raise
+    log("ok", summary(result) if summary is not None else "")
+    return result
+
+
+def check(principal: Principal, right: Right) -> None:
+    """Refuse early (before a background job starts) without writing an audit entry."""
+    require(principal, right)
+
+
+# ------------------------------------------------------------------------------ data
+
+
+def import_dataset(
+    principal: Principal,
+    name: str,
+    *,
+    dry_run: bool = False,
+    data_dir: Path | str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """:func:`ltrec.store.importing.import_dataset` for an admin (a dry run too: it reads the
+    whole file, which only importers may make the server do)."""
+    from ltrec.store.importing import import_dataset as _import
+
+    def run() -> Any:
+        return _import(name, dry_run=dry_run, data_dir=data_dir, **kwargs)
+
+    if dry_run:
+        require(principal, Right.IMPORT)
+        return run()
+    files = {k: str(kwargs[k]) for k in ("events", "items", "users") if kwargs.get(k)}
+    labels = kwargs.get("labels") or {}
+    shown = {k: str(labels.get(k, Path(v).name)) for k, v in files.items()}
+    return _audited(
+        principal,
+        Right.IMPORT,
+        "import",
+        f"dataset {name}",
+        run,
+        data_dir=data_dir,
+        details={"files": shown, "replace": bool(kwargs.get("replace", False))},
+        summary=lambda rep: rep.summary(),
+    )
+
+
+def fetch_sample(
+    principal: Principal,
+    name: str,
+    max_events: int | None = None,
+    seed: int | None = None,
+    data_dir: Path | str | None = None,
+) -> Any:
+    """Copy a training sample of an external dataset into the local store (an import)."""
+    from ltrec.store.external import fetch_sample as _fetch
+
+    return _audited(
+        principal,
+        Right.IMPORT,
+        "fetch sample",
+        f"dataset {name}",
+        lambda: _fetch(name, max_events, seed, data_dir),
+        data_dir=data_dir,
+        details={"max_events": max_events, "seed": seed},
+        summary=lambda rep: rep.summary(),
+    )
+
+
+def delete_dataset(principal: Principal, name: str, data_dir: Path | str | None = None) -> Any:
+    """Delete a dataset (and what :func:`ltrec.store.delete_dataset` removes with it)."""
+    from ltrec.store import delete_dataset as _delete
+
+    return _audited(
+        principal,
+        Right.DELETE,
+        "delete dataset",
+        f"dataset {name}",
+        lambda: _delete(name, data_dir),
+        data_dir=data_dir,
+    )
+
+
+def delete_run(
+    principal: Principal, dataset: str, run_id: str, data_dir: Path | str | None = None
+) -> None:
+    from ltrec.models.registry import delete_run as _delete
+
+    _audited(
+        principal,
+        Right.DELETE,
+        "delete run",
+        f"run {run_id} of {dataset}",
+        lambda: _delete(dataset, run_id, data_dir),
+        data_dir=data_dir,
+    )
+
+
+# ------------------------------------------------------------------------------ models
+
+
+def train(
+    principal: Principal,
+    dataset: str,
+    model: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    data_dir: Path | str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """:func:`ltrec.models.train.train` for an analyst; the audit entry names the saved run."""
+    from ltrec.models.train import train as _train
+
+    return _audited(
+        principal,
+        Right.TRAIN,
+        "train",
+        f"{model} on {dataset}",
+        lambda: _train(dataset, model, params, data_dir=data_dir, **kwargs),
+        data_dir=data_dir,
+        details={"params": dict(params or {})},
+        summary=lambda res: f"saved run {res.run_id}",
+    )
+
+
+def set_active_model(
+    principal: Principal,
+    dataset: str,
+    run_id: str | None,
+    apply: Callable[[str, str | None], None],
+    data_dir: Path | str | None = None,
+) -> None:
+    """Choose the active model (``None``: none) through ``apply(dataset, run_id)``, which
+    records it where the caller keeps it (the app: the session and its URL)."""
+    _audited(
+        principal,
+        Right.SET_ACTIVE_MODEL,
+        "set active model",
+        f"{dataset}: {run_id or 'none'}",
+        lambda: apply(dataset, run_id),
+        data_dir=data_dir,
+    )
+
+
+def simulate(
+    principal: Principal,
+    dataset: str,
+    policies: Sequence[Any],
+    config: Any = None,
+    *,
+    data_dir: Path | str | None = None,
+    **kwargs: Any,
+) -> Any:
+    from ltrec.simulation import simulate as _simulate
+
+    return _audited(
+        principal,
+        Right.SIMULATE,
+        "simulate",
+        f"dataset {dataset}",
+        lambda: _simulate(dataset, policies, config, data_dir=data_dir, **kwargs),
+        data_dir=data_dir,
+        details={"policies": len(policies)},
+        summary=lambda res: f"saved simulation {res.sim_id}" if res.sim_id else "not saved",
+    )
+
+
+# ------------------------------------------------------------------------------ exports
+
+
+def export_lists(
+    principal: Principal,
+    dataset: str,
+    run_id: str,
+    out: Path | str,
+    config: Any = None,
+    *,
+    data_dir: Path | str | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Every user's list of a run to a file (``ltrec export``)."""
+    from ltrec.rerank.runs import export_lists as _export
+
+    return _audited(
+        principal,
+        Right.EXPORT,
+        "export",
+        f"lists of run {run_id} of {dataset}",
+        lambda: _export(dataset, run_id, out, config, data_dir=data_dir, **kwargs),
+        data_dir=data_dir,
+        details={"out": str(out)},
+    )
+
+
+def export(
+    principal: Principal,
+    what: str,
+    produce: Callable[[], T],
+    data_dir: Path | str | None = None,
+) -> T:
+    """An export the app builds in memory (e.g. the Studio's every-user lists): ``produce``
+    runs only when ``principal`` may export."""
+    return _audited(principal, Right.EXPORT, "export", what, produce, data_dir=data_dir)
+
+
+def audit_log(principal: Principal, data_dir: Path | str | None = None) -> Any:
+    """The audit log as a table, newest first (admins only)."""
+    require(principal, Right.AUDIT)
+    return audit.frame(data_dir)
