@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ltrec.config import EVENT_TYPES
 from ltrec.errors import BadInputError
+from ltrec.store.profile import DatasetProfile, read_profile
 
 #: Event types that count as an interaction with an item (an impression is not one).
 INTERACTIONS: tuple[str, ...] = ("view", "cart", "purchase")
@@ -60,6 +61,14 @@ class Store:
 
     backend: ibis.BaseBackend
     _names: set[str] | None = field(default=None, repr=False)
+    _profile: DatasetProfile | None = field(default=None, repr=False)
+
+    def profile(self) -> DatasetProfile:
+        """The dataset profile (:mod:`ltrec.store.profile`): which events, columns and segments
+        the data really has, and so what counts as exposure. Read once per Store."""
+        if self._profile is None:
+            self._profile = read_profile(self.backend)
+        return self._profile
 
     def has(self, table: str) -> bool:
         """Whether the backend holds ``table``.

@@ -48,28 +48,34 @@ def lorenz_points(values: np.ndarray | list[float]) -> tuple[np.ndarray, np.ndar
     return pop, share
 
 
+#: Name of the purchase-concentration series: distinct buyers per item.
+BUYERS = "buyers"
+
+
 def item_event_counts(store: Store, scope: Scope = Scope()) -> ir.Table:
-    """Ibis table ``(item_id, category, impression, view, cart, purchase)`` of event counts
-    over every catalogue item in the scope (zeros included)."""
+    """Ibis table ``(item_id, category, impression, view, cart, purchase, buyers)`` of event
+    counts and distinct buyers over every catalogue item in the scope (zeros included)."""
     ev = store.events(scope)
     per = ev.group_by("item_id").agg(
-        **{f"n_{t}": ev.count(where=ev.event_type == t) for t in EVENT_TYPES}
+        **{f"n_{t}": ev.count(where=ev.event_type == t) for t in EVENT_TYPES},
+        n_buyers=ev.user_id.nunique(where=ev.event_type == "purchase"),
     )
     cat = store.items(scope)
     j = cat.left_join(per, cat.item_id == per.item_id)
     return j.select(
         cat.item_id,
         cat.category,
-        **{t: ibis.coalesce(per[f"n_{t}"], 0).cast("int64") for t in EVENT_TYPES},
+        **{t: ibis.coalesce(per[f"n_{t}"], 0).cast("int64") for t in (*EVENT_TYPES, BUYERS)},
     )
 
 
 @dataclass
 class Lorenz:
-    """Lorenz curves and Gini per event type.
+    """Lorenz curves and Gini per event type (and ``buyers``: distinct buyers per item, the
+    purchase concentration shown when the data does not measure exposure).
 
     Attributes:
-        curves: event type -> ``(population share, exposure share)`` arrays (n + 1 points).
+        curves: series -> ``(population share, exposure share)`` arrays (n + 1 points).
         gini: event type -> Gini over the catalogue.
         totals: event type -> number of events.
         items: catalogue size n.
@@ -94,16 +100,23 @@ class Lorenz:
 def lorenz(
     store: Store,
     scope: Scope = Scope(),
-    events: tuple[str, ...] = EVENT_TYPES,
+    events: tuple[str, ...] | None = None,
     *,
     skip_empty: bool = True,
 ) -> Lorenz:
     """Lorenz curves and Gini of per-item event counts for each type in ``events``.
 
     Args:
-        skip_empty: leave out event types with no events at all (a purchase-only log has no
-            impressions; a flat line would only confuse).
+        events: series to draw (event types or ``buyers``); default: the event types the
+            dataset profile lists, plus ``buyers`` when the data does not measure exposure.
+        skip_empty: leave out series with no events at all in the scope (a flat line would
+            only confuse).
     """
+    if events is None:
+        profile = store.profile()
+        events = tuple(profile.funnel_stages)
+        if profile.exposure_event is None and profile.has_purchases:
+            events = (*events, BUYERS)
     df = item_event_counts(store, scope).drop("item_id", "category").to_pandas()
     curves, ginis, totals = {}, {}, {}
     for e in events:

@@ -165,6 +165,27 @@ def item_conversion_expr(
     )
 
 
+_CONV_COLS = (
+    "item_id",
+    "title",
+    "category",
+    "bucket",
+    "rank",
+    "popularity",
+    "exposure",
+    "views",
+    "carts",
+    "purchases",
+    "view_cart",
+    "cart_purchase",
+    "view_purchase",
+    "view_purchase_lo",
+    "view_purchase_hi",
+    "shrunk",
+    "cold",
+)
+
+
 @dataclass
 class ItemConversion:
     """Per-item conversion with shrinkage.
@@ -172,14 +193,16 @@ class ItemConversion:
     Attributes:
         frame: ``item_id, title, category, bucket, rank, popularity, exposure, views, carts,
             purchases, view_purchase (raw), view_purchase_lo/hi (Wilson), shrunk`` (view->purchase
-            shrunk toward the prior), sorted by ``shrunk`` descending.
+            shrunk toward the prior), sorted by ``shrunk`` descending. ``exposure`` is NaN and
+            every rate whose two events the data lacks is NaN (dataset profile).
         prior: the fitted :class:`BetaPrior`.
-        exposure_event: which event counts as exposure (impression, else view).
+        exposure_event: which event counts as exposure (impression, else view, else None:
+            not measured).
     """
 
     frame: pd.DataFrame
     prior: BetaPrior
-    exposure_event: str
+    exposure_event: str | None
 
 
 def item_conversion(
@@ -190,9 +213,14 @@ def item_conversion(
     df = item_conversion_expr(store, scope, cfg).to_pandas()
     names = bucket_names(len(cfg.cuts))
     df["bucket"] = pd.Categorical.from_codes(df["bucket"].astype(int), categories=names)
-    has_imp = int(df["impressions"].sum()) > 0
-    df["exposure"] = df["impressions"] if has_imp else df["view_events"]
+    profile = store.profile()
+    exp = profile.exposure_event
+    by_event = {"impression": "impressions", "view": "view_events"}
+    df["exposure"] = df[by_event[exp]].astype("float64") if exp else np.nan
     df = add_rates(df)
+    for rate in ("view_cart", "cart_purchase", "view_purchase"):
+        if not profile.rate_available(rate):
+            df[[rate, f"{rate}_lo", f"{rate}_hi"]] = np.nan
     seen = df["views"] > 0
     prior = fit_beta_prior(df.loc[seen, "purchases"].to_numpy(), df.loc[seen, "views"].to_numpy())
     df["shrunk"] = (df["purchases"] + prior.a) / (df["views"] + prior.strength)
@@ -200,28 +228,7 @@ def item_conversion(
     titles = store.table("items").select("item_id", "title").to_pandas()
     df = df.merge(titles, on="item_id", how="left")
     df = df.sort_values(["shrunk", "item_id"], ascending=[False, True], na_position="last")
-    cols = [
-        "item_id",
-        "title",
-        "category",
-        "bucket",
-        "rank",
-        "popularity",
-        "exposure",
-        "views",
-        "carts",
-        "purchases",
-        "view_cart",
-        "cart_purchase",
-        "view_purchase",
-        "view_purchase_lo",
-        "view_purchase_hi",
-        "shrunk",
-        "cold",
-    ]
-    return ItemConversion(
-        df[cols].reset_index(drop=True), prior, "impression" if has_imp else "view"
-    )
+    return ItemConversion(df[list(_CONV_COLS)].reset_index(drop=True), prior, exp)
 
 
 class GemsConfig(BaseModel):
@@ -251,12 +258,18 @@ class HiddenGems:
         frame: rows of :class:`ItemConversion` plus ``lift`` (shrunk / prior mean).
         threshold_exposure: the exposure ceiling used; ``prior_mean``: the catalogue mean rate.
         reason: why the list is empty, when it is.
+        measurable: False when the data cannot define hidden gems at all (no exposure or no
+            view -> purchase conversion); ``reason`` says why and ``alternative`` holds what the
+            data can answer instead.
+        alternative: :class:`TailBuyers` when not ``measurable`` and the data has purchases.
     """
 
     frame: pd.DataFrame
     threshold_exposure: float
     prior_mean: float
     reason: str | None = None
+    measurable: bool = True
+    alternative: TailBuyers | None = None
 
 
 def hidden_gems(
@@ -268,6 +281,16 @@ def hidden_gems(
 ) -> HiddenGems:
     """Tail items with shrunk view->purchase conversion >= ``min_lift`` x the prior mean and
     exposure <= the ``max_exposure_quantile`` of exposed items, best first."""
+    profile = store.profile()
+    if not profile.has_conversion:
+        missing = [t for t in ("view", "purchase") if not profile.has(t)]
+        why = (
+            "hidden gems need exposure (impressions or views) and view → purchase "
+            f"conversion, and this data has no {' and no '.join(t + 's' for t in missing)}"
+        )
+        alt = tail_buyers(store, scope, cfg) if profile.has_purchases else None
+        empty = pd.DataFrame(columns=[*_CONV_COLS, "lift"])
+        return HiddenGems(empty, float("nan"), float("nan"), why, False, alt)
     conv = conv or item_conversion(store, scope, cfg)
     df = conv.frame
     if int(df["views"].sum()) == 0:
@@ -275,7 +298,7 @@ def hidden_gems(
             df.head(0).assign(lift=[]),
             0.0,
             float("nan"),
-            "no views in this data, so conversion is not defined",
+            "no views in the selected dates, so conversion is not defined",
         )
     exposed = df.loc[df["exposure"] > 0, "exposure"]
     ceiling = float(np.quantile(exposed, gems.max_exposure_quantile)) if len(exposed) else 0.0
@@ -290,3 +313,74 @@ def hidden_gems(
     out = out.head(gems.top).reset_index(drop=True)
     reason = None if len(out) else "no tail item converts clearly above the catalogue average"
     return HiddenGems(out, ceiling, mean, reason)
+
+
+@dataclass
+class TailBuyers:
+    """What purchase-only data can say about the tail instead of hidden gems: tail items with
+    many distinct buyers, and how many of them came back for it.
+
+    Attributes:
+        frame: ``item_id, title, category, buyers`` (distinct buyers), ``repeat_buyers``
+            (buyers who bought it on more than one occasion, i.e. at distinct times),
+            ``repeat_rate`` (repeat_buyers / buyers) with its 95% Wilson bounds
+            ``repeat_rate_lo``/``_hi``; tail items with at least ``min_buyers`` buyers, ordered
+            by ``order``.
+        order: ``repeat_rate_lo`` when the data has repeat purchases (the lower Wilson bound,
+            so an item with 2 buyers who both came back does not top one with 40 of 60),
+            else ``buyers``.
+        label: what the list is, in words, for the page.
+    """
+
+    frame: pd.DataFrame
+    order: str
+    label: str
+    min_buyers: int
+
+
+def tail_buyers(
+    store: Store,
+    scope: Scope = Scope(),
+    cfg: BucketConfig | None = None,
+    top: int = 20,
+    min_buyers: int = 3,
+) -> TailBuyers:
+    """Tail items by repeat-purchase rate (when the data has repeat purchases) or by distinct
+    buyers: labelled as such, never as conversion."""
+    cfg = cfg or BucketConfig()
+    profile = store.profile()
+    b = buckets_expr(store, scope, cfg)
+    ev = store.events(scope)
+    pur = ev.filter(ev.event_type == "purchase")
+    per_pair = pur.group_by(["user_id", "item_id"]).agg(times=pur.ts.nunique())
+    per_item = per_pair.group_by("item_id").agg(
+        buyers=per_pair.count(), repeat_buyers=per_pair.count(where=per_pair.times > 1)
+    )
+    tail = b.filter(b.bucket == len(cfg.cuts))
+    j = tail.join(per_item, tail.item_id == per_item.item_id)
+    j = j.filter(j.buyers >= min_buyers).select(
+        tail.item_id, tail.category, j.buyers, j.repeat_buyers
+    )
+    df = j.to_pandas()
+    df["buyers"] = df["buyers"].astype("int64")
+    df["repeat_buyers"] = df["repeat_buyers"].astype("int64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        df["repeat_rate"] = df["repeat_buyers"] / df["buyers"]
+    df["repeat_rate_lo"], df["repeat_rate_hi"] = wilson(df["repeat_buyers"], df["buyers"])
+    if profile.has_repeat_purchases:
+        order = "repeat_rate_lo"
+        label = (
+            "Tail items whose buyers come back: share of distinct buyers who bought the item "
+            "on more than one occasion (ranked by the lower 95% bound)"
+        )
+        df = df.sort_values([order, "buyers", "item_id"], ascending=[False, False, True])
+    else:
+        order = "buyers"
+        label = "Tail items with the most distinct buyers"
+        df = df.sort_values(["buyers", "item_id"], ascending=[False, True])
+    titles = store.table("items").select("item_id", "title").to_pandas()
+    titles["item_id"] = titles["item_id"].astype(str)
+    df = df.head(top).merge(titles, on="item_id", how="left")
+    cols = ["item_id", "title", "category", "buyers", "repeat_buyers", "repeat_rate"]
+    cols += ["repeat_rate_lo", "repeat_rate_hi"]
+    return TailBuyers(df[cols].reset_index(drop=True), order, label, min_buyers)

@@ -20,6 +20,8 @@ def next_steps(stats: DatasetStats, gems: HiddenGems | None = None) -> list[Poin
     """Suggestions ordered by how much they matter for this dataset."""
     out: list[Pointer] = []
     exp = stats.exposure_event
+    if exp is None or stats.tail_exposure_share is None or stats.gini_exposure is None:
+        return _without_exposure(stats, gems, out)
     if stats.tail_item_share > 0 and stats.tail_exposure_share < 0.5 * stats.tail_item_share:
         ratio = stats.tail_item_share / max(stats.tail_exposure_share, 1e-9)
         out.append(
@@ -52,14 +54,37 @@ def next_steps(stats: DatasetStats, gems: HiddenGems | None = None) -> list[Poin
         out.append(
             Pointer(
                 f"Exposure is concentrated (Gini {stats.gini_exposure:.2f}): compare the Lorenz "
-                "curves of impressions, views and purchases.",
+                "curves of the event types this data has.",
                 "app_pages/long_tail.py",
             )
         )
-    out.append(
-        Pointer(
-            "See which customer segments buy from the tail, with confidence intervals.",
-            "app_pages/segments.py",
-        )
-    )
+    out.append(_SEGMENTS)
     return out
+
+
+_SEGMENTS = Pointer(
+    "See which customer segments buy from the tail, with confidence intervals.",
+    "app_pages/segments.py",
+)
+
+
+def _without_exposure(
+    stats: DatasetStats, gems: HiddenGems | None, out: list[Pointer]
+) -> list[Pointer]:
+    """Purchase-only data: no exposure claims; purchase concentration and repeat buyers."""
+    if stats.gini_buyers is not None and stats.gini_buyers >= 0.6:
+        out.append(
+            Pointer(
+                f"Purchases are concentrated (Gini of buyers per item {stats.gini_buyers:.2f}): "
+                "see which items and categories the buyers go to.",
+                "app_pages/long_tail.py",
+            )
+        )
+    alt = gems.alternative if gems is not None else None
+    if alt is not None and len(alt.frame):
+        out.append(
+            Pointer(f"{alt.label}: {len(alt.frame)} items to look at.", "app_pages/long_tail.py")
+        )
+    out.append(_SEGMENTS)
+    return out
+

@@ -1,10 +1,12 @@
 """Where exposure and purchases go: the bucket table, tail share by category, weekly trend.
 
-**Exposure** is impressions when the data has any, else views, else purchases (a purchase-only
-log such as the Complete Journey grocery data); :func:`exposure_event` says which, and every
-result carries it. Shares are of event counts: ``tail exposure share`` = exposure events on tail
-items / all exposure events. Buckets are those of :mod:`ltrec.analytics.popularity` over the
-same scope.
+**Exposure** is what the dataset profile says (:attr:`ltrec.store.profile.DatasetProfile.
+exposure_event`): impressions when the data has any, else views, else not measured (a
+purchase-only log such as an order-lines file or the Complete Journey grocery data). Without
+exposure, every exposure column is NaN (never a made-up 0) and the result's ``exposure_event`` is
+None; purchase concentration (distinct buyers per item, the buying pairs) is there instead.
+Shares are of event counts: ``tail exposure share`` = exposure events on tail items / all
+exposure events. Buckets are those of :mod:`ltrec.analytics.popularity` over the same scope.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ltrec.analytics.backend import Scope, Store
-from ltrec.analytics.concentration import item_event_counts
+from ltrec.analytics.concentration import BUYERS, item_event_counts
 from ltrec.analytics.conversion import add_rates, pairs_expr
 from ltrec.analytics.popularity import BucketConfig, bucket_names, buckets_expr
 from ltrec.config import EVENT_TYPES
@@ -30,21 +32,25 @@ def event_counts(store: Store, scope: Scope = Scope()) -> dict[str, int]:
     return {t: int(row[t].iloc[0] or 0) for t in EVENT_TYPES}
 
 
-def exposure_event(counts: dict[str, int]) -> str:
-    """Impressions when the data has them, else views, else purchases, else carts."""
-    for t in ("impression", "view", "purchase", "cart"):
-        if counts.get(t, 0) > 0:
-            return t
-    return "impression"
+def _no_rates(df: pd.DataFrame, store: Store) -> pd.DataFrame:
+    """Blank (NaN) every conversion rate whose two events the data does not both have."""
+    profile = store.profile()
+    for rate in ("view_cart", "cart_purchase", "view_purchase"):
+        if not profile.rate_available(rate):
+            cols = [c for c in df.columns if c == rate or c.startswith(f"{rate}_")]
+            df[cols] = np.nan
+    return df
 
 
 def item_table(store: Store, scope: Scope, cfg: BucketConfig) -> ir.Table:
-    """Ibis table per catalogue item: ``item_id, category, bucket, cold`` and event counts of
-    every type (``impression, view, cart, purchase``)."""
+    """Ibis table per catalogue item: ``item_id, category, bucket, cold``, event counts of
+    every type (``impression, view, cart, purchase``) and distinct ``buyers``."""
     b = buckets_expr(store, scope, cfg)
     c = item_event_counts(store, scope)
     j = b.join(c, b.item_id == c.item_id)
-    return j.select(b.item_id, b.category, b.bucket, b.cold, *[c[t] for t in EVENT_TYPES])
+    return j.select(
+        b.item_id, b.category, b.bucket, b.cold, *[c[t] for t in (*EVENT_TYPES, BUYERS)]
+    )
 
 
 @dataclass
@@ -52,16 +58,18 @@ class BucketTable:
     """One row per bucket (head first).
 
     Attributes:
-        frame: ``bucket, items, cold_items, item_share, exposure, exposure_share, purchases,
-            purchase_share, views, carts, purchases`` (view/cart/purchase pairs),
-            ``view_cart, cart_purchase, view_purchase`` with ``_lo``/``_hi`` Wilson bounds
-            (NaN when the data has no views).
-        exposure_event: the event counted as exposure.
+        frame: ``bucket, items, cold_items, item_share, exposure_events, exposure_share,
+            purchase_events, purchase_share, views, carts, purchases`` (view/cart/purchase
+            pairs; ``purchases`` = distinct buyers summed over the bucket's items),
+            ``buyer_share`` (the bucket's share of those buying pairs), ``view_cart,
+            cart_purchase, view_purchase`` with ``_lo``/``_hi`` Wilson bounds (NaN unless the
+            data has both events of the rate). Exposure columns are NaN without exposure.
+        exposure_event: the event counted as exposure, None when the data does not measure it.
         counts: events of each type in the scope.
     """
 
     frame: pd.DataFrame
-    exposure_event: str
+    exposure_event: str | None
     cuts: tuple[float, ...]
     counts: dict[str, int]
 
@@ -106,8 +114,8 @@ def bucket_table(
     df = full.merge(df.rename(columns={"bucket": "bucket_idx"}), on="bucket_idx", how="left")
     df = df.fillna(0)
     counts = {t: int(df[f"n_{t}"].sum()) for t in EVENT_TYPES}
-    exp = exposure_event(counts)
-    df["exposure_events"] = df[f"n_{exp}"]
+    exp = store.profile().exposure_event
+    df["exposure_events"] = df[f"n_{exp}"] if exp else 0
     df["purchase_events"] = df["n_purchase"]
     cols = [
         "items",
@@ -124,10 +132,10 @@ def bucket_table(
     df.insert(3, "item_share", _share(df["items"]))
     df.insert(5, "exposure_share", _share(df["exposure_events"]))
     df.insert(7, "purchase_share", _share(df["purchase_events"]))
-    df = add_rates(df)
-    if counts["view"] == 0:  # purchase-only logs: every pair "converts"; say nothing instead
-        rate_cols = [c for c in df.columns if c.startswith(("view_", "cart_"))]
-        df[rate_cols] = np.nan
+    df["buyer_share"] = _share(df["purchases"])
+    if exp is None:  # not measured: NaN, never a made-up 0
+        df[["exposure_events", "exposure_share"]] = np.nan
+    df = _no_rates(add_rates(df), store)
     return BucketTable(df, exp, tuple(cfg.cuts), counts)
 
 
@@ -142,11 +150,12 @@ class CategoryTail:
 
     Attributes:
         frame: ``category, items, tail_items, tail_item_share, exposure, tail_exposure,
-            tail_exposure_share, purchases, tail_purchases, tail_purchase_share``, by exposure.
+            tail_exposure_share, purchases, tail_purchases, tail_purchase_share``, by exposure
+            (by purchases when the data does not measure exposure: exposure columns NaN).
     """
 
     frame: pd.DataFrame
-    exposure_event: str
+    exposure_event: str | None
 
 
 def tail_by_category(
@@ -164,10 +173,10 @@ def tail_by_category(
         **{f"tail_{t}": it[t].sum(where=tail) for t in EVENT_TYPES},
     )
     raw = agg.to_pandas().fillna(0)  # one query; the exposure type is chosen afterwards
-    exp = exposure_event({t: int(raw[f"n_{t}"].sum()) for t in EVENT_TYPES})
+    exp = store.profile().exposure_event
     df = raw.assign(
-        exposure=raw[f"n_{exp}"],
-        tail_exposure=raw[f"tail_{exp}"],
+        exposure=raw[f"n_{exp}"] if exp else 0,
+        tail_exposure=raw[f"tail_{exp}"] if exp else 0,
         purchases=raw["n_purchase"],
         tail_purchases=raw["tail_purchase"],
     )
@@ -177,7 +186,10 @@ def tail_by_category(
         df["tail_item_share"] = df["tail_items"] / df["items"]
         df["tail_exposure_share"] = df["tail_exposure"] / df["exposure"].replace(0, np.nan)
         df["tail_purchase_share"] = df["tail_purchases"] / df["purchases"].replace(0, np.nan)
-    df = df.sort_values(["exposure", "category"], ascending=[False, True]).reset_index(drop=True)
+    order = "exposure" if exp else "purchases"
+    df = df.sort_values([order, "category"], ascending=[False, True]).reset_index(drop=True)
+    if exp is None:
+        df[["exposure", "tail_exposure", "tail_exposure_share"]] = np.nan
     cols = [
         "category",
         "items",
@@ -199,11 +211,12 @@ class TailTrend:
 
     Attributes:
         frame: ``week`` (Monday), ``exposure, tail_exposure, tail_exposure_share, purchases,
-            tail_purchases, tail_purchase_share``, by week.
+            tail_purchases, tail_purchase_share``, by week (exposure columns NaN when the data
+            does not measure exposure).
     """
 
     frame: pd.DataFrame
-    exposure_event: str
+    exposure_event: str | None
 
 
 def tail_trend(store: Store, scope: Scope = Scope(), cfg: BucketConfig | None = None) -> TailTrend:
@@ -219,10 +232,10 @@ def tail_trend(store: Store, scope: Scope = Scope(), cfg: BucketConfig | None = 
         **{f"tail_{t}": j.count(where=(j.event_type == t) & j.tail) for t in EVENT_TYPES},
     )
     raw = agg.to_pandas()
-    exp = exposure_event({t: int(raw[f"n_{t}"].sum()) for t in EVENT_TYPES})
+    exp = store.profile().exposure_event
     agg = raw.assign(
-        exposure=raw[f"n_{exp}"],
-        tail_exposure=raw[f"tail_{exp}"],
+        exposure=raw[f"n_{exp}"] if exp else 0,
+        tail_exposure=raw[f"tail_{exp}"] if exp else 0,
         purchases=raw["n_purchase"],
         tail_purchases=raw["tail_purchase"],
     )
@@ -231,6 +244,8 @@ def tail_trend(store: Store, scope: Scope = Scope(), cfg: BucketConfig | None = 
     with np.errstate(invalid="ignore", divide="ignore"):
         df["tail_exposure_share"] = df["tail_exposure"] / df["exposure"].replace(0, np.nan)
         df["tail_purchase_share"] = df["tail_purchases"] / df["purchases"].replace(0, np.nan)
+    if exp is None:
+        df[["exposure", "tail_exposure", "tail_exposure_share"]] = np.nan
     cols = [
         "week",
         "exposure",

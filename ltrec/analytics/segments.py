@@ -13,7 +13,7 @@ is always zero and reveals nothing about a suppressed cell. A margin that itself
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ibis
 import ibis.expr.types as ir
@@ -69,7 +69,9 @@ class SegmentFunnel:
             tail items, from shown cells), ``suppressed``. Margins have segment ``(all)`` or
             bucket ``all``.
         dimension: the segment column; ``k``: the suppression threshold; ``buckets``: names.
-        has_views: False for purchase-only data (rates are then not meaningful and are NaN).
+        has_views: False for data without views (view rates are then NaN).
+        rates: the conversion rates the data can measure (both events present, dataset
+            profile); every other rate column is NaN.
     """
 
     frame: pd.DataFrame
@@ -77,6 +79,7 @@ class SegmentFunnel:
     k: int
     buckets: list[str]
     has_views: bool
+    rates: list[str] = field(default_factory=list)
 
     def cells(self) -> pd.DataFrame:
         """Inner cells only (no margins)."""
@@ -160,13 +163,14 @@ def segment_funnel(
     hide = df["suppressed"].to_numpy()
     for c in num:
         df[c] = df[c].astype("float64").where(~hide, np.nan)
-    ev = store.events(scope)
-    has_views = int(ev.filter(ev.event_type == "view").count().to_pandas()) > 0
-    if not has_views:
-        rate_cols = [c for c in df.columns if c.startswith(("view_", "cart_"))]
-        df[rate_cols] = np.nan
+    profile = store.profile()
+    for rate in ("view_cart", "cart_purchase", "view_purchase"):
+        if not profile.rate_available(rate):
+            df[[rate, f"{rate}_lo", f"{rate}_hi"]] = np.nan
     order = {n: i for i, n in enumerate([*names, "all"])}
     df["_s"] = df["segment"] == ALL
     df["_b"] = df["bucket"].map(order)
     df = df.sort_values(["_s", "segment", "_b"]).drop(columns=["_s", "_b"])
-    return SegmentFunnel(df.reset_index(drop=True), segment, k, names, has_views)
+    return SegmentFunnel(
+        df.reset_index(drop=True), segment, k, names, profile.has_views, profile.rates
+    )

@@ -72,6 +72,7 @@ def _funnel(store: Store, p: ViewParams) -> segments.SegmentFunnel:
 
 
 VIEWS: dict[str, Callable[[Store, ViewParams], Any]] = {
+    "profile": lambda s, p: s.profile(),
     "segment_dimensions": lambda s, p: segments.segment_dimensions(s),
     "segment_funnel": _funnel,
     "stats": _stats,

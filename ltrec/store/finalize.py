@@ -1,4 +1,5 @@
-"""What every writer runs last, inside its write: row counts in ``meta`` and derived tables.
+"""What every writer runs last, inside its write: row counts and the dataset profile in ``meta``,
+and derived tables.
 
 Import and the demo builder both call :func:`finalize` just before their write is swapped in,
 so anything derived from the whole dataset (counts, per-user derivations that pages would
@@ -26,6 +27,7 @@ import duckdb
 
 from ltrec.config import get_settings
 from ltrec.store.connect import write_meta
+from ltrec.store.profile import write_profile
 
 #: A user first seen within this many days of the last event is "new".
 NEW_DAYS = 30
@@ -111,10 +113,12 @@ def build_user_derived(con: duckdb.DuckDBPyConnection, cut: float | None = None)
 
 
 def finalize(con: duckdb.DuckDBPyConnection) -> None:
-    """Build derived tables, then refresh ``meta`` row counts."""
+    """Build derived tables, refresh ``meta`` row counts and the dataset profile
+    (:mod:`ltrec.store.profile`, ``meta.profile``)."""
     build_user_derived(con)
     counts = {
         f"rows_{table}": con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
         for table in ("events", "items", "users", "rejects", "user_derived")
     }
     write_meta(con, counts)
+    write_profile(con)

@@ -187,9 +187,18 @@ def test_stats_purchase_only_and_empty(data_dir) -> None:
     ev = tiny_events([("u1", "a", "purchase"), ("u2", "a", "purchase"), ("u1", "b", "purchase")])
     write_store("buys", data_dir, ev, pd.DataFrame({"item_id": ["a", "b", "c"]}))
     st = dataset_stats("buys", data_dir)
-    assert st.exposure_event == "purchase"
-    assert st.gini_exposure == pytest.approx(gini([2, 1, 0]))
-    assert math.isnan(bucket_table(open_store("buys", data_dir)).frame["view_purchase"].iloc[0])
+    # exposure is not measured on purchase-only data: null, never a made-up number
+    assert st.exposure_event is None and st.gini_exposure is None
+    assert st.tail_exposure_share is None
+    assert st.gini_buyers == pytest.approx(gini([2, 1, 0]))  # a: 2 buyers, b: 1, c: 0
+    d = st.to_dict()
+    assert d["gini_exposure"] is None and d["profile"]["exposure_event"] is None
+    assert d["profile"]["event_counts"] == {"purchase": 3}
+    bt = bucket_table(open_store("buys", data_dir)).frame
+    assert math.isnan(bt["view_purchase"].iloc[0]) and bt["exposure_share"].isna().all()
+    lines = st.summary().splitlines()
+    assert lines[1] == "events: purchase 3"  # only the types the data has, no zeros
+    assert lines[3].startswith("exposure: not measured")
     write_store("empty", data_dir, tiny_events([]))
     st = dataset_stats("empty", data_dir)
     assert st.users == 0 and st.items == 0 and st.first_ts is None

@@ -1,0 +1,312 @@
+"""The dataset profile: what a dataset really holds, so pages never invent what it lacks.
+
+A real shop's log may be purchase lines only (orders, a grocery log), views and purchases, or
+the full impression -> view -> cart -> purchase funnel. :class:`DatasetProfile` says which: the
+event types present with their counts, whether there are sessions, prices, categories, titles,
+brands and user segment columns, how often purchases repeat, the time span and the size. It is
+computed by aggregates in the engine (never a whole table in pandas: datasets reach 10M events),
+stored as JSON in ``meta`` (key ``profile``) by :func:`ltrec.store.finalize.finalize` on every
+write that changes data, and read back with :func:`read_profile`.
+
+Derived, defined here once:
+
+- ``exposure_event``: ``impression`` when the data has impressions, else ``view``, else None:
+  purchase-only data does not measure exposure (how often an item was shown), and pages say so
+  (:attr:`DatasetProfile.exposure_note`) and show purchase concentration (distinct buyers per
+  item) instead.
+- ``funnel_stages``: the present stages in funnel order; a conversion rate needs both of its
+  events (:meth:`DatasetProfile.rate_available`).
+- ``repeat_purchase_share``: share of purchased (user, item) pairs bought on more than one
+  occasion (distinct timestamps: two lines of one order are one occasion); None without
+  purchases. ``has_repeat_purchases`` when it is at least :data:`REPEAT_MIN_SHARE`.
+
+The computation is Ibis, so the same definition profiles an external engine's tables
+(:mod:`ltrec.store.external`) as well as a DuckDB file.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+import duckdb
+from pydantic import BaseModel, ConfigDict, computed_field
+
+from ltrec.config import EVENT_TYPES
+from ltrec.store.connect import write_meta
+
+#: Bump when a field is added or a definition changes: older stored profiles are recomputed.
+PROFILE_VERSION = 1
+META_KEY = "profile"
+#: Below this share of repeated (user, item) purchase pairs, repeats are treated as noise.
+REPEAT_MIN_SHARE = 0.01
+#: Conversion rates by name: (trials event, successes event).
+RATE_EVENTS: dict[str, tuple[str, str]] = {
+    "view_cart": ("view", "cart"),
+    "cart_purchase": ("cart", "purchase"),
+    "view_purchase": ("view", "purchase"),
+}
+ExposureEvent = Literal["impression", "view"]
+
+
+class DatasetProfile(BaseModel):
+    """What one dataset holds (see the module docstring).
+
+    Attributes:
+        event_counts: events per type, only the types present (count > 0), in funnel order.
+        has_sessions: some events carry a session id.
+        has_prices: some events or items carry a price.
+        has_categories, has_titles, has_brands: some items carry one.
+        segment_columns: ``users`` columns (besides ``user_id``) with at least one value.
+        repeat_purchase_share: share of purchased (user, item) pairs bought on more than one
+            occasion; None without purchases.
+        users, items: distinct users / catalogue items (their tables and the events together).
+        first_ts, last_ts: time span of the events (None without events).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    version: int = PROFILE_VERSION
+    event_counts: dict[str, int]
+    has_sessions: bool
+    has_prices: bool
+    has_categories: bool
+    has_titles: bool
+    has_brands: bool
+    segment_columns: list[str]
+    repeat_purchase_share: float | None
+    users: int
+    items: int
+    first_ts: datetime | None
+    last_ts: datetime | None
+
+    def has(self, event: str) -> bool:
+        """Whether the data has any event of type ``event``."""
+        return self.event_counts.get(event, 0) > 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def events(self) -> int:
+        return sum(self.event_counts.values())
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_impressions(self) -> bool:
+        return self.has("impression")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_views(self) -> bool:
+        return self.has("view")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_carts(self) -> bool:
+        return self.has("cart")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_purchases(self) -> bool:
+        return self.has("purchase")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_repeat_purchases(self) -> bool:
+        share = self.repeat_purchase_share
+        return share is not None and share >= REPEAT_MIN_SHARE
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_segments(self) -> bool:
+        return bool(self.segment_columns)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def exposure_event(self) -> ExposureEvent | None:
+        """``impression`` when present, else ``view``, else None (exposure not measured)."""
+        if self.has("impression"):
+            return "impression"
+        if self.has("view"):
+            return "view"
+        return None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def funnel_stages(self) -> list[str]:
+        """The event types present, in funnel order (impression, view, cart, purchase)."""
+        return [t for t in EVENT_TYPES if self.has(t)]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rates(self) -> list[str]:
+        """Conversion rates the data can measure (both of their events present)."""
+        return [r for r in RATE_EVENTS if self.rate_available(r)]
+
+    def rate_available(self, rate: str) -> bool:
+        """A rate (``view_cart``, ``cart_purchase``, ``view_purchase``) needs both events."""
+        trials, successes = RATE_EVENTS[rate]
+        return self.has(trials) and self.has(successes)
+
+    @property
+    def has_conversion(self) -> bool:
+        """Exposure and a view -> purchase rate: what hidden gems need."""
+        return self.exposure_event is not None and self.rate_available("view_purchase")
+
+    @property
+    def exposure_note(self) -> str | None:
+        """The one plain sentence a page shows when exposure is not measured (else None)."""
+        if self.exposure_event is not None:
+            return None
+        return (
+            "This data has no impressions or page views, so exposure (how often each item "
+            "was shown) is not measured here; purchase concentration (distinct buyers per "
+            "item) is shown instead."
+        )
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (timestamps as ISO strings), the ``profile`` of ``ltrec stats``."""
+        return json.loads(self.model_dump_json())
+
+
+def _nonblank(col: Any) -> Any:
+    return col.notnull() & (col.cast("string").length() > 0)
+
+
+def compute_profile(backend: Any) -> DatasetProfile:
+    """Profile the canonical tables of ``backend`` (an Ibis backend) by aggregates.
+
+    Five small queries whatever the size: events (counts by type, sessions, prices, span),
+    repeat purchases, items columns, users columns, distinct users and items.
+    """
+    ev = backend.table("events")
+    row = (
+        ev.aggregate(
+            **{f"n_{t}": ev.count(where=ev.event_type == t) for t in EVENT_TYPES},
+            sessions=ev.count(where=_nonblank(ev.session_id)),
+            prices=ev.count(where=ev.price.notnull()),
+            first=ev.ts.min(),
+            last=ev.ts.max(),
+        )
+        .to_pandas()
+        .iloc[0]
+    )
+    counts = {t: int(row[f"n_{t}"] or 0) for t in EVENT_TYPES}
+
+    repeat: float | None = None
+    if counts["purchase"]:
+        pur = ev.filter(ev.event_type == "purchase")
+        pairs = pur.group_by(["user_id", "item_id"]).agg(n=pur.ts.nunique())
+        r = pairs.aggregate(pairs=pairs.count(), repeats=pairs.count(where=pairs.n > 1))
+        r = r.to_pandas().iloc[0]
+        repeat = float(r["repeats"]) / float(r["pairs"]) if int(r["pairs"]) else None
+
+    it = backend.table("items")
+    flags = {c: c in it.columns for c in ("category", "title", "brand", "price")}
+    item_row = it.aggregate(
+        n=it.count(),
+        **{
+            c: (it[c].notnull() if c == "price" else _nonblank(it[c])).any()
+            for c, present in flags.items()
+            if present
+        },
+    ).to_pandas()
+    item_has = {c: bool(item_row[c].iloc[0]) if flags[c] else False for c in flags}
+
+    us = backend.table("users")
+    seg_cols = [c for c in us.columns if c != "user_id"]
+    segments: list[str] = []
+    if seg_cols:
+        u_row = us.aggregate(
+            n=us.count(), **{f"c{j}": _nonblank(us[c]).any() for j, c in enumerate(seg_cols)}
+        ).to_pandas()
+        segments = [c for j, c in enumerate(seg_cols) if bool(u_row[f"c{j}"].iloc[0])]
+
+    users = us.select(k=us.user_id.cast("string")).union(
+        ev.select(k=ev.user_id.cast("string")), distinct=True
+    )
+    items = it.select(k=it.item_id.cast("string")).union(
+        ev.select(k=ev.item_id.cast("string")), distinct=True
+    )
+    n_users = int(users.count().to_pandas())
+    n_items = int(items.count().to_pandas())
+
+    return DatasetProfile(
+        event_counts={t: n for t, n in counts.items() if n > 0},
+        has_sessions=int(row["sessions"] or 0) > 0,
+        has_prices=int(row["prices"] or 0) > 0 or item_has["price"],
+        has_categories=item_has["category"],
+        has_titles=item_has["title"],
+        has_brands=item_has["brand"],
+        segment_columns=segments,
+        repeat_purchase_share=repeat,
+        users=n_users,
+        items=n_items,
+        first_ts=_ts(row["first"]),
+        last_ts=_ts(row["last"]),
+    )
+
+
+def _ts(value: Any) -> datetime | None:
+    import pandas as pd
+
+    if value is None or pd.isna(value):
+        return None
+    return pd.Timestamp(value).to_pydatetime()
+
+
+def _ibis(con: duckdb.DuckDBPyConnection) -> Any:
+    import ibis
+
+    return ibis.duckdb.from_connection(con)
+
+
+def write_profile(con: duckdb.DuckDBPyConnection) -> DatasetProfile:
+    """Compute the profile of a connection being written and store it in ``meta``."""
+    profile = compute_profile(_ibis(con))
+    write_meta(con, {META_KEY: profile.to_json()})
+    return profile
+
+
+def _stored(backend: Any) -> DatasetProfile | None:
+    """The profile stored in ``meta`` if it is there and of this version, else None."""
+    try:
+        meta = backend.table("meta")
+        rows = meta.filter(meta.key == META_KEY).select("value").to_pandas()
+    except Exception:  # noqa: BLE001 - an engine without a meta table (external): compute
+        return None
+    if rows.empty:
+        return None
+    try:
+        profile = DatasetProfile.model_validate_json(str(rows["value"].iloc[0]))
+    except ValueError:
+        return None
+    return profile if profile.version == PROFILE_VERSION else None
+
+
+def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute(
+        "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return bool(row[0]) if row else True
+
+
+def read_profile(source: duckdb.DuckDBPyConnection | Any) -> DatasetProfile:
+    """The profile of a store: a DuckDB connection (or cursor) or an Ibis backend.
+
+    Stored profiles are returned as they are. A file written before profiles existed (or with
+    an older profile version) is profiled on the fly; on a writable DuckDB connection the result
+    is also stored in ``meta``, on a read-only one (the app's) nothing is written.
+    """
+    raw = source if isinstance(source, duckdb.DuckDBPyConnection) else None
+    backend = _ibis(raw) if raw is not None else source
+    profile = _stored(backend)
+    if profile is not None:
+        return profile
+    profile = compute_profile(backend)
+    if raw is not None and not _read_only(raw):
+        write_meta(raw, {META_KEY: profile.to_json()})
+    return profile
