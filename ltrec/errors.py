@@ -62,12 +62,16 @@ class DatasetNotFoundError(BadInputError):
 
 
 class StoreBusyError(LtrecError):
-    """Another process is writing to the same dataset."""
+    """Another process is writing to the same dataset (after waiting ``lock_wait_s``)."""
 
-    def __init__(self, name: str) -> None:
+    exit_code = 2  # nothing was changed; the same command works once the other writer is done
+
+    def __init__(self, name: str, waited: float | None = None) -> None:
+        after = f" (waited {waited:g} s)" if waited else ""
         super().__init__(
-            f"dataset '{name}' is being written by another import or training run",
-            hint="wait for it to finish and try again",
+            f"dataset '{name}' is busy: it is being written by another import, delete or "
+            f"training run{after}",
+            hint="busy, try again when that run has finished (LTREC_LOCK_WAIT_S sets the wait)",
         )
 
 
@@ -85,3 +89,12 @@ class ModelError(LtrecError):
 
 class RegistryError(LtrecError):
     """A saved model run is missing, incomplete, tampered with or foreign."""
+
+    exit_code = 2  # a bad run id or a damaged run: nothing was changed
+
+
+class StaleRunError(BadInputError):
+    """A saved run was trained on data that has since changed (re-import, delete, new dataset).
+
+    Refused unless the caller allows stale runs (``--allow-stale``, the Studio's checkbox).
+    """

@@ -489,7 +489,7 @@ def embed_texts(
             from ltrec.store import writing
 
             try:
-                with writing(dataset, data_dir, wait=5.0) as wcon:
+                with writing(dataset, data_dir, wait=5.0, data_changed=False) as wcon:
                     write_cached(wcon, enc.name, missing, vecs)
             except StoreBusyError:
                 log.warning("dataset %s busy: %d embeddings not cached", dataset, len(missing))

@@ -551,7 +551,11 @@ def read_model_config(path: Path) -> tuple[str, dict[str, Any]]:
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """All arrays of an ``.npz`` file, read with ``allow_pickle=False``."""
+    """All arrays of an ``.npz`` file, read with ``allow_pickle=False`` after its headers are
+    checked (:func:`ltrec.models.registry.check_npz`: no array larger than the file)."""
+    from ltrec.models.registry import check_npz  # registry imports this module
+
+    check_npz(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}

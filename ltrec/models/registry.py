@@ -16,6 +16,12 @@ symlink, fails with :class:`RegistryError`. Nothing is unpickled and no saved co
 come from ``.npz`` with ``allow_pickle=False``, configs from JSON validated by pydantic, Keras
 weights into an architecture built from code.
 
+Staleness: a run records the dataset's ``meta.data_import_id`` (the import its data came from).
+:func:`run_staleness` is the one place that decides whether a run is stale (the dataset was
+re-imported, appended to, deleted, or deleted and created again since); listing marks such runs
+``stale`` and :func:`load_run` refuses them with :class:`~ltrec.errors.StaleRunError` unless the
+caller allows stale runs (``--allow-stale``, the Studio's checkbox).
+
 One training per dataset at a time: :func:`training_lock` holds an advisory file lock on
 ``data/models/<dataset>/.train.lock`` (separate from the store's writer lock, so a training run
 may still cache text embeddings in the store).
@@ -32,7 +38,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -42,9 +48,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ltrec.config import get_settings
-from ltrec.errors import LtrecError, RegistryError
+from ltrec.errors import LtrecError, RegistryError, StaleRunError
 from ltrec.models.base import MODELS, Recommender, get_model_class, read_model_config
-from ltrec.store.connect import check_name, file_lock
+from ltrec.store.connect import check_name, file_lock, lock_wait
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData
@@ -100,9 +106,13 @@ _held_guard = threading.Lock()
 
 @contextlib.contextmanager
 def training_lock(
-    dataset: str, data_dir: Path | str | None = None, wait: float = 0.0
+    dataset: str,
+    data_dir: Path | str | None = None,
+    wait: float = 0.0,
+    busy: Callable[[], Exception] | None = None,
 ) -> Iterator[None]:
-    """Hold the dataset's training lock, or raise :class:`TrainingBusyError` after ``wait``.
+    """Hold the dataset's training lock, or raise ``busy()`` (default
+    :class:`TrainingBusyError`) after ``wait`` seconds.
 
     Re-entrant within one thread (``save_run`` inside ``train``); another thread or process is
     refused, because flock locks belong to the open file, not the process.
@@ -119,7 +129,7 @@ def training_lock(
     if mine:
         yield
         return
-    with file_lock(Path(path), wait, lambda: TrainingBusyError(dataset)):
+    with file_lock(Path(path), wait, busy or (lambda: TrainingBusyError(dataset))):
         with _held_guard:
             _held[path] = me
         try:
@@ -233,12 +243,113 @@ def _finite(obj: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class Staleness:
+    """Whether a run's training data is still the dataset's data, and if not, what changed."""
+
+    stale: bool
+    reason: str | None = None  # one plain sentence: what changed since training
+    data_import_id: str | None = None  # the dataset's current one (None: deleted or untracked)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stale": self.stale, "stale_reason": self.reason}
+
+
+def dataset_state(dataset: str, data_dir: Path | str | None = None) -> dict[str, str] | None:
+    """The dataset meta that staleness reads (``data_import_id``, ``data_change``,
+    ``data_changed_at``); None when the dataset does not exist (deleted)."""
+    from ltrec.store.connect import connect, exists, read_meta
+
+    root = Path(data_dir) if data_dir is not None else None
+    if not exists(dataset, root):
+        return None
+    con = connect(dataset, root)
+    try:
+        meta = read_meta(con)
+    finally:
+        con.close()
+    return {k: meta[k] for k in ("data_import_id", "data_change", "data_changed_at") if k in meta}
+
+
+_CHANGE_WORDS = {
+    "created": "was deleted and created again",
+    "replaced": "was replaced (import --replace, or the demo rebuilt)",
+    "appended": "had data added (an append import or new vectors)",
+}
+
+
+def run_staleness(
+    dataset: str,
+    manifest: Mapping[str, Any],
+    data_dir: Path | str | None = None,
+    *,
+    state: Mapping[str, str] | None | bool = False,
+) -> Staleness:
+    """Is the run stale? The one place that decides it (listing, loading, pages, CLI).
+
+    A run is fresh when the ``data_import_id`` it recorded at training equals the dataset's
+    current ``meta.data_import_id``. It is stale when the dataset was deleted, re-imported
+    (replace or append), or deleted and created again with the same name, and also when the run
+    recorded no id (trained before ltrec tracked imports: it cannot tell what it was trained
+    on). ``state`` is :func:`dataset_state`'s answer when the caller already has it (one read
+    for a whole run list); ``False`` reads it here.
+    """
+    current = dataset_state(dataset, data_dir) if state is False else state
+    recorded = manifest.get("data_import_id")
+    if current is None:
+        return Staleness(True, f"dataset '{dataset}' no longer exists (it was deleted)")
+    now = current.get("data_import_id")
+    if not isinstance(recorded, str) or not recorded:
+        return Staleness(
+            True,
+            "the run does not record which import of the data it was trained on (it predates "
+            "import tracking)",
+            now,
+        )
+    if recorded == now:
+        return Staleness(False, None, now)
+    what = _CHANGE_WORDS.get(str(current.get("data_change")), "changed")
+    when = current.get("data_changed_at")
+    return Staleness(
+        True,
+        f"dataset '{dataset}' {what} after the run was trained"
+        + (f" (on {when})" if when else "")
+        + f"; data import {str(now)[:8]} now, {recorded[:8]} at training",
+        now,
+    )
+
+
+def check_fresh(
+    dataset: str,
+    run_id: str,
+    manifest: Mapping[str, Any],
+    data_dir: Path | str | None = None,
+    *,
+    allow_stale: bool = False,
+) -> Staleness:
+    """Raise :class:`StaleRunError` for a stale run unless ``allow_stale``; else its staleness."""
+    st = run_staleness(dataset, manifest, data_dir)
+    if st.stale and not allow_stale:
+        raise StaleRunError(
+            f"run {run_id} is stale: {st.reason}",
+            hint=f"retrain it (`ltrec train {dataset} --model {manifest.get('model')}` or the "
+            "Model Lab), or use it anyway with --allow-stale (the Studio: 'Use the stale run "
+            "anyway')",
+        )
+    return st
+
+
+@dataclass(frozen=True)
 class RunInfo:
-    """A run as listed: its id, folder and manifest."""
+    """A run as listed: its id, folder, manifest and staleness (set by :func:`list_runs`)."""
 
     run_id: str
     path: Path
     manifest: dict[str, Any]
+    staleness: Staleness | None = None
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.staleness is not None and self.staleness.stale)
 
     @property
     def model(self) -> str:
@@ -259,6 +370,8 @@ class RunInfo:
             "k": m.get("k"),
             "metrics": self.metrics,
             "train_seconds": m.get("train_seconds"),
+            "data_import_id": m.get("data_import_id"),
+            **(self.staleness or Staleness(False)).to_dict(),
         }
 
 
@@ -281,10 +394,16 @@ def save_run(
         data: the training data (vocabularies, fingerprint, split).
         metrics: ``{"ndcg@10": {"mean", "low", "high", "n"}, ...}`` on the validation split.
         k: the list length of ``metrics``.
-        extra: more manifest keys (``train_seconds``, ``text_encoder``, ...).
+        extra: more manifest keys (``train_seconds``, ``text_encoder``, ...). Pass
+            ``data_import_id`` as read with the training data (:func:`ltrec.models.train.train`
+            does); without it the dataset's current one is recorded.
     """
     run_id = check_run_id(run_id or new_run_id(model.name))
     folder = runs_dir(dataset, data_dir)
+    extra = dict(extra or {})
+    if "data_import_id" not in extra:
+        current = dataset_state(dataset, data_dir)
+        extra["data_import_id"] = None if current is None else current.get("data_import_id")
     with training_lock(dataset, data_dir):
         final = folder / run_id
         if final.exists():
@@ -325,7 +444,7 @@ def save_run(
                 "metrics": dict(metrics or {}),
                 "versions": library_versions(),
                 "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
-                **dict(extra or {}),
+                **extra,
                 "files": files,
             }
             (tmp / MANIFEST).write_text(
@@ -378,7 +497,60 @@ def read_manifest(folder: Path) -> dict[str, Any]:
             f"run {folder.name}: manifest.json is not an ltrec run manifest",
             hint="only runs written by ltrec can be loaded",
         )
+    for key, types in _MANIFEST_TYPES.items():
+        value = manifest.get(key)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            raise RegistryError(
+                f"run {folder.name} is damaged: manifest field '{key}' is "
+                f"{_json_type(value)}, expected {_json_type(types[0]())}",
+                hint="delete the run and train it again",
+            )
     return manifest
+
+
+#: Manifest fields other code reads, and the JSON types they must have when present.
+_MANIFEST_TYPES: dict[str, tuple[type, ...]] = {
+    "params": (dict,),
+    "data": (dict,),
+    "metrics": (dict,),
+    "split_config": (dict,),
+    "k": (int,),
+    "created_at": (str,),
+    "train_seconds": (float, int),
+    "data_import_id": (str,),
+    "dataset": (str,),
+}
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "true/false"}
+    for typ, word in names.items():
+        if isinstance(value, typ):
+            return word
+    return "a number" if isinstance(value, int | float) else "null"
+
+
+def split_config_of(manifest: Mapping[str, Any], run_id: str) -> Any:
+    """The run's evaluation :class:`~ltrec.evaluation.SplitConfig` (None: the default split)."""
+    from pydantic import ValidationError
+
+    from ltrec.evaluation import SplitConfig
+
+    cfg = manifest.get("split_config")
+    if not cfg:
+        return None
+    try:
+        return SplitConfig(**cfg)
+    except (ValidationError, TypeError) as exc:
+        raise RegistryError(
+            f"run {run_id} is damaged: its split_config is not a valid split setting",
+            hint="delete the run and train it again",
+        ) from exc
+
+
+def run_manifest(dataset: str, run_id: str, data_dir: Path | str | None = None) -> dict[str, Any]:
+    """The manifest of a run (checked, not checksum-verified): its staleness needs no weights."""
+    return read_manifest(_run_folder(dataset, run_id, data_dir))
 
 
 def verify_run(folder: Path, manifest: Mapping[str, Any]) -> None:
@@ -430,6 +602,11 @@ class LoadedRun:
     manifest: dict[str, Any]
     user_ids: np.ndarray
     item_ids: np.ndarray
+    staleness: Staleness | None = None  # checked when it was loaded
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.staleness is not None and self.staleness.stale)
 
     def user_index(self, user_id: str) -> int:
         """Index of a user id in the training vocabulary, ``-1`` if unknown."""
@@ -437,11 +614,24 @@ class LoadedRun:
         return int(hits[0]) if len(hits) else -1
 
 
-def load_run(dataset: str, run_id: str, data_dir: Path | str | None = None) -> LoadedRun:
-    """Verify a run's checksums, then load its model and vocabularies."""
+def load_run(
+    dataset: str,
+    run_id: str,
+    data_dir: Path | str | None = None,
+    *,
+    allow_stale: bool = False,
+) -> LoadedRun:
+    """Verify a run's checksums and freshness, then load its model and vocabularies.
+
+    Raises:
+        StaleRunError: the dataset changed since training (:func:`run_staleness`), unless
+            ``allow_stale``.
+        RegistryError: a missing, damaged, tampered or foreign run.
+    """
     folder = _run_folder(dataset, run_id, data_dir)
     manifest = read_manifest(folder)
-    verify_run(folder, manifest)  # before any weights are read
+    staleness = check_fresh(dataset, run_id, manifest, data_dir, allow_stale=allow_stale)
+    verify_run(folder, manifest)  # before any weights are read (read_npz checks npz headers)
     name = manifest["model"]
     if name not in MODELS:
         raise RegistryError(f"run {run_id} holds an unknown model '{name}'")
@@ -457,14 +647,16 @@ def load_run(dataset: str, run_id: str, data_dir: Path | str | None = None) -> L
         raise RegistryError(f"run {run_id}: vocab.json is unreadable", hint="retrain") from exc
     if len(user_ids) != model.n_users_ or len(item_ids) != model.n_items_:
         raise RegistryError(f"run {run_id}: vocabularies do not match the model", hint="retrain")
-    return LoadedRun(run_id, model, manifest, user_ids, item_ids)
+    return LoadedRun(run_id, model, manifest, user_ids, item_ids, staleness)
 
 
 def list_runs(dataset: str, data_dir: Path | str | None = None) -> list[RunInfo]:
-    """Runs of a dataset, oldest first. Folders without a readable manifest are skipped."""
+    """Runs of a dataset, oldest first, each with its staleness. Folders without a readable
+    manifest are skipped."""
     folder = runs_dir(dataset, data_dir)
     if not folder.is_dir():
         return []
+    state = dataset_state(dataset, data_dir)  # one read for every run
     out = []
     for p in sorted(folder.iterdir()):
         if p.name.startswith(".") or not p.is_dir() or p.is_symlink():
@@ -473,7 +665,7 @@ def list_runs(dataset: str, data_dir: Path | str | None = None) -> list[RunInfo]
             manifest = read_manifest(p)
         except RegistryError:
             continue
-        out.append(RunInfo(p.name, p, manifest))
+        out.append(RunInfo(p.name, p, manifest, run_staleness(dataset, manifest, state=state)))
     out.sort(key=lambda r: (str(r.manifest.get("created_at", "")), r.run_id))
     return out
 
@@ -481,7 +673,72 @@ def list_runs(dataset: str, data_dir: Path | str | None = None) -> list[RunInfo]
 def delete_run(dataset: str, run_id: str, data_dir: Path | str | None = None) -> None:
     """Remove a run (renamed away first, so it disappears at once, then deleted)."""
     folder = _run_folder(dataset, run_id, data_dir)
-    with training_lock(dataset, data_dir, wait=5.0):
+    with training_lock(dataset, data_dir, wait=lock_wait()):
         trash = folder.parent / f".tmp-deleted-{run_id}-{uuid.uuid4().hex[:6]}"
         os.replace(folder, trash)
         shutil.rmtree(trash, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- npz headers
+
+#: Most members an ``.npz`` of a run may hold (ltrec's models save a few dozen).
+_MAX_NPZ_MEMBERS = 4096
+
+
+def check_npz(path: Path) -> int:
+    """Check an ``.npz`` from its headers alone, before any array is read; returns its bytes.
+
+    ltrec writes ``.npz`` with :func:`numpy.savez` (members stored, not compressed), so a run's
+    arrays can never declare more bytes than the file holds: each member must be stored, hold
+    one ``.npy`` header with a plain dtype (no objects), and declare exactly the bytes it
+    stores. A crafted file declaring a huge array is refused here instead of allocating it.
+
+    Raises:
+        RegistryError: naming the file and the first bad member.
+    """
+    import zipfile
+
+    from numpy.lib import format as npy
+
+    def bad(why: str) -> RegistryError:
+        return RegistryError(
+            f"{path.name} is damaged: {why}",
+            hint="the run is damaged or not written by ltrec; delete it and train again",
+        )
+
+    total = 0
+    try:
+        size = path.stat().st_size
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+            if len(members) > _MAX_NPZ_MEMBERS:
+                raise bad(f"{len(members)} arrays (at most {_MAX_NPZ_MEMBERS})")
+            for info in members:
+                if info.compress_type != zipfile.ZIP_STORED or info.file_size > size:
+                    raise bad(f"array {info.filename!r} is compressed or larger than the file")
+                with zf.open(info) as fh:
+                    version = npy.read_magic(fh)
+                    if version == (1, 0):
+                        shape, _, dtype = npy.read_array_header_1_0(fh, max_header_size=10_000)
+                    elif version == (2, 0):
+                        shape, _, dtype = npy.read_array_header_2_0(fh, max_header_size=10_000)
+                    else:
+                        raise bad(f"array {info.filename!r} has .npy version {version}")
+                    header = fh.tell()
+                if dtype.hasobject:
+                    raise bad(f"array {info.filename!r} holds Python objects")
+                declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if declared != info.file_size - header:
+                    raise bad(
+                        f"array {info.filename!r} declares shape {tuple(shape)} of {dtype} "
+                        f"({declared:,} bytes) but stores {info.file_size - header:,} bytes"
+                    )
+                total += declared
+    except RegistryError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise bad(f"not a plain array archive ({exc.__class__.__name__}: {str(exc)[:200]})") from (
+            exc
+        )
+    return total
+

@@ -21,7 +21,13 @@ from ltrec.errors import RegistryError
 from ltrec.evaluation import EvalResult, SplitConfig, evaluate
 from ltrec.models.base import Progress, Recommender, make_model, report
 from ltrec.models.data import InteractionData
-from ltrec.models.registry import RunInfo, load_run, save_run, training_lock
+from ltrec.models.registry import (
+    RunInfo,
+    load_run,
+    save_run,
+    split_config_of,
+    training_lock,
+)
 
 #: The metrics ``ltrec train`` prints (every metric is stored in the manifest).
 HEADLINE = ("ndcg", "recall", "aplt", "coverage")
@@ -49,16 +55,29 @@ def load_data(
     The text vectors come from the features engineer's encoder (MiniLM, or the TF-IDF fallback),
     cached in the store.
     """
+    return _load_data(dataset, split_config, text=text, data_dir=data_dir)[0]
+
+
+def _load_data(
+    dataset: str,
+    split_config: SplitConfig | None,
+    *,
+    text: bool,
+    data_dir: Path | str | None,
+) -> tuple[InteractionData, str | None]:
+    """:func:`load_data` and the ``meta.data_import_id`` read on the same connection, so a
+    run records the import its data really came from even if an import lands meanwhile."""
     from ltrec.store import connect
 
     con = connect(dataset, _store_data_dir(data_dir))
     try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'data_import_id'").fetchone()
         data = InteractionData.from_store(con, split_config)
     finally:
         con.close()
     if text:
         data = add_text(data, dataset, data_dir=data_dir)
-    return data
+    return data, None if row is None else str(row[0])
 
 
 def add_text(
@@ -148,6 +167,8 @@ class TrainResult:
             "metrics": headline(self.result.to_dict(), self.result.k),
             "train_seconds": round(self.train_seconds, 3),
             "fingerprint": self.data.fingerprint,
+            "data_import_id": self.run.manifest.get("data_import_id"),
+            "stale": False,  # just trained on the current data
         }
 
 
@@ -170,7 +191,9 @@ def train(
     model = make_model(model_name, params)  # bad params fail before any work
     with training_lock(dataset, data_dir):
         report(progress, 0.0, f"loading {dataset}")
-        data = load_data(dataset, split_config, text=model.content_model, data_dir=data_dir)
+        data, import_id = _load_data(
+            dataset, split_config, text=model.content_model, data_dir=data_dir
+        )
         report(progress, 0.1, f"{data.n_users:,} users, {data.n_items:,} items")
         t0 = time.perf_counter()
         model.fit(data, progress=_scaled(progress, 0.1, 0.8))
@@ -184,7 +207,7 @@ def train(
             data=data,
             metrics=result.to_dict(),
             k=k,
-            extra={"train_seconds": round(seconds, 3)},
+            extra={"train_seconds": round(seconds, 3), "data_import_id": import_id},
             data_dir=data_dir,
         )
         report(progress, 1.0, f"saved run {run.run_id}")
@@ -198,15 +221,17 @@ def evaluate_run(
     k: int = 10,
     n_boot: int = 200,
     data_dir: Path | str | None = None,
+    allow_stale: bool = False,
 ) -> tuple[EvalResult, dict[str, Any]]:
     """Re-evaluate a saved run at ``k`` on the split it was trained with.
 
     Raises:
-        RegistryError: the dataset changed since training (its fingerprint differs).
+        StaleRunError: the dataset was re-imported since training (unless ``allow_stale``).
+        RegistryError: the data differs from the run's training data (its fingerprint), so
+            the run's own split cannot be rebuilt; ``allow_stale`` cannot help then.
     """
-    run = load_run(dataset, run_id, data_dir)
-    cfg = run.manifest.get("split_config")
-    split_config = SplitConfig(**cfg) if cfg else None
+    run = load_run(dataset, run_id, data_dir, allow_stale=allow_stale)
+    split_config = split_config_of(run.manifest, run_id)
     data = load_data(dataset, split_config, text=run.model.content_model, data_dir=data_dir)
     want = (run.manifest.get("data") or {}).get("fingerprint")
     if want != data.fingerprint:
@@ -226,11 +251,17 @@ def recommend_for(
     *,
     k: int = 10,
     data_dir: Path | str | None = None,
+    allow_stale: bool = False,
 ) -> dict[str, Any]:
-    """Top-k for one user id from a saved run, with item titles from the store."""
+    """Top-k for one user id from a saved run, with item titles from the store.
+
+    Raises:
+        StaleRunError: the dataset was re-imported since training (unless ``allow_stale``;
+            the lists then come from the run's own training data, titles from today's store).
+    """
     from ltrec.store import connect, cursor
 
-    run = load_run(dataset, run_id, data_dir)
+    run = load_run(dataset, run_id, data_dir, allow_stale=allow_stale)
     u = run.user_index(user_id)
     model = run.model
     history = int(model.seen_[u].nnz) if u >= 0 else 0
@@ -258,6 +289,7 @@ def recommend_for(
         "history_items": history,
         # No training history: the model's fallback (popularity for the baselines) ranks.
         "fallback": history == 0,
+        "stale": run.stale,
         "items": [
             {"rank": r + 1, "item_id": i, "title": titles.get(i), "score": float(s)}
             for r, (i, s) in enumerate(zip(ids, scores[valid].tolist(), strict=True))

@@ -2,7 +2,8 @@
 
 What ``ltrec evaluate/recommend/export --rerank JSON`` run. The base model scores each user's
 top ``pool`` candidates once; the setting re-ranks them to K. Data and context come from the
-run's own split, so a dataset changed since training is refused as in ``ltrec evaluate``.
+run's own split, so a dataset changed since training is refused as in ``ltrec evaluate``; a
+stale run (the dataset re-imported since) is refused unless ``allow_stale``.
 """
 
 from __future__ import annotations
@@ -35,17 +36,21 @@ def load(
     run_id: str,
     config: StrategyConfig,
     data_dir: Path | str | None = None,
+    *,
+    allow_stale: bool = False,
 ) -> RunContext:
-    """Load a run, its training data (fingerprint-checked) and a context with price and stock."""
-    from ltrec.evaluation import SplitConfig
+    """Load a run, its training data (fingerprint-checked) and a context with price and stock.
+
+    Raises:
+        StaleRunError: the dataset was re-imported since training (unless ``allow_stale``).
+    """
     from ltrec.models.data import load_catalogue
-    from ltrec.models.registry import load_run
+    from ltrec.models.registry import load_run, split_config_of
     from ltrec.models.train import load_data
     from ltrec.store import connect
 
-    run = load_run(dataset, run_id, data_dir)
-    cfg = run.manifest.get("split_config")
-    split_config = SplitConfig(**cfg) if cfg else None
+    run = load_run(dataset, run_id, data_dir, allow_stale=allow_stale)
+    split_config = split_config_of(run.manifest, run_id)
     # Text vectors only where a setting uses them (they may load the MiniLM encoder).
     wants_text = getattr(config, "strategy", "") == "mmr" and getattr(config, "by", "") == (
         "embedding"
@@ -78,6 +83,7 @@ def evaluate_reranked(
     k: int = 10,
     n_boot: int = 200,
     data_dir: Path | str | None = None,
+    allow_stale: bool = False,
 ) -> tuple[Any, dict[str, Any]]:
     """Every metric of the re-ranked lists on the run's test split (as ``evaluate_run``).
 
@@ -88,7 +94,7 @@ def evaluate_reranked(
     from ltrec.models.train import split_targets
 
     cfg = parse_config(config)
-    rc = load(dataset, run_id, cfg, data_dir)
+    rc = load(dataset, run_id, cfg, data_dir, allow_stale=allow_stale)
     users, test = split_targets(rc.data)
     items, scores = rc.run.model.recommend(users, max(cfg.pool, k))
     batch = rerank_batch(
@@ -140,12 +146,13 @@ def recommend_reranked(
     *,
     k: int = 10,
     data_dir: Path | str | None = None,
+    allow_stale: bool = False,
 ) -> dict[str, Any]:
     """One user's re-ranked top K: item, title, base score, final score, base rank, reason."""
     from ltrec.store import connect, cursor
 
     cfg = parse_config(config)
-    rc = load(dataset, run_id, cfg, data_dir)
+    rc = load(dataset, run_id, cfg, data_dir, allow_stale=allow_stale)
     u = rc.data.user_index.get(str(user_id), -1)
     items, scores = rc.run.model.recommend(np.array([u]), max(cfg.pool, k))
     batch = rerank_batch(
@@ -184,6 +191,7 @@ def recommend_reranked(
         "model": rc.run.model.name,
         "user": str(user_id),
         "known_user": u >= 0,
+        "stale": rc.run.stale,
         "rerank": to_dict(cfg),
         "setting": ranked.setting,
         "notes": list(ranked.notes),
@@ -213,6 +221,7 @@ def export_lists(
     k: int = 10,
     batch_size: int = 2048,
     data_dir: Path | str | None = None,
+    allow_stale: bool = False,
 ) -> dict[str, Any]:
     """Write every user's list (user_id, rank, item_id, base_score, final_score, base_rank,
     reason) to ``out`` (.csv, formula-escaped, or .parquet). Returns a summary.
@@ -227,7 +236,7 @@ def export_lists(
             hint="end --out with .csv or .parquet",
         )
     cfg = parse_config(config)
-    rc = load(dataset, run_id, cfg, data_dir)
+    rc = load(dataset, run_id, cfg, data_dir, allow_stale=allow_stale)
     pipe = Pipeline(cfg)
     frames = []
     all_users = np.arange(rc.data.n_users)
@@ -252,6 +261,7 @@ def export_lists(
     tmp.replace(out)  # a reader never sees half a file
     return {
         "run_id": run_id,
+        "stale": rc.run.stale,
         "rerank": to_dict(cfg),
         "out": str(out),
         "format": fmt[1:],

@@ -6,7 +6,13 @@ never writes the live file: :func:`writing` copies it to a temporary file beside
 a connection to the copy, and on success renames the copy over the original (``os.replace`` is
 atomic on POSIX). A crash at any point leaves the old file untouched; readers holding the old
 file keep a consistent snapshot and pick up the new one when its :func:`file_version` changes.
-One writer per dataset at a time, enforced with an advisory file lock.
+One writer per dataset at a time, enforced with an advisory file lock; a second writer waits up
+to ``lock_wait_s`` (setting ``LTREC_LOCK_WAIT_S``) and then fails with "busy, try again" (exit 2).
+
+Two ids in ``meta``: ``import_id`` changes on every successful write (cache keys), while
+``data_import_id`` changes only when the data itself changes (import, append, replace, demo,
+external sample). A text-embedding cache write keeps ``data_import_id``, so saved model runs
+(which record it) stay fresh; :func:`ltrec.models.registry.run_staleness` compares the two.
 """
 
 from __future__ import annotations
@@ -142,8 +148,24 @@ def file_lock(path: Path, wait: float, busy: Callable[[], Exception]) -> Iterato
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def _lock(name: str, root: Path, wait: float) -> contextlib.AbstractContextManager[None]:
-    return file_lock(root / f".{name}.lock", wait, lambda: StoreBusyError(name))
+def lock_wait(wait: float | None = None) -> float:
+    """Seconds a writer waits for the lock: ``wait``, else the ``lock_wait_s`` setting."""
+    return float(get_settings().lock_wait_s if wait is None else wait)
+
+
+def _lock(name: str, root: Path, wait: float | None) -> contextlib.AbstractContextManager[None]:
+    seconds = lock_wait(wait)
+    return file_lock(root / f".{name}.lock", seconds, lambda: StoreBusyError(name, seconds))
+
+
+def data_import_id(name: str, data_dir_: Path | str | None = None) -> str | None:
+    """The dataset's ``meta.data_import_id`` (None for a store written before it existed)."""
+    con = connect(name, data_dir_)
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'data_import_id'").fetchone()
+    finally:
+        con.close()
+    return None if row is None else str(row[0])
 
 
 def _remove(path: Path) -> None:
@@ -166,38 +188,47 @@ def writing(
     data_dir_: Path | str | None = None,
     *,
     replace: bool = False,
-    wait: float = 0.0,
+    wait: float | None = None,
+    data_changed: bool = True,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Write a dataset atomically: yield a connection to a private copy, swap it in on success.
 
     Args:
         name: dataset name (validated).
         replace: start from an empty store instead of a copy of the current one.
-        wait: seconds to wait for another writer before raising :class:`StoreBusyError`.
+        wait: seconds to wait for another writer before raising :class:`StoreBusyError`
+            (None: the ``lock_wait_s`` setting).
+        data_changed: False for writes that only cache derived values (text embeddings): they
+            keep ``meta.data_import_id``, so model runs trained on the data stay fresh.
 
     If the body raises, or the process dies, the dataset is exactly as it was before.
-    Every successful write stamps ``meta.import_id`` (a new UUID) and ``meta.updated_at``.
+    Every successful write stamps ``meta.import_id`` (a new UUID) and ``meta.updated_at``; a
+    write with ``data_changed`` also sets ``meta.data_import_id`` to that UUID.
     """
     root = data_dir(data_dir_)
     path = dataset_path(name, root)
     with _lock(name, root, wait):
         for stale in root.glob(f".{name}.*.tmp{SUFFIX}*"):  # left by a writer that died
             stale.unlink(missing_ok=True)
+        _sweep(name, root)  # and what a crashed delete left
         tmp = root / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{SUFFIX}"
-        if path.exists() and not replace:
+        existed = path.exists()
+        if existed and not replace:
             shutil.copyfile(path, tmp)
         con = duckdb.connect(str(tmp))
         try:
             create_schema(con)
             yield con
-            write_meta(
-                con,
-                {
-                    "name": name,
-                    "import_id": uuid.uuid4().hex,
-                    "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                },
-            )
+            stamp, now = uuid.uuid4().hex, datetime.now(UTC).isoformat(timespec="seconds")
+            meta: dict[str, object] = {"name": name, "import_id": stamp, "updated_at": now}
+            if data_changed or replace:
+                change = "appended" if existed and not replace else "replaced"
+                meta.update(
+                    data_import_id=stamp,
+                    data_changed_at=now,
+                    data_change=change if existed else "created",
+                )
+            write_meta(con, meta)
             con.execute("CHECKPOINT")
             con.close()
             _fsync_path(tmp)
@@ -210,11 +241,63 @@ def writing(
             raise
 
 
-def delete_dataset(name: str, data_dir_: Path | str | None = None) -> None:
-    """Remove a dataset file (under the writer lock, so no import is mid-flight)."""
+def _sidecars(name: str, root: Path) -> list[Path]:
+    """Folders that belong to a dataset: its model runs and its saved simulations."""
+    return [root / "models" / name, root / "simulations" / name]
+
+
+def delete_dataset(
+    name: str, data_dir_: Path | str | None = None, *, wait: float | None = None
+) -> list[str]:
+    """Remove a dataset with its model runs and saved simulations; returns what was removed.
+
+    Order, so that a crash never leaves a half-deleted dataset that looks alive: under the
+    training lock and the writer lock, the dataset file is first renamed to a hidden name (the
+    commit point: from then on the dataset is gone for every reader, atomically), then its runs
+    and simulations folders are renamed to hidden trash names and removed, and last the hidden
+    file. Deleting runs first would risk a crash leaving a live dataset whose runs vanished.
+    A crash after the commit point leaves at most orphaned runs (listed as stale: "dataset
+    deleted") and hidden trash; running the delete again finishes the job (a dataset that is
+    gone but still has runs or simulations is not an error then), and the next delete or write
+    sweeps the trash.
+
+    Raises:
+        DatasetNotFoundError: no such dataset and nothing left of one.
+        StoreBusyError: an import, delete or training holds the dataset past ``wait`` seconds.
+    """
+    from ltrec.models.registry import training_lock  # registry imports this module
+
     root = data_dir(data_dir_)
     path = dataset_path(name, root)
-    if not path.exists():
+    leftovers = [p for p in _sidecars(name, root) if p.is_dir()]
+    if not path.exists() and not leftovers:
         raise DatasetNotFoundError(name, list_datasets(root))
-    with _lock(name, root, 0.0):
-        _remove(path)
+    seconds = lock_wait(wait)
+    removed: list[str] = []
+    with training_lock(name, root, wait=seconds, busy=lambda: StoreBusyError(name, seconds)):
+        with _lock(name, root, seconds):
+            token = uuid.uuid4().hex[:8]
+            if path.exists():
+                gone = root / f".{name}.{token}.deleted{SUFFIX}"
+                wal = Path(f"{path}.wal")
+                if wal.exists():  # a WAL left by a crashed writer goes with its file
+                    os.replace(wal, Path(f"{gone}.wal"))
+                os.replace(path, gone)  # the commit point
+                _fsync_path(root)
+                removed.append(path.name)
+            for folder in _sidecars(name, root):
+                if folder.is_dir():
+                    trash = folder.parent / f".deleted.{name}.{token}"
+                    os.replace(folder, trash)
+                    removed.append(f"{folder.parent.name}/{name}/")
+            _sweep(name, root)
+    return removed
+
+
+def _sweep(name: str, root: Path) -> None:
+    """Remove what a delete of ``name`` renamed away (also what a crashed delete left)."""
+    for p in root.glob(f".{name}.*.deleted{SUFFIX}*"):
+        p.unlink(missing_ok=True)
+    for parent in (root / "models", root / "simulations"):
+        for trash in parent.glob(f".deleted.{name}.*"):
+            shutil.rmtree(trash, ignore_errors=True)

@@ -4,6 +4,8 @@ The active run id of a dataset lives in ``st.session_state`` (key ``active_run:<
 in the URL (``?run=<id>``), so a shared link opens the same model. Other pages call
 :func:`active_run` for the id and :func:`active_model` for the loaded, checksum-verified run
 (``st.cache_resource`` keyed by (dataset, run id), a few entries at most: models can be large).
+A cached run is checked for staleness on every :func:`load` (the registry decides), so a
+re-import after it was cached still refuses it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,21 @@ import typing
 from typing import Any
 
 import annotated_types as at
+import pandas as pd
 import streamlit as st
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from ltrec.charts.runs import runs_frame
 from ltrec.evaluation import EvalResult
-from ltrec.models.registry import LoadedRun, list_runs, load_run
+from ltrec.models.registry import (
+    LoadedRun,
+    RunInfo,
+    check_fresh,
+    list_runs,
+    load_run,
+    run_manifest,
+)
 from ltrec.ui.state import data_root, version
 
 RUN_PARAM = "run"
@@ -55,12 +66,40 @@ def set_active_run(dataset: str, run_id: str | None) -> None:
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model ...")
 def _load(dataset: str, run_id: str, root: str) -> LoadedRun:
-    return load_run(dataset, run_id, root)
+    return load_run(dataset, run_id, root, allow_stale=True)  # checked by load(), uncached
 
 
-def load(dataset: str, run_id: str) -> LoadedRun:
-    """A verified, loaded run (cached per process by dataset and run id)."""
-    return _load(dataset, run_id, str(data_root()))
+def load(dataset: str, run_id: str, *, allow_stale: bool = False) -> LoadedRun:
+    """A verified, loaded run (cached per process by dataset and run id).
+
+    Raises:
+        StaleRunError: the dataset changed since the run was trained (unless ``allow_stale``).
+    """
+    root = data_root()  # staleness first, uncached: a re-import must refuse a cached run
+    check_fresh(dataset, run_id, run_manifest(dataset, run_id, root), root, allow_stale=allow_stale)
+    return _load(dataset, run_id, str(root))
+
+
+def runs_table(runs: list[RunInfo], active: str | None) -> pd.DataFrame:
+    """The Model Lab's runs table (newest first) with a ``stale`` column: what changed."""
+    frame = runs_frame([r.to_dict() for r in runs], active=active)
+    reasons = {r.run_id: "stale" for r in runs if r.stale}
+    frame.insert(2, "stale", frame["run"].map(lambda rid: reasons.get(rid, "")))
+    return frame
+
+
+def stale_note(runs: list[RunInfo]) -> str | None:
+    """One sentence for the page when some runs are stale (None when none is)."""
+    stale = [r for r in runs if r.stale]
+    if not stale:
+        return None
+    reason = stale[-1].staleness.reason if stale[-1].staleness else ""
+    n = len(stale)
+    return (
+        f"{n} of {len(runs)} runs {'is' if n == 1 else 'are'} stale: {reason}. Stale runs are "
+        "refused by the Rerank Studio and by `ltrec recommend/evaluate/export` (unless "
+        "--allow-stale); train them again on the current data."
+    )
 
 
 def active_model(dataset: str) -> LoadedRun | None:

@@ -93,7 +93,7 @@ def test_bad_set_values_exit_2_with_valid_keys(shop: str, capsys) -> None:  # no
 def test_errors_are_clear(shop: str, capsys) -> None:  # noqa: ANN001
     assert main(["train", "nope", "--model", "ease"]) == 2
     assert "dataset 'nope' not found" in capsys.readouterr().err
-    assert main(["evaluate", shop, "--run", "missing-run"]) == 1
+    assert main(["evaluate", shop, "--run", "missing-run"]) == 2  # bad run id: exit 2
     assert "run 'missing-run' not found" in capsys.readouterr().err
     assert main(["train", shop, "--model", "ease", "--set", "max_memory_gb=0.0000001"]) == 2
     assert "max_memory_gb" in capsys.readouterr().err  # below the bound: exit 2

@@ -77,8 +77,10 @@ def test_second_writer_is_refused_and_crash_leaves_no_trace(data_dir):
     proc.start()
     try:
         assert ready.wait(60)
-        with pytest.raises(StoreBusyError, match="being written"), writing("shop"):
-            pass
+        with pytest.raises(StoreBusyError, match="busy: it is being written") as info:
+            with writing("shop", wait=0.3):
+                pass
+        assert info.value.exit_code == 2 and "busy, try again" in str(info.value)
     finally:
         os.kill(proc.pid, signal.SIGKILL)  # a writer dying mid-write
         proc.join()
