@@ -11,24 +11,39 @@ from ltrec.charts.longtail import (
 from ltrec.errors import LtrecError
 from ltrec.ui import cache
 from ltrec.ui.state import active_dataset, show_error
-from ltrec.ui.widgets import pct, require_events, table_with_download, view_controls
+from ltrec.ui.widgets import (
+    exposure_note,
+    pct,
+    require_events,
+    table_with_download,
+    view_controls,
+)
 
 st.title("Long Tail")
 try:
     name, meta = require_events(active_dataset())
+    profile = meta["profile"]
     params = view_controls("lt", meta)
     rf = cache.view("rank_frequency", name, params)
     lz = cache.view("lorenz", name, params)
     bt = cache.view("bucket_table", name, params)
-    ct = cache.view("tail_by_category", name, params)
+    ct = cache.view("tail_by_category", name, params) if profile.has_categories else None
     tr = cache.view("tail_trend", name, params)
-    conv = cache.view("item_conversion", name, params)
+    if profile.has_conversion:
+        conv, buyers = cache.view("item_conversion", name, params), None
+    else:
+        conv, buyers = None, cache.view("tail_buyers", name, params)
 except LtrecError as err:
     show_error(err)
     st.stop()
 
 exp = bt.exposure_event
-st.caption(f"Dataset **{name}** · exposure = {exp}s · popularity = distinct users ({params.event})")
+st.caption(
+    f"Dataset **{name}** · "
+    + (f"exposure = {exp}s" if exp else "exposure not measured")
+    + f" · popularity = distinct users ({params.event})"
+)
+exposure_note(profile)
 
 left, right = st.columns(2)
 with left:
@@ -55,23 +70,15 @@ st.subheader(
     help="Head is the smallest set of top items that makes the first cut's "
     "share of interactions; each further cut adds a bucket; the rest is the tail.",
 )
-show = bt.frame[
-    [
-        "bucket",
-        "items",
-        "cold_items",
-        "item_share",
-        "exposure_events",
-        "exposure_share",
-        "purchase_events",
-        "purchase_share",
-        "views",
-        "purchases",
-        "view_purchase",
-        "view_purchase_lo",
-        "view_purchase_hi",
-    ]
-]
+columns = ["bucket", "items", "cold_items", "item_share"]
+if exp:
+    columns += ["exposure_events", "exposure_share"]
+columns += ["purchase_events", "purchase_share"]
+if profile.rate_available("view_purchase"):
+    columns += ["views", "purchases", "view_purchase", "view_purchase_lo", "view_purchase_hi"]
+elif profile.has_purchases:
+    columns += ["purchases", "buyer_share"]
+show = bt.frame[columns]
 table_with_download(
     show,
     f"{name}_buckets.csv",
@@ -87,7 +94,10 @@ table_with_download(
             help="(user, item) pairs that reached the view stage (viewed, carted or bought)",
         ),
         "purchases": st.column_config.NumberColumn(
-            "buying pairs", help="(user, item) pairs with a purchase"
+            "buying pairs", help="(user, item) pairs with a purchase: distinct buyers per item"
+        ),
+        "buyer_share": pct(
+            "% of buyers", "buying pairs on the bucket / all buying pairs (not exposure)"
         ),
         "view_purchase": pct("conversion", "view → purchase: buying pairs / viewing pairs"),
         "view_purchase_lo": pct("95% low", "Wilson score interval, lower bound"),
@@ -95,53 +105,76 @@ table_with_download(
     },
 )
 
-st.subheader(
-    "Tail share by category",
-    help="Buckets are catalogue-wide; for each top-level "
-    "category: share of its items in the tail, and the tail's share of its exposure "
-    "and purchases.",
-)
-st.plotly_chart(category_tail_figure(ct), key="fig_lt_cat")
-with st.expander("Category table"):
-    table_with_download(
-        ct.frame,
-        f"{name}_categories.csv",
-        key="lt_cat_csv",
-        column_config={
-            "tail_item_share": pct("tail % of items", "tail items / items of the category"),
-            "exposure": st.column_config.NumberColumn("exposure", help=f"{exp} events"),
-            "tail_exposure_share": pct(
-                "tail % of exposure",
-                f"{exp} events on tail items / all {exp} events of the category",
-            ),
-            "tail_purchase_share": pct(
-                "tail % of purchases",
-                "purchase events on tail items / all purchase events of the category",
-            ),
-        },
+EXPOSURE_COLS = ["exposure", "tail_exposure", "tail_exposure_share"]
+if ct is not None:
+    st.subheader(
+        "Tail share by category",
+        help="Buckets are catalogue-wide; for each top-level "
+        "category: share of its items in the tail, and the tail's share of its "
+        + ("exposure and " if exp else "")
+        + "purchases.",
     )
+    st.plotly_chart(category_tail_figure(ct), key="fig_lt_cat")
+    with st.expander("Category table"):
+        table_with_download(
+            ct.frame if exp else ct.frame.drop(columns=EXPOSURE_COLS),
+            f"{name}_categories.csv",
+            key="lt_cat_csv",
+            column_config={
+                "tail_item_share": pct("tail % of items", "tail items / items of the category"),
+                "exposure": st.column_config.NumberColumn("exposure", help=f"{exp} events"),
+                "tail_exposure_share": pct(
+                    "tail % of exposure",
+                    f"{exp} events on tail items / all {exp} events of the category",
+                ),
+                "tail_purchase_share": pct(
+                    "tail % of purchases",
+                    "purchase events on tail items / all purchase events of the category",
+                ),
+            },
+        )
 
 st.subheader(
     "Weekly trend",
-    help="Per week (Monday start): tail items' share of exposure "
-    "and purchase events, with the buckets fixed over the whole date range.",
+    help="Per week (Monday start): tail items' share of "
+    + ("exposure and " if exp else "")
+    + "purchase events, with the buckets fixed over the whole date range.",
 )
 st.plotly_chart(trend_figure(tr), key="fig_lt_trend")
 
-st.subheader(
-    "Item conversion",
-    help="View → purchase of viewing users per item, with Wilson "
-    "bounds, and shrunk toward the catalogue average by an empirical-Bayes Beta prior "
-    f"(fitted by moments: a = {conv.prior.a:.2f}, b = {conv.prior.b:.2f}).",
-)
-items = conv.frame[conv.frame["views"] > 0].head(200)
-table_with_download(
-    items,
-    f"{name}_item_conversion.csv",
-    key="lt_items_csv",
-    height=360,
-    column_config={
-        "shrunk": pct("shrunk", "(purchases + a) / (views + a + b)"),
-        "view_purchase": pct("raw", "buying pairs / viewing pairs"),
-    },
-)
+if conv is not None:
+    st.subheader(
+        "Item conversion",
+        help="View → purchase of viewing users per item, with Wilson "
+        "bounds, and shrunk toward the catalogue average by an empirical-Bayes Beta prior "
+        f"(fitted by moments: a = {conv.prior.a:.2f}, b = {conv.prior.b:.2f}).",
+    )
+    items = conv.frame[conv.frame["views"] > 0].head(200)
+    table_with_download(
+        items,
+        f"{name}_item_conversion.csv",
+        key="lt_items_csv",
+        height=360,
+        column_config={
+            "shrunk": pct("shrunk", "(purchases + a) / (views + a + b)"),
+            "view_purchase": pct("raw", "buying pairs / viewing pairs"),
+        },
+    )
+elif buyers is not None:
+    st.subheader(
+        buyers.label,
+        help="Item conversion needs views and purchases, which this data does not both have; "
+        f"instead: tail items with at least {buyers.min_buyers} distinct buyers, and how many "
+        "of those buyers bought the item at more than one time.",
+    )
+    table_with_download(
+        buyers.frame,
+        f"{name}_tail_buyers.csv",
+        key="lt_buyers_csv",
+        height=360,
+        column_config={
+            "repeat_rate": pct("repeat rate", "repeat buyers / buyers"),
+            "repeat_rate_lo": pct("95% low", "Wilson score interval, lower bound"),
+            "repeat_rate_hi": pct("95% high", "Wilson score interval, upper bound"),
+        },
+    )

@@ -7,7 +7,13 @@ from ltrec.charts.longtail import bucket_share_figure, lorenz_figure
 from ltrec.errors import LtrecError
 from ltrec.ui import cache
 from ltrec.ui.state import active_dataset, show_error
-from ltrec.ui.widgets import pct, require_events, table_with_download, view_controls
+from ltrec.ui.widgets import (
+    exposure_note,
+    pct,
+    require_events,
+    table_with_download,
+    view_controls,
+)
 
 st.title("Overview")
 try:
@@ -21,9 +27,14 @@ except LtrecError as err:
     show_error(err)
     st.stop()
 
+profile = meta["profile"]
 exp = stats.exposure_event
 span = f"{stats.first_ts:%Y-%m-%d} → {stats.last_ts:%Y-%m-%d}" if stats.first_ts else "no events"
-st.caption(f"Dataset **{name}** · {span} · exposure = {exp}s")
+st.caption(
+    f"Dataset **{name}** · {span} · " + (f"exposure = {exp}s" if exp else "exposure not measured")
+)
+exposure_note(profile)
+present = {t: stats.events.get(t, 0) for t in profile.funnel_stages}
 
 c = st.columns(5)
 c[0].metric("Users", f"{stats.users:,}", help="Distinct users in the users table or the events.")
@@ -34,20 +45,28 @@ c[1].metric(
 )
 c[2].metric(
     "Events",
-    f"{sum(stats.events.values()):,}",
-    help=" · ".join(f"{t}: {n:,}" for t, n in stats.events.items()),
+    f"{sum(present.values()):,}",
+    help=" · ".join(f"{t}: {n:,}" for t, n in present.items()),
 )
 days = (stats.last_ts - stats.first_ts).days + 1 if stats.first_ts else 0
 c[3].metric("Time span", f"{days:,} days", help=span)
-c[4].metric(
-    f"Exposure Gini ({exp})",
-    f"{stats.gini_exposure:.3f}",
-    help="Gini of per-item exposure counts over every catalogue item, zero-exposure items "
-    "included: G = Σ (2i − n − 1) x₍ᵢ₎ / (n Σ x), x ascending. 0 = equal exposure, "
-    "→1 = one item gets everything.",
-)
-cols = st.columns(len(stats.events))
-for col, (t, n) in zip(cols, stats.events.items(), strict=True):
+GINI = "G = Σ (2i − n − 1) x₍ᵢ₎ / (n Σ x), x ascending. 0 = equal, →1 = one item gets everything."
+if exp and stats.gini_exposure is not None:
+    c[4].metric(
+        f"Exposure Gini ({exp})",
+        f"{stats.gini_exposure:.3f}",
+        help="Gini of per-item exposure counts over every catalogue item, zero-exposure items "
+        f"included: {GINI}",
+    )
+elif stats.gini_buyers is not None:
+    c[4].metric(
+        "Purchase concentration (Gini of buyers)",
+        f"{stats.gini_buyers:.3f}",
+        help="Not exposure: Gini of distinct buyers per item over every catalogue item, "
+        f"items nobody bought included: {GINI}",
+    )
+cols = st.columns(max(len(present), 1))
+for col, (t, n) in zip(cols, present.items(), strict=False):
     col.metric(f"{t}s", f"{n:,}", help=f"Number of {t} events in the selected dates.")
 
 st.subheader("The tail: share of catalogue vs share of exposure and purchases")
@@ -59,11 +78,19 @@ t[0].metric(
     help=f"Share of catalogue items in the tail bucket (cuts {cuts}): items outside the "
     "smallest top-popularity set that makes that share of interactions.",
 )
-t[1].metric(
-    f"Tail share of {exp}s",
-    f"{stats.tail_exposure_share:.1%}",
-    help=f"{exp} events on tail items / all {exp} events.",
-)
+if exp and stats.tail_exposure_share is not None:
+    t[1].metric(
+        f"Tail share of {exp}s",
+        f"{stats.tail_exposure_share:.1%}",
+        help=f"{exp} events on tail items / all {exp} events.",
+    )
+elif stats.tail_buyer_share is not None:
+    t[1].metric(
+        "Tail share of buyers",
+        f"{stats.tail_buyer_share:.1%}",
+        help="Distinct buyers of tail items (summed over items) / distinct buyers of all "
+        "items: purchase concentration, not exposure.",
+    )
 t[2].metric(
     "Tail share of purchases",
     f"{stats.tail_purchase_share:.1%}",
@@ -87,7 +114,26 @@ with right:
         "toward the catalogue average by an empirical-Bayes beta prior, is at least 1.2x "
         "that average, and whose exposure is at most the median.",
     )
-    if gems.reason:
+    if not gems.measurable:
+        st.info(f"No hidden gems section for this data: {gems.reason}.")
+        if gems.alternative is not None:
+            alt = gems.alternative
+            st.markdown(
+                f"**{alt.label}**",
+                help=f"Tail items with at least {alt.min_buyers} "
+                "distinct buyers. A repeat buyer bought the item at more than one time.",
+            )
+            table_with_download(
+                alt.frame.head(10),
+                f"{name}_tail_buyers.csv",
+                key="ov_tail_buyers_csv",
+                column_config={
+                    "repeat_rate": pct("repeat rate", "repeat buyers / buyers"),
+                    "repeat_rate_lo": pct("95% low", "Wilson score interval, lower bound"),
+                    "repeat_rate_hi": pct("95% high", "Wilson score interval, upper bound"),
+                },
+            )
+    elif gems.reason:
         st.info(f"No hidden gems: {gems.reason}.")
     else:
         show = gems.frame[

@@ -7,7 +7,13 @@ from ltrec.charts.funnel import RATES, funnel_figure, heatmap_figure, tail_purch
 from ltrec.errors import LtrecError
 from ltrec.ui import cache
 from ltrec.ui.state import active_dataset, show_error
-from ltrec.ui.widgets import pct, require_events, table_with_download, view_controls
+from ltrec.ui.widgets import (
+    exposure_note,
+    pct,
+    require_events,
+    table_with_download,
+    view_controls,
+)
 
 st.title("Segments")
 try:
@@ -22,19 +28,25 @@ except LtrecError as err:
     show_error(err)
     st.stop()
 
+profile = meta["profile"]
 st.caption(
-    f"Dataset **{name}** · cells with fewer than {sf.k} users are suppressed "
-    "(blank), and totals count shown cells only"
+    f"Dataset **{name}** · funnel stages in this data: "
+    f"{' → '.join(profile.funnel_stages)} · cells with fewer than {sf.k} users are "
+    "suppressed (blank), and totals count shown cells only"
 )
-if not sf.has_views:
+exposure_note(profile)
+if not sf.rates:
+    missing = [t for t in ("view", "cart", "purchase") if not profile.has(t)]
     st.info(
-        "This data has no views (a purchase log), so funnel rates are not defined; the "
-        "tail share of each segment's purchases is shown."
+        f"This data has no {' and no '.join(t + 's' for t in missing)}, so no funnel rate "
+        "can be measured; the tail share of each segment's purchases is shown."
     )
 else:
+    if st.session_state.get("sg_rate") not in sf.rates:  # a rate of the previous dataset
+        st.session_state.pop("sg_rate", None)
     rate = st.radio(
         "Rate",
-        list(RATES),
+        sf.rates,
         format_func=RATES.get,
         horizontal=True,
         key="sg_rate",
@@ -54,8 +66,12 @@ st.markdown(
 st.plotly_chart(tail_purchase_figure(sf), key="fig_sg_tail")
 
 st.subheader("Funnel table")
+# only the counts of stages the data has and the rates it can measure
+stages = {"views": "view", "carts": "cart", "purchases": "purchase"}
+drop = [c for c, t in stages.items() if not profile.has(t)]
+drop += [c for r in RATES if r not in sf.rates for c in (r, f"{r}_lo", f"{r}_hi")]
 table_with_download(
-    sf.frame,
+    sf.frame.drop(columns=drop),
     f"{name}_segments_{sf.dimension}.csv",
     key="sg_csv",
     k=sf.k,

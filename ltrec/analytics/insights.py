@@ -87,4 +87,3 @@ def _without_exposure(
         )
     out.append(_SEGMENTS)
     return out
-

@@ -84,6 +84,7 @@ VIEWS: dict[str, Callable[[Store, ViewParams], Any]] = {
     "tail_trend": lambda s, p: longtail.tail_trend(s, p.scope(), p.buckets()),
     "item_conversion": lambda s, p: conversion.item_conversion(s, p.scope(), p.buckets()),
     "hidden_gems": _gems,
+    "tail_buyers": lambda s, p: conversion.tail_buyers(s, p.scope(), p.buckets()),
 }
 
 

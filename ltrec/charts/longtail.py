@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from ltrec.analytics.concentration import Lorenz
 from ltrec.analytics.longtail import BucketTable, CategoryTail, TailTrend
 from ltrec.analytics.popularity import RankFrequency
+from ltrec.charts.text import html_texts
 
 #: Above this many points a trace is drawn with WebGL (``Scattergl``).
 WEBGL_ABOVE = 1000
@@ -29,7 +30,10 @@ EVENT_COLOURS = {
     "view": "#1f77b4",
     "cart": "#ff7f0e",
     "purchase": "#2ca02c",
+    "buyers": "#9467bd",
 }
+#: How a Lorenz series is named: event types by their plural, buyers as purchase concentration.
+SERIES_LABELS = {"buyers": "buyers per item (purchase concentration)"}
 TAIL_COLOUR = "#d62728"
 
 
@@ -60,14 +64,15 @@ def lorenz_figure(lz: Lorenz, points: int = 1000, height: int = 420) -> go.Figur
     )
     for event, (pop, share) in lz.curves.items():
         x, y = downsample(pop, share, points)
+        what = "buyers" if event == "buyers" else f"{event}s"
         fig.add_trace(
             _scatter(len(x))(
                 x=x,
                 y=y,
                 mode="lines",
-                name=f"{event} (Gini {lz.gini[event]:.3f})",
+                name=f"{SERIES_LABELS.get(event, what)} (Gini {lz.gini[event]:.3f})",
                 line={"color": EVENT_COLOURS.get(event)},
-                hovertemplate="%{x:.1%} of items get %{y:.1%} of " + event + "s<extra></extra>",
+                hovertemplate="%{x:.1%} of items get %{y:.1%} of " + what + "<extra></extra>",
             )
         )
     fig.update_layout(
@@ -128,20 +133,32 @@ def rank_frequency_figure(rf: RankFrequency, height: int = 420) -> go.Figure:
 
 
 def bucket_share_figure(bt: BucketTable, height: int = 320) -> go.Figure:
-    """Each bucket's share of the catalogue, of exposure and of purchases, as grouped bars."""
+    """Each bucket's share of the catalogue, of exposure and of purchases, as grouped bars.
+
+    Without exposure (purchase-only data) the exposure bar is left out and the share of
+    buyers (distinct buyers per item, summed) is shown instead.
+    """
     df = bt.frame
+    if bt.exposure_event is not None:
+        rows = {
+            "share of items": "item_share",
+            f"share of exposure ({bt.exposure_event})": "exposure_share",
+            "share of purchases": "purchase_share",
+        }
+    else:
+        rows = {
+            "share of items": "item_share",
+            "share of purchases": "purchase_share",
+            "share of buyers": "buyer_share",
+        }
     fig = go.Figure()
     for k, row in df.iterrows():
         fig.add_trace(
             go.Bar(
                 name=row["bucket"],
                 orientation="h",
-                y=[
-                    "share of items",
-                    f"share of exposure ({bt.exposure_event})",
-                    "share of purchases",
-                ],
-                x=[row["item_share"], row["exposure_share"], row["purchase_share"]],
+                y=list(rows),
+                x=[row[c] for c in rows.values()],
                 marker_color=TAIL_COLOUR
                 if row["bucket"] == "tail"
                 else BUCKET_COLOURS[int(k) % len(BUCKET_COLOURS)],
@@ -168,9 +185,11 @@ def category_tail_figure(ct: CategoryTail, top: int = 25, height: int = 420) -> 
         ("tail_exposure_share", f"tail share of exposure ({ct.exposure_event})", "#ff7f0e"),
         ("tail_purchase_share", "tail share of purchases", TAIL_COLOUR),
     ):
+        if col == "tail_exposure_share" and ct.exposure_event is None:
+            continue  # not measured: no bar rather than a bar of zeros
         fig.add_trace(
             go.Bar(
-                x=df["category"],
+                x=html_texts(df["category"]),
                 y=df[col],
                 name=label,
                 marker_color=colour,
@@ -195,6 +214,8 @@ def trend_figure(tr: TailTrend, height: int = 360) -> go.Figure:
         ("tail_exposure_share", f"tail share of exposure ({tr.exposure_event})", "#ff7f0e"),
         ("tail_purchase_share", "tail share of purchases", TAIL_COLOUR),
     ):
+        if col == "tail_exposure_share" and tr.exposure_event is None:
+            continue  # not measured: no line rather than a line at zero
         fig.add_trace(
             _scatter(len(df))(
                 x=df["week"],

@@ -43,9 +43,11 @@ def _meta(name: str, version: str) -> dict[str, Any]:
         "first": span["first"].iloc[0],
         "last": span["last"].iloc[0],
         "events": int(span["n"].iloc[0]),
+        "profile": store.profile(),
     }
 
 
 def dataset_meta(name: str) -> dict[str, Any]:
-    """Categories, time span and event count of a dataset (for the controls), cached."""
+    """Categories, time span, event count and the dataset profile (``profile``, a
+    :class:`~ltrec.store.profile.DatasetProfile`) of a dataset, for the controls; cached."""
     return _meta(name, state.version(name))

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from ltrec.analytics.export import to_csv
 from ltrec.analytics.view import ViewParams
+from ltrec.charts.text import markdown_text
 from ltrec.config import get_settings
 
 ALL = "(all)"
@@ -60,6 +61,22 @@ def _date(text: str | None) -> date | None:
         return date.fromisoformat(text) if text else None
     except ValueError:
         return None
+
+
+def pop_events(profile: Any) -> list[str]:
+    """The popularity choices a dataset supports: interactions, each event type it has (in
+    :data:`POP_EVENTS` order), and a weighted sum when it has more than one type."""
+    if profile is None:
+        return list(POP_EVENTS)
+    types = [e for e in POP_EVENTS if e in profile.funnel_stages]
+    weighted = ["weighted"] if len(profile.funnel_stages) > 1 else []
+    return ["interaction", *types, *weighted]
+
+
+def exposure_note(profile: Any) -> None:
+    """The plain sentence a page shows when the data does not measure exposure."""
+    if profile is not None and profile.exposure_note:
+        st.info(profile.exposure_note)
 
 
 def require_events(name: str | None) -> tuple[str, dict[str, Any]]:
@@ -107,18 +124,22 @@ def view_controls(
     try:
         cuts = ViewParams(cuts=_parse_cuts(text)).cuts
     except (ValueError, ValidationError):
-        box.warning(
-            f"'{text}' is not a list of increasing shares in (0, 1); using "
+        box.warning(  # the text may come from a link (?cuts=...): shown, never rendered
+            f"'{markdown_text(text)}' is not a list of increasing shares in (0, 1); using "
             f"{_fmt_cuts(default.cuts)}."
         )
     st.query_params["cuts"] = _fmt_cuts(cuts)
-    # popularity event
+    profile = meta.get("profile")
+    # popularity event: only the event types the data has (dataset profile)
     pop = default.event
     if event:
+        offered = pop_events(profile)
         wk = f"{page}_pop"
         init = _qp("pop")
-        _init(wk, init if init in POP_EVENTS else default.event)
-        pop = box.selectbox("Popularity counts", POP_EVENTS, key=wk, help=HELP["pop"])
+        _init(wk, init if init in offered else default.event)
+        if st.session_state[wk] not in offered:  # an event type of the previous dataset
+            st.session_state[wk] = default.event
+        pop = box.selectbox("Popularity counts", offered, key=wk, help=HELP["pop"])
         st.query_params["pop"] = pop
     # date range
     start = end = None
@@ -144,9 +165,10 @@ def view_controls(
             start = end = None  # the whole span: keep the URL short and the cache shared
         _set_or_drop("from", start.isoformat() if start else None)
         _set_or_drop("to", end.isoformat() if end else None)
-    # category
+    # category: only when the data has categories (dataset profile)
     cat = None
-    if category and meta.get("categories"):
+    has_categories = profile is None or profile.has_categories
+    if category and has_categories and meta.get("categories"):
         options = [ALL, *meta["categories"]]
         wk = f"{page}_cat"
         init = _qp("cat")

@@ -139,3 +139,36 @@ def shop(data_dir: Path) -> Store:
     ev, it, us = synthetic_shop()
     write_store("shop", data_dir, ev, it, us)
     return open_store("shop", data_dir)
+
+
+def orders_csv(customers: int = 30, lines: int = 600, seed: int = 7) -> str:
+    """An order-lines file in the layout of the UCI Online Retail log (purchase lines only):
+    Zipf-like stock codes, customers in three countries, some customers re-buying an item on
+    a later invoice, guest lines without a customer. Ids are text as a shop writes them."""
+    rng = np.random.default_rng(seed)
+    stock = [f"8512{k:02d}A" for k in range(40)]
+    weights = 1.0 / np.arange(1, len(stock) + 1) ** 1.2
+    weights /= weights.sum()
+    countries = ["United Kingdom", "France", "Germany"]
+    rows = ["InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"]
+    for n in range(lines):
+        cust = 17850 + int(rng.integers(customers))
+        code = stock[int(rng.choice(len(stock), p=weights))]
+        day = 1 + n % 28
+        hour = 8 + (n // 28) % 10
+        rows.append(
+            f"5363{n // 3:03d},{code},ITEM {code},{1 + n % 4},12/{day:02d}/2010 {hour:02d}:00,"
+            f"2.55,{cust},{countries[cust % 3]}"
+        )
+    rows.append("539999,851200A,ITEM 851200A,1,12/28/2010 18:00,2.55,,United Kingdom")
+    return "\n".join(rows) + "\n"
+
+
+def orders_store(name: str, data_dir: Path, **kw: int) -> Path:
+    """Import :func:`orders_csv` with the real importer (``orders`` preset); returns the file."""
+    from ltrec.store.importing import import_dataset
+
+    path = data_dir / f"{name}_orders.csv"
+    path.write_text(orders_csv(**kw))
+    import_dataset(name, events=path, preset="orders", data_dir=data_dir, max_reject_share=0.05)
+    return path

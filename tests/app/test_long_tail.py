@@ -6,7 +6,9 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
+from tests.analytics.conftest import orders_store
 from tests.app.conftest import APP
+from tests.app.test_overview import ABSENT, EXPOSURE_SENTENCE, visible_labels
 
 PAGE = "app_pages/long_tail.py"
 
@@ -58,3 +60,44 @@ def test_url_restores_view(demo) -> None:
     assert at.text_input(key="lt_cuts").value == "0.6,0.9"
     assert at.selectbox(key="lt_pop").value == "view"
     assert "mid" in json.dumps(_figs(at)[0]["layout"])
+
+
+def test_long_tail_on_purchase_only_data(data_dir, monkeypatch) -> None:
+    orders_store("shop", data_dir)
+    monkeypatch.setenv("LTREC_DATASET", "shop")
+    at = _open()
+    assert not at.exception, at.exception
+    labels = visible_labels(at)
+    assert not [x for x in labels if any(a in x for a in ABSENT)], labels
+    assert not [x for x in labels if "exposure" in x], labels
+    assert sum(EXPOSURE_SENTENCE in i.value for i in at.info) == 1
+    # no categories in an order-lines file: no category control and no category chart
+    assert not [s for s in at.selectbox if s.key == "lt_cat"]
+    assert len(_figs(at)) == 3  # rank-frequency, Lorenz, trend
+    trend = _figs(at)[2]
+    assert [t["name"] for t in trend["data"]] == ["tail share of purchases"]
+    # popularity offers only what the data has
+    assert at.selectbox(key="lt_pop").options == ["interaction", "purchase"]
+    # instead of item conversion: tail items by repeat buyers, labelled as such
+    assert any(h.value.startswith("Tail items whose buyers come back") for h in at.subheader)
+    buckets = at.dataframe[0].value
+    assert list(buckets.columns) == [
+        "bucket",
+        "items",
+        "cold_items",
+        "item_share",
+        "purchase_events",
+        "purchase_share",
+        "purchases",
+        "buyer_share",
+    ]
+
+
+def test_long_tail_on_demo_keeps_exposure_and_conversion(demo) -> None:
+    at = _open()
+    assert not at.exception, at.exception
+    assert not any(EXPOSURE_SENTENCE in i.value for i in at.info)
+    names = [t["name"] for t in _figs(at)[3]["data"]]
+    assert names == ["tail share of exposure (impression)", "tail share of purchases"]
+    assert "exposure_events" in at.dataframe[0].value.columns
+    assert any(h.value == "Item conversion" for h in at.subheader)

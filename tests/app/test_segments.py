@@ -6,7 +6,9 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
+from tests.analytics.conftest import orders_store
 from tests.app.conftest import APP
+from tests.app.test_overview import ABSENT, EXPOSURE_SENTENCE, visible_labels
 
 PAGE = "app_pages/segments.py"
 
@@ -52,3 +54,36 @@ def test_url_restores_segment(demo) -> None:
     assert at.selectbox(key="sg_seg").value == "tenure"
     heat = _figs(at)[1]
     assert heat["data"][0]["x"] == ["head", "mid", "tail"]
+
+
+def test_segments_on_purchase_only_data(data_dir, monkeypatch) -> None:
+    orders_store("shop", data_dir)
+    monkeypatch.setenv("LTREC_DATASET", "shop")
+    at = _open(seg="country")
+    assert not at.exception, at.exception
+    labels = visible_labels(at)
+    assert not [x for x in labels if any(a in x for a in ABSENT)], labels
+    assert sum(EXPOSURE_SENTENCE in i.value for i in at.info) == 1
+    assert any("no funnel rate can be measured" in i.value for i in at.info)
+    assert not at.radio  # no rate to choose: no funnel, no heatmap
+    figs = _figs(at)
+    assert len(figs) == 1 and figs[0]["layout"]["yaxis"]["title"]["text"] == (
+        "tail share of purchases"
+    )
+    assert "country" in at.selectbox(key="sg_seg").options
+    assert list(at.dataframe[0].value.columns) == [
+        "segment",
+        "bucket",
+        "users",
+        "purchases",
+        "tail_purchase_share",
+        "suppressed",
+    ]
+
+
+def test_segments_on_demo_offers_every_rate(demo) -> None:
+    at = _open()
+    assert not at.exception, at.exception
+    assert at.radio(key="sg_rate").options == ["view → cart", "cart → purchase", "view → purchase"]
+    assert "funnel stages in this data: impression → view → cart → purchase" in at.caption[0].value
+    assert not any(EXPOSURE_SENTENCE in i.value for i in at.info)
