@@ -14,7 +14,6 @@ Bad settings raise :class:`~ltrec.errors.ConfigError` naming the key and the all
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
@@ -22,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode
 import numpy as np
 from pydantic import Field, TypeAdapter, ValidationError
 
+from ltrec import safejson
 from ltrec.errors import ConfigError
 from ltrec.rerank.base import Candidates, Context, ListStats, Ranked
 from ltrec.rerank.rules import RulesConfig, item_mask, resolve_pins
@@ -106,13 +106,11 @@ def parse_config(value: str | Mapping[str, Any] | StrategyConfig | None) -> Stra
         text = value.strip()
         if "=" in text and not text.startswith(("{", "[")):
             return from_query(text)  # the URL form, as a shared link carries it
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise ConfigError(
-                f"the re-ranking setting is not valid JSON: {err.msg} at character {err.pos}",
-                hint='for example \'{"strategy": "tail_boost", "beta": 0.5}\'',
-            ) from None
+        value = safejson.loads(  # bounded: no RecursionError from deeply nested text
+            value,
+            "the re-ranking setting",
+            hint='for example \'{"strategy": "tail_boost", "beta": 0.5}\'',
+        )
     if not isinstance(value, Mapping):
         raise ConfigError(
             "the re-ranking setting must be a JSON object",
@@ -180,6 +178,10 @@ def to_query_string(config: StrategyConfig) -> str:
 _LIST_RULES = {"include_categories", "exclude_categories", "pins"}
 
 
+#: Most URL parameters one setting may have (pins and category lists included).
+_MAX_URL_PAIRS = 500
+
+
 def from_query(
     params: str | Mapping[str, str | list[str]] | Iterable[tuple[str, str]],
 ) -> StrategyConfig:
@@ -189,6 +191,11 @@ def from_query(
     page keeps other state under other keys and filters with :func:`setting_keys`).
     """
     if isinstance(params, str):
+        if len(params) > safejson.MAX_BYTES:
+            raise ConfigError(
+                f"the URL's re-ranking parameters are {len(params):,} characters long; at most "
+                f"{safejson.MAX_BYTES:,} are accepted"
+            )
         pairs = parse_qsl(params.lstrip("?"), keep_blank_values=True)
     elif isinstance(params, Mapping):
         pairs = []
@@ -197,6 +204,13 @@ def from_query(
             pairs.extend((key, str(v)) for v in vals)
     else:
         pairs = [(str(k), str(v)) for k, v in params]
+    size = sum(len(k) + len(v) for k, v in pairs)
+    if len(pairs) > _MAX_URL_PAIRS or size > safejson.MAX_BYTES:
+        raise ConfigError(
+            f"the URL holds {len(pairs):,} re-ranking parameters ({size:,} characters); at most "
+            f"{_MAX_URL_PAIRS} parameters and {safejson.MAX_BYTES:,} characters are accepted",
+            hint="open the page without the URL's parameters and choose the setting again",
+        )
     data: dict[str, Any] = {}
     rules: dict[str, Any] = {}
     for key, val in pairs:

@@ -10,12 +10,12 @@ share one format::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ltrec import safejson
 from ltrec.errors import ConfigError
 
 POLICY_EXAMPLE = '{"model": "ease", "rerank": {"strategy": "tail_boost", "beta": 0.5}}'
@@ -82,13 +82,9 @@ def parse_policy(value: str | Mapping[str, Any] | PolicyConfig) -> PolicyConfig:
     if isinstance(value, PolicyConfig):
         return value.validate_parts()
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise ConfigError(
-                f"the policy is not valid JSON: {err.msg} at character {err.pos}",
-                hint=f"for example '{POLICY_EXAMPLE}'",
-            ) from None
+        value = safejson.loads(  # bounded: no RecursionError from deeply nested text
+            value, "the policy", hint=f"for example '{POLICY_EXAMPLE}'"
+        )
     if not isinstance(value, Mapping):
         raise ConfigError("a policy must be a JSON object", hint=f"for example '{POLICY_EXAMPLE}'")
     try:

@@ -20,7 +20,9 @@ import streamlit as st
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from ltrec import safejson
 from ltrec.charts.runs import runs_frame
+from ltrec.errors import ConfigError
 from ltrec.evaluation import EvalResult
 from ltrec.models.registry import (
     LoadedRun,
@@ -180,9 +182,10 @@ def field_widget(name: str, info: FieldInfo, key: str) -> Any:
         )
     text = st.text_input(label, value=json.dumps(default), help=(help_ or "") + " (JSON)", key=key)
     try:
+        safejson.check(text, label)  # no RecursionError from a deeply nested entry
         return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+    except (json.JSONDecodeError, ConfigError):
+        return text  # the model's config validation says what is wrong with it
 
 
 def config_form(cls: type[BaseModel], prefix: str) -> dict[str, Any]:
