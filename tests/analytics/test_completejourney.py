@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from ltrec.analytics.backend import open_store
+from ltrec.analytics.concentration import gini
 from ltrec.analytics.longtail import bucket_table
 from ltrec.analytics.popularity import BucketConfig
 from ltrec.analytics.segments import ALL, segment_funnel
@@ -66,7 +67,8 @@ def test_bucket_table_matches_pandas(cj, raw, cuts) -> None:
     assert ours["items"].tolist() == items.tolist()
     np.testing.assert_allclose(ours["item_share"], items / items.sum())
     assert ours["purchase_events"].tolist() == buys.tolist()
-    np.testing.assert_allclose(ours["exposure_share"], buys / buys.sum())  # exposure = purchases
+    # a purchase log does not measure exposure: NaN, never a made-up share
+    assert ours["exposure_share"].isna().all() and ours["exposure_events"].isna().all()
     pairs = t.drop_duplicates(["household_id", "product_id"])
     assert (
         ours["purchases"].tolist()
@@ -104,6 +106,25 @@ def test_segment_funnel_matches_pandas(cj, raw) -> None:
 def test_stats_on_real_data(cj) -> None:
     _, root = cj
     st = dataset_stats("cj", root)
-    assert st.exposure_event == "purchase" and st.events["view"] == 0
-    assert 0.5 < st.gini_exposure < 0.65  # the data README measures 0.58 on purchase lines
+    assert st.exposure_event is None and st.gini_exposure is None
+    assert st.events["view"] == 0
+    assert st.profile.event_counts == {"purchase": st.events["purchase"]}
     assert st.items == 20_898 and st.users == 2_373
+    p = st.profile
+    assert p.funnel_stages == ["purchase"] and p.rates == [] and p.exposure_note
+    assert p.has_sessions and p.has_prices and p.has_categories and p.has_brands
+    assert {"income", "age"} <= set(p.segment_columns) and p.has_repeat_purchases
+
+
+def test_purchase_concentration_on_real_data(cj, raw) -> None:
+    """Gini of distinct buyers per item over the whole catalogue, against pandas."""
+    _, root = cj
+    t, p, _ = raw
+    catalogue = sorted(set(p["product_id"]) | set(t["product_id"]))
+    buyers = t.groupby("product_id")["household_id"].nunique().reindex(catalogue, fill_value=0)
+    st = dataset_stats("cj", root)
+    assert 0.5 < st.gini_buyers < 0.65
+    assert st.gini_buyers == pytest.approx(gini(buyers.to_numpy()))
+    # repeat purchases: the same household and product at more than one time
+    times = t.groupby(["household_id", "product_id"])["transaction_timestamp"].nunique()
+    assert st.profile.repeat_purchase_share == pytest.approx(float((times > 1).mean()))
