@@ -32,7 +32,7 @@ EVENT_COLOURS = {
     "purchase": "#2ca02c",
     "buyers": "#9467bd",
 }
-#: How a Lorenz series is named: event types by their plural, buyers as purchase concentration.
+#: Lorenz series named other than by their event type.
 SERIES_LABELS = {"buyers": "buyers per item (purchase concentration)"}
 TAIL_COLOUR = "#d62728"
 
@@ -70,7 +70,7 @@ def lorenz_figure(lz: Lorenz, points: int = 1000, height: int = 420) -> go.Figur
                 x=x,
                 y=y,
                 mode="lines",
-                name=f"{SERIES_LABELS.get(event, what)} (Gini {lz.gini[event]:.3f})",
+                name=f"{SERIES_LABELS.get(event, event)} (Gini {lz.gini[event]:.3f})",
                 line={"color": EVENT_COLOURS.get(event)},
                 hovertemplate="%{x:.1%} of items get %{y:.1%} of " + what + "<extra></extra>",
             )

@@ -116,7 +116,7 @@ def test_overview_on_purchase_only_data_invents_no_exposure(orders) -> None:
     assert any("No hidden gems section for this data" in i.value for i in at.info)
     lorenz = [t for t in _chart_texts(at) if "(Gini" in t and not t.startswith("equality")]
     assert len(lorenz) == 2
-    assert lorenz[0].startswith("purchases (Gini 0.")
+    assert lorenz[0].startswith("purchase (Gini 0.")
     assert lorenz[1].startswith("buyers per item (purchase concentration) (Gini 0.")
     assert "exposure not measured" in at.caption[0].value
 
@@ -134,5 +134,5 @@ def test_overview_on_demo_shows_every_stage(demo) -> None:
     assert "Tail share of impressions" in m
     assert not any(EXPOSURE_SENTENCE in i.value for i in at.info)
     series = _chart_texts(at)
-    assert any(s.startswith("impressions (Gini") for s in series)
+    assert any(s.startswith("impression (Gini") for s in series)
     assert "share of exposure (impression)" in series

@@ -108,3 +108,29 @@ def test_funnel_and_heatmap(shop) -> None:
     heat = _json(heatmap_figure(big_k))["data"][0]
     assert all(cell == "suppressed" for row in heat["text"] for cell in row)
     assert _json(tail_purchase_figure(sf))["data"][0]["type"] == "bar"
+
+
+@pytest.fixture(scope="module")
+def buys():
+    """Purchase lines only: exposure is not measured."""
+    ev, it, us = synthetic_shop(users=80, items=40, sessions=700, seed=5)
+    return memory_store(ev[ev["event_type"] == "purchase"], it, us)
+
+
+def test_figures_without_exposure_draw_no_exposure_series(buys) -> None:
+    bt = bucket_table(buys)
+    assert bt.exposure_event is None
+    bars = _json(bucket_share_figure(bt))["data"]
+    assert {tuple(t["y"]) for t in bars} == {
+        ("share of items", "share of purchases", "share of buyers")
+    }
+    cat = _json(category_tail_figure(tail_by_category(buys)))["data"]
+    assert [t["name"] for t in cat] == ["tail share of items", "tail share of purchases"]
+    trend = _json(trend_figure(tail_trend(buys)))["data"]
+    assert [t["name"] for t in trend] == ["tail share of purchases"]
+    from ltrec.analytics.concentration import lorenz
+
+    names = [t["name"] for t in _json(lorenz_figure(lorenz(buys)))["data"]]
+    assert names[0].startswith("equality") and names[1].startswith("purchase (Gini")
+    assert names[2].startswith("buyers per item (purchase concentration) (Gini")
+    assert len(names) == 3
