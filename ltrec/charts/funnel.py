@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 
 from ltrec.analytics.segments import ALL, SegmentFunnel
 from ltrec.charts.longtail import BUCKET_COLOURS, TAIL_COLOUR
+from ltrec.charts.text import html_text, html_texts
 
 RATES = {
     "view_cart": "view → cart",
@@ -33,7 +34,7 @@ def funnel_figure(sf: SegmentFunnel, rate: str = "view_purchase", height: int = 
         )
         fig.add_trace(
             go.Bar(
-                x=d["segment"],
+                x=html_texts(d["segment"]),
                 y=y,
                 name=bucket,
                 marker_color=colour,
@@ -54,7 +55,7 @@ def funnel_figure(sf: SegmentFunnel, rate: str = "view_purchase", height: int = 
         height=height,
         yaxis_tickformat=".0%",
         yaxis_title=RATES.get(rate, rate),
-        xaxis_title=sf.dimension,
+        xaxis_title=html_text(sf.dimension),
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         legend={"orientation": "h", "y": 1.12, "title": "bucket"},
     )
@@ -77,7 +78,7 @@ def heatmap_figure(sf: SegmentFunnel, rate: str = "view_purchase", height: int =
         go.Heatmap(
             z=z,
             x=sf.buckets,
-            y=segs,
+            y=html_texts(segs),
             text=text,
             texttemplate="%{text}",
             colorscale="Blues",
@@ -88,7 +89,7 @@ def heatmap_figure(sf: SegmentFunnel, rate: str = "view_purchase", height: int =
     fig.update_layout(
         height=height,
         xaxis_title="popularity bucket",
-        yaxis_title=sf.dimension,
+        yaxis_title=html_text(sf.dimension),
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
     )
     return fig
@@ -99,7 +100,7 @@ def tail_purchase_figure(sf: SegmentFunnel, height: int = 340) -> go.Figure:
     df = sf.frame[(sf.frame["bucket"] == "all")]
     fig = go.Figure(
         go.Bar(
-            x=df["segment"],
+            x=html_texts(df["segment"]),
             y=df["tail_purchase_share"],
             marker_color=TAIL_COLOUR,
             hovertemplate="%{x}: %{y:.1%} of purchases are tail items<extra></extra>",
@@ -108,7 +109,7 @@ def tail_purchase_figure(sf: SegmentFunnel, height: int = 340) -> go.Figure:
     fig.update_layout(
         height=height,
         yaxis_tickformat=".0%",
-        xaxis_title=sf.dimension,
+        xaxis_title=html_text(sf.dimension),
         yaxis_title="tail share of purchases",
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
     )

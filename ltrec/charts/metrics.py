@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ltrec.charts.text import html_text, html_texts
 from ltrec.evaluation.aggregate import HIGHER_IS_BETTER, EvalResult, base_name
 from ltrec.evaluation.pareto import pareto_front
 
@@ -151,7 +152,7 @@ def metrics_table(frame: pd.DataFrame, *, height: int | None = None) -> go.Figur
             cells={
                 "values": [
                     frame["metric"].tolist(),
-                    frame["setting"].tolist(),
+                    html_texts(frame["setting"].astype(str)),
                     values,
                     frame["n"].tolist(),
                     deltas,
@@ -205,7 +206,7 @@ def delta_chart(deltas: pd.DataFrame, *, relative: bool = True, height: int = 42
                 x=x.astype(float).tolist(),
                 y=g["metric"].tolist(),
                 mode="markers",
-                name=str(setting),
+                name=html_text(setting),
                 marker={"color": colour.tolist(), "size": 9},
                 error_x={
                     "type": "data",
@@ -306,7 +307,7 @@ def tradeoff_scatter(
                 x=g["x"].astype(float).tolist(),
                 y=g["y"].astype(float).tolist(),
                 mode="markers+text",
-                text=g["setting"].astype(str).tolist(),
+                text=html_texts(g["setting"].astype(str)),
                 textposition="top center",
                 name="Pareto front" if on_front else "dominated",
                 marker={"color": FRONT if on_front else NEUTRAL, "size": 11 if on_front else 8},

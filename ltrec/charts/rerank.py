@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ltrec.charts.metrics import BAD, FRONT, NEUTRAL
+from ltrec.charts.text import html_texts
 from ltrec.evaluation.aggregate import EvalResult
 from ltrec.rerank.sweep import SweepResult
 
@@ -85,7 +86,7 @@ def sweep_figure(
                 y=marks["y"].astype(float).tolist(),
                 mode="markers+text",
                 name="your settings",
-                text=marks["setting"].astype(str).tolist(),
+                text=html_texts(marks["setting"].astype(str)),
                 textposition="top center",
                 marker={"color": MARK, "size": 15, "symbol": "star"},
                 hovertemplate="%{text}<br>tail share %{x:.1%}<br>accuracy %{y:.4f}<extra></extra>",

@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ltrec.charts.text import html_text
 from ltrec.simulation.result import ROUND_METRICS, SimulationResult
 
 #: The six per-round panels of the Feedback Loop page: (metric, title).
@@ -41,17 +42,18 @@ def rounds_figure(result: SimulationResult, *, height: int = 640) -> go.Figure:
     for j, label in enumerate(result.labels):
         g = result.rounds[result.rounds["policy"] == label].sort_values("round")
         colour = COLOURS[j % len(COLOURS)]
+        name = html_text(label)  # a policy's label is typed by the user
         for p, (metric, _) in enumerate(PANELS):
             fig.add_trace(
                 go.Scatter(
                     x=g["round"].tolist(),
                     y=g[metric].astype(float).tolist(),
                     mode="lines+markers",
-                    name=label,
-                    legendgroup=label,
+                    name=name,
+                    legendgroup=name,
                     showlegend=p == 0,
                     line={"color": colour},
-                    hovertemplate=f"round %{{x}}: %{{y:.4g}}<extra>{label}</extra>",
+                    hovertemplate="round %{x}: %{y:.4g}<extra>%{fullData.name}</extra>",
                 ),
                 row=p // 2 + 1,
                 col=p % 2 + 1,
@@ -75,7 +77,7 @@ def metric_figure(result: SimulationResult, metric: str, *, height: int = 320) -
                 x=wide.index.tolist(),
                 y=wide[label].astype(float).tolist(),
                 mode="lines+markers",
-                name=str(label),
+                name=html_text(label),
                 line={"color": COLOURS[j % len(COLOURS)]},
             )
         )

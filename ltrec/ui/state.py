@@ -14,6 +14,7 @@ import duckdb
 import streamlit as st
 
 from ltrec.analytics.backend import Store, from_cursor
+from ltrec.charts.text import markdown_message
 from ltrec.config import get_settings
 from ltrec.errors import BadInputError, LtrecError
 from ltrec.store import connect, external, file_version, list_datasets
@@ -97,9 +98,10 @@ def cursor(name: str) -> duckdb.DuckDBPyConnection:
 
 
 def show_error(err: LtrecError) -> None:
-    st.error(err.message)
+    # messages quote the user's data (a column or file name): shown as text, code spans kept
+    st.error(markdown_message(err.message))
     if err.hint:
-        st.caption(err.hint)
+        st.caption(markdown_message(err.hint))
 
 
 def dataset_picker() -> str | None:

@@ -47,9 +47,17 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 180_000
 
 #: Hostile catalogue strings (the ``xss`` dataset): shown as text, never run or evaluated.
-XSS_TITLES = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>")
+EVIL_HREF = "https://evil.example/"
+EVIL_LINK = f'<a href="{EVIL_HREF}">x</a>'
+XSS_TITLES = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>", EVIL_LINK)
 FORMULA_TITLE = '=HYPERLINK("http://evil.example","click")'
 XSS_CATEGORY = "<b onmouseover=alert(2)>Tools</b>"
+#: A second hostile category, a brand, a segment value, an item and a user id (``xss``).
+XSS_CATEGORY_LINK = f'<a href="{EVIL_HREF}">Kitchen</a>'
+XSS_BRAND = f'<a href="{EVIL_HREF}">brand</a><img src=x onerror=alert(3)>'
+XSS_SEGMENT = f'<script>alert(4)</script><a href="{EVIL_HREF}">gold</a>'
+XSS_ITEM_ID = "<img src=x onerror=alert(5)>"
+XSS_USER_ID = f'<a href="{EVIL_HREF}">u</a>'
 
 
 # ---------------------------------------------------------------------------- console filter
@@ -125,9 +133,23 @@ def ltrec(data_dir: Path, *args: str, check: bool = True) -> subprocess.Complete
     )
 
 
-def start_server(data_dir: Path, log: Path) -> Server:
-    port = free_port()
-    env = {**os.environ, "LTREC_DATA_DIR": str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2"}
+def start_server(
+    data_dir: Path,
+    log: Path,
+    *,
+    cwd: Path = REPO,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+) -> Server:
+    """``streamlit run app.py`` on 127.0.0.1. ``cwd`` is where Streamlit reads
+    ``.streamlit/config.toml`` and ``secrets.toml`` (the sign-in test uses its own folder)."""
+    port = port or free_port()
+    env = {
+        **os.environ,
+        "LTREC_DATA_DIR": str(data_dir),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **(env or {}),
+    }
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
         "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -135,7 +157,7 @@ def start_server(data_dir: Path, log: Path) -> Server:
         "--server.fileWatcherType", "none",
     ]  # fmt: skip
     out = log.open("w")
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -151,20 +173,38 @@ def start_server(data_dir: Path, log: Path) -> Server:
     raise RuntimeError("streamlit did not become healthy within 180 s")
 
 
-def write_xss_files(folder: Path) -> tuple[Path, Path]:
-    """Events and items CSVs whose titles and one category are HTML/JS or a formula."""
+def xss_item(i: int) -> str:
+    """Item ``i``'s id in the ``xss`` dataset (item 3, a head item, has an HTML id)."""
+    return XSS_ITEM_ID if i == 3 else f"i{i}"
+
+
+def xss_user(u: int) -> str:
+    """User ``u``'s id in the ``xss`` dataset (user 0 has an HTML id)."""
+    return XSS_USER_ID if u == 0 else f"u{u}"
+
+
+def write_xss_files(folder: Path) -> tuple[Path, Path, Path]:
+    """Events, items and users CSVs whose titles, categories, brands, a segment and ids are
+    HTML/JS or a formula."""
     import csv
 
     folder.mkdir(parents=True, exist_ok=True)
     hostile = [*XSS_TITLES, FORMULA_TITLE]
+    cats = ("Garden", XSS_CATEGORY, XSS_CATEGORY_LINK)
     items = folder / "items.csv"
     with items.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["item_id", "title", "category", "price"])
+        w.writerow(["item_id", "title", "category", "brand", "price"])
         for i in range(40):
             title = hostile[i] if i < len(hostile) else f"plain item {i}"
-            cat = XSS_CATEGORY if i % 2 else "Garden"
-            w.writerow([f"i{i}", title, cat, 10 + i])
+            brand = XSS_BRAND if i % 2 else "Acme"
+            w.writerow([xss_item(i), title, cats[i % 3], brand, 10 + i])
+    users = folder / "users.csv"
+    with users.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["user_id", "tier"])
+        for u in range(60):  # 30 users per tier: no cell of the Segments page is suppressed
+            w.writerow([xss_user(u), XSS_SEGMENT if u % 2 else "silver"])
     events = folder / "events.csv"
     with events.open("w", newline="") as fh:
         w = csv.writer(fh)
@@ -172,17 +212,16 @@ def write_xss_files(folder: Path) -> tuple[Path, Path]:
         n = 0
         for u in range(60):
             for j in range(8):
-                # every user views the three hostile items (so they are head items that every
-                # table and list shows) and a spread of the others; some views become purchases
-                item = j if j < 3 else (u * 7 + j * 3) % 40
+                # every user views the hostile items (so they are head items that every table
+                # and list shows) and a spread of the others; some views become purchases
+                item = xss_item(j if j < len(hostile) else (u * 7 + j * 3) % 40)
                 day = 1 + (u + j) % 27
-                w.writerow([f"u{u}", f"i{item}", "view", f"2025-02-{day:02d}T10:{j:02d}:00"])
+                user = xss_user(u)
+                w.writerow([user, item, "view", f"2025-02-{day:02d}T10:{j:02d}:00"])
                 if (u + j) % 3 == 0:
-                    w.writerow(
-                        [f"u{u}", f"i{item}", "purchase", f"2025-02-{day:02d}T11:{j:02d}:00"]
-                    )
+                    w.writerow([user, item, "purchase", f"2025-02-{day:02d}T11:{j:02d}:00"])
                 n += 1
-    return events, items
+    return events, items, users
 
 
 @dataclass
@@ -213,8 +252,9 @@ def build_data(root: Path) -> Path:
     data = root / "data"
     data.mkdir(parents=True, exist_ok=True)
     ltrec(data, "demo", "--users", "400", "--items", "300", "--events", "40000", "--seed", "7")
-    events, items = write_xss_files(root / "xss-src")
-    ltrec(data, "import", "xss", "--events", str(events), "--items", str(items))
+    events, items, users = write_xss_files(root / "xss-src")
+    files = ["--events", str(events), "--items", str(items), "--users", str(users)]
+    ltrec(data, "import", "xss", *files)
     for name in ("demo", "xss"):
         ltrec(data, "train", name, "--model", "popularity")
     return data
