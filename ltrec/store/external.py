@@ -36,6 +36,18 @@ The format (every key but ``backend`` and ``tables.events`` is optional)::
     max_events = 2_000_000
     seed = 42
 
+Confinement (a TOML is as trusted as the data directory it sits in, no more): every path it
+names (``database`` of the file engines, ``[connection]`` keys ending in ``path``, ``dir``,
+``directory``, ``file`` or ``folder``, ``[spark.config]`` keys ending in ``dir``, ``path`` or
+``file``) resolves, relative to the data directory, to a place inside the data directory or one
+of the folders in the ``external_dirs`` setting (``LTREC_EXTERNAL_DIRS``); symlinks are followed
+before the check. Spark's warehouse defaults into the data directory, so no file is created
+outside it. ``[connection_env]`` may not read ltrec's own ``LTREC_*`` settings and secrets, and
+no message ever shows an environment value or a secret-looking connection value (``password``,
+``token``, ``secret``, ``key``, ...): engine errors are redacted. Unknown keys are errors: at the
+top level and in every section, in ``[columns.events]`` (canonical event columns only), and in
+``[connection]`` for engines whose ``connect`` takes a fixed set of arguments.
+
 Events are cast to the canonical types (DESIGN §2); ``event_type`` goes through the same alias
 table as the importer (``pv`` -> view, ``addtocart`` -> cart, ...); missing optional columns
 (session_id, quantity, price, source) are NULL. Items and users keep their extra columns as
@@ -48,6 +60,7 @@ never formatted into SQL (Ibis builds every query).
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import time
@@ -60,8 +73,9 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from ltrec.config import get_settings
 from ltrec.errors import BadInputError, ConfigError, DatasetNotFoundError
 from ltrec.store.connect import SUFFIX, check_name, data_dir, list_datasets
 from ltrec.store.schema import EVENT_ALIASES, EVENT_COLUMNS, ITEM_COLUMNS, quote_ident
@@ -72,6 +86,15 @@ TABLES = ("events", "items", "users", "user_derived")
 _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,127}$")
 _COLUMN = re.compile(r"^[^\x00-\x1f]{1,128}$")
 _BACKEND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+#: ``[connection]`` keys that hold a file or folder, whatever the engine.
+_PATH_KEY = re.compile(r"(^|_)(path|dir|directory|file|folder|filename)$", re.IGNORECASE)
+#: ``[spark.config]`` keys that hold a file or folder (``spark.sql.warehouse.dir``, ...).
+_SPARK_PATH_KEY = re.compile(r"(\.|^)[A-Za-z]*(dir|directory|path|file)$", re.IGNORECASE)
+#: Engines whose ``database`` argument is a local file.
+_FILE_ENGINES = {"duckdb", "sqlite"}
+#: Connection keys whose values are secrets (never shown in a message).
+_SECRET_KEY = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)
 _IBIS_TYPES = {
     "VARCHAR": "string",
     "TIMESTAMP": "timestamp",
@@ -113,6 +136,21 @@ class ExternalConfig(BaseModel):
     tables: dict[str, str]
     columns: dict[str, dict[str, str]] = Field(default_factory=dict)
     sample: SampleConfig = Field(default_factory=SampleConfig)
+    #: The data directory the TOML was read from (paths are confined to it).
+    _root: Path | None = PrivateAttr(default=None)
+
+    @field_validator("connection_env")
+    @classmethod
+    def _env(cls, env: dict[str, str]) -> dict[str, str]:
+        for arg, var in env.items():
+            if not _ENV_NAME.match(var):
+                raise ValueError(f"connection_env.{arg}: {var!r} is not an environment name")
+            if var.upper().startswith("LTREC_"):
+                raise ValueError(
+                    f"connection_env.{arg}: ${var} is one of ltrec's own settings or secrets; "
+                    "an engine may only read variables meant for it"
+                )
+        return env
 
     @field_validator("backend")
     @classmethod
@@ -140,6 +178,12 @@ class ExternalConfig(BaseModel):
         for table, renames in columns.items():
             if table not in TABLES:
                 raise ValueError(f"columns.{table}: not a canonical table")
+            unknown = sorted(set(renames) - set(EVENT_COLUMNS)) if table == "events" else []
+            if unknown:
+                raise ValueError(
+                    f"columns.events: unknown column(s) {', '.join(unknown)}; events have "
+                    f"{', '.join(EVENT_COLUMNS)}"
+                )
             for new, old in renames.items():
                 if not _PART.match(new) or not _COLUMN.match(old):
                     raise ValueError(f"columns.{table}.{new} = {old!r}: not a plain column name")
@@ -216,7 +260,7 @@ def load_config(name: str, data_dir_: Path | str | None = None) -> ExternalConfi
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path.name} is not valid TOML ({exc})") from None
     try:
-        return ExternalConfig.model_validate(raw)
+        cfg = ExternalConfig.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "file"
@@ -224,12 +268,101 @@ def load_config(name: str, data_dir_: Path | str | None = None) -> ExternalConfi
             f"{path.name}: {where}: {first['msg']}",
             hint="see the format in the ltrec.store.external docstring (README: external data)",
         ) from None
+    return _confine(cfg, data_dir(data_dir_), path.name)
+
+
+# ------------------------------------------------------------------------ confinement
+
+
+def allowed_dirs(root: Path) -> list[Path]:
+    """The folders a TOML may name paths in: the data directory and ``external_dirs``."""
+    return [root.resolve(), *(Path(d).resolve() for d in get_settings().external_dirs)]
+
+
+def confine_path(value: str, where: str, root: Path, *, shown: bool = True) -> str:
+    """``value`` resolved (relative to the data directory, symlinks followed) if it lies in an
+    allowed folder, else :class:`ConfigError`. ``shown=False``: the value came from the
+    environment and is not repeated in the message."""
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise ConfigError(f"{where} must be a path (text)")
+    path = Path(value)
+    resolved = (path if path.is_absolute() else root / path).resolve()
+    allowed = allowed_dirs(root)
+    if not any(resolved.is_relative_to(a) for a in allowed):
+        what = f"{where} = {value!r}" if shown else where
+        raise ConfigError(
+            f"{what} points outside the data directory",
+            hint="put the file in the data directory (paths are relative to it), or add its "
+            "folder to the external_dirs setting (LTREC_EXTERNAL_DIRS='[\"/srv/folder\"]')",
+        )
+    return str(resolved)
+
+
+def _is_path_arg(backend: str, key: str) -> bool:
+    return bool(_PATH_KEY.search(key)) or (key == "database" and backend in _FILE_ENGINES)
+
+
+def _confine(cfg: ExternalConfig, root: Path, file: str) -> ExternalConfig:
+    """Check every path of ``cfg`` against the allowed folders; resolve them; default Spark's
+    warehouse into the data directory; refuse connection keys the engine does not take."""
+    conn = dict(cfg.connection)
+    for key, value in conn.items():
+        if _is_path_arg(cfg.backend, key) and not (key == "database" and value == ":memory:"):
+            conn[key] = confine_path(value, f"{file}: connection.{key}", root)
+    _check_connect_keys(cfg.backend, [*conn, *cfg.connection_env], file)
+    spark = dict(cfg.spark.config)
+    for key, value in spark.items():
+        if _SPARK_PATH_KEY.search(key):
+            spark[key] = confine_path(str(value), f"{file}: spark.config.{key}", root)
+    spark.setdefault("spark.sql.warehouse.dir", str(root.resolve() / ".spark-warehouse"))
+    out = cfg.model_copy(
+        update={
+            "connection": conn,
+            "spark": cfg.spark.model_copy(update={"config": spark}),
+        }
+    )
+    out._root = root
+    return out
+
+
+def _check_connect_keys(backend: str, keys: list[str], file: str) -> None:
+    """Unknown connection keys are errors where the engine's ``connect`` has fixed arguments."""
+    if backend == "pyspark" or not keys:
+        return
+    try:
+        params = inspect.signature(getattr(ibis, backend).connect).parameters
+    except Exception:  # noqa: BLE001 - a backend that cannot be imported is reported on connect
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return  # free-form engine options: the engine itself rejects unknown ones
+    valid = [n for n in params if n != "self"]
+    unknown = sorted(set(keys) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"{file}: connection: unknown key(s) {', '.join(unknown)} for the {backend} engine",
+            hint=f"valid keys: {', '.join(valid)}",
+        )
+
+
+def redact(text: str, cfg: ExternalConfig | None = None) -> str:
+    """``text`` with every environment value an engine was given, every secret-looking
+    connection value and every ``LTREC_*`` secret replaced by ``***``."""
+    secrets: set[str] = set()
+    if cfg is not None:
+        secrets.update(os.environ.get(var, "") for var in cfg.connection_env.values())
+        secrets.update(str(v) for k, v in cfg.connection.items() if _SECRET_KEY.search(k))
+    secrets.update(
+        v for k, v in os.environ.items() if k.startswith("LTREC_") and _SECRET_KEY.search(k)
+    )
+    for value in sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
 
 
 # ------------------------------------------------------------------------ connecting
 
 
-def _spark_session(cfg: SparkConfig) -> Any:
+def _spark_session(cfg: SparkConfig) -> Any:  # cfg.config holds the confined paths
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.master(cfg.master).appName(cfg.app_name)
@@ -241,6 +374,7 @@ def _spark_session(cfg: SparkConfig) -> Any:
 def connect_backend(cfg: ExternalConfig) -> ibis.BaseBackend:
     """An Ibis backend for ``cfg`` (a Spark session is built or reused for ``pyspark``)."""
     kwargs = dict(cfg.connection)
+    root = cfg._root if cfg._root is not None else data_dir()
     for arg, var in cfg.connection_env.items():
         value = os.environ.get(var)
         if value is None:
@@ -248,6 +382,9 @@ def connect_backend(cfg: ExternalConfig) -> ibis.BaseBackend:
                 f"connection argument {arg!r} comes from ${var}, which is not set",
                 hint=f"export {var}=... before starting ltrec",
             )
+        if _is_path_arg(cfg.backend, arg) and not (arg == "database" and value == ":memory:"):
+            where = f"connection argument {arg!r} (from ${var})"
+            value = confine_path(value, where, root, shown=False)
         kwargs[arg] = value
     try:
         if cfg.backend == "pyspark":
@@ -255,14 +392,20 @@ def connect_backend(cfg: ExternalConfig) -> ibis.BaseBackend:
         return getattr(ibis, cfg.backend).connect(**kwargs)
     except (ImportError, ModuleNotFoundError) as exc:
         raise ConfigError(
-            f"the Ibis {cfg.backend} backend cannot be loaded ({exc})",
+            f"the Ibis {cfg.backend} backend cannot be loaded ({redact(str(exc), cfg)})",
             hint=f"pip install 'ibis-framework[{cfg.backend}]'",
         ) from None
     except Exception as exc:  # noqa: BLE001 - each engine raises its own connection errors
         raise ConfigError(
-            f"cannot connect to the {cfg.backend} engine: {str(exc).splitlines()[0][:300]}",
+            f"cannot connect to the {cfg.backend} engine: "
+            f"{redact(_first_line(exc), cfg)[:300]}",
             hint="check the [connection] section of the dataset's TOML file",
         ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).splitlines()
+    return lines[0] if lines else exc.__class__.__name__
 
 
 @dataclass
@@ -283,7 +426,7 @@ class ExternalSource:
         except Exception as exc:  # noqa: BLE001 - engine-specific "table not found"
             raise ConfigError(
                 f"external dataset '{self.name}': table {self.config.tables[canonical]!r} "
-                f"({canonical}) cannot be read: {str(exc).splitlines()[0][:200]}",
+                f"({canonical}) cannot be read: {redact(_first_line(exc), self.config)[:200]}",
                 hint="check [tables] in the dataset's TOML file",
             ) from None
         renames = self.config.columns.get(canonical, {})

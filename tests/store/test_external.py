@@ -8,6 +8,7 @@ Spark session and render the Long Tail page on a Spark-defined dataset.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -27,6 +28,7 @@ from ltrec.store.external import (
     list_external,
     load_config,
     open_external,
+    redact,
     sample_name,
 )
 from tests.analytics.conftest import synthetic_shop, write_store
@@ -94,8 +96,10 @@ seed = 7
 
 
 @pytest.fixture
-def external(data_dir: Path, tmp_path: Path):
+def external(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     native, foreign = _source_frames()
+    # the warehouse lies outside the data directory, in a folder the setting allows
+    monkeypatch.setenv("LTREC_EXTERNAL_DIRS", json.dumps([str(tmp_path)]))
     db = tmp_path / "warehouse.duckdb"
     _write_source(db, *foreign)
     (data_dir / "wh.toml").write_text(TOML.format(db=db))
@@ -134,6 +138,7 @@ def test_analytics_match_the_native_store(external) -> None:
     a, b = store_stats(ext, "x").to_dict(), store_stats(nat, "x").to_dict()
     assert a.pop("events") == b.pop("events")
     assert a.pop("bucket_cuts") == b.pop("bucket_cuts")
+    assert a.pop("profile") == b.pop("profile")  # the dataset profile: same on both engines
     assert a == pytest.approx(b)
     assert "region" in segments.segment_dimensions(ext)
     assert not ext.has("user_derived")  # not mapped: derived segments are not offered
@@ -384,3 +389,153 @@ def test_every_page_on_an_external_dataset(external, page) -> None:
     else:
         shown = " ".join([i.value for i in at.info] + [e.value for e in at.error])
         assert "wh-sample" in shown or "external engine" in shown
+
+
+# ---------------------------------------------------------------------------- confinement
+
+
+def _with_db(data_dir: Path, value: str, extra: str = "") -> None:
+    text = (data_dir / "wh.toml").read_text()
+    db = text.split('database = "')[1].split('"')[0]
+    (data_dir / "wh.toml").write_text(text.replace(db, value) + extra)
+
+
+@pytest.mark.parametrize("where", ["absolute", "relative", "symlink", "root-home"])
+def test_a_path_outside_the_allowed_folders_is_refused(external, data_dir, tmp_path, where):
+    elsewhere = tmp_path.parent / f"elsewhere-{where}"
+    elsewhere.mkdir()
+    target = elsewhere / "new.duckdb"
+    up = "../" * len(data_dir.relative_to(elsewhere.parent).parts)  # relative to the data dir
+    value = {
+        "absolute": str(target),
+        "relative": f"{up}{elsewhere.name}/new.duckdb",
+        "symlink": "link/new.duckdb",  # a folder inside the data dir that links outside
+        "root-home": "/root/new.duckdb",
+    }[where]
+    if where == "symlink":
+        (data_dir / "link").symlink_to(elsewhere)
+    _with_db(data_dir, value)
+    with pytest.raises(ConfigError) as info:
+        open_external("wh")
+    assert str(info.value).splitlines()[0] == (
+        f"wh.toml: connection.database = {value!r} points outside the data directory"
+    )
+    assert "LTREC_EXTERNAL_DIRS" in str(info.value)
+    assert not target.exists() and not Path("/root/new.duckdb").exists()  # nothing created
+
+
+def test_a_relative_path_resolves_inside_the_data_directory(external, data_dir, tmp_path):
+    (data_dir / "sources").mkdir()
+    shutil.copyfile(tmp_path / "warehouse.duckdb", data_dir / "sources" / "wh.duckdb")
+    _with_db(data_dir, "sources/wh.duckdb")
+    cfg = load_config("wh")
+    assert cfg.connection["database"] == str((data_dir / "sources" / "wh.duckdb").resolve())
+    assert Store(open_external("wh")).events().count().execute() > 0
+
+
+def test_without_the_allow_list_the_warehouse_is_refused(external, monkeypatch):
+    monkeypatch.delenv("LTREC_EXTERNAL_DIRS")
+    with pytest.raises(ConfigError, match="points outside the data directory"):
+        load_config("wh")
+
+
+def test_an_environment_path_outside_is_refused_without_showing_it(
+    external, data_dir, monkeypatch
+):
+    text = (data_dir / "wh.toml").read_text()
+    db = text.split('database = "')[1].split('"')[0]
+    text = text.replace(f'database = "{db}"\n', "") + '\n[connection_env]\ndatabase = "WH_DB"\n'
+    (data_dir / "wh.toml").write_text(text)
+    monkeypatch.setenv("WH_DB", "/var/tmp/private-place/x.duckdb")
+    with pytest.raises(ConfigError) as info:
+        open_external("wh")
+    msg = str(info.value)
+    assert msg.splitlines()[0] == (
+        "connection argument 'database' (from $WH_DB) points outside the data directory"
+    )
+    assert "private-place" not in msg and not Path("/var/tmp/private-place").exists()
+
+
+def test_ltrec_secrets_cannot_be_read_by_an_engine(external, data_dir, monkeypatch):
+    monkeypatch.setenv("LTREC_HMAC_KEY", "k3y-material-that-must-not-leak")
+    path = data_dir / "wh.toml"
+    path.write_text(path.read_text() + '\n[connection_env]\ntemp_directory = "LTREC_HMAC_KEY"\n')
+    with pytest.raises(ConfigError) as info:
+        open_external("wh")
+    msg = str(info.value)
+    assert msg.splitlines()[0] == (
+        "wh.toml: connection_env: Value error, connection_env.temp_directory: $LTREC_HMAC_KEY is "
+        "one of ltrec's own settings or secrets; an engine may only read variables meant for it"
+    )
+    assert "k3y-material" not in msg
+
+
+def test_engine_errors_never_show_environment_values(external, data_dir, monkeypatch):
+    # DuckDB echoes a bad option value in its error; a value from the environment is redacted.
+    monkeypatch.setenv("WH_THREADS", "hunter2-not-a-number")
+    monkeypatch.setenv("LTREC_HMAC_KEY", "another-secret-value")
+    path = data_dir / "wh.toml"
+    path.write_text(path.read_text() + '\n[connection_env]\nthreads = "WH_THREADS"\n')
+    with pytest.raises(ConfigError) as info:
+        open_external("wh")
+    msg = str(info.value)
+    assert msg.startswith("cannot connect to the duckdb engine: ")
+    assert "hunter2" not in msg and "***" in msg
+    assert "another-secret-value" not in redact("x another-secret-value y")
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ("\n[spark]\nmaster = 'local'\ncolour = 'red'\n", "spark.colour: Extra inputs"),
+        ("\n[sample]\nmax_events = 500\nseeed = 1\n", "sample.seeed: Extra inputs"),
+        ("\nbackends = 'duckdb'\n", "backends: Extra inputs"),
+    ],
+    ids=["spark", "sample", "top"],
+)
+def test_unknown_keys_are_errors(external, data_dir, extra, match):
+    path = data_dir / "wh.toml"
+    text = path.read_text()
+    if extra.startswith("\n[sample]"):
+        text = text.split("[sample]")[0]
+    path.write_text(text + extra)
+    with pytest.raises(ConfigError, match=match):
+        load_config("wh")
+
+
+def test_unknown_event_column_and_connection_key(external, data_dir):
+    path = data_dir / "wh.toml"
+    text = path.read_text()
+    path.write_text(text.replace('ts = "at"', 'ts = "at"\ntimestmp = "at"'))
+    with pytest.raises(ConfigError, match="columns.events: unknown column.s. timestmp"):
+        load_config("wh")
+    (data_dir / "lite.toml").write_text(
+        'backend = "sqlite"\n[connection]\ndatabase = "src.db"\npasword = "x"\n'
+        '[tables]\nevents = "clicks"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config("lite")
+    assert str(info.value).splitlines() == [
+        "lite.toml: connection: unknown key(s) pasword for the sqlite engine",
+        "valid keys: database, type_map",
+    ]
+    assert not (data_dir / "src.db").exists()
+
+
+def test_spark_warehouse_and_dirs_stay_in_the_data_directory(data_dir, tmp_path):
+    (data_dir / "sp.toml").write_text(
+        'backend = "pyspark"\n[spark.config]\n"spark.local.dir" = "spark-tmp"\n'
+        '[tables]\nevents = "clicks"\n'
+    )
+    cfg = load_config("sp")
+    root = data_dir.resolve()
+    assert cfg.spark.config == {
+        "spark.local.dir": str(root / "spark-tmp"),
+        "spark.sql.warehouse.dir": str(root / ".spark-warehouse"),
+    }
+    (data_dir / "sp.toml").write_text(
+        'backend = "pyspark"\n[spark.config]\n"spark.eventLog.dir" = "/tmp/events"\n'
+        '[tables]\nevents = "clicks"\n'
+    )
+    with pytest.raises(ConfigError, match="spark.config.spark.eventLog.dir = '/tmp/events' poi"):
+        load_config("sp")
