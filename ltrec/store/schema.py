@@ -78,7 +78,8 @@ CREATE TABLE IF NOT EXISTS rejects (
     source_file VARCHAR,
     line BIGINT,
     reason VARCHAR,
-    raw VARCHAR
+    raw VARCHAR,
+    code VARCHAR
 );
 """
 
@@ -86,6 +87,8 @@ CREATE TABLE IF NOT EXISTS rejects (
 def create_schema(con) -> None:  # con: duckdb.DuckDBPyConnection
     """Create the canonical tables if they are missing (idempotent)."""
     con.execute(_DDL)
+    # files made before the reject codes: code (ltrec.store.importing.codes) is NULL there
+    con.execute("ALTER TABLE rejects ADD COLUMN IF NOT EXISTS code VARCHAR")
     con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
 
 

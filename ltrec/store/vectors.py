@@ -275,7 +275,8 @@ def import_vectors(
                 {"name": name},
             ).fetchone()[0]
             con.execute(
-                "INSERT INTO rejects SELECT $iid, $label, rid, reason, "
+                "INSERT INTO rejects (import_id, source_file, line, reason, raw) "
+                "SELECT $iid, $label, rid, reason, "
                 "left(coalesce(item_id, '') || ': ' || coalesce(CAST(v AS VARCHAR), ''), 300) "
                 "FROM _vec_r WHERE reason IS NOT NULL",
                 {"iid": rep.import_id, "label": src.label},

@@ -16,6 +16,7 @@ import pytest
 from ltrec.errors import BadInputError, TooManyRejectsError
 from ltrec.store import connect, dataset_path, file_version
 from ltrec.store.importing import import_dataset
+from ltrec.store.importing.codes import RejectCode
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())["cases"]
@@ -121,18 +122,19 @@ def test_bad_input(case, corpus, base_store, data_dir):
         assert "--max-reject-share" in str(exc.value)
         for reason in case["reasons"]:
             assert reason in report.rejects_by_reason, report.rejects_by_reason
+        assert set(case["codes"]) == set(report.rejects_by_code), report.rejects_by_code
+        assert all(RejectCode(c) for c in report.reason_codes.values())
         assert table_checksums("shop") == before and file_version("shop") == version
         # accepted on request: valid rows land, every reject is stored with its reason
         report = _run(case, corpus, max_reject_share=1.0)
         con = connect("shop")
-        stored = dict(
-            con.execute(
-                "SELECT reason, count(*) FROM rejects WHERE import_id = ? GROUP BY 1",
-                [report.import_id],
-            ).fetchall()
-        )
+        stored = con.execute(
+            "SELECT reason, code, count(*) FROM rejects WHERE import_id = ? GROUP BY 1, 2",
+            [report.import_id],
+        ).fetchall()
         con.close()
-        assert stored == report.rejects_by_reason
+        assert {r: n for r, _, n in stored} == report.rejects_by_reason
+        assert {r: c for r, c, _ in stored} == report.reason_codes
         assert all(s["line"] >= 2 and s["reason"] for s in report.sample_rejects)
     else:
         report = _run(case, corpus)

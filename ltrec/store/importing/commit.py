@@ -39,7 +39,7 @@ from ltrec.errors import BadInputError, TooManyRejectsError
 from ltrec.store import privacy
 from ltrec.store.connect import check_name, connect, dataset_path, read_meta, write_meta, writing
 from ltrec.store.finalize import finalize
-from ltrec.store.importing.map import Bound, bind, split_mapping
+from ltrec.store.importing.map import Bound, bind, resolve_event_map, split_mapping
 from ltrec.store.importing.presets import get_preset, guess_mapping
 from ltrec.store.importing.read import sniff
 from ltrec.store.importing.report import ImportConfig, ImportReport, Progress
@@ -90,7 +90,8 @@ def write_tables(imp: Stager, entities: dict[str, Bound]) -> None:
     labels = {src.role: src.label for _, src in imp.stages}
     for role, label in labels.items():
         imp.q(
-            "INSERT INTO rejects SELECT $import_id, $label, line, reason, raw "
+            "INSERT INTO rejects (import_id, source_file, line, reason, raw, code) "
+            "SELECT $import_id, $label, line, reason, raw, code "
             "FROM _imp_rej WHERE role = $role",
             {"label": label, "role": role},
         )
@@ -257,6 +258,7 @@ def import_dataset(
     if preset is None:
         preset, _ = guess_mapping(srcs["events"].columns)
     p = get_preset(preset)
+    event_map = resolve_event_map(p, cfg.event_map)
     routed = split_mapping(dict(mapping or {}), p)
     layouts = {"events": p.events, "items": p.items, "users": p.users}
     bound = {role: bind(src, layouts[role], *routed[role]) for role, src in srcs.items()}
@@ -268,6 +270,7 @@ def import_dataset(
         import_id=uuid.uuid4().hex,
         max_reject_share=max_reject_share,
         pseudonymized=key is not None,
+        event_map=event_map,
         files={r: s.label for r, s in srcs.items()},
         formats={r: s.kind for r, s in srcs.items()},
         mapping={
@@ -303,9 +306,13 @@ def import_dataset(
                 sample["raw"] = _WITHHELD
         if report.reject_share > max_reject_share:
             report.seconds = time.perf_counter() - start
-            raise TooManyRejectsError(
+            err = TooManyRejectsError(
                 report.reject_summary(), report.reject_share, max_reject_share, report
             )
+            if report.unknown_event_types:  # the likely fix first: map the event values
+                err.hint = f"{report.event_map_hint()}\n{err.hint}"
+                err.args = (f"{err.message}\n{err.hint}",)
+            raise err
         write_tables(imp, {k: v for k, v in bound.items() if k != "events"})
         if not dry_run:
             write_meta(

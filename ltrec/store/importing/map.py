@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ltrec.config import EVENT_TYPES
 from ltrec.errors import BadInputError, ColumnNotFoundError
 from ltrec.store.importing.presets import Layout, Preset, match_columns, norm_header
 from ltrec.store.importing.read import SourceFile
@@ -34,13 +35,58 @@ _ALIAS_MAP = (
 )
 
 
-def event_type_expr(raw: str) -> str:
-    """SQL mapping the VARCHAR event value ``raw`` to an event type (NULL when unknown)."""
+#: The target of ``--event-map VALUE=drop``: those rows are left out, neither imported nor
+#: rejected (counted in the report's ``dropped_event_types``).
+DROP = "drop"
+
+
+def resolve_event_map(preset: Preset, given: dict[str, str] | None) -> dict[str, str]:
+    """Event value -> event type (or :data:`DROP`): the preset's ``event_defaults``, overridden
+    by ``given`` (``--event-map``). Values match case-insensitively, trimmed; a target may be
+    an event type or one of its aliases (``buy``). Raises :class:`BadInputError` for a target
+    that is neither, or an empty value."""
+    out: dict[str, str] = {}
+    for pairs in (preset.event_defaults, given or {}):
+        for value, target in pairs.items():
+            v, t = value.strip().lower(), target.strip().lower()
+            if not v:
+                raise BadInputError(
+                    f"--event-map {value}={target}: the event value is empty",
+                    hint="write VALUE=TYPE, e.g. --event-map fav=cart",
+                )
+            t = t if t == DROP else EVENT_ALIASES.get(t, "")
+            if not t:
+                raise BadInputError(
+                    f"--event-map {value}={target}: {target!r} is not an event type",
+                    hint=f"map it to one of: {', '.join(EVENT_TYPES)}, or {DROP} to leave those "
+                    "rows out",
+                )
+            out[v] = t
+    return out
+
+
+def event_type_expr(
+    raw: str, event_map: dict[str, str] | None = None
+) -> tuple[str, dict[str, str]]:
+    """SQL mapping the VARCHAR event value ``raw`` to an event type (:data:`DROP` for a value
+    mapped to drop, NULL when unknown), and its bound parameters (the mapped values)."""
+    event_map = event_map or {}
     # exact spellings first: lower(trim()) on every row cost a tenth of the import
     exact = " ".join(
-        f"WHEN '{sql_str(k)}' THEN '{v}'" for k, v in EVENT_ALIASES.items() if k.islower()
+        f"WHEN '{sql_str(k)}' THEN '{v}'"
+        for k, v in EVENT_ALIASES.items()
+        if k.islower() and k not in event_map
     )
-    return f"CASE {raw} {exact} ELSE {_ALIAS_MAP}[lower(trim({raw}))] END"
+    folded = f"lower(trim({raw}))"
+    params = {f"event_value_{i}": v for i, v in enumerate(event_map)}
+    # targets are our constants (checked by resolve_event_map); the values are parameters
+    mapped = " ".join(f"WHEN ${p} THEN '{event_map[v]}'" for p, v in params.items())
+    other = (
+        f"CASE {folded} {mapped} ELSE {_ALIAS_MAP}[{folded}] END"
+        if mapped
+        else (f"{_ALIAS_MAP}[{folded}]")
+    )
+    return f"CASE {raw} {exact} ELSE {other} END", params
 
 
 def render(template: str, cols: dict[str, int], prefix: str = "s.") -> str:

@@ -37,6 +37,7 @@ from collections.abc import Iterable
 from pydantic import BaseModel, ConfigDict, Field
 
 from ltrec.errors import BadInputError
+from ltrec.store.importing.codes import RejectCode
 
 
 def norm_header(name: str) -> str:
@@ -68,13 +69,16 @@ class Preset(BaseModel):
         event_type: a constant event type for every row (order lines, purchase logs), or None to
             read the ``event_type`` key through ``EVENT_ALIASES``.
         missing_user_reason: the reject reason of a row without a user id.
-        rejects: (reason, SQL condition over keys) checked after the ids, in order.
+        missing_user_code: its reject code.
+        rejects: (code, reason, SQL condition over keys) checked after the ids, in order.
         also_purchase: SQL condition over keys; a valid row matching it also yields a purchase
             event (ratings).
         event_items / event_users: item / user fields taken from the events file itself
             (field -> template), e.g. the order line's description as the item title.
         repeat_domain: buying the same item again is normal (groceries): evaluation keeps seen
             items as targets and models may recommend them (``meta.repeat_domain``).
+        event_defaults: event value -> event type (or ``drop``) for values no alias maps, e.g.
+            a behaviour log's ``fav``; ``--event-map`` overrides each (documented in the README).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -86,11 +90,13 @@ class Preset(BaseModel):
     users: Layout = Layout()
     event_type: str | None = None
     missing_user_reason: str = "missing user_id"
-    rejects: tuple[tuple[str, str], ...] = ()
+    missing_user_code: RejectCode = RejectCode.MISSING_USER_ID
+    rejects: tuple[tuple[RejectCode, str, str], ...] = ()
     also_purchase: str | None = None
     event_items: dict[str, str] = Field(default_factory=dict)
     event_users: dict[str, str] = Field(default_factory=dict)
     repeat_domain: bool = False
+    event_defaults: dict[str, str] = Field(default_factory=dict)
 
 
 #: Default minimum rating that also counts as a purchase (ratings preset, 1-5 scale).
@@ -218,7 +224,10 @@ PRESETS: dict[str, Preset] = {
             users=_USERS_CANONICAL,
             event_type="purchase",
             missing_user_reason="missing user_id (guest order)",
-            rejects=(("cancellation", "upper(ltrim({session_id})) LIKE 'C%'"),),
+            missing_user_code=RejectCode.GUEST_ORDER,
+            rejects=(
+                (RejectCode.CANCELLATION, "cancellation", "upper(ltrim({session_id})) LIKE 'C%'"),
+            ),
             event_items={"title": "{title}"},
             event_users={"country": "{country}"},
         ),
@@ -249,8 +258,9 @@ PRESETS: dict[str, Preset] = {
             users=_USERS_CANONICAL,
             event_type="view",
             rejects=(
-                ("missing rating", "nullif(trim({rating}), '') IS NULL"),
+                (RejectCode.MISSING_RATING, "missing rating", "nullif(trim({rating}), '') IS NULL"),
                 (
+                    RejectCode.UNPARSEABLE_RATING,
                     "unparseable rating",
                     "NOT coalesce(isfinite(TRY_CAST(trim({rating}) AS DOUBLE)), false)",
                 ),

@@ -24,6 +24,9 @@ class ImportConfig(BaseModel):
         future_slack_hours: a timestamp later than now plus this is out of range.
         ts_sample: values sampled per file to detect the timestamp format.
         sample_rejects: rejected rows returned in the report (at most 3 per reason first).
+        event_map: event value -> event type, or ``drop`` to leave those rows out
+            (``--event-map fav=cart``); over the preset's ``event_defaults``. A value no alias
+            and no mapping knows is a reject, ``unknown event type 'fav'``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -33,6 +36,7 @@ class ImportConfig(BaseModel):
     future_slack_hours: float = Field(24.0, ge=0.0, le=24.0 * 366)
     ts_sample: int = Field(2000, ge=10, le=100_000)
     sample_rejects: int = Field(20, ge=0, le=1000)
+    event_map: dict[str, str] = Field(default_factory=dict, max_length=1000)
 
 
 @dataclass
@@ -55,6 +59,15 @@ class ImportReport:
     rows_loaded: dict[str, int] = field(default_factory=dict)
     new_rows: dict[str, int] = field(default_factory=dict)
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    #: reason -> its :class:`~ltrec.store.importing.codes.RejectCode` value
+    reason_codes: dict[str, str] = field(default_factory=dict)
+    rejects_by_code: dict[str, int] = field(default_factory=dict)
+    #: event values no alias and no mapping knows (rejected rows), with their row counts
+    unknown_event_types: dict[str, int] = field(default_factory=dict)
+    #: event values mapped to ``drop``, with the rows left out (not rejects)
+    dropped_event_types: dict[str, int] = field(default_factory=dict)
+    #: the event value mapping in force (preset defaults and ``--event-map``)
+    event_map: dict[str, str] = field(default_factory=dict)
     sample_rejects: list[dict[str, Any]] = field(default_factory=list)
     max_reject_share: float = 0.05
     seconds: float = 0.0
@@ -83,6 +96,18 @@ class ImportReport:
         noun = "row" if self.rejected == 1 else "rows"
         return f"{self.rejected:,} {noun} rejected: " + ", ".join(parts)
 
+    def event_map_hint(self) -> str:
+        """What to do about :attr:`unknown_event_types` (empty when there are none)."""
+        if not self.unknown_event_types:
+            return ""
+        listed = ", ".join(f"'{v}' ({n:,} rows)" for v, n in self.unknown_event_types.items())
+        first = next(iter(self.unknown_event_types))
+        return (
+            f"Event types no alias maps: {listed}. Map each with --event-map VALUE=TYPE "
+            f"(e.g. --event-map {first}=cart), or --event-map {first}=drop to leave those rows "
+            "out."
+        )
+
     def summary(self) -> str:
         loaded = ", ".join(
             f"{self.rows_loaded.get(t, 0):,} {t}" for t in ("events", "items", "users")
@@ -98,6 +123,15 @@ class ImportReport:
             f"{head} ({how} {self.preset}; {self.rows_read:,} rows read in {self.seconds:.1f}s).",
             self.reject_summary()[0].upper() + self.reject_summary()[1:] + ".",
         ]
+        if self.dropped_event_types:
+            n = sum(self.dropped_event_types.values())
+            lines.append(
+                f"{n:,} {'row' if n == 1 else 'rows'} left out by the event map: "
+                + ", ".join(f"{v!r} ({k:,})" for v, k in self.dropped_event_types.items())
+                + "."
+            )
+        if self.unknown_event_types:
+            lines.append(self.event_map_hint())
         if self.rejected and self.committed:
             lines.append("Rejected rows are in the dataset's rejects table.")
         return "\n".join(lines)
@@ -124,6 +158,11 @@ class ImportReport:
             "reject_share": self.reject_share,
             "max_reject_share": self.max_reject_share,
             "rejects_by_reason": self.rejects_by_reason,
+            "reason_codes": self.reason_codes,
+            "rejects_by_code": self.rejects_by_code,
+            "unknown_event_types": self.unknown_event_types,
+            "dropped_event_types": self.dropped_event_types,
+            "event_map": self.event_map,
             "sample_rejects": self.sample_rejects,
             "summary": self.reject_summary(),
             "seconds": round(self.seconds, 3),

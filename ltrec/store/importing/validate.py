@@ -20,7 +20,15 @@ from typing import Any
 import duckdb
 
 from ltrec.errors import BadInputError
-from ltrec.store.importing.map import Bound, event_type_expr, keys_bound, render, sql_str
+from ltrec.store.importing.codes import RejectCode
+from ltrec.store.importing.map import (
+    DROP,
+    Bound,
+    event_type_expr,
+    keys_bound,
+    render,
+    sql_str,
+)
 from ltrec.store.importing.presets import Preset
 from ltrec.store.importing.read import SourceFile
 from ltrec.store.importing.report import ImportConfig, ImportReport, Progress
@@ -55,17 +63,56 @@ def _strip(expr: str) -> str:
     return f"CASE WHEN {_untrimmed(expr)} THEN {expr} ELSE trim({expr}) END"
 
 
+#: Whitespace trimmed from the edges of an id: ASCII space, tab, line ends, form feeds and the
+#: Unicode separators (NBSP, U+3000, ...). RE2 syntax.
+_ID_SPACE = r"[\s\x0b\p{Z}]"
+#: Control characters (C0 and DEL, NUL included): an id holding one inside is a reject.
+_CONTROL = r"[\x00-\x1f\x7f]"
+#: What :func:`_id` yields for an id holding a control character. A lone NUL cannot be a real
+#: id (it is a control character itself), and comparing to it is cheaper than a second regex.
+CONTROL_ID = "chr(0)"
+
+
 def _id(expr: str) -> str:
-    """An id: trimmed; empty, ``null``, ``none`` and ``nan`` (as exports write them) are NULL."""
+    """An id, the one rule: the text as written, edge whitespace (:data:`_ID_SPACE`) trimmed;
+    empty, ``null``, ``none`` and ``nan`` (as exports write them) are NULL; an id that holds a
+    control character is :data:`CONTROL_ID` (a reject). Leading zeros stay: ids are never cast."""
     nulls = ", ".join(f"'{v}'" for v in _NULL_IDS)  # fixed constants of this module
     longest = max(len(v) for v in _NULL_IDS)
-    t = f"trim({expr})"
-    # The common id (longer than the null tokens, nothing to trim) is taken as is, skipping
-    # trim() and lower(), which scan every value.
+    t = f"regexp_replace({expr}, '^{_ID_SPACE}+|{_ID_SPACE}+$', '', 'g')"
+    # The common id (longer than the null tokens, printable ASCII without an edge space) is
+    # taken as is: one cheap regex instead of trimming and lower-casing every value.
     return (
-        f"CASE WHEN strlen({expr}) > {longest} AND {_untrimmed(expr)} THEN {expr} "
-        f"WHEN lower({t}) IN ({nulls}) THEN NULL ELSE {t} END"
+        f"CASE WHEN strlen({expr}) > {longest} AND NOT (prefix({expr}, ' ') OR "
+        f"suffix({expr}, ' ')) AND regexp_full_match({expr}, '[ -~]+') THEN {expr} "
+        f"WHEN lower({t}) IN ({nulls}) THEN NULL "
+        f"WHEN regexp_matches({t}, '{_CONTROL}') THEN {CONTROL_ID} ELSE {t} END"
     )
+
+
+def _plain_checks(*checks: tuple[str, RejectCode, str]) -> list[tuple[str, str, str]]:
+    """(condition, code, reason text) -> (condition, code SQL, reason SQL)."""
+    return [(cond, code.sql(), f"'{sql_str(reason)}'") for cond, code, reason in checks]
+
+
+def _id_checks(column: str, missing: RejectCode, missing_reason: str) -> list[tuple[str, str, str]]:
+    """The checks of an id column: present, and free of control characters (:func:`_id`)."""
+    return _plain_checks(
+        (f"{column} IS NULL", missing, missing_reason),
+        (
+            f"{column} = {CONTROL_ID}",
+            RejectCode.CONTROL_CHARACTER_IN_ID,
+            f"control character in {column}",
+        ),
+    )
+
+
+def _verdict(checks: list[tuple[str, str, str]]) -> tuple[str, str]:
+    """SQL for the reason and the code of the first check whose condition holds (else NULL).
+    The code is evaluated only where the reason is not NULL (see the staging queries)."""
+    reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, _, r in checks) + " END"
+    code = "CASE " + " ".join(f"WHEN {c} THEN {k}" for c, k, _ in checks) + " END"
+    return reason, code
 
 
 # ------------------------------------------------------------------------ timestamp formats
@@ -173,6 +220,8 @@ class Stager:
         self.event_items: list[str] = []
         self.event_users: list[str] = []
         self.clean: set[str] = set()  # roles whose file read without a malformed line
+        self.event_map = report.event_map  # resolved by import_dataset
+        self.types: dict[str, list[str]] = {}  # role -> Parquet column types
 
     def say(self, msg: str, frac: float | None = None) -> None:
         if self.progress is not None:
@@ -193,6 +242,30 @@ class Stager:
         )
         return [r[0] for r in run_sql(self.con, sql, self._file_params(src)).fetchall()]
 
+    def _id_text(self, b: Bound, fieldname: str) -> str | None:
+        """SQL for the text of an id field as the file holds it (before :func:`_id`).
+
+        CSV values are text already (every column is read as VARCHAR, never inferred). A Parquet
+        column is cast to text by the reader: integers and strings render as written, but a
+        float or decimal column (an id column with blanks exported from pandas is float) renders
+        ``17850.0``; there an integral value drops its zero fraction, so the id is ``17850``.
+        """
+        e = b.expr(fieldname)
+        idx = b.cols.get(fieldname)
+        if e is None or idx is None or fieldname in b.exprs or b.src.kind != "parquet":
+            return e
+        if self._parquet_types(b.src)[idx].startswith(("FLOAT", "DOUBLE", "DECIMAL")):
+            return f"regexp_replace({e}, '^(-?[0-9]+)\\.0+$', '\\1')"
+        return e
+
+    def _parquet_types(self, src: SourceFile) -> list[str]:
+        if src.role not in self.types:
+            rows = run_sql(
+                self.con, "DESCRIBE SELECT * FROM read_parquet($path)", src.params()
+            ).fetchall()
+            self.types[src.role] = [str(r[1]) for r in rows]
+        return self.types[src.role]
+
     def _ts(self, src: SourceFile, bound: Bound, fieldname: str, raw: str) -> str:
         """Detect the timestamp format of ``fieldname`` in this file; SQL for the cast."""
         fmt = _detect_ts(self.con, self._sample(src, raw))
@@ -209,7 +282,8 @@ class Stager:
         """
         table = f"_imp_bad_{src.role}"
         self.con.execute(
-            f"CREATE TEMP TABLE {table} (line BIGINT, c BIGINT, reason VARCHAR, raw VARCHAR)"
+            f"CREATE TEMP TABLE {table} "
+            "(line BIGINT, c BIGINT, code VARCHAR, reason VARCHAR, raw VARCHAR)"
         )
         if src.kind == "parquet" or src.role in self.clean:
             return 0
@@ -233,7 +307,7 @@ class Stager:
             "LINE SIZE OVER MAXIMUM": "malformed row (line too long)",
         }
         self.con.executemany(
-            f"INSERT INTO {table} VALUES (?, ? - ?, ?, ?)",
+            f"INSERT INTO {table} VALUES (?, ? - ?, {RejectCode.MALFORMED_ROW.sql()}, ?, ?)",
             [
                 (
                     line,
@@ -295,7 +369,7 @@ class Stager:
     def stage_events(self, b: Bound) -> None:
         src, p = b.src, self.preset
         self.say(f"reading {src.label}", 0.05)
-        user, item = b.expr("user_id"), b.expr("item_id")
+        user, item = self._id_text(b, "user_id"), self._id_text(b, "item_id")
         ts_raw = b.expr("ts")
         mapped_event = "event_type" in b.cols and (
             p.event_type is None or "event_type" in b.mapping
@@ -304,21 +378,24 @@ class Stager:
             et_raw, et = f"'{p.event_type}'", f"'{p.event_type}'"  # preset constant, not input
         else:
             et_raw = b.expr("event_type") or "CAST(NULL AS VARCHAR)"
-            et = event_type_expr(et_raw)
+            et, et_params = event_type_expr(et_raw, self.event_map)
+            self.params.update(et_params)
         assert user and item and ts_raw  # required keys, checked by _bind
         ts = self._ts(src, b, "ts", ts_raw)
         null = "CAST(NULL AS VARCHAR)"
         qty, price = b.expr("quantity") or null, b.expr("price") or null
         sess, source = b.expr("session_id") or null, b.expr("source") or null
         extras = [
-            (reason, render(cond, b.cols)) for reason, cond in p.rejects if keys_bound(cond, b)
+            (code, reason, render(cond, b.cols))
+            for code, reason, cond in p.rejects
+            if keys_bound(cond, b)
         ]
         purchase = render(p.also_purchase, b.cols) if p.also_purchase else "false"
         item_fields = {f: render(t, b.cols) for f, t in p.event_items.items() if keys_bound(t, b)}
         user_fields = {f: render(t, b.cols) for f, t in p.event_users.items() if keys_bound(t, b)}
         derived = "".join(f", nullif({e}, '') AS it_{f}" for f, e in item_fields.items())
         derived += "".join(f", nullif({e}, '') AS us_{f}" for f, e in user_fields.items())
-        extra_cols = "".join(f", coalesce({c}, false) AS x{i}" for i, (_, c) in enumerate(extras))
+        extra_cols = "".join(f", coalesce({c}, false) AS x{i}" for i, (*_, c) in enumerate(extras))
         self.event_items, self.event_users = list(item_fields), list(user_fields)
 
         inner = f"""
@@ -334,34 +411,63 @@ class Stager:
                 {extra_cols}{derived}
             FROM {{reader}} s
         """
-        checks = [
-            ("user_id IS NULL", f"'{sql_str(p.missing_user_reason)}'"),
-            ("item_id IS NULL", "'missing item_id'"),
+        C = RejectCode
+        # (condition, code, reason): the first condition that holds decides
+        checks: list[tuple[str, str, str]] = [
+            # rows the user asked to leave out (--event-map VALUE=drop), whatever else they hold
+            (f"event_type = '{DROP}'", C.DROPPED_EVENT_TYPE.sql(), "'dropped by --event-map'"),
+            *_id_checks("user_id", p.missing_user_code, p.missing_user_reason),
+            *_id_checks("item_id", C.MISSING_ITEM_ID, "missing item_id"),
         ]
-        checks += [(f"x{i}", f"'{sql_str(reason)}'") for i, (reason, _) in enumerate(extras)]
+        checks += [
+            (f"x{i}", RejectCode(code).sql(), f"'{sql_str(reason)}'")
+            for i, (code, reason, _) in enumerate(extras)
+        ]
         checks += [
             # nested, so the raw text is trimmed only on the rows that failed to parse
             (
                 "event_type IS NULL",
+                f"CASE WHEN nullif(trim(et_raw), '') IS NULL THEN {C.MISSING_EVENT_TYPE.sql()} "
+                f"ELSE {C.UNKNOWN_EVENT_TYPE.sql()} END",
                 "CASE WHEN nullif(trim(et_raw), '') IS NULL THEN 'missing event type' "
                 "ELSE 'unknown event type ''' || left(trim(et_raw), 40) || '''' END",
             ),
             (
                 "ts IS NULL",
+                f"CASE WHEN nullif(trim(ts_raw), '') IS NULL THEN {C.MISSING_TIMESTAMP.sql()} "
+                f"ELSE {C.UNPARSEABLE_TIMESTAMP.sql()} END",
                 "CASE WHEN nullif(trim(ts_raw), '') IS NULL THEN 'missing timestamp' "
                 "ELSE 'unparseable timestamp' END",
             ),
-            ("ts < $min_ts OR ts > $max_ts", "'timestamp out of range'"),
-            ("q_raw IS NOT NULL AND (qd IS NULL OR NOT isfinite(qd))", "'unparseable quantity'"),
-            ("q_raw IS NOT NULL AND qd <= 0", "'non-positive quantity'"),
-            ("q_raw IS NOT NULL AND qd <> floor(qd)", "'non-integer quantity'"),
-            ("q_raw IS NOT NULL AND qd > 2147483647", "'quantity too large'"),
-            ("p_raw IS NOT NULL AND pd IS NULL", "'unparseable price'"),
-            ("isnan(pd)", "'NaN price'"),
-            ("isinf(pd)", "'infinite price'"),
-            ("pd < 0", "'negative price'"),
+            *_plain_checks(
+                (
+                    "ts < $min_ts OR ts > $max_ts",
+                    C.TIMESTAMP_OUT_OF_RANGE,
+                    "timestamp out of range",
+                ),
+                (
+                    "q_raw IS NOT NULL AND (qd IS NULL OR NOT isfinite(qd))",
+                    C.UNPARSEABLE_QUANTITY,
+                    "unparseable quantity",
+                ),
+                ("q_raw IS NOT NULL AND qd <= 0", C.NON_POSITIVE_QUANTITY, "non-positive quantity"),
+                (
+                    "q_raw IS NOT NULL AND qd <> floor(qd)",
+                    C.NON_INTEGER_QUANTITY,
+                    "non-integer quantity",
+                ),
+                (
+                    "q_raw IS NOT NULL AND qd > 2147483647",
+                    C.QUANTITY_TOO_LARGE,
+                    "quantity too large",
+                ),
+                ("p_raw IS NOT NULL AND pd IS NULL", C.UNPARSEABLE_PRICE, "unparseable price"),
+                ("isnan(pd)", C.NAN_PRICE, "NaN price"),
+                ("isinf(pd)", C.INFINITE_PRICE, "infinite price"),
+                ("pd < 0", C.NEGATIVE_PRICE, "negative price"),
+            ),
         ]
-        reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in checks) + " END"
+        reason, code = _verdict(checks)
         derived_out = "".join(f", it_{f}" for f in item_fields) + "".join(
             f", us_{f}" for f in user_fields
         )
@@ -373,7 +479,10 @@ class Stager:
             SELECT user_id, item_id, event_type, ts, session_id,
                 CASE WHEN reason IS NULL THEN CAST(qd AS INTEGER) END AS quantity,
                 pd AS price, source, purchase{derived_out}, reason,
-                CASE WHEN reason IS NOT NULL THEN {self._raw_expr(src)} END AS raw
+                CASE WHEN reason IS NOT NULL THEN {code} END AS code,
+                CASE WHEN reason IS NOT NULL THEN {self._raw_expr(src)} END AS raw,
+                CASE WHEN event_type IS NULL OR event_type = '{DROP}'
+                    THEN nullif(left(trim(et_raw), 40), '') END AS et_value
             FROM (SELECT *, {reason} AS reason FROM ({inner}) p) s
         """
         self._stage(sql, src, rid=False)
@@ -393,7 +502,8 @@ class Stager:
         if n == distinct:
             return
         self.con.execute(f"""
-            UPDATE _imp_ev SET reason = 'duplicate row' WHERE rowid IN (
+            UPDATE _imp_ev SET reason = 'duplicate row', code = {RejectCode.DUPLICATE_ROW.sql()}
+            WHERE rowid IN (
                 SELECT r FROM (
                     SELECT rowid AS r, row_number() OVER (PARTITION BY {cols} ORDER BY rowid) AS k
                     FROM _imp_ev WHERE reason IS NULL
@@ -416,64 +526,73 @@ class Stager:
         key = "item_id" if kind == "items" else "user_id"
         core = ITEM_COLUMNS if kind == "items" else {"user_id": "VARCHAR"}
         exprs: dict[str, str] = {}
-        checks: list[tuple[str, str]] = [(f"{key} IS NULL", f"'missing {key}'")]
+        C = RejectCode
+        checks = _id_checks(
+            key, C.MISSING_ITEM_ID if kind == "items" else C.MISSING_USER_ID, f"missing {key}"
+        )
         used = {i for k, i in b.cols.items() if k in core}
         for fieldname, ftype in core.items():
             e = b.expr(fieldname)
             if e is None:
                 continue
+            given = f"nullif(trim({e}), '') IS NOT NULL AND {fieldname} IS NULL"
             if fieldname == key:
-                exprs[fieldname] = _id(e)
+                exprs[fieldname] = _id(self._id_text(b, key) or e)
             elif ftype == "DOUBLE":
+                price = fieldname == "price"
                 exprs[fieldname] = f"TRY_CAST(trim({e}) AS DOUBLE)"
-                checks += [
+                checks += _plain_checks(
                     (
-                        f"nullif(trim({e}), '') IS NOT NULL AND {fieldname} IS NULL",
-                        f"'unparseable {fieldname}'",
+                        given,
+                        C.UNPARSEABLE_PRICE if price else C.UNPARSEABLE_VALUE,
+                        f"unparseable {fieldname}",
                     ),
-                    (f"isnan({fieldname}) OR isinf({fieldname})", f"'NaN {fieldname}'"),
-                    (f"{fieldname} < 0", f"'negative {fieldname}'"),
-                ]
+                    (
+                        f"isnan({fieldname}) OR isinf({fieldname})",
+                        C.NAN_PRICE if price else C.UNPARSEABLE_VALUE,
+                        f"NaN {fieldname}",
+                    ),
+                    (
+                        f"{fieldname} < 0",
+                        C.NEGATIVE_PRICE if price else C.UNPARSEABLE_VALUE,
+                        f"negative {fieldname}",
+                    ),
+                )
             elif ftype == "BOOLEAN":
                 exprs[fieldname] = (
                     f"CASE WHEN lower(trim({e})) IN ('true','t','yes','y','1','in stock') THEN true"
                     f" WHEN lower(trim({e})) IN ('false','f','no','n','0','out of stock') THEN "
                     "false END"
                 )
-                checks.append(
-                    (
-                        f"nullif(trim({e}), '') IS NOT NULL AND {fieldname} IS NULL",
-                        f"'unparseable {fieldname}'",
-                    )
-                )
+                checks += _plain_checks((given, C.UNPARSEABLE_VALUE, f"unparseable {fieldname}"))
             elif ftype == "TIMESTAMP":
                 exprs[fieldname] = self._ts(src, b, fieldname, e)
-                checks.append(
-                    (
-                        f"nullif(trim({e}), '') IS NOT NULL AND {fieldname} IS NULL",
-                        f"'unparseable {fieldname}'",
-                    )
-                )
+                checks += _plain_checks((given, C.UNPARSEABLE_VALUE, f"unparseable {fieldname}"))
             else:
                 exprs[fieldname] = f"nullif({e}, '')"  # text is stored as given
         attrs = self._attributes(src, kind, used)
         sel = ", ".join(f"{e} AS {f}" for f, e in exprs.items())
         attr_sel = "".join(f", {e} AS a{i}" for i, (_, _, e) in enumerate(attrs))
         attr_out = "".join(f", a{i}" for i in range(len(attrs)))
-        reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in checks) + " END"
+        reason, code = _verdict(checks)
         table = f"_imp_{kind}"
         # later rows with an id already seen are rejects; the first valid row wins
         sql = f"""
             CREATE TEMP TABLE {table} AS
             SELECT rid, {", ".join(exprs)}{attr_out}, raw,
-                CASE WHEN reason IS NULL AND row_number() OVER (
-                    PARTITION BY {key}, reason IS NULL ORDER BY rid) > 1
-                THEN 'duplicate {key}' ELSE reason END AS reason
+                CASE WHEN reason IS NOT NULL THEN reason WHEN dup THEN 'duplicate {key}'
+                END AS reason,
+                CASE WHEN reason IS NOT NULL THEN code
+                    WHEN dup THEN {C.DUPLICATE_ID.sql()} END AS code
             FROM (
-                SELECT *, {reason} AS reason FROM (
-                    SELECT s.*, {sel}{attr_sel}, {self._raw_expr(src)} AS raw
-                    FROM {{reader}} s
-                ) s
+                SELECT *, reason IS NULL AND row_number() OVER (
+                    PARTITION BY {key}, reason IS NULL ORDER BY rid) > 1 AS dup
+                FROM (
+                    SELECT *, {reason} AS reason, {code} AS code FROM (
+                        SELECT s.*, {sel}{attr_sel}, {self._raw_expr(src)} AS raw
+                        FROM {{reader}} s
+                    ) s
+                )
             )
         """
         self._stage(sql, src)
@@ -525,29 +644,50 @@ class Stager:
     # -- checks and writes
 
     def tally(self) -> None:
-        """Rejects by reason and a sample of rejected rows, into the report."""
+        """Rejects by reason and code, a sample of rejected rows, the event values no alias or
+        ``--event-map`` maps, and the rows ``--event-map`` dropped, into the report."""
         parts, samples = [], []
+        dropped = RejectCode.DROPPED_EVENT_TYPE.sql()
         for table, src in self.stages:
             rid = ev_rid("v") if table == "_imp_ev" else "v.rid"
             line = self._line_expr(src, self.bad[src.role], rid)
             parts.append(
-                f"SELECT '{src.role}' AS role, {line} AS line, reason, raw "
-                f"FROM {table} v WHERE reason IS NOT NULL"
+                f"SELECT '{src.role}' AS role, {line} AS line, code, reason, raw "
+                f"FROM {table} v WHERE reason IS NOT NULL AND code <> {dropped}"
             )
-            parts.append(f"SELECT '{src.role}' AS role, line, reason, raw FROM _imp_bad_{src.role}")
+            parts.append(
+                f"SELECT '{src.role}' AS role, line, code, reason, raw FROM _imp_bad_{src.role}"
+            )
         self.con.execute("CREATE TEMP TABLE _imp_rej AS " + " UNION ALL ".join(parts))
         counts = self.con.execute(
-            "SELECT reason, count(*) AS n FROM _imp_rej GROUP BY reason ORDER BY n DESC, reason"
+            "SELECT reason, min(code), count(*) AS n FROM _imp_rej GROUP BY reason "
+            "ORDER BY n DESC, reason"
         ).fetchall()
-        self.report.rejects_by_reason = {r: n for r, n in counts}
+        rep = self.report
+        rep.rejects_by_reason = {r: n for r, _, n in counts}
+        rep.reason_codes = {r: c for r, c, _ in counts}
+        rep.rejects_by_code = {}
+        for _, c, n in counts:
+            rep.rejects_by_code[c] = rep.rejects_by_code.get(c, 0) + n
+        for value, is_dropped, n in self.con.execute(
+            "SELECT et_value, event_type IS NOT NULL, count(*) AS n FROM _imp_ev "
+            "WHERE et_value IS NOT NULL GROUP BY ALL ORDER BY n DESC, et_value"
+        ).fetchall():
+            (rep.dropped_event_types if is_dropped else rep.unknown_event_types)[value] = n
         labels = {src.role: src.label for _, src in self.stages}
-        for role, line, reason, raw in self.con.execute(
-            "SELECT role, line, reason, raw FROM _imp_rej "
+        for role, line, code, reason, raw in self.con.execute(
+            "SELECT role, line, code, reason, raw FROM _imp_rej "
             "QUALIFY row_number() OVER (PARTITION BY reason ORDER BY role, line) <= 3 "
             "ORDER BY role, line LIMIT $n",
             {"n": self.cfg.sample_rejects},
         ).fetchall():
             samples.append(
-                {"file": labels[role], "line": line, "reason": reason, "raw": (raw or "")[:300]}
+                {
+                    "file": labels[role],
+                    "line": line,
+                    "reason": reason,
+                    "raw": (raw or "")[:300],
+                    "code": code,
+                }
             )
-        self.report.sample_rejects = samples
+        rep.sample_rejects = samples
