@@ -69,6 +69,8 @@ _VERSIONED = ("numpy", "scipy", "pandas", "implicit", "pydantic", "duckdb", "ker
 class TrainingBusyError(LtrecError):
     """Another training run holds the dataset's training lock."""
 
+    exit_code = 2  # nothing was changed: busy, try again when that run has finished
+
     def __init__(self, dataset: str) -> None:
         super().__init__(
             f"a model is already being trained on dataset '{dataset}'",

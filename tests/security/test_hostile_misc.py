@@ -19,10 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ltrec import safejson
 from ltrec.cli import main
 from ltrec.errors import ConfigError
-from ltrec.models.registry import MANIFEST, sha256_file
+from ltrec.models.registry import MANIFEST, check_npz, sha256_file
 from ltrec.rerank.pipeline import from_query
 from ltrec.store import writing
 from ltrec.store.connect import lock_wait
@@ -141,7 +144,61 @@ def test_url_parameter_flood(capsys, data_dir, shop):  # noqa: ANN001
         from_query("strategy=none&rules.exclude_categories=" + "x" * 70_000)
 
 
+def _nesting(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max((_nesting(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((_nesting(v) for v in value.values()), default=0)
+    return 0
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab,:', max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON)
+def test_depth_is_the_json_nesting(value: object) -> None:
+    # brackets and quotes inside strings do not count
+    assert safejson.depth(json.dumps(value)) == _nesting(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='[]{}"\\1, :', max_size=400))
+def test_bounded_loads_fails_only_with_a_config_error(text: str) -> None:
+    try:
+        value = safejson.loads(text, "the setting")
+    except ConfigError as err:
+        assert err.exit_code == 2
+    else:
+        assert value == json.loads(text) and _nesting(value) <= safejson.MAX_DEPTH
+
+
 # ---------------------------------------------------------------------------- crafted runs
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["<f8", "<i4", "|b1", "<U3", "<c8"]),
+            st.lists(st.integers(0, 5), min_size=0, max_size=3),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_check_npz_accepts_every_plain_savez(tmp_path_factory, arrays) -> None:  # noqa: ANN001
+    path = tmp_path_factory.mktemp("npz") / "state.npz"
+    made = {f"a{i}": np.zeros(tuple(shape), dtype=dt) for i, (dt, shape) in enumerate(arrays)}
+    with open(path, "wb") as fh:
+        np.savez(fh, **made)
+    assert check_npz(path) == sum(a.nbytes for a in made.values())
 
 
 def _reseal(run_dir: Path) -> None:
