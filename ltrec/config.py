@@ -32,8 +32,63 @@ class Settings(BaseSettings):
     small_cell_k: int = Field(
         10, ge=1, description="Segment cells with fewer users are suppressed."
     )
-    max_upload_mb: int = Field(500, ge=1, description="Largest upload the Data page accepts.")
+    max_upload_mb: int = Field(
+        200,
+        ge=1,
+        le=100_000,
+        description="Largest upload in MB: the Data page's widget and the server's own limit "
+        "(Streamlit's server.maxUploadSize follows it).",
+    )
+    address: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="The address `./run.sh` serves on. Anything but a loopback address needs "
+        "sign-in configured (README: Team sign-in) or allow_anonymous.",
+    )
+    allow_anonymous: bool = Field(
+        False,
+        description="Serve a non-local address without sign-in: everyone is the local admin. "
+        "Warned on every start.",
+    )
+    roles_file: Path | None = Field(
+        None, description="Who has which role once sign-in is on; default <data_dir>/roles.toml."
+    )
     max_reject_share: float = Field(0.05, ge=0.0, le=1.0)
+    lock_wait_s: float = Field(
+        10.0,
+        ge=0.0,
+        le=3600.0,
+        description="Seconds a write (import, delete, cache) waits for another writer of the "
+        "same dataset before failing with 'busy, try again'.",
+    )
+    import_max_memory_mb: int = Field(
+        2048,
+        ge=256,
+        le=1_048_576,
+        description="Memory limit (MB) of the process an import runs in (CLI and Data page): "
+        "a file that needs more ends with a clear error and the store unchanged.",
+    )
+    import_timeout_s: float = Field(
+        1800.0,
+        ge=1.0,
+        le=7 * 86_400.0,
+        description="Seconds an import may run before its process is stopped (store unchanged).",
+    )
+    duckdb_memory_limit_mb: int | None = Field(
+        None,
+        ge=64,
+        description="DuckDB's memory_limit for import connections (None: DuckDB's default, 80% "
+        "of RAM). The import worker sets it below its own memory limit, so DuckDB spills.",
+    )
+    duckdb_temp_dir: Path | None = Field(
+        None, description="Where DuckDB spills (None: DuckDB's default beside the database)."
+    )
+    duckdb_threads: int | None = Field(None, ge=1, le=1024, description="DuckDB's threads.")
+    external_dirs: tuple[Path, ...] = Field(
+        (),
+        description="Folders besides the data directory that external-engine TOML files may "
+        'name paths in (JSON list, e.g. LTREC_EXTERNAL_DIRS=\'["/srv/warehouse"]\').',
+    )
 
     @field_validator("bucket_cuts")
     @classmethod
@@ -45,6 +100,27 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def roles_path(self) -> Path:
+        return self.roles_file if self.roles_file is not None else self.data_dir / "roles.toml"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.data_dir / "audit.jsonl"
+
+
+def duckdb_config(settings: Settings | None = None) -> dict[str, str]:
+    """DuckDB connection settings from the ``duckdb_*`` settings (empty when none is set)."""
+    s = settings or get_settings()
+    cfg: dict[str, str] = {}
+    if s.duckdb_memory_limit_mb is not None:
+        cfg["memory_limit"] = f"{s.duckdb_memory_limit_mb}MB"
+    if s.duckdb_temp_dir is not None:
+        cfg["temp_directory"] = str(s.duckdb_temp_dir)
+    if s.duckdb_threads is not None:
+        cfg["threads"] = str(s.duckdb_threads)
+    return cfg
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -76,9 +76,10 @@ def import_dataset(
     data_dir: Path | str | None = None,
     **kwargs: Any,
 ) -> Any:
-    """:func:`ltrec.store.importing.import_dataset` for an admin (a dry run too: it reads the
+    """:func:`ltrec.store.importing.worker.run_import` for an admin (a dry run too: it reads the
     whole file, which only importers may make the server do)."""
-    from ltrec.store.importing import import_dataset as _import
+    # in a worker process with memory and time limits: a hostile file cannot flood the server
+    from ltrec.store.importing.worker import run_import as _import
 
     def run() -> Any:
         return _import(name, dry_run=dry_run, data_dir=data_dir, **kwargs)
