@@ -78,15 +78,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from ltrec.store.importing import ImportConfig, import_dataset
+    from ltrec.store.importing.read import read_config
 
-    config = None
-    if getattr(args, "delimiter", None):
-        from ltrec.store.importing import ReadConfig
-
-        delim = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
-        if len(delim) != 1:
-            raise BadInputError(f"--delimiter must be one character, got {args.delimiter!r}")
-        config = ImportConfig(read=ReadConfig(delimiter=delim))
+    # per-file dialect: VALUE for every file, ROLE=VALUE for one (sniffed when not given)
+    read = read_config(args.delimiter, args.encoding, args.columns, args.no_header)
+    config = ImportConfig(read=read)
     report = import_dataset(
         args.name,
         events=args.events,
@@ -463,7 +459,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
     p.add_argument(
-        "--delimiter", metavar="CHAR", help="CSV field separator (default ','; 'tab' for tabs)"
+        "--delimiter",
+        action="append",
+        metavar="[FILE=]CHAR",
+        help="CSV field separator, detected per file when not given ('tab' for tabs); "
+        "--delimiter ';' for every file, --delimiter events=';' for one (events, items, users)",
+    )
+    p.add_argument(
+        "--encoding",
+        action="append",
+        metavar="[FILE=]NAME",
+        help="text encoding, utf-8 or latin-1, detected per file when not given; "
+        "--encoding items=latin-1 for one file",
+    )
+    p.add_argument(
+        "--no-header",
+        action="store_true",
+        help="the files have no header line: name the columns with --columns (a behaviour "
+        "log is recognised without)",
+    )
+    p.add_argument(
+        "--columns",
+        action="append",
+        metavar="[FILE=]A,B,C",
+        help="the column names of a file without a header (the events file, or FILE=...)",
     )
     p.add_argument(
         "--pseudonymize",

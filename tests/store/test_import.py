@@ -222,9 +222,13 @@ def test_too_many_rejects_exit_2_and_flag_accepts(tmp_path, capsys):
 
 def test_cli_delimiter_flag(tmp_path, capsys):
     path = _write(tmp_path / "e.csv", EVENTS.replace(",", ";"))
-    assert main(["import", "shop", "--events", str(path)]) == 2
+    # a given delimiter is used as given: a semicolon file read with commas is explained
+    assert main(["import", "shop", "--events", str(path), "--delimiter", ","]) == 2
     assert "looks semicolon-separated" in capsys.readouterr().err
-    assert main(["import", "shop", "--events", str(path), "--delimiter", ";"]) == 0
+    assert main(["import", "shop", "--events", str(path), "--delimiter", "events=;"]) == 0
+    assert _rows("shop", "SELECT count(*) FROM events") == [(4,)]
+    # not given: detected per file
+    assert main(["import", "shop", "--events", str(path), "--replace"]) == 0
     assert _rows("shop", "SELECT count(*) FROM events") == [(4,)]
 
 

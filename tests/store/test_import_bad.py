@@ -57,8 +57,9 @@ def _generate(tmp: Path) -> dict[str, Path]:
 
     header = b"timestamp,visitorid,event,itemid,transactionid\n"
     put("invalid_utf8.csv", header + b"1433221332117,Jos\xe9,view,10,\n")
-    good = b"".join(b"1433221332%03d,%d,view,%d,\n" % (i % 1000, i, i) for i in range(3000))
-    put("invalid_utf8_late.csv", header + good + b"1433221332117,caf\xe9,view,10,\n")
+    good = b"".join(b"1433221332%03d,%d,view,%d,\n" % (i % 1000, i, i) for i in range(40_000))
+    # past the bytes the encoding is sniffed from (the first MiB and the last 64 KiB)
+    put("invalid_utf8_late.csv", header + good + b"1433221332117,caf\xe9,view,10,\n" + good)
     put("utf16.csv", "timestamp,visitorid,event,itemid\n1,2,view,3\n".encode("utf-16"))
     put("fake.parquet", header + b"1433221332117,1,view,10,\n")
     put("truncated.parquet", b"PAR1" + b"\x00garbage" * 20)
@@ -158,6 +159,17 @@ def _check(check: str | None, report) -> None:
             assert titles["11"] == "@SUM(1+1)"
             brands = dict(con.execute("SELECT item_id, brand FROM items").fetchall())
             assert brands["10"] == "+cmd|' /C calc'!A0" and brands["11"] == "-2+3"
+        elif check == "sniffed":  # delimiter detected per file (issue 15 section 3)
+            rows = {"semicolon.csv": 2, "tab_separated.csv": 1}[report.files["events"]]
+            assert report.rows_loaded["events"] == rows
+            assert report.mapping["item_id"] == "itemid"
+        elif check == "latin1":  # not UTF-8 at the start: read as Latin-1
+            assert con.execute(
+                "SELECT count(*) FROM users WHERE user_id = 'Jos\u00e9'"
+            ).fetchone() == (1,)
+            assert con.execute(
+                "SELECT count(*) FROM events WHERE user_id = 'Jos\u00e9'"
+            ).fetchone()[0] == 1
         elif check == "sql_attribute":
             cols = [r[0] for r in con.execute("DESCRIBE items").fetchall()]
             assert "x_drop_table_items" in cols, cols

@@ -268,6 +268,29 @@ PRESETS: dict[str, Preset] = {
             also_purchase="TRY_CAST(trim({rating}) AS DOUBLE) >= $rating_purchase_min",
         ),
         Preset(
+            name="behaviour",
+            description=(
+                "behaviour logs: user_id,item_id,category_id,behavior_type,timestamp (pv, cart, "
+                "fav, buy; unix seconds), with or without a header"
+            ),
+            events=Layout(
+                keys={
+                    "user_id": ("user_id", "userid", "user"),
+                    "item_id": ("item_id", "itemid", "item"),
+                    "category": ("category_id", "categoryid", "category"),
+                    "event_type": ("behavior_type", "behaviour_type", "behavior", "behaviour"),
+                    "ts": ("timestamp", "ts", "time"),
+                },
+                required=("user_id", "item_id", "event_type", "ts"),
+            ),
+            items=_ITEMS_CANONICAL,
+            users=_USERS_CANONICAL,
+            event_items={"category": "{category}"},
+            # a favourite is neither a view nor a cart add in ltrec's funnel, and the log has
+            # the item's pv already: dropping keeps the cart stage meaning "added to cart"
+            event_defaults={"fav": "drop"},
+        ),
+        Preset(
             name="completejourney",
             description="84.51 Complete Journey: transactions, products, demographics",
             repeat_domain=True,  # groceries: most purchases are re-purchases
@@ -340,7 +363,7 @@ def match_columns(layout: Layout, columns: Iterable[str]) -> dict[str, str]:
 
 
 #: Order in which presets are tried when guessing; earlier wins a tie.
-_GUESS_ORDER = ("completejourney", "orders", "ratings", "canonical", "events")
+_GUESS_ORDER = ("completejourney", "orders", "ratings", "behaviour", "canonical", "events")
 
 
 def guess_mapping(columns: Iterable[str]) -> tuple[str, dict[str, str]]:
@@ -365,3 +388,26 @@ def guess_mapping(columns: Iterable[str]) -> tuple[str, dict[str, str]]:
 
 #: The preset names, for UIs.
 PRESET_NAMES = tuple(PRESETS)
+
+
+#: A headerless file recognised by its values: (column names, per-column value patterns).
+_HEADERLESS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (
+        # behaviour log (e.g. Taobao UserBehavior.csv): ids, pv/cart/fav/buy, unix seconds
+        ("user_id", "item_id", "category_id", "behavior_type", "timestamp"),
+        (r"\d+", r"\d+", r"\d+", r"(?i:pv|cart|fav|buy)", r"-?\d{1,11}"),
+    ),
+)
+
+
+def guess_headerless(rows: list[list[str]]) -> tuple[str, ...] | None:
+    """Column names for a file whose first line is already data, when every sampled row has
+    the shape of a known headerless layout (the behaviour log); else None."""
+    for names, patterns in _HEADERLESS:
+        if rows and all(
+            len(r) == len(patterns)
+            and all(re.fullmatch(p, v.strip()) for p, v in zip(patterns, r, strict=True))
+            for r in rows
+        ):
+            return names
+    return None

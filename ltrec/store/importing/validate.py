@@ -297,8 +297,8 @@ class Stager:
             if etype == "INVALID ENCODING":
                 raise BadInputError(
                     f"{src.label}: is not valid UTF-8 (line {line})",
-                    hint="save it as UTF-8 (in Excel: 'CSV UTF-8'; elsewhere e.g. iconv -f "
-                    "latin1 -t utf-8) and import again",
+                    hint="pass --encoding latin-1 if the file is Latin-1, or save it as UTF-8 "
+                    "(in Excel: 'CSV UTF-8') and import again",
                 )
         reasons = {
             "MISSING COLUMNS": "malformed row (too few columns)",
@@ -312,7 +312,7 @@ class Stager:
                 (
                     line,
                     line,
-                    i + 2,  # c = line - (bad lines up to and including this one) - header
+                    i + 1 + src.header_lines,  # c = line - (bad lines up to here) - header
                     reasons.get(etype, f"malformed row ({str(etype).lower()})"),
                     (raw or "")[:_RAW_MAX],
                 )
@@ -325,11 +325,17 @@ class Stager:
         if src.kind == "parquet":
             return rid
         if not bad:
-            return f"{rid} + 1"
-        return f"{rid} + 1 + (SELECT count(*) FROM _imp_bad_{src.role} b WHERE b.c < {rid})"
+            return f"{rid} + {src.header_lines}"
+        return (
+            f"{rid} + {src.header_lines} + "
+            f"(SELECT count(*) FROM _imp_bad_{src.role} b WHERE b.c < {rid})"
+        )
 
     def _raw_expr(self, src: SourceFile) -> str:
-        cols = ", ".join(f"coalesce(s.c{i}, '')" for i in range(len(src.columns)))
+        # every column adds at least its delimiter, so past the first _RAW_MAX + 1 columns
+        # nothing reaches the kept text: the same text, without reading a wide file's tail
+        n = min(len(src.columns), _RAW_MAX + 1)
+        cols = ", ".join(f"coalesce(s.c{i}, '')" for i in range(n))
         delim = "$delim" if src.kind != "parquet" else "','"
         return f"left(concat_ws({delim}, {cols}), {_RAW_MAX})"
 
@@ -480,7 +486,7 @@ class Stager:
                 CASE WHEN reason IS NULL THEN CAST(qd AS INTEGER) END AS quantity,
                 pd AS price, source, purchase{derived_out}, reason,
                 CASE WHEN reason IS NOT NULL THEN {code} END AS code,
-                CASE WHEN reason IS NOT NULL THEN {self._raw_expr(src)} END AS raw,
+                CAST(NULL AS VARCHAR) AS raw,  -- filled for rejects by _fill_raw
                 CASE WHEN event_type IS NULL OR event_type = '{DROP}'
                     THEN nullif(left(trim(et_raw), 40), '') END AS et_value
             FROM (SELECT *, {reason} AS reason FROM ({inner}) p) s
@@ -488,6 +494,23 @@ class Stager:
         self._stage(sql, src, rid=False)
         self._finish_stage("_imp_ev", src)
         self._mark_duplicates(src)
+        self._fill_raw(src)
+
+    def _fill_raw(self, src: SourceFile) -> None:
+        """The raw text of rejected events, in a second read that runs only when a row was
+        rejected. Computing it in the staging read made DuckDB carry every column of every row
+        (a 5,000-column file: 4x the read itself)."""
+        dropped = RejectCode.DROPPED_EVENT_TYPE.sql()
+        wanted = f"_imp_ev.reason IS NOT NULL AND _imp_ev.code <> {dropped}"
+        if not self.con.execute(f"SELECT count(*) FROM _imp_ev WHERE {wanted}").fetchone()[0]:
+            return
+        raw_sql = f"""
+            UPDATE _imp_ev SET raw = r.raw
+            FROM (SELECT s.rid, {self._raw_expr(src)} AS raw
+                  FROM {src.reader_sql(store_rejects=False)} s) r
+            WHERE {ev_rid()} = r.rid AND {wanted}
+        """
+        run_sql(self.con, raw_sql, self._file_params(src))
 
     def _mark_duplicates(self, src: SourceFile) -> None:
         """Exact duplicate events within the file: all but the first are rejects.
@@ -509,13 +532,6 @@ class Stager:
                     FROM _imp_ev WHERE reason IS NULL
                 ) WHERE k > 1)
         """)
-        raw_sql = f"""
-            UPDATE _imp_ev SET raw = r.raw
-            FROM (SELECT s.rid, {self._raw_expr(src)} AS raw
-                  FROM {src.reader_sql(store_rejects=False)} s) r
-            WHERE {ev_rid()} = r.rid AND _imp_ev.reason = 'duplicate row'
-        """
-        run_sql(self.con, raw_sql, self._file_params(src))
 
     # -- items and users files
 
