@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ltrec.errors import BadInputError, LtrecError
 
@@ -32,6 +32,22 @@ def _parse_map(pairs: Sequence[str] | None) -> dict[str, str]:
             )
         mapping[field.strip()] = column
     return mapping
+
+
+def _parse_event_map(pairs: Sequence[str] | None) -> dict[str, str]:
+    """``--event-map fav=cart`` (repeatable) or ``fav=cart,wishlist=drop`` -> a dict; the
+    targets are checked by the importer."""
+    out: dict[str, str] = {}
+    for arg in pairs or []:
+        for pair in arg.split(","):
+            value, sep, target = pair.partition("=")
+            if not sep or not value.strip() or not target.strip():
+                raise BadInputError(
+                    f"--event-map expects VALUE=TYPE, got {pair!r}",
+                    hint="for example --event-map fav=cart (or fav=drop to leave those rows out)",
+                )
+            out[value.strip()] = target.strip()
+    return out
 
 
 def _positive_int(text: str) -> int:
@@ -82,7 +98,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     # per-file dialect: VALUE for every file, ROLE=VALUE for one (sniffed when not given)
     read = read_config(args.delimiter, args.encoding, args.columns, args.no_header)
-    config = ImportConfig(read=read)
+    config = ImportConfig(read=read, event_map=_parse_event_map(args.event_map))
     report = import_dataset(
         args.name,
         events=args.events,
@@ -409,7 +425,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ltrec", description="See, model and fix the under-exposure of long-tail products."
     )
     parser.add_argument(
@@ -483,6 +499,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="[FILE=]A,B,C",
         help="the column names of a file without a header (the events file, or FILE=...)",
+    )
+    p.add_argument(
+        "--event-map",
+        action="append",
+        metavar="VALUE=TYPE",
+        help="map an event value no alias knows to an event type (view, cart, purchase, "
+        "impression) or to drop (rows left out): --event-map fav=cart; repeatable, or "
+        "--event-map fav=cart,wishlist=drop",
     )
     p.add_argument(
         "--pseudonymize",
@@ -599,26 +623,84 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(BadInputError):
+    """A command line argparse refused (unknown option, missing argument)."""
+
+    def __init__(self, message: str, usage: str) -> None:
+        super().__init__(message, hint="see ltrec --help, or ltrec COMMAND --help")
+        self.usage = usage
+
+
+class _Parser(argparse.ArgumentParser):
+    """Raises usage errors instead of exiting, so :func:`main` reports them like every other
+    error (``--json``: a JSON object on stdout)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.format_usage())
+
+
+def _error_json(err: BaseException, exit_code: int) -> dict[str, Any]:
+    """``{"error": {type, message, hint, exit_code}}``: what ``--json`` prints for a failure.
+    A refused import (too many rejects) adds its report."""
+    if isinstance(err, LtrecError):
+        out: dict[str, Any] = {
+            "type": type(err).__name__,
+            "message": err.message,
+            "hint": err.hint,
+            "exit_code": exit_code,
+        }
+        report = getattr(err, "report", None)
+        if report is not None and hasattr(report, "to_dict"):
+            out["report"] = report.to_dict()
+    else:
+        out = {
+            "type": "InternalError",
+            "message": _plain_internal(err),
+            "hint": "run with LTREC_DEBUG=1 for the traceback",
+            "exit_code": exit_code,
+        }
+    return {"error": out}
+
+
+def _plain_internal(err: BaseException) -> str:
+    """An unexpected error in words; a DuckDB message only after a sentence that says what it is."""
+    first = (str(err).strip().splitlines() or [""])[0][:300]
+    if type(err).__module__.split(".")[0] == "duckdb":
+        return f"the data store failed on an unexpected query ({type(err).__name__}): {first}"
+    return f"{type(err).__name__}: {first}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "data_dir", None) is None:
-        args.data_dir = None
+    argv = list(sys.argv[1:] if argv is None else argv)
+    want_json = "--json" in argv
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if getattr(args, "data_dir", None) is None:
+            args.data_dir = None
+        want_json = bool(getattr(args, "json", want_json))
         return args.func(args)
     except LtrecError as err:
+        if isinstance(err, UsageError) and not want_json:
+            print(err.usage, end="", file=sys.stderr)
+            print(f"ltrec: error: {err.message}", file=sys.stderr)
+            return err.exit_code
         print(f"error: {err}", file=sys.stderr)
+        if want_json:
+            _print_json(_error_json(err, err.exit_code))
         return err.exit_code
     except KeyboardInterrupt:
         print("interrupted; nothing was changed", file=sys.stderr)
         return 1
     except Exception as err:  # noqa: BLE001 - the last line of defence: no traceback for users
-        print(f"internal error: {err.__class__.__name__}: {err}", file=sys.stderr)
+        print(f"internal error: {_plain_internal(err)}", file=sys.stderr)
         print("run with LTREC_DEBUG=1 for the traceback", file=sys.stderr)
         import os
 
         if os.environ.get("LTREC_DEBUG"):
             raise
+        if want_json:
+            _print_json(_error_json(err, 1))
         return 1
 
 

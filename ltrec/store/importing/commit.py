@@ -27,9 +27,13 @@ A dry run does the same in a private in-memory database and returns the full rep
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,6 +48,7 @@ from ltrec.store.importing.presets import get_preset, guess_mapping
 from ltrec.store.importing.read import sniff
 from ltrec.store.importing.report import ImportConfig, ImportReport, Progress
 from ltrec.store.importing.validate import Stager
+from ltrec.store.profile import read_profile, write_profile
 from ltrec.store.schema import EVENT_COLUMNS, ITEM_COLUMNS, create_schema, quote_ident
 
 
@@ -196,6 +201,37 @@ def _check_privacy(
     privacy.check_compatible(meta, bool(has_events), key)
 
 
+#: Characters DuckDB's file readers expand as a glob pattern in a path.
+_GLOB_CHARS = re.compile(r"[*?\[\]{}]")
+
+
+@contextlib.contextmanager
+def _literal_paths(
+    paths: dict[str, Path | str | None], labels: dict[str, str]
+) -> Iterator[tuple[dict[str, Path | str | None], dict[str, str]]]:
+    """Paths DuckDB reads literally. ``read_csv``/``read_parquet`` expand ``*``, ``?`` and ``[``
+    in a path as a glob, so ``sales[1].csv`` would read ``sales1.csv`` instead (and ``*.csv``
+    every file beside it); such a file is read through a symlink with a plain name in a private
+    temporary folder. Labels keep the file's own name for reports and ``rejects``."""
+    plain = {r: p for r, p in paths.items() if p is None or not _GLOB_CHARS.search(str(p))}
+    if len(plain) == len(paths):
+        yield paths, labels
+        return
+    labels = dict(labels)
+    with tempfile.TemporaryDirectory(prefix="ltrec-import-") as tmp:
+        out = dict(plain)
+        for role, path in paths.items():
+            if role in out:
+                continue
+            path = Path(str(path)).absolute()
+            suffix = "".join(s for s in path.suffixes[-2:] if re.fullmatch(r"\.[A-Za-z0-9]+", s))
+            link = Path(tmp) / f"{role}{suffix}"
+            link.symlink_to(path)
+            out[role] = link
+            labels.setdefault(role, path.name)
+        yield out, labels
+
+
 def import_dataset(
     name: str,
     events: Path | str,
@@ -240,15 +276,51 @@ def import_dataset(
             UTF-8, not Parquet, gzip bomb), with subclasses :class:`ColumnNotFoundError` and
             :class:`TooManyRejectsError` (its ``report`` attribute holds the full report).
     """
+    with _literal_paths({"events": events, "items": items, "users": users}, labels or {}) as (
+        paths,
+        labels,
+    ):
+        return _import(
+            name,
+            paths,
+            preset,
+            mapping,
+            replace,
+            max_reject_share,
+            dry_run,
+            data_dir,
+            config=config,
+            labels=labels,
+            progress=progress,
+            pseudonymize=pseudonymize,
+            hmac_key=hmac_key,
+        )
+
+
+def _import(
+    name: str,
+    paths: dict[str, Path | str | None],
+    preset: str | None,
+    mapping: dict[str, str] | None,
+    replace: bool,
+    max_reject_share: float,
+    dry_run: bool,
+    data_dir: Path | str | None,
+    *,
+    config: ImportConfig | None,
+    labels: dict[str, str],
+    progress: Progress | None,
+    pseudonymize: bool,
+    hmac_key: str | bytes | None,
+) -> ImportReport:
+    """:func:`import_dataset` on paths DuckDB reads literally."""
     start = time.perf_counter()
     check_name(name)
     cfg = config or ImportConfig()
     if not 0.0 <= max_reject_share <= 1.0:
         raise BadInputError(f"--max-reject-share must be between 0 and 1, got {max_reject_share}")
-    labels = labels or {}
     key = privacy.resolve_key(hmac_key) if pseudonymize else None
     _check_privacy(name, data_dir, replace, key)
-    paths = {"events": events, "items": items, "users": users}
     srcs = {
         role: sniff(p, role, cfg.read, labels.get(role))
         for role, p in paths.items()
@@ -259,7 +331,7 @@ def import_dataset(
         preset, _ = guess_mapping(srcs["events"].columns)
     p = get_preset(preset)
     event_map = resolve_event_map(p, cfg.event_map)
-    routed = split_mapping(dict(mapping or {}), p)
+    routed = split_mapping(dict(mapping or {}), p, srcs)
     layouts = {"events": p.events, "items": p.items, "users": p.users}
     bound = {role: bind(src, layouts[role], *routed[role]) for role, src in srcs.items()}
     report = ImportReport(
@@ -334,7 +406,11 @@ def import_dataset(
                     # as it will read once this write is swapped in
                     "last_import": json.dumps(
                         {
-                            **{k: v for k, v in report.to_dict().items() if k != "sample_rejects"},
+                            **{
+                                k: v
+                                for k, v in report.to_dict().items()
+                                if k not in ("sample_rejects", "profile")
+                            },
                             "committed": True,
                         },
                         default=str,
@@ -342,7 +418,10 @@ def import_dataset(
                 },
             )
             imp.say("finalizing", 0.95)
-            finalize(con)
+            finalize(con)  # stores the dataset profile (ltrec.store.profile) in meta
+            report.profile = read_profile(con).to_dict()
+        else:  # the profile the data would have once imported (shown by the dry run)
+            report.profile = write_profile(con).to_dict()
         for table in [
             r[0]
             for r in con.execute(

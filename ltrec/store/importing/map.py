@@ -14,6 +14,7 @@ derived, as SQL over those columns. Event values are mapped to ltrec's event typ
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ltrec.config import EVENT_TYPES
@@ -152,45 +153,67 @@ def bind(src: SourceFile, layout: Layout, overrides: dict[str, str], strict: set
     return Bound(src, cols, exprs, {k: src.columns[i] for k, i in cols.items()})
 
 
-def split_mapping(
-    mapping: dict[str, str], preset: Preset
-) -> dict[str, tuple[dict[str, str], set[str]]]:
-    """Route ``--map`` pairs to files: ``items.title=name`` targets one file; a plain key goes
-    to the events file when the events layout (or the events table) has it, and to the items /
-    users file too when that file has the column. Returns role -> (overrides, strict keys)."""
-    out: dict[str, tuple[dict[str, str], set[str]]] = {
-        r: ({}, set()) for r in ("events", "items", "users")
-    }
-    valid = {
+def map_fields(preset: Preset) -> dict[str, set[str]]:
+    """The fields ``--map`` may target in each file under ``preset``: the preset's keys for that
+    file and the canonical columns of its table."""
+    return {
         "events": set(preset.events.keys) | set(EVENT_COLUMNS),
         "items": set(preset.items.keys) | set(ITEM_COLUMNS),
         "users": set(preset.users.keys) | {"user_id"},
     }
+
+
+def split_mapping(
+    mapping: dict[str, str], preset: Preset, roles: Iterable[str] = ("events", "items", "users")
+) -> dict[str, tuple[dict[str, str], set[str]]]:
+    """Route ``--map`` pairs to the files given (``roles``): ``items.title=name`` targets one
+    file; a plain key goes to the events file when the events layout (or the events table) has
+    it, and to the items / users file too when that file has the field. Returns role ->
+    (overrides, strict keys).
+
+    A pair that no given file can take is an error listing the fields each given file has,
+    never a silent no-op: ``category=`` with only an events file, ``items.title=`` without an
+    items file, a misspelt field.
+    """
+    given = [r for r in ("events", "items", "users") if r in set(roles)]
+    out: dict[str, tuple[dict[str, str], set[str]]] = {r: ({}, set()) for r in given}
+    valid = map_fields(preset)
+
+    def fields_hint() -> str:
+        per_file = "; ".join(f"{r} file: {', '.join(sorted(valid[r]))}" for r in given)
+        return f"fields ({preset.name} preset) - {per_file}; items.FIELD or users.FIELD targets one"
+
     for key, column in mapping.items():
         role, dot, sub = key.partition(".")
-        if dot and role in out:
-            if sub not in valid[role] and not re.fullmatch(r"[A-Za-z_]\w*", sub):
-                raise BadInputError(f"--map {key}: unknown field {sub!r}")
+        if dot and role in valid:
+            if role not in out:
+                raise BadInputError(
+                    f"--map {key}=...: no {role} file is given",
+                    hint=f"pass --{role} FILE, or map a field of the files given; {fields_hint()}",
+                )
+            if sub not in valid[role]:
+                raise BadInputError(
+                    f"--map {key}=...: the {role} file has no field {sub!r}", hint=fields_hint()
+                )
             out[role][0][sub] = column
             out[role][1].add(sub)
             continue
-        routed = False
-        if key in valid["events"]:
-            out["events"][0][key] = column
-            out["events"][1].add(key)
-            routed = True
-        for role in ("items", "users"):
-            if key in valid[role]:
-                out[role][0][key] = column
-                if not routed:
-                    out[role][1].add(key)
-                routed = True
-        if not routed:
-            fields = sorted(valid["events"] | valid["items"] | valid["users"])
-            raise BadInputError(
-                f"--map {key}=...: unknown field {key!r}",
-                hint=f"fields: {', '.join(fields)}; prefix items. or users. to target one file",
-            )
+        targets = [r for r in given if key in valid[r]]
+        if not targets:
+            elsewhere = [r for r in valid if key in valid[r] and r not in out]
+            if elsewhere:
+                raise BadInputError(
+                    f"--map {key}=...: {key!r} is not a field of the "
+                    f"{' or '.join(given)} file{'s' if len(given) > 1 else ''} "
+                    f"(it is one of the {elsewhere[0]} file's)",
+                    hint=f"pass --{elsewhere[0]} FILE to map it there; {fields_hint()}",
+                )
+            raise BadInputError(f"--map {key}=...: unknown field {key!r}", hint=fields_hint())
+        for r in targets:
+            out[r][0][key] = column
+        # strict (the column must exist) in the first file that takes it; the others only
+        # when they have the column
+        out[targets[0]][1].add(key)
     return out
 
 

@@ -68,6 +68,9 @@ class ImportReport:
     dropped_event_types: dict[str, int] = field(default_factory=dict)
     #: the event value mapping in force (preset defaults and ``--event-map``)
     event_map: dict[str, str] = field(default_factory=dict)
+    #: the dataset profile (:class:`ltrec.store.profile.DatasetProfile` as a dict): after a
+    #: commit the dataset's, after a dry run what the dataset would be with this import alone
+    profile: dict[str, Any] | None = None
     sample_rejects: list[dict[str, Any]] = field(default_factory=list)
     max_reject_share: float = 0.05
     seconds: float = 0.0
@@ -100,7 +103,9 @@ class ImportReport:
         """What to do about :attr:`unknown_event_types` (empty when there are none)."""
         if not self.unknown_event_types:
             return ""
-        listed = ", ".join(f"'{v}' ({n:,} rows)" for v, n in self.unknown_event_types.items())
+        listed = ", ".join(
+            f"'{v}' ({n:,} row{'' if n == 1 else 's'})" for v, n in self.unknown_event_types.items()
+        )
         first = next(iter(self.unknown_event_types))
         return (
             f"Event types no alias maps: {listed}. Map each with --event-map VALUE=TYPE "
@@ -163,6 +168,7 @@ class ImportReport:
             "unknown_event_types": self.unknown_event_types,
             "dropped_event_types": self.dropped_event_types,
             "event_map": self.event_map,
+            "profile": self.profile,
             "sample_rejects": self.sample_rejects,
             "summary": self.reject_summary(),
             "seconds": round(self.seconds, 3),
