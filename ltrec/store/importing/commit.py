@@ -39,6 +39,7 @@ from pathlib import Path
 
 import duckdb
 
+from ltrec.config import duckdb_config
 from ltrec.errors import BadInputError, TooManyRejectsError
 from ltrec.store import privacy
 from ltrec.store.connect import check_name, connect, dataset_path, read_meta, write_meta, writing
@@ -433,7 +434,7 @@ def _import(
 
     try:
         if dry_run:
-            con = duckdb.connect()
+            con = duckdb.connect(config=duckdb_config())  # the worker's memory limit
             try:
                 create_schema(con)
                 body(con)
