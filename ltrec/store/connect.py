@@ -270,9 +270,11 @@ def delete_dataset(
     root = data_dir(data_dir_)
     path = dataset_path(name, root)
     leftovers = [p for p in _sidecars(name, root) if p.is_dir()]
-    if not path.exists() and not leftovers:
-        raise DatasetNotFoundError(name, list_datasets(root))
     seconds = lock_wait(wait)
+    if not path.exists() and not leftovers:
+        with _lock(name, root, seconds):
+            _sweep(name, root)  # trash of a delete killed after moving the folders away
+        raise DatasetNotFoundError(name, list_datasets(root))
     removed: list[str] = []
     with training_lock(name, root, wait=seconds, busy=lambda: StoreBusyError(name, seconds)):
         with _lock(name, root, seconds):

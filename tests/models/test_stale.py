@@ -262,3 +262,56 @@ def test_model_lab_and_studio_show_and_refuse_a_stale_run(capsys, files, trained
     at.checkbox(key="rs_allow_stale").check().run()
     assert not at.exception, at.exception
     assert not at.error
+
+
+# ---------------------------------------------------------------------------- crash safety
+
+
+def _delete_when_told(root: str, go) -> None:  # noqa: ANN001
+    from ltrec.store import delete_dataset
+
+    go.wait(30)
+    delete_dataset("shop", root)
+
+
+def test_a_delete_killed_at_any_moment_leaves_no_live_dataset_without_its_runs(
+    capsys, trained, data_dir, tmp_path  # noqa: ANN001
+) -> None:
+    """SIGKILL a delete at random moments: the dataset is either whole (file, runs and
+    simulations untouched) or gone, and a second delete always finishes the job."""
+    import multiprocessing as mp
+    import signal
+    import time
+
+    cli_json(
+        capsys, "simulate", "shop", "--policy", '{"model": "popularity"}', "--rounds", "1",
+        "--users", "5",
+    )
+    pristine = tmp_path / "pristine"
+    shutil.copytree(data_dir, pristine)
+
+    def tree(root: Path, sub: str) -> list[str]:
+        return sorted(str(p.relative_to(root)) for p in (root / sub / "shop").rglob("*"))
+
+    ctx = mp.get_context("fork")  # no re-import: the kill lands inside the delete itself
+    rnd = random.Random(0)
+    for _ in range(12):
+        shutil.rmtree(data_dir)
+        shutil.copytree(pristine, data_dir)
+        go = ctx.Event()
+        proc = ctx.Process(target=_delete_when_told, args=(str(data_dir), go))
+        proc.start()
+        go.set()
+        time.sleep(rnd.uniform(0.0, 0.05))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join()
+        if (data_dir / "shop.duckdb").exists():  # killed before the commit point: untouched
+            assert tree(data_dir, "models") == tree(pristine, "models")
+            assert tree(data_dir, "simulations") == tree(pristine, "simulations")
+            assert _runs(capsys)[0]["stale"] is False
+        else:
+            assert all(r["stale"] for r in _runs(capsys))  # leftovers can never pass as fresh
+        code, _, err = cli(capsys, "delete", "shop", "--yes")
+        assert code == 0 or (code == 2 and "dataset 'shop' not found" in err), err
+        left = sorted(p.name for p in data_dir.rglob("*") if "shop" in p.name)
+        assert left == [".shop.lock"]
