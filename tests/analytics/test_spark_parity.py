@@ -88,6 +88,10 @@ def test_lorenz_trend_stats(stores) -> None:
     sa, sb = store_stats(duck, "x").to_dict(), store_stats(spark, "x").to_dict()
     assert sa.pop("events") == sb.pop("events")
     assert sa.pop("bucket_cuts") == sb.pop("bucket_cuts")
+    # the profile: DuckDB's is read from meta, Spark's computed by the same Ibis definition
+    pa, pb = sa.pop("profile"), sb.pop("profile")
+    assert pa.pop("repeat_purchase_share") == pytest.approx(pb.pop("repeat_purchase_share"))
+    assert pa == pb and pa["exposure_event"] == "impression"
     assert sa == pytest.approx(sb)
 
 
