@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ltrec.app import audit, services
-from ltrec.app.auth import LOCAL, PermissionDenied, Principal, Role
+from ltrec.app.auth import LOCAL, PermissionDenied, Principal, Right, Role
 from ltrec.errors import DatasetNotFoundError, LtrecError
 from ltrec.models.registry import list_runs
 from ltrec.simulation import SimulationConfig, list_results
@@ -133,6 +133,7 @@ def test_viewer_forged_writes_are_refused(shop: str, data_dir: Path, tmp_path: P
         ),
         ("export", lambda: services.export(VIEWER, "lists", lambda: b"x", data_dir)),
         ("fetch sample", lambda: services.fetch_sample(VIEWER, shop, 100, 1, data_dir)),
+        ("train", lambda: services.check(VIEWER, Right.TRAIN, "train", "p on shop", data_dir)),
     ]
     for _action, call in forged:
         with pytest.raises(PermissionDenied):
@@ -160,6 +161,7 @@ def test_analyst_and_admin_writes(shop: str, data_dir: Path, tmp_path: Path) -> 
     out = services.export_lists(ANALYST, shop, run.run_id, tmp_path / "out.csv", data_dir=data_dir)
     assert (tmp_path / "out.csv").exists() and out["rows"] > 0
     assert services.export(ANALYST, "lists", lambda: b"csv", data_dir) == b"csv"
+    services.check(ANALYST, Right.TRAIN, "train", "p on shop", data_dir)  # allowed: not logged
     sim = services.simulate(
         ANALYST,
         shop,
