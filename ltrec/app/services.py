@@ -30,6 +30,7 @@ def _audited(
     data_dir: Path | str | None,
     details: Mapping[str, Any] | None = None,
     summary: Callable[[T], str] | None = None,
+    log_ok: bool = True,
 ) -> T:
     def log(outcome: audit.Outcome, message: str) -> None:
         audit.append(
@@ -56,13 +57,21 @@ def _audited(
     except Exception as err:  # logged as it is, then raised for the caller's own handling
         log("error", f"{err.__class__.__name__}: {err}")
         raise
-    log("ok", summary(result) if summary is not None else "")
+    if log_ok:
+        log("ok", summary(result) if summary is not None else "")
     return result
 
 
-def check(principal: Principal, right: Right) -> None:
-    """Refuse early (before a background job starts) without writing an audit entry."""
-    require(principal, right)
+def check(
+    principal: Principal,
+    right: Right,
+    action: str,
+    target: str,
+    data_dir: Path | str | None = None,
+) -> None:
+    """Refuse early, before a background job starts (the job's own call checks again and
+    logs its outcome); a refusal is logged as ``denied``."""
+    _audited(principal, right, action, target, lambda: None, data_dir=data_dir, log_ok=False)
 
 
 # ------------------------------------------------------------------------------ data
