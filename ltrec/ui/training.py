@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ltrec.app import services
+from ltrec.app.auth import Principal, Right
 from ltrec.errors import LtrecError
 from ltrec.models.registry import TrainingBusyError
 
@@ -74,12 +76,10 @@ def current(dataset: str) -> Job | None:
         return _jobs.get(dataset)
 
 
-def _run(job: Job, k: int, data_dir: Path | str | None) -> None:
-    from ltrec.models.train import train
-
+def _run(job: Job, who: Principal, k: int, data_dir: Path | str | None) -> None:
     try:
-        result = train(
-            job.dataset, job.model, job.params, k=k, progress=job.progress, data_dir=data_dir
+        result = services.train(
+            who, job.dataset, job.model, job.params, k=k, progress=job.progress, data_dir=data_dir
         )
         job.run_id = result.run_id
         job.metrics = result.to_dict()["metrics"]
@@ -106,15 +106,21 @@ def start(
     *,
     k: int = 10,
     data_dir: Path | str | None = None,
+    principal: Principal,
 ) -> Job:
     """Start training ``model`` on ``dataset`` in a background thread; returns its job.
 
+    ``principal`` must have the train right (checked here and again by the audited
+    :func:`ltrec.app.services.train` in the thread).
+
     Raises:
+        PermissionDenied: the principal may not train (nothing is started).
         TrainingBusyError: a job on this dataset is still running (nothing is started).
         ConfigError: bad params (checked before the thread starts).
     """
     from ltrec.models.base import make_model
 
+    services.check(principal, Right.TRAIN, "train", f"{model} on {dataset}", data_dir)
     make_model(model, params or {})  # bad params fail here, in the page, not in the thread
     with _guard:
         prev = _jobs.get(dataset)
@@ -123,7 +129,7 @@ def start(
         job = Job(dataset, model, dict(params or {}))
         _jobs[dataset] = job
     threading.Thread(
-        target=_run, args=(job, k, data_dir), name=f"ltrec-train-{dataset}", daemon=True
+        target=_run, args=(job, principal, k, data_dir), name=f"ltrec-train-{dataset}", daemon=True
     ).start()
     return job
 

@@ -7,6 +7,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ltrec.app.auth import LOCAL
 from ltrec.models.registry import TrainingBusyError, list_runs, training_lock
 from ltrec.ui import training
 from tests.app.conftest import APP
@@ -102,7 +103,7 @@ def test_active_run_from_url(demo) -> None:
 def test_one_training_per_dataset(demo) -> None:
     # Another process holds the registry's training lock: the job fails with a clear message.
     with training_lock("demo"):
-        training.start("demo", "popularity")
+        training.start("demo", "popularity", principal=LOCAL)
         job = training.wait("demo")
     assert job.status == "failed"
     assert isinstance(job.error, TrainingBusyError)
@@ -111,5 +112,5 @@ def test_one_training_per_dataset(demo) -> None:
     # A job still running in this process: a second request is refused, nothing starts.
     training._jobs["demo"] = training.Job("demo", "popularity", {})
     with pytest.raises(TrainingBusyError):
-        training.start("demo", "popularity")
+        training.start("demo", "popularity", principal=LOCAL)
     training._jobs["demo"].status = "done"
