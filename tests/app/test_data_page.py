@@ -249,7 +249,7 @@ def test_cli_delete_needs_confirmation(data_dir, capsys) -> None:
     assert main(["delete", "alpha"]) == 2
     assert "--yes" in capsys.readouterr().err and list_datasets() == ["alpha"]
     assert main(["delete", "alpha", "--yes", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"deleted": "alpha"}
+    assert json.loads(capsys.readouterr().out) == {"deleted": "alpha", "removed": ["alpha.duckdb"]}
     assert list_datasets() == []
     assert main(["delete", "alpha", "--yes"]) == 2  # not found
 
@@ -278,12 +278,20 @@ def test_save_upload_streams_and_enforces_the_limit(tmp_path) -> None:
 
 
 def test_plain_sentences() -> None:
-    assert ui.plain("missing user_id (guest order)", 12403) == (
+    """Phrases are chosen by reject code, never by the reason's text."""
+    assert ui.plain("missing user_id (guest order)", 12403, "guest_order") == (
         "12,403 guest orders without a customer id were skipped."
     )
-    assert ui.plain("missing item_id", 1) == "1 row without a product id was skipped."
-    assert "unknown event type 'teleport'" in ui.plain("unknown event type 'teleport'", 3)
+    assert ui.plain("missing item_id", 1, "missing_item_id") == (
+        "1 row without a product id was skipped."
+    )
+    unknown = ui.plain("unknown event type 'teleport'", 3, "unknown_event_type")
+    assert "unknown event type 'teleport'" in unknown and "'Unknown event types'" in unknown
     assert ui.plain("something new", 2) == "2 rows rejected because of: something new were skipped."
+    # the text alone does not pick a phrase
+    assert ui.plain("missing item_id", 2) == (
+        "2 rows rejected because of: missing item_id were skipped."
+    )
 
 
 def test_rejects_csv_is_formula_escaped(data_dir, tmp_path) -> None:
@@ -300,3 +308,115 @@ def test_rejects_csv_is_formula_escaped(data_dir, tmp_path) -> None:
     dry = import_dataset("x", f, dry_run=True)
     assert "'=HYPERLINK" in ui.rejects_csv(dry).decode()
     assert json.dumps(rep.to_dict())
+
+
+# ----------------------------------------------------------------------------- the dataset profile
+
+
+def test_dry_run_shows_what_the_data_holds(data_dir) -> None:
+    """The dry run of an order-lines file: counts by event type (only those present), customers,
+    products, time span and the profile, and the plain exposure sentence; no invented stage."""
+    at = _open()
+    _upload(at, ORDERS, "orders.csv")
+    at.button(key="data_dry").click().run()
+    assert not at.exception, at.exception
+    text = _texts(at)
+    assert "- Events by type: 40 purchases." in text
+    assert "- 5 customers, 7 products; time span: 2010-12-01 to 2010-12-01." in text
+    assert "- Funnel stages: purchase; exposure: not measured." in text
+    assert "- Customer segments: country." in text
+    assert "exposure (how often each item was shown) is not measured here" in text
+    block = next(m.value for m in at.markdown if "Events by type" in m.value).splitlines()
+    assert block[0] == "- Events by type: 40 purchases."  # no zero impressions, views, carts
+    assert not dataset_path("orders").exists()
+
+
+def test_profile_lines_of_a_full_funnel() -> None:
+    from ltrec.store.profile import DatasetProfile
+
+    p = DatasetProfile(
+        event_counts={"impression": 9, "view": 5, "cart": 2, "purchase": 1},
+        has_sessions=True,
+        has_prices=False,
+        has_categories=True,
+        has_titles=True,
+        has_brands=False,
+        segment_columns=["region"],
+        repeat_purchase_share=0.0,
+        users=3,
+        items=4,
+        first_ts=None,
+        last_ts=None,
+    )
+    lines = ui.profile_lines(p.to_dict())
+    assert lines[0] == "Events by type: 9 impressions, 5 views, 2 carts, 1 purchases."
+    assert lines[2] == "Funnel stages: impression → view → cart → purchase; exposure: impressions."
+    assert lines[3] == "Has sessions, categories, titles; no prices, brands."
+    assert not any("not measured" in x for x in lines)
+
+
+REJECTS_10 = b"timestamp,visitorid,event,itemid\n" + b"".join(
+    b"1433221332117,%d,view,%s\n" % (i, b"" if i == 0 else b"7") for i in range(10)
+)
+
+
+def test_too_many_rejects_hint_names_the_slider_not_a_cli_flag(data_dir) -> None:
+    at = _open()
+    _upload(at, REJECTS_10, "tenth.csv")
+    at.button(key="data_dry").click().run()
+    assert not at.exception, at.exception
+    shown = "\n".join(e.value for e in at.error) + "\n".join(c.value for c in at.caption)
+    assert "10\\\\.0% of the rows" in shown  # markdown-escaped data text
+    assert "--max-reject-share" not in shown
+    assert any(
+        c.value == "Fix the file, or move the slider 'Largest share of rejected rows that still "
+        "imports' to 0.10 or more to import the valid rows and keep the rest as rejected rows."
+        for c in at.caption
+    )
+    assert not _has(at, "button", "data_commit")
+    # doing what the hint says imports the valid rows
+    at.slider(key="data_max_reject").set_value(0.10).run()
+    at.button(key="data_dry").click().run()
+    assert not at.error, [e.value for e in at.error]
+    at.button(key="data_commit").click().run()
+    assert not at.exception and "tenth" in list_datasets()
+
+
+def test_reject_hint_beyond_the_slider() -> None:
+    from ltrec.errors import TooManyRejectsError
+
+    err = TooManyRejectsError("30 rows rejected: 30 missing item_id", 30 / 31, 0.05)
+    assert ui.reject_hint(err).startswith("97% of the rows were rejected: more than this page")
+    err = TooManyRejectsError("x", 0.123, 0.05)
+    assert "to 0.13 or more" in ui.reject_hint(err)
+
+
+def _picker(at: AppTest) -> list[str]:
+    """The options of the sidebar's dataset picker."""
+    return next(s.options for s in at.sidebar.selectbox if s.label == "Dataset")
+
+
+def test_dataset_picker_follows_import_and_delete(data_dir) -> None:
+    seed = data_dir / "seed.csv"
+    seed.write_bytes(GOOD)
+    import_dataset("alpha", seed)
+    import_dataset("beta", seed)
+    at = _open()
+    assert _picker(at) == ["alpha", "beta"]
+    # delete beta: gone from the sidebar picker and from the page's own pickers
+    at.selectbox(key="data_del_pick").set_value("beta").run()
+    at.text_input(key="data_del_confirm").set_value("beta").run()
+    at.button(key="data_delete").click().run()
+    assert not at.exception, at.exception
+    assert _picker(at) == ["alpha"]
+    assert at.selectbox(key="data_pick").options == ["alpha"]
+    assert at.selectbox(key="data_del_pick").options == ["alpha"]
+    # import a new dataset from the page: listed at once
+    _upload(at, GOOD, "clicks.csv")
+    at.button(key="data_dry").click().run()
+    at.button(key="data_commit").click().run()
+    assert not at.exception, at.exception
+    assert _picker(at) == ["alpha", "clicks"]
+    assert at.selectbox(key="data_pick").options == ["alpha", "clicks"]
+    table = at.dataframe[-1].value
+    assert sorted(table["dataset"]) == ["alpha", "clicks"]

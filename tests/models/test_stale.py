@@ -315,3 +315,18 @@ def test_a_delete_killed_at_any_moment_leaves_no_live_dataset_without_its_runs(
         assert code == 0 or (code == 2 and "dataset 'shop' not found" in err), err
         left = sorted(p.name for p in data_dir.rglob("*") if "shop" in p.name)
         assert left == [".shop.lock"]
+
+
+def test_the_data_page_delete_removes_runs_and_simulations(capsys, trained, data_dir) -> None:  # noqa: ANN001
+    cli_json(
+        capsys, "simulate", "shop", "--policy", '{"model": "popularity"}', "--rounds", "1",
+        "--users", "5",
+    )
+    assert (data_dir / "models" / "shop").is_dir() and (data_dir / "simulations" / "shop").is_dir()
+    at = _page("app_pages/data.py")
+    at.selectbox(key="data_del_pick").set_value("shop").run()
+    at.text_input(key="data_del_confirm").set_value("shop").run()
+    at.button(key="data_delete").click().run()
+    assert not at.exception, at.exception
+    assert sorted(p.name for p in data_dir.rglob("*") if "shop" in p.name) == [".shop.lock"]
+    assert list_runs("shop") == []
