@@ -361,3 +361,22 @@ def test_import_while_another_writer_holds_the_store(capsys, data_dir, locked, t
     csv.write_text("user_id,item_id,event_type,timestamp\nu9,i1,view,2024-03-01 10:00:00\n")
     err = refused(capsys, data_dir, ["import", "shop", "--events", str(csv)], BUSY)
     assert "busy, try again" in err
+
+
+def test_studio_link_with_a_parameter_flood_falls_back_with_a_warning(data_dir, shop):  # noqa: ANN001
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import APP
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["run"] = shop
+    at.query_params["c1.strategy"] = "none"
+    at.query_params["c1.rules.include_categories"] = [f"c{i}" for i in range(600)]
+    at.run()
+    at.switch_page("app_pages/rerank_studio.py").run()
+    assert not at.exception, at.exception
+    warnings = [w.value.replace("\\", "") for w in at.warning]
+    assert any(
+        w.startswith("column 1: the URL holds 601 re-ranking parameters (") for w in warnings
+    ), warnings
+    assert not at.error
