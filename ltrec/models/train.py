@@ -80,6 +80,15 @@ def _load_data(
     return data, None if row is None else str(row[0])
 
 
+def _track_imports(dataset: str, data_dir: Path | str | None) -> None:
+    """A store written before ``data_import_id`` existed gets one (data unchanged), so the run
+    about to be trained on it records an id and is not stale from birth."""
+    from ltrec.store.connect import data_import_id, ensure_data_import_id
+
+    if data_import_id(dataset, _store_data_dir(data_dir)) is None:
+        ensure_data_import_id(dataset, _store_data_dir(data_dir))
+
+
 def add_text(
     data: InteractionData, dataset: str, data_dir: Path | str | None = None
 ) -> InteractionData:
@@ -191,6 +200,7 @@ def train(
     model = make_model(model_name, params)  # bad params fail before any work
     with training_lock(dataset, data_dir):
         report(progress, 0.0, f"loading {dataset}")
+        _track_imports(dataset, data_dir)
         data, import_id = _load_data(
             dataset, split_config, text=model.content_model, data_dir=data_dir
         )

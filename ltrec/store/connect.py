@@ -241,6 +241,18 @@ def writing(
             raise
 
 
+def ensure_data_import_id(name: str, data_dir_: Path | str | None = None) -> None:
+    """Give a store written before ``data_import_id`` existed one, leaving its data as it is.
+
+    Training calls it (once per such store) so a run trained on an old store records an id and
+    is fresh; runs trained before stay stale ("predates import tracking").
+    """
+    with writing(name, data_dir_, data_changed=False) as con:
+        have = con.execute("SELECT 1 FROM meta WHERE key = 'data_import_id'").fetchone()
+        if have is None:  # checked under the writer lock: an import may have set it meanwhile
+            write_meta(con, {"data_import_id": uuid.uuid4().hex, "data_change": "tracked"})
+
+
 def _sidecars(name: str, root: Path) -> list[Path]:
     """Folders that belong to a dataset: its model runs and its saved simulations."""
     return [root / "models" / name, root / "simulations" / name]

@@ -330,3 +330,18 @@ def test_the_data_page_delete_removes_runs_and_simulations(capsys, trained, data
     assert not at.exception, at.exception
     assert sorted(p.name for p in data_dir.rglob("*") if "shop" in p.name) == [".shop.lock"]
     assert list_runs("shop") == []
+
+
+def test_training_on_a_store_from_before_import_ids_gives_it_one(capsys, trained) -> None:  # noqa: ANN001
+    with writing("shop", data_changed=False) as con:  # a store written before ids existed
+        con.execute("DELETE FROM meta WHERE key LIKE 'data_%'")
+    (old,) = _runs(capsys)
+    assert old["stale"] is True  # its id is gone: cannot tell
+    new = cli_json(capsys, "train", "shop", "--model", "popularity")
+    con = connect("shop")
+    try:
+        meta = read_meta(con)
+    finally:
+        con.close()
+    assert meta["data_change"] == "tracked" and meta["data_import_id"] == new["data_import_id"]
+    assert {r["run_id"]: r["stale"] for r in _runs(capsys)} == {trained: True, new["run_id"]: False}
