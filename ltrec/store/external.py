@@ -298,6 +298,20 @@ def confine_path(value: str, where: str, root: Path, *, shown: bool = True) -> s
     return str(resolved)
 
 
+def _not_ltrec_own(path: Path, where: str, root: Path) -> None:
+    """An engine may not open ltrec's own files (a dataset store, runs, simulations, the audit
+    log): it could write or lock them."""
+    base = root.resolve()
+    own = (path.parent == base and path.suffix in (SUFFIX, ".jsonl", ".toml", ".lock")) or any(
+        path.is_relative_to(base / sub) for sub in ("models", "simulations")
+    )
+    if own:
+        raise ConfigError(
+            f"{where} is one of ltrec's own files",
+            hint="point the engine at your own database file (e.g. in a sources/ folder)",
+        )
+
+
 def _is_path_arg(backend: str, key: str) -> bool:
     return bool(_PATH_KEY.search(key)) or (key == "database" and backend in _FILE_ENGINES)
 
@@ -309,6 +323,7 @@ def _confine(cfg: ExternalConfig, root: Path, file: str) -> ExternalConfig:
     for key, value in conn.items():
         if _is_path_arg(cfg.backend, key) and not (key == "database" and value == ":memory:"):
             conn[key] = confine_path(value, f"{file}: connection.{key}", root)
+            _not_ltrec_own(Path(conn[key]), f"{file}: connection.{key} = {value!r}", root)
     _check_connect_keys(cfg.backend, [*conn, *cfg.connection_env], file)
     spark = dict(cfg.spark.config)
     for key, value in spark.items():

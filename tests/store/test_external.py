@@ -539,3 +539,15 @@ def test_spark_warehouse_and_dirs_stay_in_the_data_directory(data_dir, tmp_path)
     )
     with pytest.raises(ConfigError, match="spark.config.spark.eventLog.dir = '/tmp/events' poi"):
         load_config("sp")
+
+
+@pytest.mark.parametrize("own", ["native.duckdb", "models/native/x.duckdb", "wh.toml"])
+def test_an_engine_may_not_open_ltrec_own_files(external, data_dir, own):
+    before = (data_dir / "native.duckdb").read_bytes()
+    _with_db(data_dir, own)
+    with pytest.raises(ConfigError) as info:
+        open_external("wh")
+    assert str(info.value).splitlines()[0] == (
+        f"wh.toml: connection.database = {own!r} is one of ltrec's own files"
+    )
+    assert (data_dir / "native.duckdb").read_bytes() == before
