@@ -41,7 +41,7 @@ names (``database`` of the file engines, ``[connection]`` keys ending in ``path`
 ``directory``, ``file`` or ``folder``, ``[spark.config]`` keys ending in ``dir``, ``path`` or
 ``file``) resolves, relative to the data directory, to a place inside the data directory or one
 of the folders in the ``external_dirs`` setting (``LTREC_EXTERNAL_DIRS``); symlinks are followed
-before the check. Spark's warehouse defaults into the data directory, so no file is created
+before the check, and ltrec's own files (dataset stores, runs, simulations) are refused. Spark's warehouse defaults into the data directory, so no file is created
 outside it. ``[connection_env]`` may not read ltrec's own ``LTREC_*`` settings and secrets, and
 no message ever shows an environment value or a secret-looking connection value (``password``,
 ``token``, ``secret``, ``key``, ...): engine errors are redacted. Unknown keys are errors: at the
