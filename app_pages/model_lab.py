@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from ltrec.app import services
+from ltrec.app.auth import Right
 from ltrec.charts.metrics import (
     delta_chart,
     metrics_frame,
@@ -9,15 +11,23 @@ from ltrec.charts.metrics import (
     tradeoff_points,
     tradeoff_scatter,
 )
-from ltrec.charts.runs import runs_frame, runs_tradeoff
+from ltrec.charts.runs import runs_tradeoff
 from ltrec.errors import LtrecError
 from ltrec.evaluation import compare_many
 from ltrec.models.base import get_model_class, model_names
-from ltrec.models.registry import delete_run, list_runs
-from ltrec.ui import training
-from ltrec.ui.models import active_run, config_form, evaluate, set_active_run
+from ltrec.models.registry import list_runs
+from ltrec.ui import auth, training
+from ltrec.ui.models import (
+    active_run,
+    config_form,
+    evaluate,
+    runs_table,
+    set_active_run,
+    stale_note,
+)
 from ltrec.ui.state import active_dataset, data_root, empty_state, require_local, show_error
 
+NEEDS_ANALYST = "Training needs the analyst role."
 COMPARE_METRICS = ("ndcg", "recall", "aplt", "tail_recall", "coverage", "gini", "arp", "novelty")
 
 st.title("Model Lab")
@@ -42,10 +52,14 @@ if cls.__doc__:
 with st.form("lab_train"):
     params = config_form(cls.config_cls, f"lab_{model}")
     k = st.number_input("K (list length for the evaluation)", 1, 100, 10, key="lab_k")
-    submitted = st.form_submit_button("Train", type="primary")
+    may_train = auth.can(Right.TRAIN)
+    submitted = st.form_submit_button(
+        "Train", type="primary", disabled=not may_train, help=None if may_train else NEEDS_ANALYST
+    )
 if submitted:
     try:
-        training.start(name, model, params, k=int(k), data_dir=data_root())
+        who = auth.current()
+        training.start(name, model, params, k=int(k), data_dir=data_root(), principal=who)
     except LtrecError as err:
         show_error(err)
 
@@ -87,13 +101,18 @@ if not runs:
 dicts = [r.to_dict() for r in runs]
 ids = [r.run_id for r in runs][::-1]  # newest first
 current = active_run(name)
+if note := stale_note(runs):
+    st.warning(note)
 st.dataframe(
-    runs_frame(dicts, active=current),
+    runs_table(runs, active=current),
     hide_index=True,
     key="lab_runs",
     column_config={
         "active": st.column_config.TextColumn("", help="the active model other pages use"),
         "data": st.column_config.TextColumn("data", help="fingerprint of the training data"),
+        "stale": st.column_config.TextColumn(
+            "stale", help="the dataset changed since this run was trained: retrain it"
+        ),
     },
 )
 if current:
@@ -102,14 +121,19 @@ if current:
 left, right = st.columns(2)
 with left:
     chosen = st.selectbox("Run", ids, key="lab_run")
-    if st.button("Use as the active model", key="lab_activate"):
-        set_active_run(name, chosen)
-        st.rerun()
-with right:
-    sure = st.checkbox(f"Yes, delete run {chosen}", key=f"lab_sure_{chosen}")
-    if st.button("Delete run", key="lab_delete", disabled=not sure):
+    may_choose = auth.can(Right.SET_ACTIVE_MODEL)
+    if may_choose and st.button("Use as the active model", key="lab_activate"):
         try:
-            delete_run(name, chosen, data_root())
+            services.set_active_model(auth.current(), name, chosen, set_active_run, data_root())
+            st.rerun()
+        except LtrecError as err:
+            show_error(err)
+with right:
+    if auth.can(Right.DELETE):
+        sure = st.checkbox(f"Yes, delete run {chosen}", key=f"lab_sure_{chosen}")
+    if auth.can(Right.DELETE) and st.button("Delete run", key="lab_delete", disabled=not sure):
+        try:
+            services.delete_run(auth.current(), name, chosen, data_root())
             if chosen == current:
                 set_active_run(name, None)
             st.rerun()

@@ -6,13 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from ltrec.analytics.export import to_csv
+from ltrec.app.auth import Right
 from ltrec.charts.metrics import metrics_frame, metrics_table
 from ltrec.charts.rerank import marks_frame, sweep_figure
 from ltrec.config import get_settings
 from ltrec.errors import LtrecError
 from ltrec.rerank import Candidates
 from ltrec.rerank import studio as logic
-from ltrec.ui import studio
+from ltrec.ui import auth, studio
 from ltrec.ui.state import active_dataset, empty_state, show_error
 
 st.title("Rerank Studio")
@@ -36,7 +37,7 @@ try:
         "Model run",
         ids,
         key="rs_run",
-        format_func=lambda r: f"{info[r].model} · {r}",
+        format_func=lambda r: f"{info[r].model} · {r}" + (" · stale" if info[r].stale else ""),
         help="The base model whose top candidates are re-ranked (the Model Lab's active run "
         "by default).",
     )
@@ -45,8 +46,13 @@ try:
     studio._init("rs_k", studio.qp_int("k", get_settings().k, 1, 50))
     k = int(top[1].number_input("List length K", 1, 50, key="rs_k"))
     st.query_params["k"] = str(k)
+    allow_stale = info[run_id].stale and st.checkbox(
+        "Use the stale run anyway",
+        key="rs_allow_stale",
+        help="The dataset changed since this run was trained; retrain it in the Model Lab.",
+    )
     with st.spinner("Loading the model and its data…"):
-        sr = studio.studio_run(name, run_id)
+        sr = studio.studio_run(name, run_id, allow_stale=allow_stale)
 except LtrecError as err:
     show_error(err)
     st.stop()
@@ -91,7 +97,7 @@ with past:
 @st.fragment
 def studio_block(name: str, run_id: str, user: int, k: int) -> None:
     """Settings, lists, aggregate and sweep: a slider change reruns only this block."""
-    sr = studio.studio_run(name, run_id)
+    sr = studio.studio_run(name, run_id, allow_stale=bool(st.session_state.get("rs_allow_stale")))
     studio._init("rs_cols", studio.qp_int("cols", 3, studio.MIN_COLS, studio.MAX_COLS))
     n = (
         st.segmented_control(
@@ -101,8 +107,8 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
     )
     st.query_params["cols"] = str(n)
     initial, problems = studio.settings_from_url(n)
-    for p in problems:
-        st.warning(p)
+    for p in problems:  # they quote the link's values
+        st.warning(studio.plain(p))
     settings = []
     for i, col in enumerate(st.columns(n)):  # one row of settings, then one row of lists
         with col.container(border=True, height=260):
@@ -215,6 +221,9 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
 
     # -------------------------------------------------------------------------- sweep
     st.subheader("Trade-off sweep")
+    if not auth.can(Right.RERANK):
+        st.caption("Sweeps and exports need the analyst role.")
+        return
     sweepable = [i for i, cfg in enumerate(settings) if cfg.STRENGTH]
     if not sweepable:
         st.info("Choose a strategy in one column to sweep its strength.")
@@ -265,8 +274,12 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
         key="rs_export_col",
     )
     if st.button("Prepare the export", key="rs_export_go"):
-        with st.spinner(f"Ranking all {sr.data.n_users:,} users…"):
-            data = studio.export_all(name, run_id, k, settings[pick])
+        try:
+            with st.spinner(f"Ranking all {sr.data.n_users:,} users…"):
+                data = studio.export_all(name, run_id, k, settings[pick])
+        except LtrecError as err:
+            show_error(err)
+            return
         st.download_button(
             f"Download every user's list ({labels[pick]})",
             data,

@@ -15,6 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ltrec import safejson
+from ltrec.app import services
+from ltrec.app.auth import LOCAL  # the CLI is local: it acts as the local admin (audited)
 from ltrec.errors import BadInputError, LtrecError
 
 
@@ -93,13 +96,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from ltrec.store.importing import ImportConfig, import_dataset
+    from ltrec.store.importing import ImportConfig
     from ltrec.store.importing.read import read_config
 
     # per-file dialect: VALUE for every file, ROLE=VALUE for one (sniffed when not given)
     read = read_config(args.delimiter, args.encoding, args.columns, args.no_header)
     config = ImportConfig(read=read, event_map=_parse_event_map(args.event_map))
-    report = import_dataset(
+    report = services.import_dataset(
+        LOCAL,
         args.name,
         events=args.events,
         items=args.items,
@@ -160,25 +164,22 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from ltrec.store import delete_dataset
-
     if not args.yes:
         raise BadInputError(
-            f"deleting '{args.name}' removes its file for good; nothing was deleted",
+            f"deleting '{args.name}' removes its file, model runs and saved simulations for "
+            "good; nothing was deleted",
             hint=f"run `ltrec delete {args.name} --yes` to confirm",
         )
-    delete_dataset(args.name, args.data_dir)
+    removed = services.delete_dataset(LOCAL, args.name, args.data_dir)
     if args.json:
-        _print_json({"deleted": args.name})
+        _print_json({"deleted": args.name, "removed": removed})
     else:
-        print(f"deleted dataset '{args.name}' (saved model runs stay in the models directory)")
+        print(f"deleted dataset '{args.name}' with its model runs and saved simulations")
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from ltrec.store.external import fetch_sample
-
-    report = fetch_sample(args.name, args.events, args.seed, args.data_dir)
+    report = services.fetch_sample(LOCAL, args.name, args.events, args.seed, args.data_dir)
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -206,6 +207,7 @@ def _parse_set(pairs: Sequence[str] | None) -> dict[str, Any]:
             raise BadInputError(
                 f"--set expects key=value, got {pair!r}", hint="for example --set lambda_=100"
             )
+        safejson.check(raw, f"--set {key.strip()}")  # no RecursionError from deep nesting
         try:
             value: Any = json.loads(raw)
         except ValueError:
@@ -241,9 +243,8 @@ def _split_config(name: str, data_dir: Path | None, pairs: Sequence[str] | None)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ltrec.models.train import train
-
-    result = train(
+    result = services.train(
+        LOCAL,
         args.name,
         args.model,
         _parse_set(args.set),
@@ -275,25 +276,31 @@ def cmd_runs(args: argparse.Namespace) -> int:
             k = r.get("k") or 10
             ndcg = (r["metrics"].get(f"ndcg@{k}") or {}).get("mean")
             shown = "-" if ndcg is None else f"{ndcg:.4f}"
-            print(f"{r['run_id']}  {r['model']:<11} ndcg@{k}={shown}  {r['created_at']}")
+            stale = f"  STALE: {r['stale_reason']}" if r["stale"] else ""
+            print(f"{r['run_id']}  {r['model']:<11} ndcg@{k}={shown}  {r['created_at']}{stale}")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ltrec.models.registry import run_staleness
     from ltrec.models.train import evaluate_run
 
     rerank = getattr(args, "rerank", None)
+    stale_ok = args.allow_stale
     if rerank is not None:
         from ltrec.rerank.runs import evaluate_reranked
 
         result, manifest = evaluate_reranked(
-            args.name, args.run, rerank, k=args.k, data_dir=args.data_dir
+            args.name, args.run, rerank, k=args.k, data_dir=args.data_dir, allow_stale=stale_ok
         )
     else:
-        result, manifest = evaluate_run(args.name, args.run, k=args.k, data_dir=args.data_dir)
+        result, manifest = evaluate_run(
+            args.name, args.run, k=args.k, data_dir=args.data_dir, allow_stale=stale_ok
+        )
     metrics = result.to_dict()
     if args.json:
         out = {"run_id": args.run, "model": manifest.get("model"), "k": args.k, "metrics": metrics}
+        out["stale"] = run_staleness(args.name, manifest, args.data_dir).stale
         if rerank is not None:
             from ltrec.rerank import parse_config, to_dict
 
@@ -312,7 +319,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
     if getattr(args, "rerank", None) is not None:
         return _recommend_reranked(args)
-    out = recommend_for(args.name, args.run, args.user, k=args.k, data_dir=args.data_dir)
+    out = recommend_for(
+        args.name,
+        args.run,
+        args.user,
+        k=args.k,
+        data_dir=args.data_dir,
+        allow_stale=args.allow_stale,
+    )
     if args.json:
         _print_json(out)
     else:
@@ -329,7 +343,13 @@ def _recommend_reranked(args: argparse.Namespace) -> int:
     from ltrec.rerank.runs import recommend_reranked
 
     out = recommend_reranked(
-        args.name, args.run, args.user, args.rerank, k=args.k, data_dir=args.data_dir
+        args.name,
+        args.run,
+        args.user,
+        args.rerank,
+        k=args.k,
+        data_dir=args.data_dir,
+        allow_stale=args.allow_stale,
     )
     if args.json:
         _print_json(out)
@@ -350,9 +370,16 @@ def _recommend_reranked(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ltrec.rerank.runs import export_lists
-
-    out = export_lists(args.name, args.run, args.out, args.rerank, k=args.k, data_dir=args.data_dir)
+    out = services.export_lists(
+        LOCAL,
+        args.name,
+        args.run,
+        args.out,
+        args.rerank,
+        k=args.k,
+        data_dir=args.data_dir,
+        allow_stale=args.allow_stale,
+    )
     if args.json:
         _print_json(out)
     else:
@@ -360,6 +387,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+_STALE_HELP = (
+    "use the run even if the dataset was re-imported, appended to or re-created since it was "
+    "trained (see `ltrec runs NAME`)"
+)
 _RERANK_HELP = (
     'a re-ranking setting as JSON, e.g. \'{"strategy": "tail_boost", "beta": 0.5}\'; '
     "strategies: none, tail_boost, xquad, calibration, mmr, fair; business rules under "
@@ -369,7 +400,7 @@ _RERANK_HELP = (
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from ltrec.simulation import SimulationConfig, list_results, simulate
+    from ltrec.simulation import SimulationConfig, list_results
 
     if args.list:
         sims = [{"id": s.sim_id, **s.summary} for s in list_results(args.name, args.data_dir)]
@@ -397,7 +428,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         config = SimulationConfig(**{k: v for k, v in settings.items() if v is not None})
     except ValueError as err:  # pydantic's ValidationError is a ValueError
         raise BadInputError(f"invalid simulation setting: {err}") from None
-    result = simulate(
+    result = services.simulate(
+        LOCAL,
         args.name,
         args.policy,
         config,
@@ -536,7 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("datasets", cmd_datasets, "list datasets")
     p.add_argument("--json", action="store_true")
 
-    p = add("delete", cmd_delete, "delete a dataset (its DuckDB file)")
+    p = add("delete", cmd_delete, "delete a dataset with its model runs and saved simulations")
     p.add_argument("name", help="dataset name")
     p.add_argument("--yes", action="store_true", help="confirm the deletion")
     p.add_argument("--json", action="store_true")
@@ -582,6 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=_positive_int, default=10)
     p.add_argument("--json", action="store_true")
     p.add_argument("--rerank", metavar="JSON", help=_RERANK_HELP)
+    p.add_argument("--allow-stale", action="store_true", help=_STALE_HELP)
 
     p = add("recommend", cmd_recommend, "top-k items for one user from a saved run")
     p.add_argument("name", help="dataset name")
@@ -590,6 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=_positive_int, default=10)
     p.add_argument("--json", action="store_true")
     p.add_argument("--rerank", metavar="JSON", help=_RERANK_HELP)
+    p.add_argument("--allow-stale", action="store_true", help=_STALE_HELP)
 
     p = add("export", cmd_export, "write every user's top-k list of a run to CSV or Parquet")
     p.add_argument("name", help="dataset name")
@@ -597,6 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="FILE.csv or FILE.parquet")
     p.add_argument("--k", type=_positive_int, default=10)
     p.add_argument("--rerank", metavar="JSON", help=_RERANK_HELP)
+    p.add_argument("--allow-stale", action="store_true", help=_STALE_HELP)
     p.add_argument("--json", action="store_true")
     p = add("simulate", cmd_simulate, "feedback-loop simulation of policies (model + re-ranking)")
     p.add_argument("name", help="dataset name")

@@ -30,6 +30,9 @@ import pandas as pd
 import streamlit as st
 from scipy import sparse
 
+from ltrec.app import services
+from ltrec.app.auth import Right
+from ltrec.charts.text import markdown_text
 from ltrec.errors import ConfigError, LtrecError
 from ltrec.rerank import (
     STRATEGIES,
@@ -43,7 +46,7 @@ from ltrec.rerank import (
     to_query,
 )
 from ltrec.rerank import studio as logic
-from ltrec.ui import state
+from ltrec.ui import auth, state
 
 TTL_S = 3600
 MIN_COLS, MAX_COLS = 2, 4
@@ -123,6 +126,9 @@ def remember_run(name: str, run_id: str) -> None:
         from ltrec.ui import models as lab
     except ImportError:
         return
+    # choosing the active model is an analyst's; a viewer's pick stays the Studio's own
+    if not auth.can(Right.SET_ACTIVE_MODEL):
+        return
     if hasattr(lab, "set_active_run") and lab.active_run(name) != run_id:
         lab.set_active_run(name, run_id)
 
@@ -165,7 +171,8 @@ def _studio_run(name: str, version: str, run_id: str) -> StudioRun:
     from ltrec.rerank.runs import load
     from ltrec.ui import cache
 
-    rc = load(name, run_id, BaseOrderConfig(), state.data_root())
+    # staleness is checked by studio_run on every call, outside the cache
+    rc = load(name, run_id, BaseOrderConfig(), state.data_root(), allow_stale=True)
     conv = None
     try:
         from ltrec.analytics.view import ViewParams
@@ -186,8 +193,16 @@ def _studio_run(name: str, version: str, run_id: str) -> StudioRun:
     )
 
 
-def studio_run(name: str, run_id: str) -> StudioRun:
-    """The loaded run ``run_id`` of dataset ``name`` (cached per dataset file version)."""
+def studio_run(name: str, run_id: str, *, allow_stale: bool = False) -> StudioRun:
+    """The loaded run ``run_id`` of dataset ``name`` (cached per dataset file version).
+
+    Raises:
+        StaleRunError: the dataset changed since the run was trained (unless ``allow_stale``).
+    """
+    from ltrec.models.registry import check_fresh, run_manifest
+
+    root = state.data_root()  # staleness first, uncached: a re-import must refuse a cached run
+    check_fresh(name, run_id, run_manifest(name, run_id, root), root, allow_stale=allow_stale)
     return _studio_run(name, state.version(name), run_id)
 
 
@@ -362,8 +377,14 @@ def _export_all(name: str, version: str, run_id: str, k: int, setting: str) -> b
 
 
 def export_all(name: str, run_id: str, k: int, cfg: StrategyConfig) -> bytes:
-    """Every user's list under ``cfg`` as formula-escaped CSV (the ``ltrec export`` layout)."""
-    return _export_all(name, state.version(name), run_id, int(k), to_json(cfg))
+    """Every user's list under ``cfg`` as formula-escaped CSV (the ``ltrec export`` layout);
+    analysts only, audited."""
+    return services.export(
+        auth.current(),
+        f"every user's list of run {run_id} of {name} ({to_json(cfg)})",
+        lambda: _export_all(name, state.version(name), run_id, int(k), to_json(cfg)),
+        state.data_root(),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -448,9 +469,12 @@ def setting_widgets(col: int, initial: StrategyConfig, box: Any = None) -> Strat
     """A strategy select and its bounded parameters (from its pydantic config) for column
     ``col``; returns the validated setting. Rules and pool of ``initial`` are kept.
 
-    Widget keys: ``rs_c{col}_strategy`` and ``rs_c{col}_{strategy}_{field}``.
+    Widget keys: ``rs_c{col}_strategy`` and ``rs_c{col}_{strategy}_{field}``. Without the
+    re-rank right (viewers) the widgets are disabled and ``initial`` (the shared link's
+    setting) is returned whatever the widgets hold.
     """
     box = box or st
+    locked = not auth.can(Right.RERANK)
     names = list(STRATEGIES)
     skey = f"rs_c{col}_strategy"
     _init(skey, initial.strategy)  # type: ignore[attr-defined]
@@ -460,6 +484,7 @@ def setting_widgets(col: int, initial: StrategyConfig, box: Any = None) -> Strat
         key=skey,
         format_func=lambda s: NAMES.get(s, s),
         help=" ".join(f"{NAMES[s]}: {HELP[s]}" for s in names),
+        disabled=locked,
     )
     cls, _ = STRATEGIES[name]
     same = initial.strategy == name  # type: ignore[attr-defined]
@@ -474,9 +499,11 @@ def setting_widgets(col: int, initial: StrategyConfig, box: Any = None) -> Strat
         ann = field.annotation
         desc = field.description or ""
         if ann is bool:
-            values[fname] = box.checkbox(label, key=wkey, help=desc)
+            values[fname] = box.checkbox(label, key=wkey, help=desc, disabled=locked)
         elif get_origin(ann) is Literal:
-            values[fname] = box.selectbox(label, list(get_args(ann)), key=wkey, help=desc)
+            values[fname] = box.selectbox(
+                label, list(get_args(ann)), key=wkey, help=desc, disabled=locked
+            )
         elif ann is float:
             lo, hi = _bounds(field)
             lo = 0.0 if lo is None else float(lo)
@@ -484,13 +511,15 @@ def setting_widgets(col: int, initial: StrategyConfig, box: Any = None) -> Strat
             step = 0.05 if hi - lo > 2 else (0.001 if hi - lo < 0.6 else 0.01)
             st.session_state[wkey] = float(min(max(st.session_state[wkey], lo), hi))
             values[fname] = box.slider(
-                label, min_value=lo, max_value=hi, step=step, key=wkey, help=desc
+                label, min_value=lo, max_value=hi, step=step, key=wkey, help=desc, disabled=locked
             )
         elif ann is int:
             lo, hi = _bounds(field)
             values[fname] = box.number_input(
-                label, min_value=lo, max_value=hi, step=1, key=wkey, help=desc
+                label, min_value=lo, max_value=hi, step=1, key=wkey, help=desc, disabled=locked
             )
+    if locked:
+        return initial
     try:
         return parse_config(values)
     except ConfigError as err:
@@ -615,8 +644,6 @@ def catalogue_size(name: str) -> tuple[int, int]:
 
 def train_prompt(name: str) -> None:
     """The empty state without runs: what the page needs, and a one-click training button."""
-    from ltrec.models.train import train
-
     items, events = catalogue_size(name)
     model, seconds = quick_model(items, events)
     label = {"ease": "EASE", "itemknn": "item-kNN"}[model]
@@ -625,11 +652,15 @@ def train_prompt(name: str) -> None:
         f"model yet. Train {label} now (about {seconds} s here), or train any model in the "
         f"Model Lab or with `ltrec train {name} --model {model}`."
     )
+    if not auth.can(Right.TRAIN):
+        st.caption("Training needs the analyst role.")
+        return
     if not st.button(f"Train {label} (about {seconds} s)", type="primary", key="rs_train"):
         return
     bar = st.progress(0.0, text="starting")
     try:
-        result = train(
+        result = services.train(
+            auth.current(),
             name,
             model,
             progress=lambda done, msg: bar.progress(min(max(done, 0.0), 1.0), text=msg),
@@ -665,7 +696,7 @@ def user_picker(name: str, sr: StudioRun, default: str | None) -> str | None:
         hits = logic.search_users(known, query)
         if not hits:
             if query:
-                st.warning(f"No user id contains '{query}'.")
+                st.warning(f"No user id contains '{plain(query)}'.")
             return None
         return st.selectbox(f"{len(hits)} match(es)", hits, key=f"rs_hits_{query}")
     if how == PICKERS[1]:
@@ -703,14 +734,8 @@ def user_picker(name: str, sr: StudioRun, default: str | None) -> str | None:
     )
 
 
-_MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:=&")
-
-
-def plain(text: object) -> str:
-    """Data text made inert in Streamlit markdown: every markdown or directive character is
-    backslash-escaped (CommonMark escapes any ASCII punctuation), so a title or user id shows
-    as written and never becomes a link, an image, HTML or a colour directive."""
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text))
+#: Data text made inert in Streamlit markdown (defined once, in :mod:`ltrec.charts.text`).
+plain = markdown_text
 
 
 def history_table(frame: pd.DataFrame) -> None:
