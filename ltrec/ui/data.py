@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -24,30 +25,37 @@ import pandas as pd
 import streamlit as st
 
 from ltrec.analytics.export import to_csv
-from ltrec.config import get_settings
+from ltrec.app import services
+from ltrec.app.auth import Right
+from ltrec.charts.text import markdown_message, markdown_text
+from ltrec.config import EVENT_TYPES, get_settings
 from ltrec.errors import BadInputError, LtrecError, TooManyRejectsError
-from ltrec.store import connect, delete_dataset, read_meta
+from ltrec.store import connect, read_meta
 from ltrec.store import external as ext
 from ltrec.store.importing import (
+    DROP,
     PRESET_NAMES,
     ImportConfig,
     ImportReport,
     ReadConfig,
+    RejectCode,
     SourceFile,
     get_preset,
     guess_mapping,
-    import_dataset,
     match_columns,
     sniff,
 )
 from ltrec.store.privacy import ENV_KEY
-from ltrec.ui import state
+from ltrec.store.profile import DatasetProfile
+from ltrec.ui import auth, state
 
 CHUNK = 1 << 20
 ROLES = ("events", "items", "users")
 UPLOAD_TYPES = ["csv", "tsv", "txt", "gz", "parquet", "pq"]
 NONE = "(not in the file)"
 DELIMS = {"comma ,": ",", "semicolon ;": ";", "tab": "\t", "pipe |": "|"}
+#: The reject-share slider's upper end.
+SLIDER_MAX = 0.5
 #: Upload temp files older than this are swept (a session that died leaves its file behind).
 STALE_S = 24 * 3600
 
@@ -207,34 +215,43 @@ def overrides(preset: str, columns: list[str], chosen: dict[str, str | None]) ->
 
 # ----------------------------------------------------------------------------- plain words
 
-_PHRASES: list[tuple[str, str]] = [
-    (r"missing user_id \(guest order\)", "guest orders without a customer id"),
-    (r"missing user_id", "rows without a customer id"),
-    (r"missing item_id", "rows without a product id"),
-    (r"cancellation", "cancelled orders (invoice numbers starting with C)"),
-    (r"non-positive quantity", "rows with a zero or negative quantity (returns, corrections)"),
-    (r"duplicate row", "exact duplicate rows"),
-    (r"duplicate item_id", "repeated products in the catalogue file (the first one was kept)"),
-    (r"duplicate user_id", "repeated customers in the customer file (the first one was kept)"),
-    (r"missing timestamp", "rows without a date"),
-    (r"unparseable timestamp", "rows whose date could not be read"),
-    (r"timestamp out of range", "rows dated before 1990 or in the future"),
-    (r"missing event type", "rows without an event type"),
-    (r"unknown event type (.*)", "rows with an unknown event type {0}"),
-    (r"missing rating", "ratings without a value"),
-    (r"malformed row \((.*)\)", "lines that are not well-formed CSV ({0})"),
-]
+#: A reject code in plain words (``{reason}``: the reason as the importer wrote it). Decided
+#: on the code (:class:`RejectCode`), never on the reason's text.
+_PHRASES: dict[str, str] = {
+    RejectCode.GUEST_ORDER: "guest orders without a customer id",
+    RejectCode.MISSING_USER_ID: "rows without a customer id",
+    RejectCode.MISSING_ITEM_ID: "rows without a product id",
+    RejectCode.CONTROL_CHARACTER_IN_ID: "rows whose id holds a control character ({reason})",
+    RejectCode.CANCELLATION: "cancelled orders (invoice numbers starting with C)",
+    RejectCode.NON_POSITIVE_QUANTITY: (
+        "rows with a zero or negative quantity (returns, corrections)"
+    ),
+    RejectCode.DUPLICATE_ROW: "exact duplicate rows",
+    RejectCode.DUPLICATE_ITEM_ID: (
+        "repeated products in the catalogue file (the first one was kept)"
+    ),
+    RejectCode.DUPLICATE_USER_ID: (
+        "repeated customers in the customer file (the first one was kept)"
+    ),
+    RejectCode.MISSING_TIMESTAMP: "rows without a date",
+    RejectCode.UNPARSEABLE_TIMESTAMP: "rows whose date could not be read",
+    RejectCode.TIMESTAMP_OUT_OF_RANGE: "rows dated before 1990 or in the future",
+    RejectCode.MISSING_EVENT_TYPE: "rows without an event type",
+    RejectCode.UNKNOWN_EVENT_TYPE: (
+        "rows with an event type ltrec does not know ({reason}: choose what it means under "
+        "'Unknown event types' and check again)"
+    ),
+    RejectCode.MISSING_RATING: "ratings without a value",
+    RejectCode.UNPARSEABLE_RATING: "ratings that are not a number",
+    RejectCode.MALFORMED_ROW: "lines that are not well-formed CSV ({reason})",
+}
 
 
-def plain(reason: str, n: int) -> str:
-    """``12,403 guest orders without a customer id were skipped.``"""
-    for pattern, phrase in _PHRASES:
-        m = re.fullmatch(pattern, reason)
-        if m:
-            text = phrase.format(*m.groups())
-            break
-    else:
-        text = f"rows rejected because of: {reason}"
+def plain(reason: str, n: int, code: str | None = None) -> str:
+    """``12,403 guest orders without a customer id were skipped.`` (``code``: the reason's
+    :class:`RejectCode`, ``report.reason_codes[reason]``)."""
+    phrase = _PHRASES.get(code or "")
+    text = phrase.format(reason=reason) if phrase else f"rows rejected because of: {reason}"
     if n == 1:
         text = (
             text.replace("rows ", "row ", 1)
@@ -260,10 +277,16 @@ def reasons_frame(report: ImportReport) -> pd.DataFrame:
     total = report.rows_read or 1
     return pd.DataFrame(
         [
-            {"reason": r, "rows": n, "share": n / total, "in plain words": plain(r, n)}
+            {
+                "reason": r,
+                "code": report.reason_codes.get(r),
+                "rows": n,
+                "share": n / total,
+                "in plain words": plain(r, n, report.reason_codes.get(r)),
+            }
             for r, n in report.rejects_by_reason.items()
         ],
-        columns=["reason", "rows", "share", "in plain words"],
+        columns=["reason", "code", "rows", "share", "in plain words"],
     )
 
 
@@ -372,8 +395,8 @@ def set_active(name: str) -> None:
 
 
 def delete(name: str) -> None:
-    """Delete a DuckDB dataset (under the writer lock) and forget cached reads of it."""
-    delete_dataset(name, state.data_root())
+    """Delete a DuckDB dataset (admins; under the writer lock) and forget cached reads of it."""
+    services.delete_dataset(auth.current(), name, state.data_root())
     st.cache_data.clear()
     if st.session_state.get(state.DATASET_KEY) == name:
         st.session_state.pop(state.DATASET_KEY, None)
@@ -396,8 +419,70 @@ def hmac_key() -> str | None:
 # ----------------------------------------------------------------------------- the sections
 
 
+def profile_lines(profile: dict[str, Any]) -> list[str]:
+    """The dataset profile (:mod:`ltrec.store.profile`) of an import report in plain lines."""
+    p = DatasetProfile.model_validate(profile)
+    span = (
+        f"{p.first_ts:%Y-%m-%d} to {p.last_ts:%Y-%m-%d}" if p.first_ts and p.last_ts else "none"
+    )
+    events = ", ".join(f"{n:,} {t}s" for t, n in p.event_counts.items()) or "no events"
+    yes = [
+        k
+        for k, v in (
+            ("sessions", p.has_sessions),
+            ("prices", p.has_prices),
+            ("categories", p.has_categories),
+            ("titles", p.has_titles),
+            ("brands", p.has_brands),
+        )
+        if v
+    ]
+    no = [
+        k
+        for k in ("sessions", "prices", "categories", "titles", "brands")
+        if k not in yes
+    ]
+    lines = [
+        f"Events by type: {events}.",
+        f"{p.users:,} customers, {p.items:,} products; time span: {span}.",
+        f"Funnel stages: {' → '.join(p.funnel_stages) or 'none'}; exposure: "
+        + (f"{p.exposure_event}s." if p.exposure_event else "not measured."),
+        f"Has {', '.join(yes) or 'none of sessions, prices, categories, titles, brands'}"
+        + (f"; no {', '.join(no)}." if yes and no else "."),
+        "Customer segments: "
+        + (", ".join(markdown_text(c) for c in p.segment_columns) or "none")
+        + ".",
+    ]
+    if p.repeat_purchase_share is not None:
+        lines.append(
+            f"Repeat purchases: {p.repeat_purchase_share:.0%} of bought customer-product pairs "
+            "were bought at more than one time."
+        )
+    if p.exposure_note:
+        lines.append(p.exposure_note)
+    return lines
+
+
+def reject_hint(err: TooManyRejectsError) -> str:
+    """What to do about too many rejects, in terms of this page's own slider (not a CLI flag)."""
+    # the slider moves in steps of 0.01, and a share equal to the limit still imports
+    need = math.ceil(err.share * 100 - 1e-9) / 100
+    if need < err.share:
+        need += 0.01
+    if need > SLIDER_MAX:
+        return (
+            f"{err.share:.0%} of the rows were rejected: more than this page allows. Check the "
+            "layout and the column choices above, or fix the file."
+        )
+    return (
+        f"Fix the file, or move the slider 'Largest share of rejected rows that still imports' "
+        f"to {need:.2f} or more to import the valid rows and keep the rest as rejected rows."
+    )
+
+
 def _report(report: ImportReport, key: str) -> None:
-    """The validation report: headline, reasons in plain words, sample rows, download."""
+    """The validation report: headline, what the data holds (the dataset profile), reasons in
+    plain words, sample rows, download."""
     st.markdown(f"**{headline(report)}**")
     cols = st.columns(4)
     cols[0].metric("Rows read", f"{report.rows_read:,}")
@@ -409,11 +494,19 @@ def _report(report: ImportReport, key: str) -> None:
         help=f"The import stops when more than {report.max_reject_share:.0%} of the rows are "
         "rejected.",
     )
+    profile = getattr(report, "profile", None)
+    if profile:
+        st.markdown(
+            "**What the data holds**",
+            help="The dataset profile: the pages show only what the data has (no zero "
+            "impressions on a purchase log, funnels with the stages present).",
+        )
+        st.markdown("\n".join(f"- {line}" for line in profile_lines(profile)))
     if not report.rejected:
         st.success("Every row passed the checks.")
         return
     for reason, n in report.rejects_by_reason.items():
-        st.markdown(f"- {plain(reason, n)}")
+        st.markdown(f"- {plain(reason, n, report.reason_codes.get(reason))}")
     st.dataframe(
         reasons_frame(report),
         hide_index=True,
@@ -442,8 +535,36 @@ def _settings(**kw: Any) -> str:
     return json.dumps(kw, sort_keys=True, default=str)
 
 
+#: What an unknown event value may become (the Data page's event map control).
+EVENT_CHOICES = ("keep as rejects", *EVENT_TYPES, DROP)
+
+
+def event_map_control(values: list[str]) -> dict[str, str]:
+    """One choice per event value the last check found unknown (``unknown_event_types``): an
+    event type, or drop (rows left out); the page's ``--event-map``."""
+    if not values:
+        return {}
+    st.markdown(
+        "**Unknown event types**",
+        help="Values of the event column that no alias maps. Choose an event type for each, "
+        "or drop to leave those rows out; left as they are, their rows are rejected.",
+    )
+    out: dict[str, str] = {}
+    grid = st.columns(4)
+    for i, value in enumerate(values):
+        pick = grid[i % 4].selectbox(
+            markdown_text(value), EVENT_CHOICES, key=f"data_event_map_{value}"
+        )
+        if pick != EVENT_CHOICES[0]:
+            out[value] = pick
+    return out
+
+
 def import_section() -> None:
-    """Upload -> preview -> mapping -> dry run -> commit."""
+    """Upload -> preview -> mapping -> dry run -> commit (admins only)."""
+    if not auth.can(Right.IMPORT):
+        st.caption("Importing and deleting data needs the admin role.")
+        return
     settings = get_settings()
     st.subheader("Import a file")
     st.caption(
@@ -493,7 +614,9 @@ def import_section() -> None:
     except LtrecError as err:
         state.show_error(err)
         return
-    with st.expander(f"Preview of {labels['events']} ({len(src.columns)} columns)", True):
+    with st.expander(
+        f"Preview of {markdown_text(labels['events'])} ({len(src.columns)} columns)", True
+    ):
         st.dataframe(head, hide_index=True)
 
     guessed, _ = guess_mapping(src.columns)
@@ -519,6 +642,7 @@ def import_section() -> None:
             key=f"data_map_{preset}_{key}",
         )
     missing = [k for k, req, _ in fields if req and chosen.get(k) in (None, NONE)]
+    event_map = event_map_control(st.session_state.get("data_event_values", []))
 
     default_name = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(labels["events"]).name.split(".")[0])
     name = st.text_input(
@@ -552,7 +676,7 @@ def import_section() -> None:
     share = st.slider(
         "Largest share of rejected rows that still imports",
         0.0,
-        0.5,
+        SLIDER_MAX,
         float(settings.max_reject_share),
         0.01,
         key="data_max_reject",
@@ -569,7 +693,7 @@ def import_section() -> None:
         mapping=overrides(preset, src.columns, chosen),
         replace=replace,
         max_reject_share=share,
-        config=ImportConfig(read=read),
+        config=ImportConfig(read=read, event_map=event_map),
         labels=labels,
         pseudonymize=pseudo,
         hmac_key=key if pseudo else None,
@@ -583,19 +707,29 @@ def import_section() -> None:
         share=share,
         pseudo=pseudo,
         delim=read.delimiter,
+        event_map=event_map,
     )
 
     if st.button("Check the file (dry run)", key="data_dry", type="secondary"):
         st.session_state.pop("data_committed", None)
         try:
             with st.spinner("Checking every row ..."):
-                rep = import_dataset(name, dry_run=True, data_dir=state.data_root(), **kwargs)
+                rep = services.import_dataset(
+                    auth.current(), name, dry_run=True, data_dir=state.data_root(), **kwargs
+                )
             st.session_state["data_dry_report"] = (sig, rep, None)
         except TooManyRejectsError as err:
             st.session_state["data_dry_report"] = (sig, err.report, err)
         except LtrecError as err:
             st.session_state.pop("data_dry_report", None)
             state.show_error(err)
+        checked = st.session_state.get("data_dry_report")
+        if checked and isinstance(checked[1], ImportReport):  # values for the event map control
+            known = st.session_state.get("data_event_values", [])
+            new = [v for v in checked[1].unknown_event_types if v not in known]
+            if new:
+                st.session_state["data_event_values"] = [*known, *new]
+                st.rerun()  # shows the control above; the report is kept (same settings)
     held = st.session_state.get("data_dry_report")
     if held and held[0] != sig:
         st.info("The settings changed since the last check: check the file again.")
@@ -603,7 +737,10 @@ def import_section() -> None:
     if held:
         _, rep, err = held
         st.markdown("#### Validation report (nothing written yet)")
-        if err is not None:
+        if isinstance(err, TooManyRejectsError):
+            st.error(markdown_message(err.message))
+            st.caption(reject_hint(err))
+        elif err is not None:
             state.show_error(err)
         if isinstance(rep, ImportReport):
             _report(rep, "data_dry")
@@ -615,7 +752,9 @@ def import_section() -> None:
                     bar.progress(min(max(frac, 0.0), 1.0), text=msg)
 
             try:
-                done = import_dataset(name, data_dir=state.data_root(), progress=progress, **kwargs)
+                done = services.import_dataset(
+                    auth.current(), name, data_dir=state.data_root(), progress=progress, **kwargs
+                )
             except LtrecError as e:
                 state.show_error(e)
             else:
@@ -681,17 +820,17 @@ def datasets_section() -> None:
         if st.button("Make it the active dataset", key="data_switch", disabled=pick == active):
             set_active(pick)
             st.rerun()
-        if state.is_external(pick):
+        if state.is_external(pick) and auth.can(Right.IMPORT):
             _sample_form(pick)
     with right:
         local = [n for n in names if not state.is_external(n)]
-        if not local:
+        if not local or not auth.can(Right.DELETE):
             return
         victim = st.selectbox("Delete a dataset", local, key="data_del_pick")
         typed = st.text_input(
             f"Type '{victim}' to confirm",
             key="data_del_confirm",
-            help="Deleting removes the dataset file; saved model runs stay in data/models.",
+            help="Deleting removes the dataset file with its saved model runs and simulations.",
         )
         if st.button("Delete", key="data_delete", type="primary", disabled=typed.strip() != victim):
             try:
@@ -728,7 +867,9 @@ def _sample_form(name: str) -> None:
     if st.button("Fetch a training sample", key="data_sample"):
         try:
             with st.spinner(f"Fetching up to {int(n):,} events from {cfg.backend} ..."):
-                rep = ext.fetch_sample(name, int(n), cfg.sample.seed, state.data_root())
+                rep = services.fetch_sample(
+                    auth.current(), name, int(n), cfg.sample.seed, state.data_root()
+                )
         except LtrecError as err:
             state.show_error(err)
         else:

@@ -183,7 +183,7 @@ def test_stats_json_keys(ten, data_dir, capsys) -> None:
     assert main(["stats", "ten"]) == 0 and "Gini" in capsys.readouterr().out
 
 
-def test_stats_purchase_only_and_empty(data_dir) -> None:
+def test_stats_purchase_only_and_empty(data_dir, capsys) -> None:
     ev = tiny_events([("u1", "a", "purchase"), ("u2", "a", "purchase"), ("u1", "b", "purchase")])
     write_store("buys", data_dir, ev, pd.DataFrame({"item_id": ["a", "b", "c"]}))
     st = dataset_stats("buys", data_dir)
@@ -196,6 +196,11 @@ def test_stats_purchase_only_and_empty(data_dir) -> None:
     assert d["profile"]["event_counts"] == {"purchase": 3}
     bt = bucket_table(open_store("buys", data_dir)).frame
     assert math.isnan(bt["view_purchase"].iloc[0]) and bt["exposure_share"].isna().all()
+    assert main(["stats", "buys", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["gini_exposure"] is None and out["tail_exposure_share"] is None
+    assert out["exposure_event"] is None and out["gini_buyers"] == pytest.approx(gini([2, 1, 0]))
+    assert out["profile"]["funnel_stages"] == ["purchase"] and out["profile"]["rates"] == []
     lines = st.summary().splitlines()
     assert lines[1] == "events: purchase 3"  # only the types the data has, no zeros
     assert lines[3].startswith("exposure: not measured")
