@@ -6,7 +6,9 @@ reject reasons) -> :mod:`.commit` (rejects, meta, finalize, atomic swap via ``wr
 :func:`import_dataset` is the one entry point.
 """
 
+from ltrec.store.importing.codes import RejectCode
 from ltrec.store.importing.commit import import_dataset
+from ltrec.store.importing.map import DROP
 from ltrec.store.importing.presets import (
     PRESET_NAMES,
     PRESETS,
@@ -18,12 +20,14 @@ from ltrec.store.importing.read import ReadConfig, SourceFile, sniff
 from ltrec.store.importing.report import ImportConfig, ImportReport, Progress
 
 __all__ = [
+    "DROP",
     "PRESETS",
     "PRESET_NAMES",
     "ImportConfig",
     "ImportReport",
     "Progress",
     "ReadConfig",
+    "RejectCode",
     "SourceFile",
     "get_preset",
     "guess_mapping",

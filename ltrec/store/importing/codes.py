@@ -36,7 +36,8 @@ class RejectCode(StrEnum):
     NEGATIVE_PRICE = "negative_price"
     UNPARSEABLE_VALUE = "unparseable_value"  # an items/users field (in_stock, created_at)
     DUPLICATE_ROW = "duplicate_row"  # an exact repeat of an earlier event of the file
-    DUPLICATE_ID = "duplicate_id"  # an items/users row whose id came earlier in the file
+    DUPLICATE_ITEM_ID = "duplicate_item_id"  # an items row whose id came earlier in the file
+    DUPLICATE_USER_ID = "duplicate_user_id"  # a users row whose id came earlier in the file
     MALFORMED_ROW = "malformed_row"  # a line that is not well-formed CSV
     #: Not a reject: a row whose event value ``--event-map`` maps to ``drop``. Staged with this
     #: code so it is neither imported nor counted as rejected (``dropped_event_types``).

@@ -592,6 +592,7 @@ class Stager:
         attr_out = "".join(f", a{i}" for i in range(len(attrs)))
         reason, code = _verdict(checks)
         table = f"_imp_{kind}"
+        dup_code = (C.DUPLICATE_ITEM_ID if kind == "items" else C.DUPLICATE_USER_ID).sql()
         # later rows with an id already seen are rejects; the first valid row wins
         sql = f"""
             CREATE TEMP TABLE {table} AS
@@ -599,7 +600,7 @@ class Stager:
                 CASE WHEN reason IS NOT NULL THEN reason WHEN dup THEN 'duplicate {key}'
                 END AS reason,
                 CASE WHEN reason IS NOT NULL THEN code
-                    WHEN dup THEN {C.DUPLICATE_ID.sql()} END AS code
+                    WHEN dup THEN {dup_code} END AS code
             FROM (
                 SELECT *, reason IS NULL AND row_number() OVER (
                     PARTITION BY {key}, reason IS NULL ORDER BY rid) > 1 AS dup
