@@ -9,10 +9,11 @@ Category, brand, segment, title and id values come from the shop's files and may
   characters, so the label shows the string as the shop wrote it and nothing is parsed.
   (``&quot;`` is not among plotly's entities, so quotes are left alone.)
 * **Streamlit markdown** (``st.markdown``, ``st.caption``, ``st.error`` ..., widget and expander
-  labels): :func:`markdown_text` backslash-escapes every markdown, HTML and directive character
-  (CommonMark escapes any ASCII punctuation) and breaks GFM's autolinks with an invisible word
-  joiner, and :func:`markdown_message` does the same for a whole message while keeping its
-  `code spans` (which markdown never parses).
+  labels): :func:`markdown_text` backslash-escapes each character that markdown, HTML or
+  Streamlit's directives would read as markup where it stands (CommonMark escapes any ASCII
+  punctuation; the rest is left as written, so a message stays readable in its source) and
+  breaks GFM's autolinks with an invisible word joiner; :func:`markdown_message` does the same
+  for a whole message while keeping its `code spans` (which markdown never parses).
 
 Apply each once, where a data string meets its renderer (a chart builder, a page's message),
 never to fixed template text, and never twice.
@@ -24,7 +25,18 @@ import html
 import re
 from collections.abc import Iterable
 
-_MD_SPECIAL = frozenset("\\`*_{}[]()#+-.!|<>~$:=&\"'")
+#: What Streamlit's markdown (CommonMark, GFM, its ``$math$`` and ``:directives[]``) could read
+#: as markup, each matched on the one character a backslash must escape: markup characters
+#: anywhere; an underscore at a word edge (``item_id`` is text, ``_x_`` emphasis); a colon
+#: opening an emoji, icon or colour (``:smile:``, ``:red[``); at a line start, a list, quote or
+#: setext marker, and the ``.``/``)`` of an ordered list.
+_MARKUP = re.compile(
+    r"[\\`*\[\]<>~$|#&]"
+    r"|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])"
+    r"|:(?=[A-Za-z0-9_+\-/\[])"
+    r"|(?<=^)[ \t]*[-+=]|(?<=\n)[ \t]*[-+=]"
+    r"|(?:^|(?<=\n))[ \t]*\d+[.)]"
+)
 #: A code span as CommonMark reads it once every other backtick is escaped: one backtick, text
 #: without backticks or line breaks, one backtick, with no backtick either side.
 _CODE_SPAN = re.compile(r"(?<!`)`[^`\n]+`(?!`)")
@@ -55,7 +67,7 @@ def markdown_text(value: object) -> str:
     ``www`` and ``@`` breaks those patterns; the text reads the same.
     """
     text = _AUTOLINK.sub(lambda m: m.group(0) + _JOINER, str(value))
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
+    return _MARKUP.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], text)
 
 
 def markdown_message(message: str) -> str:

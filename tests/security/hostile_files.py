@@ -1,16 +1,57 @@
 """Hostile input files, generated at test time (nothing large is committed): gzip and Parquet
-bombs, damaged archives, absurd headers, hostile ids. Each writer returns the file's path.
+bombs, damaged archives, absurd headers, hostile ids. Each writer returns the file's path. And
+the two probes every hostile case ends with: :func:`snapshot` of a data directory and
+:func:`health` of a running server.
 
-Shared by ``tests/security/test_hostile_import.py`` and ``benchmarks/bench_security.py``.
+Shared by the ``tests/security`` import cases and ``benchmarks/bench_security.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
+import hashlib
 import os
+import threading
+import urllib.request
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+
+
+def snapshot(data: Path) -> dict[str, str]:
+    """sha256 of every file under a data directory (the audit log aside: it records attempts)."""
+    return {
+        str(p.relative_to(data)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(data.rglob("*"))
+        if p.is_file() and p.name != "audit.jsonl"
+    }
+
+
+@contextlib.contextmanager
+def health(url: str) -> Iterator[list[bool]]:
+    """Poll a server's ``/_stcore/health`` (2 s timeout each, every 0.25 s) while the body runs;
+    yields the outcomes (True: answered ``ok`` in time)."""
+    polls: list[bool] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                    polls.append(resp.read() == b"ok")
+            except OSError:
+                polls.append(False)
+            stop.wait(0.25)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield polls
+    finally:
+        stop.set()
+        thread.join()
 
 HEADER = b"user_id,item_id,event_type,timestamp\n"
 ROW = b"u1,i1,view,2025-01-01T10:00:00\n"
@@ -46,7 +87,7 @@ def big_csv_gz(path: Path, rows: int) -> Path:
 
 def gzip_bomb(path: Path, mib: int = 1024) -> Path:
     """One member inflating to ``mib`` MiB of a single repeated row (~1000x), streamed."""
-    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
     block = ROW * ((1 << 20) // len(ROW))
     with path.open("wb") as fh:
         fh.write(comp.compress(HEADER))
@@ -67,7 +108,7 @@ def gzip_members_bomb(path: Path, members: int = 200_000) -> Path:
 
 def gzip_long_line(path: Path, mib: int = 500) -> Path:
     """A CSV whose second line is one ``mib`` MiB field (no line end), gzip-compressed lazily."""
-    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
     with path.open("wb") as fh:
         fh.write(comp.compress(HEADER + b"u1,"))
         block = b"i" * (1 << 20)

@@ -12,10 +12,7 @@ a test-owned TMPDIR, and the data directory holds no ``.*.tmp*``), and the serve
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import tempfile
-import threading
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,51 +71,18 @@ def private_tmp(arena: Arena, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(arena.tmp))
 
 
-def snapshot(data: Path) -> dict[str, str]:
-    """sha256 of every file under the data directory (the audit log records attempts)."""
-    return {
-        str(p.relative_to(data)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(data.rglob("*"))
-        if p.is_file() and p.name != "audit.jsonl"
-    }
-
-
 def leftovers(arena: Arena) -> list[str]:
     left = [str(p) for p in arena.tmp.iterdir()]
     return left + [str(p) for p in arena.data.rglob(".*tmp*")]
 
 
 @contextlib.contextmanager
-def health(url: str) -> Iterator[list[bool]]:
-    """Poll the server's health endpoint (2 s timeout each) while the body runs."""
-    polls: list[bool] = []
-    stop = threading.Event()
-
-    def poll() -> None:
-        while not stop.is_set():
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    polls.append(resp.read() == b"ok")
-            except OSError:
-                polls.append(False)
-            stop.wait(0.25)
-
-    thread = threading.Thread(target=poll, daemon=True)
-    thread.start()
-    try:
-        yield polls
-    finally:
-        stop.set()
-        thread.join()
-
-
-@contextlib.contextmanager
 def unchanged(arena: Arena) -> Iterator[None]:
     """The store byte for byte as before, nothing left behind, the server answering."""
-    before = snapshot(arena.data)
-    with health(arena.server.url) as polls:
+    before = hf.snapshot(arena.data)
+    with hf.health(arena.server.url) as polls:
         yield
-    assert snapshot(arena.data) == before
+    assert hf.snapshot(arena.data) == before
     assert leftovers(arena) == []
     assert polls and all(polls), polls
 

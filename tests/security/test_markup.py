@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from markdown_it import MarkdownIt
 
 from ltrec.analytics.backend import open_store
 from ltrec.analytics.view import ViewParams, compute
@@ -197,23 +199,50 @@ def test_html_texts_keeps_numbers_and_gaps() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (EVIL_LINK, '\\<a href\\=\\"https\\:\u2060//evil\\.example/\\"\\>x\\</a\\>'),
-        ("[x](https://evil.example/)", "\\[x\\]\\(https\\:\u2060//evil\\.example/\\)"),
+        (EVIL_LINK, '\\<a href="https:\u2060//evil.example/"\\>x\\</a\\>'),
+        ("[x](https://evil.example/)", "\\[x\\](https:\u2060//evil.example/)"),
+        ("![i](x.png)", "!\\[i\\](x.png)"),
+        (":red[alert] :smile:", "\\:red\\[alert\\] \\:smile:"),
+        ("a_b*c _x_ $y$", "a_b\\*c \\_x\\_ \\$y\\$"),
+        ("- a\n1. b\n  + c\n===", "\\- a\n1\\. b\n  \\+ c\n\\==="),
         # GFM autolinks are found in the parsed text: a word joiner breaks each pattern
-        ("HTTP://x www.y.org a@b.c", "HTTP\\:\u2060//x www\u2060\\.y\\.org a@\u2060b\\.c"),
-        ("![i](x.png)", "\\!\\[i\\]\\(x\\.png\\)"),
-        (":red[alert] :smile:", "\\:red\\[alert\\] \\:smile\\:"),
-        ("a_b*c", "a\\_b\\*c"),
+        ("HTTP://x www.y.org a@b.c", "HTTP:\u2060//x www\u2060.y.org a@\u2060b.c"),
+        # text without markup stays as written (a message's source stays readable)
+        ("semi.csv: looks semicolon-separated; missing item_id", None),
     ],
 )
-def test_markdown_text_escapes_every_markup_character(text: str, expected: str) -> None:
-    assert markdown_text(text) == expected
+def test_markdown_text_escapes_what_would_be_markup(text: str, expected: str | None) -> None:
+    assert markdown_text(text) == (text if expected is None else expected)
+
+
+MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab1 _*`[]()<>!#:=+-.|~$&\\\"'/@w")), max_size=40))
+def test_markdown_text_renders_as_the_plain_text(text: str) -> None:
+    """Through a CommonMark parser with raw HTML on, the escaped text is one paragraph holding
+    exactly the text (joiners aside): no tag, link, emphasis or entity is made of it."""
+    text = text.strip()
+    if not text:
+        return
+    shown = MARKDOWN.render(markdown_text(text))
+    expected = markdown_text_visible(text)
+    assert shown == f"<p>{expected}</p>\n"
+
+
+def markdown_text_visible(text: str) -> str:
+    """The paragraph a renderer should produce: the text with its joiners, HTML-escaped."""
+    joined = re.sub(r"(?i)https?:(?=//)|www(?=\.)|@", lambda m: m.group(0) + "\u2060", text)
+    return (
+        joined.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        .replace('"', "&quot;")
+    )
 
 
 def test_markdown_message_keeps_code_spans_and_escapes_the_rest() -> None:
     msg = f"column '{EVIL_LINK}' is missing; run `ltrec import NAME --map a=b`"
     assert markdown_message(msg) == (
-        "column \\'" + markdown_text(EVIL_LINK) + "\\' is missing; run "
+        "column '" + markdown_text(EVIL_LINK) + "' is missing; run "
         "`ltrec import NAME --map a=b`"
     )
     # stray backticks from the data cannot open a span: they are escaped, the real span kept
