@@ -30,7 +30,7 @@ from pathlib import Path
 
 import duckdb
 
-from ltrec.config import get_settings
+from ltrec.config import duckdb_config, get_settings
 from ltrec.errors import BadInputError, DatasetNotFoundError, StoreBusyError, StoreCorruptError
 from ltrec.store.schema import create_schema
 
@@ -215,7 +215,7 @@ def writing(
         existed = path.exists()
         if existed and not replace:
             shutil.copyfile(path, tmp)
-        con = duckdb.connect(str(tmp))
+        con = duckdb.connect(str(tmp), config=duckdb_config())  # an import worker's limits
         try:
             create_schema(con)
             yield con
