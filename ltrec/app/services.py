@@ -111,6 +111,50 @@ def import_dataset(
     )
 
 
+def build_demo(
+    principal: Principal,
+    config: Any = None,
+    data_dir: Path | str | None = None,
+    progress: Any = None,
+) -> Any:
+    """Generate the demo shop (it replaces the dataset of its name, so it is an import)."""
+    from ltrec.store.demo import build_demo as _build
+
+    name = getattr(config, "name", None) or "demo"
+    return _audited(
+        principal,
+        Right.IMPORT,
+        "import (demo shop)",
+        f"dataset {name}",
+        lambda: _build(config, data_dir=data_dir, progress=progress),
+        data_dir=data_dir,
+        summary=lambda rep: rep.summary(),
+    )
+
+
+def import_vectors(
+    principal: Principal,
+    name: str,
+    file: Path | str,
+    *args: Any,
+    data_dir: Path | str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Item vectors from a file into a dataset (``ltrec import-vectors``)."""
+    from ltrec.store.vectors import import_vectors as _import
+
+    return _audited(
+        principal,
+        Right.IMPORT,
+        "import vectors",
+        f"dataset {name}",
+        lambda: _import(name, file, *args, data_dir=data_dir, **kwargs),
+        data_dir=data_dir,
+        details={"file": Path(file).name},
+        summary=lambda rep: rep.summary(),
+    )
+
+
 def fetch_sample(
     principal: Principal,
     name: str,
