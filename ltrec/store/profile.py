@@ -20,8 +20,8 @@ Derived, defined here once:
   occasion (distinct timestamps: two lines of one order are one occasion); None without
   purchases. ``has_repeat_purchases`` when it is at least :data:`REPEAT_MIN_SHARE`.
 
-The computation is Ibis, so the same definition profiles an external engine's tables
-(:mod:`ltrec.store.external`) as well as a DuckDB file.
+The aggregates run as plain SQL on a DuckDB file and as the same aggregates in Ibis on an
+external engine's tables (:mod:`ltrec.store.external`); a test checks both agree.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, computed_field
 
 from ltrec.config import EVENT_TYPES
 from ltrec.store.connect import write_meta
+from ltrec.store.schema import quote_ident
 
 #: Bump when a field is added or a definition changes: older stored profiles are recomputed.
 PROFILE_VERSION = 1
@@ -172,18 +173,114 @@ class DatasetProfile(BaseModel):
         return json.loads(self.model_dump_json())
 
 
+#: Items columns the profile looks at (``price`` counts any value, the others non-blank text).
+ITEM_FLAGS = ("category", "title", "brand", "price")
+
+
+def compute_profile(source: duckdb.DuckDBPyConnection | Any) -> DatasetProfile:
+    """Profile the canonical tables of a DuckDB connection or an Ibis backend by aggregates.
+
+    Five small queries whatever the size: events (counts by type, sessions, prices, span),
+    repeat purchases, items columns, users columns, distinct users and items. A DuckDB
+    connection runs them as plain SQL (no Ibis import or compile on every import: about 2 s
+    per process); any other engine (an external dataset, Spark) runs the same aggregates as Ibis
+    expressions. A test checks that both give the same profile.
+    """
+    if isinstance(source, duckdb.DuckDBPyConnection):
+        return _build(_sql_raw(source))
+    raw_con = getattr(source, "con", None)
+    if isinstance(raw_con, duckdb.DuckDBPyConnection):  # Ibis over DuckDB: the fast path
+        return _build(_sql_raw(raw_con))
+    return _build(_ibis_raw(source))
+
+
+def _build(raw: dict[str, Any]) -> DatasetProfile:
+    counts = {t: int(raw[f"n_{t}"] or 0) for t in EVENT_TYPES}
+    return DatasetProfile(
+        event_counts={t: n for t, n in counts.items() if n > 0},
+        has_sessions=int(raw["sessions"] or 0) > 0,
+        has_prices=int(raw["prices"] or 0) > 0 or raw["item_price"],
+        has_categories=raw["item_category"],
+        has_titles=raw["item_title"],
+        has_brands=raw["item_brand"],
+        segment_columns=raw["segments"],
+        repeat_purchase_share=raw["repeat"],
+        users=int(raw["users"]),
+        items=int(raw["items"]),
+        first_ts=_ts(raw["first"]),
+        last_ts=_ts(raw["last"]),
+    )
+
+
+def _nonblank_sql(col: str) -> str:
+    q = quote_ident(col)
+    return f"count(CASE WHEN {q} IS NOT NULL AND length(CAST({q} AS VARCHAR)) > 0 THEN 1 END)"
+
+
+def _sql_raw(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    def one(sql: str, params: list[Any] | None = None) -> dict[str, Any]:
+        cur = con.execute(sql, params or [])
+        row = cur.fetchone()
+        return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+    def columns(table: str) -> list[str]:
+        return [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]  # noqa: S608 - fixed names
+
+    per_type = ", ".join(
+        f"count(CASE WHEN event_type = '{t}' THEN 1 END) AS n_{t}" for t in EVENT_TYPES
+    )
+    raw = one(
+        f"SELECT {per_type}, {_nonblank_sql('session_id')} AS sessions, count(price) AS prices, "  # noqa: S608 - fixed names
+        "min(ts) AS first, max(ts) AS last FROM events"
+    )
+    raw["repeat"] = None
+    if raw["n_purchase"]:
+        r = one(
+            "SELECT count(*) AS pairs, count(CASE WHEN n > 1 THEN 1 END) AS repeats FROM ("
+            "SELECT user_id, item_id, count(DISTINCT ts) AS n FROM events "
+            "WHERE event_type = 'purchase' GROUP BY user_id, item_id)"
+        )
+        raw["repeat"] = r["repeats"] / r["pairs"] if r["pairs"] else None
+    present = [c for c in ITEM_FLAGS if c in columns("items")]
+    flags = (
+        one(
+            "SELECT "  # noqa: S608 - column names quoted
+            + ", ".join(
+                f"count({quote_ident(c)}) AS {c}" if c == "price" else f"{_nonblank_sql(c)} AS {c}"
+                for c in present
+            )
+            + " FROM items"
+        )
+        if present
+        else {}
+    )
+    for c in ITEM_FLAGS:
+        raw[f"item_{c}"] = bool(flags.get(c))
+    seg_cols = [c for c in columns("users") if c != "user_id"]
+    raw["segments"] = []
+    if seg_cols:
+        have = one(
+            "SELECT "  # noqa: S608 - column names quoted
+            + ", ".join(f"{_nonblank_sql(c)} AS c{j}" for j, c in enumerate(seg_cols))
+            + " FROM users"
+        )
+        raw["segments"] = [c for j, c in enumerate(seg_cols) if have[f"c{j}"]]
+    raw |= one(
+        "SELECT (SELECT count(*) FROM (SELECT CAST(user_id AS VARCHAR) FROM users "
+        "UNION SELECT user_id FROM events)) AS users, "
+        "(SELECT count(*) FROM (SELECT CAST(item_id AS VARCHAR) FROM items "
+        "UNION SELECT item_id FROM events)) AS items"
+    )
+    return raw
+
+
 def _nonblank(col: Any) -> Any:
     return col.notnull() & (col.cast("string").length() > 0)
 
 
-def compute_profile(backend: Any) -> DatasetProfile:
-    """Profile the canonical tables of ``backend`` (an Ibis backend) by aggregates.
-
-    Five small queries whatever the size: events (counts by type, sessions, prices, span),
-    repeat purchases, items columns, users columns, distinct users and items.
-    """
+def _ibis_raw(backend: Any) -> dict[str, Any]:
     ev = backend.table("events")
-    row = (
+    raw = (
         ev.aggregate(
             **{f"n_{t}": ev.count(where=ev.event_type == t) for t in EVENT_TYPES},
             sessions=ev.count(where=_nonblank(ev.session_id)),
@@ -193,37 +290,42 @@ def compute_profile(backend: Any) -> DatasetProfile:
         )
         .to_pandas()
         .iloc[0]
+        .to_dict()
     )
-    counts = {t: int(row[f"n_{t}"] or 0) for t in EVENT_TYPES}
-
-    repeat: float | None = None
-    if counts["purchase"]:
+    raw["repeat"] = None
+    if int(raw["n_purchase"] or 0):
         pur = ev.filter(ev.event_type == "purchase")
         pairs = pur.group_by(["user_id", "item_id"]).agg(n=pur.ts.nunique())
         r = pairs.aggregate(pairs=pairs.count(), repeats=pairs.count(where=pairs.n > 1))
         r = r.to_pandas().iloc[0]
-        repeat = float(r["repeats"]) / float(r["pairs"]) if int(r["pairs"]) else None
+        raw["repeat"] = float(r["repeats"]) / float(r["pairs"]) if int(r["pairs"]) else None
 
     it = backend.table("items")
-    flags = {c: c in it.columns for c in ("category", "title", "brand", "price")}
-    item_row = it.aggregate(
-        n=it.count(),
-        **{
-            c: (it[c].notnull() if c == "price" else _nonblank(it[c])).any()
-            for c, present in flags.items()
-            if present
-        },
-    ).to_pandas()
-    item_has = {c: bool(item_row[c].iloc[0]) if flags[c] else False for c in flags}
+    present = [c for c in ITEM_FLAGS if c in it.columns]
+    flags = (
+        it.aggregate(
+            **{
+                c: it[c].notnull().any() if c == "price" else _nonblank(it[c]).any()
+                for c in present
+            }
+        )
+        .to_pandas()
+        .iloc[0]
+        .to_dict()
+        if present
+        else {}
+    )
+    for c in ITEM_FLAGS:
+        raw[f"item_{c}"] = bool(flags.get(c))
 
     us = backend.table("users")
     seg_cols = [c for c in us.columns if c != "user_id"]
-    segments: list[str] = []
+    raw["segments"] = []
     if seg_cols:
         u_row = us.aggregate(
-            n=us.count(), **{f"c{j}": _nonblank(us[c]).any() for j, c in enumerate(seg_cols)}
+            **{f"c{j}": _nonblank(us[c]).any() for j, c in enumerate(seg_cols)}
         ).to_pandas()
-        segments = [c for j, c in enumerate(seg_cols) if bool(u_row[f"c{j}"].iloc[0])]
+        raw["segments"] = [c for j, c in enumerate(seg_cols) if bool(u_row[f"c{j}"].iloc[0])]
 
     users = us.select(k=us.user_id.cast("string")).union(
         ev.select(k=ev.user_id.cast("string")), distinct=True
@@ -231,23 +333,9 @@ def compute_profile(backend: Any) -> DatasetProfile:
     items = it.select(k=it.item_id.cast("string")).union(
         ev.select(k=ev.item_id.cast("string")), distinct=True
     )
-    n_users = int(users.count().to_pandas())
-    n_items = int(items.count().to_pandas())
-
-    return DatasetProfile(
-        event_counts={t: n for t, n in counts.items() if n > 0},
-        has_sessions=int(row["sessions"] or 0) > 0,
-        has_prices=int(row["prices"] or 0) > 0 or item_has["price"],
-        has_categories=item_has["category"],
-        has_titles=item_has["title"],
-        has_brands=item_has["brand"],
-        segment_columns=segments,
-        repeat_purchase_share=repeat,
-        users=n_users,
-        items=n_items,
-        first_ts=_ts(row["first"]),
-        last_ts=_ts(row["last"]),
-    )
+    raw["users"] = int(users.count().to_pandas())
+    raw["items"] = int(items.count().to_pandas())
+    return raw
 
 
 def _ts(value: Any) -> datetime | None:
@@ -258,33 +346,32 @@ def _ts(value: Any) -> datetime | None:
     return pd.Timestamp(value).to_pydatetime()
 
 
-def _ibis(con: duckdb.DuckDBPyConnection) -> Any:
-    import ibis
-
-    return ibis.duckdb.from_connection(con)
-
-
 def write_profile(con: duckdb.DuckDBPyConnection) -> DatasetProfile:
     """Compute the profile of a connection being written and store it in ``meta``."""
-    profile = compute_profile(_ibis(con))
+    profile = compute_profile(con)
     write_meta(con, {META_KEY: profile.to_json()})
     return profile
 
 
-def _stored(backend: Any) -> DatasetProfile | None:
-    """The profile stored in ``meta`` if it is there and of this version, else None."""
+def _parse(text: object) -> DatasetProfile | None:
     try:
-        meta = backend.table("meta")
-        rows = meta.filter(meta.key == META_KEY).select("value").to_pandas()
-    except Exception:  # noqa: BLE001 - an engine without a meta table (external): compute
-        return None
-    if rows.empty:
-        return None
-    try:
-        profile = DatasetProfile.model_validate_json(str(rows["value"].iloc[0]))
+        profile = DatasetProfile.model_validate_json(str(text))
     except ValueError:
         return None
     return profile if profile.version == PROFILE_VERSION else None
+
+
+def _stored(source: Any) -> DatasetProfile | None:
+    """The profile stored in ``meta`` if it is there and of this version, else None."""
+    if isinstance(source, duckdb.DuckDBPyConnection):
+        row = source.execute("SELECT value FROM meta WHERE key = ?", [META_KEY]).fetchone()
+        return None if row is None else _parse(row[0])
+    try:
+        meta = source.table("meta")
+        rows = meta.filter(meta.key == META_KEY).select("value").to_pandas()
+    except Exception:  # noqa: BLE001 - an engine without a meta table (external): compute
+        return None
+    return None if rows.empty else _parse(rows["value"].iloc[0])
 
 
 def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
@@ -295,18 +382,20 @@ def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def read_profile(source: duckdb.DuckDBPyConnection | Any) -> DatasetProfile:
-    """The profile of a store: a DuckDB connection (or cursor) or an Ibis backend.
+    """The profile of a store: a DuckDB connection (or cursor), or an Ibis backend (or
+    anything with ``table(name)``, such as an external dataset's source).
 
     Stored profiles are returned as they are. A file written before profiles existed (or with
     an older profile version) is profiled on the fly; on a writable DuckDB connection the result
     is also stored in ``meta``, on a read-only one (the app's) nothing is written.
     """
-    raw = source if isinstance(source, duckdb.DuckDBPyConnection) else None
-    backend = _ibis(raw) if raw is not None else source
-    profile = _stored(backend)
-    if profile is not None:
+    raw = getattr(source, "con", None)
+    con = source if isinstance(source, duckdb.DuckDBPyConnection) else raw
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        profile = _stored(con)
+        if profile is None:
+            profile = compute_profile(con)
+            if not _read_only(con):
+                write_meta(con, {META_KEY: profile.to_json()})
         return profile
-    profile = compute_profile(backend)
-    if raw is not None and not _read_only(raw):
-        write_meta(raw, {META_KEY: profile.to_json()})
-    return profile
+    return _stored(source) or compute_profile(source)

@@ -21,6 +21,8 @@ from ltrec.store.profile import (
     META_KEY,
     REPEAT_MIN_SHARE,
     DatasetProfile,
+    _build,
+    _ibis_raw,
     compute_profile,
     read_profile,
 )
@@ -108,6 +110,22 @@ def test_views_and_purchases_only(data_dir: Path) -> None:
     assert p.segment_columns == [] and p.users == 2 and p.items == 2
 
 
+@pytest.mark.parametrize("kind", ["shop", "orders"])
+def test_sql_and_ibis_paths_agree(data_dir: Path, kind: str) -> None:
+    """DuckDB files are profiled in plain SQL, external engines through Ibis: same result."""
+    if kind == "shop":
+        write_store("x", data_dir, *synthetic_shop())
+    else:
+        orders_store("x", data_dir)
+    con = connect("x", data_dir)
+    try:
+        sql = compute_profile(con)
+        via_ibis = _build(_ibis_raw(ibis.duckdb.from_connection(con)))
+    finally:
+        con.close()
+    assert sql == via_ibis and sql == _stored("x", data_dir)
+
+
 def test_empty_dataset(data_dir: Path) -> None:
     write_store("blank", data_dir, pd.DataFrame(columns=["user_id", "item_id", "event_type", "ts"]))
     p = _stored("blank", data_dir)
@@ -185,8 +203,10 @@ def test_profile_matches_pandas(rows: list[tuple[str, str, str, int]]) -> None:
     con = duckdb.connect()
     create_schema(con)
     fill(con, ev, None, None)
-    p = compute_profile(ibis.duckdb.from_connection(con))
+    p = compute_profile(con)
     assert read_profile(con) == p  # finalize stored the same profile
+    # the Ibis path (external engines) computes the same profile as the SQL path
+    assert _build(_ibis_raw(ibis.duckdb.from_connection(con))) == p
     con.close()
     counts = ev["event_type"].value_counts()
     assert p.event_counts == {t: int(counts[t]) for t in EVENT_TYPES if t in counts}
