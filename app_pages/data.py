@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ltrec.ui.auth import audit_section
 from ltrec.ui.data import datasets_section, import_section
 
 st.title("Data")
@@ -12,3 +13,4 @@ st.caption(
 import_section()
 st.divider()
 datasets_section()
+audit_section()

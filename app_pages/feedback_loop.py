@@ -4,11 +4,15 @@ import json
 
 import streamlit as st
 
+from ltrec.app import services
+from ltrec.app.auth import Right
 from ltrec.charts.simulation import final_table, rounds_figure
+from ltrec.charts.text import markdown_text
 from ltrec.errors import LtrecError
 from ltrec.models.base import model_names
-from ltrec.simulation import SimulationConfig, list_results, load_result, simulate
+from ltrec.simulation import SimulationConfig, list_results, load_result
 from ltrec.simulation.result import ROUND_METRICS
+from ltrec.ui import auth
 from ltrec.ui.simulation import dataset_has_truth, policy_editor
 from ltrec.ui.state import active_dataset, data_root, empty_state, require_local, show_error
 
@@ -41,7 +45,14 @@ with st.container(border=True):
     users = c3.number_input("Users per round", 1, 100_000, 500, key="fl_users")
     every = c4.number_input("Retrain every", 1, 100, 1, key="fl_every", help="rounds")
     seed = c5.number_input("Seed", 0, 2**31 - 1, 42, key="fl_seed")
-    run = st.button("Run simulation", type="primary", key="fl_run")
+    may_run = auth.can(Right.SIMULATE)
+    run = st.button(
+        "Run simulation",
+        type="primary",
+        key="fl_run",
+        disabled=not may_run,
+        help=None if may_run else "Simulations need the analyst role.",
+    )
 
 if run:
     bar = st.progress(0.0, text="starting")
@@ -49,11 +60,12 @@ if run:
         config = SimulationConfig(
             rounds=int(rounds), k=int(k), users=int(users), retrain_every=int(every), seed=int(seed)
         )
-        result = simulate(
+        result = services.simulate(
+            auth.current(),
             name,
             policies,
             config,
-            progress=lambda done, msg: bar.progress(done, text=msg),
+            progress=lambda done, msg: bar.progress(done, text=markdown_text(msg)),  # a label
             data_dir=data_root(),
         )
         st.session_state["fl_open"] = result.sim_id

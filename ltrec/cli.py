@@ -72,7 +72,7 @@ def _progress(msg: str, frac: float | None = None) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ltrec.store.demo import DemoConfig, build_demo
+    from ltrec.store.demo import DemoConfig
 
     cfg = DemoConfig(
         name=args.name,
@@ -87,7 +87,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if v is not None
         },
     )
-    report = build_demo(cfg, data_dir=args.data_dir, progress=None if args.json else _progress)
+    report = services.build_demo(
+        LOCAL, cfg, args.data_dir, progress=None if args.json else _progress
+    )
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -125,9 +127,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_import_vectors(args: argparse.Namespace) -> int:
-    from ltrec.store.vectors import import_vectors
-
-    report = import_vectors(
+    report = services.import_vectors(
+        LOCAL,
         args.name,
         args.file,
         args.vectors,
