@@ -152,6 +152,13 @@ def test_dialect_sniffed_per_file(tmp_path):
     assert srcs["events"].columns[0] == "user_id"  # BOM gone
     report = import_dataset("shop", events=events, items=items, users=users)
     assert report.rejected == 0 and report.rows_loaded["events"] == 2
+    assert report.to_dict()["dialects"]["items"] == {
+        "delimiter": ";",
+        "quote": '"',
+        "encoding": "latin-1",
+        "header": True,
+        "notes": ["Latin-1 text (detected: not valid UTF-8)", "semicolon-separated (detected)"],
+    }
     titles = dict(_rows("shop", "SELECT item_id, title FROM items"))
     assert titles == {"i1": "Café crème", "i2": "Naïve"}
     regions = dict(_rows("shop", "SELECT user_id, region FROM users"))

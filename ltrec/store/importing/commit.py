@@ -346,6 +346,7 @@ def _import(
         event_map=event_map,
         files={r: s.label for r, s in srcs.items()},
         formats={r: s.kind for r, s in srcs.items()},
+        dialects={r: s.dialect() for r, s in srcs.items()},
         mapping={
             (k if r == "events" else f"{r}.{k}"): c
             for r, b in bound.items()

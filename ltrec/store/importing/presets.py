@@ -31,6 +31,7 @@ Choices worth knowing (documented for the README):
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -40,6 +41,7 @@ from ltrec.errors import BadInputError
 from ltrec.store.importing.codes import RejectCode
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a 5,000-column header is matched against every preset
 def norm_header(name: str) -> str:
     """Header names compare by letters and digits only: ``Customer ID`` == ``customerid``."""
     return re.sub(r"[^0-9a-z]+", "", name.lower())

@@ -51,6 +51,8 @@ class ImportReport:
     import_id: str = ""
     files: dict[str, str] = field(default_factory=dict)
     formats: dict[str, str] = field(default_factory=dict)
+    #: per file: how it was read (delimiter, quote, encoding, header, detected notes)
+    dialects: dict[str, dict[str, Any]] = field(default_factory=dict)
     mapping: dict[str, str] = field(default_factory=dict)
     ts_formats: dict[str, str] = field(default_factory=dict)
     attributes: dict[str, list[str]] = field(default_factory=dict)
@@ -151,6 +153,7 @@ class ImportReport:
             "preset_guessed": self.preset_guessed,
             "files": self.files,
             "formats": self.formats,
+            "dialects": self.dialects,
             "mapping": self.mapping,
             "ts_formats": self.ts_formats,
             "attributes": self.attributes,

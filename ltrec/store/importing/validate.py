@@ -236,8 +236,9 @@ class Stager:
         return {**self.params, **src.params()}
 
     def _sample(self, src: SourceFile, expr: str) -> list[str]:
+        reader = src.reader_sql(rid=False, store_rejects=False, head=True)
         sql = (
-            f"SELECT {expr} AS v FROM {src.reader_sql(rid=False, store_rejects=False)} s "
+            f"SELECT {expr} AS v FROM {reader} s "
             f"WHERE nullif(trim({expr}), '') IS NOT NULL LIMIT {int(self.cfg.ts_sample)}"
         )
         return [r[0] for r in run_sql(self.con, sql, self._file_params(src)).fetchall()]
