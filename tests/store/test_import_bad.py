@@ -170,6 +170,9 @@ def _check(check: str | None, report) -> None:
             assert con.execute(
                 "SELECT count(*) FROM events WHERE user_id = 'Jos\u00e9'"
             ).fetchone()[0] == 1
+        elif check == "literal_name":  # a glob-like name is read literally, never expanded
+            assert report.files == {"events": "named[1]*?.csv"} and report.rows_read == 1
+            assert con.execute("SELECT count(*) FROM events WHERE user_id = 'u1'").fetchone()[0]
         elif check == "sql_attribute":
             cols = [r[0] for r in con.execute("DESCRIBE items").fetchall()]
             assert "x_drop_table_items" in cols, cols
