@@ -220,11 +220,15 @@ def _nonblank_sql(col: str) -> str:
 def _sql_raw(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     def one(sql: str, params: list[Any] | None = None) -> dict[str, Any]:
         cur = con.execute(sql, params or [])
-        row = cur.fetchone()
-        return dict(zip([d[0] for d in cur.description], row, strict=True))
+        names = [d[0] for d in cur.description]
+        (row,) = cur.fetchall()  # fetchall: DuckDB 2 blocks a connection with a pending result
+        return dict(zip(names, row, strict=True))
 
     def columns(table: str) -> list[str]:
-        return [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]  # noqa: S608 - fixed names
+        cur = con.execute(f"SELECT * FROM {table} LIMIT 0")  # noqa: S608 - fixed names
+        names = [d[0] for d in cur.description]
+        cur.fetchall()
+        return names
 
     per_type = ", ".join(
         f"count(CASE WHEN event_type = '{t}' THEN 1 END) AS n_{t}" for t in EVENT_TYPES
@@ -364,8 +368,8 @@ def _parse(text: object) -> DatasetProfile | None:
 def _stored(source: Any) -> DatasetProfile | None:
     """The profile stored in ``meta`` if it is there and of this version, else None."""
     if isinstance(source, duckdb.DuckDBPyConnection):
-        row = source.execute("SELECT value FROM meta WHERE key = ?", [META_KEY]).fetchone()
-        return None if row is None else _parse(row[0])
+        rows = source.execute("SELECT value FROM meta WHERE key = ?", [META_KEY]).fetchall()
+        return _parse(rows[0][0]) if rows else None
     try:
         meta = source.table("meta")
         rows = meta.filter(meta.key == META_KEY).select("value").to_pandas()
@@ -375,10 +379,10 @@ def _stored(source: Any) -> DatasetProfile | None:
 
 
 def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute(
+    rows = con.execute(
         "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchone()
-    return bool(row[0]) if row else True
+    ).fetchall()
+    return bool(rows[0][0]) if rows else True
 
 
 def read_profile(source: duckdb.DuckDBPyConnection | Any) -> DatasetProfile:
