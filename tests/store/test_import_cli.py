@@ -244,3 +244,15 @@ def test_json_errors_for_every_command(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["import", "shop"]) == 2
     out = capsys.readouterr()
     assert out.out == "" and "ltrec: error: the following arguments are required" in out.err
+
+
+def test_event_map_on_a_preset_without_an_event_column_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + "536365,85123A,MUG,6,12/1/2010 8:26,2.55,17850,UK\n")
+    err = _json(capsys, "import", "o", "--events", str(path), "--event-map", "fav=cart", code=2)
+    assert err["error"]["message"] == (
+        "--event-map: the orders preset reads no event column (every row is a purchase)"
+    )
+    assert list_datasets() == []

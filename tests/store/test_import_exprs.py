@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ltrec.store.importing.map import event_type_expr, resolve_event_map
+from ltrec.store.importing.presets import get_preset
 from ltrec.store.importing.validate import (
     _NULL_IDS,
     _UNIX_LIMIT_US,
@@ -17,6 +19,7 @@ from ltrec.store.importing.validate import (
     _strip,
     _ts_expr,
 )
+from ltrec.store.schema import EVENT_ALIASES
 
 _con = duckdb.connect()
 _con.execute("SET TimeZone = 'UTC'")
@@ -101,3 +104,27 @@ def test_unix_integers_exact_or_rejected(fmt: str, n: int) -> None:
         check = f"SELECT coalesce({expr} < TIMESTAMP '1000-01-01', true)"
     params = {"v": str(n), **({"m": micros} if "$m" in check else {})}
     assert _con.execute(check, params).fetchone()[0] is True
+
+
+_VALUES = ["view", "View", " pv ", "fav", "FAV", "wishlist", "buy", "", "zoom", "addtocart"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["fav", "wishlist", "pv", "zoom", "view"]),
+        st.sampled_from(["view", "cart", "purchase", "impression", "buy", "drop"]),
+        max_size=4,
+    ),
+    st.one_of(st.sampled_from(_VALUES), st.text(max_size=6)),
+)
+def test_event_type_expr_matches_definition(given_map: dict[str, str], raw: str) -> None:
+    """An event value maps by --event-map first (case-insensitive, trimmed), then by the
+    aliases; unknown is NULL. The exact-spelling fast path never changes the answer."""
+    preset = get_preset("canonical")
+    event_map = resolve_event_map(preset, given_map)
+    sql, params = event_type_expr("$v", event_map)
+    got = _con.execute(f"SELECT {sql}", {"v": raw, **params}).fetchone()[0]
+    folded = _con.execute("SELECT lower(trim($v))", {"v": raw}).fetchone()[0]
+    want = event_map.get(folded, EVENT_ALIASES.get(folded))
+    assert got == want

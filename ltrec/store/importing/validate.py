@@ -382,6 +382,12 @@ class Stager:
             p.event_type is None or "event_type" in b.mapping
         )
         if p.event_type is not None and not mapped_event:
+            if self.cfg.event_map:  # would be a silent no-op
+                raise BadInputError(
+                    f"--event-map: the {p.name} preset reads no event column (every row is a "
+                    f"{p.event_type})",
+                    hint="leave out --event-map, or --map event_type=COLUMN to read one",
+                )
             et_raw, et = f"'{p.event_type}'", f"'{p.event_type}'"  # preset constant, not input
         else:
             et_raw = b.expr("event_type") or "CAST(NULL AS VARCHAR)"
