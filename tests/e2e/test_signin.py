@@ -240,8 +240,8 @@ def test_viewer(site: Site, new_page) -> None:
     goto(w, "feedback_loop")
     assert button(pg, "Run simulation").is_disabled()
     goto(w, "rerank_studio")
-    text = main_text(pg)
-    assert "Sweeps and exports need the analyst role." in text
+    # the lists and the sample's metrics come first: wait for the section after them
+    pg.get_by_text("Sweeps and exports need the analyst role.").wait_for()
     assert button(pg, "Prepare the export").count() == 0
     assert w.errors == []
 
@@ -305,8 +305,8 @@ def test_analyst(site: Site, new_page) -> None:
     goto(w, "feedback_loop")
     assert button(pg, "Run simulation").is_enabled()
     goto(w, "rerank_studio")
+    button(pg, "Prepare the export").wait_for()  # after the lists, metrics and the sweep
     assert "Sweeps and exports need the analyst role." not in main_text(pg)
-    assert button(pg, "Prepare the export").count() == 1
     assert list_results("demo", site.data) == []
     assert w.errors == []
 
