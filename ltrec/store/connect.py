@@ -281,7 +281,7 @@ def delete_dataset(
 
     root = data_dir(data_dir_)
     path = dataset_path(name, root)
-    leftovers = [p for p in _sidecars(name, root) if p.is_dir()]
+    leftovers = [p for p in _sidecars(name, root) if p.is_dir()]  # before the training lock
     seconds = lock_wait(wait)
     if not path.exists() and not leftovers:
         with _lock(name, root, seconds):
@@ -300,10 +300,11 @@ def delete_dataset(
                 _fsync_path(root)
                 removed.append(path.name)
             for folder in _sidecars(name, root):
-                if folder.is_dir():
+                if folder.is_dir():  # (the training lock itself may have made models/<name>)
                     trash = folder.parent / f".deleted.{name}.{token}"
                     os.replace(folder, trash)
-                    removed.append(f"{folder.parent.name}/{name}/")
+                    if folder in leftovers:
+                        removed.append(f"{folder.parent.name}/{name}/")
             _sweep(name, root)
     return removed
 
