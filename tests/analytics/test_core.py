@@ -237,3 +237,57 @@ def test_user_derived_agrees_with_analytics_buckets(shop) -> None:
     first = ev.groupby("user_id")["ts"].min()
     new = first >= last - pd.Timedelta(days=30)
     assert (derived.loc[first.index, "tenure"] == np.where(new, "new", "returning")).all()
+
+
+def _buys_rows() -> list[tuple[str, str, str]]:
+    """Purchases only, each an hour apart: h bought once by 30 users (head); t1 by u1 and u2
+    twice each and u3 once; t2 by u4, u5, u6 once; t3 by u7 once (all tail)."""
+    rows = [(f"u{k}", "h", "purchase") for k in range(1, 31)]
+    rows += [(u, "t1", "purchase") for u in ("u1", "u1", "u2", "u2", "u3")]
+    rows += [(u, "t2", "purchase") for u in ("u4", "u5", "u6")]
+    rows += [("u7", "t3", "purchase")]
+    return rows
+
+
+def test_purchase_only_gems_explain_and_offer_tail_buyers(data_dir) -> None:
+    from ltrec.analytics.insights import next_steps
+
+    write_store("buys", data_dir, tiny_events(_buys_rows()))
+    store = open_store("buys", data_dir)
+    assert popularity_buckets(store).members("tail") == {"t1", "t2", "t3"}
+    gems = hidden_gems(store)
+    assert not gems.measurable and len(gems.frame) == 0
+    assert gems.reason == (
+        "hidden gems need exposure (impressions or views) and view → purchase conversion, "
+        "and this data has no views"
+    )
+    alt = gems.alternative
+    assert alt is not None and alt.order == "repeat_rate_lo"  # 2 of 37 pairs repeat
+    assert alt.label.startswith("Tail items whose buyers come back")
+    f = alt.frame
+    assert f["item_id"].tolist() == ["t1", "t2"]  # t3 has 1 buyer, under min_buyers = 3
+    assert f["buyers"].tolist() == [3, 3] and f["repeat_buyers"].tolist() == [2, 0]
+    np.testing.assert_allclose(f["repeat_rate"], [2 / 3, 0.0])
+    lo, hi = wilson(np.array([2, 0]), np.array([3, 3]))
+    np.testing.assert_allclose(f["repeat_rate_lo"], lo)
+    np.testing.assert_allclose(f["repeat_rate_hi"], hi)
+    conv = item_conversion(store)
+    assert conv.exposure_event is None and conv.frame["exposure"].isna().all()
+    assert conv.frame["view_purchase"].isna().all()
+    steps = next_steps(dataset_stats("buys", data_dir), gems)
+    assert not [p.text for p in steps if "expos" in p.text]  # no exposure claims at all
+    assert any(p.text.startswith("Tail items whose buyers come back") for p in steps)
+
+
+def test_views_and_purchases_without_carts(data_dir) -> None:
+    """Exposure = views; view->purchase is measured, the cart rates are not (NaN)."""
+    rows = [("u1", "a", "view"), ("u1", "a", "purchase"), ("u2", "a", "view"), ("u2", "b", "view")]
+    write_store("vp", data_dir, tiny_events(rows))
+    store = open_store("vp", data_dir)
+    bt = bucket_table(store)
+    assert bt.exposure_event == "view" and bt.frame["exposure_events"].sum() == 3
+    assert bt.frame["view_cart"].isna().all() and bt.frame["cart_purchase"].isna().all()
+    total = bt.frame["purchases"].sum() / bt.frame["views"].sum()
+    assert total == pytest.approx(1 / 3)  # 1 buying pair of 3 viewing pairs
+    lz = lorenz(store)
+    assert list(lz.gini) == ["view", "purchase"]  # only the types present, no buyers series
