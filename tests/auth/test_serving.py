@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -109,3 +110,30 @@ def test_app_local_user_has_every_right() -> None:
     assert not at.error and not at.exception
     assert "Local use: **local user** (admin, every right)" in [c.value for c in at.sidebar.caption]
     assert st_config.get_option("server.maxUploadSize") == 200  # follows LTREC_MAX_UPLOAD_MB
+
+
+def test_run_flags_follow_the_settings(data_dir: Path) -> None:
+    """What `./run.sh` passes to `streamlit run`: the address and the server's upload limit."""
+    cmd = [sys.executable, "-m", "ltrec.app.serving"]
+    out = subprocess.run(
+        cmd, cwd=REPO, env=_env(data_dir, LTREC_MAX_UPLOAD_MB="7"), capture_output=True, text=True
+    )
+    assert (out.returncode, out.stdout, out.stderr) == (
+        0,
+        "--server.address 127.0.0.1 --server.maxUploadSize 7\n",
+        "",
+    )
+    out = subprocess.run(
+        cmd,
+        cwd=REPO,
+        env=_env(data_dir, LTREC_ADDRESS="0.0.0.0", LTREC_ALLOW_ANONYMOUS="1"),
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0
+    assert out.stdout == "--server.address 0.0.0.0 --server.maxUploadSize 200\n"
+    assert out.stderr.startswith("WARNING: serving 0.0.0.0 WITHOUT sign-in")
+    out = subprocess.run(
+        cmd, cwd=REPO, env=_env(data_dir, LTREC_MAX_UPLOAD_MB="0"), capture_output=True, text=True
+    )
+    assert out.returncode == 2 and "max_upload_mb" in out.stderr  # the setting is named
