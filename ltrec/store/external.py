@@ -36,17 +36,18 @@ The format (every key but ``backend`` and ``tables.events`` is optional)::
     max_events = 2_000_000
     seed = 42
 
-Confinement (a TOML is as trusted as the data directory it sits in, no more): every path it
-names (``database`` of the file engines, ``[connection]`` keys ending in ``path``, ``dir``,
+Confinement (a TOML is as trusted as the data directory it sits in, no more): every path it names
+(``database`` of the file engines, ``[connection]`` keys ending in ``path``, ``dir``,
 ``directory``, ``file`` or ``folder``, ``[spark.config]`` keys ending in ``dir``, ``path`` or
-``file``) resolves, relative to the data directory, to a place inside the data directory or one
-of the folders in the ``external_dirs`` setting (``LTREC_EXTERNAL_DIRS``); symlinks are followed
-before the check, and ltrec's own files (dataset stores, runs, simulations) are refused. Spark's warehouse defaults into the data directory, so no file is created
-outside it. ``[connection_env]`` may not read ltrec's own ``LTREC_*`` settings and secrets, and
-no message ever shows an environment value or a secret-looking connection value (``password``,
-``token``, ``secret``, ``key``, ...): engine errors are redacted. Unknown keys are errors: at the
-top level and in every section, in ``[columns.events]`` (canonical event columns only), and in
-``[connection]`` for engines whose ``connect`` takes a fixed set of arguments.
+``file``) resolves, relative to the data directory, to a place inside the data directory or one of
+the folders in the ``external_dirs`` setting (``LTREC_EXTERNAL_DIRS``); symlinks are followed
+before the check, and ltrec's own files (dataset stores, runs, simulations) are refused. Spark's
+warehouse defaults into the data directory, so no file is created outside it. ``[connection_env]``
+may not read ltrec's own ``LTREC_*`` settings and secrets, and no message ever shows an environment
+value or a secret-looking connection value (``password``, ``token``, ``secret``, ``key``, ...):
+engine errors are redacted. Unknown keys are errors: at the top level and in every section, in
+``[columns.events]`` (canonical event columns only), and in ``[connection]`` for engines whose
+``connect`` takes a fixed set of arguments.
 
 Events are cast to the canonical types (DESIGN §2); ``event_type`` goes through the same alias
 table as the importer (``pv`` -> view, ``addtocart`` -> cart, ...); missing optional columns
