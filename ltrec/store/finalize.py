@@ -121,4 +121,5 @@ def finalize(con: duckdb.DuckDBPyConnection) -> None:
         for table in ("events", "items", "users", "rejects", "user_derived")
     }
     write_meta(con, counts)
-    write_profile(con)
+    # user_derived has one row per user of the users table or the events: the profile's users
+    write_profile(con, users=counts["rows_user_derived"])

@@ -177,7 +177,9 @@ class DatasetProfile(BaseModel):
 ITEM_FLAGS = ("category", "title", "brand", "price")
 
 
-def compute_profile(source: duckdb.DuckDBPyConnection | Any) -> DatasetProfile:
+def compute_profile(
+    source: duckdb.DuckDBPyConnection | Any, users: int | None = None
+) -> DatasetProfile:
     """Profile the canonical tables of a DuckDB connection or an Ibis backend by aggregates.
 
     Five small queries whatever the size: events (counts by type, sessions, prices, span),
@@ -185,12 +187,16 @@ def compute_profile(source: duckdb.DuckDBPyConnection | Any) -> DatasetProfile:
     connection runs them as plain SQL (no Ibis import or compile on every import: about 2 s
     per process); any other engine (an external dataset, Spark) runs the same aggregates as Ibis
     expressions. A test checks that both give the same profile.
+
+    Args:
+        users: the number of distinct users when the caller already counted them (finalize:
+            the rows of ``user_derived``, the same set), saving the largest of the queries.
     """
     if isinstance(source, duckdb.DuckDBPyConnection):
-        return _build(_sql_raw(source))
+        return _build(_sql_raw(source, users))
     raw_con = getattr(source, "con", None)
     if isinstance(raw_con, duckdb.DuckDBPyConnection):  # Ibis over DuckDB: the fast path
-        return _build(_sql_raw(raw_con))
+        return _build(_sql_raw(raw_con, users))
     return _build(_ibis_raw(source))
 
 
@@ -217,7 +223,7 @@ def _nonblank_sql(col: str) -> str:
     return f"count(CASE WHEN {q} IS NOT NULL AND length(CAST({q} AS VARCHAR)) > 0 THEN 1 END)"
 
 
-def _sql_raw(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+def _sql_raw(con: duckdb.DuckDBPyConnection, users: int | None = None) -> dict[str, Any]:
     def one(sql: str, params: list[Any] | None = None) -> dict[str, Any]:
         cur = con.execute(sql, params or [])
         names = [d[0] for d in cur.description]
@@ -269,12 +275,18 @@ def _sql_raw(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             + " FROM users"
         )
         raw["segments"] = [c for j, c in enumerate(seg_cols) if have[f"c{j}"]]
-    raw |= one(
-        "SELECT (SELECT count(*) FROM (SELECT CAST(user_id AS VARCHAR) FROM users "
-        "UNION SELECT user_id FROM events)) AS users, "
-        "(SELECT count(*) FROM (SELECT CAST(item_id AS VARCHAR) FROM items "
-        "UNION SELECT item_id FROM events)) AS items"
+    raw["users"] = (
+        users
+        if users is not None
+        else one(
+            "SELECT count(*) AS n FROM (SELECT CAST(user_id AS VARCHAR) FROM users "
+            "UNION SELECT user_id FROM events)"
+        )["n"]
     )
+    raw["items"] = one(
+        "SELECT count(*) AS n FROM (SELECT CAST(item_id AS VARCHAR) FROM items "
+        "UNION SELECT item_id FROM events)"
+    )["n"]
     return raw
 
 
@@ -350,9 +362,10 @@ def _ts(value: Any) -> datetime | None:
     return pd.Timestamp(value).to_pydatetime()
 
 
-def write_profile(con: duckdb.DuckDBPyConnection) -> DatasetProfile:
-    """Compute the profile of a connection being written and store it in ``meta``."""
-    profile = compute_profile(con)
+def write_profile(con: duckdb.DuckDBPyConnection, users: int | None = None) -> DatasetProfile:
+    """Compute the profile of a connection being written and store it in ``meta``
+    (``users``: see :func:`compute_profile`)."""
+    profile = compute_profile(con, users)
     write_meta(con, {META_KEY: profile.to_json()})
     return profile
 
