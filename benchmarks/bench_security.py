@@ -240,7 +240,7 @@ def upload_cases(server, files: Path, quick: bool) -> list[dict]:
                         "health_ms": round(max(w.health or [0.0])),
                     }
                 )
-                remove = box.locator('[data-testid="stFileUploaderDeleteBtn"] button')
+                remove = box.locator('[data-testid="stFileChipDeleteBtn"]')
                 act(admin.page, remove.click)
                 path.unlink()
         finally:

@@ -50,7 +50,7 @@ def held(data: Path) -> list[Path]:
 def remove_upload(page) -> None:
     """The user removes the file from the uploader: the page deletes its held copy."""
     pg = page.page
-    act(pg, lambda: pg.locator('[data-testid="stFileUploaderDeleteBtn"] button').first.click())
+    act(pg, lambda: pg.locator('[data-testid="stFileChipDeleteBtn"]').first.click())
 
 
 def upload(page, path: Path) -> None:
