@@ -225,6 +225,8 @@ def item_conversion(
     prior = fit_beta_prior(df.loc[seen, "purchases"].to_numpy(), df.loc[seen, "views"].to_numpy())
     df["shrunk"] = (df["purchases"] + prior.a) / (df["views"] + prior.strength)
     df.loc[~seen, "shrunk"] = np.nan
+    if not profile.rate_available("view_purchase"):  # every pair "converts": say nothing
+        df["shrunk"] = np.nan
     titles = store.table("items").select("item_id", "title").to_pandas()
     df = df.merge(titles, on="item_id", how="left")
     df = df.sort_values(["shrunk", "item_id"], ascending=[False, True], na_position="last")

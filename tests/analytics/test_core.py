@@ -273,7 +273,7 @@ def test_purchase_only_gems_explain_and_offer_tail_buyers(data_dir) -> None:
     np.testing.assert_allclose(f["repeat_rate_hi"], hi)
     conv = item_conversion(store)
     assert conv.exposure_event is None and conv.frame["exposure"].isna().all()
-    assert conv.frame["view_purchase"].isna().all()
+    assert conv.frame["view_purchase"].isna().all() and conv.frame["shrunk"].isna().all()
     steps = next_steps(dataset_stats("buys", data_dir), gems)
     assert not [p.text for p in steps if "expos" in p.text]  # no exposure claims at all
     assert any(p.text.startswith("Tail items whose buyers come back") for p in steps)
