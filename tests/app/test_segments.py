@@ -6,7 +6,7 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
-from tests.analytics.conftest import orders_store
+from tests.analytics.conftest import orders_store, synthetic_shop, write_store
 from tests.app.conftest import APP
 from tests.app.test_overview import ABSENT, EXPOSURE_SENTENCE, visible_labels
 
@@ -87,3 +87,19 @@ def test_segments_on_demo_offers_every_rate(demo) -> None:
     assert at.radio(key="sg_rate").options == ["view → cart", "cart → purchase", "view → purchase"]
     assert "funnel stages in this data: impression → view → cart → purchase" in at.caption[0].value
     assert not any(EXPOSURE_SENTENCE in i.value for i in at.info)
+
+
+def test_segments_with_views_and_purchases_only(data_dir, monkeypatch) -> None:
+    ev, it, us = synthetic_shop(users=150, items=60, sessions=3000, seed=4)
+    write_store("vp", data_dir, ev[ev["event_type"].isin(["view", "purchase"])], it, us)
+    monkeypatch.setenv("LTREC_DATASET", "vp")
+    at = _open(seg="region")
+    assert not at.exception, at.exception
+    assert at.radio(key="sg_rate").options == ["view → purchase"]  # no cart: no cart rates
+    assert "funnel stages in this data: view → purchase" in at.caption[0].value
+    assert not any(EXPOSURE_SENTENCE in i.value for i in at.info)  # exposure = views
+    cols = list(at.dataframe[0].value.columns)
+    assert "carts" not in cols and "view_cart" not in cols and "cart_purchase" not in cols
+    assert {"views", "purchases", "view_purchase"} <= set(cols)
+    labels = visible_labels(at)
+    assert not [x for x in labels if "cart" in x or "impression" in x], labels
