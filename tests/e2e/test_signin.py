@@ -297,7 +297,8 @@ def test_analyst(site: Site, new_page) -> None:
     chosen = list_runs("demo", site.data)[-1].run_id  # the run picker's default: the newest
     before = len(audit.read(site.data))
     act(pg, lambda: button(pg, "Use as the active model").click())
-    assert f"Active model: {chosen}" in main_text(pg)
+    # the click's run ends in st.rerun(): wait for the second run's caption
+    pg.get_by_text(f"Active model: {chosen}").first.wait_for()
     new = audit.read(site.data)[before:]
     assert [(e.who, e.action, e.target, e.outcome) for e in new] == [
         (ANALYST[0], "set active model", f"demo: {chosen}", "ok")
