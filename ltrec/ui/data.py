@@ -398,6 +398,7 @@ def delete(name: str) -> None:
     """Delete a DuckDB dataset (admins; under the writer lock) and forget cached reads of it."""
     services.delete_dataset(auth.current(), name, state.data_root())
     st.cache_data.clear()
+    state.forget_connections()  # cached read connections would hold the deleted file open
     if st.session_state.get(state.DATASET_KEY) == name:
         st.session_state.pop(state.DATASET_KEY, None)
         if st.query_params.get("ds") == name:
@@ -798,7 +799,8 @@ def datasets_section() -> None:
             "tail_exposure": st.column_config.NumberColumn(
                 "tail % of exposure",
                 format="percent",
-                help="Tail items' share of exposure events (impressions, else views).",
+                help="Tail items' share of exposure events (impressions, else views; blank "
+                "when the data has neither: exposure is not measured there).",
             ),
             "gini": st.column_config.NumberColumn(
                 "exposure Gini",

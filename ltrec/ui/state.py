@@ -29,6 +29,11 @@ def _connection(name: str, root: str, version: str) -> duckdb.DuckDBPyConnection
     return connect(name, Path(root))
 
 
+def forget_connections() -> None:
+    """Close the cached read connections (after a delete: they hold the removed file open)."""
+    _connection.clear()
+
+
 def data_root() -> Path:
     return get_settings().data_dir
 
