@@ -282,3 +282,21 @@ def test_the_worker_imports_what_the_importer_imports(arena) -> None:
     done = run_import("same", path, data_dir=arena.data)
     assert done.committed and done.rows_loaded == here.rows_loaded
     assert leftovers(arena) == []
+
+
+def test_folders_of_dead_workers_are_swept(arena) -> None:
+    """A caller killed itself (a server crash) leaves its worker's folder: the next import
+    removes folders older than the time limit, and leaves a live one alone."""
+    import os
+
+    from ltrec.store.importing.worker import WORK_PREFIX
+
+    stale, live = arena.tmp / f"{WORK_PREFIX}dead", arena.tmp / f"{WORK_PREFIX}live"
+    for d in (stale, live):
+        (d / "duckdb").mkdir(parents=True)
+    os.utime(stale, (0, 0))
+    run_import("swept", hf.good_csv(arena.files / "sweep.csv"), data_dir=arena.data, timeout_s=60)
+    assert sorted(p.name for p in arena.tmp.iterdir()) == [live.name]
+    for p in sorted(live.rglob("*"), reverse=True):
+        p.rmdir()
+    live.rmdir()

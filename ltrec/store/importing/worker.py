@@ -15,7 +15,8 @@ ltrec.store.importing.worker``:
 * **Atomicity**: the commit is :func:`~ltrec.store.connect.writing`'s copy + rename under the
   dataset's lock, so a child killed at any point leaves the store as it was; the parent then
   removes what the child left (its ``.<name>.<pid>.*.tmp.duckdb`` copy and WAL, and the private
-  folder DuckDB spilled into).
+  folder DuckDB spilled into). If the caller itself dies, its worker stops at its next message
+  (the pipe is gone) and rolls back, and the next import sweeps the orphaned folder.
 * **Data, not objects**: the request goes to the child's stdin and the progress, report or error
   come back as JSON lines on its stdout (nothing is unpickled). Errors keep their class
   (:class:`~ltrec.errors.LtrecError` subclasses, so the CLI's exit code 2 holds) and message;
@@ -60,6 +61,8 @@ DUCKDB_SHARE = 0.45
 #: mmap touched, or the kernel's OOM killer).
 MEMORY_SIGNALS = (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS)
 _PACKAGE_ROOT = str(Path(ltrec.__file__).resolve().parents[1])
+#: Prefix of a worker's private folder in the temporary directory (its cwd and DuckDB spill).
+WORK_PREFIX = "ltrec-import-"
 
 
 class ImportLimitError(BadInputError):
@@ -158,7 +161,8 @@ def run_import(
         "hmac_key": hmac_key.hex() if isinstance(hmac_key, bytes) else hmac_key,
         "hmac_key_bytes": isinstance(hmac_key, bytes),
     }
-    work = Path(tempfile.mkdtemp(prefix="ltrec-import-"))  # the child's cwd and spill folder
+    _sweep(limit_s)
+    work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX))  # the child's cwd and spill folder
     env = {
         **os.environ,
         "LTREC_DUCKDB_MEMORY_LIMIT_MB": str(max(64, int(mb * DUCKDB_SHARE))),
@@ -189,6 +193,16 @@ def run_import(
             else:
                 left.unlink(missing_ok=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _sweep(limit_s: float) -> None:
+    """Remove worker folders older than the time limit: left by a caller that was killed itself
+    (its worker stops at its next message, on the broken pipe, and rolls back)."""
+    cutoff = time.time() - limit_s - 60
+    for old in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if old.is_dir() and old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def _talk(
