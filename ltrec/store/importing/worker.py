@@ -16,7 +16,8 @@ ltrec.store.importing.worker``:
   dataset's lock, so a child killed at any point leaves the store as it was; the parent then
   removes what the child left (its ``.<name>.<pid>.*.tmp.duckdb`` copy and WAL, and the private
   folder DuckDB spilled into). If the caller itself dies, its worker stops at its next message
-  (the pipe is gone) and rolls back, and the next import sweeps the orphaned folder.
+  (the pipe is gone) and rolls back, its CPU time is capped (``RLIMIT_CPU``: the time limit on
+  every core), and the next import sweeps the orphaned folder.
 * **Data, not objects**: the request goes to the child's stdin and the progress, report or error
   come back as JSON lines on its stdout (nothing is unpickled). Errors keep their class
   (:class:`~ltrec.errors.LtrecError` subclasses, so the CLI's exit code 2 holds) and message;
@@ -142,6 +143,7 @@ def run_import(
 
     request = {
         "memory_mb": mb,
+        "timeout_s": limit_s,
         "kwargs": {
             "name": name,
             "events": path(events),
@@ -342,6 +344,10 @@ def _child() -> int:
     request = json.loads(sys.stdin.read())
     limit = int(request["memory_mb"]) << 20
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    # a backstop for a worker whose caller died (nobody left to kill it at the time limit): CPU
+    # seconds of every core for that long, which a live caller's wall-clock kill always precedes
+    cpu = int(float(request.get("timeout_s", 3600)) * (os.cpu_count() or 1)) + 60
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
 
     def send(**msg: Any) -> None:
         proto.write(json.dumps(msg, default=str) + "\n")
