@@ -284,6 +284,8 @@ def main() -> None:
                     )
                 fig = json.loads(out.stdout.strip().splitlines()[-1])
                 fig.update(
+                    # past the reader's guards (relaxed): the worker's own limit, beyond the target
+                    target=not extras.get("relaxed"),
                     group=group,
                     case=name,
                     file_bytes=size,
@@ -302,8 +304,10 @@ def main() -> None:
             indent=2,
         )
     )
-    bad = [r["case"] for r in rows if not r["ok"]]
-    within = f"{len(rows) - len(bad)}/{len(rows)} within {LIMIT_S:g} s and {LIMIT_MB:g} MB"
+    target = [r for r in rows if r.get("target", True)]
+    bad = [r["case"] for r in target if not r["ok"]]
+    within = f"{len(target) - len(bad)}/{len(target)} target cases within {LIMIT_S:g} s and "
+    within += f"{LIMIT_MB:g} MB"
     print(f"{within}; wrote {out_path}")
     if bad:
         print("over the limits: " + "; ".join(bad))
