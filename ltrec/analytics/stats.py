@@ -102,18 +102,8 @@ class DatasetStats:
         ]
         if self.profile is not None:
             p = self.profile
-            has = [
-                k
-                for k, v in (
-                    ("sessions", p.has_sessions),
-                    ("prices", p.has_prices),
-                    ("categories", p.has_categories),
-                    ("titles", p.has_titles),
-                    ("brands", p.has_brands),
-                    ("repeat purchases", p.has_repeat_purchases),
-                )
-                if v
-            ]
+            present = {**p.optional_columns(), "repeat purchases": p.has_repeat_purchases}
+            has = [k for k, v in present.items() if v]
             lines.append(
                 f"profile: stages {' > '.join(p.funnel_stages) or 'none'}; "
                 f"has {', '.join(has) or 'no extra columns'}; "

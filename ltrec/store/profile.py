@@ -122,6 +122,16 @@ class DatasetProfile(BaseModel):
     def has_segments(self) -> bool:
         return bool(self.segment_columns)
 
+    def optional_columns(self) -> dict[str, bool]:
+        """Which optional columns the data has, by plain name (the one list pages and CLI show)."""
+        return {
+            "sessions": self.has_sessions,
+            "prices": self.has_prices,
+            "categories": self.has_categories,
+            "titles": self.has_titles,
+            "brands": self.has_brands,
+        }
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def exposure_event(self) -> ExposureEvent | None:

@@ -53,7 +53,14 @@ CHUNK = 1 << 20
 ROLES = ("events", "items", "users")
 UPLOAD_TYPES = ["csv", "tsv", "txt", "gz", "parquet", "pq"]
 NONE = "(not in the file)"
-DELIMS = {"comma ,": ",", "semicolon ;": ";", "tab": "\t", "pipe |": "|"}
+#: ``None``: detected per file, as the CLI does without ``--delimiter``.
+DELIMS: dict[str, str | None] = {
+    "detect": None,
+    "comma ,": ",",
+    "semicolon ;": ";",
+    "tab": "\t",
+    "pipe |": "|",
+}
 #: The reject-share slider's upper end.
 SLIDER_MAX = 0.5
 #: Upload temp files older than this are swept (a session that died leaves its file behind).
@@ -427,28 +434,15 @@ def profile_lines(profile: dict[str, Any]) -> list[str]:
         f"{p.first_ts:%Y-%m-%d} to {p.last_ts:%Y-%m-%d}" if p.first_ts and p.last_ts else "none"
     )
     events = ", ".join(f"{n:,} {t}s" for t, n in p.event_counts.items()) or "no events"
-    yes = [
-        k
-        for k, v in (
-            ("sessions", p.has_sessions),
-            ("prices", p.has_prices),
-            ("categories", p.has_categories),
-            ("titles", p.has_titles),
-            ("brands", p.has_brands),
-        )
-        if v
-    ]
-    no = [
-        k
-        for k in ("sessions", "prices", "categories", "titles", "brands")
-        if k not in yes
-    ]
+    optional = p.optional_columns()
+    yes = [k for k, v in optional.items() if v]
+    no = [k for k, v in optional.items() if not v]
     lines = [
         f"Events by type: {events}.",
         f"{p.users:,} customers, {p.items:,} products; time span: {span}.",
         f"Funnel stages: {' → '.join(p.funnel_stages) or 'none'}; exposure: "
         + (f"{p.exposure_event}s." if p.exposure_event else "not measured."),
-        f"Has {', '.join(yes) or 'none of sessions, prices, categories, titles, brands'}"
+        f"Has {', '.join(yes) or 'none of ' + ', '.join(no)}"
         + (f"; no {', '.join(no)}." if yes and no else "."),
         "Customer segments: "
         + (", ".join(markdown_text(c) for c in p.segment_columns) or "none")
@@ -590,7 +584,10 @@ def import_section() -> None:
             "command line.",
         )
     delim_label = st.selectbox(
-        "CSV delimiter", list(DELIMS), key="data_delim", help="Parquet files ignore this."
+        "CSV delimiter",
+        list(DELIMS),
+        key="data_delim",
+        help="Detected for each file unless you pick one. Parquet files ignore this.",
     )
     read = ReadConfig(delimiter=DELIMS[delim_label])
     paths: dict[str, Path] = {}

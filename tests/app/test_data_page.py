@@ -138,7 +138,6 @@ def test_guest_orders_in_plain_words_and_rejects_download(data_dir) -> None:
 BAD = [
     ("empty.csv", b"", "is empty"),
     ("header.csv", b"timestamp,visitorid,event,itemid\n", "no data rows"),
-    ("semi.csv", GOOD.replace(b",", b";"), "semicolon-separated"),
     # (Latin-1 is detected and read since issue 15; UTF-16 is still refused)
     ("utf16.csv", "timestamp,visitorid,event,itemid\n1,2,view,3\n".encode("utf-16"), "UTF-16"),
     ("fake.parquet", GOOD, "not Parquet"),
@@ -174,6 +173,35 @@ def test_bad_files_show_an_error_and_leave_the_store_unchanged(
     shown = "\n".join(e.value for e in at.error) + "\n".join(c.value for c in at.caption)
     assert message in shown or message in _texts(at), _texts(at)
     assert table_checksums("shop") == before
+
+
+SEMI = GOOD.replace(b",", b";")
+
+
+def test_semicolon_upload_is_detected_and_imports(data_dir) -> None:
+    at = _open()
+    assert at.selectbox(key="data_delim").value == "detect"
+    _upload(at, SEMI, "semi.csv")
+    at.text_input(key="data_name").set_value("semi").run()
+    at.button(key="data_dry").click().run()
+    assert not at.exception, at.exception
+    at.button(key="data_commit").click().run()
+    assert not at.exception, at.exception
+    assert "semi" in list_datasets()
+    con = connect("semi")
+    try:
+        assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 6
+    finally:
+        con.close()
+
+
+def test_a_chosen_delimiter_overrides_detection(data_dir) -> None:
+    at = _open()
+    at.selectbox(key="data_delim").set_value("comma ,").run()
+    _upload(at, SEMI, "semi.csv")
+    shown = "\n".join(e.value for e in at.error)
+    assert "semicolon-separated" in shown, _texts(at)
+    assert "semi" not in list_datasets()
 
 
 def _has(at: AppTest, kind: str, key: str) -> bool:

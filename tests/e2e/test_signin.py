@@ -28,8 +28,6 @@ from ltrec.app.auth import PermissionDenied, Principal, Role
 from ltrec.models.registry import list_runs
 from ltrec.simulation import list_results
 from tests.e2e.harness import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     REPO,
     Server,
     Watched,
@@ -66,9 +64,10 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def site(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Site]:
+    # The session's one Chromium (tests/e2e/conftest.py): Playwright's sync API allows one
+    # driver per thread, so a second sync_playwright() here fails after the other e2e tests.
     from oidc_provider_mock import User, run_server_in_thread
-    from playwright.sync_api import sync_playwright
 
     # Plain http on localhost: Authlib (the provider here, Streamlit's client there) refuses
     # it unless told this is a test.
@@ -106,13 +105,9 @@ server_metadata_url = "http://localhost:{idp.server_port}/.well-known/openid-con
             port=port,
             env={"AUTHLIB_INSECURE_TRANSPORT": "1", "LTREC_MAX_UPLOAD_MB": str(UPLOAD_MB)},
         )
-        pw = sync_playwright().start()
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield Site(server, browser, data)
         finally:
-            browser.close()
-            pw.stop()
             server.stop()
 
 

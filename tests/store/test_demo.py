@@ -49,7 +49,8 @@ def _checksums(path: Path) -> dict[str, tuple]:
         }
         out["meta"] = con.execute(
             "SELECT count(*), sum(hash(t)) FROM meta t "
-            "WHERE key NOT IN ('import_id', 'updated_at', 'name')"
+            "WHERE key NOT IN "
+            "('import_id', 'updated_at', 'name', 'data_import_id', 'data_changed_at')"
         ).fetchone()
         return out
     finally:

@@ -298,6 +298,15 @@ def _fail(src: str, message: str, hint: str | None = None) -> BadInputError:
     return BadInputError(f"{src}: {message}", hint=hint)
 
 
+def _unreadable_parquet(label: str, exc: duckdb.Error) -> BadInputError:
+    """A Parquet file DuckDB cannot read, with the first line of its reason."""
+    return _fail(
+        label,
+        f"starts like Parquet but cannot be read ({str(exc).splitlines()[0][:200]})",
+        hint="the file may be truncated; export it again",
+    )
+
+
 def _mib(n: float) -> str:
     return f"{n / 2**20:,.1f} MiB" if n >= 2**20 else f"{n:,.0f} bytes"
 
@@ -782,11 +791,7 @@ def _sniff_parquet(path: Path, role: str, label: str, size: int, cfg: ReadConfig
                 {"path": str(path)},
             ).fetchone()
         except duckdb.Error as exc:
-            raise _fail(
-                label,
-                f"starts like Parquet but cannot be read ({str(exc).splitlines()[0][:200]})",
-                hint="the file may be truncated; export it again",
-            ) from None
+            raise _unreadable_parquet(label, exc) from None
         columns = [r[0] for r in described]
         if not columns:
             raise _fail(label, "has no columns")
@@ -848,11 +853,7 @@ def _parquet_text(
             f"SELECT {probes} FROM read_parquet($path)", {"path": str(path)}
         ).fetchone()
     except duckdb.Error as exc:
-        raise _fail(
-            label,
-            f"starts like Parquet but cannot be read ({str(exc).splitlines()[0][:200]})",
-            hint="the file may be truncated; export it again",
-        ) from None
+        raise _unreadable_parquet(label, exc) from None
     total = 0
     for j, name in enumerate(columns):
         longest, nbytes = row[2 * j] or 0, row[2 * j + 1] or 0
