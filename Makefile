@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PORT ?= 8501
+# Two pytest workers, one test file each at a time (module fixtures stay in one process).
+PYTEST_ARGS ?= -n 2 --dist loadfile
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: run test setup setup-test demo lint bench clean-venv
