@@ -148,7 +148,7 @@ def to_query(config: StrategyConfig) -> list[tuple[str, str]]:
     """Flat URL parameters (``urlencode`` them for a link).
 
     The strategy's own fields are always written, so a link keeps its meaning if a default
-    changes; the pool size and rules only when they differ from the default, to keep links short.
+    changes; the pool fields and rules only when they differ from the default, to keep links short.
     """
     cls = type(config)
     pairs: list[tuple[str, str]] = [("strategy", config.strategy)]  # type: ignore[attr-defined]
@@ -156,7 +156,8 @@ def to_query(config: StrategyConfig) -> list[tuple[str, str]]:
         if name in ("strategy", "rules"):
             continue
         value = getattr(config, name)
-        if name != "pool" or value != field.get_default(call_default_factory=True):
+        shared = name in ("pool", "tail_pool", "tail_source")  # StrategyConfig's own fields
+        if not shared or value != field.get_default(call_default_factory=True):
             pairs.append((field.alias or name, _text(value)))
     for name, field in RulesConfig.model_fields.items():
         value = getattr(config.rules, name)

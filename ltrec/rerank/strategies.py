@@ -30,6 +30,16 @@ class StrategyConfig(BaseModel):
     STRENGTH_MAX: ClassVar[float] = 1.0
 
     pool: int = Field(200, ge=1, le=5000, description="Candidates taken from the base model (M).")
+    tail_pool: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="Tail candidates added to the pool by a second source "
+        "(ltrec.models.candidates.candidate_pool).",
+    )
+    tail_source: Literal["cooccurrence", "text", "both"] = Field(
+        "both", description="What finds the tail candidates: co-occurrence, item text, or both."
+    )
     rules: RulesConfig = Field(default_factory=RulesConfig, description="Business rules.")
 
     @property
