@@ -25,6 +25,14 @@ caller allows stale runs (``--allow-stale``, the Studio's checkbox).
 One training per dataset at a time: :func:`training_lock` holds an advisory file lock on
 ``data/models/<dataset>/.train.lock`` (separate from the store's writer lock, so a training run
 may still cache text embeddings in the store).
+
+Production runs (DESIGN §11): a run fitted on every event (``ltrec train --all-data``) has the
+manifest ``"split": {"kind": "none"}`` (:func:`is_all_data`) and no test split, so it cannot be
+evaluated (:func:`check_evaluable`). :func:`promote` marks one as the dataset's production run in
+``data/models/<dataset>/production.json`` (written to a temporary file, fsynced and renamed into
+place under the training lock); deleting that run clears the mark, deleting the dataset removes
+it with the runs folder. :func:`resolve_run` is the one rule that turns "no run given" into a run
+id: the production run, else the caller's active run, else the newest run.
 """
 
 from __future__ import annotations
@@ -57,6 +65,10 @@ if TYPE_CHECKING:
 
 FORMAT = "ltrec-run/1"
 MANIFEST = "manifest.json"
+#: The dataset's production mark, beside its run folders (a file, so list_runs skips it).
+PRODUCTION = "production.json"
+#: The ``split`` of an all-data run's manifest: fitted on every event, nothing held out.
+NO_SPLIT: dict[str, str] = {"kind": "none"}
 VOCAB = "vocab.json"
 MODEL_DIR = "model"
 #: File kinds a run may hold; anything else is foreign.
@@ -75,6 +87,19 @@ class TrainingBusyError(LtrecError):
         super().__init__(
             f"a model is already being trained on dataset '{dataset}'",
             hint="wait for that training run to finish, then try again",
+        )
+
+
+class NoTestSplitError(RegistryError):
+    """An all-data (production) run was asked for figures: it held nothing out to test on."""
+
+    def __init__(self, dataset: str, run_id: str, from_run: str | None) -> None:
+        source = f"evaluate its source run {from_run}" if from_run else "evaluate an evaluation run"
+        super().__init__(
+            f"run {run_id} is a production run: a production run has no test split; {source}",
+            hint=f"`ltrec evaluate {dataset} --run {from_run}`"
+            if from_run
+            else f"list the runs with `ltrec runs {dataset}`",
         )
 
 
@@ -361,7 +386,13 @@ class RunInfo:
     def metrics(self) -> dict[str, Any]:
         return dict(self.manifest.get("metrics") or {})
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def all_data(self) -> bool:
+        return is_all_data(self.manifest)
+
+    def to_dict(self, production: str | None = None) -> dict[str, Any]:
+        """The ``ltrec runs --json`` entry; ``production`` is the dataset's production run id
+        (:func:`production_run`), so ``production`` says whether this run is it."""
         m = self.manifest
         return {
             "run_id": self.run_id,
@@ -374,6 +405,9 @@ class RunInfo:
             "train_seconds": m.get("train_seconds"),
             "data_import_id": m.get("data_import_id"),
             **(self.staleness or Staleness(False)).to_dict(),
+            "all_data": self.all_data,
+            "from_run": m.get("from_run"),
+            "production": production is not None and production == self.run_id,
         }
 
 
@@ -521,6 +555,9 @@ _MANIFEST_TYPES: dict[str, tuple[type, ...]] = {
     "train_seconds": (float, int),
     "data_import_id": (str,),
     "dataset": (str,),
+    "split": (dict,),
+    "from_run": (str,),
+    "source": (dict,),
 }
 
 
@@ -673,12 +710,125 @@ def list_runs(dataset: str, data_dir: Path | str | None = None) -> list[RunInfo]
 
 
 def delete_run(dataset: str, run_id: str, data_dir: Path | str | None = None) -> None:
-    """Remove a run (renamed away first, so it disappears at once, then deleted)."""
+    """Remove a run (renamed away first, so it disappears at once, then deleted). Deleting the
+    production run clears the production mark (the mark goes first: it never names a missing
+    run)."""
     folder = _run_folder(dataset, run_id, data_dir)
     with training_lock(dataset, data_dir, wait=lock_wait()):
+        if production_run(dataset, data_dir) == run_id:
+            (folder.parent / PRODUCTION).unlink(missing_ok=True)
+            _fsync(folder.parent)
         trash = folder.parent / f".tmp-deleted-{run_id}-{uuid.uuid4().hex[:6]}"
         os.replace(folder, trash)
         shutil.rmtree(trash, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- production
+
+
+def is_all_data(manifest: Mapping[str, Any]) -> bool:
+    """True for a run fitted on every event (``"split": {"kind": "none"}``): no test split."""
+    split = manifest.get("split")
+    return isinstance(split, Mapping) and split.get("kind") == NO_SPLIT["kind"]
+
+
+def check_evaluable(dataset: str, run_id: str, manifest: Mapping[str, Any]) -> None:
+    """Refuse to evaluate an all-data run (:class:`NoTestSplitError`, exit 2): it has no test
+    split; its source run's figures are in its manifest (``source``)."""
+    if is_all_data(manifest):
+        src = manifest.get("from_run")
+        raise NoTestSplitError(dataset, run_id, src if isinstance(src, str) else None)
+
+
+def production_run(dataset: str, data_dir: Path | str | None = None) -> str | None:
+    """The dataset's production run id, or None when none is promoted (or the mark names a run
+    that is gone, e.g. its folder was removed by hand)."""
+    folder = runs_dir(dataset, data_dir)
+    path = folder / PRODUCTION
+    try:
+        if path.is_symlink() or path.stat().st_size > 64 * 1024:
+            return None
+        mark = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # no mark (or an unreadable one: treated as none, a promote rewrites it)
+    run_id = mark.get("run_id") if isinstance(mark, dict) else None
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        return None
+    run = folder / run_id
+    return run_id if run.is_dir() and not run.is_symlink() else None
+
+
+def promote(dataset: str, run_id: str, data_dir: Path | str | None = None) -> None:
+    """Mark ``run_id`` (an all-data run of ``dataset``) as the dataset's production run.
+
+    Export and serving use it when no run is named (:func:`resolve_run`). The mark is one small
+    JSON file written to a temporary name, fsynced and renamed over the old one, so a crash
+    leaves the old mark or the new one, never half of either.
+
+    Raises:
+        RegistryError: no such run, a damaged run, or an evaluation run (fit it on all data
+            first: ``ltrec promote DATASET --run R`` does both).
+    """
+    folder = _run_folder(dataset, run_id, data_dir)
+    manifest = read_manifest(folder)
+    if not is_all_data(manifest):
+        raise RegistryError(
+            f"run {run_id} was fitted without the last part of the data (its test split); only "
+            "a run fitted on all data can be the production run",
+            hint=f"`ltrec promote {dataset} --run {run_id}` fits one on all data from it and "
+            "promotes that",
+        )
+    with training_lock(dataset, data_dir, wait=lock_wait()):
+        if not folder.is_dir():  # deleted while we waited for the lock
+            _run_folder(dataset, run_id, data_dir)
+        mark = {
+            "run_id": run_id,
+            "from_run": manifest.get("from_run"),
+            "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        tmp = folder.parent / f".tmp-{PRODUCTION}-{uuid.uuid4().hex[:6]}"
+        try:
+            tmp.write_text(json.dumps(mark, indent=2))
+            _fsync(tmp)
+            os.replace(tmp, folder.parent / PRODUCTION)
+            _fsync(folder.parent)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def resolve_run(
+    dataset: str,
+    run_id: str | None,
+    data_dir: Path | str | None = None,
+    *,
+    active: str | None = None,
+) -> str:
+    """The run to use when a command may leave the run out (export, recommend, serve).
+
+    An explicit ``run_id`` is itself (checked to exist). None: the dataset's production run
+    (:func:`promote`), else ``active`` (the caller's chosen run, e.g. the app's active model)
+    when it exists, else the newest run.
+
+    Raises:
+        RegistryError: an explicit run that does not exist, or a dataset without runs.
+    """
+    if run_id is not None:
+        _run_folder(dataset, run_id, data_dir)
+        return run_id
+    production = production_run(dataset, data_dir)
+    if production is not None:
+        return production
+    runs = list_runs(dataset, data_dir)
+    if active is not None and any(r.run_id == active for r in runs):
+        return active
+    if not runs:
+        raise RegistryError(
+            f"dataset '{dataset}' has no model runs to use",
+            hint=f"train one with `ltrec train {dataset} --model ease`, then promote it with "
+            f"`ltrec promote {dataset} --run RUN`",
+        )
+    return runs[-1].run_id
 
 
 # ---------------------------------------------------------------------------- npz headers
