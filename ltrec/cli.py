@@ -244,6 +244,12 @@ def _split_config(name: str, data_dir: Path | None, pairs: Sequence[str] | None)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.all_data or args.from_run:
+        return _train_all_data(args)
+    if args.model is None:
+        raise BadInputError(
+            "--model is required", hint=f"e.g. `ltrec train {args.name} --model ease`"
+        )
     result = services.train(
         LOCAL,
         args.name,
@@ -264,28 +270,85 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_runs(args: argparse.Namespace) -> int:
-    from ltrec.models.registry import list_runs
-
-    runs = [r.to_dict() for r in list_runs(args.name, args.data_dir)]
+def _train_all_data(args: argparse.Namespace) -> int:
+    """``train --all-data [--from-run R]``: a fit on every event (no hold-out, no figures)."""
+    if not args.all_data:
+        raise BadInputError(
+            "--from-run is for a fit on all data", hint="add --all-data (and drop --split)"
+        )
+    if args.split:
+        raise BadInputError(
+            "--split does not apply to --all-data: nothing is held out",
+            hint="leave --split out; evaluate the source run instead",
+        )
+    result = services.train_all_data(
+        LOCAL,
+        args.name,
+        args.model,
+        _parse_set(args.set),
+        from_run=args.from_run,
+        progress=None if args.json else lambda done, msg: _progress(msg, done),
+        data_dir=args.data_dir,
+    )
+    out = result.to_dict()
     if args.json:
-        _print_json({"dataset": args.name, "runs": runs})
+        _print_json(out)
+        return 0
+    print(f"run {out['run_id']} ({out['model']} on all data, {out['train_seconds']:.1f} s)")
+    if out["from_run"]:
+        print(f"  settings and figures of run {out['from_run']} (on its test split):")
+        for name, v in out["source_metrics"].items():
+            print(_metric_line(name, v))
+    print(f"  promote it with `ltrec promote {args.name} --run {out['run_id']}`")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    out = services.promote(
+        LOCAL,
+        args.name,
+        args.run,
+        params=_parse_set(args.set),
+        progress=None if args.json else lambda done, msg: _progress(msg, done),
+        data_dir=args.data_dir,
+    )
+    if args.json:
+        _print_json(out)
+        return 0
+    how = f"fitted on all data from run {out['from_run']}" if out["trained"] else "as it is"
+    print(f"production run of {args.name}: {out['production']} ({out['model']}, {how})")
+    for name, v in out["source_metrics"].items():
+        print(_metric_line(name, v) + f"  (run {out['from_run']}, test split)")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from ltrec.models.registry import list_runs, production_run
+
+    production = production_run(args.name, args.data_dir)
+    runs = [r.to_dict(production) for r in list_runs(args.name, args.data_dir)]
+    if args.json:
+        _print_json({"dataset": args.name, "runs": runs, "production": production})
     elif not runs:
         print(f"no runs yet: train one with `ltrec train {args.name} --model ease`")
     else:
         for r in runs:
             k = r.get("k") or 10
             ndcg = (r["metrics"].get(f"ndcg@{k}") or {}).get("mean")
-            shown = "-" if ndcg is None else f"{ndcg:.4f}"
+            shown = f"ndcg@{k}=" + ("-" if ndcg is None else f"{ndcg:.4f}")
             stale = f"  STALE: {r['stale_reason']}" if r["stale"] else ""
-            print(f"{r['run_id']}  {r['model']:<11} ndcg@{k}={shown}  {r['created_at']}{stale}")
+            if r["all_data"]:
+                shown = f"all data, from {r['from_run'] or '-'}"
+            mark = "  PRODUCTION" if r["production"] else ""
+            print(f"{r['run_id']}  {r['model']:<11} {shown}  {r['created_at']}{mark}{stale}")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ltrec.models.registry import run_staleness
+    from ltrec.models.registry import check_evaluable, run_manifest, run_staleness
     from ltrec.models.train import evaluate_run
 
+    check_evaluable(args.name, args.run, run_manifest(args.name, args.run, args.data_dir))
     rerank = getattr(args, "rerank", None)
     stale_ok = args.allow_stale
     if rerank is not None:
@@ -318,6 +381,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_recommend(args: argparse.Namespace) -> int:
     from ltrec.models.train import recommend_for
 
+    args.run = _resolve_run(args)
     if getattr(args, "rerank", None) is not None:
         return _recommend_reranked(args)
     out = recommend_for(
@@ -370,7 +434,15 @@ def _recommend_reranked(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resolve_run(args: argparse.Namespace) -> str:
+    """``--run`` left out: the production run, else the newest (registry.resolve_run)."""
+    from ltrec.models.registry import resolve_run
+
+    return resolve_run(args.name, args.run, args.data_dir)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    args.run = _resolve_run(args)
     out = services.export_lists(
         LOCAL,
         args.name,
@@ -388,6 +460,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+_RUN_HELP = (
+    "run id (see `ltrec runs NAME`); default: the production run (`ltrec promote`), else the "
+    "newest run"
+)
 _STALE_HELP = (
     "use the run even if the dataset was re-imported, appended to or re-created since it was "
     "trained (see `ltrec runs NAME`)"
@@ -592,7 +668,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("train", cmd_train, "train a model, evaluate it on the validation split, save a run")
     p.add_argument("name", help="dataset name")
-    p.add_argument("--model", required=True, choices=model_names())
+    p.add_argument(
+        "--model", choices=model_names(), help="the model (with --from-run: R's by default)"
+    )
+    p.add_argument(
+        "--all-data",
+        action="store_true",
+        help="fit on every event (no hold-out, no figures): a production fit",
+    )
+    p.add_argument(
+        "--from-run",
+        metavar="R",
+        help="with --all-data: take the model, params and figures of evaluation run R",
+    )
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="a model parameter (repeatable)"
     )
@@ -609,6 +697,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="dataset name")
     p.add_argument("--json", action="store_true")
 
+    p = add(
+        "promote",
+        cmd_promote,
+        "fit run R's model and settings on all data and make it the production run",
+    )
+    p.add_argument("name", help="dataset name")
+    p.add_argument("--run", required=True, help="the evaluation run (or an all-data run)")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override one of R's params"
+    )
+    p.add_argument("--json", action="store_true")
+
     p = add("evaluate", cmd_evaluate, "every metric of a saved run on its validation split")
     p.add_argument("name", help="dataset name")
     p.add_argument("--run", required=True, help="run id (see `ltrec runs NAME`)")
@@ -619,7 +719,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("recommend", cmd_recommend, "top-k items for one user from a saved run")
     p.add_argument("name", help="dataset name")
-    p.add_argument("--run", required=True, help="run id (see `ltrec runs NAME`)")
+    p.add_argument("--run", help=_RUN_HELP)
     p.add_argument("--user", required=True, help="user id")
     p.add_argument("--k", type=_positive_int, default=10)
     p.add_argument("--json", action="store_true")
@@ -628,7 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("export", cmd_export, "write every user's top-k list of a run to CSV or Parquet")
     p.add_argument("name", help="dataset name")
-    p.add_argument("--run", required=True, help="run id (see `ltrec runs NAME`)")
+    p.add_argument("--run", help=_RUN_HELP)
     p.add_argument("--out", required=True, type=Path, help="FILE.csv or FILE.parquet")
     p.add_argument("--k", type=_positive_int, default=10)
     p.add_argument("--rerank", metavar="JSON", help=_RERANK_HELP)

@@ -233,6 +233,87 @@ def train(
     )
 
 
+def train_all_data(
+    principal: Principal,
+    dataset: str,
+    model: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    *,
+    data_dir: Path | str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """:func:`ltrec.models.train.train_all_data` (a fit on every event) for an analyst."""
+    from ltrec.models.train import train_all_data as _train
+
+    source = kwargs.get("from_run")
+    return _audited(
+        principal,
+        Right.TRAIN,
+        "train on all data",
+        f"{model or 'model'} of run {source} on {dataset}" if source else f"{model} on {dataset}",
+        lambda: _train(dataset, model, params, data_dir=data_dir, **kwargs),
+        data_dir=data_dir,
+        details={"params": dict(params or {}), "from_run": source},
+        summary=lambda res: f"saved run {res.run_id}",
+    )
+
+
+def promote(
+    principal: Principal,
+    dataset: str,
+    run_id: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    data_dir: Path | str | None = None,
+) -> dict[str, Any]:
+    """Make a production run of ``run_id`` (the analyst right: it trains): fit the run's model
+    and settings on every event, then mark the new run as the dataset's production run. An
+    all-data run is marked as it is (no refit). Nothing is marked when the fit fails.
+
+    Returns the ``ltrec promote --json`` object.
+    """
+    from ltrec.models import registry
+    from ltrec.models.train import headline, train_all_data
+
+    def run() -> dict[str, Any]:
+        previous = registry.production_run(dataset, data_dir)
+        manifest = registry.run_manifest(dataset, run_id, data_dir)
+        if registry.is_all_data(manifest) and not params:
+            production, trained, seconds = run_id, False, None
+        else:
+            fit = train_all_data(
+                dataset, None, params, from_run=run_id, progress=progress, data_dir=data_dir
+            )
+            production, trained, seconds = fit.run_id, True, round(fit.train_seconds, 3)
+            manifest = fit.run.manifest
+        registry.promote(dataset, production, data_dir)
+        source = manifest.get("source") or {}
+        return {
+            "dataset": dataset,
+            "run_id": production,
+            "production": production,
+            "from_run": manifest.get("from_run"),
+            "model": manifest.get("model"),
+            "trained": trained,
+            "train_seconds": seconds,
+            "data_import_id": manifest.get("data_import_id"),
+            "previous": previous,
+            "source_metrics": headline(source.get("metrics") or {}, int(source.get("k") or 10)),
+        }
+
+    return _audited(
+        principal,
+        Right.TRAIN,
+        "promote",
+        f"run {run_id} of {dataset}",
+        run,
+        data_dir=data_dir,
+        details={"params": dict(params or {})},
+        summary=lambda out: f"production run {out['production']}",
+    )
+
+
 def set_active_model(
     principal: Principal,
     dataset: str,

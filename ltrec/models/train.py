@@ -17,13 +17,19 @@ from typing import Any
 
 import numpy as np
 
-from ltrec.errors import RegistryError
+from ltrec.errors import BadInputError, RegistryError
 from ltrec.evaluation import EvalResult, SplitConfig, evaluate
 from ltrec.models.base import Progress, Recommender, make_model, report
 from ltrec.models.data import InteractionData
 from ltrec.models.registry import (
+    NO_SPLIT,
+    LoadedRun,
     RunInfo,
+    check_evaluable,
+    is_all_data,
     load_run,
+    run_manifest,
+    run_staleness,
     save_run,
     split_config_of,
     training_lock,
@@ -80,6 +86,96 @@ def _load_data(
     return data, None if row is None else str(row[0])
 
 
+def _no_holdout(events: Any, keep_seen: bool) -> Any:
+    """The split of an all-data fit: every event trains, nothing is held out (an empty test).
+
+    A real :class:`~ltrec.evaluation.Split` so models read the domain's repeat setting
+    (``keep_seen``) from it as on an evaluation split; :func:`temporal_split` never returns an
+    empty test, so an empty one means "no hold-out" (:func:`split_targets` refuses it).
+    """
+    import pandas as pd
+
+    from ltrec.evaluation.split import Split
+
+    ts = pd.to_datetime(events["ts"]) if len(events) else pd.Series([], dtype="datetime64[ns]")
+    last = pd.Timestamp(ts.max()) if len(ts) else pd.Timestamp(0)
+    test = pd.DataFrame({"user_id": pd.Series([], dtype=str), "item_id": pd.Series([], dtype=str)})
+    return Split(events, test, last, [], SplitConfig(keep_seen=keep_seen), {"held_out": 0})
+
+
+def load_all_data(
+    dataset: str,
+    keep_seen: bool | None = None,
+    *,
+    text: bool = False,
+    data_dir: Path | str | None = None,
+) -> InteractionData:
+    """:class:`InteractionData` on every event of a dataset (no hold-out): what an all-data
+    (production) run trains on. ``keep_seen`` None: the dataset's default (repeat domains)."""
+    return _load_all(dataset, keep_seen, text=text, data_dir=data_dir)[0]
+
+
+def _load_all(
+    dataset: str,
+    keep_seen: bool | None,
+    *,
+    text: bool,
+    data_dir: Path | str | None,
+) -> tuple[InteractionData, str | None]:
+    """:func:`load_all_data` and the ``meta.data_import_id`` read on the same connection."""
+    from ltrec.evaluation.split import default_split, load_events
+    from ltrec.models.data import load_catalogue
+    from ltrec.store import connect, read_meta
+
+    con = connect(dataset, _store_data_dir(data_dir))
+    try:
+        meta = read_meta(con)
+        events = load_events(con)
+        items, users = load_catalogue(con)
+    finally:
+        con.close()
+    if keep_seen is None:
+        keep_seen = default_split(meta).keep_seen
+    data = InteractionData.from_frame(events, items, users)
+    data.split = _no_holdout(events, keep_seen)
+    if text:
+        data = add_text(data, dataset, data_dir=data_dir)
+    import_id = meta.get("data_import_id")
+    return data, None if import_id is None else str(import_id)
+
+
+def load_run_data(
+    dataset: str,
+    run: LoadedRun,
+    *,
+    text: bool | None = None,
+    data_dir: Path | str | None = None,
+) -> InteractionData:
+    """The data a run was trained on, rebuilt from the store: every event for an all-data run,
+    the split's training events otherwise. ``text`` None: when the model reads text vectors.
+
+    Raises:
+        RegistryError: the data differs from the run's training data (its fingerprint): the
+            dataset changed since, so the run's data cannot be rebuilt.
+    """
+    manifest = run.manifest
+    want_text = run.model.content_model if text is None else text
+    if is_all_data(manifest):
+        keep_seen = bool((manifest.get("split") or {}).get("keep_seen", False))
+        data = load_all_data(dataset, keep_seen, text=want_text, data_dir=data_dir)
+    else:
+        split_config = split_config_of(manifest, run.run_id)
+        data = load_data(dataset, split_config, text=want_text, data_dir=data_dir)
+    want = (manifest.get("data") or {}).get("fingerprint")
+    if want != data.fingerprint:
+        raise RegistryError(
+            f"dataset '{dataset}' changed since run {run.run_id} was trained "
+            f"(data fingerprint {data.fingerprint}, the run's {want})",
+            hint=f"train a new run: `ltrec train {dataset} --model {run.model.name}`",
+        )
+    return data
+
+
 def _track_imports(dataset: str, data_dir: Path | str | None) -> None:
     """A store written before ``data_import_id`` existed gets one (data unchanged), so the run
     about to be trained on it records an id and is not stale from birth."""
@@ -109,6 +205,11 @@ def split_targets(data: InteractionData) -> tuple[np.ndarray, list[np.ndarray]]:
     """Test users (indices) and their test items, from ``data.split``."""
     if data.split is None:
         raise RegistryError("the data has no evaluation split", hint="build it with from_store")
+    if data.split.test.empty:  # temporal_split never makes an empty test: an all-data fit
+        raise RegistryError(
+            "the data holds every event (an all-data fit): there is no test split to evaluate on",
+            hint="evaluate the evaluation run it came from",
+        )
     test = data.split.test
     u = data.users_to_index(test["user_id"].tolist())
     i = data.items_to_index(test["item_id"].tolist())
@@ -161,7 +262,7 @@ def headline(metrics: Mapping[str, Any], k: int) -> dict[str, Any]:
 class TrainResult:
     run: RunInfo
     model: Recommender
-    result: EvalResult
+    result: EvalResult | None  # None for an all-data fit: nothing was held out to test on
     data: InteractionData
     train_seconds: float
 
@@ -170,14 +271,22 @@ class TrainResult:
         return self.run.run_id
 
     def to_dict(self) -> dict[str, Any]:
+        m = self.run.manifest
+        source = m.get("source") or {}
         return {
             "run_id": self.run_id,
             "model": self.model.name,
-            "metrics": headline(self.result.to_dict(), self.result.k),
+            "metrics": {}
+            if self.result is None
+            else headline(self.result.to_dict(), self.result.k),
             "train_seconds": round(self.train_seconds, 3),
             "fingerprint": self.data.fingerprint,
-            "data_import_id": self.run.manifest.get("data_import_id"),
+            "data_import_id": m.get("data_import_id"),
             "stale": False,  # just trained on the current data
+            "all_data": is_all_data(m),
+            "from_run": m.get("from_run"),
+            # The source run's figures on its own test split (an all-data run has none).
+            "source_metrics": headline(source.get("metrics") or {}, int(source.get("k") or 10)),
         }
 
 
@@ -224,6 +333,106 @@ def train(
     return TrainResult(run, model, result, data, seconds)
 
 
+def _source(dataset: str, from_run: str, data_dir: Path | str | None) -> dict[str, Any]:
+    """What an all-data fit inherits from its evaluation run: settings and figures."""
+    manifest = run_manifest(dataset, from_run, data_dir)
+    if is_all_data(manifest):
+        origin = manifest.get("from_run")
+        raise RegistryError(
+            f"run {from_run} is itself fitted on all data; give the evaluation run it came from"
+            + (f" ({origin})" if isinstance(origin, str) else ""),
+            hint=f"list the runs with `ltrec runs {dataset}`",
+        )
+    return {
+        "run_id": from_run,
+        "model": manifest["model"],
+        "params": dict(manifest.get("params") or {}),
+        "k": manifest.get("k"),
+        "split_config": manifest.get("split_config"),
+        "metrics": dict(manifest.get("metrics") or {}),
+        "data_import_id": manifest.get("data_import_id"),
+        "fingerprint": (manifest.get("data") or {}).get("fingerprint"),
+        "stale": run_staleness(dataset, manifest, data_dir).stale,
+        "note": f"figures of run {from_run} on its test split, not of this run",
+    }
+
+
+def train_all_data(
+    dataset: str,
+    model_name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    *,
+    from_run: str | None = None,
+    progress: Progress | None = None,
+    data_dir: Path | str | None = None,
+) -> TrainResult:
+    """Fit on every event of the dataset (no hold-out) and save it as an all-data run.
+
+    With ``from_run`` (an evaluation run of the same dataset) the model and its params come
+    from that run, ``params`` override single params, and the run's figures are recorded as
+    the source's (``source.metrics``: measured on its test split). Without it, ``model_name``
+    and ``params`` are used as given and the run has no figures.
+
+    Raises:
+        BadInputError: no model named, or a model other than the source run's.
+        RegistryError: an unknown or all-data ``from_run``.
+    """
+    source = _source(dataset, from_run, data_dir) if from_run is not None else None
+    if source is not None:
+        if model_name is not None and model_name != source["model"]:
+            raise BadInputError(
+                f"run {from_run} is a {source['model']} run, not {model_name}",
+                hint=f"leave --model out to fit {source['model']} with its settings, or fit "
+                f"{model_name} without --from-run",
+            )
+        model_name = source["model"]
+        merged = {**source["params"], **dict(params or {})}
+    elif model_name is None:
+        raise BadInputError(
+            "name the model (--model) or the evaluation run to take it from (--from-run)",
+            hint=f"e.g. `ltrec train {dataset} --all-data --from-run RUN`",
+        )
+    else:
+        merged = dict(params or {})
+    model = make_model(model_name, merged)  # bad params fail before any work
+    keep_seen = None
+    if source is not None and source.get("split_config"):
+        keep_seen = bool(source["split_config"].get("keep_seen", False))
+    with training_lock(dataset, data_dir):
+        report(progress, 0.0, f"loading every event of {dataset}")
+        _track_imports(dataset, data_dir)
+        data, import_id = _load_all(
+            dataset, keep_seen, text=model.content_model, data_dir=data_dir
+        )
+        report(progress, 0.1, f"{data.n_users:,} users, {data.n_items:,} items, no hold-out")
+        t0 = time.perf_counter()
+        model.fit(data, progress=_scaled(progress, 0.1, 0.9))
+        seconds = time.perf_counter() - t0
+        report(progress, 0.95, "saving")
+        summary = data.summary()
+        summary.pop("split", None)  # nothing was held out
+        run = save_run(
+            model,
+            dataset=dataset,
+            data=data,
+            metrics={},
+            k=None,
+            extra={
+                "train_seconds": round(seconds, 3),
+                "data_import_id": import_id,
+                "data": summary,
+                "split": {**NO_SPLIT, "keep_seen": data.repeat_domain},
+                "split_config": None,
+                "from_run": from_run,
+                "overrides": dict(params or {}),
+                "source": source,
+            },
+            data_dir=data_dir,
+        )
+        report(progress, 1.0, f"saved run {run.run_id}")
+    return TrainResult(run, model, None, data, seconds)
+
+
 def evaluate_run(
     dataset: str,
     run_id: str,
@@ -240,16 +449,9 @@ def evaluate_run(
         RegistryError: the data differs from the run's training data (its fingerprint), so
             the run's own split cannot be rebuilt; ``allow_stale`` cannot help then.
     """
+    check_evaluable(dataset, run_id, run_manifest(dataset, run_id, data_dir))  # before loading
     run = load_run(dataset, run_id, data_dir, allow_stale=allow_stale)
-    split_config = split_config_of(run.manifest, run_id)
-    data = load_data(dataset, split_config, text=run.model.content_model, data_dir=data_dir)
-    want = (run.manifest.get("data") or {}).get("fingerprint")
-    if want != data.fingerprint:
-        raise RegistryError(
-            f"dataset '{dataset}' changed since run {run_id} was trained "
-            f"(data fingerprint {data.fingerprint}, the run's {want})",
-            hint=f"train a new run: `ltrec train {dataset} --model {run.model.name}`",
-        )
+    data = load_run_data(dataset, run, data_dir=data_dir)
     result = evaluate_model(run.model, data, k=k, n_boot=n_boot, seed=run.model.config.seed)
     return result, run.manifest
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ltrec.errors import BadInputError, RegistryError
+from ltrec.errors import BadInputError
 from ltrec.rerank.adapters import context_from_data
 from ltrec.rerank.base import Context, rerank_batch
 from ltrec.rerank.pipeline import Pipeline, parse_config, to_dict
@@ -45,28 +45,19 @@ def load(
         StaleRunError: the dataset was re-imported since training (unless ``allow_stale``).
     """
     from ltrec.models.data import load_catalogue
-    from ltrec.models.registry import load_run, split_config_of
-    from ltrec.models.train import load_data
+    from ltrec.models.registry import load_run
+    from ltrec.models.train import load_run_data
     from ltrec.store import connect
 
     run = load_run(dataset, run_id, data_dir, allow_stale=allow_stale)
-    split_config = split_config_of(run.manifest, run_id)
     # Text vectors only where a setting uses them (they may load the MiniLM encoder).
     wants_text = getattr(config, "strategy", "") == "mmr" and getattr(config, "by", "") == (
         "embedding"
     )
-    data = load_data(
-        dataset,
-        split_config,
-        text=bool(run.model.content_model or wants_text),
-        data_dir=data_dir,
+    # every event for an all-data run, the split's training data otherwise (fingerprint-checked)
+    data = load_run_data(
+        dataset, run, text=bool(run.model.content_model or wants_text), data_dir=data_dir
     )
-    want = (run.manifest.get("data") or {}).get("fingerprint")
-    if want != data.fingerprint:
-        raise RegistryError(
-            f"dataset '{dataset}' changed since run {run_id} was trained",
-            hint=f"train a new run: `ltrec train {dataset} --model {run.model.name}`",
-        )
     con = connect(dataset, Path(data_dir) if data_dir is not None else None)
     try:
         items, _ = load_catalogue(con)
