@@ -681,6 +681,8 @@ MODELS: dict[str, str] = {
     "als": "ltrec.models.als:ALS",
     "two_tower": "ltrec.models.two_tower:TwoTower",
     "ncf": "ltrec.models.ncf:NCF",
+    "rp3beta": "ltrec.models.rp3beta:RP3beta",
+    "content": "ltrec.models.content:ContentBlend",
 }
 
 
