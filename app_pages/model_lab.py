@@ -15,7 +15,7 @@ from ltrec.charts.runs import runs_tradeoff
 from ltrec.errors import LtrecError
 from ltrec.evaluation import compare_many
 from ltrec.models.base import get_model_class, model_names
-from ltrec.models.registry import list_runs
+from ltrec.models.registry import list_runs, production_run
 from ltrec.ui import auth, training
 from ltrec.ui.models import (
     active_run,
@@ -79,6 +79,11 @@ def _progress() -> None:
         return
     if job.status == "failed" and job.error is not None:
         show_error(job.error)
+    elif job.status == "done" and job.kind == "promote":
+        st.success(
+            f"Promoted run {job.source}: fitted {job.model} on all data in {job.elapsed:.1f} s; "
+            f"run {job.run_id} is the production run"
+        )
     elif job.status == "done":
         st.success(f"Trained {job.model} in {job.elapsed:.1f} s: run {job.run_id}")
     if st.session_state.get("lab_seen_job") != job.job_id:
@@ -98,13 +103,15 @@ except LtrecError as err:
 if not runs:
     st.info("No runs yet: train one above, or run `ltrec train NAME --model ease`.")
     st.stop()
-dicts = [r.to_dict() for r in runs]
+production = production_run(name, data_root())
+dicts = [r.to_dict(production) for r in runs]
 ids = [r.run_id for r in runs][::-1]  # newest first
+evaluated = [r.run_id for r in runs if not r.all_data][::-1]  # runs with a test split
 current = active_run(name)
 if note := stale_note(runs):
     st.warning(note)
 st.dataframe(
-    runs_table(runs, active=current),
+    runs_table(runs, active=current, production=production),
     hide_index=True,
     key="lab_runs",
     column_config={
@@ -113,10 +120,20 @@ st.dataframe(
         "stale": st.column_config.TextColumn(
             "stale", help="the dataset changed since this run was trained: retrain it"
         ),
+        "fit": st.column_config.TextColumn(
+            "fit",
+            help="production: the run export and serving use; all data: fitted on every event "
+            "(no test split, so no figures of its own)",
+        ),
     },
 )
 if current:
     st.caption(f"Active model: **{current}** (the other pages use it; also in the URL).")
+if production:
+    st.caption(
+        f"Production run: **{production}** (fitted on all data; `ltrec export` and serving "
+        "use it when no run is named)."
+    )
 
 left, right = st.columns(2)
 with left:
@@ -125,6 +142,21 @@ with left:
     if may_choose and st.button("Use as the active model", key="lab_activate"):
         try:
             services.set_active_model(auth.current(), name, chosen, set_active_run, data_root())
+            st.rerun()
+        except LtrecError as err:
+            show_error(err)
+    may_promote = auth.can(Right.TRAIN)
+    if chosen != production and st.button(
+        "Promote to production",
+        key="lab_promote",
+        disabled=not may_promote or (_job is not None and _job.running),
+        help="fit this run's model and settings on all the data (nothing held out) and make "
+        "that run the production run"
+        if may_promote
+        else NEEDS_ANALYST,
+    ):
+        try:
+            training.promote(name, chosen, data_dir=data_root(), principal=auth.current())
             st.rerun()
         except LtrecError as err:
             show_error(err)
@@ -150,7 +182,11 @@ st.plotly_chart(runs_tradeoff(dicts), key="lab_scatter")
 # ---------------------------------------------------------------------------- compare
 st.subheader("Compare runs")
 picked = st.multiselect(
-    "Runs to compare (the first is the base)", ids, default=ids[:2], key="lab_compare"
+    "Runs to compare (the first is the base)",
+    evaluated,
+    default=evaluated[:2],
+    key="lab_compare",
+    help="runs fitted on all data have no test split and are not listed",
 )
 if len(picked) >= 2 and st.button("Compare", key="lab_compare_go"):
     try:

@@ -82,11 +82,19 @@ def load(dataset: str, run_id: str, *, allow_stale: bool = False) -> LoadedRun:
     return _load(dataset, run_id, str(root))
 
 
-def runs_table(runs: list[RunInfo], active: str | None) -> pd.DataFrame:
-    """The Model Lab's runs table (newest first) with a ``stale`` column: what changed."""
-    frame = runs_frame([r.to_dict() for r in runs], active=active)
+def runs_table(
+    runs: list[RunInfo], active: str | None, production: str | None = None
+) -> pd.DataFrame:
+    """The Model Lab's runs table (newest first) with a ``stale`` column (what changed) and a
+    ``fit`` column: "production" for the production run, "all data" for other all-data runs,
+    blank for evaluation runs (fitted on the split: their figures are their own)."""
+    frame = runs_frame([r.to_dict(production) for r in runs], active=active)
     reasons = {r.run_id: "stale" for r in runs if r.stale}
     frame.insert(2, "stale", frame["run"].map(lambda rid: reasons.get(rid, "")))
+    fits = {r.run_id: "all data" for r in runs if r.all_data}
+    if production is not None:
+        fits[production] = "production"
+    frame.insert(3, "fit", frame["run"].map(lambda rid: fits.get(rid, "")))
     return frame
 
 

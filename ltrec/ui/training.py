@@ -4,6 +4,8 @@ Training a model can take minutes; run in the page's own script thread it would 
 browser session, and every rerun would start over. Instead :func:`start` runs
 :func:`ltrec.models.train.train` in a daemon thread and records its progress in a process-wide
 job table keyed by dataset, which every session's page polls (``st.fragment(run_every=...)``).
+"Promote to production" (:func:`promote`) is a job of the same table: an all-data fit of the
+chosen run (:func:`ltrec.app.services.promote`), marked as the dataset's production run.
 
 One writer per dataset: a second request while a job on the same dataset runs is refused at once
 with :class:`~ltrec.models.registry.TrainingBusyError` (a clear message, nothing started). The
@@ -27,6 +29,7 @@ from ltrec.errors import LtrecError
 from ltrec.models.registry import TrainingBusyError
 
 Status = Literal["running", "done", "failed"]
+Kind = Literal["train", "promote"]
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Job:
     run_id: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     error: LtrecError | None = None
+    kind: Kind = "train"  # "promote": an all-data fit of run ``source`` marked as production
+    source: str | None = None
 
     @property
     def running(self) -> bool:
@@ -78,13 +83,26 @@ def current(dataset: str) -> Job | None:
 
 def _run(job: Job, who: Principal, k: int, data_dir: Path | str | None) -> None:
     try:
-        result = services.train(
-            who, job.dataset, job.model, job.params, k=k, progress=job.progress, data_dir=data_dir
-        )
-        job.run_id = result.run_id
-        job.metrics = result.to_dict()["metrics"]
+        if job.kind == "promote":
+            out = services.promote(
+                who, job.dataset, str(job.source), progress=job.progress, data_dir=data_dir
+            )
+            job.run_id = out["production"]
+            job.metrics = out["source_metrics"]
+        else:
+            result = services.train(
+                who,
+                job.dataset,
+                job.model,
+                job.params,
+                k=k,
+                progress=job.progress,
+                data_dir=data_dir,
+            )
+            job.run_id = result.run_id
+            job.metrics = result.to_dict()["metrics"]
         job.status = "done"
-        job.message = f"saved run {result.run_id}"
+        job.message = f"saved run {job.run_id}"
         job.done = 1.0
     except LtrecError as err:
         job.error = err
@@ -122,16 +140,46 @@ def start(
 
     services.check(principal, Right.TRAIN, "train", f"{model} on {dataset}", data_dir)
     make_model(model, params or {})  # bad params fail here, in the page, not in the thread
+    return _start(Job(dataset, model, dict(params or {})), principal, k, data_dir)
+
+
+def _start(job: Job, principal: Principal, k: int, data_dir: Path | str | None) -> Job:
     with _guard:
-        prev = _jobs.get(dataset)
+        prev = _jobs.get(job.dataset)
         if prev is not None and prev.running:
-            raise TrainingBusyError(dataset)
-        job = Job(dataset, model, dict(params or {}))
-        _jobs[dataset] = job
+            raise TrainingBusyError(job.dataset)
+        _jobs[job.dataset] = job
     threading.Thread(
-        target=_run, args=(job, principal, k, data_dir), name=f"ltrec-train-{dataset}", daemon=True
+        target=_run,
+        args=(job, principal, k, data_dir),
+        name=f"ltrec-{job.kind}-{job.dataset}",
+        daemon=True,
     ).start()
     return job
+
+
+def promote(
+    dataset: str,
+    run_id: str,
+    *,
+    data_dir: Path | str | None = None,
+    principal: Principal,
+) -> Job:
+    """Start "Promote to production" of ``run_id`` in a background thread: fit its model and
+    settings on all data (:func:`ltrec.app.services.promote`), then mark that run as the
+    dataset's production run. One job per dataset, like :func:`start`.
+
+    Raises:
+        PermissionDenied: the principal may not train (nothing is started; logged as denied).
+        TrainingBusyError: a job on this dataset is still running (nothing is started).
+        RegistryError: an unknown run (checked before the thread starts).
+    """
+    from ltrec.models.registry import run_manifest
+
+    services.check(principal, Right.TRAIN, "promote", f"run {run_id} of {dataset}", data_dir)
+    manifest = run_manifest(dataset, run_id, data_dir)  # an unknown run fails here
+    job = Job(dataset, str(manifest["model"]), {}, kind="promote", source=run_id)
+    return _start(job, principal, 10, data_dir)
 
 
 def wait(dataset: str, timeout: float = 60.0) -> Job | None:
