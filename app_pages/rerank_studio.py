@@ -6,13 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from ltrec.analytics.export import to_csv
+from ltrec.app import studio as logic
 from ltrec.app.auth import Right
 from ltrec.charts.metrics import metrics_frame, metrics_table
 from ltrec.charts.rerank import marks_frame, sweep_figure
 from ltrec.config import get_settings
 from ltrec.errors import LtrecError
-from ltrec.rerank import Candidates
-from ltrec.rerank import studio as logic
 from ltrec.ui import auth, studio
 from ltrec.ui.state import active_dataset, empty_state, show_error
 
@@ -119,15 +118,11 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
 
     m = max(cfg.pool for cfg in settings)
     items, scores = studio.user_pool(name, run_id, user, max(m, k))
-    pool = Candidates.from_row(items, scores)
-    lists = logic.compare_lists(pool, settings, sr.context, user, k)
-    history = sr.data.history(user)[:20]
+    lists = logic.compare_lists(sr.session, items, scores, settings, user, k)
     frames = []
     for i, col in enumerate(cols):
         ranked, stats = lists.lists[i], lists.stats[i]
-        why = logic.explain(
-            ranked.items, history, embedding=sr.explain_embedding, cooc=sr.cooc
-        ).texts(sr.catalogue)
+        why = logic.why_texts(sr.session, user, ranked)
         frame = logic.list_frame(ranked, sr.catalogue, k, why)
         frames.append(frame.assign(setting=labels[i]))
         with col:
@@ -164,14 +159,16 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
             studio.list_table(frame, key=f"rs_list_{i}")
             for note in ranked.notes:
                 st.caption(studio.plain(note))
-    method = "text-embedding cosine" if sr.explain_embedding is not None else "co-occurrence"
     st.caption(
         f"Candidates: the base model's top {m} for this user, seen items excluded. "
-        f"'Why it is there' compares each item with the user's 20 most recent items by "
-        f"{method}. Moved items are coloured in 'vs base'; new = not in the base top {k}."
+        "'Why it is there' names the history items that contributed most to each item's "
+        "score and what the re-ranker did (the reasons of `ltrec recommend` and the export). "
+        f"Moved items are coloured in 'vs base'; new = not in the base top {k}."
     )
     shown = pd.concat(frames, ignore_index=True)
-    export_shown = shown[["setting", "rank", "item_id", "title", "base_score", "score", "reason"]]
+    export_shown = shown[
+        ["setting", "rank", "item_id", "title", "base_score", "score", "reason", "why"]
+    ].rename(columns={"why": "reasons"})
     st.download_button(
         "Download these lists (CSV)",
         to_csv(export_shown.assign(user_id=user_id)),
@@ -286,8 +283,8 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
             file_name=f"{name}_{run_id}_lists.csv",
             mime="text/csv",
             key="rs_export_dl",
-            help="user_id, rank, item_id, base_score, final_score, base_rank, reason: the "
-            "layout of `ltrec export --rerank`.",
+            help="user_id, rank, item_id, base_score, final_score, base_rank, reason, title, "
+            "category, bucket, rank_change, reasons: the layout of `ltrec export --rerank`.",
         )
 
 

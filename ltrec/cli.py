@@ -345,22 +345,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ltrec.app.pipeline import RecSession
     from ltrec.models.registry import check_evaluable, run_manifest, run_staleness
-    from ltrec.models.train import evaluate_run
 
     check_evaluable(args.name, args.run, run_manifest(args.name, args.run, args.data_dir))
     rerank = getattr(args, "rerank", None)
-    stale_ok = args.allow_stale
-    if rerank is not None:
-        from ltrec.rerank.runs import evaluate_reranked
-
-        result, manifest = evaluate_reranked(
-            args.name, args.run, rerank, k=args.k, data_dir=args.data_dir, allow_stale=stale_ok
-        )
-    else:
-        result, manifest = evaluate_run(
-            args.name, args.run, k=args.k, data_dir=args.data_dir, allow_stale=stale_ok
-        )
+    session = RecSession.open(
+        args.name, args.run, rerank, data_dir=args.data_dir, allow_stale=args.allow_stale
+    )
+    result = session.evaluate(args.k)
+    manifest = session.run.manifest
     metrics = result.to_dict()
     if args.json:
         out = {"run_id": args.run, "model": manifest.get("model"), "k": args.k, "metrics": metrics}
@@ -379,56 +373,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from ltrec.models.train import recommend_for
+    from ltrec.app.pipeline import RecSession, reasons_text
 
     args.run = _resolve_run(args)
-    if getattr(args, "rerank", None) is not None:
-        return _recommend_reranked(args)
-    out = recommend_for(
-        args.name,
-        args.run,
-        args.user,
-        k=args.k,
-        data_dir=args.data_dir,
-        allow_stale=args.allow_stale,
+    rerank = getattr(args, "rerank", None)
+    session = RecSession.open(
+        args.name, args.run, rerank, data_dir=args.data_dir, allow_stale=args.allow_stale
     )
-    if args.json:
-        _print_json(out)
-    else:
-        note = " (no history: fallback ranking)" if out["fallback"] else ""
-        print(f"top {args.k} for user {args.user} from {out['model']} run {args.run}{note}:")
-        for it in out["items"]:
-            print(
-                f"  {it['rank']:>3}. {it['item_id']:<16} {it['score']:>10.4f}  {it['title'] or ''}"
-            )
-    return 0
-
-
-def _recommend_reranked(args: argparse.Namespace) -> int:
-    from ltrec.rerank.runs import recommend_reranked
-
-    out = recommend_reranked(
-        args.name,
-        args.run,
-        args.user,
-        args.rerank,
-        k=args.k,
-        data_dir=args.data_dir,
-        allow_stale=args.allow_stale,
-    )
+    out = session.recommend(args.user, args.k)
     if args.json:
         _print_json(out)
         return 0
-    print(
-        f"top {args.k} for user {args.user} from {out['model']} run {args.run}, {out['setting']}:"
-    )
+    if rerank is None:
+        note = " (no history: fallback ranking)" if out["fallback"] else ""
+        print(f"top {args.k} for user {args.user} from {out['model']} run {args.run}{note}:")
+    else:
+        print(
+            f"top {args.k} for user {args.user} from {out['model']} run {args.run}, "
+            f"{out['setting']}:"
+        )
     for it in out["items"]:
         score = "-" if it["score"] is None else f"{it['score']:.4f}"
-        base = "-" if it["base_score"] is None else f"{it['base_score']:.4f}"
-        print(
-            f"  {it['rank']:>3}. {it['item_id']:<16} {score:>8} (base {base:>8}, "
-            f"rank {it['base_rank'] or '-'})  {it['reason']}  {it['title'] or ''}"
-        )
+        why = reasons_text(it["reasons"])
+        if rerank is None:
+            print(f"  {it['rank']:>3}. {it['item_id']:<16} {score:>10}  {it['title'] or ''}")
+        else:
+            base = "-" if it["base_score"] is None else f"{it['base_score']:.4f}"
+            print(
+                f"  {it['rank']:>3}. {it['item_id']:<16} {score:>8} (base {base:>8}, "
+                f"rank {it['base_rank'] or '-'})  {it['reason']}  {it['title'] or ''}"
+            )
+        if why:
+            print(f"       {why}")
     for note in out["notes"]:
         print(f"  note: {note}")
     return 0
@@ -460,6 +436,42 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from ltrec.app.tune import tune
+
+    result = tune(
+        args.name,
+        args.run,
+        max_loss=args.max_loss,
+        objective=args.objective,
+        strategies=args.strategies,
+        data_dir=args.data_dir,
+        progress=None if args.json else lambda done, msg: _progress(msg, done),
+    )
+    out = result.to_dict()
+    if args.json:
+        _print_json(out)
+        return 0
+    v, t, acc, obj = out["validation"], out["test"], out["accuracy"], out["objective"]
+    print(
+        f"run {out['run_id']} ({out['model']}): {v['evaluated']} settings on {v['users']} "
+        f"validation users, {v['within_bound']} within {out['max_loss']:.1%} {acc} loss"
+    )
+    print(f"chosen: {out['label']}")
+    print(f"  --rerank '{json.dumps(out['setting'], separators=(',', ':'))}'")
+    print(f"test split ({t['users']} users), mean [95% interval]:")
+    for key in ("base", "best_linear", "chosen"):
+        shown = [m for m in dict.fromkeys((acc, obj)) if m in t[key]]
+        cells = [_metric_line(m, t[key][m]).strip() for m in shown]
+        print(f"  {key:<12} " + "   ".join(cells))
+    for name, r in (t.get("ratio") or {}).items():
+        if r.get("mean") is not None:
+            lo, hi = r.get("low"), r.get("high")
+            ci = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else ""
+            print(f"chosen / best linear {name}: {r['mean']:.2f}{ci}")
+    return 0
+
+
 _RUN_HELP = (
     "run id (see `ltrec runs NAME`); default: the production run (`ltrec promote`), else the "
     "newest run"
@@ -474,6 +486,53 @@ _RERANK_HELP = (
     '"rules" (in_stock, price_min, price_max, include_categories, exclude_categories, pins); '
     "or the URL form strategy=tail_boost&beta=0.5&rules.in_stock=1"
 )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ltrec.api.app import serve
+
+    serve(
+        args.name,
+        args.run,
+        args.rerank,
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        allow_stale=args.allow_stale,
+    )
+    return 0
+
+
+def cmd_apikey(args: argparse.Namespace) -> int:
+    from ltrec.api import keys
+
+    if args.action == "create":
+        if args.role is None:
+            raise BadInputError("give the key's role", hint="--role reader or --role writer")
+        key, record = keys.create(args.name, args.role, data_dir=args.data_dir)
+        if args.json:
+            _print_json({"key": key, **record.public()})
+        else:
+            print(f"API key {record.name!r} ({record.role.value}, id {record.id}):")
+            print(key)
+            print("store it now: it is not shown again", file=sys.stderr)
+    elif args.action == "list":
+        rows = [k.public() for k in keys.load(args.data_dir)]
+        if args.json:
+            _print_json({"keys": rows})
+        else:
+            for r in rows:
+                state = "active" if r["active"] else f"revoked {r['revoked_at']}"
+                print(f"{r['id']}  {r['name']:<24} {r['role']:<7} {r['created_at']}  {state}")
+    else:
+        if not args.name:
+            raise BadInputError("name the key to revoke", hint="ltrec apikey revoke NAME_OR_ID")
+        record = keys.revoke(args.name, data_dir=args.data_dir)
+        if args.json:
+            _print_json(record.public())
+        else:
+            print(f"revoked API key {record.name!r} (id {record.id})")
+    return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -734,6 +793,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rerank", metavar="JSON", help=_RERANK_HELP)
     p.add_argument("--allow-stale", action="store_true", help=_STALE_HELP)
     p.add_argument("--json", action="store_true")
+    p = add(
+        "tune",
+        cmd_tune,
+        "find the re-ranking setting with the most tail within an accuracy-loss bound "
+        "(chosen on a validation split of the training period, reported on the test split)",
+    )
+    p.add_argument("name", help="dataset name")
+    p.add_argument("--run", help=_RUN_HELP)
+    p.add_argument(
+        "--max-loss",
+        type=float,
+        default=0.05,
+        metavar="X",
+        help="largest relative NDCG loss against the base order (default 0.05 = 5%%)",
+    )
+    p.add_argument(
+        "--objective", default="aplt@10", help="metric to maximise, METRIC@K (default aplt@10)"
+    )
+    p.add_argument(
+        "--strategies",
+        metavar="A,B",
+        help="strategies to search, comma-separated (default: all but mmr)",
+    )
+    p.add_argument("--json", action="store_true")
     p = add("simulate", cmd_simulate, "feedback-loop simulation of policies (model + re-ranking)")
     p.add_argument("name", help="dataset name")
     p.add_argument(
@@ -755,6 +838,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-save", action="store_true", help="do not save the result")
     p.add_argument("--list", action="store_true", help="list saved simulations")
+    p.add_argument("--json", action="store_true")
+
+    p = add("serve", cmd_serve, "serve recommendations over HTTP (docs at /docs; README: API)")
+    p.add_argument("name", help="dataset name")
+    p.add_argument("--run", help="run id (default: the production run, else active or newest)")
+    p.add_argument("--rerank", metavar="JSON", help=_RERANK_HELP)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--allow-stale", action="store_true", help=_STALE_HELP)
+
+    p = add("apikey", cmd_apikey, "create, list or revoke the API keys of `ltrec serve`")
+    p.add_argument("action", choices=("create", "list", "revoke"))
+    p.add_argument("name", nargs="?", help="the key's name (create), or its name or id (revoke)")
+    p.add_argument("--role", choices=("reader", "writer"), help="reader, or writer (+ events)")
     p.add_argument("--json", action="store_true")
     return parser
 

@@ -369,15 +369,24 @@ def export_lists(
     data_dir: Path | str | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """Every user's list of a run to a file (``ltrec export``)."""
-    from ltrec.rerank.runs import export_lists as _export
+    """Every user's list of a run to a file (``ltrec export``): ``k``, ``batch_size`` and
+    ``allow_stale`` in ``kwargs``."""
+    from ltrec.app.pipeline import RecSession
+
+    stale_ok = bool(kwargs.pop("allow_stale", False))
+
+    def _export() -> dict[str, Any]:
+        session = RecSession.open(
+            dataset, run_id, config, data_dir=data_dir, allow_stale=stale_ok
+        )
+        return session.export(out, **kwargs)
 
     return _audited(
         principal,
         Right.EXPORT,
         "export",
         f"lists of run {run_id} of {dataset}",
-        lambda: _export(dataset, run_id, out, config, data_dir=data_dir, **kwargs),
+        _export,
         data_dir=data_dir,
         details={"out": str(out)},
     )

@@ -25,9 +25,7 @@ from ltrec.models.registry import (
     NO_SPLIT,
     LoadedRun,
     RunInfo,
-    check_evaluable,
     is_all_data,
-    load_run,
     run_manifest,
     run_staleness,
     save_run,
@@ -432,78 +430,3 @@ def train_all_data(
         report(progress, 1.0, f"saved run {run.run_id}")
     return TrainResult(run, model, None, data, seconds)
 
-
-def evaluate_run(
-    dataset: str,
-    run_id: str,
-    *,
-    k: int = 10,
-    n_boot: int = 200,
-    data_dir: Path | str | None = None,
-    allow_stale: bool = False,
-) -> tuple[EvalResult, dict[str, Any]]:
-    """Re-evaluate a saved run at ``k`` on the split it was trained with.
-
-    Raises:
-        StaleRunError: the dataset was re-imported since training (unless ``allow_stale``).
-        RegistryError: the data differs from the run's training data (its fingerprint), so
-            the run's own split cannot be rebuilt; ``allow_stale`` cannot help then.
-    """
-    check_evaluable(dataset, run_id, run_manifest(dataset, run_id, data_dir))  # before loading
-    run = load_run(dataset, run_id, data_dir, allow_stale=allow_stale)
-    data = load_run_data(dataset, run, data_dir=data_dir)
-    result = evaluate_model(run.model, data, k=k, n_boot=n_boot, seed=run.model.config.seed)
-    return result, run.manifest
-
-
-def recommend_for(
-    dataset: str,
-    run_id: str,
-    user_id: str,
-    *,
-    k: int = 10,
-    data_dir: Path | str | None = None,
-    allow_stale: bool = False,
-) -> dict[str, Any]:
-    """Top-k for one user id from a saved run, with item titles from the store.
-
-    Raises:
-        StaleRunError: the dataset was re-imported since training (unless ``allow_stale``;
-            the lists then come from the run's own training data, titles from today's store).
-    """
-    from ltrec.store import connect, cursor
-
-    run = load_run(dataset, run_id, data_dir, allow_stale=allow_stale)
-    u = run.user_index(user_id)
-    model = run.model
-    history = int(model.seen_[u].nnz) if u >= 0 else 0
-    items, scores = model.recommend(u, k)
-    valid = items >= 0
-    ids = run.item_ids[items[valid]].tolist()
-    titles: dict[str, str | None] = {}
-    con = connect(dataset, _store_data_dir(data_dir))
-    try:
-        cur = cursor(con)
-        if ids:
-            marks = ", ".join("?" for _ in ids)
-            rows = cur.execute(
-                f"SELECT item_id, title FROM items WHERE item_id IN ({marks})",  # noqa: S608
-                ids,
-            ).fetchall()
-            titles = {str(a): b for a, b in rows}
-    finally:
-        con.close()
-    return {
-        "run_id": run_id,
-        "model": model.name,
-        "user": str(user_id),
-        "known_user": u >= 0,
-        "history_items": history,
-        # No training history: the model's fallback (popularity for the baselines) ranks.
-        "fallback": history == 0,
-        "stale": run.stale,
-        "items": [
-            {"rank": r + 1, "item_id": i, "title": titles.get(i), "score": float(s)}
-            for r, (i, s) in enumerate(zip(ids, scores[valid].tolist(), strict=True))
-        ],
-    }

@@ -86,7 +86,7 @@ class _PolicyState:
     label: str
     data: Any
     model: Any = None
-    pipeline: Any = None
+    setting: Any = None  # the policy's re-ranking setting (a StrategyConfig), or None
     context: Any = None
     exposure_cum: np.ndarray | None = None
     totals: dict[str, float] | None = None
@@ -95,19 +95,15 @@ class _PolicyState:
         from ltrec.models.base import make_model
 
         self.model = make_model(self.policy.model, self.policy.params).fit(self.data)
-        if self.pipeline is not None:
+        if self.setting is not None:
             self.context = rerank_context(self.data, cuts, prices, stock)
 
     def recommend(self, users: np.ndarray, k: int) -> np.ndarray:
-        if self.pipeline is None:
-            recs, _ = self.model.recommend(users, k)
-            return recs
-        from ltrec.rerank import rerank_batch
+        """The policy's lists: the one pipeline over the current model, data and context."""
+        from ltrec.app.pipeline import RecSession
 
-        pool = max(self.pipeline.config.pool, k)
-        items, scores = self.model.recommend(users, pool)
-        batch = rerank_batch(self.pipeline, items, scores, self.context, users, k)
-        return batch.items
+        session = RecSession.from_parts(self.model, self.data, self.context, self.setting)
+        return session.lists(users, k).items
 
     def append(self, users, recs, viewed, carted, bought, t: float) -> None:
         """Add the round's interactions to the policy's data (incremental CSR update)."""
@@ -198,9 +194,10 @@ def run_simulation(
     labels = _labels(pols)
     states = []
     for j, (p, lab) in enumerate(zip(pols, labels, strict=True)):
-        from ltrec.rerank import build
+        from ltrec.rerank import parse_config
 
-        st = _PolicyState(p, lab, data, pipeline=build(p.rerank) if p.rerank is not None else None)
+        setting = parse_config(p.rerank) if p.rerank is not None else None
+        st = _PolicyState(p, lab, data, setting=setting)
         say(0.02 * j / len(pols), f"training {lab}")
         st.fit(cuts, price, stock)
         st.exposure_cum = np.zeros(n_items)

@@ -120,10 +120,10 @@ def active_model(dataset: str) -> LoadedRun | None:
 
 @st.cache_resource(max_entries=16, show_spinner="Evaluating the run on its split ...")
 def _evaluate(dataset: str, run_id: str, k: int, root: str, file_version: str) -> EvalResult:
-    from ltrec.models.train import evaluate_run
+    from ltrec.app.pipeline import RecSession
 
     del file_version  # cache key only: a re-import invalidates the result
-    return evaluate_run(dataset, run_id, k=k, data_dir=root)[0]
+    return RecSession.open(dataset, run_id, data_dir=root).evaluate(k)
 
 
 def evaluate(dataset: str, run_id: str, k: int) -> EvalResult:

@@ -2,11 +2,10 @@
 
 Caching (nothing large is ever hashed: every key is a short string or number):
 
-* :func:`studio_run` (``st.cache_resource``): a loaded run with its training data, re-ranking
-  :class:`~ltrec.rerank.base.Context`, display :class:`~ltrec.rerank.studio.Catalogue` and
-  co-occurrence matrix, keyed by (dataset, file version, run id). It is loaded with
-  :func:`ltrec.rerank.runs.load`, the path of ``ltrec export --rerank``, so the Studio's lists
-  are the CLI's.
+* :func:`studio_run` (``st.cache_resource``): a loaded run as a
+  :class:`~ltrec.app.pipeline.RecSession` (the one pipeline of ``ltrec recommend/export`` and
+  the API, so the Studio's lists and reasons are theirs) with the display
+  :class:`~ltrec.app.studio.Catalogue`, keyed by (dataset, file version, run id).
 * :func:`user_pool` (``st.cache_data``): one user's candidate pool, keyed by (dataset, file
   version, run id, user, M).
 * :func:`sample`, :func:`evaluated`, :func:`swept` (``st.cache_resource``): the user sample and
@@ -28,10 +27,11 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 import streamlit as st
-from scipy import sparse
 
 from ltrec.app import services
+from ltrec.app import studio as logic
 from ltrec.app.auth import Right
+from ltrec.app.pipeline import RecSession
 from ltrec.charts.text import markdown_text
 from ltrec.errors import ConfigError, LtrecError
 from ltrec.rerank import (
@@ -45,7 +45,6 @@ from ltrec.rerank import (
     to_json,
     to_query,
 )
-from ltrec.rerank import studio as logic
 from ltrec.ui import auth, state
 
 TTL_S = 3600
@@ -84,16 +83,27 @@ HELP = {
 
 @dataclass
 class StudioRun:
-    """A loaded run and everything the Studio derives from it once."""
+    """A loaded run (the pipeline's session) and what the Studio derives from it once."""
 
     run_id: str
-    model: Any
-    manifest: dict[str, Any]
-    data: Any
-    context: Any
+    session: RecSession
     catalogue: logic.Catalogue
-    cooc: sparse.csc_matrix
-    explain_embedding: np.ndarray | None
+
+    @property
+    def model(self) -> Any:
+        return self.session.model
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.session.run.manifest
+
+    @property
+    def data(self) -> Any:
+        return self.session.data
+
+    @property
+    def context(self) -> Any:
+        return self.session.context
 
 
 def list_runs(name: str) -> list[Any]:
@@ -133,46 +143,13 @@ def remember_run(name: str, run_id: str) -> None:
         lab.set_active_run(name, run_id)
 
 
-def _embeddings(name: str, data: Any) -> np.ndarray | None:
-    """Cached text vectors of the whole catalogue, when the store already holds them.
-
-    Reading the store's cache never loads an encoder (no TensorFlow on this page); without a
-    complete cache the explanations fall back to co-occurrence.
-    """
-    if getattr(data, "item_text_emb", None) is not None:
-        return data.item_text_emb
-    from ltrec.features.text import encoder_info, item_text, read_cached, text_hash
-
-    cur = state.cursor(name)
-    try:
-        rows = cur.execute(
-            "SELECT item_id, title, category, brand, description FROM items ORDER BY item_id"
-        ).fetchall()
-        hashes = [text_hash(item_text(*r[1:], with_description=True)) for r in rows]
-        found = read_cached(cur, encoder_info().name, hashes)
-    except Exception:  # noqa: BLE001 - a missing column or cache table: just no embeddings
-        return None
-    finally:
-        cur.close()
-    if not found or any(h not in found for h in hashes):
-        return None
-    index = data.items_to_index([r[0] for r in rows])
-    if (index < 0).any() or index.size != data.n_items:
-        return None
-    emb = np.zeros((data.n_items, len(next(iter(found.values())))), dtype=np.float32)
-    emb[index] = np.stack([found[h] for h in hashes])
-    norms = np.linalg.norm(emb, axis=1, keepdims=True)
-    return emb / np.where(norms > 0, norms, 1.0)
-
-
 @st.cache_resource(max_entries=2, show_spinner=False, ttl=TTL_S)
 def _studio_run(name: str, version: str, run_id: str) -> StudioRun:
     del version  # part of the cache key only
-    from ltrec.rerank.runs import load
     from ltrec.ui import cache
 
     # staleness is checked by studio_run on every call, outside the cache
-    rc = load(name, run_id, BaseOrderConfig(), state.data_root(), allow_stale=True)
+    session = RecSession.open(name, run_id, data_dir=state.data_root(), allow_stale=True)
     conv = None
     try:
         from ltrec.analytics.view import ViewParams
@@ -183,13 +160,8 @@ def _studio_run(name: str, version: str, run_id: str) -> StudioRun:
         conv = None
     return StudioRun(
         run_id=run_id,
-        model=rc.run.model,
-        manifest=rc.run.manifest,
-        data=rc.data,
-        context=rc.context,
-        catalogue=logic.Catalogue.build(rc.data, rc.context, conv),
-        cooc=logic.item_user_matrix(rc.data.matrix),
-        explain_embedding=_embeddings(name, rc.data),
+        session=session,
+        catalogue=logic.Catalogue.build(session.data, session.context, conv),
     )
 
 
@@ -235,7 +207,7 @@ def users_table(name: str) -> pd.DataFrame:
 @st.cache_data(ttl=TTL_S, max_entries=512, show_spinner=False)
 def _pool(name: str, version: str, run_id: str, user: int, m: int) -> tuple[np.ndarray, ...]:
     sr = _studio_run(name, version, run_id)
-    items, scores = sr.model.recommend(np.array([user]), int(m))
+    items, scores = sr.session.with_config(BaseOrderConfig(pool=int(m))).pools(np.array([user]))
     return np.asarray(items[0]), np.asarray(scores[0], dtype=float)
 
 
@@ -248,7 +220,7 @@ def user_pool(name: str, run_id: str, user: int, m: int) -> tuple[np.ndarray, np
 @st.cache_resource(max_entries=8, show_spinner=False, ttl=TTL_S)
 def _sample(name: str, version: str, run_id: str, n: int, seed: int, m: int) -> logic.Sample:
     sr = _studio_run(name, version, run_id)
-    return logic.sample_users(sr.model, sr.data, n, seed=seed, m=m)
+    return logic.sample_users(sr.session, n, seed=seed, m=m)
 
 
 def sample(name: str, run_id: str, n: int, seed: int, m: int) -> logic.Sample:
@@ -262,7 +234,7 @@ def _evaluated(
 ) -> Any:
     sr = _studio_run(name, version, run_id)
     smp = _sample(name, version, run_id, n, seed, m)
-    return logic.evaluate_setting(parse_config(setting), smp, sr.context, sr.data, k)
+    return logic.evaluate_setting(sr.session, parse_config(setting), smp, k)
 
 
 def evaluated(name: str, run_id: str, n: int, seed: int, m: int, k: int, cfg: StrategyConfig):
@@ -372,7 +344,7 @@ def _export_all(name: str, version: str, run_id: str, k: int, setting: str) -> b
     from ltrec.analytics.export import to_csv
 
     sr = _studio_run(name, version, run_id)
-    frame = logic.all_lists(sr.model, sr.data, sr.context, parse_config(setting), k)
+    frame = logic.all_lists(sr.session, parse_config(setting), k)
     return to_csv(frame)
 
 
@@ -605,8 +577,9 @@ def list_table(frame: pd.DataFrame, key: str, height: int | None = None) -> None
             "why": st.column_config.TextColumn(
                 "why it is there",
                 width="large",
-                help="The items in the user's history it is closest to: text-embedding "
-                "cosine when embeddings are cached, else co-occurrence cosine.",
+                help="Its reasons, as `ltrec export` and `ltrec recommend` give them: the "
+                "history items that contributed most to its score, what the re-ranker did, "
+                "or the fallback for a user without history.",
             ),
             "reason": st.column_config.TextColumn("re-ranker's reason", width="medium"),
         },

@@ -115,8 +115,8 @@ def test_url_restores_the_view(trained: str) -> None:
 
 def test_shown_lists_match_cli_recommend_rerank(trained: str) -> None:
     """For a sample of users, the Studio's lists are `ltrec recommend --rerank`'s."""
+    from ltrec.app.pipeline import RecSession
     from ltrec.models.registry import load_run
-    from ltrec.rerank.runs import recommend_reranked
 
     run = load_run("demo", trained)
     setting = {"strategy": "xquad", "lambda": 0.7}
@@ -126,6 +126,6 @@ def test_shown_lists_match_cli_recommend_rerank(trained: str) -> None:
         at.text_input(key="rs_query").set_value(str(user)).run()
         assert not at.exception, at.exception
         shown = [d.value for d in at.dataframe if "change" in d.value.columns][1]
-        cli = recommend_reranked("demo", trained, str(user), setting, k=10)
+        cli = RecSession.open("demo", trained, setting).recommend(str(user), 10)
         assert shown["title"].tolist() == [x["title"] for x in cli["items"]]
         assert shown["reason"].tolist() == [x["reason"] for x in cli["items"]]

@@ -9,13 +9,13 @@ The page (``app_pages/rerank_studio.py``) is widgets around these pure functions
 * :func:`history_frame`: a user's recent history.
 * :func:`compare_lists`: the base list and one :class:`~ltrec.rerank.base.Ranked` per setting,
   with :func:`list_frame` (one row per item: badges, rank change against the base, why it is
-  there) and per-list :class:`~ltrec.rerank.base.ListStats`.
-* :func:`explain`: "why it is there", the user's history items each listed item is closest to,
-  by text-embedding cosine when embeddings exist, else by co-occurrence.
+  there: the pipeline's reasons) and per-list :class:`~ltrec.rerank.base.ListStats`.
 * :func:`sample_users`, :func:`evaluate_setting`, :func:`compare_settings`: aggregate metrics
   of each setting over a seeded sample of test users, with intervals and deltas.
-* :func:`lists_table` / :func:`all_lists`: the export, in the layout of ``ltrec export``.
+* :func:`all_lists`: the export, in the layout of ``ltrec export``.
 
+Every list comes from the one pipeline, :class:`~ltrec.app.pipeline.RecSession` (pools,
+re-ranking, reasons), so the Studio shows what ``ltrec recommend/export`` and the API give.
 Item and user arguments are integer indices into the run's vocabularies (the model's, the
 :class:`~ltrec.rerank.base.Context`'s and the ``InteractionData``'s, which all agree).
 """
@@ -28,15 +28,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
+from ltrec.app.pipeline import EXPORT_COLUMNS, RecSession, reasons_text
 from ltrec.errors import BadInputError
-from ltrec.rerank.base import Candidates, Context, ListStats, Ranked, RankedBatch, rerank_batch
-from ltrec.rerank.pipeline import Pipeline
+from ltrec.rerank.base import Context, ListStats, Ranked, RankedBatch
 from ltrec.rerank.strategies import BaseOrderConfig, StrategyConfig
 
-#: Columns of an exported list, as ``ltrec export`` writes them.
-EXPORT_COLUMNS = ["user_id", "rank", "item_id", "base_score", "final_score", "base_rank", "reason"]
+__all__ = ["EXPORT_COLUMNS"]
 #: Bootstrap resamples for the aggregate's intervals and paired deltas.
 N_BOOT = 200
 #: The display split of the head when the configured cuts give only head / tail.
@@ -250,93 +248,6 @@ def history_frame(data: Any, catalogue: Catalogue, user: int, n: int = 10) -> pd
 
 
 # --------------------------------------------------------------------------------------------
-# why an item is there
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Why an item is in a list: the history items it is closest to.
-
-    Attributes:
-        method: ``embedding`` (cosine of text embeddings) or ``co-occurrence`` (cosine of
-            the items' user vectors: users who interacted with both / sqrt(pop_i * pop_j)).
-        neighbours: per listed item, ``(history item, similarity)`` pairs, best first.
-    """
-
-    method: str
-    neighbours: tuple[tuple[tuple[int, float], ...], ...]
-
-    def texts(self, catalogue: Catalogue, max_chars: int = 40) -> list[str]:
-        """One line per listed item: "close to: Title A (0.81), Title B (0.62)"."""
-        out = []
-        for row in self.neighbours:
-            if not row:
-                out.append("no link to the history")
-                continue
-            parts = []
-            for item, sim in row:
-                title = str(catalogue.titles[item] or catalogue.item_ids[item])
-                if len(title) > max_chars:
-                    title = title[: max_chars - 1] + "…"
-                parts.append(f"{title} ({sim:.2f})")
-            out.append("close to: " + ", ".join(parts))
-        return out
-
-
-def item_user_matrix(matrix: sparse.spmatrix) -> sparse.csc_matrix:
-    """The binary user x item matrix in column layout, for :func:`explain` (build once)."""
-    m = sparse.csr_matrix(matrix, dtype=np.float32, copy=True)
-    m.data[:] = 1.0
-    return m.tocsc()
-
-
-def explain(
-    items: np.ndarray,
-    history: np.ndarray,
-    *,
-    embedding: np.ndarray | None = None,
-    cooc: sparse.csc_matrix | None = None,
-    top: int = 2,
-) -> Explanation:
-    """The ``top`` history items closest to each listed item.
-
-    By text embedding when ``embedding`` is given: sim(i, h) = cos(e_i, e_h). Otherwise by
-    co-occurrence in the training data: sim(i, h) = |U_i ∩ U_h| / sqrt(|U_i| |U_h|), the
-    cosine of the binary user vectors (the item-kNN similarity of Sarwar et al. 2001, without
-    shrinkage). History items with similarity <= 0 are not shown.
-
-    Args:
-        items: [n] listed items. history: [h] the user's history items (most recent first).
-        embedding: [n_items, d] L2-normalised text vectors, or None.
-        cooc: :func:`item_user_matrix` of the training data (needed without embeddings).
-        top: neighbours per item.
-    """
-    items = np.asarray(items, dtype=np.int64)
-    history = np.asarray(history, dtype=np.int64)
-    if items.size == 0 or history.size == 0:
-        method = "embedding" if embedding is not None else "co-occurrence"
-        return Explanation(method, tuple(() for _ in items))
-    if embedding is not None:
-        sim = np.asarray(embedding[items] @ embedding[history].T, dtype=float)
-        method = "embedding"
-    else:
-        if cooc is None:
-            raise BadInputError("explaining without embeddings needs the co-occurrence matrix")
-        a, b = cooc[:, items], cooc[:, history]
-        both = np.asarray((a.T @ b).todense(), dtype=float)
-        na = np.asarray(a.sum(axis=0)).ravel()
-        nb = np.asarray(b.sum(axis=0)).ravel()
-        den = np.sqrt(np.outer(na, nb))
-        sim = np.divide(both, den, out=np.zeros_like(both), where=den > 0)
-        method = "co-occurrence"
-    rows = []
-    for r in range(items.size):
-        order = np.argsort(-sim[r], kind="stable")[:top]
-        rows.append(tuple((int(history[j]), float(sim[r, j])) for j in order if sim[r, j] > 0))
-    return Explanation(method, tuple(rows))
-
-
-# --------------------------------------------------------------------------------------------
 # lists side by side
 
 
@@ -356,24 +267,44 @@ class StudioLists:
 
 
 def compare_lists(
-    candidates: Candidates,
+    session: RecSession,
+    items: np.ndarray,
+    scores: np.ndarray,
     settings: Sequence[StrategyConfig],
-    context: Context,
     user: int | None,
     k: int,
 ) -> StudioLists:
-    """Re-rank one user's pool under each setting; per-list stats against the base top K.
+    """Re-rank one user's pool (``items``/``scores``: one row of :meth:`RecSession.pools`)
+    under each setting; per-list stats against the base top K.
 
-    Each setting sees the first ``setting.pool`` candidates of ``candidates`` (its own M).
+    Each setting sees the first ``setting.pool`` candidates of the pool (its own M).
     """
-    base = Pipeline(BaseOrderConfig()).rerank(candidates, context, user, k)
+    users = np.array([-1 if user is None else int(user)])
+    row_i, row_s = np.atleast_2d(items), np.atleast_2d(scores)
+    base = (
+        session.with_config(BaseOrderConfig(pool=row_i.shape[1]))
+        .rerank_pools(users, row_i, row_s, k)
+        .row(0)
+    )
     lists, stats = [], []
     for cfg in settings:
-        pool = Candidates(candidates.items[: cfg.pool], candidates.scores[: cfg.pool])
-        ranked = Pipeline(cfg).rerank(pool, context, user, k)
+        ranked = session.with_config(cfg).rerank_pools(users, row_i, row_s, k).row(0)
         lists.append(ranked)
-        stats.append(ranked.stats(context, base=base))
+        stats.append(ranked.stats(session.context, base=base))
     return StudioLists(base, tuple(lists), tuple(stats))
+
+
+def why_texts(session: RecSession, user: int, ranked: Ranked) -> list[str]:
+    """Per listed item, its reasons as one text (what ``ltrec export`` writes in ``reasons``)."""
+    batch = RankedBatch(
+        users=np.array([user], dtype=object),
+        items=np.atleast_2d(ranked.items),
+        base_scores=np.atleast_2d(ranked.base_scores),
+        scores=np.atleast_2d(ranked.scores),
+        base_ranks=np.atleast_2d(ranked.base_ranks),
+        lists=(ranked,),
+    )
+    return [reasons_text(x) for x in session.reasons(np.array([user]), batch)[0]]
 
 
 def change_label(ranked: Ranked, k: int) -> list[str]:
@@ -453,11 +384,11 @@ class Sample:
         return Pools(self.users, self.items, self.scores)
 
 
-def sample_users(model: Any, data: Any, n: int, *, seed: int = 0, m: int = 200) -> Sample:
+def sample_users(session: RecSession, n: int, *, seed: int = 0, m: int = 200) -> Sample:
     """``n`` test users drawn with ``seed`` (all when fewer), and their top-``m`` pools."""
     from ltrec.models.train import split_targets
 
-    users, test = split_targets(data)
+    users, test = split_targets(session.data)
     if users.size == 0:
         raise BadInputError(
             "the run's split has no test users to evaluate on",
@@ -467,7 +398,7 @@ def sample_users(model: Any, data: Any, n: int, *, seed: int = 0, m: int = 200) 
     if n < users.size:
         rows = np.sort(np.random.default_rng(seed).choice(users.size, int(n), replace=False))
     chosen = users[rows]
-    items, scores = model.recommend(chosen, int(m))
+    items, scores = session.with_config(BaseOrderConfig(pool=int(m))).pools(chosen)
     return Sample(
         users=chosen,
         test=tuple(test[r] for r in rows),
@@ -477,19 +408,17 @@ def sample_users(model: Any, data: Any, n: int, *, seed: int = 0, m: int = 200) 
     )
 
 
-def rerank_sample(config: StrategyConfig, sample: Sample, context: Context, k: int) -> RankedBatch:
+def rerank_sample(
+    session: RecSession, config: StrategyConfig, sample: Sample, k: int
+) -> RankedBatch:
     """Re-rank every sampled user's pool (its first ``config.pool`` candidates) to ``k``."""
-    m = config.pool
-    return rerank_batch(
-        Pipeline(config), sample.items[:, :m], sample.scores[:, :m], context, sample.users, k
-    )
+    return session.with_config(config).rerank_pools(sample.users, sample.items, sample.scores, k)
 
 
 def evaluate_setting(
+    session: RecSession,
     config: StrategyConfig,
     sample: Sample,
-    context: Context,
-    data: Any,
     k: int,
     *,
     n_boot: int = N_BOOT,
@@ -502,7 +431,8 @@ def evaluate_setting(
     """
     from ltrec.evaluation import evaluate
 
-    recs = rerank_sample(config, sample, context, k).items
+    context, data = session.context, session.data
+    recs = rerank_sample(session, config, sample, k).items
     base = sample.items[:, :k]
     return evaluate(
         recs,
@@ -533,52 +463,13 @@ def compare_settings(
 # export
 
 
-def lists_table(data: Any, batch: RankedBatch, users: np.ndarray) -> pd.DataFrame:
-    """Rows ``user_id, rank, item_id, base_score, final_score, base_rank, reason`` of a batch,
-    exactly as ``ltrec export`` writes them (padding slots dropped)."""
-    users = np.asarray(users, dtype=np.int64)
-    n, k = batch.items.shape
-    valid = batch.items >= 0
-    flat = valid.ravel()
-    rows_u = np.repeat(np.arange(n), k)[flat]
-    return pd.DataFrame(
-        {
-            "user_id": np.asarray(data.user_ids)[users[rows_u]],
-            "rank": np.tile(np.arange(1, k + 1), n)[flat],
-            "item_id": np.asarray(data.item_ids)[batch.items[valid]],
-            "base_score": batch.base_scores[valid],
-            "final_score": batch.scores[valid],
-            "base_rank": batch.base_ranks[valid],
-            "reason": [r for lst in batch.lists for r in lst.reasons],
-        },
-        columns=EXPORT_COLUMNS,
-    )
-
-
 def all_lists(
-    model: Any,
-    data: Any,
-    context: Context,
+    session: RecSession,
     config: StrategyConfig,
     k: int,
     *,
     users: np.ndarray | None = None,
     batch_size: int = 2048,
 ) -> pd.DataFrame:
-    """Every user's (or ``users``') re-ranked list under ``config``, as :func:`lists_table`.
-
-    The base model ranks each batch of users once (top ``max(pool, k)``, seen items excluded)
-    and the setting re-ranks its first ``pool`` candidates: the same steps as ``ltrec export``.
-    """
-    pipe = Pipeline(config)
-    everyone = np.arange(data.n_users) if users is None else np.asarray(users, dtype=np.int64)
-    frames = []
-    for start in range(0, everyone.size, batch_size):
-        chunk = everyone[start : start + batch_size]
-        items, scores = model.recommend(chunk, max(config.pool, k))
-        m = config.pool
-        batch = rerank_batch(pipe, items[:, :m], scores[:, :m], context, chunk.tolist(), k)
-        frames.append(lists_table(data, batch, chunk))
-    if not frames:
-        return pd.DataFrame(columns=EXPORT_COLUMNS)
-    return pd.concat(frames, ignore_index=True)
+    """Every user's (or ``users``') list under ``config``: the rows ``ltrec export`` writes."""
+    return session.with_config(config).table(k, users=users, batch_size=batch_size)

@@ -1,4 +1,4 @@
-"""The Rerank Studio's logic (ltrec.rerank.studio) on a small demo shop with a trained run."""
+"""The Rerank Studio's logic (ltrec.app.studio) on a small demo shop with a trained run."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import sparse
 
+from ltrec.app import studio as logic
+from ltrec.app.pipeline import RecSession
 from ltrec.rerank import Candidates, parse_config
-from ltrec.rerank import studio as logic
 from ltrec.rerank.strategies import BaseOrderConfig, TailBoostConfig, XQuADConfig
 
 K = 10
@@ -18,16 +18,15 @@ K = 10
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory):
-    """(data dir, run context, catalogue, users table) of a demo shop with an EASE run."""
+    """(data dir, run id, session, catalogue, users table) of a demo shop with an EASE run."""
     from ltrec.models.train import train
-    from ltrec.rerank.runs import load
     from ltrec.store import connect, cursor
     from ltrec.store.demo import DemoConfig, build_demo
 
     root = tmp_path_factory.mktemp("studio_shop")
     build_demo(DemoConfig(users=300, items=200, events=20000, seed=1), data_dir=root)
     res = train("demo", "ease", n_boot=0, data_dir=root)
-    rc = load("demo", res.run_id, BaseOrderConfig(), root)
+    rc = RecSession.open("demo", res.run_id, data_dir=root)
     con = connect("demo", root)
     try:
         cur = cursor(con)
@@ -44,7 +43,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _pool(rc, user: int, m: int = 200) -> Candidates:
-    items, scores = rc.run.model.recommend(np.array([user]), m, exclude_seen=True)
+    items, scores = rc.model.recommend(np.array([user]), m, exclude_seen=True)
     return Candidates.from_row(items[0], scores[0])
 
 
@@ -123,41 +122,6 @@ def test_history_frame_is_the_recent_training_history(shop) -> None:
     assert h["last_seen"].is_monotonic_decreasing
 
 
-# ------------------------------------------------------------------------------ why
-
-
-def test_explain_by_cooccurrence_matches_hand_computation() -> None:
-    # users x items: item 0 and 1 share users 0, 1; item 2 shares user 2 with item 0
-    m = sparse.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [1, 0, 1], [0, 0, 1]], dtype=float))
-    cooc = logic.item_user_matrix(m * 3)  # weights do not matter: binary
-    ex = logic.explain(np.array([0]), np.array([2, 1]), cooc=cooc, top=2)
-    assert ex.method == "co-occurrence"
-    (row,) = ex.neighbours
-    # cos(0, 1) = 2 / sqrt(3 * 2); cos(0, 2) = 1 / sqrt(3 * 2)
-    assert row[0] == (1, pytest.approx(2 / np.sqrt(6)))
-    assert row[1] == (2, pytest.approx(1 / np.sqrt(6)))
-    # an item with no shared user has no link
-    ex = logic.explain(np.array([1]), np.array([2]), cooc=cooc)
-    assert ex.neighbours == ((),)
-
-
-def test_explain_by_embedding_and_texts(shop) -> None:
-    _, _, _, cat, _ = shop
-    emb = np.array([[1.0, 0.0], [0.0, 1.0], [0.8, 0.6]])
-    ex = logic.explain(np.array([2, 0]), np.array([1, 0]), embedding=emb, top=1)
-    assert ex.method == "embedding"
-    assert ex.neighbours[0] == ((0, pytest.approx(0.8)),)
-    assert ex.neighbours[1] == ((0, pytest.approx(1.0)),)
-    text = ex.texts(cat)[0]
-    assert text.startswith("close to: ") and "(0.80)" in text
-    assert (
-        logic.explain(np.array([0, 1]), np.array([], dtype=int), embedding=emb).texts(cat)
-        == ["no link to the history"] * 2
-    )
-    with pytest.raises(Exception, match="co-occurrence"):
-        logic.explain(np.array([0]), np.array([1]))
-
-
 # ------------------------------------------------------------------------------ lists
 
 
@@ -165,8 +129,10 @@ def test_compare_lists_base_and_settings(shop) -> None:
     _, _, rc, cat, _ = shop
     u = _user_with_history(rc)
     pool = _pool(rc, u)
+    items, scores = rc.pools(np.array([u]))
+    assert np.array_equal(items[0][: len(pool)], pool.items)  # the pipeline's pool is the model's
     settings = [BaseOrderConfig(), TailBoostConfig(beta=0.0), TailBoostConfig(beta=2.0)]
-    out = logic.compare_lists(pool, settings, rc.context, u, K)
+    out = logic.compare_lists(rc, items, scores, settings, u, K)
     assert np.array_equal(out.base.items, pool.items[:K])
     assert np.array_equal(out.lists[0].items, out.base.items)
     assert np.array_equal(out.lists[1].items, out.base.items)  # strength 0 = base order
@@ -177,7 +143,7 @@ def test_compare_lists_base_and_settings(shop) -> None:
     overlap = len(np.intersect1d(out.lists[2].items, out.base.items)) / K
     assert boosted.overlap == pytest.approx(overlap)
     # a smaller pool for one setting only sees its own first candidates
-    small = logic.compare_lists(pool, [TailBoostConfig(beta=5.0, pool=K)], rc.context, u, K)
+    small = logic.compare_lists(rc, items, scores, [TailBoostConfig(beta=5.0, pool=K)], u, K)
     assert set(small.lists[0].items) == set(pool.items[:K])
 
     frame = logic.list_frame(out.lists[2], cat, K, why=["w"] * len(out.lists[2]))
@@ -207,14 +173,14 @@ def test_change_labels() -> None:
 
 def test_sample_and_aggregate_metrics(shop) -> None:
     _, _, rc, _, _ = shop
-    model, data, ctx = rc.run.model, rc.data, rc.context
-    s1 = logic.sample_users(model, data, 40, seed=5, m=100)
-    s2 = logic.sample_users(model, data, 40, seed=5, m=100)
+    ctx = rc.context
+    s1 = logic.sample_users(rc, 40, seed=5, m=100)
+    s2 = logic.sample_users(rc, 40, seed=5, m=100)
     assert len(s1) == min(40, len(s1)) and np.array_equal(s1.users, s2.users)
     assert s1.items.shape == (len(s1), 100)
     assert all(t.size > 0 for t in s1.test)
-    base = logic.evaluate_setting(BaseOrderConfig(), s1, ctx, data, K, n_boot=50)
-    boost = logic.evaluate_setting(TailBoostConfig(beta=1.0), s1, ctx, data, K, n_boot=50)
+    base = logic.evaluate_setting(rc, BaseOrderConfig(), s1, K, n_boot=50)
+    boost = logic.evaluate_setting(rc, TailBoostConfig(beta=1.0), s1, K, n_boot=50)
     assert base["overlap"].mean == pytest.approx(1.0)
     assert boost["aplt"].mean > base["aplt"].mean
     lo, hi = boost["aplt"].low, boost["aplt"].high
@@ -235,14 +201,15 @@ def test_sample_and_aggregate_metrics(shop) -> None:
 def test_all_lists_match_ltrec_export(shop, tmp_path: Path) -> None:
     """The Studio's export equals `ltrec export --rerank` (rows and CSV bytes)."""
     from ltrec.analytics.export import to_csv
-    from ltrec.rerank.runs import export_lists
+    from ltrec.app.auth import LOCAL
+    from ltrec.app.services import export_lists
 
     root, run_id, rc, _, _ = shop
     cfg = parse_config({"strategy": "tail_boost", "beta": 0.5})
     out = tmp_path / "lists.csv"
-    export_lists("demo", run_id, out, cfg, k=K, data_dir=root)
+    export_lists(LOCAL, "demo", run_id, out, cfg, k=K, data_dir=root)
     cli = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
-    mine = logic.all_lists(rc.run.model, rc.data, rc.context, cfg, K, batch_size=97)
+    mine = logic.all_lists(rc, cfg, K, batch_size=97)
     assert len(mine) == len(cli)
     assert mine["user_id"].tolist() == cli["user_id"].tolist()
     assert mine["item_id"].tolist() == cli["item_id"].tolist()
@@ -250,7 +217,7 @@ def test_all_lists_match_ltrec_export(shop, tmp_path: Path) -> None:
     assert to_csv(mine) == out.read_bytes()
     # a sample of users: the same rows as the whole export
     some = np.array([0, 7, 42])
-    part = logic.all_lists(rc.run.model, rc.data, rc.context, cfg, K, users=some)
+    part = logic.all_lists(rc, cfg, K, users=some)
     ids = set(rc.data.user_ids[some])
     want = mine[mine["user_id"].isin(ids)].reset_index(drop=True)
     pd.testing.assert_frame_equal(part, want)
