@@ -1,0 +1,485 @@
+"""The routes of ``ltrec serve``, its errors (always JSON) and :func:`serve`.
+
+Recommendation routes run on the event loop itself: scoring is CPU work under the GIL, so a
+thread hop would add latency without adding throughput, and one loop thread means the session
+is read by one thread at a time. Events (an fsync) and reloads (loading a run) run in worker
+threads. Every error is ``{"error": {"type", "message", "hint", "field", "status"}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ltrec import safejson
+from ltrec.api.events import MAX_BATCH, MAX_ID_CHARS, EventError, ServerBusyError
+from ltrec.api.keys import ApiKey, KeyRole
+from ltrec.api.service import Service
+from ltrec.errors import BadInputError, ConfigError, LtrecError, StoreBusyError
+
+#: Largest request body (bytes): a full batch of events with long ids fits.
+MAX_BODY = 1024 * 1024
+#: Longest list the API returns.
+MAX_K = 100
+#: Most users in one batch request.
+MAX_USERS = 100
+
+
+class ApiError(Exception):
+    """An error answered as JSON with this status."""
+
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        message: str,
+        *,
+        hint: str | None = None,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.type, self.message = status, type_, message
+        self.hint, self.field, self.headers = hint, field, headers
+
+    def response(self) -> JSONResponse:
+        body = {
+            "error": {
+                "type": self.type,
+                "message": self.message,
+                "hint": self.hint,
+                "field": self.field,
+                "status": self.status,
+            }
+        }
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+_RERANK_FIELD = re.compile(r"^bad re-ranking setting: ([A-Za-z_][A-Za-z0-9_.]*): ")
+
+
+def _from_ltrec(err: LtrecError, field: str | None = None) -> ApiError:
+    if isinstance(err, EventError):
+        return ApiError(422, "BadEvent", err.message, hint=err.hint, field=err.field)
+    if isinstance(err, StoreBusyError | ServerBusyError):
+        return ApiError(503, type(err).__name__, err.message, hint=err.hint)
+    if isinstance(err, ConfigError) and field == "rerank":
+        m = _RERANK_FIELD.match(err.message)
+        where = f"rerank.{m.group(1)}" if m else "rerank"
+        return ApiError(422, "BadRerankSetting", err.message, hint=err.hint, field=where)
+    status = 422 if isinstance(err, BadInputError) or err.exit_code == 2 else 500
+    return ApiError(status, type(err).__name__, err.message, hint=err.hint, field=field)
+
+
+# ----------------------------------------------------------------------------- bodies
+
+
+class EventIn(BaseModel):
+    """One event, as the shop writes it. ``ts``: ISO 8601 or unix time (s, ms or us by
+    magnitude, as the importer reads them); missing: now."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | int = Field(description="the shop's user id (text as written)")
+    item_id: str | int = Field(description="an item id the served run knows")
+    event_type: str = Field(
+        max_length=64, description="impression, view, cart or purchase (or an import alias)"
+    )
+    ts: str | float | None = Field(None, max_length=64)
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_ids: list[str] = Field(min_length=1, max_length=MAX_USERS)
+    k: int = Field(10, ge=1, le=MAX_K)
+    rerank: dict[str, Any] | str | None = None
+
+
+class ReloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str | None = Field(None, max_length=200)
+
+
+def _schema(model: type[BaseModel], *alts: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI request body for routes that read their body themselves (size-limited)."""
+    schemas = [
+        m.model_json_schema(ref_template="#/components/schemas/{model}") for m in (model, *alts)
+    ]
+    schema = schemas[0] if not alts else {"oneOf": schemas}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if part in ("body", "query", "path", "function-after[...]"):
+            continue
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+async def _read_json(request: Request) -> Any:
+    """The body as JSON, refused past :data:`MAX_BODY` bytes (also when sent chunked)."""
+    size = request.headers.get("content-length")
+    if size is not None and size.isdigit() and int(size) > MAX_BODY:
+        raise _too_large(int(size))
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > MAX_BODY:
+            raise _too_large(total)
+        chunks.append(chunk)
+    try:
+        text = b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "BadBody", "the body is not UTF-8 text") from None
+    try:
+        return safejson.loads(text, "the request body")
+    except ConfigError as err:
+        raise ApiError(400, "BadBody", err.message, hint="send a JSON object") from None
+
+
+def _too_large(size: int) -> ApiError:
+    return ApiError(
+        413,
+        "BodyTooLarge",
+        f"the body is {size:,} bytes or more; at most {MAX_BODY:,} are accepted",
+        hint=f"send at most {MAX_BATCH} events per request",
+    )
+
+
+def _parse(model: type[BaseModel], obj: Any) -> Any:
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(obj)
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        where = _loc(tuple(first["loc"])) or None
+        raise ApiError(
+            422, "BadRequest", f"{where or 'body'}: {first['msg']}", field=where
+        ) from None
+
+
+def _check_id(value: str, name: str) -> str:
+    if len(value) > MAX_ID_CHARS:
+        raise ApiError(
+            422,
+            "BadRequest",
+            f"{name} is {len(value):,} characters long; at most {MAX_ID_CHARS}",
+            field=name,
+        )
+    return value
+
+
+# ----------------------------------------------------------------------------- the app
+
+
+class _Observe:
+    """Counts and times every request by route template (plain ASGI: no per-request task)."""
+
+    def __init__(self, app: Any, metrics: Any) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+
+        async def send_status(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe(scope["method"], path, status[0], time.perf_counter() - start)
+
+
+def create_app(service: Service) -> FastAPI:
+    app = FastAPI(
+        title="ltrec recommendation API",
+        version="1",
+        description="Recommendations with re-ranking and explanations, real-time events. "
+        "Every /v1 route needs `Authorization: Bearer <key>` (`ltrec apikey create`).",
+    )
+    app.state.service = service
+
+    # ---------------------------------------------------------------- errors
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, err: ApiError) -> JSONResponse:
+        return err.response()
+
+    @app.exception_handler(LtrecError)
+    async def _ltrec_error(_: Request, err: LtrecError) -> JSONResponse:
+        return _from_ltrec(err).response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, err: RequestValidationError) -> JSONResponse:
+        first = err.errors()[0]
+        where = _loc(tuple(first.get("loc", ()))) or None
+        msg = f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+        return ApiError(422, "BadRequest", msg, field=where).response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, err: StarletteHTTPException) -> JSONResponse:
+        names = {404: "NotFound", 405: "MethodNotAllowed"}
+        return ApiError(
+            err.status_code,
+            names.get(err.status_code, "HTTPError"),
+            str(err.detail),
+            headers=getattr(err, "headers", None),
+        ).response()
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, err: Exception) -> JSONResponse:
+        print(f"ltrec serve: internal error: {type(err).__name__}: {err}", file=sys.stderr)
+        return ApiError(500, "InternalError", f"{type(err).__name__}: {str(err)[:300]}").response()
+
+    # ---------------------------------------------------------------- auth
+
+    def role(needed: KeyRole):
+        def check(request: Request) -> ApiKey:
+            header = request.headers.get("authorization", "")
+            scheme, _, key = header.partition(" ")
+            if not header or scheme.lower() != "bearer" or not key.strip():
+                raise ApiError(
+                    401,
+                    "Unauthorized",
+                    "missing API key",
+                    hint="send Authorization: Bearer <key> (`ltrec apikey create NAME`)",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            record = service.keys.check(key.strip())
+            if record is None:
+                raise ApiError(
+                    401,
+                    "Unauthorized",
+                    "unknown or revoked API key",
+                    hint="see `ltrec apikey list`",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            if not record.role.allows(needed):
+                raise ApiError(
+                    403,
+                    "Forbidden",
+                    f"API key {record.name!r} ({record.role.value}) may not do this: it needs "
+                    f"the {needed.value} role",
+                    hint=f"create a key with `ltrec apikey create NAME --role {needed.value}`",
+                )
+            return record
+
+        return Depends(check)
+
+    reader = role(KeyRole.READER)
+    writer = role(KeyRole.WRITER)
+
+    # ---------------------------------------------------------------- metrics
+
+    app.add_middleware(_Observe, metrics=service.metrics)
+
+    def _served(out: dict[str, Any]) -> None:
+        tail = service.session.context.bucket_names[-1]
+        items = out["items"]
+        service.metrics.served(
+            bool(out["fallback"]), len(items), sum(1 for i in items if i["bucket"] == tail)
+        )
+
+    def _one(session: Any, user_id: str, k: int) -> dict[str, Any]:
+        out = session.recommend(user_id, k)
+        out = {"run_id": out["run_id"], "user_id": user_id, **out}
+        _served(out)
+        return out
+
+    def _session(rerank: str | None) -> Any:
+        try:
+            return service.with_rerank(rerank)
+        except ConfigError as err:
+            raise _from_ltrec(err, "rerank") from None
+
+    # ---------------------------------------------------------------- routes
+
+    @app.get("/health", tags=["status"])
+    async def health() -> dict[str, Any]:
+        """Liveness and what is served (no key needed)."""
+        return service.health()
+
+    @app.get("/metrics", tags=["status"], response_class=PlainTextResponse)
+    async def metrics(_: ApiKey = reader) -> PlainTextResponse:
+        """Prometheus text: requests, latency histogram, fallback share, tail share."""
+        text = service.metrics.render(service.gauges())
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+    @app.get("/v1/recommendations/{user_id}", tags=["recommendations"])
+    async def recommend(
+        user_id: str,
+        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+        rerank: Annotated[
+            str | None,
+            Query(
+                description='a re-ranking setting as JSON, e.g. {"strategy": "tail_boost", '
+                '"beta": 0.5} (default: the server\'s)'
+            ),
+        ] = None,
+        _: ApiKey = reader,
+    ) -> dict[str, Any]:
+        """One user's list, re-ranked, each item with its reasons. An unknown user gets the
+        fallback ranking (``fallback`` names it)."""
+        _check_id(user_id, "user_id")
+        return _one(_session(rerank), user_id, k)
+
+    @app.post("/v1/recommendations", tags=["recommendations"], openapi_extra=_schema(BatchRequest))
+    async def recommend_batch(request: Request, _: ApiKey = reader) -> dict[str, Any]:
+        """Lists of up to 100 users in one request."""
+        body = _parse(BatchRequest, await _read_json(request))
+        for pos, u in enumerate(body.user_ids):
+            _check_id(u, f"user_ids[{pos}]")
+        text = (
+            body.rerank
+            if isinstance(body.rerank, str) or body.rerank is None
+            else (json.dumps(body.rerank, sort_keys=True))
+        )
+        session = _session(text)
+        results = [_one(session, u, body.k) for u in body.user_ids]
+        return {"run_id": session.run_id, "k": body.k, "results": results}
+
+    @app.get("/v1/items/{item_id}/similar", tags=["recommendations"])
+    async def similar(
+        item_id: str, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10, _: ApiKey = reader
+    ) -> dict[str, Any]:
+        """Items the model ranks highest after this item alone."""
+        _check_id(item_id, "item_id")
+        return service.similar(item_id, k)
+
+    @app.post(
+        "/v1/events",
+        tags=["events"],
+        openapi_extra=_schema(EventIn, EventBatch),
+    )
+    async def events(request: Request, _: ApiKey = writer) -> dict[str, Any]:
+        """One event, or ``{"events": [...]}`` (up to 1000). Validated like an import, written
+        durably before the answer, and applied to the user's history at once. All or none: a
+        bad event rejects the batch."""
+        obj = await _read_json(request)
+        if isinstance(obj, dict) and "events" in obj:
+            raw = [e.model_dump() for e in _parse(EventBatch, obj).events]
+            for e in raw:
+                e["user_id"], e["item_id"] = str(e["user_id"]), str(e["item_id"])
+        else:
+            one = _parse(EventIn, obj).model_dump()
+            raw = [{**one, "user_id": str(one["user_id"]), "item_id": str(one["item_id"])}]
+        done = await anyio.to_thread.run_sync(service.accept, raw)
+        return {
+            "accepted": len(done),
+            "first_seq": done[0].seq,
+            "last_seq": done[-1].seq,
+            "durable": True,
+        }
+
+    @app.post("/v1/admin/reload", tags=["admin"], openapi_extra=_schema(ReloadRequest))
+    async def reload(request: Request, _: ApiKey = writer) -> dict[str, Any]:
+        """Serve another run (``run_id``; none: the production / active / newest run now)
+        without a restart; requests in flight finish on the old run."""
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > 4096:
+                raise _too_large(len(raw))
+        body = _parse(
+            ReloadRequest,
+            safejson.loads(raw.decode("utf-8", "replace"), "the body") if raw.strip() else {},
+        )
+        try:
+            out = await anyio.to_thread.run_sync(service.reload, body.run_id)
+        except LtrecError:
+            service.metrics.reloaded("error")
+            raise
+        service.metrics.reloaded("ok")
+        return out
+
+    return app
+
+
+# ----------------------------------------------------------------------------- serve
+
+
+def serve(
+    dataset: str,
+    run_id: str | None = None,
+    rerank: Any = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    data_dir: Path | str | None = None,
+    allow_stale: bool = False,
+    flush_interval: float = 1.0,
+) -> None:
+    """Load the run, replay the live events and serve until stopped (SIGINT / SIGTERM flush
+    what is left into the store)."""
+    import uvicorn
+
+    from ltrec.api import keys as keymod
+    from ltrec.app.auth import is_loopback
+
+    service = Service.start(
+        dataset, run_id, rerank, data_dir, allow_stale=allow_stale, flush_interval=flush_interval
+    )
+    try:
+        app = create_app(service)
+        where = f"http://{host}:{port}"
+        print(
+            f"ltrec serve: dataset {dataset}, run {service.session.run_id} "
+            f"({service.session.model.name}) at {where} (API docs: {where}/docs)",
+            file=sys.stderr,
+            flush=True,
+        )
+        if not any(k.active for k in keymod.load(data_dir)):
+            print(
+                "ltrec serve: no API key exists yet: create one with "
+                "`ltrec apikey create NAME --role reader`",
+                file=sys.stderr,
+            )
+        if not is_loopback(host):
+            print(
+                f"ltrec serve: listening on {host}: reachable from other machines "
+                "(every /v1 route still needs a key)",
+                file=sys.stderr,
+            )
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level="warning",
+            timeout_graceful_shutdown=10,
+        )
+        uvicorn.Server(config).run()
+    finally:
+        service.close()

@@ -1,0 +1,443 @@
+"""Real-time events: validation, the write-ahead file, and the flusher that moves them into the
+store.
+
+* **Validation** runs the importer's own SQL rules (:mod:`ltrec.store.importing.validate`,
+  :mod:`ltrec.store.importing.map`) over a batch in a private in-memory DuckDB: ids trimmed
+  exactly as an import trims them (``null``/``nan`` are missing, a control character rejects
+  the event), event values through the same aliases, timestamps as ISO 8601 or unix time
+  (scaled by magnitude, as the importer detects it) within the importer's range. A rejected
+  event names its position, field and reason.
+* **Durability**: :class:`EventLog` appends each accepted batch to ``<data_dir>/api/<name>.wal``
+  (one JSON line per event, with a sequence number) and fsyncs before the server acknowledges.
+  A crash can only tear a line that was never acknowledged; the next open cuts it off.
+* **The store**: :class:`Flusher`, one thread per server, moves logged events into the
+  dataset's ``live_events`` table in batches through :func:`ltrec.store.connect.writing` (the
+  one way to write a store, under its lock; a busy store is retried at the next tick). The
+  table's highest ``seq`` is written in the same atomic swap as the rows, so replaying the log
+  after a crash inserts only what is missing: every acknowledged event lands exactly once.
+  Then the log drops what the store holds.
+
+Live events go to ``live_events``, not ``events``: a saved run checks that the data it was
+trained on is unchanged (its fingerprint), so live traffic must not make the served run
+unloadable; the writes keep ``data_import_id`` (runs stay fresh). A new training run does not
+see them yet.
+"""
+
+# SQL here is the importer's fragments over this module's own column names; values are bound.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ltrec.app.audit import _cut_torn_tail  # the same torn-line rule as the audit log
+from ltrec.config import EVENT_TYPES
+from ltrec.errors import BadInputError, LtrecError, StoreBusyError
+from ltrec.store.connect import connect, file_lock, writing
+from ltrec.store.connect import data_dir as _data_dir
+from ltrec.store.importing.map import event_type_expr
+from ltrec.store.importing.report import ImportConfig
+from ltrec.store.importing.validate import MIN_TS, _id, _ts_expr
+from ltrec.store.schema import EVENT_COLUMNS
+
+#: Longest id (user, item) in characters; longer ones are refused (422).
+MAX_ID_CHARS = 256
+#: Most events in one request.
+MAX_BATCH = 1000
+#: Table of the store that holds the events the API received.
+TABLE = "live_events"
+#: Value of ``source`` for events the API received.
+SOURCE = "api"
+_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} (seq BIGINT, "
+    + ", ".join(f"{c} {t}" for c, t in EVENT_COLUMNS.items())
+    + ")"
+)
+
+
+class EventError(BadInputError):
+    """An event the importer's rules reject; ``field`` names where (``events[3].item_id``)."""
+
+    def __init__(self, message: str, field: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Event:
+    """A validated event; ``seq`` is its place in the log (0 until logged)."""
+
+    user_id: str
+    item_id: str
+    event_type: str
+    ts: datetime  # naive UTC, like the store
+    seq: int = 0
+
+    def line(self) -> bytes:
+        obj = {
+            "seq": self.seq,
+            "user_id": self.user_id,
+            "item_id": self.item_id,
+            "event_type": self.event_type,
+            "ts": self.ts.isoformat(),
+        }
+        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+
+    @classmethod
+    def from_line(cls, line: bytes) -> Event:
+        obj = json.loads(line)
+        return cls(
+            str(obj["user_id"]),
+            str(obj["item_id"]),
+            str(obj["event_type"]),
+            datetime.fromisoformat(obj["ts"]),
+            int(obj["seq"]),
+        )
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _where(i: int, n: int, name: str) -> str:
+    return name if n == 1 else f"events[{i}].{name}"
+
+
+def _ts_format(value: object) -> str:
+    """The importer's unix rule (:func:`~ltrec.store.importing.validate._detect_ts`) for one
+    value: seconds below 1e11, milliseconds below 1e14, else microseconds; text is ISO 8601."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "iso"
+    size = abs(float(value))
+    return "unix_s" if size < 1e11 else "unix_ms" if size < 1e14 else "unix_us"
+
+
+class Validator:
+    """The importer's checks for events sent one batch at a time (thread-safe)."""
+
+    def __init__(self, future_slack_hours: float | None = None) -> None:
+        slack = (
+            ImportConfig().future_slack_hours
+            if future_slack_hours is None
+            else (future_slack_hours)
+        )
+        self.slack = timedelta(hours=slack)
+        self._con = duckdb.connect()
+        self._con.execute("SET TimeZone = 'UTC'")  # ISO times without an offset are UTC
+        self._lock = threading.Lock()
+        et, params = event_type_expr("e")
+        assert not params  # no --event-map here: the aliases only
+        ts = " ".join(
+            f"WHEN '{f}' THEN {_ts_expr(f, 't', '')}" for f in ("unix_s", "unix_ms", "unix_us")
+        )
+        self._sql = f"""
+            SELECT {_id("u")}, {_id("i")}, {et}, nullif(trim(e), ''),
+                   CASE f {ts} ELSE {_ts_expr("iso", "t", "")} END
+            FROM (SELECT unnest($u) AS u, unnest($i) AS i, unnest($e) AS e,
+                         unnest($t) AS t, unnest($f) AS f)
+        """
+
+    def validate(self, raw: Sequence[dict[str, Any]]) -> list[Event]:
+        """Events from dicts with ``user_id, item_id, event_type`` and optional ``ts`` (ISO
+        8601 text or unix time; missing: now). Raises :class:`EventError` for the first bad one.
+        """
+        n = len(raw)
+        if n == 0:
+            raise EventError("no events given", "events", hint="send at least one event")
+        if n > MAX_BATCH:
+            raise EventError(f"{n} events in one request; at most {MAX_BATCH}", "events")
+        now = datetime.now(UTC).replace(tzinfo=None)
+        cols: dict[str, list[Any]] = {"u": [], "i": [], "e": [], "t": [], "f": []}
+        for pos, ev in enumerate(raw):
+            for name in ("user_id", "item_id"):
+                value = ev.get(name)
+                if isinstance(value, str) and len(value) > MAX_ID_CHARS:
+                    raise EventError(
+                        f"{name} is {len(value):,} characters long; at most {MAX_ID_CHARS}",
+                        _where(pos, n, name),
+                    )
+            ts = ev.get("ts")
+            cols["u"].append(ev.get("user_id"))
+            cols["i"].append(ev.get("item_id"))
+            cols["e"].append(ev.get("event_type"))
+            cols["t"].append(None if ts is None else str(ts))
+            cols["f"].append(_ts_format(ts))
+        with self._lock:
+            rows = self._con.execute(self._sql, cols).fetchall()
+        out = []
+        for pos, (user, item, etype, given, ts) in enumerate(rows):
+            for name, value in (("user_id", user), ("item_id", item)):
+                if value is None:
+                    raise EventError(f"missing {name}", _where(pos, n, name))
+                if value == "\x00":  # the importer's CONTROL_ID
+                    raise EventError(f"control character in {name}", _where(pos, n, name))
+            if etype is None:
+                if given is None:
+                    raise EventError("missing event type", _where(pos, n, "event_type"))
+                raise EventError(
+                    f"unknown event type {given[:40]!r}",
+                    _where(pos, n, "event_type"),
+                    hint=f"use one of {', '.join(EVENT_TYPES)} (or an alias such as "
+                    "click, add_to_cart, order)",
+                )
+            if raw[pos].get("ts") is None:
+                ts = now
+            elif ts is None:
+                raise EventError(
+                    "unparseable timestamp",
+                    _where(pos, n, "ts"),
+                    hint="send ISO 8601 (2026-03-01T12:00:00Z) or unix seconds, or leave it out "
+                    "for now",
+                )
+            elif ts < MIN_TS or ts > now + self.slack:
+                raise EventError("timestamp out of range", _where(pos, n, "ts"))
+            out.append(Event(user, item, etype, ts))
+        return out
+
+
+# ----------------------------------------------------------------------------- the log
+
+
+def wal_path(dataset: str, data_dir: Path | str | None = None) -> Path:
+    return _data_dir(data_dir) / "api" / f"{dataset}.wal"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ServerBusyError(LtrecError):
+    """Another ``ltrec serve`` already serves this dataset from this data directory."""
+
+    exit_code = 2
+
+
+class EventLog:
+    """The write-ahead file of one served dataset. One server holds it (an exclusive lock for
+    its lifetime); appends are fsynced before :meth:`append` returns."""
+
+    def __init__(self, dataset: str, data_dir: Path | str | None = None, *, floor: int = 0):
+        self.path = wal_path(dataset, data_dir)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._hold = contextlib.ExitStack()
+        self._hold.enter_context(
+            file_lock(
+                self.path.with_name(f".{self.path.name}.lock"),
+                0.0,
+                lambda: ServerBusyError(
+                    f"dataset '{dataset}' is already served by another `ltrec serve`",
+                    hint="stop that server first, or serve another dataset",
+                ),
+            )
+        )
+        self._lock = threading.Lock()
+        self._fd = self._open()
+        self.pending: list[Event] = self._read()
+        self.last_seq = max([floor, *(e.seq for e in self.pending)])
+
+    def _open(self) -> int:
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # (released on close; the folder lock is what excludes)
+        _cut_torn_tail(fd)  # a line torn by a crash was never acknowledged
+        return fd
+
+    def _read(self) -> list[Event]:
+        size = os.fstat(self._fd).st_size
+        raw = os.pread(self._fd, size, 0) if size else b""
+        return [Event.from_line(line) for line in raw.split(b"\n") if line.strip()]
+
+    def append(self, events: Sequence[Event]) -> list[Event]:
+        """Number the events, write them and fsync; returns them with their ``seq``."""
+        with self._lock:
+            start = self.last_seq
+            done = [
+                Event(e.user_id, e.item_id, e.event_type, e.ts, start + i + 1)
+                for i, e in enumerate(events)
+            ]
+            data = b"".join(e.line() for e in done)
+            written = 0
+            while written < len(data):  # a short write continues where it stopped
+                written += os.write(self._fd, data[written:])
+            os.fsync(self._fd)
+            self.last_seq = start + len(done)
+            self.pending.extend(done)
+            return done
+
+    def snapshot(self) -> list[Event]:
+        with self._lock:
+            return list(self.pending)
+
+    def drop_through(self, seq: int) -> None:
+        """Forget the events up to ``seq`` (they are in the store): the rest is rewritten to a
+        new file that replaces the log atomically."""
+        with self._lock:
+            keep = [e for e in self.pending if e.seq > seq]
+            if len(keep) == len(self.pending):
+                return
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, b"".join(e.line() for e in keep))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+            _fsync_dir(self.path.parent)
+            os.close(self._fd)
+            self._fd = self._open()
+            self.pending = keep
+
+    def close(self) -> None:
+        with self._lock:
+            os.close(self._fd)
+        self._hold.close()
+
+
+# ----------------------------------------------------------------------------- the store
+
+
+def store_seq(dataset: str, data_dir: Path | str | None = None) -> int:
+    """The highest ``seq`` the store holds (0: none)."""
+    con = connect(dataset, data_dir)
+    try:
+        if not _has_table(con):
+            return 0
+        return int(con.execute(f"SELECT coalesce(max(seq), 0) FROM {TABLE}").fetchone()[0])
+    finally:
+        con.close()
+
+
+def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
+    sql = "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND "
+    return bool(con.execute(sql + "table_name = ?", [TABLE]).fetchone()[0])
+
+
+def store_events(
+    dataset: str, data_dir: Path | str | None = None, *, through: int | None = None
+) -> list[Event]:
+    """The events the store holds, in ``seq`` order (up to ``through`` when given)."""
+    con = connect(dataset, data_dir)
+    try:
+        if not _has_table(con):
+            return []
+        sql = f"SELECT user_id, item_id, event_type, ts, seq FROM {TABLE}"
+        params: list[Any] = []
+        if through is not None:
+            sql += " WHERE seq <= ?"
+            params.append(through)
+        rows = con.execute(sql + " ORDER BY seq", params).fetchall()
+    finally:
+        con.close()
+    return [Event(u, i, e, ts, int(s)) for u, i, e, ts, s in rows]
+
+
+def write_events(
+    dataset: str,
+    events: Sequence[Event],
+    data_dir: Path | str | None = None,
+    *,
+    wait: float = 0.0,
+) -> int:
+    """Insert the events the store does not hold yet (``seq`` above its highest) in one atomic
+    write; returns how many were inserted. Raises :class:`StoreBusyError` after ``wait`` s."""
+    if not events:
+        return 0
+    with writing(dataset, data_dir, wait=wait, data_changed=False) as con:
+        con.execute(_DDL)
+        mark = con.execute(f"SELECT coalesce(max(seq), 0) FROM {TABLE}").fetchone()[0]
+        new = [e for e in events if e.seq > mark]
+        if new:
+            con.execute(
+                f"""INSERT INTO {TABLE} (seq, user_id, item_id, event_type, ts, source)
+                SELECT unnest($s), unnest($u), unnest($i), unnest($e), unnest($t), '{SOURCE}'""",
+                {
+                    "s": [e.seq for e in new],
+                    "u": [e.user_id for e in new],
+                    "i": [e.item_id for e in new],
+                    "e": [e.event_type for e in new],
+                    "t": [e.ts for e in new],
+                },
+            )
+    return len(new)
+
+
+class Flusher:
+    """The one writer of a server's events into the store: a thread that, every ``interval``
+    seconds, moves what the log holds into ``live_events`` and then drops it from the log."""
+
+    def __init__(
+        self,
+        dataset: str,
+        log: EventLog,
+        data_dir: Path | str | None = None,
+        *,
+        interval: float = 1.0,
+    ) -> None:
+        self.dataset, self.log, self.data_dir, self.interval = dataset, log, data_dir, interval
+        self.flushed = 0  # events written to the store by this server
+        self.busy = 0  # ticks that found the store locked by another writer
+        self.errors = 0
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ltrec-flusher", daemon=True)
+        self._mutex = threading.Lock()  # one flush at a time (the thread, or close)
+
+    def start(self) -> Flusher:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.flush()
+            except StoreBusyError:
+                self.busy += 1
+            except Exception as err:  # noqa: BLE001 - kept in the log; retried next tick
+                self.errors += 1
+                self.last_error = f"{type(err).__name__}: {err}"[:500]
+
+    def flush(self, wait: float = 0.0) -> int:
+        """Move the logged events into the store now; returns how many were inserted."""
+        with self._mutex:
+            pending = self.log.snapshot()
+            if not pending:
+                return 0
+            n = write_events(self.dataset, pending, self.data_dir, wait=wait)
+            self.log.drop_through(pending[-1].seq)
+            self.flushed += n
+            return n
+
+    def close(self, wait: float = 10.0) -> None:
+        """Stop the thread and flush what is left (what cannot be written stays in the log)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        with contextlib.suppress(LtrecError):
+            self.flush(wait=wait)
+
+
+def iter_replay(
+    dataset: str, log: EventLog, data_dir: Path | str | None = None, *, through: int
+) -> Iterator[Event]:
+    """Every acknowledged event up to ``through``, once each, in ``seq`` order: the log is read
+    before the store, so an event the flusher moves in between is found in the store."""
+    logged = [e for e in log.snapshot() if e.seq <= through]
+    stored = store_events(dataset, data_dir, through=through)
+    seen = {e.seq for e in stored}
+    merged = stored + [e for e in logged if e.seq not in seen]
+    merged.sort(key=lambda e: e.seq)
+    yield from merged

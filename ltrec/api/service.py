@@ -1,0 +1,250 @@
+"""What one ``ltrec serve`` holds: the one :class:`~ltrec.app.pipeline.RecSession`, its live
+history, the event log and its flusher, and the swap of a reload.
+
+Events and swaps are ordered by one lock (:attr:`Service._apply`): an accepted batch is logged
+(fsynced) and applied to the current session inside it, and a reload swaps sessions inside it
+after replaying every event logged so far. So each acknowledged event is applied exactly once
+to whichever session serves next, and a request in flight keeps the session it started with.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from ltrec.api.events import (
+    Event,
+    EventError,
+    EventLog,
+    Flusher,
+    Validator,
+    iter_replay,
+    store_seq,
+)
+from ltrec.api.keys import KeyRing
+from ltrec.api.metrics import Metrics
+from ltrec.errors import BadInputError
+from ltrec.rerank.pipeline import parse_config
+from ltrec.rerank.strategies import StrategyConfig
+
+#: Parsed re-ranking settings kept per distinct request text.
+_CONFIG_CACHE = 256
+
+
+class Service:
+    """The served dataset. Build with :meth:`start`; :meth:`close` flushes and releases."""
+
+    def __init__(
+        self,
+        dataset: str,
+        run_id: str | None,
+        rerank: Any,
+        data_dir: Path | str | None,
+        *,
+        allow_stale: bool = False,
+        flush_interval: float = 1.0,
+    ) -> None:
+        self.dataset, self.run_arg, self.data_dir = dataset, run_id, data_dir
+        self.allow_stale = allow_stale
+        self.config: StrategyConfig = parse_config(rerank)  # a bad setting fails first
+        self.rerank_arg = rerank
+        self.validator = Validator()
+        self.keys = KeyRing(data_dir)
+        self.metrics = Metrics()
+        self.started = time.monotonic()
+        self._apply = threading.Lock()
+        self._reload = threading.Lock()
+        self._configs: OrderedDict[str, Any] = OrderedDict()
+        self.skipped = 0  # replayed events whose item the served run does not know
+        self.log = EventLog(dataset, data_dir, floor=store_seq(dataset, data_dir))
+        try:
+            self.session, _ = self._build(run_id, self.log.last_seq)
+            self.flusher = Flusher(dataset, self.log, data_dir, interval=flush_interval)
+        except BaseException:
+            self.log.close()
+            raise
+
+    @classmethod
+    def start(cls, *args: Any, **kwargs: Any) -> Service:
+        svc = cls(*args, **kwargs)
+        svc.flusher.start()
+        return svc
+
+    def close(self) -> None:
+        self.flusher.close()
+        self.log.close()
+
+    # ------------------------------------------------------------------ sessions
+
+    def _build(self, run_id: str | None, through: int) -> tuple[Any, int]:
+        """Open a session and replay every acknowledged event up to ``through`` into it."""
+        from ltrec.app.pipeline import RecSession
+
+        session = RecSession.open(
+            self.dataset,
+            run_id,
+            self.config,
+            data_dir=self.data_dir,
+            allow_stale=self.allow_stale,
+        )
+        self._replay(session, iter_replay(self.dataset, self.log, self.data_dir, through=through))
+        return session, through
+
+    def _replay(self, session: Any, events: Any) -> None:
+        for e in events:
+            try:
+                session.add_events(e.user_id, e.item_id, e.event_type, e.ts)
+            except BadInputError:  # an item the (reloaded) run does not know
+                self.skipped += 1
+
+    def reload(self, run_id: str | None = None) -> dict[str, Any]:
+        """Serve another run (None: the registry's choice now, e.g. a newly promoted run)
+        without failing a request: the new session is built beside the old one, given every
+        live event, and swapped in with one assignment. Blocking: call from a worker thread."""
+        with self._reload:
+            with self._apply:
+                through = self.log.last_seq
+            old = self.session
+            new, _ = self._build(run_id, through)
+            with self._apply:
+                later = [e for e in self.log.snapshot() if e.seq > through]
+                if len(later) != self.log.last_seq - through:  # some were flushed meanwhile
+                    later = [
+                        e
+                        for e in iter_replay(
+                            self.dataset, self.log, self.data_dir, through=self.log.last_seq
+                        )
+                        if e.seq > through
+                    ]
+                self._replay(new, later)
+                self.session = new  # (cached settings hold their session: see with_rerank)
+        return {"previous_run_id": old.run_id, "run_id": new.run_id, "model": new.model.name}
+
+    def with_rerank(self, text: str | None) -> Any:
+        """The current session under a request's setting (the server's own when None)."""
+        session = self.session
+        if text is None:
+            return session
+        cached = self._configs.get(text)
+        if cached is None or cached[0] is not session:
+            cached = (session, session.with_config(parse_config(text)))
+            self._configs[text] = cached
+            if len(self._configs) > _CONFIG_CACHE:
+                self._configs.popitem(last=False)
+        return cached[1]
+
+    # ------------------------------------------------------------------ events
+
+    def accept(self, raw: Sequence[dict[str, Any]]) -> list[Event]:
+        """Validate, log durably, then apply to the live history; returns the logged events.
+
+        Raises:
+            EventError: a rejected event (nothing of the batch is logged or applied).
+        """
+        events = self.validator.validate(raw)
+        n = len(events)
+        with self._apply:
+            index = self.session.data.item_index
+            for pos, e in enumerate(events):
+                if e.item_id not in index:
+                    where = "item_id" if n == 1 else f"events[{pos}].item_id"
+                    raise EventError(
+                        f"unknown item {e.item_id[:100]!r}: not in the catalogue of run "
+                        f"{self.session.run_id}",
+                        where,
+                        hint="events can name only items the served run knows; import the item "
+                        "and train a new run for new items",
+                    )
+            done = self.log.append(events)
+            self._replay(self.session, done)
+        self.metrics.accepted(n)
+        return done
+
+    # ------------------------------------------------------------------ similar items
+
+    def similar(self, item_id: str, k: int) -> dict[str, Any]:
+        """Items the model ranks highest for a history of this one item alone (item-kNN: its
+        neighbours; EASE: its row of weights; two-tower: the history tower)."""
+        session = self.session
+        data, ctx = session.data, session.context
+        item = data.item_index.get(item_id, -1)
+        if item < 0:
+            raise EventError(
+                f"unknown item {item_id[:100]!r}: not in the catalogue of run {session.run_id}",
+                "item_id",
+            )
+        weight = max(data.weights.values())
+        one = sparse.csr_matrix(
+            (np.array([weight], dtype=np.float32), (np.array([0]), np.array([item]))),
+            shape=(1, data.n_items),
+        )
+        items, scores = session.model.recommend_history(one, k)
+        items, scores = items[0], scores[0]
+        names = (*ctx.category_names, None)
+        out = []
+        for r, (i, s) in enumerate(zip(items.tolist(), scores.tolist(), strict=True)):
+            if i < 0 or not np.isfinite(s):
+                continue
+            out.append(
+                {
+                    "rank": r + 1,
+                    "item_id": str(data.item_ids[i]),
+                    "title": str(data.item_titles[i] or "") or None,
+                    "category": names[ctx.category[i]],
+                    "bucket": ctx.bucket_names[ctx.bucket[i]],
+                    "score": float(s),
+                }
+            )
+        return {
+            "run_id": session.run_id,
+            "model": session.model.name,
+            "item_id": item_id,
+            "title": str(data.item_titles[item] or "") or None,
+            "items": out,
+        }
+
+    # ------------------------------------------------------------------ status
+
+    def health(self) -> dict[str, Any]:
+        s = self.session
+        f = self.flusher
+        return {
+            "status": "ok",
+            "dataset": self.dataset,
+            "run_id": s.run_id,
+            "model": s.model.name,
+            "stale": s.stale,
+            "uptime_s": round(time.monotonic() - self.started, 3),
+            "events": {
+                "last_seq": self.log.last_seq,
+                "pending": len(self.log.pending),
+                "flushed": f.flushed,
+                "store_busy": f.busy,
+                "flush_errors": f.errors,
+                "last_error": f.last_error,
+                "skipped_on_replay": self.skipped,
+            },
+        }
+
+    def gauges(self) -> dict[str, Any]:
+        return {
+            "ltrec_events_pending": (
+                "Acknowledged events not yet in the store.",
+                lambda: float(len(self.log.pending)),
+            ),
+            "ltrec_events_flushed_total": (
+                "Events this server wrote to the store.",
+                lambda: float(self.flusher.flushed),
+            ),
+            "ltrec_flush_errors_total": (
+                "Flushes that failed (retried).",
+                lambda: float(self.flusher.errors),
+            ),
+        }
