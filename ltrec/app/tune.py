@@ -199,6 +199,7 @@ class _Lists:
     def __init__(self, session: Any, k: int) -> None:
         self.session, self.k = session, k
         self._pools: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._recall: dict[tuple, float] = {}
 
     @property
     def data(self) -> Any:
@@ -208,13 +209,27 @@ class _Lists:
     def context(self) -> Context:
         return self.session.context
 
-    def lists(self, users: np.ndarray, cfg: StrategyConfig) -> np.ndarray:
-        s = self.session.with_config(cfg)
+    def pools(self, users: np.ndarray, cfg: StrategyConfig) -> tuple[np.ndarray, np.ndarray]:
         key = _mix_key(cfg)
         if key not in self._pools:
-            self._pools[key] = s.pools(users)
-        items, scores = self._pools[key]
+            self._pools[key] = self.session.with_config(cfg).pools(users)
+        return self._pools[key]
+
+    def lists(self, users: np.ndarray, cfg: StrategyConfig) -> np.ndarray:
+        items, scores = self.pools(users, cfg)
+        s = self.session.with_config(cfg)
         return s.rerank_pools(users, items, scores, self.k).items
+
+    def pool_tail_recall(self, users: np.ndarray, test: Any, cfg: StrategyConfig) -> float:
+        """Share of the users' tail test items that the setting's pool holds at all."""
+        from ltrec.models.candidates import pool_tail_recall
+
+        key = _mix_key(cfg)
+        if key not in self._recall:
+            self._recall[key] = float(
+                pool_tail_recall(self.pools(users, cfg)[0], test, self.context.tail)
+            )
+        return self._recall[key]
 
 
 # --------------------------------------------------------------------------- the result
@@ -347,7 +362,7 @@ class _Search:
     ) -> None:
         from ltrec.rerank.sweep import evaluation_scorer
 
-        self.lists, self.users, self.obj = lists, users, obj
+        self.lists, self.users, self.obj, self.test = lists, users, obj, test
         data, k = lists.data, lists.k
         self.accuracy = f"ndcg@{k}"
         self.scorer = evaluation_scorer(
@@ -377,6 +392,7 @@ class _Search:
             "family": family,
             "refined": refined,
             **metrics,
+            "pool_tail_recall": self.lists.pool_tail_recall(self.users, self.test, cfg),
         }
         row["_cfg"] = cfg
         self.rows.append(row)
@@ -685,9 +701,9 @@ def tune(
         "target_pairs": int(len(val.test)),
         "evaluated": int(len(table)),
         "within_bound": int(table["within_bound"].sum()),
-        "base": _metrics_of(base_row, shown),
-        "best_linear": _metrics_of(linear_row, shown),
-        "chosen": _metrics_of(chosen_row, shown),
+        "base": _metrics_of(base_row, [*shown, "pool_tail_recall"]),
+        "best_linear": _metrics_of(linear_row, [*shown, "pool_tail_recall"]),
+        "chosen": _metrics_of(chosen_row, [*shown, "pool_tail_recall"]),
         "loss": {
             "best_linear": None
             if linear_row is None
@@ -703,12 +719,18 @@ def tune(
         key: session.with_config(cfg).evaluate(k, n_boot, seed=seed)
         for key, cfg in (("base", base_cfg), ("best_linear", linear_cfg), ("chosen", chosen_cfg))
     }
-    t_users = results["base"].per_user.index
+    t_users, t_test = _targets(data)
+    test_lists = _Lists(session, k)
+    pool_recall = {
+        key: _num(test_lists.pool_tail_recall(t_users, t_test, cfg))
+        for key, cfg in (("base", base_cfg), ("best_linear", linear_cfg), ("chosen", chosen_cfg))
+    }
     names_test = [n for n in shown if n in results["base"].metrics]
     per_user = [n for n in names_test if n.split("@")[0] in results["base"].per_user.columns]
     b_ndcg = results["base"].metrics[search.accuracy].mean
     test = {
         "users": int(t_users.size),
+        "pool_tail_recall": pool_recall,
         "base": _compact(results["base"], names_test),
         "best_linear": _compact(results["best_linear"], names_test),
         "chosen": _compact(results["chosen"], names_test),
