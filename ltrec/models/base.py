@@ -20,6 +20,18 @@ The base class supplies the rest, identically for every model:
   broken by the lower item index, padded with ``-1`` / ``-inf`` when fewer than k items remain.
 * **save / load** of the config (JSON) and state (``.npz``, no pickle).
 
+Scoring from an arbitrary history (live events, users unknown to training; interface contract
+section A). ``score_history(history)`` scores users described by rows of event weights (the
+weighting of ``InteractionData.matrix``) instead of by index; ``recommend_history`` is
+``recommend`` over those scores (one shared top-k path, :meth:`Recommender._top_blocks`).
+A model that can follow a changed history without refitting implements the hook
+``_score_history(x, users, items)`` and sets :attr:`Recommender.live_history`; its
+``_score(users, items)`` should then be ``_score_history(seen_[users], users, items)`` so that a
+user whose history equals their training row scores the same both ways (the conformance mixin
+checks it). Without the hook a known user keeps the fitted score and anyone else gets the
+fallback. ``contributions(history, items)`` names the history items behind each listed item
+(hook ``_contribution_matrix``; see :class:`Contributions`).
+
 Model classes are registered by name with a lazy ``"module:Class"`` path, so listing or
 configuring the baselines never imports TensorFlow.
 """
@@ -30,6 +42,7 @@ import abc
 import importlib
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
@@ -360,12 +373,14 @@ class Recommender(abc.ABC):
             self.blend_pop_ = data.decayed_popularity(hp)  # float64 [n_items]
 
     def _blend_input(self, users: np.ndarray) -> np.ndarray:
-        """The model's own scores of the whole catalogue as the blend reads them.
+        """The model's own scores of the whole catalogue as the blend reads them."""
+        return self._blend_transform(self._score(users, None))
 
-        :meth:`_score` by default; a model whose scores have an arbitrary offset (logits)
-        returns a monotone transform that is positive (see :class:`ltrec.models.ncf.NCF`).
-        """
-        return self._score(users, None)
+    def _blend_transform(self, scores: np.ndarray) -> np.ndarray:
+        """The model's own scores as the blend reads them: unchanged by default; a model whose
+        scores have an arbitrary offset (logits) returns a monotone transform that is positive
+        (see :class:`ltrec.models.ncf.NCF`)."""
+        return scores
 
     def _warm_score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
         """:meth:`_score`, blended by :func:`repeat_blend` when a repeat weight is > 0.
@@ -379,8 +394,15 @@ class Recommender(abc.ABC):
         if w <= 0.0 and g <= 0.0:
             return self._score(users, items)
         freq = self.seen_ if self.freq_ is None else self.freq_
+        return self._blend(self._blend_input(users), freq[users], items)
+
+    def _blend(
+        self, raw: np.ndarray, freq: sp.csr_matrix, items: np.ndarray | None
+    ) -> np.ndarray:
+        """:func:`repeat_blend` of whole-catalogue scores ``raw`` with frequency rows ``freq``
+        and the model's popularity input, then the ``items`` columns."""
         pop = self.pop_ if self.blend_pop_ is None else self.blend_pop_
-        full = repeat_blend(self._blend_input(users), freq[users], w, pop, g)
+        full = repeat_blend(raw, freq, self.repeat_weight_, pop, self.popularity_weight_)
         return full if items is None else full[:, items]
 
     @abc.abstractmethod
@@ -415,53 +437,255 @@ class Recommender(abc.ABC):
             and ``-inf`` when fewer than k items are available.
         """
         self._check_fitted()
-        if not isinstance(k, int | np.integer) or k < 1:
-            raise ModelError(f"k must be a positive integer, got {k!r}")
-        k = int(k)
-        if exclude_seen is None:
-            exclude_seen = not self.repeat_
+        k = self._k(k)
         scalar = np.ndim(users) == 0
         u = self._users(users)
+
+        def seen(lo: int, hi: int) -> tuple[np.ndarray, sp.csr_matrix]:
+            known = u[lo:hi] >= 0
+            return np.flatnonzero(known), self.seen_[u[lo:hi][known]]
+
+        items, scores = self._top_blocks(
+            len(u),
+            k,
+            lambda lo, hi, cols: self.score(u[lo:hi], cols),  # a fresh array: masked in place
+            seen,
+            exclude_seen,
+            candidates,
+        )
+        return (items[0], scores[0]) if scalar else (items, scores)
+
+    def _k(self, k: Any) -> int:
+        if not isinstance(k, int | np.integer) or k < 1:
+            raise ModelError(f"k must be a positive integer, got {k!r}")
+        return int(k)
+
+    def _top_blocks(
+        self,
+        n: int,
+        k: int,
+        score: Callable[[int, int, np.ndarray | None], np.ndarray],
+        seen: Callable[[int, int], tuple[np.ndarray, sp.csr_matrix]],
+        exclude_seen: bool | None,
+        candidates: Any,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The one top-k path of :meth:`recommend` and :meth:`recommend_history`.
+
+        ``score(lo, hi, cols)``: a fresh float32 ``[hi - lo, n_cols]`` array for rows lo:hi
+        (masked in place); ``seen(lo, hi)``: ``(rows, csr)``, the rows of the block that have
+        seen items and those items. Rows are scored in blocks of at most ``_BLOCK_CELLS``
+        cells, so the dense score matrix stays bounded.
+        """
+        if exclude_seen is None:
+            exclude_seen = not self.repeat_
         cols = self._items(candidates)
         if cols is not None:
             cols = np.unique(cols)  # sorted: ties still go to the lower item index
         n_cols = self.n_items_ if cols is None else len(cols)
-        items_out = np.full((len(u), k), -1, dtype=np.int64)
-        scores_out = np.full((len(u), k), -np.inf, dtype=np.float32)
+        items_out = np.full((n, k), -1, dtype=np.int64)
+        scores_out = np.full((n, k), -np.inf, dtype=np.float32)
         pos = None
         if cols is not None and exclude_seen:
             pos = np.full(self.n_items_, -1, dtype=np.int64)
             pos[cols] = np.arange(len(cols))
         block = max(1, _BLOCK_CELLS // max(1, n_cols))
-        for start in range(0, len(u), block):
-            chunk = u[start : start + block]
-            s = self.score(chunk, cols)  # a fresh float32 array: masked in place
+        for lo in range(0, n, block):
+            hi = min(n, lo + block)
+            s = score(lo, hi, cols)
             if not np.isfinite(s).all():
                 s[~np.isfinite(s)] = -np.inf
             if exclude_seen:
-                self._mask_seen(s, chunk, pos)
+                _mask_seen(s, *seen(lo, hi), pos)
             idx, val = top_k(s, k)
             if cols is not None:
                 idx = np.where(idx >= 0, cols[np.maximum(idx, 0)], -1)
-            items_out[start : start + len(chunk), : idx.shape[1]] = idx
-            scores_out[start : start + len(chunk), : val.shape[1]] = val
-        if scalar:
-            return items_out[0], scores_out[0]
+            items_out[lo:hi, : idx.shape[1]] = idx
+            scores_out[lo:hi, : val.shape[1]] = val
         return items_out, scores_out
 
-    def _mask_seen(self, s: np.ndarray, users: np.ndarray, pos: np.ndarray | None) -> None:
-        known = users >= 0
-        if not known.any():
-            return
-        rows = np.flatnonzero(known)
-        sub = self.seen_[users[known]]
-        counts = np.diff(sub.indptr)
-        r = np.repeat(rows, counts)
-        c = sub.indices.astype(np.int64)
-        if pos is not None:
-            c = pos[c]
-            r, c = r[c >= 0], c[c >= 0]
-        s[r, c] = -np.inf
+    # ------------------------------------------------------------------ scoring from a history
+
+    #: True when :meth:`score_history` follows a changed history without refitting (the model
+    #: scores from the history itself). False: a known user keeps the fitted score and anyone
+    #: else gets the fallback (see :meth:`_score_history`).
+    live_history: ClassVar[bool] = False
+
+    def _history(self, history: Any) -> tuple[sp.csr_matrix, bool]:
+        """``(rows, was_1d)``: history rows as a fresh float32 CSR (zeros dropped, sorted)."""
+        scalar = False
+        if sp.issparse(history):
+            x = sp.csr_matrix(history, dtype=np.float32, copy=True)
+        else:
+            arr = np.asarray(history)
+            if arr.dtype.kind not in "biuf":
+                raise ModelError(f"history must hold numeric event weights, got {arr.dtype}")
+            scalar = arr.ndim == 1
+            if arr.ndim not in (1, 2):
+                raise ModelError(f"history must be 1-D or 2-D, got {arr.ndim} dimensions")
+            x = sp.csr_matrix(np.atleast_2d(arr).astype(np.float32))
+        if x.shape[1] != self.n_items_:
+            raise ModelError(
+                f"history must have one column per item ({self.n_items_}), got shape {x.shape}"
+            )
+        if x.nnz and (not np.isfinite(x.data).all() or (x.data < 0).any()):
+            raise ModelError("history weights must be finite and >= 0 (view 1, cart 3, ...)")
+        x.sum_duplicates()
+        x.eliminate_zeros()
+        x.sort_indices()
+        return x, scalar
+
+    def _history_users(self, users: Any, n: int) -> np.ndarray:
+        if users is None:
+            return np.full(n, -1, dtype=np.int64)
+        u = self._users(users)
+        if len(u) != n:
+            raise ModelError(f"users has {len(u)} entries for {n} history rows")
+        return u
+
+    def score_history(self, history: Any, items: Any = None, users: Any = None) -> np.ndarray:
+        """Scores of users described by their history (live events, users new to training).
+
+        Args:
+            history: ``[n, n_items]`` event weights per row (CSR or dense; the weighting of
+                ``InteractionData.matrix``: view 1, cart 3, purchase 5, summed per item). A 1-D
+                array is one history and gives 1-D scores.
+            items: item indices to score (``None``: the whole catalogue, in index order).
+            users: optional user index per row (``-1``: unknown to training). Models whose
+                user representation also reads who the user is (the Keras models' id
+                embedding and segments) use it; the others ignore it. None: every row is
+                anonymous.
+
+        Returns:
+            float32 ``[n, n_items or len(items)]``. A row equal to a known user's training row
+            scores as :meth:`score` does for that user (exactly, or within the tolerance the
+            model documents: ALS); a row without events gets :meth:`_fallback`.
+        """
+        self._check_fitted()
+        x, scalar = self._history(history)
+        u = self._history_users(users, x.shape[0])
+        out = self._history_block(x, u, self._items(items))
+        return out[0] if scalar else out
+
+    def _history_block(
+        self, x: sp.csr_matrix, users: np.ndarray, cols: np.ndarray | None
+    ) -> np.ndarray:
+        n_cols = self.n_items_ if cols is None else len(cols)
+        out = np.empty((x.shape[0], n_cols), dtype=np.float32)
+        warm = np.diff(x.indptr) > 0
+        if warm.all():
+            out[:] = self._warm_history(x, users, cols)
+        else:
+            if warm.any():
+                out[warm] = self._warm_history(x[warm], users[warm], cols)
+            out[~warm] = self._fallback(users[~warm], cols)
+        return out
+
+    def recommend_history(
+        self,
+        history: Any,
+        k: int,
+        exclude_seen: bool | None = True,
+        candidates: Any = None,
+        users: Any = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`recommend` for users described by their history (see :meth:`score_history`).
+
+        Same masking, tie rule (lower item index) and ``-1`` / ``-inf`` padding as
+        :meth:`recommend` (one shared path); the seen items are the history's non-zeros.
+        ``exclude_seen=None`` applies the training data's rule as :meth:`recommend` does.
+        """
+        self._check_fitted()
+        k = self._k(k)
+        x, scalar = self._history(history)
+        u = self._history_users(users, x.shape[0])
+        items, scores = self._top_blocks(
+            x.shape[0],
+            k,
+            lambda lo, hi, cols: self._history_block(x[lo:hi], u[lo:hi], cols),
+            lambda lo, hi: (np.arange(hi - lo), x[lo:hi]),
+            exclude_seen,
+            candidates,
+        )
+        return (items[0], scores[0]) if scalar else (items, scores)
+
+    def _warm_history(
+        self, x: sp.csr_matrix, users: np.ndarray, items: np.ndarray | None
+    ) -> np.ndarray:
+        """:meth:`_score_history` blended as :meth:`_warm_score` blends, the history being
+        the frequency input.
+
+        A live history has no timestamps, so with a repeat half-life set the frequency term
+        is the undecayed history (the default config decays only popularity, which is global).
+        """
+        w, g = self.repeat_weight_, self.popularity_weight_
+        if w <= 0.0 and g <= 0.0:
+            return self._score_history(x, users, items)
+        raw = self._blend_transform(self._score_history(x, users, None))
+        return self._blend(raw, x, items)
+
+    def _score_history(
+        self, x: sp.csr_matrix, users: np.ndarray, items: np.ndarray | None
+    ) -> np.ndarray:
+        """The model's own scores from history rows (each with at least one event).
+
+        Default, for a model that cannot score from a history: a known user with training
+        history keeps the fitted score (:meth:`_score`; stale when the history changed, which
+        ``live_history = False`` says), every other row gets the fallback.
+        """
+        warm = self.has_history(users)
+        n_cols = self.n_items_ if items is None else len(items)
+        out = np.empty((len(users), n_cols), dtype=np.float32)
+        if warm.any():
+            out[warm] = self._score(users[warm], items)
+        if not warm.all():
+            out[~warm] = self._fallback(users[~warm], items)
+        return out
+
+    # ------------------------------------------------------------------ contributions
+
+    def contributions(self, history: Any, items: Any, top: int = 2) -> Contributions:
+        """The ``top`` history items behind each listed item (interface contract A).
+
+        Args:
+            history: one history, ``[1, n_items]`` (or 1-D) event weights.
+            items: the listed item indices.
+            top: history items per listed item (>= 1).
+
+        Returns:
+            :class:`Contributions`: per listed item, ``(history item, value)`` pairs, largest
+            first (ties: lower item index), positive values only, never the item itself.
+        """
+        self._check_fitted()
+        top = self._k(top)
+        x, _ = self._history(history)
+        if x.shape[0] != 1:
+            raise ModelError(f"contributions explain one history, got {x.shape[0]} rows")
+        cols = self._items(items)
+        cols = np.empty(0, np.int64) if cols is None else cols
+        hist = x.indices.astype(np.int64)  # ascending: stable sorts prefer the lower index
+        method = self.contribution_method
+        if not len(hist) or not len(cols) or method == "none":
+            return Contributions(method, tuple(() for _ in cols))
+        m = np.array(self._contribution_matrix(x, hist, cols), dtype=np.float64)
+        m[cols[:, None] == hist[None, :]] = 0.0  # an item does not explain itself
+        m[~np.isfinite(m)] = 0.0
+        rows = []
+        for r in range(len(cols)):
+            order = np.argsort(-m[r], kind="stable")[:top]
+            rows.append(tuple((int(hist[j]), float(m[r, j])) for j in order if m[r, j] > 0))
+        return Contributions(method, tuple(rows))
+
+    #: What :meth:`contributions` reports: "exact" (a decomposition of the model's own score),
+    #: "embedding" (nearest history items by an item embedding) or "none".
+    contribution_method: ClassVar[str] = "none"
+
+    def _contribution_matrix(
+        self, x: sp.csr_matrix, hist: np.ndarray, items: np.ndarray
+    ) -> np.ndarray:
+        """``m[r, j]``: what history item ``hist[j]`` contributes to listed item ``items[r]``
+        (``x``: the one history row). Only called when :attr:`contribution_method` is not
+        "none"."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ persistence
 
@@ -533,6 +757,71 @@ class Recommender(abc.ABC):
         model._set_base_state(arrays)
         model._set_state(arrays)
         return model
+
+
+def _mask_seen(
+    s: np.ndarray, rows: np.ndarray, seen: sp.csr_matrix, pos: np.ndarray | None
+) -> None:
+    """``s[rows[r], j] = -inf`` for every item j in row r of ``seen`` (``pos``: item index ->
+    column of ``s`` when ``s`` holds candidate columns only, -1 for non-candidates)."""
+    if not len(rows):
+        return
+    counts = np.diff(seen.indptr)
+    r = np.repeat(rows, counts)
+    c = seen.indices.astype(np.int64)
+    if pos is not None:
+        c = pos[c]
+        r, c = r[c >= 0], c[c >= 0]
+    s[r, c] = -np.inf
+
+
+@dataclass(frozen=True)
+class Contributions:
+    """Which history items lie behind each listed item (interface contract A).
+
+    Attributes:
+        method: "exact" (``value`` = the history item's share of the listed item's own model
+            score, before any repeat blend: item-kNN, EASE, RP3beta, ALS), "embedding"
+            (``value`` = cosine similarity of the two items' embeddings: two-tower, NCF,
+            content) or "none" (popularity: no history item explains a popularity score).
+        rows: per listed item, ``((history item index, value), ...)``, largest value first,
+            positive values only (an exact share can exceed 1 when other history items pull
+            the score down: EASE weights can be negative).
+    """
+
+    method: str
+    rows: tuple[tuple[tuple[int, float], ...], ...]
+
+
+def score_shares(contrib: np.ndarray) -> np.ndarray:
+    """Each term's share of its row's total, ``contrib / contrib.sum(axis=1)``; rows whose
+    total is <= 0 (nothing positive to explain) give zeros."""
+    c = np.asarray(contrib, dtype=np.float64)
+    total = c.sum(axis=1, keepdims=True)
+    return np.divide(c, total, out=np.zeros_like(c), where=total > 0)
+
+
+def item_item_shares(
+    x: sp.csr_matrix, sim: sp.spmatrix, hist: np.ndarray, items: np.ndarray
+) -> np.ndarray:
+    """Exact contributions of a model scoring ``x @ sim`` (item-kNN, RP3beta, the content
+    blend): score(i) = sum_j x_j sim[j, i], so history item j's share of item i's score is
+    ``x_j sim[j, i] / score(i)``. ``x``: the one history row *as the model reads it* (binary
+    or weighted); returns ``[len(items), len(hist)]``."""
+    xj = np.asarray(x[:, hist].toarray()[0], dtype=np.float64)
+    terms = sp.csr_matrix(sim)[hist][:, items].toarray().T.astype(np.float64) * xj[None, :]
+    return score_shares(terms)
+
+
+def cosine_matrix(vectors: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``cos(v_a, v_b)`` for every pair of rows ``a`` x ``b`` (zero vectors give 0)."""
+    va = np.asarray(vectors[a], dtype=np.float64)
+    vb = np.asarray(vectors[b], dtype=np.float64)
+    na = np.linalg.norm(va, axis=1, keepdims=True)
+    nb = np.linalg.norm(vb, axis=1, keepdims=True)
+    den = na * nb.T
+    dot = va @ vb.T
+    return np.divide(dot, den, out=np.zeros_like(dot), where=den > 0)
 
 
 def read_model_config(path: Path) -> tuple[str, dict[str, Any]]:

@@ -33,7 +33,7 @@ import scipy.linalg
 from pydantic import Field
 
 from ltrec.errors import ModelError
-from ltrec.models.base import Progress, Recommender, RepeatConfig, report
+from ltrec.models.base import Progress, Recommender, RepeatConfig, report, score_shares
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData
@@ -108,6 +108,8 @@ class EASE(Recommender):
     config_cls = EASEConfig
     repeat_default = 0.3
     popularity_default = 0.6
+    live_history = True  # score = history @ B: a new event changes the scores at once
+    contribution_method = "exact"
 
     def _fit(self, data: InteractionData, progress: Progress | None) -> None:
         cfg: EASEConfig = self.config  # type: ignore[assignment]
@@ -153,14 +155,31 @@ class EASE(Recommender):
         return x
 
     def _score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
-        x = self._input(self.seen_[users][:, self.active_])
+        return self._score_history(self.seen_[users], users, items)
+
+    def _score_history(self, x, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:  # noqa: ANN001
+        x = self._input(x[:, self.active_])
         s_active = np.asarray(x @ self.b_, dtype=np.float32)
         # Unfitted items: the popularity fallback, below every fitted score, finite.
         floor = s_active.min(axis=1, keepdims=True) - 1.0 if s_active.size else 0.0
-        full = np.empty((len(users), self.n_items_), dtype=np.float32)
+        full = np.empty((x.shape[0], self.n_items_), dtype=np.float32)
         full[:] = floor + (self.pop_ / (self.pop_.max() + 1.0)).astype(np.float32)
         full[:, self.active_] = s_active
         return full if items is None else full[:, items]
+
+    def _contribution_matrix(self, x, hist: np.ndarray, items: np.ndarray) -> np.ndarray:  # noqa: ANN001
+        """Exact: score(i) = sum_j x_j B[j, i] over the fitted items, so history item j's
+        share is x_j B[j, i] / score(i). Unfitted items (scored by popularity) and unfitted
+        history items contribute nothing."""
+        pos = np.full(self.n_items_, -1, dtype=np.int64)
+        pos[self.active_] = np.arange(len(self.active_))
+        h, c = pos[hist], pos[items]
+        xj = self._input(x).toarray()[0, hist]
+        terms = np.zeros((len(items), len(hist)), dtype=np.float64)
+        ok_h, ok_c = h >= 0, c >= 0
+        sub = self.b_[np.ix_(h[ok_h], c[ok_c])].T.astype(np.float64) * xj[ok_h][None, :]
+        terms[np.ix_(ok_c, ok_h)] = sub
+        return score_shares(terms)
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"active": self.active_, "b": self.b_}

@@ -28,6 +28,7 @@ from ltrec.models.base import (
     RepeatConfig,
     csr_from_arrays,
     csr_to_arrays,
+    item_item_shares,
     report,
 )
 
@@ -57,6 +58,8 @@ class ItemKNN(Recommender):
     config_cls = ItemKNNConfig
     repeat_default = 0.3
     popularity_default = 0.6
+    live_history = True  # score = history @ S: a new event changes the scores at once
+    contribution_method = "exact"
 
     def _fit(self, data: InteractionData, progress: Progress | None) -> None:
         cfg: ItemKNNConfig = self.config  # type: ignore[assignment]
@@ -100,8 +103,19 @@ class ItemKNN(Recommender):
         return x
 
     def _score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
+        return self._score_history(self.seen_[users], users, items)
+
+    def _score_history(
+        self, x: sp.csr_matrix, users: np.ndarray, items: np.ndarray | None
+    ) -> np.ndarray:
         sim = self.sim_ if items is None else self.sim_[:, items]
-        return np.asarray((self._input(self.seen_[users]) @ sim).todense(), dtype=np.float32)
+        return np.asarray((self._input(x) @ sim).todense(), dtype=np.float32)
+
+    def _contribution_matrix(
+        self, x: sp.csr_matrix, hist: np.ndarray, items: np.ndarray
+    ) -> np.ndarray:
+        """Exact shares of score = x @ S (all terms >= 0: cosine of non-negative data)."""
+        return item_item_shares(self._input(x), self.sim_, hist, items)
 
     def _state(self) -> dict[str, np.ndarray]:
         return csr_to_arrays("sim", self.sim_)

@@ -439,3 +439,39 @@ class KerasPersistence:
         load_keras_weights(model.net_, path, WEIGHTS)
         model._precompute()
         return model
+
+
+def history_inputs(t: FeatureTables, seen: Any, x: Any, users: np.ndarray) -> list[np.ndarray]:
+    """User-feature inputs of users described by history rows ``x`` (live events; H-explain).
+
+    Id and segments: the known user's (``users[r] >= 0``), else 0 ("unknown", which id dropout
+    trains for). The recent-history input (``t.user_history.shape[1]`` items) has no
+    timestamps to go by, so: items whose weight grew beyond the training row (new events)
+    first, by weight then index; then the user's training recency list (``t.user_history``),
+    kept where still in ``x``; then the rest by weight then index. A row equal to the user's
+    training row therefore gives exactly the fitted inputs.
+    """
+    n_hist = t.user_history.shape[1]
+    hist = np.zeros((len(users), n_hist), np.int32)
+    for r, u in enumerate(np.asarray(users, np.int64)):
+        lo, hi = x.indptr[r], x.indptr[r + 1]
+        items, w = x.indices[lo:hi].astype(np.int64), x.data[lo:hi]
+        before = np.zeros(len(items), np.float64)
+        recent = np.empty(0, np.int64)
+        if u >= 0:
+            row = seen[int(u)]
+            before = np.asarray(row[:, items].toarray()[0], np.float64)
+            recent = t.user_history[u][t.user_history[u] > 0].astype(np.int64) - 1
+            recent = recent[np.isin(recent, items)]
+        grew = w > before
+        new = items[grew][np.lexsort((items[grew], -(w - before)[grew]))]
+        rest = items[~grew & ~np.isin(items, recent)]
+        rest = rest[np.lexsort((rest, -w[~grew & ~np.isin(items, recent)]))]
+        order = np.concatenate([new, recent, rest])[:n_hist]
+        hist[r, : len(order)] = order + 1
+    text = np.vstack([np.zeros((1, t.d_text), np.float32), t.item_text])
+    known = np.asarray(users) >= 0
+    ids = np.where(known, np.asarray(users) + 1, 0).astype(np.int32)
+    segs = np.zeros((len(users), t.user_segments.shape[1]), np.int32)
+    segs[known] = t.user_segments[np.asarray(users)[known]]
+    return [ids, hist, text[hist], segs]

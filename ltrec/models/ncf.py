@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from ltrec.models.base import Progress, Recommender, RepeatConfig
+from ltrec.models.base import Progress, Recommender, RepeatConfig, cosine_matrix
 from ltrec.models.keras_util import (
     EarlyStop,
     FeatureTables,
@@ -56,6 +56,7 @@ from ltrec.models.keras_util import (
     batched,
     build_encoders,
     graph_tables,
+    history_inputs,
     hold_out,
     item_id_inputs,
     item_inputs,
@@ -125,6 +126,11 @@ class NCF(KerasPersistence, Recommender):
     name = "ncf"
     config_cls = NCFConfig
     content_model = True
+    # The user side reads the recent history as the two-tower's does: score_history runs it
+    # on the given history (id and segments: the user's when ``users`` names one, else
+    # "unknown"); see _score_history for how far that follows a change.
+    live_history = True
+    contribution_method = "embedding"  # nearest history items by the GMF item factor Q y
     # On repeat-purchase data (see RepeatConfig; chosen on the CC0 validation split).
     repeat_default = 0.3
     popularity_default = 0.6
@@ -322,15 +328,32 @@ class NCF(KerasPersistence, Recommender):
     def _score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
         return self._logits(self.user_a_[users], self.user_g_[users], items)
 
-    def _blend_input(self, users: np.ndarray) -> np.ndarray:
+    def _blend_transform(self, logit: np.ndarray) -> np.ndarray:
         """``p = sigma(logit)``, the pointwise model's own probability, for the repeat blend.
 
         The blend scales each user's scores by their maximum; a logit has an arbitrary offset
         (a user whose best logit is 0.1 and worst -12 would swamp the other terms), whereas the
         probability is what the binary cross-entropy fits and is positive.
         """
-        logit = self._score(users, None)
         return (1.0 / (1.0 + np.exp(-np.clip(logit, -60.0, 60.0)))).astype(np.float32)
+
+    def _score_history(self, x: Any, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
+        """The user side on the given history (:func:`history_inputs`), then :meth:`_logits`."""
+        inputs = history_inputs(self.tables_, self.seen_, x, users)
+        h = self.config.hidden  # type: ignore[attr-defined]
+
+        def run(lo: int, hi: int) -> np.ndarray:
+            out = self.user_side_([a[lo:hi] for a in inputs], training=False)
+            return np.concatenate([o.numpy() for o in out], axis=1)
+
+        up = batched(run, len(users)).reshape(len(users), -1).astype(np.float32)
+        w_g = np.asarray(self.head_.w_g.numpy(), np.float32)
+        return self._logits(up[:, :h], up[:, h:] * w_g, items)
+
+    def _contribution_matrix(self, x: Any, hist: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Cosine of the items' GMF factors ``Q y`` (the part of NCF that compares a user
+        with an item by direction; the MLP part has no per-item direction of its own)."""
+        return cosine_matrix(self.item_q_, items, hist)
 
     def _fallback(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
         if self.config.cold_users == "popularity":  # type: ignore[attr-defined]

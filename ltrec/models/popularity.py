@@ -29,6 +29,7 @@ class Popularity(Recommender):
 
     name = "popularity"
     config_cls = PopularityConfig
+    live_history = True  # trivially: the history changes nothing but what is excluded as seen
 
     def _fit(self, data: InteractionData, progress: Progress | None) -> None:
         cfg: PopularityConfig = self.config  # type: ignore[assignment]
@@ -42,6 +43,9 @@ class Popularity(Recommender):
         return np.broadcast_to(s.astype(np.float32), (len(users), len(s)))
 
     def _fallback(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
+        return self._score(users, items)
+
+    def _score_history(self, x, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:  # noqa: ANN001
         return self._score(users, items)
 
     def _state(self) -> dict[str, np.ndarray]:

@@ -67,7 +67,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field, model_validator
 
-from ltrec.models.base import Progress, Recommender, RepeatConfig
+from ltrec.models.base import Progress, Recommender, RepeatConfig, cosine_matrix
 from ltrec.models.keras_util import (
     EarlyStop,
     FeatureTables,
@@ -76,6 +76,7 @@ from ltrec.models.keras_util import (
     batched,
     build_encoders,
     graph_tables,
+    history_inputs,
     item_id_inputs,
     item_inputs,
     keras,
@@ -206,6 +207,10 @@ class TwoTower(KerasPersistence, Recommender):
     name = "two_tower"
     config_cls = TwoTowerConfig
     content_model = True
+    # The user tower reads the recent history: score_history runs it on the given history
+    # (id and segments: the user's when ``users`` names a known one, else "unknown").
+    live_history = True
+    contribution_method = "embedding"  # nearest history items by item-tower vector
     # On repeat-purchase data (see RepeatConfig; chosen on the CC0 validation split).
     repeat_default = 0.3
     popularity_default = 0.4
@@ -493,15 +498,39 @@ class TwoTower(KerasPersistence, Recommender):
         s *= np.float32(self._inv_tau)
         return add_repeat_term(s, self.counts_, users, items, self._rho * self._inv_tau)
 
-    def _blend_input(self, users: np.ndarray) -> np.ndarray:
+    def _blend_transform(self, s: np.ndarray) -> np.ndarray:
         """``exp(s_ui - max_j s_uj)`` = ``p_ui / max_j p_uj`` under the model's full softmax.
 
         The softmax probability is what the (log-Q corrected) in-batch loss estimates; scaled
         by the user's top item it lies in (0, 1], so the repeat blend can mix it with the
         frequency and popularity terms (a raw ``<u, v> / tau`` has an arbitrary offset).
         """
-        s = self._score(users, None)
         return np.exp(s - s.max(axis=1, keepdims=True)).astype(np.float32)
+
+    def _score_history(
+        self, x: sp.csr_matrix, users: np.ndarray, items: np.ndarray | None
+    ) -> np.ndarray:
+        """The user tower on the given history (:func:`history_inputs`), then as :meth:`_score`
+        with the history's purchase counts in the repeat term."""
+        inputs = history_inputs(self.tables_, self.seen_, x, users)
+        uv = batched(
+            lambda lo, hi: self.user_tower_([a[lo:hi] for a in inputs], training=False).numpy(),
+            len(users),
+        ).reshape(len(users), -1)
+        iv = self.item_vecs_ if items is None else self.item_vecs_[items]
+        s = uv.astype(np.float32) @ iv.T
+        if not self.repeat_on_:
+            return s
+        s *= np.float32(self._inv_tau)
+        counts = sp.csr_matrix(x / np.float32(self.repeat_unit_), dtype=np.float32)
+        rows = np.arange(len(users))
+        return add_repeat_term(s, counts, rows, items, self._rho * self._inv_tau)
+
+    def _contribution_matrix(
+        self, x: sp.csr_matrix, hist: np.ndarray, items: np.ndarray
+    ) -> np.ndarray:
+        """Cosine of the item-tower vectors of each listed item and each history item."""
+        return cosine_matrix(self.item_vecs_, items, hist)
 
     def _fallback(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
         if self.config.cold_users == "popularity":  # type: ignore[attr-defined]

@@ -13,6 +13,13 @@ Class attributes tune what is checked:
 * ``fallback_is_popularity`` (True): users without history get the popularity order exactly.
   A content model whose fallback uses segment features sets it to False.
 * ``score_rtol`` / ``repro_atol``: tolerances for batch-vs-single and seed reproducibility.
+* ``history_tol`` (None): ``score_history`` of a user's training row equals ``score`` of the
+  user within ``score_rtol`` and ``recommend_history`` equals ``recommend``; a number (ALS,
+  which re-solves the user factor) allows that absolute difference per unit of the user's
+  largest |score| and checks the lists against ``score_history`` only.
+* ``history_reads_user`` (False): the model's user representation also reads the user id and
+  segments (Keras models), so the equality holds when ``users=`` names the user; otherwise
+  it must hold for anonymous rows too.
 
 The fixture (:func:`conformance_data`): two clusters of items, A (kitchen) and B (shoes). Ten B
 users make the B items the most popular; five A users buy into A, and all of them have ``a3``.
@@ -148,6 +155,8 @@ class RecommenderConformance:
     fallback_is_popularity: ClassVar[bool] = True
     score_rtol: ClassVar[float] = 1e-5
     repro_atol: ClassVar[float] = 0.0
+    history_tol: ClassVar[float | None] = None
+    history_reads_user: ClassVar[bool] = False
 
     def make_model(self) -> Recommender:
         raise NotImplementedError
@@ -340,3 +349,112 @@ class RecommenderConformance:
             model.recommend(0, 3, candidates=[data.n_items])
         with pytest.raises(ModelError, match="positive"):
             model.recommend(0, 0)
+
+    # ------------------------------------------------------------------ scoring from a history
+
+    def _history_close(self, got: np.ndarray, want: np.ndarray) -> None:
+        if self.history_tol is None:
+            np.testing.assert_allclose(got, want, rtol=self.score_rtol, atol=self.score_rtol)
+        else:
+            scale = np.abs(want).max(axis=-1, keepdims=True)
+            assert (np.abs(got - want) <= self.history_tol * scale).all()
+
+    def test_score_history_of_training_row(self, model: Recommender, data: InteractionData) -> None:
+        users = np.flatnonzero(np.diff(data.matrix.indptr) > 0)
+        rows = data.matrix[users]
+        want = model.score(users)
+        self._history_close(model.score_history(rows, users=users), want)
+        sub = np.array(self.ix(data, "c1", "a0", "b2"))
+        self._history_close(model.score_history(rows, sub, users=users), want[:, sub])
+        if not self.history_reads_user:  # the history alone decides
+            self._history_close(model.score_history(rows), want)
+        # One 1-D history gives 1-D scores, equal to its row of the batch.
+        u = data.user_index["uT"]
+        one = model.score_history(data.matrix[u].toarray()[0], users=[u])
+        assert one.shape == (data.n_items,)
+        self._history_close(one, want[list(users).index(u)])
+        assert isinstance(type(model).live_history, bool)
+
+    def test_recommend_history_equals_recommend(
+        self, model: Recommender, data: InteractionData
+    ) -> None:
+        users = np.flatnonzero(np.diff(data.matrix.indptr) > 0)
+        rows = data.matrix[users]
+        cand = np.array(self.ix(data, "b3", "a0", "a3", "c0", "b1"))
+        for kwargs in ({}, {"candidates": cand}, {"exclude_seen": False}):
+            k = data.n_items + 2
+            got_i, got_s = model.recommend_history(rows, k, users=users, **kwargs)
+            assert got_i.shape == got_s.shape == (len(users), k)
+            if self.history_tol is None:
+                want_i, want_s = model.recommend(users, k, **{"exclude_seen": True, **kwargs})
+                for r in range(len(users)):
+                    _close_lists(got_i[r], got_s[r], want_i[r], want_s[r], self.score_rtol)
+            # Always: the lists are score_history's order, seen items masked, -1 padded.
+            s = model.score_history(rows, users=users)
+            allowed = np.ones_like(s, dtype=bool)
+            if kwargs.get("exclude_seen", True):
+                allowed[rows.nonzero()] = False
+            if "candidates" in kwargs:
+                keep = np.zeros(data.n_items, bool)
+                keep[cand] = True
+                allowed &= keep[None, :]
+            for r in range(len(users)):
+                valid = got_i[r][got_i[r] >= 0]
+                assert sorted(valid.tolist()) == np.flatnonzero(allowed[r]).tolist()
+                assert (got_i[r][len(valid) :] == -1).all()
+                assert np.isneginf(got_s[r][len(valid) :]).all()
+                np.testing.assert_allclose(got_s[r][: len(valid)], s[r, valid], rtol=1e-6)
+                assert np.all(np.diff(got_s[r][: len(valid)]) <= 0), "best first"
+
+    def test_history_without_events_is_the_fallback(
+        self, model: Recommender, data: InteractionData
+    ) -> None:
+        empty = np.zeros((2, data.n_items), np.float32)
+        np.testing.assert_array_equal(model.score_history(empty), model.score(np.array([-1, -1])))
+        items, _ = model.recommend_history(empty, 4)
+        np.testing.assert_array_equal(items, model.recommend(np.array([-1, -1]), 4)[0])
+
+    def test_anonymous_history_like_the_target_user(
+        self, model: Recommender, data: InteractionData
+    ) -> None:
+        """A user new to training whose live history is uT's (a0, a1, a2) gets a3 first."""
+        if not (self.personalised and type(model).live_history):
+            return
+        row = np.zeros(data.n_items, np.float32)
+        row[self.ix(data, "a0", "a1", "a2")] = 1.0
+        items, _ = model.recommend_history(row, 1)
+        assert items.tolist() == self.ix(data, "a3")
+
+    def test_history_bad_input_is_a_clear_error(
+        self, model: Recommender, data: InteractionData
+    ) -> None:
+        from ltrec.errors import ModelError
+
+        with pytest.raises(ModelError, match="one column per item"):
+            model.score_history(np.ones((1, data.n_items + 1)))
+        bad = np.zeros((1, data.n_items))
+        bad[0, 0] = -1.0
+        with pytest.raises(ModelError, match=">= 0"):
+            model.score_history(bad)
+        with pytest.raises(ModelError, match="entries"):
+            model.score_history(np.ones((2, data.n_items)), users=[0])
+
+    def test_contributions(self, model: Recommender, data: InteractionData) -> None:
+        u = data.user_index["uT"]
+        row = data.matrix[u]
+        hist = set(row.indices.tolist())
+        items = np.array(self.ix(data, "a3", "b0", "a0", "c0"))
+        got = model.contributions(row, items, top=2)
+        assert got.method == type(model).contribution_method
+        assert got.method in {"exact", "embedding", "none"}
+        assert len(got.rows) == len(items)
+        for item, pairs in zip(items.tolist(), got.rows, strict=True):
+            assert len(pairs) <= 2
+            assert all(j in hist and j != item and v > 0 for j, v in pairs)
+            assert [v for _, v in pairs] == sorted((v for _, v in pairs), reverse=True)
+        if got.method == "none":
+            assert all(r == () for r in got.rows)
+        if got.method == "exact":
+            # a3 co-occurs with every item of uT's history: it is explained.
+            assert len(got.rows[0]) == 2
+        assert model.contributions(np.zeros(data.n_items), items).rows == ((),) * len(items)

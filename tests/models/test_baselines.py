@@ -24,6 +24,10 @@ class TestEASE(RecommenderConformance):
 
 
 class TestALS(RecommenderConformance):
+    # score_history re-solves the user factor exactly; the fit's factor came from a few CG
+    # steps against the previous sweep's item factors (measured max 0.05 of the scale here).
+    history_tol = 0.1
+
     def make_model(self) -> ALS:
         return ALS(factors=4, iterations=10, regularization=0.01, alpha=5.0, seed=3)
 

@@ -28,6 +28,8 @@ SMALL = dict(
 
 
 class TestNCF(RecommenderConformance):
+    history_reads_user = True  # the user tower reads the user id and segments too
+
     def make_model(self) -> NCF:
         return NCF(**SMALL)
 

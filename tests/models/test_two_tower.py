@@ -34,6 +34,8 @@ SMALL = dict(
 
 
 class TestTwoTower(RecommenderConformance):
+    history_reads_user = True  # the user tower reads the user id and segments too
+
     def make_model(self) -> TwoTower:
         return TwoTower(**SMALL)
 
