@@ -47,6 +47,7 @@ from ltrec.models.base import (
     RepeatConfig,
     csr_from_arrays,
     csr_to_arrays,
+    item_item_shares,
     report,
     top_k,
 )
@@ -120,7 +121,8 @@ class ContentBlend(Recommender):
     name = "content"
     config_cls = ContentBlendConfig
     content_model = True
-    live_history = True
+    live_history = True  # score = history @ S: a new event changes the scores at once
+    contribution_method = "exact"
     repeat_default = 0.3
     popularity_default = 0.6
 
@@ -157,7 +159,7 @@ class ContentBlend(Recommender):
         return x
 
     def _score_history(
-        self, x: sp.csr_matrix, users: np.ndarray | None, items: np.ndarray | None
+        self, x: sp.csr_matrix, users: np.ndarray, items: np.ndarray | None
     ) -> np.ndarray:
         sim = self.sim_ if items is None else self.sim_[:, items]
         return np.asarray((self._input(x) @ sim).todense(), dtype=np.float32)
@@ -165,9 +167,11 @@ class ContentBlend(Recommender):
     def _score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
         return self._score_history(self.seen_[users], users, items)
 
-    def _contribution_matrix(self) -> sp.csr_matrix:
-        """S with score = input(history) @ S: each history item's exact part of a score."""
-        return self.sim_
+    def _contribution_matrix(
+        self, x: sp.csr_matrix, hist: np.ndarray, items: np.ndarray
+    ) -> np.ndarray:
+        """Exact shares of score = input(x) @ S (every term >= 0)."""
+        return item_item_shares(self._input(x), self.sim_, hist, items)
 
     def _state(self) -> dict[str, np.ndarray]:
         return csr_to_arrays("sim", self.sim_)

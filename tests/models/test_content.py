@@ -95,3 +95,18 @@ def test_without_text_vectors_is_a_clear_error() -> None:
 def test_registered() -> None:
     assert get_model_class("content") is ContentBlend
     assert ContentBlend.content_model and ContentBlend.live_history
+
+
+def test_contributions_are_the_exact_shares_of_the_blend() -> None:
+    # u0 (history a, b) scores c by S[a, c] + S[b, c] = 0.5/sqrt(3) (co-occurrence only: the
+    # text cosine of a and c is 0) + 0.5 * 0.8 (text only: b and c share no user).
+    data = small_data()
+    a, b, c = (data.item_index[i] for i in "abc")
+    model = ContentBlend(mix=0.5, neighbours=10, shrinkage=0.0).fit(data)
+    history = data.matrix[data.user_index["u0"]]
+    sa, sb = 0.5 / math.sqrt(3.0), 0.4
+    out = model.contributions(history, [c])
+    assert out.method == "exact"
+    (((first, share_b), (second, share_a)),) = out.rows
+    assert (first, second) == (b, a)
+    np.testing.assert_allclose([share_b, share_a], [sb / (sa + sb), sa / (sa + sb)], rtol=1e-6)

@@ -99,3 +99,19 @@ def test_registered_and_bounded() -> None:
     for bad in ({"alpha": -0.1}, {"beta": 2.5}, {"neighbours": 0}):
         with pytest.raises(ConfigError):
             make_model("rp3beta", bad)
+
+
+def test_contributions_are_the_exact_shares_of_the_walk() -> None:
+    # beta = 0: u3 (history h, p) scores q by W[h, q] + W[p, q]. W[h, q] = 2/18 (above);
+    # W[p, q]: p -> u0, u1, u2, u3 (1/4 each) -> q only via u0 (1/3) = 1/12. Score 7/36, so
+    # h holds (1/9) / (7/36) = 4/7 of it and p 3/7.
+    data = walk_data()
+    model = RP3beta(alpha=1.0, beta=0.0).fit(data)
+    h, p, q = (data.item_index[i] for i in ("h", "p", "q"))
+    history = data.matrix[data.user_index["u3"]]
+    np.testing.assert_allclose(model.score_history(history, [q]), [[7 / 36]], rtol=1e-6)
+    out = model.contributions(history, [q])
+    assert out.method == "exact"
+    (((first, share_h), (second, share_p)),) = out.rows
+    assert (first, second) == (h, p)
+    np.testing.assert_allclose([share_h, share_p], [4 / 7, 3 / 7], rtol=1e-6)
