@@ -50,6 +50,8 @@ EXPORT_COLUMNS = [
 HISTORY_TOP = 2
 #: Longest title shown in a reason (longer ones end in "…").
 TITLE_CHARS = 40
+#: The reason of an item no history item contributed to (filled in by the model's order).
+_NO_LINK = "no link to your history: ranked by the model's score"
 #: Strongest event first: the verb a reason uses for a history item.
 _VERBS = (("purchase", "bought"), ("cart", "added"), ("view", "viewed"))
 
@@ -582,6 +584,7 @@ class RecSession:
                 else:
                     for x, contrib in zip(per_item, con.rows, strict=True):
                         if not contrib:
+                            x.append({"kind": "fallback", "text": _NO_LINK, "item_ids": []})
                             continue
                         hitems = np.array([i for i, _ in contrib], dtype=np.int64)
                         kinds = self._kinds(u, hitems)
