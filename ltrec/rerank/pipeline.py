@@ -14,7 +14,7 @@ Bad settings raise :class:`~ltrec.errors.ConfigError` naming the key and the all
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -29,11 +29,15 @@ from ltrec.rerank.strategies import (
     MMR,
     BaseOrder,
     BaseOrderConfig,
+    CalibratedPopularity,
+    CalibratedPopularityConfig,
     Calibration,
     CalibrationConfig,
     Fair,
     FairConfig,
     MMRConfig,
+    PersonalXQuAD,
+    PersonalXQuADConfig,
     StrategyConfig,
     TailBoost,
     TailBoostConfig,
@@ -42,7 +46,14 @@ from ltrec.rerank.strategies import (
 )
 
 RerankConfig = Annotated[
-    BaseOrderConfig | TailBoostConfig | XQuADConfig | CalibrationConfig | MMRConfig | FairConfig,
+    BaseOrderConfig
+    | TailBoostConfig
+    | XQuADConfig
+    | PersonalXQuADConfig
+    | CalibrationConfig
+    | CalibratedPopularityConfig
+    | MMRConfig
+    | FairConfig,
     Field(discriminator="strategy"),
 ]
 
@@ -53,7 +64,9 @@ STRATEGIES: dict[str, tuple[type[StrategyConfig], type]] = {
     "none": (BaseOrderConfig, BaseOrder),
     "tail_boost": (TailBoostConfig, TailBoost),
     "xquad": (XQuADConfig, XQuAD),
+    "xquad_personal": (PersonalXQuADConfig, PersonalXQuAD),
     "calibration": (CalibrationConfig, Calibration),
+    "calibrated_popularity": (CalibratedPopularityConfig, CalibratedPopularity),
     "mmr": (MMRConfig, MMR),
     "fair": (FairConfig, Fair),
 }
@@ -260,6 +273,20 @@ class Pipeline:
         if self._mask is None or self._mask[0] is not context:
             self._mask = (context, item_mask(self.config.rules, context))
         return self._mask[1]
+
+    def rerank_many(
+        self,
+        pools: Sequence[Candidates],
+        context: Context,
+        users: Sequence[int | None],
+        k: int,
+    ) -> list[Ranked]:
+        """Many users' lists; a strategy that ranks a batch at once (MMR) does so when no
+        rule changes the pools."""
+        many = getattr(self.strategy, "rerank_many", None)
+        if many is not None and self.mask(context) is None:
+            return list(many(pools, context, users, k))
+        return [self.rerank(c, context, u, k) for c, u in zip(pools, users, strict=True)]
 
     def rerank(self, candidates: Candidates, context: Context, user: int | None, k: int) -> Ranked:
         rules = self.config.rules

@@ -10,6 +10,8 @@ moment it was chosen.
 from __future__ import annotations
 
 import math
+import weakref
+from collections.abc import Sequence
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -165,14 +167,18 @@ class XQuAD:
     def __init__(self, config: XQuADConfig) -> None:
         self.config = config
 
+    def p_tail(self, context: Context, user: int | None) -> float:
+        """P(tail|u): the user's tail share when personalised (1/2 without history), else 1/2."""
+        if not self.config.personalised:
+            return 0.5
+        share = context.user_tail_share(user)
+        return 0.5 if share is None else share
+
     def rerank(self, candidates: Candidates, context: Context, user: int | None, k: int) -> Ranked:
         cfg = self.config
         rel = minmax(candidates.scores)
         tail = context.tail[candidates.items]
-        p_tail = 0.5
-        if cfg.personalised:
-            share = context.user_tail_share(user)
-            p_tail = 0.5 if share is None else share
+        p_tail = self.p_tail(context, user)
         queues = (np.flatnonzero(~tail), np.flatnonzero(tail))  # head, tail; base order
         p_aspect = (1.0 - p_tail, p_tail)
         ptr = [0, 0]
@@ -199,6 +205,190 @@ class XQuAD:
             final.append(best_obj)
             aspect = "tail" if best_a == 1 else "head"
             reasons.append(f"moved up: covers the {aspect} aspect (+{best_div:.2f})")
+        return finish(candidates, np.array(picked, dtype=np.int64), final, reasons, cfg.label())
+
+
+class PersonalXQuADConfig(StrategyConfig):
+    """Personalised popularity-aware xQuAD: P(tail|u) from the user's own history."""
+
+    STRENGTH: ClassVar[str] = "lam"
+
+    strategy: Literal["xquad_personal"] = "xquad_personal"
+    lam: float = Field(0.5, ge=0.0, le=1.0, alias="lambda", description="Trade-off lambda.")
+    smooth: bool = Field(
+        True, description="Smooth coverage (share of S outside the aspect) instead of binary."
+    )
+    shrink: float = Field(
+        0.0,
+        ge=0.0,
+        le=100.0,
+        description="Pseudo-count m pulling a short history's tail share towards the shop's: "
+        "P(tail|u) = (tail items + m p0) / (history + m); 0 = the user's own share.",
+    )
+
+
+class PersonalXQuAD(XQuAD):
+    """Personalised xQuAD (Abdollahpouri, Burke & Mobasher 2019, as :class:`XQuAD`): the tail
+    aspect's weight is each user's own appetite for the tail,
+
+        P(tail|u) = (t_u + m p0) / (n_u + m),
+
+    with n_u the user's history length, t_u its tail items, p0 the tail share of every
+    user's history together and m = ``shrink`` (0: the paper's plain share t_u / n_u). A user
+    without history gets p0, so tail slots go to users who like the tail and a new user gets
+    the shop's average appetite.
+    """
+
+    def __init__(self, config: PersonalXQuADConfig) -> None:
+        self.config = config  # type: ignore[assignment]
+
+    def p_tail(self, context: Context, user: int | None) -> float:
+        n = context.history(user).size
+        p0 = _tail_share_of_histories(context)
+        m = self.config.shrink  # type: ignore[attr-defined]
+        if n == 0:
+            return p0
+        t = float(context.user_buckets[user, -1]) * n  # type: ignore[index]
+        return (t + m * p0) / (n + m)
+
+
+_DERIVED: weakref.WeakKeyDictionary[Context, dict[str, object]] = weakref.WeakKeyDictionary()
+
+
+def _derived(context: Context) -> dict[str, object]:
+    """Per-context values the personalised strategies compute once (dropped with the context)."""
+    return _DERIVED.setdefault(context, {})
+
+
+def _tail_share_of_histories(context: Context) -> float:
+    """p0: the share of tail items over every user's history together (1/2 without any)."""
+    cache = _derived(context)
+    if "p0" not in cache:
+        h = context.history_items
+        cache["p0"] = float(context.tail[h].mean()) if h.size else 0.5
+    return cache["p0"]  # type: ignore[return-value]
+
+
+#: Cumulative interaction shares that cut head / mid / tail in Abdollahpouri et al. 2021:
+#: the head items take the first 20% of interactions, the tail items the last 20%.
+PAPER_CUTS = (0.2, 0.8)
+PAPER_GROUPS = ("head", "mid", "tail")
+
+
+def popularity_groups(context: Context, groups: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(group code per item, group names): the paper's head/mid/tail or the context's buckets."""
+    if groups == "buckets":
+        return context.bucket, context.bucket_names
+    cache = _derived(context)
+    if "paper_groups" not in cache:
+        from ltrec.evaluation.longtail import popularity_buckets  # the one bucketing rule
+
+        cache["paper_groups"] = popularity_buckets(context.popularity, PAPER_CUTS)
+    return cache["paper_groups"], PAPER_GROUPS  # type: ignore[return-value]
+
+
+def user_group_distribution(context: Context, user: int | None, groups: str) -> np.ndarray:
+    """p(g|u): the share of the user's history in each popularity group (zeros without one)."""
+    codes, names = popularity_groups(context, groups)
+    hist = context.history(user)
+    counts = np.bincount(codes[hist], minlength=len(names)).astype(float)
+    total = counts.sum()
+    return counts / total if total else counts
+
+
+def js_divergence(p: Sequence[float], q: Sequence[float]) -> float:
+    """Jensen-Shannon divergence in bits, in [0, 1]:
+
+        JS(p, q) = 1/2 KL(p || m) + 1/2 KL(q || m),  m = (p + q) / 2.
+
+    Plain floats: the strategies call it on a handful of groups many times per list.
+    """
+    out = 0.0
+    for a, b in zip(p, q, strict=True):
+        m = (a + b) / 2
+        if a > 0:
+            out += a * math.log2(a / m)
+        if b > 0:
+            out += b * math.log2(b / m)
+    return max(out / 2, 0.0)
+
+
+class CalibratedPopularityConfig(StrategyConfig):
+    """Calibrated popularity: the list's head/mid/tail mix matches the user's history."""
+
+    STRENGTH: ClassVar[str] = "lam"
+
+    strategy: Literal["calibrated_popularity"] = "calibrated_popularity"
+    lam: float = Field(0.5, ge=0.0, le=1.0, alias="lambda", description="Trade-off lambda.")
+    groups: Literal["paper", "buckets"] = Field(
+        "paper",
+        description="Popularity groups: the paper's head/mid/tail (the first 20% and the last "
+        "20% of interactions) or the dataset's popularity buckets.",
+    )
+
+
+class CalibratedPopularity:
+    """Calibrated popularity, CP (Abdollahpouri, Mansoury, Burke, Mobasher & Malthouse 2021,
+    "User-centered Evaluation of Popularity Bias in Recommender Systems", UMAP).
+
+    Items fall into popularity groups g (head H: the most popular items, taking the first 20%
+    of interactions; tail T: the least popular, taking the last 20%; mid M: the rest). p(g|u)
+    is the user's history over the groups, q(g|S) = |S ∩ g| / |S| the list's. The list
+    maximises, greedily,
+
+        (1 - lambda) * sum_{i in S} rel(i) - lambda * JS(p, q(S)),
+
+    JS the Jensen-Shannon divergence (:func:`js_divergence`, in bits; finite without the
+    smoothing KL needs). Each step adds the item with the best objective for S ∪ {i}; within a
+    group that is the highest-relevance remaining item. An item's final score is its marginal
+    objective, (1 - lambda) rel(i) - lambda * (JS after - JS before). A user without history
+    gets the base order (there is nothing to calibrate to).
+    """
+
+    def __init__(self, config: CalibratedPopularityConfig) -> None:
+        self.config = config
+
+    def rerank(self, candidates: Candidates, context: Context, user: int | None, k: int) -> Ranked:
+        cfg = self.config
+        n = min(k, len(candidates))
+        p = user_group_distribution(context, user, cfg.groups)
+        if p.sum() <= 0 or cfg.lam == 0 or n == 0:
+            notes = () if cfg.lam == 0 or n == 0 else ("no history to calibrate to: base order",)
+            return finish(
+                candidates, np.arange(n), candidates.scores[:n], "", cfg.label(), notes=notes
+            )
+        codes, names = popularity_groups(context, cfg.groups)
+        rel = minmax(candidates.scores).tolist()
+        group = codes[candidates.items]
+        queues = [np.flatnonzero(group == g).tolist() for g in range(len(names))]
+        ptr = [0] * len(names)
+        cnt = [0] * len(names)
+        pl = p.tolist()
+        lam = cfg.lam
+        js_prev = 0.0
+        picked, final, reasons = [], [], []
+        for step in range(n):
+            best, best_obj, best_js, best_g = -1, -math.inf, 0.0, -1
+            for g, queue in enumerate(queues):
+                if ptr[g] >= len(queue):
+                    continue
+                pos = queue[ptr[g]]
+                cnt[g] += 1
+                js = js_divergence(pl, [c / (step + 1) for c in cnt])
+                cnt[g] -= 1
+                # The sum of rel over S is common to every candidate: compare the marginals.
+                obj = (1 - lam) * rel[pos] - lam * js
+                if obj > best_obj or (obj == best_obj and pos < best):
+                    best, best_obj, best_js, best_g = pos, obj, js, g
+            ptr[best_g] += 1
+            cnt[best_g] += 1
+            picked.append(best)
+            final.append((1 - lam) * rel[best] - lam * (best_js - js_prev))
+            js_prev = best_js
+            reasons.append(
+                f"moved up for calibrated popularity ({names[best_g]}: "
+                f"{p[best_g]:.0%} of the user's history)"
+            )
         return finish(candidates, np.array(picked, dtype=np.int64), final, reasons, cfg.label())
 
 
@@ -398,47 +588,146 @@ class MMR:
     Diversity-Based Reranking for Reordering Documents and Producing Summaries", SIGIR).
 
     Greedy: S grows by argmax_i (1 - lambda) rel(i) - lambda * max_{j in S} sim(i, j), with sim
-    the cosine of the items' text embeddings, or 1[same known category]. The first item is the
-    base top. Without embeddings in the context, category similarity is used and the list says so.
+    the cosine of the items' text embeddings, or 1[same known category]. (The paper writes
+    lambda on the relevance term; here lambda weighs diversity, so 0 is the base order.) The
+    first item is the base top; ties go to the item higher in the base order. Without
+    embeddings in the context, category similarity is used and the list says so.
+
+    Many users are re-ranked at once (:meth:`rerank_many`): their pools are padded into
+    [users, M] arrays and each greedy step is one argmax over every user, with the similarity
+    of the whole pool to the item each user just took computed in one batched product. One
+    user's :meth:`rerank` is the same code on a batch of one.
     """
+
+    #: Pool embeddings gathered at once ([users, M, d] float32), in floats: bounds memory.
+    BATCH_FLOATS = 8_000_000
+    #: Pool positions ranked at once ([users, M]) when similarities come from one table.
+    BATCH_CELLS = 1_000_000
+    #: Most distinct pool items whose similarity table ([U, U] float32) is computed once.
+    MAX_TABLE = 6_000
 
     def __init__(self, config: MMRConfig) -> None:
         self.config = config
 
     def rerank(self, candidates: Candidates, context: Context, user: int | None, k: int) -> Ranked:
+        return self.rerank_many([candidates], context, [user], k)[0]
+
+    def rerank_many(
+        self,
+        pools: Sequence[Candidates],
+        context: Context,
+        users: Sequence[int | None],
+        k: int,
+    ) -> list[Ranked]:
+        """The lists of many users' pools (each in base order), as :meth:`rerank` per user."""
         cfg = self.config
-        n = min(k, len(candidates))
-        if cfg.lam == 0 or n == 0:
-            return finish(candidates, np.arange(n), candidates.scores[:n], "", cfg.label())
-        rel = minmax(candidates.scores)
-        by, notes = cfg.by, []
+        out: list[Ranked | None] = [None] * len(pools)
+        by, notes = cfg.by, ()
         if by == "embedding" and context.embedding is None:
             by = "category"
-            notes.append("no text embeddings in this dataset: similarity by category")
+            notes = ("no text embeddings in this dataset: similarity by category",)
+        todo = []
+        for i, cand in enumerate(pools):
+            n = min(k, len(cand))
+            if cfg.lam == 0 or n == 0:
+                out[i] = finish(cand, np.arange(n), cand.scores[:n], "", cfg.label())
+            else:
+                todo.append(i)
+        if not todo:
+            return out  # type: ignore[return-value]
+        width = max(len(pools[i]) for i in todo)
+        steps = min(k, width)
+        table = None
+        chunk = max(1, self.BATCH_CELLS // width)
         if by == "embedding":
-            emb = context.embedding[candidates.items]  # type: ignore[index]
+            seen = np.zeros(context.n_items, dtype=bool)
+            for i in todo:
+                seen[pools[i].items] = True
+            uniq = np.flatnonzero(seen)
+            # The cosine of every pair of pool items in one matrix product, when that is
+            # cheaper than one matrix-vector product per user and step (many users sharing
+            # a catalogue of a few thousand items, as in an evaluation).
+            if uniq.size <= self.MAX_TABLE and uniq.size**2 <= 4 * len(todo) * width * steps:
+                emb = context.embedding[uniq]  # type: ignore[index]
+                where = np.zeros(context.n_items, dtype=np.int64)
+                where[uniq] = np.arange(uniq.size)
+                table = (emb @ emb.T, where)
+            else:
+                chunk = max(1, self.BATCH_FLOATS // (width * context.embedding.shape[1]))  # type: ignore[union-attr]
+        label = cfg.label()
+        for lo in range(0, len(todo), chunk):
+            part = todo[lo : lo + chunk]
+            ranked = self._greedy([pools[i] for i in part], context, by, k, table)
+            for i, (picked, final, sim) in zip(part, ranked, strict=True):
+                # Worded only for items that moved up (finish words the others).
+                reasons = [
+                    f"moved up for diversity (max similarity {m:.2f})" if p > r else ""
+                    for r, (p, m) in enumerate(zip(picked.tolist(), sim.tolist(), strict=True))
+                ]
+                out[i] = finish(pools[i], picked, final, reasons, label, notes=notes)
+        return out  # type: ignore[return-value]
+
+    def _greedy(
+        self,
+        pools: Sequence[Candidates],
+        context: Context,
+        by: str,
+        k: int,
+        table: tuple[np.ndarray, np.ndarray] | None,
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(picked positions, final scores, max similarity when picked) per pool.
+
+        ``table``: (cosine of every pair of pool items, row of each item in it), or None to
+        take each step's similarities from the pool embeddings.
+        """
+        lam = self.config.lam
+        b = len(pools)
+        lens = np.array([len(c) for c in pools])
+        width = int(lens.max())
+        valid = np.arange(width)[None, :] < lens[:, None]
+        items = np.zeros((b, width), dtype=np.int64)
+        scores = np.zeros((b, width))
+        for r, c in enumerate(pools):
+            items[r, : lens[r]] = c.items
+            scores[r, : lens[r]] = c.scores
+        # rel = minmax per pool, elementwise as :func:`minmax` (a constant pool is all ones).
+        lo = np.where(valid, scores, np.inf).min(axis=1, keepdims=True)
+        hi = np.where(valid, scores, -np.inf).max(axis=1, keepdims=True)
+        span = hi - lo
+        flat = span <= 1e-12
+        rel = (1 - lam) * np.where(flat, 1.0, (scores - lo) / np.where(flat, 1.0, span))
+        if by == "category":
+            cat = np.where(valid, context.category[items], -1)
+        elif table is not None:
+            sims, where = table
+            loc = where[items]
         else:
-            cat = context.category[candidates.items]
-        max_sim = np.zeros(len(candidates))
-        free = np.ones(len(candidates), dtype=bool)
-        lam = cfg.lam
-        picked, final, reasons = [], [], []
-        for step in range(n):
-            obj = np.where(free, (1 - lam) * rel - lam * max_sim, -np.inf)
-            pos = int(np.argmax(obj))  # first maximum: ties keep base order
-            picked.append(pos)
-            final.append(float(obj[pos]))
-            reasons.append(f"moved up for diversity (max similarity {max_sim[pos]:.2f})")
-            free[pos] = False
-            if step + 1 < n:
-                if by == "embedding":
-                    sim = emb @ emb[pos]
+            emb = context.embedding[items]  # type: ignore[index]
+        rows = np.arange(b)
+        n = np.minimum(lens, k)
+        steps = int(n.max())
+        max_sim = np.zeros((b, width))
+        free = valid.copy()
+        picked = np.zeros((b, steps), dtype=np.int64)
+        final = np.zeros((b, steps))
+        sim_at = np.zeros((b, steps))
+        for t in range(steps):
+            obj = np.where(free, rel - lam * max_sim, -np.inf)
+            pos = np.argmax(obj, axis=1)  # first maximum: ties keep base order
+            picked[:, t] = pos
+            final[:, t] = obj[rows, pos]
+            sim_at[:, t] = max_sim[rows, pos]
+            free[rows, pos] = False
+            if t + 1 < steps:
+                if by == "category":
+                    c = cat[rows, pos][:, None]
+                    sim = ((cat == c) & (c >= 0)).astype(float)
+                elif table is not None:
+                    sim = sims[loc[rows, pos][:, None], loc]
                 else:
-                    sim = ((cat == cat[pos]) & (cat >= 0)).astype(float)
+                    sim = np.matmul(emb, emb[rows, pos][:, :, None])[:, :, 0]
                 np.maximum(max_sim, sim, out=max_sim)
-        return finish(
-            candidates, np.array(picked, dtype=np.int64), final, reasons, cfg.label(), notes=notes
-        )
+        return [(picked[r, : n[r]], final[r, : n[r]], sim_at[r, : n[r]]) for r in range(b)]
 
 
 def intra_list_distance(context: Context, items: np.ndarray, by: str = "embedding") -> float:
