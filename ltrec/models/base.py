@@ -62,6 +62,9 @@ CONFIG_FILE = "config.json"
 STATE_FILE = "state.npz"
 #: Users scored per block in :meth:`Recommender.recommend`: bounds the dense score matrix.
 _BLOCK_CELLS = 8_000_000
+#: Contributions (shares, cosines) at or below this are float noise, not reasons: an EASE
+#: weight that is 0 in exact arithmetic comes out as +-1e-17.
+_MIN_SHARE = 1e-6
 
 
 class ModelConfig(BaseModel):
@@ -653,7 +656,8 @@ class Recommender(abc.ABC):
 
         Returns:
             :class:`Contributions`: per listed item, ``(history item, value)`` pairs, largest
-            first (ties: lower item index), positive values only, never the item itself.
+            first (ties: lower item index), values above 1e-6 only (noise is no reason), never
+            the item itself.
         """
         self._check_fitted()
         top = self._k(top)
@@ -672,7 +676,8 @@ class Recommender(abc.ABC):
         rows = []
         for r in range(len(cols)):
             order = np.argsort(-m[r], kind="stable")[:top]
-            rows.append(tuple((int(hist[j]), float(m[r, j])) for j in order if m[r, j] > 0))
+            pairs = ((int(hist[j]), float(m[r, j])) for j in order if m[r, j] > _MIN_SHARE)
+            rows.append(tuple(pairs))
         return Contributions(method, tuple(rows))
 
     #: What :meth:`contributions` reports: "exact" (a decomposition of the model's own score),
