@@ -482,7 +482,8 @@ _STALE_HELP = (
 )
 _RERANK_HELP = (
     'a re-ranking setting as JSON, e.g. \'{"strategy": "tail_boost", "beta": 0.5}\'; '
-    "strategies: none, tail_boost, xquad, calibration, mmr, fair; business rules under "
+    "strategies: none, tail_boost, xquad, xquad_personal, calibration, "
+    "calibrated_popularity, mmr, fair; business rules under "
     '"rules" (in_stock, price_min, price_max, include_categories, exclude_categories, pins); '
     "or the URL form strategy=tail_boost&beta=0.5&rules.in_stock=1"
 )

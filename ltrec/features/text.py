@@ -460,9 +460,14 @@ def embed_texts(
         ``(vectors [n, dim] float32, info)`` in the order of ``texts``.
     """
     texts = [t or "" for t in texts]
-    enc = encoder or get_encoder(config)
+    enc = encoder
+    if enc is None and encoder_info(config).kind != "minilm":
+        enc = get_encoder(config)
     if isinstance(enc, TfidfSvdEncoder) and not enc.fitted:
         enc.fit(texts)  # on the whole corpus, so the cache key names this fit
+    # MiniLM's cache key is its fixed name, so the cache is read before the model loads:
+    # loading it (TensorFlow) takes seconds and only texts missing from the cache need it.
+    name, dim = (enc.name, enc.dim) if enc is not None else (MINILM_NAME, MINILM_DIM)
     hashes = [text_hash(t) for t in texts]
     found: dict[str, np.ndarray] = {}
     if dataset is not None and cache:
@@ -474,12 +479,13 @@ def embed_texts(
             con = None
         if con is not None:
             try:
-                found = read_cached(con, enc.name, hashes)
+                found = read_cached(con, name, hashes)
             finally:
                 con.close()
-    found = {h: v for h, v in found.items() if v.shape == (enc.dim,)}
+    found = {h: v for h, v in found.items() if v.shape == (dim,)}
     missing = sorted({h for h in hashes if h not in found})
     if missing:
+        enc = enc or get_encoder(config)
         first = {}
         for t, h in zip(texts, hashes, strict=True):
             first.setdefault(h, t)
@@ -493,8 +499,8 @@ def embed_texts(
                     write_cached(wcon, enc.name, missing, vecs)
             except StoreBusyError:
                 log.warning("dataset %s busy: %d embeddings not cached", dataset, len(missing))
-    out = np.stack([found[h] for h in hashes]) if hashes else np.zeros((0, enc.dim), np.float32)
-    return out.astype(np.float32), enc.info
+    out = np.stack([found[h] for h in hashes]) if hashes else np.zeros((0, dim), np.float32)
+    return out.astype(np.float32), (enc.info if enc is not None else encoder_info(config))
 
 
 def item_embeddings(

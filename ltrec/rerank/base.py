@@ -64,7 +64,8 @@ class Candidates:
             )
         order = np.argsort(-scores, kind="stable")
         items, scores = items[order], scores[order]
-        if len(np.unique(items)) != items.size:
+        srt = np.sort(items)  # a sort finds duplicates faster than np.unique's hash table
+        if items.size > 1 and bool((srt[1:] == srt[:-1]).any()):
             # A duplicated candidate would be shown twice; keep its best-scored copy.
             _, first = np.unique(items, return_index=True)
             keep = np.sort(first)
@@ -494,21 +495,19 @@ def rerank_batch(
     out_base = np.full((n, k), np.nan)
     out_scores = np.full((n, k), np.nan)
     out_ranks = np.zeros((n, k), dtype=np.int64)
-    lists = []
-    for i in range(n):
-        user = users[i]
-        r = reranker.rerank(
-            Candidates.from_row(items[i], scores[i]),
-            context,
-            None if user is None else int(user),
-            k,
-        )
+    pools = [Candidates.from_row(items[i], scores[i]) for i in range(n)]
+    who = [None if u is None else int(u) for u in users]
+    many = getattr(reranker, "rerank_many", None)  # a strategy that ranks a batch at once
+    if many is not None:
+        lists = list(many(pools, context, who, k))
+    else:
+        lists = [reranker.rerank(pools[i], context, who[i], k) for i in range(n)]
+    for i, r in enumerate(lists):
         m = len(r)
         out_items[i, :m] = r.items
         out_base[i, :m] = r.base_scores
         out_scores[i, :m] = r.scores
         out_ranks[i, :m] = r.base_ranks
-        lists.append(r)
     return RankedBatch(
         users=np.asarray(users, dtype=object),
         items=out_items,

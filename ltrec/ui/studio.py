@@ -59,7 +59,9 @@ NAMES = {
     "none": "base order",
     "tail_boost": "tail boost",
     "xquad": "xQuAD (popularity-aware)",
+    "xquad_personal": "xQuAD (personalised tail appetite)",
     "calibration": "calibration (Steck)",
+    "calibrated_popularity": "calibrated popularity (CP)",
     "mmr": "MMR (diversity)",
     "fair": "FA*IR (tail share floor)",
 }
@@ -70,6 +72,11 @@ HELP = {
     "lambda trades relevance for covering the aspect the list lacks.",
     "calibration": "Calibrated recommendations (Steck 2018): greedy, lambda weighs the KL "
     "divergence to the user's own distribution over buckets or categories.",
+    "xquad_personal": "Personalised xQuAD (Abdollahpouri et al. 2019): the tail aspect weighs "
+    "each user's own tail share, so tail slots go to users who like the tail; shrink pulls short "
+    "histories towards the shop's average.",
+    "calibrated_popularity": "Calibrated popularity (Abdollahpouri et al. 2021): greedy, lambda "
+    "weighs the Jensen-Shannon divergence between the list's head/mid/tail mix and the user's.",
     "mmr": "Maximal marginal relevance (Carbonell & Goldstein 1998): lambda weighs "
     "dissimilarity to the items already chosen.",
     "fair": "FA*IR (Zehlike et al. 2017): tail items as the protected group, a minimum share p "

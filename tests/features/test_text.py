@@ -136,3 +136,19 @@ def test_minilm_cache_round_trip(data_dir, minilm):
     assert len(cached) == 4
     np.testing.assert_array_equal(cached[text_hash(texts[0])], vecs[0])
     np.testing.assert_allclose(vecs, minilm.encode(texts), atol=1e-6)
+
+
+@needs_minilm
+def test_cached_minilm_vectors_load_no_model(data_dir, minilm, monkeypatch):
+    """A complete cache answers without loading MiniLM (TensorFlow start-up takes seconds)."""
+    _shop("shop", ITEMS)
+    texts = [item_text(*r[1:]) for r in ITEMS]
+    vecs, _ = embed_texts(texts, dataset="shop", encoder=minilm)  # fills the cache
+
+    def refuse(config=None):
+        raise AssertionError("the encoder was loaded although every vector is cached")
+
+    monkeypatch.setattr(text, "get_encoder", refuse)
+    again, info = embed_texts(texts, dataset="shop")
+    assert info == minilm.info
+    np.testing.assert_array_equal(again, vecs)
