@@ -51,6 +51,11 @@ _LAMBDAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SPACES: dict[str, list[dict[str, Any]]] = {
     "tail_boost": [{"beta": b, "signal": s} for s in ("tail", "log_popularity") for b in _BETAS],
     "xquad": [{"lambda": x, "personalised": p} for p in (True, False) for x in _LAMBDAS],
+    # shrink 0 is xquad's personalised setting; 10 pulls short histories to the shop's share
+    "xquad_personal": [{"lambda": x, "shrink": 10.0} for x in _LAMBDAS],
+    "calibrated_popularity": [
+        {"lambda": x, "groups": "paper"} for x in (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
+    ],
     "calibration": [{"lambda": x, "by": "bucket"} for x in (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)],
     "fair": [{"p": p} for p in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)],
     "mmr": [{"lambda": x, "by": "category"} for x in (0.1, 0.3, 0.5)],
