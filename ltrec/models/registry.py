@@ -356,10 +356,16 @@ def check_fresh(
     """Raise :class:`StaleRunError` for a stale run unless ``allow_stale``; else its staleness."""
     st = run_staleness(dataset, manifest, data_dir)
     if st.stale and not allow_stale:
+        source = manifest.get("from_run")
+        again = (
+            f"fit it again on the current data (`ltrec promote {dataset} --run {source}`)"
+            if is_all_data(manifest) and isinstance(source, str)
+            else f"retrain it (`ltrec train {dataset} --model {manifest.get('model')}` or the "
+            "Model Lab)"
+        )
         raise StaleRunError(
             f"run {run_id} is stale: {st.reason}",
-            hint=f"retrain it (`ltrec train {dataset} --model {manifest.get('model')}` or the "
-            "Model Lab), or use it anyway with --allow-stale (the Studio: 'Use the stale run "
+            hint=f"{again}, or use it anyway with --allow-stale (the Studio: 'Use the stale run "
             "anyway')",
         )
     return st

@@ -432,3 +432,24 @@ def test_a_failed_promote_leaves_the_registry_unchanged(shop: str, data_dir: Pat
     # a fit that fails (a bad override) marks nothing either
     code, out = cli(capsys, "promote", shop, "--run", src, "--set", "lambda_=-1")
     assert code == 2 and _digest(runs_dir(shop)) == before
+
+
+def test_a_stale_production_run_is_refused_with_the_promote_remedy(
+    shop: str,
+    capsys,  # noqa: ANN001
+    tmp_path: Path,
+) -> None:
+    src = ok(capsys, "train", shop, "--model", "popularity")["run_id"]
+    prod = ok(capsys, "promote", shop, "--run", src)["production"]
+    _add_late_user(shop)  # an append: every run is stale now
+    assert [r["stale"] for r in ok(capsys, "runs", shop)["runs"]] == [True, True]
+    code, out = cli(capsys, "export", shop, "--out", str(tmp_path / "x.csv"))
+    assert code == 2 and out["error"]["type"] == "StaleRunError"
+    assert out["error"]["message"].startswith(f"run {prod} is stale: dataset 'shop' had data")
+    assert out["error"]["hint"].startswith(
+        f"fit it again on the current data (`ltrec promote {shop} --run {src}`)"
+    )
+    # promoting again refits on the current data (the source's figures marked stale)
+    again = ok(capsys, "promote", shop, "--run", src)["production"]
+    assert run_manifest(shop, again)["source"]["stale"] is True
+    assert ok(capsys, "export", shop, "--out", str(tmp_path / "x.csv"))["run_id"] == again
