@@ -8,10 +8,12 @@ threads. Every error is ``{"error": {"type", "message", "hint", "field", "status
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -96,7 +98,7 @@ class EventIn(BaseModel):
     event_type: str = Field(
         max_length=64, description="impression, view, cart or purchase (or an import alias)"
     )
-    ts: str | float | None = Field(None, max_length=64)
+    ts: Annotated[str, Field(max_length=64)] | float | None = None
 
 
 class EventBatch(BaseModel):
@@ -221,7 +223,15 @@ class _Observe:
 
 
 def create_app(service: Service) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        # on SIGTERM / SIGINT: uvicorn re-raises the signal after the shutdown, so this (not
+        # serve's finally) is where the last events reach the store
+        await anyio.to_thread.run_sync(service.close)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="ltrec recommendation API",
         version="1",
         description="Recommendations with re-ranking and explanations, real-time events. "
@@ -446,6 +456,12 @@ def serve(
     from ltrec.api import keys as keymod
     from ltrec.app.auth import is_loopback
 
+    if not 0.01 <= flush_interval <= 3600:
+        raise BadInputError(
+            f"--flush-every must be between 0.01 and 3600 seconds, got {flush_interval:g}"
+        )
+    if not 0 <= port <= 65535:
+        raise BadInputError(f"--port must be between 0 and 65535, got {port}")
     service = Service.start(
         dataset, run_id, rerank, data_dir, allow_stale=allow_stale, flush_interval=flush_interval
     )

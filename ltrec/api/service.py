@@ -62,6 +62,7 @@ class Service:
         self._apply = threading.Lock()
         self._reload = threading.Lock()
         self._configs: OrderedDict[str, Any] = OrderedDict()
+        self._closed = False
         self.skipped = 0  # replayed events whose item the served run does not know
         self.log = EventLog(dataset, data_dir, floor=store_seq(dataset, data_dir))
         try:
@@ -78,6 +79,11 @@ class Service:
         return svc
 
     def close(self) -> None:
+        """Flush what is left into the store and release the log (idempotent)."""
+        with self._apply:
+            if self._closed:
+                return
+            self._closed = True
         self.flusher.close()
         self.log.close()
 
