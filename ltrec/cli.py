@@ -500,6 +500,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         data_dir=args.data_dir,
         allow_stale=args.allow_stale,
+        flush_interval=args.flush_every,
     )
     return 0
 
@@ -843,11 +844,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("serve", cmd_serve, "serve recommendations over HTTP (docs at /docs; README: API)")
     p.add_argument("name", help="dataset name")
-    p.add_argument("--run", help="run id (default: the production run, else active or newest)")
+    p.add_argument("--run", help=_RUN_HELP)
     p.add_argument("--rerank", metavar="JSON", help=_RERANK_HELP)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--allow-stale", action="store_true", help=_STALE_HELP)
+    p.add_argument(
+        "--flush-every",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how often acknowledged events move from the write-ahead file into the store "
+        "(default 1)",
+    )
 
     p = add("apikey", cmd_apikey, "create, list or revoke the API keys of `ltrec serve`")
     p.add_argument("action", choices=("create", "list", "revoke"))
