@@ -936,26 +936,30 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise top-k of a 2-D array: ``(indices, values)``, best first, ties -> lower index.
 
     ``-inf`` entries are never returned (index ``-1``, value ``-inf`` instead); the result has
-    ``min(k, n_cols)`` columns. Cost: one ``np.partition`` and two comparisons per row, so a
-    single user over a large catalogue stays close to a bare ``argpartition``.
+    ``min(k, n_cols)`` columns. Cost: the two passes of a bare ``argpartition`` (negate,
+    partition) plus work on k + 1 entries per row: partitioning at k puts the k largest first
+    and the (k+1)-th largest right after them, so a tie at the boundary (which the partition
+    alone would settle arbitrarily) is seen without another pass; only rows with such a tie
+    take the exact path (every entry above the k-th value, then the lowest tied indices).
     """
     n, m = scores.shape
     kk = min(k, m)
     if kk == 0:
         return np.empty((n, 0), np.int64), np.empty((n, 0), np.float32)
     if kk < m:
-        # The k-th largest value per row; everything above it is in, ties at it are taken by
-        # the lowest indices (argpartition alone would pick tied items arbitrarily).
-        kth = -np.partition(-scores, kk - 1, axis=1)[:, kk - 1 : kk]
-        chosen = scores > kth
-        tie = scores == kth
-        need = kk - chosen.sum(axis=1)
-        extra = tie.sum(axis=1) > need
-        if extra.any():
-            rank = np.cumsum(tie[extra], axis=1)
-            tie[extra] &= rank <= need[extra, None]
-        chosen |= tie
-        idx = np.nonzero(chosen)[1].reshape(n, kk)  # row-major: ascending index per row
+        part = np.argpartition(-scores, kk, axis=1)[:, : kk + 1]
+        top = np.take_along_axis(scores, part, axis=1)
+        kth = top[:, :kk].min(axis=1)
+        idx = part[:, :kk]
+        tied = top[:, kk] == kth  # the (k+1)-th largest equals the k-th: the lower index wins
+        if tied.any():
+            rows = scores[tied]
+            chosen = rows > kth[tied, None]
+            tie = rows == kth[tied, None]
+            need = kk - chosen.sum(axis=1)
+            tie &= np.cumsum(tie, axis=1) <= need[:, None]
+            idx[tied] = np.nonzero(chosen | tie)[1].reshape(len(rows), kk)
+        idx.sort(axis=1)  # ascending index, so the stable sort below breaks ties by it
     else:
         idx = np.broadcast_to(np.arange(m), (n, m)).copy()
     vals = np.take_along_axis(scores, idx, axis=1)
@@ -963,7 +967,6 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     idx, vals = np.take_along_axis(idx, o, axis=1), np.take_along_axis(vals, o, axis=1)
     idx[np.isneginf(vals)] = -1
     return idx, vals.astype(np.float32, copy=False)
-
 
 # ---------------------------------------------------------------------------- registry
 
