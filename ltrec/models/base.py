@@ -587,7 +587,7 @@ class Recommender(abc.ABC):
         self,
         history: Any,
         k: int,
-        exclude_seen: bool | None = True,
+        exclude_seen: bool | None = None,
         candidates: Any = None,
         users: Any = None,
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -595,7 +595,8 @@ class Recommender(abc.ABC):
 
         Same masking, tie rule (lower item index) and ``-1`` / ``-inf`` padding as
         :meth:`recommend` (one shared path); the seen items are the history's non-zeros.
-        ``exclude_seen=None`` applies the training data's rule as :meth:`recommend` does.
+        ``exclude_seen`` defaults to the training data's rule, as in :meth:`recommend` (drop
+        seen items unless the data is a repeat-purchase domain), so both give the same lists.
         """
         self._check_fitted()
         k = self._k(k)

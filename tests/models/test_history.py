@@ -84,6 +84,18 @@ def test_exclude_seen_none_is_the_data_rule(knn: ItemKNN) -> None:
     np.testing.assert_array_equal(a[0], b[0])
 
 
+def test_repeat_domain_keeps_seen_items_in_both_paths() -> None:
+    """On repeat-purchase data ``recommend`` keeps seen items by default, and so does
+    ``recommend_history``: the live and the training path give the same lists."""
+    model = ItemKNN(neighbours=5, shrinkage=1.0, repeat_weight=0.0, popularity_weight=0.0)
+    model.fit(DATA)
+    model.repeat_ = True  # what fit sets on a repeat-purchase split (keep_seen)
+    want = model.recommend(WARM, DATA.n_items)
+    got = model.recommend_history(DATA.matrix[WARM], DATA.n_items)
+    np.testing.assert_array_equal(got[0], want[0])
+    assert (got[0] >= 0).all(), "nothing excluded: every item listed"
+
+
 def test_popularity_ignores_the_history() -> None:
     model = Popularity().fit(DATA)
     s = model.score_history(DATA.matrix[WARM])
