@@ -274,7 +274,7 @@ def promote(
     Returns the ``ltrec promote --json`` object.
     """
     from ltrec.models import registry
-    from ltrec.models.train import headline, train_all_data
+    from ltrec.models.train import source_headline, train_all_data
 
     def run() -> dict[str, Any]:
         previous = registry.production_run(dataset, data_dir)
@@ -288,7 +288,6 @@ def promote(
             production, trained, seconds = fit.run_id, True, round(fit.train_seconds, 3)
             manifest = fit.run.manifest
         registry.promote(dataset, production, data_dir)
-        source = manifest.get("source") or {}
         return {
             "dataset": dataset,
             "run_id": production,
@@ -299,7 +298,7 @@ def promote(
             "train_seconds": seconds,
             "data_import_id": manifest.get("data_import_id"),
             "previous": previous,
-            "source_metrics": headline(source.get("metrics") or {}, int(source.get("k") or 10)),
+            "source_metrics": source_headline(manifest),
         }
 
     return _audited(

@@ -256,6 +256,33 @@ def headline(metrics: Mapping[str, Any], k: int) -> dict[str, Any]:
     return out
 
 
+def _load_and_fit(
+    dataset: str,
+    model: Recommender,
+    load: Any,
+    progress: Progress | None,
+    fitted_at: float,
+    data_dir: Path | str | None,
+) -> tuple[InteractionData, str | None, float]:
+    """Inside the training lock: ``load(text)`` the data (with its import id), fit ``model``
+    (progress 0.1 -> ``fitted_at``); returns the data, the import id and the fit's seconds."""
+    report(progress, 0.0, f"loading {dataset}")
+    _track_imports(dataset, data_dir)
+    data, import_id = load(model.content_model)
+    held = "" if data.split is None or not data.split.test.empty else ", nothing held out"
+    report(progress, 0.1, f"{data.n_users:,} users, {data.n_items:,} items{held}")
+    t0 = time.perf_counter()
+    model.fit(data, progress=_scaled(progress, 0.1, fitted_at))
+    return data, import_id, time.perf_counter() - t0
+
+
+def source_headline(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """An all-data run's source figures (``source.metrics``, on the source's test split) as
+    :func:`headline` objects; ``{}`` for a run without a source."""
+    source = manifest.get("source") or {}
+    return headline(source.get("metrics") or {}, int(source.get("k") or 10))
+
+
 @dataclass
 class TrainResult:
     run: RunInfo
@@ -270,7 +297,6 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         m = self.run.manifest
-        source = m.get("source") or {}
         return {
             "run_id": self.run_id,
             "model": self.model.name,
@@ -284,7 +310,7 @@ class TrainResult:
             "all_data": is_all_data(m),
             "from_run": m.get("from_run"),
             # The source run's figures on its own test split (an all-data run has none).
-            "source_metrics": headline(source.get("metrics") or {}, int(source.get("k") or 10)),
+            "source_metrics": source_headline(m),
         }
 
 
@@ -306,15 +332,14 @@ def train(
     """
     model = make_model(model_name, params)  # bad params fail before any work
     with training_lock(dataset, data_dir):
-        report(progress, 0.0, f"loading {dataset}")
-        _track_imports(dataset, data_dir)
-        data, import_id = _load_data(
-            dataset, split_config, text=model.content_model, data_dir=data_dir
+        data, import_id, seconds = _load_and_fit(
+            dataset,
+            model,
+            lambda text: _load_data(dataset, split_config, text=text, data_dir=data_dir),
+            progress,
+            0.8,
+            data_dir,
         )
-        report(progress, 0.1, f"{data.n_users:,} users, {data.n_items:,} items")
-        t0 = time.perf_counter()
-        model.fit(data, progress=_scaled(progress, 0.1, 0.8))
-        seconds = time.perf_counter() - t0
         report(progress, 0.8, "evaluating")
         result = evaluate_model(model, data, k=k, n_boot=n_boot, seed=model.config.seed)
         report(progress, 0.95, "saving")
@@ -397,15 +422,14 @@ def train_all_data(
     if source is not None and source.get("split_config"):
         keep_seen = bool(source["split_config"].get("keep_seen", False))
     with training_lock(dataset, data_dir):
-        report(progress, 0.0, f"loading every event of {dataset}")
-        _track_imports(dataset, data_dir)
-        data, import_id = _load_all(
-            dataset, keep_seen, text=model.content_model, data_dir=data_dir
+        data, import_id, seconds = _load_and_fit(
+            dataset,
+            model,
+            lambda text: _load_all(dataset, keep_seen, text=text, data_dir=data_dir),
+            progress,
+            0.9,
+            data_dir,
         )
-        report(progress, 0.1, f"{data.n_users:,} users, {data.n_items:,} items, no hold-out")
-        t0 = time.perf_counter()
-        model.fit(data, progress=_scaled(progress, 0.1, 0.9))
-        seconds = time.perf_counter() - t0
         report(progress, 0.95, "saving")
         summary = data.summary()
         summary.pop("split", None)  # nothing was held out
