@@ -706,18 +706,19 @@ class MMR:
         rows = np.arange(b)
         n = np.minimum(lens, k)
         steps = int(n.max())
-        max_sim = np.zeros((b, width))
-        free = valid.copy()
+        # An infinite similarity marks a slot that cannot be taken (padding, already chosen):
+        # its objective is -inf (lambda > 0 here), without a mask pass per step.
+        max_sim = np.where(valid, 0.0, np.inf)
         picked = np.zeros((b, steps), dtype=np.int64)
         final = np.zeros((b, steps))
         sim_at = np.zeros((b, steps))
         for t in range(steps):
-            obj = np.where(free, rel - lam * max_sim, -np.inf)
+            obj = rel - lam * max_sim
             pos = np.argmax(obj, axis=1)  # first maximum: ties keep base order
             picked[:, t] = pos
             final[:, t] = obj[rows, pos]
             sim_at[:, t] = max_sim[rows, pos]
-            free[rows, pos] = False
+            max_sim[rows, pos] = np.inf
             if t + 1 < steps:
                 if by == "category":
                     c = cat[rows, pos][:, None]
