@@ -108,7 +108,8 @@ def candidate_pool(
                 f"history has shape {history.shape}, expected {(len(users), data.n_items)} "
                 "(one row per user, one column per item)"
             )
-        items, scores = model.recommend_history(history, m)
+        # The data's rule on seen items, as recommend applies it (kept in repeat domains).
+        items, scores = model.recommend_history(history, m, exclude_seen=None, users=users)
     else:
         items, scores = model.recommend(users, m)
     items = np.atleast_2d(np.asarray(items, dtype=np.int64))
@@ -280,7 +281,8 @@ def _tail_candidates(
         )
     # The base model's scores of the eligible tail items, best first: the reference scale.
     if live:
-        base = np.asarray(model.score_history(h, parts.tail_items), dtype=np.float64)
+        base = model.score_history(h, parts.tail_items, users=users)
+        base = np.asarray(base, dtype=np.float64)
     else:
         base = np.asarray(model.score(users, parts.tail_items), dtype=np.float64).reshape(n, -1)
     base = np.where(excluded | ~np.isfinite(base), -np.inf, base)

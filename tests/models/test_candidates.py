@@ -137,6 +137,19 @@ def test_live_history_pool(data: InteractionData, pop: Popularity) -> None:
     np.testing.assert_allclose(scores[0], [5 + 2.5 / 6, H1, T0, T2], rtol=1e-6)
 
 
+@pytest.mark.parametrize("model_cls", [Popularity, ItemKNN])
+def test_training_rows_as_history_give_the_same_pools(
+    data: InteractionData, model_cls: type
+) -> None:
+    model = model_cls().fit(data)
+    users = np.arange(data.n_users)
+    kw = {"tail_pool": 3, "tail_source": "both", "tail_mask": TAIL}
+    by_index = candidate_pool(model, data, users, 2, **kw)
+    by_history = candidate_pool(model, data, users, 2, history=data.matrix[users], **kw)
+    np.testing.assert_array_equal(by_history[0], by_index[0])
+    np.testing.assert_allclose(by_history[1], by_index[1], rtol=1e-6)
+
+
 def test_default_tail_mask_is_the_last_bucket(data: InteractionData, pop: Popularity) -> None:
     from ltrec.config import get_settings
     from ltrec.evaluation.longtail import tail_mask
