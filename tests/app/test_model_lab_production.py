@@ -59,3 +59,17 @@ def test_promote_from_the_page(demo: str) -> None:
     assert not [b for b in at.button if b.key == "lab_promote"]
     # comparing lists only runs with a test split
     assert at.multiselect(key="lab_compare").options == [src]
+
+
+def test_a_viewer_cannot_start_a_promotion(demo: str, data_dir) -> None:  # noqa: ANN001
+    from ltrec.app import audit
+    from ltrec.app.auth import PermissionDenied, Principal, Role
+
+    src = services.train(LOCAL, demo, "popularity").run_id
+    viewer = Principal("vi@example.com", Role.VIEWER, name="Vi")
+    with pytest.raises(PermissionDenied, match="may not train"):
+        training.promote(demo, src, data_dir=data_dir, principal=viewer)
+    assert training.current(demo) is None  # nothing started
+    entry = audit.read(data_dir)[-1]
+    assert (entry.who, entry.action, entry.outcome) == (viewer.email, "promote", "denied")
+    assert production_run(demo) is None and [r.run_id for r in list_runs(demo)] == [src]
