@@ -42,9 +42,11 @@ from ltrec.rerank.base import Context
 from ltrec.rerank.pipeline import parse_config, to_dict
 from ltrec.rerank.strategies import StrategyConfig
 
-#: Strengths of the linear tail boost: fine at the low end, where a 5% loss bound bites.
-_BETAS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 1.0)
-_LAMBDAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+#: Coarse strengths: the best few families are then refined by bisection towards the loss
+#: bound (:data:`REFINE_TOP`, :data:`REFINE_STEPS`), so the grid only has to bracket it.
+_BETAS = (0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+_LAMBDAS = (0.1, 0.3, 0.5, 0.7, 0.9)
+_CAL_LAMBDAS = (0.5, 0.7, 0.9, 0.99)
 
 #: Search space per strategy: a small grid of that strategy's fields (the pool size and the
 #: candidate mix are added by the tuner). New strategies add their grid here.
@@ -53,11 +55,9 @@ SPACES: dict[str, list[dict[str, Any]]] = {
     "xquad": [{"lambda": x, "personalised": p} for p in (True, False) for x in _LAMBDAS],
     # shrink 0 is xquad's personalised setting; 10 pulls short histories to the shop's share
     "xquad_personal": [{"lambda": x, "shrink": 10.0} for x in _LAMBDAS],
-    "calibrated_popularity": [
-        {"lambda": x, "groups": "paper"} for x in (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
-    ],
-    "calibration": [{"lambda": x, "by": "bucket"} for x in (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)],
-    "fair": [{"p": p} for p in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)],
+    "calibrated_popularity": [{"lambda": x, "groups": "paper"} for x in _CAL_LAMBDAS],
+    "calibration": [{"lambda": x, "by": "bucket"} for x in _CAL_LAMBDAS],
+    "fair": [{"p": p} for p in (0.1, 0.2, 0.3, 0.4, 0.6)],
     "mmr": [{"lambda": x, "by": "category"} for x in (0.1, 0.3, 0.5)],
 }
 #: Strategies searched when none are named: MMR diversifies but does not target the tail.
@@ -71,7 +71,6 @@ MIXES: list[dict[str, Any]] = [
     {"tail_pool": 0},
     {"tail_pool": 50, "tail_source": "cooccurrence"},
     {"tail_pool": 50, "tail_source": "text"},
-    {"tail_pool": 50, "tail_source": "both"},
     {"tail_pool": 200, "tail_source": "both"},
 ]
 #: Objectives a tuner may maximise (or minimise, by :data:`HIGHER_IS_BETTER`): tail and
@@ -89,8 +88,10 @@ OBJECTIVES = (
 )
 #: Metrics reported for the test split (plus the objective).
 TEST_METRICS = ("ndcg", "recall", "aplt", "tail_recall", "coverage", "tail_coverage", "novelty")
-#: Strength refinement steps (bisection towards the loss bound).
+#: Strength refinement: bisection steps towards the loss bound, for the best linear boost and
+#: for the best settings of this many other families (same strategy, fields and mix).
 REFINE_STEPS = 5
+REFINE_TOP = 3
 
 
 # --------------------------------------------------------------------------- arguments
@@ -379,6 +380,7 @@ class _Search:
         )
         self.base_items = lists.lists(users, base)
         self.rows: list[dict[str, Any]] = []
+        self._refined: set[tuple] = set()
         self.base_ndcg: float | None = None
         self.max_loss = 0.0
 
@@ -414,12 +416,25 @@ class _Search:
         i = choose(rows, self.obj, self.accuracy, self.base_ndcg or 0.0, self.max_loss)
         return None if i is None else rows[i]
 
+    def top_families(self, n: int) -> list[dict[str, Any]]:
+        """The best row within the bound of each of the ``n`` best families."""
+        out: dict[tuple, dict[str, Any]] = {}
+        for row in self.rows:
+            if not self.ok(row):
+                continue
+            f = row["family"]
+            if f not in out or self.better(row, out[f]):
+                out[f] = row
+        order = sorted(out.values(), key=lambda r: _key(r, self.obj, self.accuracy), reverse=True)
+        return order[:n]
+
     def refine(self, row: dict[str, Any]) -> dict[str, Any]:
         """Bisection on the strength between ``row`` and the next stronger setting of its
         family that breaks the bound: the strongest setting within the bound on that bracket."""
         cfg: StrategyConfig = row["_cfg"]
-        if not type(cfg).STRENGTH:
+        if not type(cfg).STRENGTH or row["family"] in self._refined:
             return row
+        self._refined.add(row["family"])
         above = [
             r
             for r in self.rows
@@ -493,7 +508,7 @@ def _metrics_of(row: Mapping[str, Any] | None, names: Sequence[str]) -> dict[str
 # --------------------------------------------------------------------------- the test report
 
 
-def _paired_ratio(
+def paired_ratio(
     a: EvalResult, b: EvalResult, metric: str, n_boot: int, seed: int
 ) -> dict[str, Any]:
     """mean_a / mean_b of a per-user metric with a paired 95% bootstrap interval (both means on
@@ -589,7 +604,7 @@ def tune(
     strategies: Sequence[str] | str | None = None,
     data_dir: Path | str | None = None,
     progress: Progress | None = None,
-    max_users: int = 2000,
+    max_users: int = 1000,
     n_boot: int = 500,
     pool: int = 200,
     mixes: Sequence[Mapping[str, Any]] | None = None,
@@ -674,12 +689,11 @@ def tune(
         return r["strategy"] == LINEAR and int(getattr(r["_cfg"], "tail_pool", 0) or 0) == 0
 
     linear_grid = search.best(is_linear) if LINEAR in names else None
-    chosen_grid = search.best(lambda r: True) or base_row
     report(progress, 0.75, "refining the strengths")
     linear_row = search.refine(linear_grid) if linear_grid is not None else None
-    chosen_row = search.refine(chosen_grid)
-    # The refinement may have found a better setting in another family's bracket.
-    chosen_row = search.best(lambda r: True) or chosen_row
+    for row in search.top_families(REFINE_TOP):
+        search.refine(row)
+    chosen_row = search.best(lambda r: True) or base_row
 
     table = pd.DataFrame([{k_: v for k_, v in r.items() if k_ != "_cfg"} for r in search.rows])
     table["loss"] = [search.loss(x) for x in table[search.accuracy]]
@@ -754,7 +768,7 @@ def tune(
         },
         # chosen / best linear, paired: APLT (the issue's 1.5x goal) and the objective
         "ratio": {
-            m: _paired_ratio(results["chosen"], results["best_linear"], m, n_boot, seed)
+            m: paired_ratio(results["chosen"], results["best_linear"], m, n_boot, seed)
             for m in dict.fromkeys((f"aplt@{k}", objective))
             if m.split("@")[0] in results["base"].per_user.columns
         },
@@ -791,6 +805,7 @@ __all__ = [
     "SPACES",
     "TuneResult",
     "choose",
+    "paired_ratio",
     "parse_objective",
     "tune",
     "validation_split",
