@@ -111,3 +111,26 @@ def test_table_path_is_taken_for_many_users_of_a_small_catalogue() -> None:
     calls.clear()
     Spy(cfg).rerank(pools[0], ctx, None, 10)  # one user: per-step products, no table
     assert calls == [None]
+
+
+def test_with_rules_each_user_is_ranked_on_the_filtered_pool() -> None:
+    """Rules change each pool, so the batch goes user by user: the same lists as one by one."""
+    from tests.rerank.conformance import pool, shop
+
+    ctx = shop()
+    pipe = Pipeline(
+        parse_config({"strategy": "mmr", "lambda": 0.5, "rules": {"in_stock": True}})
+    )
+    pools = [pool(u, m=60) for u in range(6)]
+    batch = rerank_batch(
+        pipe,
+        np.stack([p.items for p in pools]),
+        np.stack([p.scores for p in pools]),
+        ctx,
+        list(range(6)),
+        10,
+    )
+    for u in range(6):
+        single = pipe.rerank(pools[u], ctx, u, 10)
+        assert batch.row(u).items.tolist() == single.items.tolist()
+        assert ctx.in_stock[batch.row(u).items].all()
