@@ -158,7 +158,10 @@ class XQuAD:
     cov(c|S) = prod_{j in S} (1 - P(j|c)) = 1[no item of c in S] (binary) or, in the smooth
     variant, 1 - |S ∩ c| / |S| (1 for an empty S). P(tail|u) is 1/2 (not personalised) or the
     user's tail share in their history (personalised; 1/2 for a user without history), and
-    P(head|u) = 1 - P(tail|u).
+    P(head|u) = 1 - P(tail|u). The paper's smooth variant sets P(i|c, S) to "the ratio of items
+    in S that cover c" inside prod_{i in S} (1 - P(i|c, S)); read as the chance that c is still
+    uncovered that is 1 - |S ∩ c| / |S| (a literal product over S would be that to the power
+    |S|), the reading used here and in the worked example of tests/rerank/test_known_answers.py.
 
     Because every item belongs to exactly one aspect, the best candidate of an aspect is its
     highest-relevance remaining item, so each step compares two queue heads: O(K) per user.
