@@ -289,3 +289,6 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
 
 
 studio_block(name, run_id, user, k)
+
+# ------------------------------------------------------------------------------ tuning
+studio.tune_block(name, run_id)

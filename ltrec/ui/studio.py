@@ -736,3 +736,118 @@ def history_table(frame: pd.DataFrame) -> None:
             ),
         },
     )
+
+
+# --------------------------------------------------------------------------------------------
+# find the best setting (ltrec.app.tune, the tuner of `ltrec tune`)
+
+#: Tail objectives the Studio offers the tuner (``ltrec tune --objective`` takes more).
+TUNE_OBJECTIVES = ("aplt", "tail_recall", "coverage")
+
+
+def _apply_tuned(col: int, setting: dict[str, Any]) -> None:
+    """Button callback: a tuned setting into column ``col``'s widgets (a callback runs before
+    the widgets exist in the next run, so their keys may still be set)."""
+    cfg = parse_config(setting)
+    name = cfg.strategy  # type: ignore[attr-defined]
+    st.session_state[f"rs_c{col}_strategy"] = name
+    cls, _ = STRATEGIES[name]
+    for fname in cls.model_fields:
+        if fname not in ("strategy", "pool", "rules"):
+            st.session_state[f"rs_c{col}_{name}_{fname}"] = getattr(cfg, fname)
+
+
+def _tuned_table(out: dict[str, Any]) -> pd.DataFrame:
+    """Base, best linear tail boost and tuned setting on the test split: mean [95% interval]."""
+    t, k = out["test"], out["k"]
+    labels = {
+        "base": "base",
+        "best_linear": parse_config(out["best_linear_setting"]).label(),
+        "chosen": out["label"],
+    }
+    metrics = list(dict.fromkeys((f"ndcg@{k}", out["objective"], f"aplt@{k}", f"tail_recall@{k}")))
+    rows = []
+    for key, what in (("base", "base"), ("best_linear", "best linear boost"), ("chosen", "tuned")):
+        row = {"": what, "setting": labels[key]}
+        for metric in metrics:
+            v = t[key].get(metric) or {}
+            lo, hi = v.get("low"), v.get("high")
+            ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
+            row[metric] = "–" if v.get("mean") is None else f"{v['mean']:.3f}{ci}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def tune_block(name: str, run_id: str, *, col: int = 2) -> None:
+    """The "Find the best setting" block: the tuner on a validation split of the run's training period,
+    its result on the test split beside the base and the best linear tail boost, and an Apply
+    that puts the setting into column ``col``."""
+    from ltrec.app.tune import tune
+
+    st.subheader("Find the best setting")
+    if not auth.can(Right.RERANK):
+        st.caption("Tuning needs the analyst role.")
+        return
+    a, b, c = st.columns([1, 1, 1])
+    loss = a.slider(
+        "Largest NDCG loss (%)",
+        0.0,
+        20.0,
+        5.0,
+        0.5,
+        key="rs_tune_loss",
+        help="Against the base order, on the validation split.",
+    )
+    objective = b.selectbox(
+        "Maximise",
+        [f"{o}@10" for o in TUNE_OBJECTIVES],
+        key="rs_tune_objective",
+        help="APLT: share of tail items per list; tail recall: tail test items found; "
+        "coverage: catalogue share shown.",
+    )
+    state_key = f"rs_tuned::{name}::{run_id}"
+    c.write("")
+    if c.button(
+        "Find the best setting",
+        key="rs_tune_go",
+        help="Searches every strategy and candidate mix on a validation split of the run's "
+        "training period (the test split is never used to choose), then measures the chosen "
+        "setting on the test split. Takes a few minutes (`ltrec tune`).",
+    ):
+        bar = st.progress(0.0, text="starting")
+        try:
+            result = tune(
+                name,
+                run_id,
+                max_loss=float(loss) / 100,
+                objective=objective,
+                progress=lambda done, msg: bar.progress(min(max(done, 0.0), 1.0), text=msg),
+            )
+        except LtrecError as err:
+            bar.empty()
+            state.show_error(err)
+            return
+        bar.empty()
+        st.session_state[state_key] = result.to_dict()
+    out = st.session_state.get(state_key)
+    if not out:
+        return
+    v, t = out["validation"], out["test"]
+    st.markdown(
+        f"**Tuned: {markdown_text(out['label'])}** · chosen among {v['evaluated']} settings on "
+        f"{v['users']:,} validation users within {out['max_loss']:.1%} NDCG loss; measured on "
+        f"{t['users']:,} test users (95% intervals)."
+    )
+    st.dataframe(_tuned_table(out), hide_index=True, key="rs_tune_table")
+    ratio = (t.get("ratio") or {}).get(f"aplt@{out['k']}")
+    if ratio and ratio.get("mean") is not None:
+        lo, hi = ratio.get("low"), ratio.get("high")
+        ci = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else ""
+        st.caption(f"APLT, tuned / best linear tail boost: {ratio['mean']:.2f}{ci} (paired)")
+    st.button(
+        f"Apply to column {col}",
+        key="rs_tune_apply",
+        on_click=_apply_tuned,
+        args=(col, out["setting"]),
+        help=f"Sets column {col}'s strategy and parameters to the tuned setting.",
+    )

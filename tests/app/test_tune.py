@@ -278,3 +278,37 @@ def test_choose_minimises_gini() -> None:
     assert choose(table, "gini@10", "ndcg@10", 0.30, 0.05) == 1
     assert choose(table, "gini@10", "ndcg@10", 0.30, 0.0) == 0
     assert choose(table, "gini@10", "ndcg@10", 0.30, 0.5) == 2
+
+
+def test_studio_finds_and_applies_the_best_setting(shop, tuned: TuneResult, data_dir) -> None:
+    """The Rerank Studio's "Find the best setting" runs the tuner; Apply sets column 2."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import APP
+
+    root, run_id = shop
+    shutil.copyfile(root / "demo.duckdb", data_dir / "demo.duckdb")  # text vectors cached
+    shutil.copytree(root / "models", data_dir / "models")
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.query_params["run"] = run_id
+    at.run()
+    at.switch_page("app_pages/rerank_studio.py").run()
+    assert not at.exception, at.exception
+    at.button(key="rs_tune_go").click().run()
+    assert not at.exception, at.exception
+    shown = at.session_state[f"rs_tuned::demo::{run_id}"]
+    assert shown["setting"] == json.loads(json.dumps(tuned.to_dict()["setting"]))
+    table = next(d.value for d in at.dataframe if "setting" in d.value.columns)
+    assert table["setting"].tolist() == [
+        "base",
+        tuned.best_linear.label(),
+        tuned.to_dict()["label"],
+    ]
+    at.button(key="rs_tune_apply").click().run()
+    assert not at.exception, at.exception
+    strategy = tuned.setting.strategy
+    assert at.selectbox(key="rs_c2_strategy").value == strategy
+    if tuned.setting.STRENGTH:
+        field = tuned.setting.STRENGTH
+        widget = at.slider(key=f"rs_c2_{strategy}_{field}")
+        assert widget.value == pytest.approx(tuned.setting.strength)
