@@ -37,6 +37,7 @@ import pandas as pd
 from scipy import sparse
 
 from ltrec.errors import BadInputError, RegistryError
+from ltrec.models.candidates import candidate_pool
 from ltrec.rerank.base import PAD, Context, Ranked, RankedBatch, rerank_batch
 from ltrec.rerank.pipeline import Pipeline, parse_config, to_dict
 from ltrec.rerank.strategies import StrategyConfig
@@ -496,8 +497,6 @@ class RecSession:
         their training history plus those events when the model scores from history
         (``live_history``); other models keep their training score.
         """
-        from ltrec.models.candidates import candidate_pool
-
         users = np.asarray(users, dtype=np.int64).ravel()
         m = int(self.config.pool if m is None else m)
         model, data = self.model, self.data
@@ -508,7 +507,7 @@ class RecSession:
                 "tail_source": self.config.tail_source,  # type: ignore[attr-defined]
                 "tail_mask": self.context.tail,
             }
-        live = self._live_rows(users) if getattr(model, "live_history", False) else {}
+        live = self._live_rows(users) if model.live_history else {}
         if not live:
             return candidate_pool(model, data, self._model_users(users), m, **kw)
         hot = np.array([int(u) in live for u in users.tolist()])
@@ -867,21 +866,31 @@ def _head_batch(
     """The base order's lists from pools already in base order (what :class:`BaseOrder` gives
     for each row, without building a pool object per user)."""
     n = users.size
-    items = np.atleast_2d(items)
-    scores = np.atleast_2d(scores).astype(float)
-    out_items = np.full((n, k), PAD, dtype=np.int64)
-    out_scores = np.full((n, k), np.nan)
-    out_ranks = np.zeros((n, k), dtype=np.int64)
-    lists = []
-    for r in range(n):
-        ok = (items[r] >= 0) & np.isfinite(scores[r])
-        it, sc = items[r][ok][:k], scores[r][ok][:k]
-        m = it.size
-        out_items[r, :m] = it
-        out_scores[r, :m] = sc
-        ranks = np.arange(1, m + 1)
-        out_ranks[r, :m] = ranks
-        lists.append(Ranked(it, sc, sc.copy(), ranks, ("base rank",) * m, setting=setting))
+    items = np.atleast_2d(items)[:, :k].astype(np.int64, copy=False)
+    scores = np.atleast_2d(scores)[:, :k].astype(float)
+    if items.shape[1] == k and ((items >= 0) & np.isfinite(scores)).all():
+        # Every row full (the common case): no per-row compaction.
+        ranks = np.broadcast_to(np.arange(1, k + 1), (n, k)).copy()
+        reasons = ("base rank",) * k
+        lists = [
+            Ranked(items[r], scores[r], scores[r].copy(), ranks[r], reasons, setting=setting)
+            for r in range(n)
+        ]
+        out_items, out_scores, out_ranks = items, scores, ranks
+    else:
+        out_items = np.full((n, k), PAD, dtype=np.int64)
+        out_scores = np.full((n, k), np.nan)
+        out_ranks = np.zeros((n, k), dtype=np.int64)
+        lists = []
+        for r in range(n):
+            ok = (items[r] >= 0) & np.isfinite(scores[r])
+            it, sc = items[r][ok], scores[r][ok]
+            m = it.size
+            out_items[r, :m] = it
+            out_scores[r, :m] = sc
+            ranks = np.arange(1, m + 1)
+            out_ranks[r, :m] = ranks
+            lists.append(Ranked(it, sc, sc.copy(), ranks, ("base rank",) * m, setting=setting))
     return RankedBatch(
         users=np.asarray(users, dtype=object),
         items=out_items,

@@ -311,8 +311,8 @@ class Recommender(abc.ABC):
         users = np.asarray(users, dtype=np.int64)
         ok = users >= 0
         out = np.zeros(users.shape, dtype=bool)
-        counts = np.diff(self.seen_.indptr)
-        out[ok] = counts[users[ok]] > 0
+        ptr, known = self.seen_.indptr, users[ok]
+        out[ok] = ptr[known + 1] > ptr[known]  # only these users' rows (not every user's count)
         return out
 
     def score(self, users: Any, items: Any = None) -> np.ndarray:
@@ -399,9 +399,7 @@ class Recommender(abc.ABC):
         freq = self.seen_ if self.freq_ is None else self.freq_
         return self._blend(self._blend_input(users), freq[users], items)
 
-    def _blend(
-        self, raw: np.ndarray, freq: sp.csr_matrix, items: np.ndarray | None
-    ) -> np.ndarray:
+    def _blend(self, raw: np.ndarray, freq: sp.csr_matrix, items: np.ndarray | None) -> np.ndarray:
         """:func:`repeat_blend` of whole-catalogue scores ``raw`` with frequency rows ``freq``
         and the model's popularity input, then the ``items`` columns."""
         pop = self.pop_ if self.blend_pop_ is None else self.blend_pop_
@@ -446,7 +444,7 @@ class Recommender(abc.ABC):
 
         def seen(lo: int, hi: int) -> tuple[np.ndarray, sp.csr_matrix]:
             known = u[lo:hi] >= 0
-            return np.flatnonzero(known), self.seen_[u[lo:hi][known]]
+            return np.flatnonzero(known), _take_rows(self.seen_, u[lo:hi][known])
 
         items, scores = self._top_blocks(
             len(u),
@@ -765,6 +763,20 @@ class Recommender(abc.ABC):
         return model
 
 
+def _take_rows(m: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """``m[rows]``; a few rows (one user per request) by slicing, without the fixed cost of
+    scipy's fancy indexing, which is most of a one-user list's masking time."""
+    if len(rows) > 8:
+        return m[rows]
+    lo, hi = m.indptr[rows], m.indptr[rows + 1]
+    indptr = np.zeros(len(rows) + 1, dtype=m.indptr.dtype)
+    np.cumsum(hi - lo, out=indptr[1:])
+    parts = [slice(a, b) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
+    indices = np.concatenate([m.indices[p] for p in parts]) if parts else m.indices[:0]
+    data = np.concatenate([m.data[p] for p in parts]) if parts else m.data[:0]
+    return sp.csr_matrix((data, indices, indptr), shape=(len(rows), m.shape[1]))
+
+
 def _mask_seen(
     s: np.ndarray, rows: np.ndarray, seen: sp.csr_matrix, pos: np.ndarray | None
 ) -> None:
@@ -968,6 +980,7 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     idx, vals = np.take_along_axis(idx, o, axis=1), np.take_along_axis(vals, o, axis=1)
     idx[np.isneginf(vals)] = -1
     return idx, vals.astype(np.float32, copy=False)
+
 
 # ---------------------------------------------------------------------------- registry
 
