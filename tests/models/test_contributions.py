@@ -26,6 +26,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ltrec.errors import ModelError
 from ltrec.models.als import ALS
@@ -134,3 +136,28 @@ def test_bad_contribution_inputs(toy: InteractionData) -> None:
     with pytest.raises(ModelError, match="out of range"):
         model.contributions(history(P), [4])
     assert model.contributions(history(P), []).rows == ()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    weights=st.lists(st.sampled_from([0.0, 1.0, 3.0, 5.0]), min_size=10, max_size=10),
+    top=st.integers(1, 10),
+)
+def test_itemknn_shares_rebuild_the_score(weights, top) -> None:  # noqa: ANN001
+    """Any history: with every history item listed the shares sum to 1 for each item that has
+    a positive score, and share x score is that item's term x_j S[j, i] (here weighted)."""
+    h = np.asarray(weights, np.float32)
+    got = _WEIGHTED.contributions(h, np.arange(10), top=top)
+    s = _WEIGHTED.score_history(h) if h.any() else np.zeros(10, np.float32)
+    sim = _WEIGHTED.sim_.toarray()
+    for i, pairs in enumerate(got.rows):
+        assert len(pairs) <= top
+        for j, share in pairs:
+            assert h[j] > 0 and j != i
+            np.testing.assert_allclose(share * s[i], h[j] * sim[j, i], rtol=1e-4, atol=1e-6)
+        n_terms = int(((h > 0) & (sim[:, i] > 0) & (np.arange(10) != i)).sum())
+        if top >= n_terms and s[i] > 0:
+            np.testing.assert_allclose(sum(v for _, v in pairs), 1.0, rtol=1e-5)
+
+
+_WEIGHTED = ItemKNN(neighbours=5, shrinkage=1.0, binary=False).fit(conformance_data())

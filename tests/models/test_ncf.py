@@ -33,6 +33,21 @@ class TestNCF(RecommenderConformance):
     def make_model(self) -> NCF:
         return NCF(**SMALL)
 
+    def test_contributions_are_item_q_cosines(self, model, data) -> None:  # noqa: ANN001
+        """Embedding reasons: the history items nearest each listed item by the GMF item factors."""
+        row = data.matrix[data.user_index["uT"]]
+        hist = row.indices
+        items = np.array(self.ix(data, "a3", "b1", "c0"))
+        v = model.item_q_ / np.linalg.norm(model.item_q_, axis=1, keepdims=True)
+        cos = v[items] @ v[hist].T
+        got = model.contributions(row, items, top=2)
+        assert got.method == "embedding"
+        for r, pairs in enumerate(got.rows):
+            order = np.lexsort((hist, -cos[r]))[:2]
+            want = [(int(hist[j]), float(cos[r, j])) for j in order if cos[r, j] > 1e-6]
+            assert [j for j, _ in pairs] == [j for j, _ in want]
+            np.testing.assert_allclose([c for _, c in pairs], [c for _, c in want], rtol=1e-5)
+
     def test_numpy_scores_equal_the_keras_graph(self, model: NCF, data: InteractionData) -> None:
         users = np.array([data.user_index["uT"], data.user_index["uA0"], data.user_index["uB3"]])
         items = np.arange(data.n_items)

@@ -39,6 +39,21 @@ class TestTwoTower(RecommenderConformance):
     def make_model(self) -> TwoTower:
         return TwoTower(**SMALL)
 
+    def test_contributions_are_item_vecs_cosines(self, model, data) -> None:  # noqa: ANN001
+        """Embedding reasons: the history items nearest each listed item (item-tower vectors)."""
+        row = data.matrix[data.user_index["uT"]]
+        hist = row.indices
+        items = np.array(self.ix(data, "a3", "b1", "c0"))
+        v = model.item_vecs_ / np.linalg.norm(model.item_vecs_, axis=1, keepdims=True)
+        cos = v[items] @ v[hist].T
+        got = model.contributions(row, items, top=2)
+        assert got.method == "embedding"
+        for r, pairs in enumerate(got.rows):
+            order = np.lexsort((hist, -cos[r]))[:2]
+            want = [(int(hist[j]), float(cos[r, j])) for j in order if cos[r, j] > 1e-6]
+            assert [j for j, _ in pairs] == [j for j, _ in want]
+            np.testing.assert_allclose([c for _, c in pairs], [c for _, c in want], rtol=1e-5)
+
     def test_new_item_scored_from_content(self, model: TwoTower, data: InteractionData) -> None:
         # Brand-new items (not in the catalogue): only category, brand, price band and text.
         kitchen, shoes = data.category_names.index("kitchen"), data.category_names.index("shoes")
