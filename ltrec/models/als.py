@@ -65,6 +65,7 @@ class ALS(Recommender):
     # new event at once, though it matches the fitted factor only approximately.
     live_history = True
     contribution_method = "exact"
+    fresh_scores = True  # _score is a new matrix product per call
 
     def _fit(self, data: InteractionData, progress: Progress | None) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -104,14 +105,15 @@ class ALS(Recommender):
         """``(A_u, c, hist)`` of history row ``row``: the normal matrix of the user's least
         squares (float64), the confidences alpha * r_j and the history item indices."""
         cfg: ALSConfig = self.config  # type: ignore[assignment]
-        y = self.item_factors_.astype(np.float64)
         if getattr(self, "_yty", None) is None:
+            y = self.item_factors_.astype(np.float64)
             self._yty = y.T @ y
         lo, hi = x.indptr[row], x.indptr[row + 1]
         hist = x.indices[lo:hi].astype(np.int64)
         c = cfg.alpha * x.data[lo:hi].astype(np.float64)
-        yh = y[hist]
-        a = self._yty + cfg.regularization * np.eye(y.shape[1]) + (yh * (c - 1.0)[:, None]).T @ yh
+        yh = self.item_factors_[hist].astype(np.float64)  # only the history's rows
+        eye = np.eye(self.item_factors_.shape[1])
+        a = self._yty + cfg.regularization * eye + (yh * (c - 1.0)[:, None]).T @ yh
         return a, c, hist
 
     def history_factors(self, history: sp.csr_matrix) -> np.ndarray:
@@ -121,28 +123,30 @@ class ALS(Recommender):
         return self._factors(self._history(history)[0])
 
     def _factors(self, x: sp.csr_matrix) -> np.ndarray:
-        y = self.item_factors_.astype(np.float64)
-        out = np.zeros((x.shape[0], y.shape[1]), dtype=np.float32)
+        out = np.zeros((x.shape[0], self.item_factors_.shape[1]), dtype=np.float32)
         for r in range(x.shape[0]):
             a, c, hist = self._system(x, r)
             if len(hist):
-                out[r] = np.linalg.solve(a, y[hist].T @ c)
+                out[r] = np.linalg.solve(a, self.item_factors_[hist].T.astype(np.float64) @ c)
         return out
 
     def _score_history(
         self, x: sp.csr_matrix, users: np.ndarray, items: np.ndarray | None
     ) -> np.ndarray:
         y = self.item_factors_ if items is None else self.item_factors_[items]
-        return self._factors(x) @ y.T
+        f = self._factors(x)
+        if len(f) == 1:  # one user (a live request): GEMV, as _score does
+            return (y @ f[0])[None, :]
+        return f @ y.T
 
     def _contribution_matrix(
         self, x: sp.csr_matrix, hist: np.ndarray, items: np.ndarray
     ) -> np.ndarray:
         """Exact for the re-solved factor: x_u . y_i = sum_j c_j y_i^T A_u^-1 y_j."""
         a, c, _ = self._system(x, 0)
-        y = self.item_factors_.astype(np.float64)
-        weighted = np.linalg.solve(a, y[items].T).T  # rows: y_i^T A_u^-1 (A_u is symmetric)
-        return score_shares(weighted @ y[hist].T * c[None, :])
+        y = self.item_factors_
+        weighted = np.linalg.solve(a, y[items].T.astype(np.float64)).T  # y_i^T A_u^-1
+        return score_shares(weighted @ y[hist].T.astype(np.float64) * c[None, :])
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
