@@ -6,6 +6,7 @@ Importing this package is cheap: model classes are imported on first use by name
 
 from ltrec.models.base import (
     MODELS,
+    Contributions,
     ModelConfig,
     Recommender,
     get_model_class,
@@ -19,6 +20,7 @@ from ltrec.models.data import InteractionData
 
 __all__ = [
     "MODELS",
+    "Contributions",
     "InteractionData",
     "ModelConfig",
     "Recommender",
