@@ -222,6 +222,9 @@ class Recommender(abc.ABC):
     #: tuned per model, see its docstring).
     repeat_default: ClassVar[float] = 0.0
     popularity_default: ClassVar[float] = 0.0
+    #: True when :meth:`_score` returns a new array on every call (never a view of the
+    #: model's state), so :meth:`score` may hand it out (it is masked in place) uncopied.
+    fresh_scores: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | Mapping[str, Any] | None = None, **params: Any):
         if isinstance(config, ModelConfig) and not params:
@@ -331,11 +334,15 @@ class Recommender(abc.ABC):
         u = self._users(users)
         cols = self._items(items)
         n_cols = self.n_items_ if cols is None else len(cols)
-        out = np.empty((len(u), n_cols), dtype=np.float32)
         warm = self.has_history(u)
         if warm.all():
-            out[:] = self._warm_score(u, cols)
+            res = self._warm_score(u, cols)
+            if self.fresh_scores and res.dtype == np.float32 and res.shape == (len(u), n_cols):
+                return res[0] if scalar else res  # already a new array: no copy
+            out = np.empty((len(u), n_cols), dtype=np.float32)
+            out[:] = res
         else:
+            out = np.empty((len(u), n_cols), dtype=np.float32)
             if warm.any():
                 out[warm] = self._warm_score(u[warm], cols)
             out[~warm] = self._fallback(u[~warm], cols)
