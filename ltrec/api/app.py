@@ -30,6 +30,7 @@ from ltrec import safejson
 from ltrec.api.events import MAX_BATCH, MAX_ID_CHARS, EventError, ServerBusyError
 from ltrec.api.keys import ApiKey, KeyRole
 from ltrec.api.service import Service
+from ltrec.app import audit
 from ltrec.errors import BadInputError, ConfigError, LtrecError, StoreBusyError
 
 #: Largest request body (bytes): a full batch of events with long ids fits.
@@ -141,33 +142,36 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
-async def _read_json(request: Request) -> Any:
-    """The body as JSON, refused past :data:`MAX_BODY` bytes (also when sent chunked)."""
+async def _read_json(request: Request, limit: int = MAX_BODY, empty: Any = None) -> Any:
+    """The body as JSON, refused past ``limit`` bytes (also when sent chunked); an empty body
+    is ``empty`` when given."""
     size = request.headers.get("content-length")
-    if size is not None and size.isdigit() and int(size) > MAX_BODY:
-        raise _too_large(int(size))
+    if size is not None and size.isdigit() and int(size) > limit:
+        raise _too_large(int(size), limit)
     chunks, total = [], 0
     async for chunk in request.stream():
         total += len(chunk)
-        if total > MAX_BODY:
-            raise _too_large(total)
+        if total > limit:
+            raise _too_large(total, limit)
         chunks.append(chunk)
     try:
         text = b"".join(chunks).decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError(400, "BadBody", "the body is not UTF-8 text") from None
+    if empty is not None and not text.strip():
+        return empty
     try:
         return safejson.loads(text, "the request body")
     except ConfigError as err:
         raise ApiError(400, "BadBody", err.message, hint="send a JSON object") from None
 
 
-def _too_large(size: int) -> ApiError:
+def _too_large(size: int, limit: int = MAX_BODY) -> ApiError:
     return ApiError(
         413,
         "BodyTooLarge",
-        f"the body is {size:,} bytes or more; at most {MAX_BODY:,} are accepted",
-        hint=f"send at most {MAX_BATCH} events per request",
+        f"the body is {size:,} bytes or more; at most {limit:,} are accepted",
+        hint=f"send at most {MAX_BATCH} events per request" if limit == MAX_BODY else None,
     )
 
 
@@ -414,24 +418,28 @@ def create_app(service: Service) -> FastAPI:
         }
 
     @app.post("/v1/admin/reload", tags=["admin"], openapi_extra=_schema(ReloadRequest))
-    async def reload(request: Request, _: ApiKey = writer) -> dict[str, Any]:
+    async def reload(request: Request, key: ApiKey = writer) -> dict[str, Any]:
         """Serve another run (``run_id``; none: the production / active / newest run now)
-        without a restart; requests in flight finish on the old run."""
-        raw = b""
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > 4096:
-                raise _too_large(len(raw))
-        body = _parse(
-            ReloadRequest,
-            safejson.loads(raw.decode("utf-8", "replace"), "the body") if raw.strip() else {},
-        )
+        without a restart; requests in flight finish on the old run. Audited."""
+        raw = await _read_json(request, 4096, empty={})
+        body = _parse(ReloadRequest, raw)
+        before = service.session.run_id
+
+        def log(outcome: audit.Outcome, message: str) -> None:
+            audit.append(
+                f"api key {key.name}", key.role.value, "reload served run",
+                f"dataset {service.dataset}", outcome, message,
+                {"key_id": key.id, "run_id": body.run_id}, data_dir=service.data_dir,
+            )  # fmt: skip
+
         try:
             out = await anyio.to_thread.run_sync(service.reload, body.run_id)
-        except LtrecError:
+        except LtrecError as err:
             service.metrics.reloaded("error")
+            await anyio.to_thread.run_sync(log, "error", err.message)
             raise
         service.metrics.reloaded("ok")
+        await anyio.to_thread.run_sync(log, "ok", f"{before} -> {out['run_id']}")
         return out
 
     return app

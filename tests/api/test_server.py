@@ -362,3 +362,17 @@ def test_reload_under_load_fails_no_request(server: Server, shop: Shop) -> None:
     )
     assert "no-such-run" in err["message"]
     assert server.health()["run_id"] == shop.knn_run
+    reloads = [e for e in audit.read(shop.data_dir) if e.action == "reload served run"]
+    assert [(e.who, e.outcome) for e in reloads] == [("api key test-writer", "ok")] * 4 + [
+        ("api key test-writer", "error")
+    ]
+    assert reloads[0].message == f"{shop.knn_run} -> {shop.pop_run}"
+
+
+def test_serve_refuses_a_second_server_and_a_missing_dataset(server: Server, shop: Shop) -> None:
+    second = cli(shop.data_dir, "serve", "demo", "--port", "0", check=False)
+    assert second.returncode == 2
+    assert "already served by another `ltrec serve`" in second.stderr
+    missing = cli(shop.data_dir, "serve", "nosuch", "--port", "0", check=False)
+    assert missing.returncode == 2 and "dataset 'nosuch' not found" in missing.stderr
+    assert server.health()["status"] == "ok"
