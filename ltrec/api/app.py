@@ -457,7 +457,7 @@ def serve(
     port: int = 8000,
     data_dir: Path | str | None = None,
     allow_stale: bool = False,
-    flush_interval: float = 1.0,
+    flush_interval: float = 5.0,
 ) -> None:
     """Load the run, replay the live events and serve until stopped (SIGINT / SIGTERM flush
     what is left into the store)."""

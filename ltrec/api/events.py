@@ -33,6 +33,7 @@ import fcntl
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -57,6 +58,8 @@ MAX_ID_CHARS = 256
 MAX_BATCH = 1000
 #: Table of the store that holds the events the API received.
 TABLE = "live_events"
+#: The flusher waits at least this many times as long as its last write took.
+DUTY = 10.0
 #: Value of ``source`` for events the API received.
 SOURCE = "api"
 _DDL = (
@@ -392,6 +395,7 @@ class Flusher:
         self.busy = 0  # ticks that found the store locked by another writer
         self.errors = 0
         self.last_error: str | None = None
+        self.last_flush_s = 0.0  # seconds the last write to the store took
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ltrec-flusher", daemon=True)
         self._mutex = threading.Lock()  # one flush at a time (the thread, or close)
@@ -401,9 +405,14 @@ class Flusher:
         return self
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        pause = self.interval
+        while not self._stop.wait(pause):
             try:
                 self.flush()
+                # A write copies the whole store file (the one way to write): on a big store
+                # the flusher waits ten times as long as its last write took, so it never
+                # spends more than a tenth of the time copying. The log keeps events durable.
+                pause = max(self.interval, DUTY * self.last_flush_s)
             except StoreBusyError:
                 self.busy += 1
             except Exception as err:  # noqa: BLE001 - kept in the log; retried next tick
@@ -416,7 +425,9 @@ class Flusher:
             pending = self.log.snapshot()
             if not pending:
                 return 0
+            t0 = time.perf_counter()
             n = write_events(self.dataset, pending, self.data_dir, wait=wait)
+            self.last_flush_s = time.perf_counter() - t0
             self.log.drop_through(pending[-1].seq)
             self.flushed += n
             return n

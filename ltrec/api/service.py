@@ -49,7 +49,7 @@ class Service:
         data_dir: Path | str | None,
         *,
         allow_stale: bool = False,
-        flush_interval: float = 1.0,
+        flush_interval: float = 5.0,
     ) -> None:
         self.dataset, self.run_arg, self.data_dir = dataset, run_id, data_dir
         self.allow_stale = allow_stale
@@ -232,6 +232,7 @@ class Service:
                 "last_seq": self.log.last_seq,
                 "pending": len(self.log.pending),
                 "flushed": f.flushed,
+                "last_flush_s": round(f.last_flush_s, 4),
                 "store_busy": f.busy,
                 "flush_errors": f.errors,
                 "last_error": f.last_error,
