@@ -9,13 +9,24 @@ Both models read the same features, described by :class:`FeatureTables`:
   and price-band codes (0 = unknown), and the frozen text embedding (MiniLM vectors are input
   features; the encoder itself is not fine-tuned).
 * user: id (index + 1; 0 = unknown), the ``history`` most recent training items (index + 1,
-  0 = padding), and the segment codes of every user feature (region, device, tier, ...).
+  0 = padding), the mean text vector of those items, and the segment codes of every user
+  feature (region, device, tier, ...).
+
+The history's text enters the user features as one mean vector (``text_proj`` is linear, so
+projecting the mean is the mean of the projections). Training computes it from per-user sums
+(:func:`graph_tables`) minus the text of an item taken out of the history (the target, against
+label leaks) instead of gathering ``history x d_text`` floats per example: with MiniLM's 384
+dimensions that gather was most of an NCF step (see :class:`ltrec.models.ncf.NCF`).
+
+Both models train with one loop, :func:`train_epochs` (numpy batches, one compiled step,
+validation recall and early stopping after every epoch, the best epoch's weights kept).
 """
 
 from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -180,8 +191,8 @@ def build_encoders(
     Returns:
         ``{"user": Model(user inputs -> x_user), "item": Model(item inputs -> y_item),
         "item_id_emb": the item id embedding layer}``. ``x_user`` concatenates the user id
-        embedding, the masked mean of the history's id embeddings and of its text vectors
-        (projected), and one embedding per segment; ``y_item`` concatenates the item id,
+        embedding, the masked mean of the history's id embeddings, the history's mean text
+        vector (projected), and one embedding per segment; ``y_item`` concatenates the item id,
         category, brand and price-band embeddings and the projected text vector.
     """
     layers = keras.layers
@@ -207,13 +218,13 @@ def build_encoders(
 
     u_id = keras.Input((), dtype="int32", name="user_id")
     u_hist = keras.Input((tables.user_history.shape[1],), dtype="int32", name="history")
-    u_hist_text = keras.Input((tables.user_history.shape[1], d_text), name="history_text")
+    u_hist_text = keras.Input((d_text,), name="history_text")  # mean text of the history
     u_seg = keras.Input((tables.user_segments.shape[1],), dtype="int32", name="segments")
     mean = MaskedMean(name="history_mean")
     parts = [
         layers.Embedding(n_users + 1, id_dim, name="user_id_emb")(u_id),
         mean(item_id_emb(u_hist), u_hist),
-        text_proj(mean(u_hist_text, u_hist)),
+        text_proj(u_hist_text),
     ]
     if len(tables.segment_sizes):
         offsets = np.concatenate([[0], np.cumsum(tables.segment_sizes)[:-1]]).astype(np.int32)
@@ -257,22 +268,47 @@ def item_id_inputs(seen: Any) -> np.ndarray:
     return np.where(counts > 0, np.arange(1, len(counts) + 1), 0).astype(np.int32)
 
 
+def history_text_sums(text: np.ndarray, hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``hist`` (item index + 1, 0 = padding): the sum of its items' text vectors
+    ``[n, d_text]`` and the number of items ``[n]`` (float32), in chunks of rows."""
+    sums = np.zeros((len(hist), text.shape[1]), np.float32)
+    step = max(1, 2_000_000 // max(1, hist.shape[1] * text.shape[1]))
+    for lo in range(0, len(hist), step):
+        h = hist[lo : lo + step]
+        sums[lo : lo + step] = (text[np.maximum(h - 1, 0)] * (h > 0)[:, :, None]).sum(axis=1)
+    return sums, (hist > 0).sum(axis=1).astype(np.float32)
+
+
+def history_text_mean(text: np.ndarray, hist: np.ndarray) -> np.ndarray:
+    """The ``history_text`` input: mean text vector of each row's items (zeros when empty)."""
+    sums, n = history_text_sums(text, hist)
+    return sums / np.maximum(n, 1.0)[:, None]
+
+
 def graph_tables(t: FeatureTables, item_ids: np.ndarray) -> dict[str, Any]:
     """The feature tables as TensorFlow constants, for gathering inside ``tf.function``.
 
-    ``item_ids``: the id input per item (:func:`item_id_inputs`).
+    ``item_ids``: the id input per item (:func:`item_id_inputs`). The history table (and its
+    text sums) can be replaced with :func:`set_history`.
     """
     text = np.vstack([np.zeros((1, t.d_text), np.float32), t.item_text])  # row 0: padding
-    return {
+    g = {
         "item_id": tf.constant(np.asarray(item_ids, np.int32)),
         "cat": tf.constant(t.item_category),
         "brand": tf.constant(t.item_brand),
         "band": tf.constant(t.item_band),
         "text": tf.constant(t.item_text),
         "text_pad": tf.constant(text),
-        "hist": tf.constant(t.user_history),
         "seg": tf.constant(t.user_segments),
     }
+    set_history(g, t, t.user_history)
+    return g
+
+
+def set_history(g: dict[str, Any], t: FeatureTables, hist: np.ndarray) -> None:
+    """Put the history table ``hist`` (and its text sums and lengths) into the graph tables."""
+    sums, n = history_text_sums(t.item_text, hist)
+    g["hist"], g["hist_text_sum"], g["hist_n"] = (tf.constant(a) for a in (hist, sums, n))
 
 
 def item_inputs(g: Mapping[str, Any], items: Any, ids: Any) -> list[Any]:
@@ -286,9 +322,23 @@ def item_inputs(g: Mapping[str, Any], items: Any, ids: Any) -> list[Any]:
     ]
 
 
-def user_inputs(g: Mapping[str, Any], users: Any, ids: Any, hist: Any) -> list[Any]:
-    """User-feature model inputs: id inputs, history (item index + 1), its text, segments."""
-    return [ids, hist, tf.gather(g["text_pad"], hist), tf.gather(g["seg"], users)]
+def user_inputs(
+    g: Mapping[str, Any], users: Any, ids: Any, hist: Any, dropped: Any = None
+) -> list[Any]:
+    """User-feature model inputs: id inputs, history (item index + 1), its mean text, segments.
+
+    ``hist`` is the users' row of ``g["hist"]``, except that ``dropped`` (``[B]`` item index
+    + 1, 0 = none) may have been taken out of it: its text leaves the mean too. Rows whose
+    history is all padding get a zero text mean.
+    """
+    total = tf.gather(g["hist_text_sum"], users)
+    n = tf.gather(g["hist_n"], users)
+    if dropped is not None:
+        total -= tf.gather(g["text_pad"], dropped)
+        n -= tf.cast(dropped > 0, tf.float32)
+    mean = total / tf.maximum(n, 1.0)[:, None]
+    mean = tf.where(tf.reduce_any(hist > 0, axis=1)[:, None], mean, 0.0)
+    return [ids, hist, mean, tf.gather(g["seg"], users)]
 
 
 def validation_pairs(
@@ -341,6 +391,119 @@ class EarlyStop:
         return False, True
 
 
+def train_epochs(
+    step: Any,
+    epoch_arrays: Any,
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    stop: EarlyStop,
+    validate: Any,
+    get_state: Any,
+    set_state: Any,
+    min_batch: int = 1,
+) -> list[dict[str, Any]]:
+    """The training loop of both Keras models: numpy batches through one compiled step.
+
+    Args:
+        step: ``step(*batch_tensors, seed) -> loss``, a ``tf.function`` (``seed``: int32
+            ``[seed, step number]`` for its stateless random draws).
+        epoch_arrays: ``epoch_arrays(epoch) -> list of aligned numpy arrays``, already in the
+            epoch's (shuffled) order; consecutive ``batch_size`` slices are the batches.
+        validate: ``validate() -> recall or None`` after every epoch (see :class:`EarlyStop`).
+        get_state / set_state: the weights of the best epoch are taken with ``get_state()``
+            and put back with ``set_state(state)`` at the end.
+        min_batch: smaller (last) batches are skipped.
+
+    Returns:
+        One dict per epoch run: ``epoch, loss, recall, train_s, examples``.
+    """
+    history: list[dict[str, Any]] = []
+    best_state, n_step = None, 0
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        arrays = epoch_arrays(epoch)
+        n = len(arrays[0])
+        total = 0.0
+        for lo in range(0, n, batch_size):
+            hi = min(n, lo + batch_size)
+            if hi - lo < min_batch:
+                continue
+            loss = step(*(a[lo:hi] for a in arrays), np.array([seed, n_step], np.int32))
+            total += float(loss) * (hi - lo)
+            n_step += 1
+        train_s = time.perf_counter() - t0
+        recall = validate()
+        mean = total / max(1, n)
+        history.append(
+            {"epoch": epoch + 1, "loss": mean, "recall": recall, "train_s": train_s, "examples": n}
+        )
+        best, halt = stop.epoch(epoch, mean, recall)
+        if best:
+            best_state = get_state()
+        if halt:
+            break
+    if best_state is not None:
+        set_state(best_state)
+    return history
+
+
+def item_support(matrix: Any) -> tuple[float, float]:
+    """``(median, share_once)``: the median number of training users per item among items
+    with any, and the share of those items that only one user interacted with."""
+    counts = np.diff(matrix.tocsc().indptr)
+    counts = counts[counts > 0]
+    if not len(counts):
+        return 0.0, 0.0
+    return float(np.median(counts)), float((counts == 1).mean())
+
+
+def popularity_val_recall(
+    data: InteractionData,
+    users: np.ndarray,
+    items: np.ndarray,
+    val_u: np.ndarray,
+    val_i: np.ndarray,
+    k: int,
+) -> float:
+    """Recall@k of the held-out validation items under popularity (distinct training users of
+    the pairs ``(users, items)`` left in training), ranked as the models rank them: the user's
+    other training items excluded unless the domain repeats."""
+    pop = np.bincount(items, minlength=data.n_items).astype(np.float64)
+    s = np.broadcast_to(pop, (len(val_u), data.n_items)).copy()
+    if not data.repeat_domain:
+        seen = data.matrix[val_u].tocoo()
+        own = seen.col != val_i[seen.row]
+        s[seen.row[own], seen.col[own]] = -np.inf
+    target = s[np.arange(len(val_u)), val_i]
+    return float(((s > target[:, None]).sum(axis=1) < k).mean())
+
+
+def data_note(
+    model: str, best: float, popularity: float, k: int, matrix: Any, repeat: bool = False
+) -> str | None:
+    """Why a Keras model cannot beat popularity on this data, as a sentence (None if it does).
+
+    The measured condition: the model's best validation recall@k (its own hold-out) is not
+    above popularity's on the same held-out items. The sentence adds how much data each item
+    has (:func:`item_support`), the usual cause: an item's id embedding is learnt from its
+    own events, and an item seen once is a guess (the text features carry those items).
+    ``repeat``: a repeat-purchase domain, where the figure is the model's alone (the repeat
+    blend of the user's own purchases and popularity is added to it afterwards).
+    """
+    if best < 0 or best > popularity:
+        return None
+    median, once = item_support(matrix)
+    alone = " alone (before the repeat blend)" if repeat else ""
+    return (
+        f"{model}{alone} cannot beat popularity on this data: its validation recall@{k} "
+        f"({best:.4f}) is not above popularity's ({popularity:.4f}). Too little data per "
+        f"item: a median of {median:g} training users per item, {once:.0%} of the items "
+        "seen by one user only; use popularity, item-kNN or EASE here, or collect more events."
+    )
+
+
 def hold_out(
     users: np.ndarray, items: np.ndarray, val_u: np.ndarray, val_i: np.ndarray
 ) -> np.ndarray:
@@ -371,7 +534,7 @@ def anonymous_inputs(t: FeatureTables) -> list[np.ndarray]:
     return [
         np.zeros(1, np.int32),
         np.zeros((1, n_hist), np.int32),
-        np.zeros((1, n_hist, t.d_text), np.float32),
+        np.zeros((1, t.d_text), np.float32),
         np.zeros((1, n_seg), np.int32),
     ]
 
@@ -441,6 +604,23 @@ class KerasPersistence:
         return model
 
 
+_INFER: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def inference(model: Any) -> Any:
+    """``model(inputs, training=False)`` as a cached ``tf.function`` (H-explain).
+
+    An eager call of a functional Keras model costs ~50 ms of Python dispatch on these
+    machines; the traced graph runs a one-user history through the user tower in a few ms,
+    which is what live scoring (:meth:`~ltrec.models.base.Recommender.score_history`) needs.
+    """
+    fn = _INFER.get(model)
+    if fn is None:
+        fn = tf.function(lambda *xs: model(list(xs), training=False), reduce_retracing=True)
+        _INFER[model] = fn
+    return fn
+
+
 def history_inputs(t: FeatureTables, seen: Any, x: Any, users: np.ndarray) -> list[np.ndarray]:
     """User-feature inputs of users described by history rows ``x`` (live events; H-explain).
 
@@ -469,9 +649,8 @@ def history_inputs(t: FeatureTables, seen: Any, x: Any, users: np.ndarray) -> li
         rest = rest[np.lexsort((rest, -w[~grew & ~np.isin(items, recent)]))]
         order = np.concatenate([new, recent, rest])[:n_hist]
         hist[r, : len(order)] = order + 1
-    text = np.vstack([np.zeros((1, t.d_text), np.float32), t.item_text])
     known = np.asarray(users) >= 0
     ids = np.where(known, np.asarray(users) + 1, 0).astype(np.int32)
     segs = np.zeros((len(users), t.user_segments.shape[1]), np.int32)
     segs[known] = t.user_segments[np.asarray(users)[known]]
-    return [ids, hist, text[hist], segs]
+    return [ids, hist, history_text_mean(t.item_text, hist), segs]

@@ -55,16 +55,21 @@ from ltrec.models.keras_util import (
     anonymous_inputs,
     batched,
     build_encoders,
+    data_note,
     graph_tables,
     history_inputs,
     hold_out,
+    inference,
     item_id_inputs,
     item_inputs,
     keras,
     new_item_inputs,
+    popularity_val_recall,
     remove_from_history,
     seed_everything,
+    set_history,
     tf,
+    train_epochs,
     user_inputs,
     validation_pairs,
 )
@@ -182,51 +187,47 @@ class NCF(KerasPersistence, Recommender):
         users, items, w = users[keep], items[keep], w[keep]
         g = self._graph()
         if len(val_u):  # validation items must not appear in any training input
-            g["hist"] = tf.constant(remove_from_history(self.tables_.user_history, val_u, val_i))
+            hist = remove_from_history(self.tables_.user_history, val_u, val_i)
+            set_history(g, self.tables_, hist)
         opt = keras.optimizers.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
         variables = self.net_.trainable_variables
         opt.build(variables)
         step_fn = self._train_step_fn(g, opt, variables)
+        n_pos = len(users)
+        label = np.concatenate([np.ones(n_pos), np.zeros(n_pos * cfg.negatives)]).astype(np.float32)
+        weight = np.concatenate([w, np.ones(n_pos * cfg.negatives)]).astype(np.float32)
 
-        step = 0
-        self.history_ = []
-        stop, best_weights = EarlyStop(progress, cfg.epochs, cfg.patience, cfg.val_k), None
-        for epoch in range(cfg.epochs):
+        def epoch_arrays(epoch: int) -> list[np.ndarray]:
+            # Every positive plus `negatives` uniform items per positive, all drawn at once.
             neg_u = np.repeat(users, cfg.negatives)
             neg_i = rng.integers(0, n_items, len(neg_u))
             hit = _member(seen_keys, neg_u * n_items + neg_i)
             neg_i[hit] = rng.integers(0, n_items, int(hit.sum()))  # one redraw
             all_u = np.concatenate([users, neg_u]).astype(np.int32)
             all_i = np.concatenate([items, neg_i]).astype(np.int32)
-            label = np.concatenate([np.ones(len(users)), np.zeros(len(neg_u))]).astype(np.float32)
-            weight = np.concatenate([w, np.ones(len(neg_u))]).astype(np.float32)
             # The positive that a row's history must not contain: its own item if positive.
             target = np.where(label > 0, all_i, -1).astype(np.int32)
             order = rng.permutation(len(all_u))
-            total = 0.0
-            for lo in range(0, len(order), cfg.batch_size):
-                idx = order[lo : lo + cfg.batch_size]
-                seed = tf.constant([cfg.seed, step], tf.int32)
-                loss = step_fn(
-                    tf.constant(all_u[idx]),
-                    tf.constant(all_i[idx]),
-                    tf.constant(target[idx]),
-                    tf.constant(label[idx]),
-                    tf.constant(weight[idx]),
-                    seed,
-                )
-                total += float(loss) * len(idx)
-                step += 1
-            mean = total / max(1, len(order))
-            recall = self._val_recall(data, val_u, val_i) if len(val_u) else None
-            self.history_.append({"epoch": epoch + 1, "loss": mean, "recall": recall})
-            best, halt = stop.epoch(epoch, mean, recall)
-            if best:
-                best_weights = self.net_.get_weights()
-            if halt:
-                break
-        if best_weights is not None:
-            self.net_.set_weights(best_weights)
+            return [a[order] for a in (all_u, all_i, target, label, weight)]
+
+        stop = EarlyStop(progress, cfg.epochs, cfg.patience, cfg.val_k)
+        self.history_ = train_epochs(
+            step_fn,
+            epoch_arrays,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+            stop=stop,
+            validate=lambda: self._val_recall(data, val_u, val_i) if len(val_u) else None,
+            get_state=self.net_.get_weights,
+            set_state=self.net_.set_weights,
+        )
+        self.data_note_ = None  # why the model cannot beat popularity here (see data_note)
+        if len(val_u):
+            pop = popularity_val_recall(data, users, items, val_u, val_i, cfg.val_k)
+            self.data_note_ = data_note(
+                "NCF", stop.best, pop, cfg.val_k, data.matrix, data.repeat_domain
+            )
         self._g = None  # the scoring tables: the full history
         self._precompute()
 
@@ -269,12 +270,14 @@ class NCF(KerasPersistence, Recommender):
         def step(users, items, target, label, w, seed):
             b = tf.shape(users)[0]
             hist = tf.gather(g["hist"], users)
-            hist = tf.where(hist == tf.expand_dims(target + 1, 1), 0, hist)  # no label leak
+            leak = hist == tf.expand_dims(target + 1, 1)
+            hist = tf.where(leak, 0, hist)  # no label leak
+            dropped = tf.where(tf.reduce_any(leak, axis=1), target + 1, 0)
             drop_u = tf.random.stateless_uniform([b], seed) < cfg.id_dropout
             drop_i = tf.random.stateless_uniform([b], seed + [0, 1 << 20]) < cfg.id_dropout
             uid = tf.where(drop_u, 0, users + 1)
             iid = tf.where(drop_i, 0, tf.gather(g["item_id"], items))
-            inputs = [*user_inputs(g, users, uid, hist), *item_inputs(g, items, iid)]
+            inputs = [*user_inputs(g, users, uid, hist, dropped), *item_inputs(g, items, iid)]
             with tf.GradientTape() as tape:
                 logit = net(inputs, training=True)
                 bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=logit)
@@ -338,12 +341,20 @@ class NCF(KerasPersistence, Recommender):
         return (1.0 / (1.0 + np.exp(-np.clip(logit, -60.0, 60.0)))).astype(np.float32)
 
     def _score_history(self, x: Any, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
-        """The user side on the given history (:func:`history_inputs`), then :meth:`_logits`."""
+        """The user side on the given history (:func:`history_inputs`), then :meth:`_logits`.
+
+        How far this follows a change: the history's mean id embedding and mean text move with
+        every new event at once; a known user's id embedding (``users``) still carries what
+        training saw. A user new to training (id and segments "unknown", as id dropout
+        trains) is represented by the history alone: on the conformance fixture such a user
+        with uT's history gets uT's answer first (the mixin checks it for every live model).
+        """
         inputs = history_inputs(self.tables_, self.seen_, x, users)
         h = self.config.hidden  # type: ignore[attr-defined]
+        side = inference(self.user_side_)
 
         def run(lo: int, hi: int) -> np.ndarray:
-            out = self.user_side_([a[lo:hi] for a in inputs], training=False)
+            out = side(*(a[lo:hi] for a in inputs))
             return np.concatenate([o.numpy() for o in out], axis=1)
 
         up = batched(run, len(users)).reshape(len(users), -1).astype(np.float32)

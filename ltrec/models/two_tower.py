@@ -60,7 +60,6 @@ feature tables in ``state.npz``.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -75,15 +74,21 @@ from ltrec.models.keras_util import (
     anonymous_inputs,
     batched,
     build_encoders,
+    data_note,
     graph_tables,
     history_inputs,
+    hold_out,
+    inference,
     item_id_inputs,
     item_inputs,
     keras,
     new_item_inputs,
+    popularity_val_recall,
     remove_from_history,
     seed_everything,
+    set_history,
     tf,
+    train_epochs,
     user_inputs,
     validation_pairs,
 )
@@ -255,14 +260,8 @@ class TwoTower(KerasPersistence, Recommender):
             1.0 + np.log(np.maximum(w, 1.0)) if cfg.event_weighting == "log" else np.ones_like(w)
         )
         val_u, val_i = self._validation_pairs(data, rng)
-        if len(val_u):
-            held = set(zip(val_u.tolist(), val_i.tolist(), strict=True))
-            keep = np.fromiter(
-                ((u, i) not in held for u, i in zip(users.tolist(), items.tolist(), strict=True)),
-                bool,
-                count=len(users),
-            )
-            users, items, weight = users[keep], items[keep], weight[keep]
+        keep = hold_out(users, items, val_u, val_i)
+        users, items, weight = users[keep], items[keep], weight[keep]
         n, n_items = len(users), data.n_items
         self.repeat_on_ = cfg.repeat == "on" or (cfg.repeat == "auto" and data.repeat_domain)
         self.repeat_unit_ = float(max([v for v in data.weights.values() if v > 0], default=1.0))
@@ -290,9 +289,8 @@ class TwoTower(KerasPersistence, Recommender):
             drop = np.ones(len(val_u), bool)
             if self.repeat_on_:  # ...unless an earlier purchase of them remains (leave-one-out)
                 drop = np.asarray(counts[val_u, val_i]).ravel() < 1.0
-            g["hist"] = tf.constant(
-                remove_from_history(tables.user_history, val_u[drop], val_i[drop])
-            )
+            hist = remove_from_history(tables.user_history, val_u[drop], val_i[drop])
+            set_history(g, tables, hist)
         g["rep_keys"], g["rep_n"] = _count_table(counts)
         self._g = g
         opt = keras.optimizers.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -302,47 +300,39 @@ class TwoTower(KerasPersistence, Recommender):
         opt.build(variables)
         step_fn = self._train_step_fn(g, opt, variables, n_items)
 
-        best_weights, history = None, []
-        stop = EarlyStop(progress, cfg.epochs, cfg.patience, cfg.val_k)
-        step = 0
-        for epoch in range(cfg.epochs):
-            t_epoch = time.perf_counter()
+        weight = weight.astype(np.float32)
+
+        def epoch_arrays(epoch: int) -> list[np.ndarray]:
             order = rng.permutation(n)
-            total = 0.0
-            for lo in range(0, n, batch):
-                idx = order[lo : lo + batch]
-                if len(idx) < 2:
-                    continue
-                seed = tf.constant([cfg.seed, step], tf.int32)
-                loss = step_fn(
-                    tf.constant(users[idx]),
-                    tf.constant(items[idx]),
-                    tf.constant(weight[idx], tf.float32),
-                    seed,
-                )
-                total += float(loss) * len(idx)
-                step += 1
-            train_s = time.perf_counter() - t_epoch
-            recall = self._val_recall(data, val_u, val_i) if len(val_u) else None
-            history.append(
-                {
-                    "epoch": epoch + 1,
-                    "loss": total / max(1, n),
-                    "recall": recall,
-                    "train_s": train_s,
-                    "examples": n,
-                }
-            )
-            best, halt = stop.epoch(epoch, total / max(1, n), recall)
-            if best:
-                best_weights, best_rho = self.net_.get_weights(), float(self.rho_.numpy())
-            if halt:
-                break
-        if best_weights is not None:
-            self.net_.set_weights(best_weights)
-            self.rho_.assign(best_rho)
-        self.history_ = history
+            return [users[order], items[order], weight[order]]
+
+        def get_state():
+            return self.net_.get_weights(), float(self.rho_.numpy())
+
+        def set_state(state) -> None:
+            self.net_.set_weights(state[0])
+            self.rho_.assign(state[1])
+
+        stop = EarlyStop(progress, cfg.epochs, cfg.patience, cfg.val_k)
+        self.history_ = train_epochs(
+            step_fn,
+            epoch_arrays,
+            epochs=cfg.epochs,
+            batch_size=batch,
+            seed=cfg.seed,
+            stop=stop,
+            validate=lambda: self._val_recall(data, val_u, val_i) if len(val_u) else None,
+            get_state=get_state,
+            set_state=set_state,
+            min_batch=2,
+        )
         self._val_counts = None
+        self.data_note_ = None  # why the model cannot beat popularity here (see data_note)
+        if len(val_u):
+            pop = popularity_val_recall(data, users, items, val_u, val_i, cfg.val_k)
+            self.data_note_ = data_note(
+                "The two-tower", stop.best, pop, cfg.val_k, data.matrix, data.repeat_domain
+            )
         self.rho_ = float(self.rho_.numpy())  # plain state from here on (saved in state.npz)
         self._precompute()
 
@@ -368,6 +358,7 @@ class TwoTower(KerasPersistence, Recommender):
                 n_pos = lookup_counts(g["rep_keys"], g["rep_n"], users, items, n_items)
                 leak &= tf.expand_dims(n_pos < 2.0, 1)
             hist = tf.where(leak, 0, hist)  # no label leak
+            dropped = tf.where(tf.reduce_any(leak, axis=1), items + 1, 0)
             drop_u = tf.random.stateless_uniform([b], seed) < cfg.id_dropout
             drop_i = tf.random.stateless_uniform([b], seed + [0, 1 << 20]) < cfg.id_dropout
             uid = tf.where(drop_u, 0, users + 1)
@@ -380,7 +371,7 @@ class TwoTower(KerasPersistence, Recommender):
                 cols = tf.concat([items, neg], 0)
                 iid = tf.concat([iid, tf.gather(g["item_id"], neg)], 0)
             with tf.GradientTape() as tape:
-                u = user_tower(user_inputs(g, users, uid, hist), training=True)
+                u = user_tower(user_inputs(g, users, uid, hist, dropped), training=True)
                 v = item_tower(item_inputs(g, cols, iid), training=True)
                 log_q = tf.gather(g["log_q"], cols) if cfg.logq else None
                 if repeat:
@@ -511,12 +502,16 @@ class TwoTower(KerasPersistence, Recommender):
         self, x: sp.csr_matrix, users: np.ndarray, items: np.ndarray | None
     ) -> np.ndarray:
         """The user tower on the given history (:func:`history_inputs`), then as :meth:`_score`
-        with the history's purchase counts in the repeat term."""
+        with the history's purchase counts in the repeat term.
+
+        A known user (``users``) keeps their id embedding and segments, so a new event moves
+        the history part of the tower only; a user new to training gets id 0 and "unknown"
+        segments (what id dropout trains for) and is represented by the history alone.
+        """
         inputs = history_inputs(self.tables_, self.seen_, x, users)
-        uv = batched(
-            lambda lo, hi: self.user_tower_([a[lo:hi] for a in inputs], training=False).numpy(),
-            len(users),
-        ).reshape(len(users), -1)
+        tower = inference(self.user_tower_)
+        uv = batched(lambda lo, hi: tower(*(a[lo:hi] for a in inputs)).numpy(), len(users))
+        uv = uv.reshape(len(users), -1)
         iv = self.item_vecs_ if items is None else self.item_vecs_[items]
         s = uv.astype(np.float32) @ iv.T
         if not self.repeat_on_:
