@@ -92,7 +92,7 @@ def _train(name: str, model: str) -> str:
 
 
 def run_dataset(name: str, label: str, users: int, n_boot: int, text_max_items: int) -> dict:
-    from ltrec.app.tune import MIXES, SPACES, tune
+    from ltrec.app.tune import MIXES, SPACES, setting_label, tune
     from ltrec.models.train import load_data
 
     t0 = time.perf_counter()
@@ -131,7 +131,7 @@ def run_dataset(name: str, label: str, users: int, n_boot: int, text_max_items: 
         _row(
             "best linear tail boost",
             base_model,
-            main.best_linear.label(),
+            setting_label(main.best_linear),
             main.to_dict()["best_linear_setting"],
             linear,
             base,

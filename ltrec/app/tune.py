@@ -289,7 +289,7 @@ class TuneResult:
             "accuracy": self.accuracy,
             "max_loss": self.max_loss,
             "setting": to_dict(self.setting),
-            "label": self.setting.label(),
+            "label": setting_label(self.setting),
             "best_linear_setting": to_dict(self.best_linear),
             "searched": self.searched,
             "validation": self.validation,
@@ -328,14 +328,17 @@ def _row_dict(row: pd.Series, accuracy: str, objective: str) -> dict[str, Any]:
 
 
 def _settings(strategies: Sequence[str], mixes: Sequence[Mapping[str, Any]], m: int):
-    """(config, family key) for base x mixes and every strategy grid point x mixes, in order.
+    """(config, family key) for the plain base order (first: the loss reference), then the base
+    order x the mixes with tail candidates and every strategy grid point x every mix, in order.
 
     The family groups the settings that differ only in the strategy's strength (for the
     refinement)."""
-    out: list[tuple[StrategyConfig, tuple]] = []
+    plain = parse_config({"strategy": "none", "pool": m})
+    out: list[tuple[StrategyConfig, tuple]] = [(plain, ("none", "plain"))]
     for mix in mixes:
         base = parse_config({"strategy": "none", "pool": m, **mix})
-        out.append((base, ("none", repr(sorted(mix.items())))))
+        if base != plain:
+            out.append((base, ("none", repr(sorted(mix.items())))))
         for name in strategies:
             for params in SPACES[name]:
                 cfg = parse_config({"strategy": name, "pool": m, **params, **mix})
@@ -394,7 +397,7 @@ class _Search:
         row = {
             "strategy": getattr(cfg, "strategy", "none"),
             "value": cfg.strength,
-            "label": _label(cfg),
+            "label": setting_label(cfg),
             "setting": cfg.model_dump_json(by_alias=True),
             "family": family,
             "refined": refined,
@@ -491,7 +494,8 @@ def choose(
     return best
 
 
-def _label(cfg: StrategyConfig) -> str:
+def setting_label(cfg: StrategyConfig) -> str:
+    """The setting's label, naming its tail candidates when it adds any."""
     text = cfg.label()
     tail_pool = int(getattr(cfg, "tail_pool", 0) or 0)
     if tail_pool:
@@ -779,7 +783,7 @@ def tune(
         "pool": pool,
         "settings": int(len(table)),
     }
-    report(progress, 1.0, f"chosen: {_label(chosen_cfg)}")
+    report(progress, 1.0, f"chosen: {setting_label(chosen_cfg)}")
     return TuneResult(
         dataset=dataset,
         run_id=run_id,
@@ -807,6 +811,7 @@ __all__ = [
     "choose",
     "paired_ratio",
     "parse_objective",
+    "setting_label",
     "tune",
     "validation_split",
 ]

@@ -202,6 +202,22 @@ def test_cli_strategies_limit_the_search(shop, capsys) -> None:
     assert d["best_linear_setting"]["beta"] == 0.0
 
 
+def test_loss_is_measured_against_the_plain_base_order(shop, tuned: TuneResult) -> None:
+    """Searching only mixes with tail candidates still measures the loss (and reports the test
+    base) against the model's own top K, the base every other run of the tuner uses."""
+    root, run_id = shop
+    mix = {"tail_pool": 50, "tail_source": "cooccurrence"}
+    res = tune("demo", run_id, strategies=["tail_boost"], mixes=[mix], data_dir=root)
+    first = json.loads(res.table.iloc[0]["setting"])
+    assert (first["strategy"], first["tail_pool"]) == ("none", 0)
+    assert res.table.iloc[0]["loss"] == 0.0
+    assert res.validation["base"] == tuned.validation["base"]
+    assert res.test["base"] == tuned.test["base"]
+    others = [json.loads(x) for x in res.table["setting"].iloc[1:]]
+    assert all(o["tail_pool"] == 50 for o in others)
+    assert res.setting.tail_pool in (0, 50)
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [
