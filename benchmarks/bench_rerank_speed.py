@@ -17,6 +17,10 @@ calibrated popularity) over one small grid each, on the same EASE run and the sa
 is (test-split figures of fixed settings, no choice made on them: choosing is ``ltrec tune``).
 
     .venv/bin/python benchmarks/bench_rerank_speed.py [--repeats 3] [--data-dir DIR] [--no-quality]
+        [--cc0]
+
+``--cc0`` adds the quality table on the real CC0 Complete Journey sample (item-kNN base run,
+its default repeat-purchase split).
 
 Writes benchmarks/results/rerank_speed.json. The demo is built (seed 42) and an EASE run
 trained in a temporary data directory unless ``--data-dir`` names one that has them; the first
@@ -134,6 +138,16 @@ def prepare(data_dir: str) -> str:
     return train("demo", "ease", {"lambda_": 200.0, "precision": "float32"}).run.run_id
 
 
+def prepare_cc0() -> str:
+    """The CC0 sample imported as ``cj`` and an item-kNN run on it; returns the run id."""
+    from _cc0 import import_cc0
+
+    from ltrec.models.train import train
+
+    import_cc0("cj")
+    return train("cj", "itemknn", n_boot=0).run.run_id
+
+
 def speed(session, users, items, scores, repeats: int) -> list[dict]:
     from ltrec.rerank.base import Candidates
 
@@ -193,8 +207,8 @@ def quality(session) -> list[dict]:
     return rows
 
 
-def print_quality(rows: list[dict]) -> None:
-    print("\nEASE on the demo, every test user, K=10; [95% bootstrap interval]; * = loss <= 5%")
+def print_quality(rows: list[dict], title: str = "EASE on the demo") -> None:
+    print(f"\n{title}, every test user, K=10; [95% bootstrap interval]; * = loss <= 5%")
     print(f"{'strategy':28s} {'kind':8s} {'value':>6s} {'NDCG@10':>22s} {'APLT@10':>22s} "
           f"{'tail recall@10':>22s} {'loss':>6s}")  # fmt: skip
     for r in rows:
@@ -226,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--data-dir", help="a data dir holding the demo (and a run) to reuse")
     ap.add_argument("--no-quality", action="store_true", help="speed only")
+    ap.add_argument("--cc0", action="store_true", help="also the quality table on CC0")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or tmp
@@ -252,6 +267,16 @@ def main(argv: list[str] | None = None) -> int:
             print_quality(rows)
             out["quality"] = rows
             out["best_within_5pct"] = best_within(rows)
+        if args.cc0:
+            from _cc0 import CJ
+
+            if not CJ.is_dir():
+                raise SystemExit(f"--cc0: the CC0 sample is not at {CJ}")
+            cj = RecSession.open("cj", prepare_cc0())
+            rows = quality(cj)
+            print_quality(rows, "item-kNN on the CC0 Complete Journey sample")
+            out["quality_cc0"] = rows
+            out["best_within_5pct_cc0"] = best_within(rows)
     out["machine"] = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
