@@ -507,7 +507,7 @@ class RecSession:
                 "tail_source": self.config.tail_source,  # type: ignore[attr-defined]
                 "tail_mask": self.context.tail,
             }
-        live = self._live_rows(users) if model.live_history else {}
+        live = self._live_rows(users) if self._s.live.weights and model.live_history else {}
         if not live:
             return candidate_pool(model, data, self._model_users(users), m, **kw)
         hot = np.array([int(u) in live for u in users.tolist()])
@@ -866,17 +866,15 @@ def _head_batch(
     """The base order's lists from pools already in base order (what :class:`BaseOrder` gives
     for each row, without building a pool object per user)."""
     n = users.size
-    items = np.atleast_2d(items)[:, :k].astype(np.int64, copy=False)
+    items = np.atleast_2d(items)[:, :k]
     scores = np.atleast_2d(scores)[:, :k].astype(float)
-    if items.shape[1] == k and ((items >= 0) & np.isfinite(scores)).all():
-        # Every row full (the common case): no per-row compaction.
-        ranks = np.broadcast_to(np.arange(1, k + 1), (n, k)).copy()
+    # Pools pad at the end (-1 / -inf): a full last column means every row is full.
+    if items.shape[1] == k and (items[:, -1] >= 0).all() and np.isfinite(scores[:, -1]).all():
+        ranks = np.arange(1, k + 1)
         reasons = ("base rank",) * k
-        lists = [
-            Ranked(items[r], scores[r], scores[r].copy(), ranks[r], reasons, setting=setting)
-            for r in range(n)
-        ]
-        out_items, out_scores, out_ranks = items, scores, ranks
+        lists = [Ranked(items[r], scores[r], scores[r], ranks, reasons, setting) for r in range(n)]
+        out_items, out_scores = items.astype(np.int64, copy=False), scores
+        out_ranks = np.tile(ranks, (n, 1))
     else:
         out_items = np.full((n, k), PAD, dtype=np.int64)
         out_scores = np.full((n, k), np.nan)
