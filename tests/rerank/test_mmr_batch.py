@@ -118,9 +118,7 @@ def test_with_rules_each_user_is_ranked_on_the_filtered_pool() -> None:
     from tests.rerank.conformance import pool, shop
 
     ctx = shop()
-    pipe = Pipeline(
-        parse_config({"strategy": "mmr", "lambda": 0.5, "rules": {"in_stock": True}})
-    )
+    pipe = Pipeline(parse_config({"strategy": "mmr", "lambda": 0.5, "rules": {"in_stock": True}}))
     pools = [pool(u, m=60) for u in range(6)]
     batch = rerank_batch(
         pipe,
