@@ -565,10 +565,11 @@ def _open(dataset: str, run_id: str | None, data_dir: Path | str | None, text: b
     """A session over the saved run (None: the production / active / newest run) and the data
     it was trained on, refused for an all-data run (no test split to report on)."""
     from ltrec.app.pipeline import RecSession
-    from ltrec.models.registry import check_evaluable
+    from ltrec.models.registry import check_evaluable, resolve_run, run_manifest
 
+    run_id = resolve_run(dataset, run_id, data_dir)
+    check_evaluable(dataset, run_id, run_manifest(dataset, run_id, data_dir))  # before loading
     session = RecSession.open(dataset, run_id, data_dir=data_dir)
-    check_evaluable(dataset, session.run_id, session.run.manifest)
     if session.data.split is None:
         raise BadInputError(
             f"run {session.run_id} has no test split to report the tuned setting on",

@@ -251,6 +251,21 @@ def test_unknown_run_exits_2(shop, capsys) -> None:
     assert json.loads(out.out)["error"]["type"] == "RegistryError"
 
 
+def test_all_data_run_is_refused(shop, data_dir, capsys) -> None:
+    """A production (all-data) run held nothing out: no test split to report the setting on."""
+    from ltrec.models.train import train_all_data
+
+    root, run_id = shop
+    shutil.copyfile(root / "demo.duckdb", data_dir / "demo.duckdb")
+    shutil.copytree(root / "models", data_dir / "models")
+    prod = train_all_data("demo", from_run=run_id, data_dir=data_dir).run_id
+    code = main(["--data-dir", str(data_dir), "tune", "demo", "--run", prod, "--json"])
+    out = capsys.readouterr()
+    assert code == 2
+    err = json.loads(out.out)["error"]
+    assert err["type"] == "NoTestSplitError" and "no test split" in err["message"]
+
+
 def test_parse_objective() -> None:
     assert parse_objective("aplt@10") == ("aplt", 10)
     assert parse_objective("tail_recall@5") == ("tail_recall", 5)
