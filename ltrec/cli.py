@@ -458,7 +458,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
         f"validation users, {v['within_bound']} within {out['max_loss']:.1%} {acc} loss"
     )
     print(f"chosen: {out['label']}")
-    print(f"  --rerank '{json.dumps(out['setting'], separators=(',', ':'))}'")
+    from ltrec.rerank import parse_config, to_query_string
+
+    print(f"  --rerank '{to_query_string(parse_config(out['setting']))}'")
     print(f"test split ({t['users']} users), mean [95% interval]:")
     for key in ("base", "best_linear", "chosen"):
         shown = [m for m in dict.fromkeys((acc, obj)) if m in t[key]]

@@ -448,7 +448,9 @@ class _Search:
         hi = min(r["value"] for r in above)
         lo, best = row["value"], row
         for _ in range(REFINE_STEPS):
-            mid = (lo + hi) / 2
+            mid = round((lo + hi) / 2, 6)  # a short number to show and share
+            if not lo < mid < hi:
+                break
             r = self.run(cfg.with_strength(mid), row["family"], refined=True)
             if self.ok(r):
                 lo = mid
