@@ -189,6 +189,8 @@ def _parse(model: type[BaseModel], obj: Any) -> Any:
 
 
 def _check_id(value: str, name: str) -> str:
+    if not value.strip():
+        raise ApiError(422, "BadRequest", f"missing {name}", field=name)
     if len(value) > MAX_ID_CHARS:
         raise ApiError(
             422,

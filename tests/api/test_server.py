@@ -252,6 +252,8 @@ def test_bad_requests_are_json_errors(server: Server, shop: Shop) -> None:
         server.get("/v1/recommendations/U0001", r, params={"k": "ten"}), 422, "BadRequest", "k"
     )
     assert_error(server.get("/v1/recommendations/" + "u" * 300, r), 422, "BadRequest", "user_id")
+    assert_error(server.get("/v1/recommendations/", r), 422, "BadRequest", "user_id")
+    assert_error(server.get("/v1/items/%20/similar", r), 422, "BadRequest", "item_id")
     assert_error(server.get("/nowhere", r), 404, "NotFound")
     assert_error(server.client.delete("/v1/events"), 405, "MethodNotAllowed")
     w = shop.writer
