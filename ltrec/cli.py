@@ -804,7 +804,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(chosen on a validation split of the training period, reported on the test split)",
     )
     p.add_argument("name", help="dataset name")
-    p.add_argument("--run", help=_RUN_HELP)
+    p.add_argument(
+        "--run",
+        help="run id (see `ltrec runs NAME`); default: the production run, or the run it was "
+        "made from when it was fitted on all data (the setting is reported on a test split), "
+        "else the newest run",
+    )
     p.add_argument(
         "--max-loss",
         type=float,

@@ -563,14 +563,33 @@ def _paired(result: EvalResult, base: EvalResult, names: Sequence[str], n_boot: 
 # --------------------------------------------------------------------------- tune
 
 
-def _open(dataset: str, run_id: str | None, data_dir: Path | str | None, text: bool) -> Any:
-    """A session over the saved run (None: the production / active / newest run) and the data
-    it was trained on, refused for an all-data run (no test split to report on)."""
-    from ltrec.app.pipeline import RecSession
-    from ltrec.models.registry import check_evaluable, resolve_run, run_manifest
+def tuning_run(dataset: str, run_id: str | None, data_dir: Path | str | None = None) -> str:
+    """The run to tune. None: the registry's run (production, else newest), or, for a
+    production run fitted on all data, the run it was made from (``from_run``): the tuned
+    setting is reported on a test split.
 
+    Raises:
+        NoTestSplitError: an all-data run named explicitly (or one without a source run).
+        RegistryError: no such run, or none at all.
+    """
+    from ltrec.models.registry import check_evaluable, is_all_data, resolve_run, run_manifest
+
+    given = run_id is not None
     run_id = resolve_run(dataset, run_id, data_dir)
-    check_evaluable(dataset, run_id, run_manifest(dataset, run_id, data_dir))  # before loading
+    manifest = run_manifest(dataset, run_id, data_dir)
+    source = manifest.get("from_run")
+    if not given and is_all_data(manifest) and isinstance(source, str):
+        run_id = source
+        manifest = run_manifest(dataset, run_id, data_dir)
+    check_evaluable(dataset, run_id, manifest)  # before any data is loaded
+    return run_id
+
+
+def _open(dataset: str, run_id: str | None, data_dir: Path | str | None, text: bool) -> Any:
+    """A session over the run to tune (:func:`tuning_run`) and the data it was trained on."""
+    from ltrec.app.pipeline import RecSession
+
+    run_id = tuning_run(dataset, run_id, data_dir)
     session = RecSession.open(dataset, run_id, data_dir=data_dir)
     if session.data.split is None:
         raise BadInputError(
@@ -815,6 +834,7 @@ __all__ = [
     "paired_ratio",
     "parse_objective",
     "setting_label",
+    "tuning_run",
     "tune",
     "validation_split",
 ]

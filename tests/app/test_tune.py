@@ -20,10 +20,12 @@ from ltrec.app.tune import (
     choose,
     parse_objective,
     tune,
+    tuning_run,
     validation_split,
 )
 from ltrec.cli import main
 from ltrec.errors import BadInputError
+from ltrec.models.registry import NoTestSplitError
 
 MAX_LOSS = 0.05
 
@@ -264,6 +266,13 @@ def test_all_data_run_is_refused(shop, data_dir, capsys) -> None:
     assert code == 2
     err = json.loads(out.out)["error"]
     assert err["type"] == "NoTestSplitError" and "no test split" in err["message"]
+    # Without --run the production run's source run is tuned (it has a test split).
+    from ltrec.models.registry import promote
+
+    promote("demo", prod, data_dir=data_dir)
+    assert tuning_run("demo", None, data_dir) == run_id
+    with pytest.raises(NoTestSplitError):
+        tuning_run("demo", prod, data_dir)
 
 
 def test_parse_objective() -> None:
