@@ -66,6 +66,31 @@ class StrategyConfig(BaseModel):
         return text + (" + rules" if self.rules.active else "")
 
 
+#: Pool positions ranked at once ([users, M]) by the strategies that rank a batch of users.
+BATCH_CELLS = 1_000_000
+
+
+def _padded(pools: Sequence[Candidates]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pools (each in base order) as [users, M] arrays: (items, valid, lengths, rel), rel the
+    per-pool min-max relevance computed elementwise as :func:`minmax` (a constant pool is all
+    ones); padding slots hold item 0 and are not ``valid``."""
+    b = len(pools)
+    lens = np.array([len(c) for c in pools])
+    width = max(int(lens.max()), 1)
+    valid = np.arange(width)[None, :] < lens[:, None]
+    items = np.zeros((b, width), dtype=np.int64)
+    scores = np.zeros((b, width))
+    for r, c in enumerate(pools):
+        items[r, : lens[r]] = c.items
+        scores[r, : lens[r]] = c.scores
+    lo = np.where(valid, scores, np.inf).min(axis=1, keepdims=True)
+    hi = np.where(valid, scores, -np.inf).max(axis=1, keepdims=True)
+    span = hi - lo
+    flat = span <= 1e-12
+    rel = np.where(flat, 1.0, (scores - lo) / np.where(flat, 1.0, span))
+    return items, valid, lens, rel
+
+
 # ---------------------------------------------------------------------------- base order
 
 
@@ -209,6 +234,89 @@ class XQuAD:
             aspect = "tail" if best_a == 1 else "head"
             reasons.append(f"moved up: covers the {aspect} aspect (+{best_div:.2f})")
         return finish(candidates, np.array(picked, dtype=np.int64), final, reasons, cfg.label())
+
+    def rerank_many(
+        self,
+        pools: Sequence[Candidates],
+        context: Context,
+        users: Sequence[int | None],
+        k: int,
+    ) -> list[Ranked]:
+        """The lists of many users' pools, as :meth:`rerank` per user: each greedy step
+        compares the two queue heads of every user at once."""
+        out: list[Ranked | None] = [None] * len(pools)
+        todo = []
+        for i, cand in enumerate(pools):
+            if min(k, len(cand)) == 0:
+                out[i] = self.rerank(cand, context, users[i], k)
+            else:
+                todo.append(i)
+        if not todo:
+            return out  # type: ignore[return-value]
+        label = self.config.label()
+        chunk = max(1, BATCH_CELLS // max(len(pools[i]) for i in todo))
+        for lo in range(0, len(todo), chunk):
+            part = todo[lo : lo + chunk]
+            p_tail = np.array([self.p_tail(context, users[i]) for i in part])
+            ranked = self._greedy([pools[i] for i in part], context, p_tail, k)
+            for i, (picked, final, div, is_tail) in zip(part, ranked, strict=True):
+                reasons = [
+                    f"moved up: covers the {'tail' if a else 'head'} aspect (+{d:.2f})"
+                    if p > r
+                    else ""
+                    for r, (p, d, a) in enumerate(
+                        zip(picked.tolist(), div.tolist(), is_tail.tolist(), strict=True)
+                    )
+                ]
+                out[i] = finish(pools[i], picked, final, reasons, label)
+        return out  # type: ignore[return-value]
+
+    def _greedy(
+        self, pools: Sequence[Candidates], context: Context, p_tail: np.ndarray, k: int
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """(picked positions, final scores, diversity terms, tail flags) per pool; the same
+        arithmetic as :meth:`rerank`, elementwise over users."""
+        lam, smooth = self.config.lam, self.config.smooth
+        items, valid, lens, rel = _padded(pools)
+        b, width = items.shape
+        tail = context.tail[items] & valid
+        head = ~context.tail[items] & valid
+        # Each aspect's positions in base order, first in the row (stable sort on "not a").
+        queue = (np.argsort(~head, axis=1, kind="stable"), np.argsort(~tail, axis=1, kind="stable"))
+        size = (head.sum(axis=1), tail.sum(axis=1))
+        weight = (lam * (1.0 - p_tail), lam * p_tail)
+        rows = np.arange(b)
+        n = np.minimum(lens, k)
+        steps = int(n.max())
+        ptr = [np.zeros(b, dtype=np.int64), np.zeros(b, dtype=np.int64)]  # = items taken
+        picked = np.zeros((b, steps), dtype=np.int64)
+        final = np.zeros((b, steps))
+        div_at = np.zeros((b, steps))
+        tail_at = np.zeros((b, steps), dtype=bool)
+        for t in range(steps):
+            pos, obj, div, ok = [], [], [], []
+            for a in (0, 1):
+                ok.append(ptr[a] < size[a])
+                pos.append(queue[a][rows, np.minimum(ptr[a], width - 1)])
+                if smooth:
+                    cov = np.ones(b) if t == 0 else 1.0 - ptr[a] / t
+                else:
+                    cov = np.where(ptr[a] == 0, 1.0, 0.0)
+                div.append(weight[a] * cov)
+                obj.append((1.0 - lam) * rel[rows, pos[a]] + div[a])
+            # The head queue is looked at first; the tail wins when strictly better, or equal
+            # and higher in the base order, or when the head queue is empty.
+            take = ok[1] & (~ok[0] | (obj[1] > obj[0]) | ((obj[1] == obj[0]) & (pos[1] < pos[0])))
+            picked[:, t] = np.where(take, pos[1], pos[0])
+            final[:, t] = np.where(take, obj[1], obj[0])
+            div_at[:, t] = np.where(take, div[1], div[0])
+            tail_at[:, t] = take
+            ptr[1] += take
+            ptr[0] += ~take
+        return [
+            (picked[r, : n[r]], final[r, : n[r]], div_at[r, : n[r]], tail_at[r, : n[r]])
+            for r in range(b)
+        ]
 
 
 class PersonalXQuADConfig(StrategyConfig):
@@ -604,8 +712,6 @@ class MMR:
 
     #: Pool embeddings gathered at once ([users, M, d] float32), in floats: bounds memory.
     BATCH_FLOATS = 8_000_000
-    #: Pool positions ranked at once ([users, M]) when similarities come from one table.
-    BATCH_CELLS = 1_000_000
     #: Most distinct pool items whose similarity table ([U, U] float32) is computed once.
     MAX_TABLE = 6_000
 
@@ -641,7 +747,7 @@ class MMR:
         width = max(len(pools[i]) for i in todo)
         steps = min(k, width)
         table = None
-        chunk = max(1, self.BATCH_CELLS // width)
+        chunk = max(1, BATCH_CELLS // width)
         if by == "embedding":
             seen = np.zeros(context.n_items, dtype=bool)
             for i in todo:
@@ -684,21 +790,9 @@ class MMR:
         take each step's similarities from the pool embeddings.
         """
         lam = self.config.lam
-        b = len(pools)
-        lens = np.array([len(c) for c in pools])
-        width = int(lens.max())
-        valid = np.arange(width)[None, :] < lens[:, None]
-        items = np.zeros((b, width), dtype=np.int64)
-        scores = np.zeros((b, width))
-        for r, c in enumerate(pools):
-            items[r, : lens[r]] = c.items
-            scores[r, : lens[r]] = c.scores
-        # rel = minmax per pool, elementwise as :func:`minmax` (a constant pool is all ones).
-        lo = np.where(valid, scores, np.inf).min(axis=1, keepdims=True)
-        hi = np.where(valid, scores, -np.inf).max(axis=1, keepdims=True)
-        span = hi - lo
-        flat = span <= 1e-12
-        rel = (1 - lam) * np.where(flat, 1.0, (scores - lo) / np.where(flat, 1.0, span))
+        items, valid, lens, rel = _padded(pools)
+        b, width = items.shape
+        rel = (1 - lam) * rel
         if by == "category":
             cat = np.where(valid, context.category[items], -1)
         elif table is not None:
