@@ -705,9 +705,11 @@ class MMR:
     embeddings in the context, category similarity is used and the list says so.
 
     Many users are re-ranked at once (:meth:`rerank_many`): their pools are padded into
-    [users, M] arrays and each greedy step is one argmax over every user, with the similarity
-    of the whole pool to the item each user just took computed in one batched product. One
-    user's :meth:`rerank` is the same code on a batch of one.
+    [users, M] arrays and each greedy step is one argmax over every user. The similarity of
+    each pool to the item its user just took is read from a cosine table of all pool items
+    (one matrix product, when few distinct items serve many users, as in an evaluation) or
+    computed per step in one batched matrix-vector product. One user's :meth:`rerank` is the
+    same code on a batch of one.
     """
 
     #: Pool embeddings gathered at once ([users, M, d] float32), in floats: bounds memory.
