@@ -378,3 +378,16 @@ def test_serve_refuses_a_second_server_and_a_missing_dataset(server: Server, sho
     missing = cli(shop.data_dir, "serve", "nosuch", "--port", "0", check=False)
     assert missing.returncode == 2 and "dataset 'nosuch' not found" in missing.stderr
     assert server.health()["status"] == "ok"
+
+
+def test_reload_without_a_run_serves_the_newly_promoted_run(server: Server, shop: Shop) -> None:
+    promoted = json.loads(
+        cli(shop.data_dir, "promote", "demo", "--run", shop.pop_run, "--json").stdout
+    )
+    resp = server.post("/v1/admin/reload", shop.writer, content=b"")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["run_id"] == promoted["production"] != shop.pop_run
+    health = server.health()
+    assert (health["run_id"], health["model"]) == (promoted["production"], "popularity")
+    got = server.get("/v1/recommendations/never-seen", shop.reader).json()
+    assert got["run_id"] == promoted["production"]
