@@ -421,7 +421,7 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post("/v1/admin/reload", tags=["admin"], openapi_extra=_schema(ReloadRequest))
     async def reload(request: Request, key: ApiKey = writer) -> dict[str, Any]:
-        """Serve another run (``run_id``; none: the production / active / newest run now)
+        """Serve another run (``run_id``; none: the production, else the newest, run now)
         without a restart; requests in flight finish on the old run. Audited."""
         raw = await _read_json(request, 4096, empty={})
         body = _parse(ReloadRequest, raw)
