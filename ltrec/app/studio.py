@@ -288,10 +288,20 @@ def compare_lists(
     )
     lists, stats = [], []
     for cfg in settings:
-        ranked = session.with_config(cfg).rerank_pools(users, row_i, row_s, k).row(0)
+        ranked = _rerank(session.with_config(cfg), users, row_i, row_s, k).row(0)
         lists.append(ranked)
         stats.append(ranked.stats(session.context, base=base))
     return StudioLists(base, tuple(lists), tuple(stats))
+
+
+def _rerank(
+    session: RecSession, users: np.ndarray, items: np.ndarray, scores: np.ndarray, k: int
+) -> RankedBatch:
+    """The setting's lists from the shared pools, or from its own pools when it adds tail
+    candidates (those depend on the setting, so the shared pools lack them)."""
+    if session.tail_pool:
+        items, scores = session.pools(users)
+    return session.rerank_pools(users, items, scores, k)
 
 
 def why_texts(session: RecSession, user: int, ranked: Ranked) -> list[str]:
@@ -412,7 +422,7 @@ def rerank_sample(
     session: RecSession, config: StrategyConfig, sample: Sample, k: int
 ) -> RankedBatch:
     """Re-rank every sampled user's pool (its first ``config.pool`` candidates) to ``k``."""
-    return session.with_config(config).rerank_pools(sample.users, sample.items, sample.scores, k)
+    return _rerank(session.with_config(config), sample.users, sample.items, sample.scores, k)
 
 
 def evaluate_setting(

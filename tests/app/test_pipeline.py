@@ -278,6 +278,11 @@ def test_evaluate_is_the_lists_metrics(shop: tuple[Path, str], capsys) -> None:
     root, run_id = shop
     session = RecSession.open("demo", run_id, data_dir=root)
     res = session.evaluate(K, n_boot=0)
+    # the figures training recorded (the model's own top K) are the pipeline's
+    trained = session.run.manifest["metrics"]
+    for name in ("ndcg", "recall", "aplt", "coverage"):
+        assert res[name].mean == pytest.approx(trained[f"{name}@{K}"]["mean"], abs=1e-12)
+    assert RecSession.open("demo", data_dir=root).run_id == run_id  # no run: the newest
     out = _cli_json(capsys, root, "evaluate", "demo", "--run", run_id)
     assert out["metrics"][f"ndcg@{K}"]["mean"] == pytest.approx(res["ndcg"].mean)
     assert f"overlap@{K}" not in out["metrics"]  # no setting: no list-change metrics
