@@ -17,7 +17,12 @@ from ltrec.errors import BadInputError
 from ltrec.rerank import BaseOrderConfig, parse_config
 
 K = 10
-SETTINGS = [None, {"strategy": "tail_boost", "beta": 0.5}, {"strategy": "xquad", "lambda": 0.7}]
+SETTINGS = [
+    None,
+    {"strategy": "tail_boost", "beta": 0.5},
+    {"strategy": "xquad", "lambda": 0.7},
+    {"strategy": "tail_boost", "beta": 2.0, "pool": 20, "tail_pool": 30},  # + tail candidates
+]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +56,7 @@ def _users(session: RecSession) -> list[str]:
     return [*picked, "nobody-at-all"]
 
 
-@pytest.mark.parametrize("setting", SETTINGS, ids=["base", "tail_boost", "xquad"])
+@pytest.mark.parametrize("setting", SETTINGS, ids=["base", "tail_boost", "xquad", "tail_pool"])
 def test_every_entry_point_gives_the_same_lists(
     shop: tuple[Path, str], setting: dict | None, capsys: pytest.CaptureFixture[str], tmp_path
 ) -> None:
@@ -69,6 +74,12 @@ def test_every_entry_point_gives_the_same_lists(
     want = {u: [str(session.data.item_ids[i]) for i in row if i >= 0] for u, row in
             zip(ids, batch.items, strict=True)}  # fmt: skip
     assert all(len(v) == K for v in want.values())
+    if setting and setting.get("tail_pool"):  # some list holds a tail candidate from beyond M
+        top_m = session.with_config(BaseOrderConfig(pool=setting["pool"])).pools(index)[0]
+        beyond = [
+            set(b.tolist()) - set(t.tolist()) for b, t in zip(batch.items, top_m, strict=True)
+        ]
+        assert any(beyond)
     reasons = session.reasons(index, batch)
     want_why = {u: [reasons_text(x) for x in r] for u, r in zip(ids, reasons, strict=True)}
 
