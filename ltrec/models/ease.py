@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 _PEAK_MATRICES = 2
 #: Rows per block when the upper triangle of P is mirrored into the lower one.
 _SYM_BLOCK = 1024
+#: Up to this many users are scored by gathering rows of B (see EASE._score_history).
+_GATHER_ROWS = 8
 
 
 class EASEConfig(RepeatConfig):
@@ -159,7 +161,16 @@ class EASE(Recommender):
 
     def _score_history(self, x, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:  # noqa: ANN001
         x = self._input(x[:, self.active_])
-        s_active = np.asarray(x @ self.b_, dtype=np.float32)
+        if x.shape[0] <= _GATHER_ROWS:
+            # A few users (one request): add up the history's rows of B. scipy's sparse @
+            # dense would first copy all of B (Fortran-ordered) into C order: 27 ms a call
+            # at 2,000 items, 0.3 ms this way.
+            s_active = np.zeros((x.shape[0], self.b_.shape[1]), dtype=np.float32)
+            for r in range(x.shape[0]):
+                lo, hi = x.indptr[r], x.indptr[r + 1]
+                s_active[r] = x.data[lo:hi] @ self.b_[x.indices[lo:hi]]
+        else:
+            s_active = np.asarray(x @ self.b_, dtype=np.float32)
         # Unfitted items: the popularity fallback, below every fitted score, finite.
         floor = s_active.min(axis=1, keepdims=True) - 1.0 if s_active.size else 0.0
         full = np.empty((x.shape[0], self.n_items_), dtype=np.float32)
