@@ -84,6 +84,20 @@ def _row(
     }
 
 
+def _user_tail_share(name: str) -> float:
+    """Mean share of tail items in the test users' training histories (users with one)."""
+    import numpy as np
+
+    from ltrec.models.train import load_data, split_targets
+    from ltrec.rerank.adapters import context_from_data
+
+    data = load_data(name)
+    ctx = context_from_data(data)
+    users, _ = split_targets(data)
+    shares = [ctx.user_tail_share(int(u)) for u in users]
+    return float(np.mean([x for x in shares if x is not None]))
+
+
 def _train(name: str, model: str) -> str:
     from ltrec.models.train import train
 
@@ -236,7 +250,10 @@ def run_dataset(name: str, label: str, users: int, n_boot: int, text_max_items: 
         "goal_reached": bool(ratio["mean"] is not None and ratio["mean"] >= GOAL),
         "goal_reached_at_95": bool(ratio["low"] is not None and ratio["low"] >= GOAL),
         "best_piece": {"row": best_piece["row"], "aplt_vs_linear": best_piece["aplt_vs_linear"]},
+        "validation_loss": main.validation["loss"],
         "test_loss": main.test["loss"],
+        # what the personalised strategies aim at: the test users' own historical tail share
+        "mean_user_tail_share": _user_tail_share(name),
         "rows": rows,
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -268,6 +285,10 @@ def print_table(res: dict[str, Any]) -> None:
             f"{_fmt(m['aplt@10'])} | {_fmt(m['tail_recall@10'])} | "
             f"{m['coverage@10']['mean']:.3f} | {ptr} | {loss} | {_fmt(r['aplt_vs_linear'])} |"
         )
+    print(
+        f"validation loss (chosen): {res['validation_loss']['chosen']:.1%}; test users' own "
+        f"tail share: {res['mean_user_tail_share']:.1%}"
+    )
     reached = "reached" if res["goal_reached"] else "NOT reached"
     print(f"tuner / best linear APLT@10: {_fmt(res['ratio_tuner_linear_aplt'])}: 1.5x {reached}")
 
