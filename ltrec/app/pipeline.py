@@ -91,6 +91,24 @@ class _Shared:
     live: _Live = field(default_factory=_Live)
     pair_kind: np.ndarray | None = None  # [nnz of data.matrix] strongest event type code
 
+    def add_text(self) -> None:
+        """Text vectors into the data and the context, when the dataset is known and the data
+        has none yet, so a setting that reads them sees what ``open`` with it would load."""
+        if self.data.item_text_emb is not None or self.dataset is None or not self.data_matches:
+            return
+        from ltrec.models.train import add_text
+        from ltrec.rerank.adapters import context_from_data
+
+        with self.live.lock:
+            if self.data.item_text_emb is not None:
+                return
+            data = add_text(self.data, self.dataset, data_dir=self.data_dir)
+            old = self.context
+            price = None if old is None else old.price
+            stock = None if old is None else old.in_stock
+            self.context = context_from_data(data, price=price, in_stock=stock)
+            self.data = data
+
 
 def _run_data(run: Any, items: pd.DataFrame) -> Any:
     """The training data of a stale run whose data is gone, rebuilt from the run itself.
@@ -129,6 +147,13 @@ def _run_data(run: Any, items: pd.DataFrame) -> Any:
     )
 
 
+def needs_text(config: StrategyConfig) -> bool:
+    """True when a setting reads item text vectors: MMR by embedding, or tail candidates by
+    text (``tail_source`` "text" or "both")."""
+    mmr = getattr(config, "strategy", "") == "mmr" and getattr(config, "by", "") == "embedding"
+    return mmr or (config.tail_pool > 0 and config.tail_source != "cooccurrence")
+
+
 def _load(
     dataset: str,
     run_id: str,
@@ -149,11 +174,8 @@ def _load(
         items, _ = load_catalogue(con)
     finally:
         con.close()
-    # Text vectors only where a setting uses them (they may load the MiniLM encoder).
-    wants_text = getattr(config, "strategy", "") == "mmr" and getattr(config, "by", "") == (
-        "embedding"
-    )
-    text = bool(run.model.content_model or wants_text)
+    # Text vectors only where the model or the setting uses them (they may load MiniLM).
+    text = bool(run.model.content_model or needs_text(config))
     matches = True
     try:
         # every event for an all-data run, the split's training data otherwise
@@ -344,8 +366,12 @@ class RecSession:
         return cls(shared, parse_config(config), rerank_given=config is not None)
 
     def with_config(self, rerank: Any) -> RecSession:
-        """The same model, data, context and live history under another setting (cheap)."""
-        return RecSession(self._s, parse_config(rerank), rerank_given=rerank is not None)
+        """The same model, data, context and live history under another setting (cheap; the
+        first setting that reads text vectors loads them once for every copy)."""
+        cfg = parse_config(rerank)
+        if needs_text(cfg):
+            self._s.add_text()
+        return RecSession(self._s, cfg, rerank_given=rerank is not None)
 
     # ------------------------------------------------------------------ accessors
 
@@ -874,7 +900,8 @@ def _head_batch(
         reasons = ("base rank",) * k
         lists = [Ranked(items[r], scores[r], scores[r], ranks, reasons, setting) for r in range(n)]
         out_items, out_scores = items.astype(np.int64, copy=False), scores
-        out_ranks = np.tile(ranks, (n, 1))
+        out_ranks = np.empty((n, k), dtype=np.int64)
+        out_ranks[:] = ranks
     else:
         out_items = np.full((n, k), PAD, dtype=np.int64)
         out_scores = np.full((n, k), np.nan)

@@ -64,7 +64,8 @@ def test_every_entry_point_gives_the_same_lists(
     from ltrec.simulation.engine import _PolicyState, rerank_context
 
     root, run_id = shop
-    session = RecSession.open("demo", run_id, setting, data_dir=root)
+    # As the Studio does: open the run, then choose the setting (text vectors load on demand).
+    session = RecSession.open("demo", run_id, data_dir=root).with_config(setting)
     ids = _users(session)
     index = np.array([session.user_index(u) for u in ids])
     flag = ["--rerank", json.dumps(setting)] if setting is not None else []
