@@ -18,7 +18,8 @@ On each, an ALS run (64 factors) fitted on all data (``ltrec train --all-data``)
    the last answer arrived), one user per request (``GET /v1/recommendations/{user}?k=10``,
    training users drawn at random), for ``--seconds`` after a warm-up: p50 / p99 latency as
    the client sees it (32 clients queue behind one server: latency = queue + work), requests/s
-   and the server's time per request (1 / requests/s: every client is always waiting), errors.
+   and the server's time per request (1 / requests/s: every client is always waiting; and
+   its own ``/metrics`` histogram's mean, which leaves out the queue), errors.
    The machine's load average is recorded before and after (the two cores are shared).
 2. **Floors**, to tell where the time goes: the bare numpy floor in this process, on the same
    run's factors and users (``item_factors @ user_factors[u]``, ``argpartition`` for the top
@@ -246,6 +247,19 @@ def pipeline(root: Path, run: Any, users: np.ndarray, reps: int = 300) -> dict[s
     return timed(lambda u: session.recommend(str(run.user_ids[u]), K), users, reps)
 
 
+def server_side_ms(url: str, key: str) -> float:
+    """Mean time the server itself spent on a list (its ``/metrics`` histogram: from the
+    request reaching the app to the answer; warm-up included), without the queue."""
+    text = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {key}"}).text
+    route = 'route="/v1/recommendations/{user_id}"'
+    values = {}
+    for line in text.splitlines():
+        if route in line and line.startswith("ltrec_http_request_duration_seconds_"):
+            name, _, value = line.rpartition(" ")
+            values[name.split("{")[0].rsplit("_", 1)[1]] = float(value)
+    return round(1000 * values["sum"] / values["count"], 2)
+
+
 def floor(model: Any, users: np.ndarray, reps: int = 600) -> dict[str, float]:
     uf, itf = model.user_factors_, model.item_factors_
 
@@ -325,6 +339,7 @@ def bench(name: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     served = Served(root)
     try:
         loaded = load(served.port, reader, paths, args.clients, args.seconds)
+        loaded["server_side_mean_ms"] = server_side_ms(served.url, reader)
         print(f"[{name}] load: {loaded}", flush=True)
         http = load(served.port, reader, ["/health"], args.clients, min(args.seconds, 5.0))
         print(f"[{name}] http floor: {http}", flush=True)
