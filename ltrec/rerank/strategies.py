@@ -410,18 +410,20 @@ def user_group_distribution(context: Context, user: int | None, groups: str) -> 
 def js_divergence(p: Sequence[float], q: Sequence[float]) -> float:
     """Jensen-Shannon divergence in bits, in [0, 1]:
 
-        JS(p, q) = 1/2 KL(p || m) + 1/2 KL(q || m),  m = (p + q) / 2.
-
-    Plain floats: the strategies call it on a handful of groups many times per list.
+    JS(p, q) = 1/2 KL(p || m) + 1/2 KL(q || m),  m = (p + q) / 2.
     """
-    out = 0.0
-    for a, b in zip(p, q, strict=True):
-        m = (a + b) / 2
-        if a > 0:
-            out += a * math.log2(a / m)
-        if b > 0:
-            out += b * math.log2(b / m)
-    return max(out / 2, 0.0)
+    return float(_js_rows(np.asarray([p], dtype=float), np.asarray([q], dtype=float))[0])
+
+
+def _js_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """:func:`js_divergence` over the last axis of same-shaped arrays (0 log 0 = 0)."""
+    m = (p + q) / 2
+    safe_m = np.where(m > 0, m, 1.0)
+    out = np.zeros(np.broadcast_shapes(p.shape, q.shape)[:-1])
+    for x in (p, q):
+        term = np.where(x > 0, x * np.log2(np.where(x > 0, x, 1.0) / safe_m), 0.0)
+        out = out + term.sum(axis=-1)
+    return np.maximum(out / 2, 0.0)
 
 
 class CalibratedPopularityConfig(StrategyConfig):
@@ -460,47 +462,96 @@ class CalibratedPopularity:
         self.config = config
 
     def rerank(self, candidates: Candidates, context: Context, user: int | None, k: int) -> Ranked:
+        return self.rerank_many([candidates], context, [user], k)[0]
+
+    def rerank_many(
+        self,
+        pools: Sequence[Candidates],
+        context: Context,
+        users: Sequence[int | None],
+        k: int,
+    ) -> list[Ranked]:
+        """The lists of many users' pools: each greedy step scores every user's group queue
+        heads at once. One user's :meth:`rerank` is the same code on a batch of one."""
         cfg = self.config
-        n = min(k, len(candidates))
-        p = user_group_distribution(context, user, cfg.groups)
-        if p.sum() <= 0 or cfg.lam == 0 or n == 0:
-            notes = () if cfg.lam == 0 or n == 0 else ("no history to calibrate to: base order",)
-            return finish(
-                candidates, np.arange(n), candidates.scores[:n], "", cfg.label(), notes=notes
-            )
-        codes, names = popularity_groups(context, cfg.groups)
-        rel = minmax(candidates.scores).tolist()
-        group = codes[candidates.items]
-        queues = [np.flatnonzero(group == g).tolist() for g in range(len(names))]
-        ptr = [0] * len(names)
-        cnt = [0] * len(names)
-        pl = p.tolist()
-        lam = cfg.lam
-        js_prev = 0.0
-        picked, final, reasons = [], [], []
-        for step in range(n):
-            best, best_obj, best_js, best_g = -1, -math.inf, 0.0, -1
-            for g, queue in enumerate(queues):
-                if ptr[g] >= len(queue):
-                    continue
-                pos = queue[ptr[g]]
-                cnt[g] += 1
-                js = js_divergence(pl, [c / (step + 1) for c in cnt])
-                cnt[g] -= 1
-                # The sum of rel over S is common to every candidate: compare the marginals.
-                obj = (1 - lam) * rel[pos] - lam * js
-                if obj > best_obj or (obj == best_obj and pos < best):
-                    best, best_obj, best_js, best_g = pos, obj, js, g
-            ptr[best_g] += 1
-            cnt[best_g] += 1
-            picked.append(best)
-            final.append((1 - lam) * rel[best] - lam * (best_js - js_prev))
-            js_prev = best_js
-            reasons.append(
-                f"moved up for calibrated popularity ({names[best_g]}: "
-                f"{p[best_g]:.0%} of the user's history)"
-            )
-        return finish(candidates, np.array(picked, dtype=np.int64), final, reasons, cfg.label())
+        out: list[Ranked | None] = [None] * len(pools)
+        todo, dists = [], []
+        for i, cand in enumerate(pools):
+            n = min(k, len(cand))
+            p = user_group_distribution(context, users[i], cfg.groups)
+            if p.sum() <= 0 or cfg.lam == 0 or n == 0:
+                notes = (
+                    () if cfg.lam == 0 or n == 0 else ("no history to calibrate to: base order",)
+                )
+                out[i] = finish(cand, np.arange(n), cand.scores[:n], "", cfg.label(), notes=notes)
+            else:
+                todo.append(i)
+                dists.append(p)
+        if not todo:
+            return out  # type: ignore[return-value]
+        _, names = popularity_groups(context, cfg.groups)
+        label = cfg.label()
+        chunk = max(1, BATCH_CELLS // max(len(pools[i]) for i in todo))
+        for lo in range(0, len(todo), chunk):
+            part = todo[lo : lo + chunk]
+            p = np.stack(dists[lo : lo + chunk])
+            ranked = self._greedy([pools[i] for i in part], context, p, k)
+            for j, (i, (picked, final, group)) in enumerate(zip(part, ranked, strict=True)):
+                reasons = [
+                    f"moved up for calibrated popularity ({names[g]}: {p[j, g]:.0%} of the "
+                    "user's history)"
+                    if q > r
+                    else ""
+                    for r, (q, g) in enumerate(zip(picked.tolist(), group.tolist(), strict=True))
+                ]
+                out[i] = finish(pools[i], picked, final, reasons, label)
+        return out  # type: ignore[return-value]
+
+    def _greedy(
+        self, pools: Sequence[Candidates], context: Context, p: np.ndarray, k: int
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(picked positions, final scores, group of each pick) per pool; ``p`` [users, G]."""
+        lam = self.config.lam
+        codes, names = popularity_groups(context, self.config.groups)
+        n_groups = len(names)
+        items, valid, lens, rel = _padded(pools)
+        b, width = items.shape
+        group = np.where(valid, codes[items], -1)
+        # Each group's positions in base order, first in the row; within a group the best
+        # candidate is its highest-relevance remaining item.
+        queue = np.stack(
+            [np.argsort(group != g, axis=1, kind="stable") for g in range(n_groups)], axis=1
+        )  # [b, G, width]
+        size = np.stack([(group == g).sum(axis=1) for g in range(n_groups)], axis=1)  # [b, G]
+        rows = np.arange(b)
+        n = np.minimum(lens, k)
+        steps = int(n.max())
+        ptr = np.zeros((b, n_groups), dtype=np.int64)  # = items taken from each group
+        eye = np.eye(n_groups)
+        js_prev = np.zeros(b)
+        picked = np.zeros((b, steps), dtype=np.int64)
+        final = np.zeros((b, steps))
+        chosen = np.zeros((b, steps), dtype=np.int64)
+        for t in range(steps):
+            ok = ptr < size
+            pos = np.take_along_axis(queue, np.minimum(ptr, width - 1)[:, :, None], axis=2)[..., 0]
+            # q(S ∪ {head of g}) for every candidate group g: [b, G (candidate), G]
+            q = (ptr[:, None, :] + eye[None, :, :]) / (t + 1)
+            js = _js_rows(p[:, None, :], q)  # [b, G]
+            # The sum of rel over S is common to every candidate: compare the marginals.
+            obj = np.where(ok, (1 - lam) * rel[rows[:, None], pos] - lam * js, -np.inf)
+            best = obj.max(axis=1, keepdims=True)
+            # Ties (to rounding: equal divergences of mirrored mixes are computed in different
+            # orders) go to the candidate higher in the base order.
+            tie = ok & (obj >= best - 1e-12)
+            g = np.argmin(np.where(tie, pos, np.iinfo(np.int64).max), axis=1)
+            at = pos[rows, g]
+            picked[:, t] = at
+            final[:, t] = (1 - lam) * rel[rows, at] - lam * (js[rows, g] - js_prev)
+            chosen[:, t] = g
+            js_prev = js[rows, g]
+            ptr[rows, g] += 1
+        return [(picked[r, : n[r]], final[r, : n[r]], chosen[r, : n[r]]) for r in range(b)]
 
 
 # ---------------------------------------------------------------------------- calibration
