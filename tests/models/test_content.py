@@ -110,3 +110,18 @@ def test_contributions_are_the_exact_shares_of_the_blend() -> None:
     (((first, share_b), (second, share_a)),) = out.rows
     assert (first, second) == (b, a)
     np.testing.assert_allclose([share_b, share_a], [sb / (sa + sb), sa / (sa + sb)], rtol=1e-6)
+
+
+def test_repeat_domain_blends_the_own_frequency() -> None:
+    from tests.models.test_repeat import PLAIN, grocery
+
+    data = grocery(repeat=True)
+    # Text: jam reads like bread, milk like soap.
+    data = data.with_text(np.array([[1, 0], [1, 0.1], [0, 1], [0.1, 1]], np.float32), "toy")
+    assert data.item_ids.tolist() == ["bread", "jam", "milk", "soap"]
+    hr = int(data.users_to_index(["hR"])[0])
+    milk, jam = data.items_to_index(["milk", "jam"])
+    model = ContentBlend().fit(data)
+    assert (model.repeat_weight_, model.popularity_weight_) == (0.3, 0.6)
+    assert model.recommend(hr, 1)[0].tolist() == [milk]  # bought 4 times: first again
+    assert ContentBlend(**PLAIN).fit(data).recommend(hr, 1)[0].tolist() == [jam]

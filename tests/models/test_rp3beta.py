@@ -115,3 +115,16 @@ def test_contributions_are_the_exact_shares_of_the_walk() -> None:
     (((first, share_h), (second, share_p)),) = out.rows
     assert (first, second) == (h, p)
     np.testing.assert_allclose([share_h, share_p], [4 / 7, 3 / 7], rtol=1e-6)
+
+
+def test_repeat_domain_blends_the_own_frequency() -> None:
+    from tests.models.test_repeat import PLAIN, grocery
+
+    data = grocery(repeat=True)
+    hr = int(data.users_to_index(["hR"])[0])
+    milk, jam = data.items_to_index(["milk", "jam"])
+    model = RP3beta().fit(data)
+    assert (model.repeat_weight_, model.popularity_weight_) == (0.3, 0.6)
+    assert model.recommend(hr, 1)[0].tolist() == [milk]  # bought 4 times: first again
+    # The walk alone: hR's bread leads to jam (bought with bread by h0-h2), not to milk.
+    assert RP3beta(**PLAIN).fit(data).recommend(hr, 1)[0].tolist() == [jam]
