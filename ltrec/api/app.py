@@ -282,7 +282,7 @@ def create_app(service: Service) -> FastAPI:
     # ---------------------------------------------------------------- auth
 
     def role(needed: KeyRole):
-        def check(request: Request) -> ApiKey:
+        async def check(request: Request) -> ApiKey:  # async: no thread hop per request
             header = request.headers.get("authorization", "")
             scheme, _, key = header.partition(" ")
             if not header or scheme.lower() != "bearer" or not key.strip():
