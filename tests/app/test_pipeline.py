@@ -294,10 +294,30 @@ def test_evaluate_is_the_lists_metrics(shop: tuple[Path, str], capsys) -> None:
     trained = session.run.manifest["metrics"]
     for name in ("ndcg", "recall", "aplt", "coverage"):
         assert res[name].mean == pytest.approx(trained[f"{name}@{K}"]["mean"], abs=1e-12)
-    assert RecSession.open("demo", data_dir=root).run_id == run_id  # no run: the newest
+    from ltrec.models.registry import list_runs
+
+    newest = list_runs("demo", root)[-1].run_id
+    assert RecSession.open("demo", data_dir=root).run_id == newest  # no run named: the newest
     out = _cli_json(capsys, root, "evaluate", "demo", "--run", run_id)
     assert out["metrics"][f"ndcg@{K}"]["mean"] == pytest.approx(res["ndcg"].mean)
     assert f"overlap@{K}" not in out["metrics"]  # no setting: no list-change metrics
     boosted = session.with_config({"strategy": "tail_boost", "beta": 1.0}).evaluate(K, n_boot=0)
     assert boosted["overlap"].mean < 1.0
     assert boosted["aplt"].mean > res["aplt"].mean
+
+
+def test_an_all_data_run_recommends_but_does_not_evaluate(shop: tuple[Path, str]) -> None:
+    from ltrec.models.registry import NoTestSplitError, promote
+    from ltrec.models.train import train_all_data
+
+    root, run_id = shop
+    prod = train_all_data("demo", from_run=run_id, data_dir=root).run_id
+    promote("demo", prod, root)
+    session = RecSession.open("demo", data_dir=root)  # no run named: the production run
+    assert session.run_id == prod
+    user = str(session.data.user_ids[np.flatnonzero(np.diff(session.data.matrix.indptr))[0]])
+    out = session.recommend(user, 5)
+    assert len(out["items"]) == 5 and out["fallback"] is False
+    assert out["items"][0]["reasons"][0]["kind"] == "history"
+    with pytest.raises(NoTestSplitError):
+        session.evaluate(K)
