@@ -381,6 +381,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         args.name, args.run, rerank, data_dir=args.data_dir, allow_stale=args.allow_stale
     )
     out = session.recommend(args.user, args.k)
+    # `fallback` was a bool in this command's JSON before the API named the kind in it (the
+    # API's `fallback` is "popularity" or false): keep the bool here; the kind is `fallback_kind`.
+    out["fallback"] = out["fallback_kind"] is not None
     if args.json:
         _print_json(out)
         return 0
@@ -941,6 +944,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         print("interrupted; nothing was changed", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`ltrec ... --json | head`): stop quietly, as Unix tools do.
+        # Python flushes stdout again at exit; point it at /dev/null so that flush cannot fail.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except Exception as err:  # noqa: BLE001 - the last line of defence: no traceback for users
         print(f"internal error: {_plain_internal(err)}", file=sys.stderr)

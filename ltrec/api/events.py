@@ -42,14 +42,15 @@ from typing import Any
 
 import duckdb
 
-from ltrec.app.audit import _cut_torn_tail  # the same torn-line rule as the audit log
+from ltrec.app.audit import cut_torn_tail  # the same torn-line rule as the audit log
 from ltrec.config import EVENT_TYPES
 from ltrec.errors import BadInputError, LtrecError, StoreBusyError
+from ltrec.files import atomic_write
 from ltrec.store.connect import connect, file_lock, writing
 from ltrec.store.connect import data_dir as _data_dir
 from ltrec.store.importing.map import event_type_expr
 from ltrec.store.importing.report import ImportConfig
-from ltrec.store.importing.validate import MIN_TS, _id, _ts_expr
+from ltrec.store.importing.validate import MIN_TS, id_expr, ts_expr
 from ltrec.store.schema import EVENT_COLUMNS
 
 #: Longest id (user, item) in characters; longer ones are refused (422).
@@ -141,11 +142,11 @@ class Validator:
         et, params = event_type_expr("e")
         assert not params  # no --event-map here: the aliases only
         ts = " ".join(
-            f"WHEN '{f}' THEN {_ts_expr(f, 't', '')}" for f in ("unix_s", "unix_ms", "unix_us")
+            f"WHEN '{f}' THEN {ts_expr(f, 't', '')}" for f in ("unix_s", "unix_ms", "unix_us")
         )
         self._sql = f"""
-            SELECT {_id("u")}, {_id("i")}, {et}, nullif(trim(e), ''),
-                   CASE f {ts} ELSE {_ts_expr("iso", "t", "")} END
+            SELECT {id_expr("u")}, {id_expr("i")}, {et}, nullif(trim(e), ''),
+                   CASE f {ts} ELSE {ts_expr("iso", "t", "")} END
             FROM (SELECT unnest($u) AS u, unnest($i) AS i, unnest($e) AS e,
                          unnest($t) AS t, unnest($f) AS f)
         """
@@ -215,18 +216,33 @@ def wal_path(dataset: str, data_dir: Path | str | None = None) -> Path:
     return _data_dir(data_dir) / "api" / f"{dataset}.wal"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class ServerBusyError(LtrecError):
     """Another ``ltrec serve`` already serves this dataset from this data directory."""
 
     exit_code = 2
+
+
+def _server_lock(dataset: str, data_dir: Path | str | None, why: str) -> Any:
+    """The lock one `ltrec serve` holds on a dataset's event log for its lifetime."""
+    path = wal_path(dataset, data_dir)
+    return file_lock(
+        path.with_name(f".{path.name}.lock"),
+        0.0,
+        lambda: ServerBusyError(f"dataset '{dataset}' is {why}", hint="stop that server first"),
+    )
+
+
+@contextlib.contextmanager
+def dropping_log(dataset: str, data_dir: Path | str | None = None) -> Iterator[None]:
+    """Around deleting a dataset: refuse while a server holds its event log, and remove the log
+    after the body succeeds, so a dataset made again under the name gets none of its events."""
+    path = wal_path(dataset, data_dir)
+    if not path.parent.is_dir():  # never served
+        yield
+        return
+    with _server_lock(dataset, data_dir, "served by a running `ltrec serve`"):
+        yield
+        path.unlink(missing_ok=True)
 
 
 class EventLog:
@@ -238,14 +254,7 @@ class EventLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._hold = contextlib.ExitStack()
         self._hold.enter_context(
-            file_lock(
-                self.path.with_name(f".{self.path.name}.lock"),
-                0.0,
-                lambda: ServerBusyError(
-                    f"dataset '{dataset}' is already served by another `ltrec serve`",
-                    hint="stop that server first, or serve another dataset",
-                ),
-            )
+            _server_lock(dataset, data_dir, "already served by another `ltrec serve`")
         )
         self._lock = threading.Lock()
         self._fd = self._open()
@@ -255,7 +264,7 @@ class EventLog:
     def _open(self) -> int:
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)  # (released on close; the folder lock is what excludes)
-        _cut_torn_tail(fd)  # a line torn by a crash was never acknowledged
+        cut_torn_tail(fd)  # a line torn by a crash was never acknowledged
         return fd
 
     def _read(self) -> list[Event]:
@@ -291,15 +300,7 @@ class EventLog:
             keep = [e for e in self.pending if e.seq > seq]
             if len(keep) == len(self.pending):
                 return
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, b"".join(e.line() for e in keep))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-            _fsync_dir(self.path.parent)
+            atomic_write(self.path, b"".join(e.line() for e in keep), mode=0o600)
             os.close(self._fd)
             self._fd = self._open()
             self.pending = keep

@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from ltrec.app import audit
 from ltrec.app.auth import LOCAL, Principal
 from ltrec.config import get_settings
 from ltrec.errors import BadInputError, ConfigError
+from ltrec.files import atomic_write
 from ltrec.store.connect import file_lock
 
 FILE = "api_keys.json"
@@ -113,21 +113,9 @@ def load(data_dir: Path | str | None = None) -> list[ApiKey]:
 
 
 def _write(path: Path, keys: list[ApiKey]) -> None:
-    """The whole file, atomically: a temporary file, fsync, rename, fsync of the folder."""
+    """The whole file, atomically and durably (owner-only: it holds key hashes)."""
     body = json.dumps({"version": 1, "keys": [asdict(k) for k in keys]}, indent=1) + "\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, body.encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, body, mode=0o600)
 
 
 @contextlib.contextmanager

@@ -59,7 +59,7 @@ def _locked(path: Path) -> Iterator[int]:
         os.close(fd)  # releases the lock
 
 
-def _cut_torn_tail(fd: int) -> None:
+def cut_torn_tail(fd: int) -> None:
     """Truncate a partial last line (left by a crash mid-append) back to the last newline."""
     size = os.fstat(fd).st_size
     if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
@@ -100,7 +100,7 @@ def append(
     )
     line = (json.dumps(asdict(entry), ensure_ascii=False, default=str) + "\n").encode("utf-8")
     with _locked(audit_path(data_dir)) as fd:
-        _cut_torn_tail(fd)
+        cut_torn_tail(fd)
         written = 0
         while written < len(line):  # a short write continues where it stopped
             written += os.write(fd, line[written:])

@@ -37,6 +37,7 @@ import pandas as pd
 from scipy import sparse
 
 from ltrec.errors import BadInputError, RegistryError
+from ltrec.files import atomic_path
 from ltrec.models.candidates import candidate_pool
 from ltrec.rerank.base import PAD, Context, Ranked, RankedBatch, rerank_batch
 from ltrec.rerank.pipeline import Pipeline, parse_config, to_dict
@@ -290,6 +291,10 @@ def fallback_name(model: Any) -> str:
 
 # --------------------------------------------------------------------------------------------
 # the session
+
+
+#: Export columns that hold shop text: escaped in CSV so a spreadsheet never runs a formula.
+_TEXT_COLUMNS = ("user_id", "item_id", "reason", "title", "category", "bucket", "reasons")
 
 
 class RecSession:
@@ -680,6 +685,7 @@ class RecSession:
             "live_events": n_live,
             # No history at all: the model's fallback ranks (popularity, or segment features).
             "fallback": fallback_name(self.model) if n_hist == 0 else False,
+            "fallback_kind": fallback_name(self.model) if n_hist == 0 else None,
             "stale": self.stale,
             "rerank": to_dict(self.config),
             "setting": ranked.setting,
@@ -765,15 +771,14 @@ class RecSession:
             )
         frame = self.table(k, batch_size=batch_size)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        if fmt == ".csv":
-            text = frame.copy()
-            for col in ("user_id", "item_id", "reason", "title", "category", "bucket", "reasons"):
-                text[col] = text[col].astype(object).map(escape_cell)
-            text.to_csv(tmp, index=False)
-        else:
-            frame.to_parquet(tmp, index=False)
-        tmp.replace(out)  # a reader never sees half a file
+        with atomic_path(out) as tmp:  # a reader never sees half a file
+            if fmt == ".csv":
+                text = frame.copy()
+                for col in _TEXT_COLUMNS:
+                    text[col] = text[col].astype(object).map(escape_cell)
+                text.to_csv(tmp, index=False)
+            else:
+                frame.to_parquet(tmp, index=False)
         return {
             "run_id": self.run_id,
             "stale": self.stale,

@@ -179,15 +179,15 @@ def fetch_sample(
 
 def delete_dataset(principal: Principal, name: str, data_dir: Path | str | None = None) -> Any:
     """Delete a dataset (and what :func:`ltrec.store.delete_dataset` removes with it)."""
+    from ltrec.api.events import dropping_log
     from ltrec.store import delete_dataset as _delete
 
+    def run() -> Any:
+        with dropping_log(name, data_dir):  # the API's event log goes with the dataset
+            return _delete(name, data_dir)
+
     return _audited(
-        principal,
-        Right.DELETE,
-        "delete dataset",
-        f"dataset {name}",
-        lambda: _delete(name, data_dir),
-        data_dir=data_dir,
+        principal, Right.DELETE, "delete dataset", f"dataset {name}", run, data_dir=data_dir
     )
 
 

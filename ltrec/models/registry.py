@@ -57,6 +57,7 @@ import numpy as np
 
 from ltrec.config import get_settings
 from ltrec.errors import LtrecError, RegistryError, StaleRunError
+from ltrec.files import atomic_write, fsync_path
 from ltrec.models.base import MODELS, Recommender, get_model_class, read_model_config
 from ltrec.store.connect import check_name, file_lock, lock_wait
 
@@ -175,14 +176,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _walk(folder: Path) -> list[Path]:
@@ -468,7 +461,7 @@ def save_run(
                         raise RegistryError(
                             f"model wrote {p.name}; runs hold only {', '.join(ALLOWED_SUFFIXES)}"
                         )
-                    _fsync(p)
+                    fsync_path(p)
                     files[p.relative_to(tmp).as_posix()] = {
                         "sha256": sha256_file(p),
                         "bytes": p.stat().st_size,
@@ -492,9 +485,9 @@ def save_run(
             (tmp / MANIFEST).write_text(
                 json.dumps(_finite(manifest), indent=2, default=_json_default, allow_nan=False)
             )
-            _fsync(tmp / MANIFEST)
+            fsync_path(tmp / MANIFEST)
             os.replace(tmp, final)
-            _fsync(folder)
+            fsync_path(folder)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -723,7 +716,7 @@ def delete_run(dataset: str, run_id: str, data_dir: Path | str | None = None) ->
     with training_lock(dataset, data_dir, wait=lock_wait()):
         if production_run(dataset, data_dir) == run_id:
             (folder.parent / PRODUCTION).unlink(missing_ok=True)
-            _fsync(folder.parent)
+            fsync_path(folder.parent)
         trash = folder.parent / f".tmp-deleted-{run_id}-{uuid.uuid4().hex[:6]}"
         os.replace(folder, trash)
         shutil.rmtree(trash, ignore_errors=True)
@@ -792,15 +785,7 @@ def promote(dataset: str, run_id: str, data_dir: Path | str | None = None) -> No
             "from_run": manifest.get("from_run"),
             "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        tmp = folder.parent / f".tmp-{PRODUCTION}-{uuid.uuid4().hex[:6]}"
-        try:
-            tmp.write_text(json.dumps(mark, indent=2))
-            _fsync(tmp)
-            os.replace(tmp, folder.parent / PRODUCTION)
-            _fsync(folder.parent)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write(folder.parent / PRODUCTION, json.dumps(mark, indent=2))
 
 
 def resolve_run(
@@ -899,4 +884,3 @@ def check_npz(path: Path) -> int:
             exc
         )
     return total
-

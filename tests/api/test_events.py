@@ -248,3 +248,24 @@ def test_log_keeps_exactly_what_was_not_dropped(tmp_path_factory, ops: list) -> 
             log = EventLog("demo", root, floor=last)
         assert log.pending == want and log.last_seq == last
     log.close()
+
+
+def test_deleting_a_dataset_removes_its_log_and_waits_for_no_server(data_dir: Path) -> None:
+    """The log goes with the dataset (a dataset made again under the name starts clean); while
+    a server holds the log, the delete is refused and the store is left as it was."""
+    from ltrec.api.events import ServerBusyError as Busy
+    from ltrec.app.auth import LOCAL
+    from ltrec.app.services import delete_dataset
+    from ltrec.store.demo import DemoConfig, build_demo
+
+    build_demo(DemoConfig(users=60, items=40, events=1000, seed=3), data_dir=data_dir)
+    store = data_dir / "demo.duckdb"
+    log = EventLog("demo", data_dir)
+    log.append(events(2))
+    before = store.read_bytes()
+    with pytest.raises(Busy, match="served by a running `ltrec serve`"):
+        delete_dataset(LOCAL, "demo", data_dir)
+    assert store.read_bytes() == before and wal_path("demo", data_dir).stat().st_size > 0
+    log.close()
+    delete_dataset(LOCAL, "demo", data_dir)
+    assert not store.exists() and not wal_path("demo", data_dir).exists()

@@ -116,3 +116,18 @@ def test_train_on_the_demo_shop_with_split_settings(capsys) -> None:  # noqa: AN
     assert "test_share" in capsys.readouterr().err
     assert main(["train", "demo", "--model", "ease", "--split", "cutof=1"]) == 2
     assert "valid keys" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_ends_quietly(shop: str, data_dir) -> None:  # noqa: ANN001
+    """`ltrec ... --json | head`: the reader goes away; exit 1, no traceback on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, LTREC_DATA_DIR=str(data_dir))
+    cmd = [sys.executable, "-m", "ltrec.cli", "stats", shop, "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command writes a byte: its write fails with EPIPE
+    err = proc.stderr.read().decode()
+    assert (proc.wait(timeout=120), err) == (1, "")

@@ -106,7 +106,7 @@ def test_all_data_fit_sees_the_test_period(shop: str, capsys) -> None:  # noqa: 
     # The evaluation run never saw LATE's events: LATE gets the popularity fallback there.
     before = ok(capsys, "recommend", shop, "--run", evaluation, "--user", LATE, "--k", "5")
     assert (before["known_user"], before["history_items"]) == (True, 0)
-    assert before["fallback"] == "popularity"
+    assert (before["fallback"], before["fallback_kind"]) == (True, "popularity")
     # The production run was fitted on them: a personal list, from LATE's own garden items.
     after = ok(capsys, "recommend", shop, "--user", LATE, "--k", "5")  # no --run: production
     assert after["run_id"] == production

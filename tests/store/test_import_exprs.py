@@ -15,9 +15,9 @@ from ltrec.store.importing.validate import (
     _NULL_IDS,
     _UNIX_LIMIT_US,
     _UNIX_SCALE,
-    _id,
     _strip,
-    _ts_expr,
+    id_expr,
+    ts_expr,
 )
 from ltrec.store.schema import EVENT_ALIASES
 
@@ -78,7 +78,7 @@ id_texts = st.one_of(
 def test_id_matches_definition(raw: str) -> None:
     """An id is the text as written, edge whitespace trimmed (leading zeros stay), NULL for the
     null tokens (case-insensitive), the control marker when a control character is inside."""
-    got = _con.execute(f"SELECT {_id('$v')}", {"v": raw}).fetchone()[0]
+    got = _con.execute(f"SELECT {id_expr('$v')}", {"v": raw}).fetchone()[0]
     assert got == _id_definition(raw)
 
 
@@ -94,7 +94,7 @@ def test_unix_integers_exact_or_rejected(fmt: str, n: int) -> None:
     """Integers take the BIGINT path: the exact instant, or beyond year ~255,000 a clamped or
     NULL value (a reject), never an overflow error that would fail the whole import."""
     scale = _UNIX_SCALE[fmt]
-    expr = _ts_expr(fmt, "trim($v)", "unused")
+    expr = ts_expr(fmt, "trim($v)", "unused")
     micros = n * scale
     if abs(micros) <= _UNIX_LIMIT_US:  # the exact instant (BIGINT arithmetic, no rounding)
         check = f"SELECT {expr} = make_timestamp($m::BIGINT)"

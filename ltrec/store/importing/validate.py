@@ -68,12 +68,12 @@ def _strip(expr: str) -> str:
 _ID_SPACE = r"[\s\x0b\p{Z}]"
 #: Control characters (C0 and DEL, NUL included): an id holding one inside is a reject.
 _CONTROL = r"[\x00-\x1f\x7f]"
-#: What :func:`_id` yields for an id holding a control character. A lone NUL cannot be a real
+#: What :func:`id_expr` yields for an id holding a control character. A lone NUL cannot be a real
 #: id (it is a control character itself), and comparing to it is cheaper than a second regex.
 CONTROL_ID = "chr(0)"
 
 
-def _id(expr: str) -> str:
+def id_expr(expr: str) -> str:
     """An id, the one rule: the text as written, edge whitespace (:data:`_ID_SPACE`) trimmed;
     empty, ``null``, ``none`` and ``nan`` (as exports write them) are NULL; an id that holds a
     control character is :data:`CONTROL_ID` (a reject). Leading zeros stay: ids are never cast."""
@@ -96,7 +96,7 @@ def _plain_checks(*checks: tuple[str, RejectCode, str]) -> list[tuple[str, str, 
 
 
 def _id_checks(column: str, missing: RejectCode, missing_reason: str) -> list[tuple[str, str, str]]:
-    """The checks of an id column: present, and free of control characters (:func:`_id`)."""
+    """The checks of an id column: present, and free of control characters (:func:`id_expr`)."""
     return _plain_checks(
         (f"{column} IS NULL", missing, missing_reason),
         (
@@ -137,7 +137,7 @@ _UNIX_SCALE = {"unix_s": 1_000_000, "unix_ms": 1_000, "unix_us": 1}
 _UNIX_LIMIT_US = 8 * 10**18
 
 
-def _ts_expr(fmt: str, raw: str, param: str) -> str:
+def ts_expr(fmt: str, raw: str, param: str) -> str:
     """SQL turning the VARCHAR ``raw`` into a TIMESTAMP (NULL when unparseable)."""
     if fmt in _UNIX_SCALE:
         # integers parse as BIGINT (fast); the rest via DOUBLE, so "1420070400.5" works.
@@ -244,7 +244,7 @@ class Stager:
         return [r[0] for r in run_sql(self.con, sql, self._file_params(src)).fetchall()]
 
     def _id_text(self, b: Bound, fieldname: str) -> str | None:
-        """SQL for the text of an id field as the file holds it (before :func:`_id`).
+        """SQL for the text of an id field as the file holds it (before :func:`id_expr`).
 
         CSV values are text already (every column is read as VARCHAR, never inferred). A Parquet
         column is cast to text by the reader: integers and strings render as written, but a
@@ -273,7 +273,7 @@ class Stager:
         param = f"tsfmt_{src.role}_{fieldname}"
         self.params[param] = fmt
         self.report.ts_formats[f"{src.role}.{fieldname}"] = fmt
-        return _ts_expr(fmt, _strip(raw), param)
+        return ts_expr(fmt, _strip(raw), param)
 
     def _malformed(self, src: SourceFile) -> int:
         """Lines DuckDB could not parse -> ``_imp_bad_<role>``; invalid UTF-8 stops the import.
@@ -412,7 +412,7 @@ class Stager:
         self.event_items, self.event_users = list(item_fields), list(user_fields)
 
         inner = f"""
-            SELECT s.*, {_id(user)} AS user_id, {_id(item)} AS item_id,
+            SELECT s.*, {id_expr(user)} AS user_id, {id_expr(item)} AS item_id,
                 {et_raw} AS et_raw, {et} AS event_type,
                 {ts_raw} AS ts_raw, {ts} AS ts,
                 nullif({_strip(sess)}, '') AS session_id,
@@ -560,7 +560,7 @@ class Stager:
                 continue
             given = f"nullif(trim({e}), '') IS NOT NULL AND {fieldname} IS NULL"
             if fieldname == key:
-                exprs[fieldname] = _id(self._id_text(b, key) or e)
+                exprs[fieldname] = id_expr(self._id_text(b, key) or e)
             elif ftype == "DOUBLE":
                 price = fieldname == "price"
                 exprs[fieldname] = f"TRY_CAST(trim({e}) AS DOUBLE)"
