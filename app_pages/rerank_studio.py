@@ -180,6 +180,9 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
 
     # -------------------------------------------------------------------------- aggregate
     st.subheader("Over a sample of users")
+    if (why := studio.no_test_split(info[run_id])) is not None:
+        st.info(why)
+        return
     left, mid, right = st.columns([1, 1, 2])
     studio._init("rs_sample", studio.qp_int("sample", 200, 20, 5000))
     n_users = int(

@@ -129,3 +129,23 @@ def test_shown_lists_match_cli_recommend_rerank(trained: str) -> None:
         cli = RecSession.open("demo", trained, setting).recommend(str(user), 10)
         assert shown["title"].tolist() == [x["title"] for x in cli["items"]]
         assert shown["reason"].tolist() == [x["reason"] for x in cli["items"]]
+
+
+def test_a_production_run_shows_its_lists_and_says_why_nothing_is_measured(
+    trained: str, data_dir: Path
+) -> None:
+    """After a promotion the newest run is fitted on all data: the Studio opens on the evaluation
+    run; chosen by hand, the production run shows its lists and one sentence, not an error."""
+    from ltrec.models.train import train_all_data
+
+    production = train_all_data("demo", from_run=trained, data_dir=data_dir).run_id
+    at = _open()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="rs_run").value == trained
+    at = _open(run=production)
+    assert not at.exception and not at.error
+    assert at.selectbox(key="rs_run").value == production
+    assert len(_lists(at)) == 3  # the base order and the two default settings
+    (why,) = [i.value for i in at.info if "production run" in i.value]
+    assert why.startswith(f"Run {production} was fitted on every event")
+    assert f"pick its source run {trained} to measure" in why
