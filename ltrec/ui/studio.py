@@ -121,9 +121,10 @@ def list_runs(name: str) -> list[Any]:
 
 
 def active_run_id(name: str, runs: list[Any]) -> str | None:
-    """The Model Lab's active run when it has one, else the newest run."""
+    """The Model Lab's active run when it has one, else the newest evaluation run (a production
+    run, fitted on all data, has no test split to measure settings on), else the newest run."""
     try:
-        from ltrec.ui import models as lab  # written by the Model Lab engineer
+        from ltrec.ui import models as lab
     except ImportError:
         lab = None
     if lab is not None and hasattr(lab, "active_run"):
@@ -134,7 +135,20 @@ def active_run_id(name: str, runs: list[Any]) -> str | None:
         rid = getattr(chosen, "run_id", chosen)
         if isinstance(rid, str) and any(r.run_id == rid for r in runs):
             return rid
-    return runs[0].run_id if runs else None
+    measurable = [r.run_id for r in runs if not r.all_data]
+    return (measurable or [r.run_id for r in runs] or [None])[0]
+
+
+def no_test_split(info: Any) -> str | None:
+    """One sentence when ``info`` (a RunInfo) is a production run: nothing to measure on."""
+    if not info.all_data:
+        return None
+    source = info.manifest.get("from_run")
+    pick = f"pick its source run {source}" if source else "pick an evaluation run"
+    return (
+        f"Run {info.run_id} was fitted on every event (a production run), so no held-out data is "
+        f"left to measure settings on: the lists above are its real lists; {pick} to measure."
+    )
 
 
 def remember_run(name: str, run_id: str) -> None:
@@ -779,9 +793,9 @@ def _tuned_table(out: dict[str, Any]) -> pd.DataFrame:
 
 
 def tune_block(name: str, run_id: str, *, col: int = 2) -> None:
-    """The "Find the best setting" block: the tuner on a validation split of the run's training period,
-    its result on the test split beside the base and the best linear tail boost, and an Apply
-    that puts the setting into column ``col``."""
+    """The "Find the best setting" block: the tuner on a validation split of the run's training
+    period, its result on the test split beside the base and the best linear tail boost, and an
+    Apply that puts the setting into column ``col``."""
     from ltrec.app.tune import tune
 
     st.subheader("Find the best setting")
