@@ -6,15 +6,15 @@ The test split is never used to choose. The run's *training* events are split ag
 setting of the search space is scored on the later part ("validation"):
 
 * settings = {base order} ∪ SPACES[strategy] for each strategy, each crossed with every
-  candidate mix of :data:`MIXES` (the pool's tail-candidate source, when the pool function
-  supports it);
+  candidate mix of :data:`MIXES` (how many tail candidates the pool adds, and from where);
 * the loss of a setting is the relative NDCG@K loss against the base order on validation,
   ``1 - ndcg / ndcg_base``; settings within ``max_loss`` qualify;
 * the chosen setting has the best objective (default APLT@10) among the qualifying ones (ties:
   the higher NDCG, then the earlier in the grid); the best linear tail boost is chosen the same
   way among the plain tail boosts on the base candidates (the obvious knob, the floor of the
-  issue's 1.5x goal). Both are then refined by bisection on their strength towards the bound
-  (the same number of steps for both, so the floor is as well tuned as the choice).
+  issue's 1.5x goal). The best linear boost and the best few other families are then refined
+  by bisection on their strength towards the bound (the same steps for each, so the floor is
+  as well tuned as the choice).
 
 Only then is the run's *saved* model opened on its own test split, and base, best linear and
 chosen are re-ranked through the one pipeline and evaluated with bootstrap intervals, paired
@@ -65,8 +65,7 @@ DEFAULT_EXCLUDED = ("mmr",)
 #: The strategy that is "the obvious knob": the floor the chosen setting is compared with.
 LINEAR = "tail_boost"
 #: Candidate mixes: tail candidates added to the model's top ``pool`` and where they come from
-#: (ltrec.models.candidates.candidate_pool). Only ``tail_pool: 0`` where the pool function or
-#: the setting has no tail source.
+#: (ltrec.models.candidates.candidate_pool).
 MIXES: list[dict[str, Any]] = [
     {"tail_pool": 0},
     {"tail_pool": 50, "tail_source": "cooccurrence"},
@@ -136,7 +135,7 @@ def _strategies(strategies: Sequence[str] | str | None) -> list[str]:
 
 def _mixes(mixes: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
     if mixes is None:
-        return [dict(m) for m in MIXES] if mixes_supported() else [{"tail_pool": 0}]
+        return [dict(m) for m in MIXES]
     out = [dict(m) for m in mixes]
     if not out:
         raise BadInputError("no candidate mix to search", hint='e.g. [{"tail_pool": 0}]')
@@ -185,17 +184,9 @@ def validation_split(split: Split) -> Split:
 # --------------------------------------------------------------------------- pools and lists
 
 
-def mixes_supported() -> bool:
-    """True when settings carry a tail-candidate source (``tail_pool``)."""
-    return "tail_pool" in StrategyConfig.model_fields
-
-
-def _mix_key(cfg: StrategyConfig) -> tuple:
-    return (
-        int(cfg.pool),
-        int(getattr(cfg, "tail_pool", 0)),
-        str(getattr(cfg, "tail_source", "")),
-    )
+def _mix_key(cfg: StrategyConfig, users: np.ndarray) -> tuple:
+    """Settings with the same key share their candidate pools."""
+    return (int(cfg.pool), int(cfg.tail_pool), str(cfg.tail_source), hash(users.tobytes()))
 
 
 class _Lists:
@@ -216,7 +207,7 @@ class _Lists:
         return self.session.context
 
     def pools(self, users: np.ndarray, cfg: StrategyConfig) -> tuple[np.ndarray, np.ndarray]:
-        key = _mix_key(cfg)
+        key = _mix_key(cfg, users)
         if key not in self._pools:
             self._pools[key] = self.session.with_config(cfg).pools(users)
         return self._pools[key]
@@ -230,7 +221,7 @@ class _Lists:
         """Share of the users' tail test items that the setting's pool holds at all."""
         from ltrec.models.candidates import pool_tail_recall
 
-        key = _mix_key(cfg)
+        key = _mix_key(cfg, users)
         if key not in self._recall:
             self._recall[key] = float(
                 pool_tail_recall(self.pools(users, cfg)[0], test, self.context.tail)
