@@ -20,6 +20,7 @@ from ltrec.ui import auth, training
 from ltrec.ui.models import (
     active_run,
     config_form,
+    data_note,
     evaluate,
     runs_table,
     set_active_run,
@@ -86,6 +87,8 @@ def _progress() -> None:
         )
     elif job.status == "done":
         st.success(f"Trained {job.model} in {job.elapsed:.1f} s: run {job.run_id}")
+        if job.note:
+            st.warning(job.note)
     if st.session_state.get("lab_seen_job") != job.job_id:
         st.session_state["lab_seen_job"] = job.job_id
         st.rerun(scope="app")  # refresh the runs table once the run is saved
@@ -138,6 +141,8 @@ if production:
 left, right = st.columns(2)
 with left:
     chosen = st.selectbox("Run", ids, key="lab_run")
+    if note := data_note(runs, chosen):
+        st.warning(note)
     may_choose = auth.can(Right.SET_ACTIVE_MODEL)
     if may_choose and st.button("Use as the active model", key="lab_activate"):
         try:

@@ -391,6 +391,13 @@ class EarlyStop:
         return False, True
 
 
+def step_signature(*dtypes: Any) -> list[Any]:
+    """``tf.function`` input signature of a training step: one ``[batch]`` vector per dtype,
+    then the ``[2]`` int32 seed. Fixed shapes trace the step once (the last, smaller batch
+    of an epoch would trace it again: ~6 s of a loaded 2-core machine per trace)."""
+    return [tf.TensorSpec([None], d) for d in dtypes] + [tf.TensorSpec([2], tf.int32)]
+
+
 def train_epochs(
     step: Any,
     epoch_arrays: Any,

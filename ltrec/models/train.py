@@ -311,6 +311,9 @@ class TrainResult:
             "from_run": m.get("from_run"),
             # The source run's figures on its own test split (an all-data run has none).
             "source_metrics": source_headline(m),
+            # Why the model cannot beat popularity on this data, a sentence (None: no such
+            # finding; the Keras models measure it on their validation hold-out).
+            "data_note": m.get("data_note"),
         }
 
 
@@ -349,7 +352,12 @@ def train(
             data=data,
             metrics=result.to_dict(),
             k=k,
-            extra={"train_seconds": round(seconds, 3), "data_import_id": import_id},
+            extra={
+                "train_seconds": round(seconds, 3),
+                "data_import_id": import_id,
+                # Keras models: why they cannot beat popularity on this data (None: they do).
+                "data_note": getattr(model, "data_note_", None),
+            },
             data_dir=data_dir,
         )
         report(progress, 1.0, f"saved run {run.run_id}")

@@ -112,6 +112,12 @@ def stale_note(runs: list[RunInfo]) -> str | None:
     )
 
 
+def data_note(runs: list[RunInfo], run_id: str | None) -> str | None:
+    """The run's data note (why its model cannot beat popularity on this data), or None."""
+    info = next((r for r in runs if r.run_id == run_id), None)
+    return None if info is None else info.manifest.get("data_note")
+
+
 def active_model(dataset: str) -> LoadedRun | None:
     """The loaded active run of ``dataset``, or None when none is chosen."""
     run_id = active_run(dataset)

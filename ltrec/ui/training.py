@@ -47,6 +47,7 @@ class Job:
     status: Status = "running"
     run_id: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None  # the run's data note (why it cannot beat popularity here)
     error: LtrecError | None = None
     kind: Kind = "train"  # "promote": an all-data fit of run ``source`` marked as production
     source: str | None = None
@@ -101,6 +102,7 @@ def _run(job: Job, who: Principal, k: int, data_dir: Path | str | None) -> None:
             )
             job.run_id = result.run_id
             job.metrics = result.to_dict()["metrics"]
+            job.note = result.to_dict().get("data_note")
         job.status = "done"
         job.message = f"saved run {job.run_id}"
         job.done = 1.0

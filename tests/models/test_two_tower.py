@@ -191,6 +191,8 @@ def test_train_save_load_through_the_registry(data_dir) -> None:
         con.execute("INSERT INTO users SELECT * FROM us")
     res = train("shop", "two_tower", {**SMALL, "epochs": 5}, n_boot=20)
     assert set(res.to_dict()["metrics"]) >= {"recall@10", "ndcg@10", "aplt@10", "coverage@10"}
+    # No validation hold-out (val_users=0): nothing measured, so no data note; the key is there.
+    assert res.to_dict()["data_note"] is None and "data_note" in res.run.manifest
     con = connect("shop")
     (cached,) = con.execute("SELECT count(*) FROM embeddings").fetchall()[0]
     con.close()
