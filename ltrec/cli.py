@@ -487,7 +487,7 @@ _STALE_HELP = (
 )
 _RERANK_HELP = (
     'a re-ranking setting as JSON, e.g. \'{"strategy": "tail_boost", "beta": 0.5}\'; '
-    "strategies: none, tail_boost, xquad, xquad_personal, calibration, "
+    "strategies: none, tail_boost, tail_select, xquad, xquad_personal, calibration, "
     "calibrated_popularity, mmr, fair; business rules under "
     '"rules" (in_stock, price_min, price_max, include_categories, exclude_categories, pins); '
     "or the URL form strategy=tail_boost&beta=0.5&rules.in_stock=1"

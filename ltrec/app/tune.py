@@ -52,6 +52,8 @@ _CAL_LAMBDAS = (0.5, 0.7, 0.9, 0.99)
 #: candidate mix are added by the tuner). New strategies add their grid here.
 SPACES: dict[str, list[dict[str, Any]]] = {
     "tail_boost": [{"beta": b, "signal": s} for s in ("tail", "log_popularity") for b in _BETAS],
+    # the linear boost's set in the base order: same tail, less NDCG lost (a stronger beta fits)
+    "tail_select": [{"beta": b, "signal": "tail"} for b in _BETAS],
     "xquad": [{"lambda": x, "personalised": p} for p in (True, False) for x in _LAMBDAS],
     # shrink 0 is xquad's personalised setting; 10 pulls short histories to the shop's share
     "xquad_personal": [{"lambda": x, "shrink": 10.0} for x in _LAMBDAS],

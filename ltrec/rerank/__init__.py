@@ -44,6 +44,7 @@ from ltrec.rerank.strategies import (
     PersonalXQuADConfig,
     StrategyConfig,
     TailBoostConfig,
+    TailSelectConfig,
     XQuADConfig,
 )
 
@@ -68,6 +69,7 @@ __all__ = [
     "RulesConfig",
     "StrategyConfig",
     "TailBoostConfig",
+    "TailSelectConfig",
     "XQuADConfig",
     "build",
     "from_query",

@@ -41,6 +41,8 @@ from ltrec.rerank.strategies import (
     StrategyConfig,
     TailBoost,
     TailBoostConfig,
+    TailSelect,
+    TailSelectConfig,
     XQuAD,
     XQuADConfig,
 )
@@ -48,6 +50,7 @@ from ltrec.rerank.strategies import (
 RerankConfig = Annotated[
     BaseOrderConfig
     | TailBoostConfig
+    | TailSelectConfig
     | XQuADConfig
     | PersonalXQuADConfig
     | CalibrationConfig
@@ -63,6 +66,7 @@ _ADAPTER: TypeAdapter[StrategyConfig] = TypeAdapter(RerankConfig)
 STRATEGIES: dict[str, tuple[type[StrategyConfig], type]] = {
     "none": (BaseOrderConfig, BaseOrder),
     "tail_boost": (TailBoostConfig, TailBoost),
+    "tail_select": (TailSelectConfig, TailSelect),
     "xquad": (XQuADConfig, XQuAD),
     "xquad_personal": (PersonalXQuADConfig, PersonalXQuAD),
     "calibration": (CalibrationConfig, Calibration),

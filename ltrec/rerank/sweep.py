@@ -136,7 +136,7 @@ def _strength_key(cfg: StrategyConfig) -> str:
     if not cfg.STRENGTH:
         raise ConfigError(
             "the base order has no strength to sweep",
-            hint="sweep a strategy: tail_boost, xquad, xquad_personal, calibration, "
+            hint="sweep a strategy: tail_boost, tail_select, xquad, xquad_personal, calibration, "
             "calibrated_popularity, mmr or fair",
         )
     field = type(cfg).model_fields[cfg.STRENGTH]

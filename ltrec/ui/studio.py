@@ -58,6 +58,7 @@ DEFAULTS: tuple[StrategyConfig, ...] = (
 NAMES = {
     "none": "base order",
     "tail_boost": "tail boost",
+    "tail_select": "tail boost, base order",
     "xquad": "xQuAD (popularity-aware)",
     "xquad_personal": "xQuAD (personalised tail appetite)",
     "calibration": "calibration (Steck)",
@@ -68,6 +69,8 @@ NAMES = {
 HELP = {
     "none": "The model's own order (business rules still apply).",
     "tail_boost": "s' = norm(s) + beta * b(i); b = tail flag or 1 - normalised log popularity.",
+    "tail_select": "The tail boost's items (top K by norm(s) + beta * b(i)) listed in the base "
+    "order: the same tail for less accuracy lost.",
     "xquad": "Popularity-aware xQuAD (Abdollahpouri et al. 2019): head and tail as two aspects; "
     "lambda trades relevance for covering the aspect the list lacks.",
     "calibration": "Calibrated recommendations (Steck 2018): greedy, lambda weighs the KL "
