@@ -91,6 +91,7 @@ class _Shared:
     data_matches: bool = True
     live: _Live = field(default_factory=_Live)
     pair_kind: np.ndarray | None = None  # [nnz of data.matrix] strongest event type code
+    fallback: str | None = None  # fallback_name(model), computed on first use
 
     def add_text(self) -> None:
         """Text vectors into the data and the context, when the dataset is known and the data
@@ -455,6 +456,21 @@ class RecSession:
         """[n, n_items] event weights of the users: training rows plus live events."""
         users = np.asarray(users, dtype=np.int64).ravel()
         data = self.data
+        if users.size == 1 and 0 <= users[0] < data.n_users and not self._live_rows(users):
+            # One known user without live events (an API request): the training row by
+            # slicing, without scipy's fancy-indexing and format checks (same values).
+            m, u = data.matrix, int(users[0])
+            lo, hi = m.indptr[u], m.indptr[u + 1]
+            out = sparse.csr_matrix(
+                (
+                    m.data[lo:hi].astype(np.float32),
+                    m.indices[lo:hi].copy(),
+                    np.array([0, hi - lo], dtype=m.indptr.dtype),
+                ),
+                shape=(1, m.shape[1]),
+            )
+            out.sort_indices()
+            return out
         known = (users >= 0) & (users < data.n_users)
         rows = data.matrix[np.where(known, users, 0)]
         if not known.all():
@@ -580,7 +596,17 @@ class RecSession:
 
     # ------------------------------------------------------------------ reasons
 
-    def reasons(self, users: np.ndarray, batch: RankedBatch) -> list[list[list[dict[str, Any]]]]:
+    def _fallback_name(self) -> str:
+        """:func:`fallback_name` of the model, once per model (a pydantic config answers a
+        missing attribute by raising, which costs more than the rest of a list's reasons)."""
+        s = self._s
+        if s.fallback is None:
+            s.fallback = fallback_name(s.model)
+        return s.fallback
+
+    def reasons(
+        self, users: np.ndarray, batch: RankedBatch, *, hist: sparse.csr_matrix | None = None
+    ) -> list[list[list[dict[str, Any]]]]:
         """Per user, per listed item: its reasons (``{"kind", "text", "item_ids"}`` dicts).
 
         ``history``: the history items that contributed most to the item's score; ``rerank``:
@@ -589,8 +615,9 @@ class RecSession:
         """
         users = np.asarray(users, dtype=np.int64).ravel()
         model, data = self.model, self.data
-        hist = self.history(users)
-        name = fallback_name(model)
+        if hist is None:  # (given by recommend, which has built it already)
+            hist = self.history(users)
+        name = self._fallback_name()
         fb_text = (
             "popular with other shoppers (no history yet)"
             if name == "popularity"
@@ -600,7 +627,7 @@ class RecSession:
         for row, u in enumerate(users.tolist()):
             ranked = batch.lists[row]
             moved = rerank_reasons(ranked)
-            h = hist[row]
+            h = hist if hist.shape[0] == 1 else hist[row]  # (one row: no scipy slicing)
             per_item: list[list[dict[str, Any]]] = [[] for _ in range(len(ranked))]
             if h.nnz == 0:
                 for x in per_item:
@@ -612,13 +639,17 @@ class RecSession:
                         x.append({"kind": "fallback", "text": "popular with other shoppers",
                                   "item_ids": []})  # fmt: skip
                 else:
+                    # The event kinds of every named history item at once (one lookup per user).
+                    named = [i for contrib in con.rows for i, _ in contrib]
+                    kind_of = dict(zip(named, self._kinds(u, np.array(named, dtype=np.int64)),
+                                       strict=True))  # fmt: skip
                     for x, contrib in zip(per_item, con.rows, strict=True):
                         if not contrib:
                             x.append({"kind": "fallback", "text": _NO_LINK, "item_ids": []})
                             continue
-                        hitems = np.array([i for i, _ in contrib], dtype=np.int64)
-                        kinds = self._kinds(u, hitems)
-                        titles = [_title(data, int(i)) for i in hitems]
+                        hitems = [int(i) for i, _ in contrib]
+                        kinds = [kind_of[i] for i in hitems]
+                        titles = [_title(data, i) for i in hitems]
                         x.append(
                             {
                                 "kind": "history",
@@ -646,7 +677,7 @@ class RecSession:
         n_hist = int(hist.nnz)
         with self._s.live.lock:
             n_live = len(self._s.live.weights.get(u, {}))
-        reasons = self.reasons(np.array([u]), batch)[0]
+        reasons = self.reasons(np.array([u]), batch, hist=hist)[0]
         stats = ranked.stats(ctx)
         notes = list(ranked.notes)
         if n_live and not getattr(self.model, "live_history", False):
@@ -684,8 +715,8 @@ class RecSession:
             "history_items": n_hist,
             "live_events": n_live,
             # No history at all: the model's fallback ranks (popularity, or segment features).
-            "fallback": fallback_name(self.model) if n_hist == 0 else False,
-            "fallback_kind": fallback_name(self.model) if n_hist == 0 else None,
+            "fallback": self._fallback_name() if n_hist == 0 else False,
+            "fallback_kind": self._fallback_name() if n_hist == 0 else None,
             "stale": self.stale,
             "rerank": to_dict(self.config),
             "setting": ranked.setting,

@@ -44,7 +44,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -449,7 +449,11 @@ class Recommender(abc.ABC):
         scalar = np.ndim(users) == 0
         u = self._users(users)
 
-        def seen(lo: int, hi: int) -> tuple[np.ndarray, sp.csr_matrix]:
+        def seen(lo: int, hi: int) -> tuple[np.ndarray, Any]:
+            if hi - lo == 1 and u[lo] >= 0:  # one user (a request): its row's items, no CSR
+                ptr = self.seen_.indptr
+                a, b = ptr[u[lo]], ptr[u[lo] + 1]
+                return _ONE_ROW, _Row(np.array([0, b - a]), self.seen_.indices[a:b])
             known = u[lo:hi] >= 0
             return np.flatnonzero(known), _take_rows(self.seen_, u[lo:hi][known])
 
@@ -784,8 +788,19 @@ def _take_rows(m: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((data, indices, indptr), shape=(len(rows), m.shape[1]))
 
 
+class _Row(NamedTuple):
+    """One row of seen items as :func:`_mask_seen` reads it (``indptr``, ``indices``)."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+
+
+_ONE_ROW = np.zeros(1, dtype=np.int64)
+_ONE_ROW.flags.writeable = False  # shared: row 0 of a one-user block
+
+
 def _mask_seen(
-    s: np.ndarray, rows: np.ndarray, seen: sp.csr_matrix, pos: np.ndarray | None
+    s: np.ndarray, rows: np.ndarray, seen: sp.csr_matrix | _Row, pos: np.ndarray | None
 ) -> None:
     """``s[rows[r], j] = -inf`` for every item j in row r of ``seen`` (``pos``: item index ->
     column of ``s`` when ``s`` holds candidate columns only, -1 for non-candidates)."""
