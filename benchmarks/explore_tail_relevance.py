@@ -1,0 +1,242 @@
+"""Which tail re-ranking gives more tail than the linear boost at <= 5% NDCG@10 loss? (issue 18)
+
+Validation split only, built by the tuner's own machinery (:func:`ltrec.app.tune.validation_split`,
+the run's model refitted on the fit part, the tuner's seeded sample of 1000 validation users,
+pools through the one pipeline). For each idea the strength is bisected (14 steps) to the
+strongest setting within 5% NDCG@10 loss against the base order, and its APLT@10 is printed
+beside the linear boost's on the same pools:
+
+* linear: rel + beta * tail (the floor), and ``tail_select``: the same K items in base order;
+* (c) a continuous popularity penalty: log rel - gamma * log(1 + pop);
+* (a) a tail-relevance term: rel + beta * tail * aff (aff = the user's co-occurrence affinity to
+  the tail item, the tail source's own score, normalised per user), and a fused tail relevance
+  (each pool tail item's rel blended with the rel the base gives the pool tail item of the same
+  affinity rank);
+* (b) tail candidates (200, co-occurrence) rank-calibrated onto the base pool's *top* scores;
+* hit rates by pool rank, head vs tail, and of the tail ordered by the base vs by affinity
+  (what limits every idea).
+
+    .venv/bin/python benchmarks/explore_tail_relevance.py [--dataset demo|cc0]
+
+Uses a private temporary data directory; prints a table (no result file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+K = 10
+MAX_LOSS = 0.05
+
+
+def validation_pools(name: str, model_name: str, users: int) -> dict:
+    from ltrec.app import tune as T
+    from ltrec.app.pipeline import RecSession
+    from ltrec.models.base import make_model
+    from ltrec.models.data import InteractionData, load_catalogue
+    from ltrec.models.train import train
+    from ltrec.rerank.adapters import context_from_data
+    from ltrec.rerank.pipeline import parse_config
+    from ltrec.store import connect
+
+    params = {"precision": "float32"} if model_name == "ease" else {}
+    run_id = train(name, model_name, params, n_boot=0).run_id
+    session = T._open(name, run_id, None, False)
+    val = T.validation_split(session.data.split)
+    con = connect(name, None)
+    try:
+        items_df, users_df = load_catalogue(con)
+    finally:
+        con.close()
+    fit = InteractionData.from_split(val, items_df, users_df)
+    cfg = session.model.config.model_dump(mode="json")
+    model = make_model(model_name, cfg)
+    model.fit(fit)
+    ctx = context_from_data(fit, items=items_df)
+    fs = RecSession.from_parts(model, fit, ctx, dataset=name)
+    u, test = T._sample(*T._targets(fit), users, int(cfg.get("seed", 0) or 0))
+    pools = {}
+    for tp in (0, 200):
+        c = parse_config(
+            {"strategy": "none", "pool": 200, "tail_pool": tp, "tail_source": "cooccurrence"}
+        )
+        pools[tp] = fs.with_config(c).pools(u)
+    # the co-occurrence tail source's own score: history @ Xn^T @ Xn (cosine of 0/1 columns)
+    b = (fit.matrix > 0).astype(np.float64).tocsc()
+    norms = np.sqrt(np.asarray(b.multiply(b).sum(axis=0)).ravel())
+    norms[norms == 0] = 1.0
+    bn = b.multiply(1.0 / norms).tocsr()
+    h = (fit.matrix[u] > 0).astype(np.float64)
+    aff = np.asarray((h @ bn.T @ bn).todense())
+    return {
+        "users": u,
+        "test": test,
+        "pools": pools,
+        "tail": ctx.tail,
+        "pop": ctx.popularity.astype(float),
+        "item_pop": fit.item_pop,
+        "seen": fit.matrix[u],
+        "aff": aff,
+    }
+
+
+def minmax(s: np.ndarray) -> np.ndarray:
+    v = np.isfinite(s)
+    lo = np.where(v, s, np.inf).min(1, keepdims=True)
+    hi = np.where(v, s, -np.inf).max(1, keepdims=True)
+    span = hi - lo
+    span[span <= 1e-12] = 1.0
+    return np.where(v, (s - lo) / span, -np.inf)
+
+
+def explore(d: dict) -> None:
+    from ltrec.rerank.sweep import evaluation_scorer
+
+    tail = d["tail"]
+    scorer = evaluation_scorer(
+        d["test"], item_pop=d["item_pop"], k=K, tail_mask=tail, seen=d["seen"]
+    )
+
+    def top(items, final):
+        o = np.argsort(-final, axis=1, kind="stable")[:, :K]
+        return np.take_along_axis(items, o, 1)
+
+    def base_order(items, final):  # the top K by `final`, listed in pool (base) order
+        o = np.sort(np.argsort(-final, axis=1, kind="stable")[:, :K], axis=1)
+        return np.take_along_axis(items, o, 1)
+
+    items0, s0 = d["pools"][0]
+    base = top(items0, s0)
+    b = scorer(base, base)
+    bn = b[f"ndcg@{K}"]
+    print(f"base: NDCG@10 {bn:.4f}  APLT@10 {b[f'aplt@{K}']:.4f}  ({len(d['users'])} users)")
+
+    def frontier(name, fn, hi, ref=None):
+        lo, best = 0.0, None
+        for _ in range(14):
+            mid = (lo + hi) / 2
+            r = scorer(fn(mid), base)
+            loss = 1 - r[f"ndcg@{K}"] / bn
+            if loss <= MAX_LOSS:
+                lo, best = mid, (mid, loss, r[f"aplt@{K}"], r[f"tail_recall@{K}"])
+            else:
+                hi = mid
+        if best is None:
+            print(f"  {name:58s} none within the bound")
+            return None
+        ratio = f"  x{best[2] / ref:.3f}" if ref else ""
+        print(
+            f"  {name:58s} strength {best[0]:.4g}  loss {best[1]:.4f}  APLT {best[2]:.4f}  "
+            f"tail recall {best[3]:.4f}{ratio}"
+        )
+        return best[2]
+
+    items, s = items0, np.where(items0 >= 0, s0, -np.inf)
+    rel = minmax(s)
+    t = tail[np.maximum(items, 0)] & (items >= 0)
+    lin = frontier("linear: rel + beta tail", lambda x: top(items, rel + x * t), 2.0)
+    frontier(
+        "tail_select: same items, base order", lambda x: base_order(items, rel + x * t), 2, lin
+    )
+    logp = np.log1p(d["pop"][np.maximum(items, 0)])
+    lr = np.log(np.maximum(rel, 1e-9))
+    frontier("(c) log rel - gamma log(1+pop)", lambda g: top(items, lr - g * logp), 5.0, lin)
+    a = np.where(items >= 0, np.take_along_axis(d["aff"], np.maximum(items, 0), 1), 0.0)
+    amax = np.where(t, a, -np.inf).max(1, keepdims=True)
+    amax[~np.isfinite(amax) | (amax <= 0)] = 1.0
+    an = np.where(t, a / amax, 0.0)
+    frontier("(a) rel + beta tail * affinity", lambda x: top(items, rel + x * an), 5.0, lin)
+    frontier(
+        "(a) rel + beta tail * sqrt(affinity)",
+        lambda x: top(items, rel + x * np.sqrt(np.maximum(an, 0))),
+        5.0,
+        lin,
+    )
+    cal = rel.copy()
+    for u in range(items.shape[0]):
+        m = np.flatnonzero(t[u])
+        if m.size:
+            cal[u, m[np.argsort(-a[u, m], kind="stable")]] = np.sort(rel[u, m])[::-1]
+    for w in (0.25, 0.5, 1.0):
+        fused = np.where(t, (1 - w) * rel + w * cal, rel)
+        frontier(
+            f"(a) fused tail relevance w={w} + boost",
+            lambda x, f=fused: top(items, f + x * t),
+            2.0,
+            lin,
+        )
+        frontier(
+            f"(a) fused tail relevance w={w} + boost, base order",
+            lambda x, f=fused: base_order(items, f + x * t),
+            2.0,
+            lin,
+        )
+    # (b) the 200 co-occurrence tail candidates, rank-calibrated onto the pool's top scores
+    items2, s2 = d["pools"][200]
+    s2 = np.where(items2 >= 0, s2, -np.inf)
+    rel2 = minmax(s2)
+    added = np.zeros(items2.shape, dtype=bool)
+    added[:, 200:] = items2[:, 200:] >= 0
+    top_rel = np.sort(np.where(np.isfinite(rel2[:, :200]), rel2[:, :200], -np.inf), axis=1)[:, ::-1]
+    relb = rel2.copy()
+    for u in range(items2.shape[0]):
+        m = np.flatnonzero(added[u])
+        relb[u, m] = top_rel[u, : m.size] if m.size <= 200 else top_rel[u, 0]
+    t2 = tail[np.maximum(items2, 0)] & (items2 >= 0)
+    frontier(
+        "(b) +200 tail candidates at the top scores, boost",
+        lambda x: top(items2, relb + x * t2),
+        2,
+        lin,
+    )
+    frontier(
+        "(b) +200 tail candidates at the top scores, base-rel order",
+        lambda x: base_order(items2, relb + x * t2),
+        2,
+        lin,
+    )
+    # what limits every idea: hit rates by pool rank, head vs tail
+    hit = np.zeros(items2.shape, dtype=bool)
+    for u in range(items2.shape[0]):
+        hit[u] = np.isin(items2[u], d["test"][u]) & (items2[u] >= 0)
+    rank = np.broadcast_to(np.arange(items2.shape[1]), items2.shape)
+    print("  hit rate by pool rank (head | tail):")
+    for lo, hi in ((0, 5), (5, 10), (10, 20), (20, 40), (40, 80), (80, 200), (200, 400)):
+        m = (rank >= lo) & (rank < hi) & (items2 >= 0)
+        hh, ht = m & ~t2, m & t2
+        fh = f"{hit[hh].mean():.4f}" if hh.any() else "  -   "
+        ft = f"{hit[ht].mean():.4f}" if ht.any() else "  -   "
+        print(f"    ranks {lo + 1:3d}-{hi:3d}: {fh} | {ft}  (n {int(hh.sum())} | {int(ht.sum())})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dataset", default="demo", choices=["demo", "cc0"])
+    ap.add_argument("--users", type=int, default=1000)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["LTREC_DATA_DIR"] = tmp
+        if args.dataset == "demo":
+            from ltrec.store.demo import DemoConfig, build_demo
+
+            build_demo(DemoConfig(seed=42))
+            d = validation_pools("demo", "ease", args.users)
+        else:
+            from _cc0 import import_cc0
+
+            import_cc0("cj")
+            d = validation_pools("cj", "itemknn", args.users)
+        explore(d)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
