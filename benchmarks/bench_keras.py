@@ -6,7 +6,8 @@ Writes ``benchmarks/results/keras.json``. Uses a private temporary data director
 Per dataset (the demo shop, 500k events, seed 42; the CC0 Complete Journey sample imported with
 its ``completejourney`` preset), on the split ``ltrec train`` evaluates on (the dataset's
 default split) and with the registry defaults of each model (what ``ltrec train NAME --model
-M`` runs): NDCG@10 of popularity, NCF and the two-tower, each model's NDCG@10 ratio to
+M`` runs; on CC0 also each model alone, without its default repeat blend): NDCG@10 of
+popularity, NCF and the two-tower, each model's NDCG@10 ratio to
 popularity with a 95% *paired* bootstrap interval (the same resampled users for both), the
 mean top-10 overlap of its lists with popularity's (1.0 = a popularity copy), the epochs run,
 the data note (``train --json`` key ``data_note``: why the model cannot beat popularity, None
@@ -42,7 +43,13 @@ from ltrec.models.data import InteractionData  # noqa: E402
 from ltrec.models.train import add_text, evaluate_model, split_targets  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "keras.json"
-MODELS = ("popularity", "ncf", "two_tower")
+MODELS = {"popularity": ("popularity", {}), "ncf": ("ncf", {}), "two_tower": ("two_tower", {})}
+#: On repeat-purchase data (CC0) the models also alone, without the repeat blend of the user's
+#: own purchases and popularity that they get by default there (RepeatConfig).
+ALONE = {
+    "ncf alone": ("ncf", {"repeat_weight": 0.0, "popularity_weight": 0.0}),
+    "two_tower alone": ("two_tower", {"repeat_weight": 0.0, "popularity_weight": 0.0}),
+}
 
 
 def load(name: str) -> InteractionData:
@@ -86,10 +93,11 @@ def bench(data: InteractionData, n_boot: int) -> dict:
         "models": {},
     }
     results, lists = {}, {}
-    for name in MODELS:
+    models = {**MODELS, **(ALONE if data.repeat_domain else {})}
+    for name, (kind, params) in models.items():
         load_before = os.getloadavg()[0]
         t0, c0 = time.perf_counter(), time.process_time()
-        model = make_model(name, {}).fit(data)
+        model = make_model(kind, params).fit(data)
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         load_after = os.getloadavg()[0]
         results[name] = res = evaluate_model(model, data, k=10, n_boot=n_boot)
@@ -112,7 +120,7 @@ def bench(data: InteractionData, n_boot: int) -> dict:
             flush=True,
         )
     pop = lists["popularity"]
-    for name in MODELS[1:]:
+    for name in list(models)[1:]:
         ratio, low, high = paired_ratio(results[name], results["popularity"], "ndcg@10")
         overlap = np.mean(
             [len(np.intersect1d(a, b)) / 10 for a, b in zip(lists[name], pop, strict=True)]

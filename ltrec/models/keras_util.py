@@ -507,7 +507,7 @@ def data_note(
         f"{model}{alone} cannot beat popularity on this data: its validation recall@{k} "
         f"({best:.4f}) is not above popularity's ({popularity:.4f}). Too little data per "
         f"item: a median of {median:g} training users per item, {once:.0%} of the items "
-        "seen by one user only; use popularity, item-kNN or EASE here, or collect more events."
+        "seen by one user only; compare popularity, item-kNN or EASE here, or collect more events."
     )
 
 

@@ -39,30 +39,32 @@ after ``patience`` epochs without improvement, keeping the best epoch's weights.
 embeddings memorise sparse logs within a few epochs (on the CC0 Complete Journey sample,
 recall@10 falls from 0.038 after one epoch to 0.016 after ten).
 
-Sparse data and speed (issue 18; measured 2026-12-04 on the shared 2-core machine, load 5-10,
-so wall seconds are ~2.5x the process's CPU seconds; ``benchmarks/bench_keras.py``):
+Sparse data and speed (issue 18; measured 2026-12-04 on the shared 2-core machine, whose
+1-minute load average is given with each wall time; ``benchmarks/bench_keras.py``):
 
-* Speed. Before: 222 s wall for 8 epochs on the demo's 404,612 training events (57k pairs).
-  A profile of one epoch: two traces of the step (the last, smaller batch retraced it; ~6 s
-  each), and per step a gather of ``history x 384`` text floats per example for the
-  history's mean text. Changes, each measured in CPU seconds per epoch after the first:
-  the history's mean text from per-user sums (:func:`~ltrec.models.keras_util.user_inputs`;
-  wall per epoch 27.7 -> 11-12 s at batch 1024); a fixed input signature (one trace); XLA
-  (``xla``, 7.3 -> 3.6 CPU s per epoch at batch 1024, ~5 s more to compile: a 10-epoch fit
-  53.9 CPU s instead of ~80); batch 2048 with learning rate 0.005 instead of 1024 / 0.003
-  (42.9 CPU s, early stop after 8 epochs; demo NDCG@10 0.185 vs 0.182 on the default split,
-  CC0 0.063 either way). Negative sampling was already one vectorised draw per epoch.
-* Quality. Demo (purchase targets): NDCG@10 0.171 vs popularity 0.026. CC0 (default
-  split): 0.063 vs popularity 0.050 with the repeat blend, 0.043 alone: the model alone
-  does not beat popularity there. Its validation recall peaks at epoch 2 (0.066) and falls
-  after (the id and GMF embeddings memorise: half of the CC0 items are seen by one user).
-  On a small sparse log (``tests/models/test_keras_sparse.py``, median 3 users per item)
-  NCF's top 10 overlaps popularity's by 0.80, a copy, at seeds 0-2: with uniform negatives
-  a best-seller is a positive often and a negative rarely, and the thin per-item data gives
-  the interaction terms nothing to add. Not tried: embedding widths, the number of
-  negatives, popularity-proportional negatives. Where the model cannot beat popularity on
-  its validation hold-out, :attr:`data_note_` says so (``train --json`` ``data_note``,
-  the Model Lab), see :func:`~ltrec.models.keras_util.data_note`.
+* Speed, on the demo's 404,612 training events (57k pairs). Before (the code of commit a88a0f0):
+  85.1 s wall, 79.2 CPU s, 8 epochs, load 2.4-4.9 (222 s wall at load ~9). After: 20.7 s wall, 30.1
+  CPU s, 8 epochs, load 2.1 (57.8 s wall at load 6). A profile of one epoch: two traces of the step
+  (the last, smaller batch retraced it; ~6 s each), and per step a gather of ``history x 384`` text
+  floats per example for the history's mean text. Changes, each measured in CPU seconds per epoch
+  after the first: the history's mean text from per-user sums
+  (:func:`~ltrec.models.keras_util.user_inputs`; wall per epoch 27.7 -> 11-12 s at batch 1024); a
+  fixed input signature (one trace); XLA (``xla``, 7.3 -> 3.6 CPU s per epoch at batch 1024, ~5 s
+  more to compile: a 10-epoch fit 53.9 CPU s instead of ~80); batch 2048 with learning rate 0.005
+  instead of 1024 / 0.003 (42.9 CPU s, early stop after 8 epochs; demo NDCG@10 0.185 vs 0.182 on the
+  default split, CC0 0.063 either way). Negative sampling was already one vectorised draw per epoch.
+* Quality (default splits, paired bootstrap ratios): demo NDCG@10 0.185 vs popularity 0.062 (x2.99,
+  95% interval 2.73-3.29); CC0 0.063 vs 0.050 with the repeat blend (x1.25, 1.19-1.33) and 0.043
+  alone (x0.87, 0.82-0.92): the model alone does not beat popularity there, and its validation
+  hold-out does not show it (no data note: its best recall 0.069 is above popularity's). Its
+  validation recall peaks at epoch 2 (0.069) and falls after (the id and GMF embeddings memorise:
+  half of the CC0 items are seen by one user). On a small sparse log
+  (``tests/models/test_keras_sparse.py``, median 3 users per item) NCF's top 10 overlaps
+  popularity's by 0.80, a copy, at seeds 0-2: with uniform negatives a best-seller is a positive
+  often and a negative rarely, and the thin per-item data gives the interaction terms nothing to
+  add. Not tried: embedding widths, the number of negatives, popularity-proportional negatives.
+  Where the model cannot beat popularity on its validation hold-out, :attr:`data_note_` says so
+  (``train --json`` ``data_note``, the Model Lab), see :func:`~ltrec.models.keras_util.data_note`.
 """
 
 from __future__ import annotations

@@ -52,17 +52,17 @@ user's own frequency and recent popularity like the baselines' scores
 :class:`~ltrec.models.base.RepeatConfig`): the learned term knows the user's counts but not
 which products sell lately, and the blend's popularity term is decayed by time.
 
-Sparse data (issue 18; measured 2026-12-04, ``benchmarks/bench_keras.py``): NDCG@10 on the
-demo (purchase targets) 0.172 vs popularity 0.026; on CC0 (default split) 0.062 vs 0.050 with
-the repeat blend and 0.061 without it (the learned repeat term carries it); its top-10 overlap
-with popularity's lists on CC0 is 0.36 (0.54 without the blend). On a small sparse log
-(``tests/models/test_keras_sparse.py``, median 3 users per item, a popularity copy overlaps
-0.80) the overlap is 0.29, 0.46, 0.51 at seeds 0-2 with log-Q and 0.23, 0.10, 0.32 without:
-the model follows the user's cluster, not the best-sellers. Validation recall peaks within
-1-2 epochs on CC0 (0.083), so early stopping matters more than the epoch count. Where the
-model cannot beat popularity on its validation hold-out, :attr:`data_note_` says so (see
-:func:`~ltrec.models.keras_util.data_note`). The training step is not compiled with XLA (only
-NCF's was measured; the repeat term's ``searchsorted`` lookup was not tried under XLA).
+Sparse data (issue 18; measured 2026-12-04, ``benchmarks/bench_keras.py``, default splits): NDCG@10
+on the demo 0.194 vs popularity 0.062 (x3.12, paired 95% interval 2.86-3.44); on CC0 0.062 vs 0.050
+with the repeat blend (x1.23, 1.14-1.34) and 0.057 without it (x1.13, 1.04-1.24; the learned repeat
+term); its top-10 overlap with popularity's lists on CC0 is 0.32. On a small sparse log
+(``tests/models/test_keras_sparse.py``, median 3 users per item, a popularity copy overlaps 0.80)
+the overlap is 0.29, 0.46, 0.51 at seeds 0-2 with log-Q and 0.23, 0.10, 0.32 without: the model
+follows the user's cluster, not the best-sellers. Validation recall peaks within 1-2 epochs on CC0
+(0.083), so early stopping matters more than the epoch count. Where the model cannot beat
+popularity on its validation hold-out, :attr:`data_note_` says so (see
+:func:`~ltrec.models.keras_util.data_note`). The training step is not compiled with XLA (only NCF's
+was measured; the repeat term's ``searchsorted`` lookup was not tried under XLA).
 
 Scoring: item vectors are computed once after training; ``score`` is a numpy matrix product.
 Early stopping watches recall@K of each validation user's most recent training item (held out

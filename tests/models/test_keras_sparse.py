@@ -83,7 +83,7 @@ def test_data_note_sentence() -> None:
     assert data_note("NCF", 0.10, 0.20, 20, m) == (
         "NCF cannot beat popularity on this data: its validation recall@20 (0.1000) is not "
         "above popularity's (0.2000). Too little data per item: a median of 1 training users "
-        "per item, 67% of the items seen by one user only; use popularity, item-kNN or EASE "
+        "per item, 67% of the items seen by one user only; compare popularity, item-kNN or EASE "
         "here, or collect more events."
     )
     note = data_note("NCF", 0.2, 0.2, 20, m, repeat=True)  # a tie is not a win
@@ -127,6 +127,6 @@ def test_ncf_says_why_it_cannot_beat_popularity() -> None:
     assert model.data_note_ == (
         "NCF cannot beat popularity on this data: its validation recall@20 (0.2000) is not "
         "above popularity's (0.2000). Too little data per item: a median of 3 training users "
-        "per item, 18% of the items seen by one user only; use popularity, item-kNN or EASE "
+        "per item, 18% of the items seen by one user only; compare popularity, item-kNN or EASE "
         "here, or collect more events."
     )
