@@ -124,5 +124,22 @@ def duckdb_config(settings: Settings | None = None) -> dict[str, str]:
 
 
 def get_settings(**overrides: object) -> Settings:
-    """Fresh settings from the environment (not cached, so tests can change the env)."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Fresh settings from the environment (not cached, so tests can change the env).
+
+    Raises:
+        ConfigError: an ``LTREC_*`` variable holds a value out of its bounds or of the wrong
+            type, named with the variable and the rule it breaks.
+    """
+    from pydantic import ValidationError
+
+    from ltrec.errors import ConfigError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = "LTREC_" + str(first["loc"][0]).upper() if first["loc"] else "an LTREC_ variable"
+        raise ConfigError(
+            f"{name} is not usable: {first['msg']} (got {first.get('input')!r})",
+            hint=f"fix or unset {name} in the environment",
+        ) from None

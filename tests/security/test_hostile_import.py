@@ -300,3 +300,45 @@ def test_folders_of_dead_workers_are_swept(arena) -> None:
     for p in sorted(live.rglob("*"), reverse=True):
         p.rmdir()
     live.rmdir()
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        MemoryError(),
+        OSError(12, "Cannot allocate memory", "/venv/site-packages/pandas/core/window"),
+        SystemError("error return without exception set"),
+        RuntimeError("can't start new thread"),
+    ],
+    ids=["memory-error", "enomem-mapping-a-module", "unchecked-malloc", "thread-stack"],
+)
+def test_every_face_of_a_failed_allocation_is_the_memory_limit(exc: BaseException) -> None:
+    """What eight imports at once under 256 MB raised in the child (seen in a loaded CI run):
+    each is the memory limit (exit 2 with its hint), never "failed unexpectedly" (exit 1)."""
+    from ltrec.store.importing.worker import _out_of_memory
+
+    wrapped = ValueError("while reading")
+    wrapped.__cause__ = exc
+    assert (_out_of_memory(exc), _out_of_memory(wrapped)) == (True, True)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [OSError(2, "No such file"), SystemError("bad call"), RuntimeError("boom"), ValueError()],
+    ids=["enoent", "other-system-error", "runtime", "value"],
+)
+def test_other_failures_are_not_taken_for_the_memory_limit(exc: BaseException) -> None:
+    from ltrec.store.importing.worker import _out_of_memory
+
+    assert _out_of_memory(exc) is False
+
+
+def test_an_unusable_limit_setting_is_named(arena, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("LTREC_IMPORT_MAX_MEMORY_MB", "230")
+    with unchanged(arena):
+        code, err = cli_import(arena, capsys, arena.files / "good.csv")
+    assert code == 2
+    assert err == (
+        "error: LTREC_IMPORT_MAX_MEMORY_MB is not usable: Input should be greater than or equal "
+        "to 256 (got '230')\nfix or unset LTREC_IMPORT_MAX_MEMORY_MB in the environment\n"
+    )

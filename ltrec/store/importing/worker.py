@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import importlib
 import json
 import os
@@ -331,6 +332,15 @@ def _out_of_memory(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, MemoryError):
+            return True
+        # Under RLIMIT_DATA an allocation can fail outside Python's allocator too: mapping a
+        # module's file (OSError ENOMEM), a C extension's unchecked malloc (SystemError "error
+        # return without exception set"), a thread's stack. Seen with 8 imports at once at 256 MB.
+        if isinstance(seen, OSError) and seen.errno == errno.ENOMEM:
+            return True
+        if isinstance(seen, SystemError) and "without exception set" in str(seen):
+            return True
+        if isinstance(seen, RuntimeError) and "can't start new thread" in str(seen):
             return True
         if type(seen).__name__ == "OutOfMemoryException" or "Out of Memory" in str(seen):
             return True
