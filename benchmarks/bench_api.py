@@ -311,8 +311,8 @@ def freshness(url: str, reader: str, writer: str, run: Any, n: int = 100) -> dic
 
 
 def bench(name: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from ltrec.api import keys
     from ltrec.models.registry import load_run
+    from ltrec.serve import keys
 
     t0 = time.perf_counter()
     if name == "demo":

@@ -495,7 +495,7 @@ _RERANK_HELP = (
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ltrec.api.app import serve
+    from ltrec.serve.app import serve
 
     serve(
         args.name,
@@ -511,7 +511,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_apikey(args: argparse.Namespace) -> int:
-    from ltrec.api import keys
+    from ltrec.serve import keys
 
     if args.action == "create":
         if args.role is None:

@@ -27,11 +27,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ltrec import safejson
-from ltrec.api.events import MAX_BATCH, MAX_ID_CHARS, EventError, ServerBusyError
-from ltrec.api.keys import ApiKey, KeyRole
-from ltrec.api.service import Service
 from ltrec.app import audit
 from ltrec.errors import BadInputError, ConfigError, LtrecError, StoreBusyError
+from ltrec.serve.events import MAX_BATCH, MAX_ID_CHARS, EventError, ServerBusyError
+from ltrec.serve.keys import ApiKey, KeyRole
+from ltrec.serve.service import Service
 
 #: Largest request body (bytes): a full batch of events with long ids fits.
 MAX_BODY = 1024 * 1024
@@ -466,8 +466,8 @@ def serve(
     import uvicorn
     from threadpoolctl import threadpool_limits
 
-    from ltrec.api import keys as keymod
     from ltrec.app.auth import is_loopback
+    from ltrec.serve import keys as keymod
 
     # One BLAS thread for the whole server process: a request scores one user (a GEMV), and a
     # second BLAS thread on a loaded 2-core machine only queues behind the event loop and the

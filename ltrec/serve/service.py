@@ -19,7 +19,10 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from ltrec.api.events import (
+from ltrec.errors import BadInputError
+from ltrec.rerank.pipeline import parse_config
+from ltrec.rerank.strategies import StrategyConfig
+from ltrec.serve.events import (
     Event,
     EventError,
     EventLog,
@@ -28,11 +31,8 @@ from ltrec.api.events import (
     iter_replay,
     store_seq,
 )
-from ltrec.api.keys import KeyRing
-from ltrec.api.metrics import Metrics
-from ltrec.errors import BadInputError
-from ltrec.rerank.pipeline import parse_config
-from ltrec.rerank.strategies import StrategyConfig
+from ltrec.serve.keys import KeyRing
+from ltrec.serve.metrics import Metrics
 
 #: Parsed re-ranking settings kept per distinct request text.
 _CONFIG_CACHE = 256

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from ltrec.api import keys
+from ltrec.serve import keys
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ltrec.api.events import (
+from ltrec.serve.events import (
     MAX_ID_CHARS,
     TABLE,
     Event,
@@ -253,9 +253,9 @@ def test_log_keeps_exactly_what_was_not_dropped(tmp_path_factory, ops: list) -> 
 def test_deleting_a_dataset_removes_its_log_and_waits_for_no_server(data_dir: Path) -> None:
     """The log goes with the dataset (a dataset made again under the name starts clean); while
     a server holds the log, the delete is refused and the store is left as it was."""
-    from ltrec.api.events import ServerBusyError as Busy
     from ltrec.app.auth import LOCAL
     from ltrec.app.services import delete_dataset
+    from ltrec.serve.events import ServerBusyError as Busy
     from ltrec.store.demo import DemoConfig, build_demo
 
     build_demo(DemoConfig(users=60, items=40, events=1000, seed=3), data_dir=data_dir)

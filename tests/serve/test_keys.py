@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ltrec.api import keys
-from ltrec.api.keys import KeyRing, KeyRole
 from ltrec.app import audit
 from ltrec.errors import BadInputError, ConfigError
+from ltrec.serve import keys
+from ltrec.serve.keys import KeyRing, KeyRole
 
 from .harness import cli
 

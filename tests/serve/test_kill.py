@@ -16,7 +16,7 @@ from datetime import datetime
 import httpx
 import pytest
 
-from ltrec.api.events import TABLE
+from ltrec.serve.events import TABLE
 from ltrec.store import connect
 
 from .harness import Server, Shop
