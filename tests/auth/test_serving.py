@@ -136,4 +136,8 @@ def test_run_flags_follow_the_settings(data_dir: Path) -> None:
     out = subprocess.run(
         cmd, cwd=REPO, env=_env(data_dir, LTREC_MAX_UPLOAD_MB="0"), capture_output=True, text=True
     )
-    assert out.returncode == 2 and "max_upload_mb" in out.stderr  # the setting is named
+    assert (out.returncode, out.stderr) == (  # the variable is named, with its rule
+        2,
+        "ltrec: LTREC_MAX_UPLOAD_MB is not usable: Input should be greater than or equal to 1 "
+        "(got '0')\nfix or unset LTREC_MAX_UPLOAD_MB in the environment\n",
+    )
