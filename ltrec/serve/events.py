@@ -51,7 +51,7 @@ from ltrec.store.connect import data_dir as _data_dir
 from ltrec.store.importing.map import event_type_expr
 from ltrec.store.importing.report import ImportConfig
 from ltrec.store.importing.validate import MIN_TS, id_expr, ts_expr
-from ltrec.store.schema import EVENT_COLUMNS
+from ltrec.store.schema import EVENT_COLUMNS, quote_ident
 
 #: Longest id (user, item) in characters; longer ones are refused (422).
 MAX_ID_CHARS = 256
@@ -59,12 +59,14 @@ MAX_ID_CHARS = 256
 MAX_BATCH = 1000
 #: Table of the store that holds the events the API received.
 TABLE = "live_events"
+#: The table name as SQL (quoted once; the name is a constant, never user text).
+_TABLE_SQL = quote_ident(TABLE)
 #: The flusher waits at least this many times as long as its last write took.
 DUTY = 10.0
 #: Value of ``source`` for events the API received.
 SOURCE = "api"
 _DDL = (
-    f"CREATE TABLE IF NOT EXISTS {TABLE} (seq BIGINT, "
+    f"CREATE TABLE IF NOT EXISTS {_TABLE_SQL} (seq BIGINT, "
     + ", ".join(f"{c} {t}" for c, t in EVENT_COLUMNS.items())
     + ")"
 )
@@ -320,7 +322,7 @@ def store_seq(dataset: str, data_dir: Path | str | None = None) -> int:
     try:
         if not _has_table(con):
             return 0
-        return int(con.execute(f"SELECT coalesce(max(seq), 0) FROM {TABLE}").fetchone()[0])
+        return int(con.execute(f"SELECT coalesce(max(seq), 0) FROM {_TABLE_SQL}").fetchone()[0])
     finally:
         con.close()
 
@@ -338,7 +340,7 @@ def store_events(
     try:
         if not _has_table(con):
             return []
-        sql = f"SELECT user_id, item_id, event_type, ts, seq FROM {TABLE}"
+        sql = f"SELECT user_id, item_id, event_type, ts, seq FROM {_TABLE_SQL}"
         params: list[Any] = []
         if through is not None:
             sql += " WHERE seq <= ?"
@@ -362,11 +364,11 @@ def write_events(
         return 0
     with writing(dataset, data_dir, wait=wait, data_changed=False) as con:
         con.execute(_DDL)
-        mark = con.execute(f"SELECT coalesce(max(seq), 0) FROM {TABLE}").fetchone()[0]
+        mark = con.execute(f"SELECT coalesce(max(seq), 0) FROM {_TABLE_SQL}").fetchone()[0]
         new = [e for e in events if e.seq > mark]
         if new:
             con.execute(
-                f"""INSERT INTO {TABLE} (seq, user_id, item_id, event_type, ts, source)
+                f"""INSERT INTO {_TABLE_SQL} (seq, user_id, item_id, event_type, ts, source)
                 SELECT unnest($s), unnest($u), unnest($i), unnest($e), unnest($t), '{SOURCE}'""",
                 {
                     "s": [e.seq for e in new],

@@ -32,7 +32,7 @@ import duckdb
 
 from ltrec.config import duckdb_config, get_settings
 from ltrec.errors import BadInputError, DatasetNotFoundError, StoreBusyError, StoreCorruptError
-from ltrec.store.schema import create_schema
+from ltrec.store.schema import create_schema, quote_ident
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SUFFIX = ".duckdb"
@@ -81,6 +81,7 @@ def file_version(name: str, data_dir_: Path | str | None = None) -> str:
 
 #: Catalog name under which a dataset file is attached in a read connection.
 CATALOG = "ds"
+_CATALOG_SQL = quote_ident(CATALOG)  # the attach alias as SQL (USE cannot take a parameter)
 
 
 def connect(name: str, data_dir_: Path | str | None = None) -> duckdb.DuckDBPyConnection:
@@ -96,8 +97,8 @@ def connect(name: str, data_dir_: Path | str | None = None) -> duckdb.DuckDBPyCo
         raise DatasetNotFoundError(name, list_datasets(data_dir_))
     con = duckdb.connect()
     try:
-        con.execute(f"ATTACH ? AS {CATALOG} (READ_ONLY)", [str(path)])
-        con.execute(f"USE {CATALOG}")
+        con.execute(f"ATTACH ? AS {_CATALOG_SQL} (READ_ONLY)", [str(path)])
+        con.execute(f"USE {_CATALOG_SQL}")
         con.execute("SELECT 1 FROM meta LIMIT 1")
     except duckdb.Error as exc:
         con.close()
@@ -111,7 +112,7 @@ def connect(name: str, data_dir_: Path | str | None = None) -> duckdb.DuckDBPyCo
 def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """A new cursor on a :func:`connect` connection, for use from one thread."""
     cur = con.cursor()
-    cur.execute(f"USE {CATALOG}")
+    cur.execute(f"USE {_CATALOG_SQL}")
     return cur
 
 
