@@ -853,6 +853,40 @@ def item_item_shares(
     return score_shares(terms)
 
 
+class SimilarityModel(Recommender):
+    """A model that scores ``input(history) @ S`` with an item x item CSR matrix ``sim_``
+    (RP3beta, the content blend): scoring from any history, exact contributions and the saved
+    state are the same for all of them. Subclasses fit ``sim_`` and say how a history row is
+    read (:meth:`_input`: binary, or the event weights)."""
+
+    sim_: sp.csr_matrix
+
+    @abc.abstractmethod
+    def _input(self, x: sp.csr_matrix) -> sp.csr_matrix:
+        """The history rows as the model reads them (a new matrix: never modify ``x``)."""
+
+    def _score_history(
+        self, x: sp.csr_matrix, users: np.ndarray, items: np.ndarray | None
+    ) -> np.ndarray:
+        sim = self.sim_ if items is None else self.sim_[:, items]
+        return np.asarray((self._input(x) @ sim).todense(), dtype=np.float32)
+
+    def _score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
+        return self._score_history(self.seen_[users], users, items)
+
+    def _contribution_matrix(
+        self, x: sp.csr_matrix, hist: np.ndarray, items: np.ndarray
+    ) -> np.ndarray:
+        """Exact shares of score = input(x) @ S (every term >= 0)."""
+        return item_item_shares(self._input(x), self.sim_, hist, items)
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return csr_to_arrays("sim", self.sim_)
+
+    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.sim_ = csr_from_arrays("sim", arrays)
+
+
 def cosine_matrix(vectors: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``cos(v_a, v_b)`` for every pair of rows ``a`` x ``b`` (zero vectors give 0)."""
     va = np.asarray(vectors[a], dtype=np.float64)

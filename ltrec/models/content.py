@@ -33,7 +33,6 @@ and 0.6, item-kNN's, not tuned separately).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,11 +42,8 @@ from pydantic import Field
 from ltrec.errors import ModelError
 from ltrec.models.base import (
     Progress,
-    Recommender,
     RepeatConfig,
-    csr_from_arrays,
-    csr_to_arrays,
-    item_item_shares,
+    SimilarityModel,
     report,
     top_k,
 )
@@ -115,7 +111,7 @@ def prune_columns(s: sp.csr_matrix, k: int) -> sp.csr_matrix:
     return sp.csr_matrix(prune_rows(sp.csr_matrix(s.T), k).T)
 
 
-class ContentBlend(Recommender):
+class ContentBlend(SimilarityModel):
     """History x (co-occurrence + text) item similarity; scores cold items from their text."""
 
     name = "content"
@@ -157,24 +153,3 @@ class ContentBlend(Recommender):
         x.data[:] = np.where(x.data > 0, 1.0, 0.0)
         x.eliminate_zeros()
         return x
-
-    def _score_history(
-        self, x: sp.csr_matrix, users: np.ndarray, items: np.ndarray | None
-    ) -> np.ndarray:
-        sim = self.sim_ if items is None else self.sim_[:, items]
-        return np.asarray((self._input(x) @ sim).todense(), dtype=np.float32)
-
-    def _score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
-        return self._score_history(self.seen_[users], users, items)
-
-    def _contribution_matrix(
-        self, x: sp.csr_matrix, hist: np.ndarray, items: np.ndarray
-    ) -> np.ndarray:
-        """Exact shares of score = input(x) @ S (every term >= 0)."""
-        return item_item_shares(self._input(x), self.sim_, hist, items)
-
-    def _state(self) -> dict[str, np.ndarray]:
-        return csr_to_arrays("sim", self.sim_)
-
-    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.sim_ = csr_from_arrays("sim", arrays)

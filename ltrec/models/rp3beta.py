@@ -29,7 +29,6 @@ weights are item-kNN's (0.3, 0.6), the same family of item-item model, not tuned
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,11 +37,8 @@ from pydantic import Field
 
 from ltrec.models.base import (
     Progress,
-    Recommender,
     RepeatConfig,
-    csr_from_arrays,
-    csr_to_arrays,
-    item_item_shares,
+    SimilarityModel,
     report,
 )
 
@@ -141,7 +137,7 @@ def _row_normalised(m: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(inv) @ m)
 
 
-class RP3beta(Recommender):
+class RP3beta(SimilarityModel):
     """Popularity-penalised three-step random walk (see the module docstring).
 
     Its repeat-purchase defaults (w = 0.3, g = 0.6) are item-kNN's; see
@@ -168,24 +164,3 @@ class RP3beta(Recommender):
             x.data[:] = np.where(x.data > 0, 1.0, 0.0)
             x.eliminate_zeros()
         return x
-
-    def _score_history(
-        self, x: sp.csr_matrix, users: np.ndarray, items: np.ndarray | None
-    ) -> np.ndarray:
-        sim = self.sim_ if items is None else self.sim_[:, items]
-        return np.asarray((self._input(x) @ sim).todense(), dtype=np.float32)
-
-    def _score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
-        return self._score_history(self.seen_[users], users, items)
-
-    def _contribution_matrix(
-        self, x: sp.csr_matrix, hist: np.ndarray, items: np.ndarray
-    ) -> np.ndarray:
-        """Exact shares of score = input(x) @ S (every term >= 0)."""
-        return item_item_shares(self._input(x), self.sim_, hist, items)
-
-    def _state(self) -> dict[str, np.ndarray]:
-        return csr_to_arrays("sim", self.sim_)
-
-    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.sim_ = csr_from_arrays("sim", arrays)
