@@ -33,6 +33,7 @@ USERS = 10
 DURATION_S = float(os.environ.get("LTREC_E2E_USERS_S", "75"))
 MAX_GROWTH_MB = 1536  # generous: caches fill as the users open views
 STEP_MS = 240_000  # one step may wait this long on two loaded cores
+OPEN_MS = 20_000  # a dropdown that has not opened in this long is clicked again
 
 
 async def settle(pg: Any) -> None:
@@ -52,9 +53,20 @@ async def act(pg: Any, action: Any) -> None:
 
 
 async def select(pg: Any, label: str, option: str) -> None:
+    box = pg.get_by_role("combobox", name=label, exact=True).first
+    item = pg.get_by_role("option", name=option, exact=True)
+
     async def choose() -> None:
-        await pg.get_by_role("combobox", name=label, exact=True).first.click()
-        await pg.get_by_role("option", name=option, exact=True).click()
+        # A click that lands while the widget is re-rendered opens nothing (seen once in CI: the
+        # option never appeared in 240 s); a user clicks again, and so does this.
+        for _ in range(STEP_MS // OPEN_MS):
+            await box.click()
+            try:
+                await item.wait_for(state="visible", timeout=OPEN_MS)
+                break
+            except Exception:  # noqa: BLE001 - not open yet: close whatever is open, retry
+                await pg.keyboard.press("Escape")
+        await item.click()
 
     await act(pg, choose)
 

@@ -1,9 +1,9 @@
 """Hostile uploads through the Data page of a real server (issue 16 §4): the refusal is shown on
 the page, the store is unchanged, and another user's session keeps working meanwhile.
 
-The server here runs with ``LTREC_IMPORT_MAX_MEMORY_MB=256``, below what any import needs, so
-the Data page's check of a perfectly good file ends at the worker's memory limit: the path a
-real bomb takes once it is past the reader's guards.
+The server here runs with ``LTREC_IMPORT_MAX_MEMORY_MB=256`` (the lowest allowed), well below what
+checking a 1M-row file needs, so the Data page's check of that plain file ends at the worker's
+memory limit: the path a real bomb takes once it is past the reader's guards.
 """
 
 from __future__ import annotations
@@ -96,7 +96,9 @@ def test_a_gzip_bomb_upload_is_refused_on_the_page(session, limited, tmp_path):
 
 def test_the_worker_limit_is_reported_on_the_page(session, limited, tmp_path):
     admin, other_user = session(), session()
-    good = hf.good_csv(tmp_path / "fine.csv", rows=100)
+    # 1M rows (32 MB): its dry run needs well over 400 MB, so the 256 MB limit is always hit
+    # (a 100-row file needs about 256-320 MB: it sometimes fit)
+    good = hf.good_csv(tmp_path / "fine.csv", rows=1_000_000)
     before = store(limited.data_dir)
     goto(admin, "data")
     upload(admin, good)
