@@ -83,6 +83,10 @@ class ConfigError(BadInputError):
     """A configuration value (model, re-ranker, setting) is invalid."""
 
 
+class NotFoundError(BadInputError):
+    """A named thing (an experiment, ...) does not exist; the message names the known ones."""
+
+
 class ModelError(LtrecError):
     """A model cannot be trained, scored or saved as asked."""
 
