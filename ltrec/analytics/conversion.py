@@ -237,7 +237,7 @@ class GemsConfig(BaseModel):
     """What makes a hidden gem.
 
     Attributes:
-        top: how many to return.
+        top: how many to return (None: every one).
         min_lift: shrunk conversion at least this multiple of the prior mean.
         max_exposure_quantile: exposure at most this quantile of exposure over items with
             any exposure ("low exposure").
@@ -246,7 +246,7 @@ class GemsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    top: int = Field(20, ge=1, le=1000)
+    top: int | None = Field(20, ge=1, le=1000)
     min_lift: float = Field(1.2, ge=0.0, le=100.0)
     max_exposure_quantile: float = Field(0.5, gt=0.0, le=1.0)
     min_views: int = Field(2, ge=1, le=1_000_000)
@@ -312,7 +312,7 @@ def hidden_gems(
         & (df["shrunk"] >= gems.min_lift * mean)
     ].copy()
     out["lift"] = out["shrunk"] / mean
-    out = out.head(gems.top).reset_index(drop=True)
+    out = (out if gems.top is None else out.head(gems.top)).reset_index(drop=True)
     reason = None if len(out) else "no tail item converts clearly above the catalogue average"
     return HiddenGems(out, ceiling, mean, reason)
 
@@ -344,7 +344,7 @@ def tail_buyers(
     store: Store,
     scope: Scope = Scope(),
     cfg: BucketConfig | None = None,
-    top: int = 20,
+    top: int | None = 20,
     min_buyers: int = 3,
 ) -> TailBuyers:
     """Tail items by repeat-purchase rate (when the data has repeat purchases) or by distinct
@@ -382,7 +382,7 @@ def tail_buyers(
         df = df.sort_values(["buyers", "item_id"], ascending=[False, True])
     titles = store.table("items").select("item_id", "title").to_pandas()
     titles["item_id"] = titles["item_id"].astype(str)
-    df = df.head(top).merge(titles, on="item_id", how="left")
+    df = (df if top is None else df.head(top)).merge(titles, on="item_id", how="left")
     cols = ["item_id", "title", "category", "buyers", "repeat_buyers", "repeat_rate"]
     cols += ["repeat_rate_lo", "repeat_rate_hi"]
     return TailBuyers(df[cols].reset_index(drop=True), order, label, min_buyers)
