@@ -48,7 +48,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ltrec.config import get_settings  # noqa: E402
-from ltrec.evaluation import compare, evaluate, paired_test, tail_mask  # noqa: E402
+from ltrec.definitions import tail_mask  # noqa: E402
+from ltrec.evaluation import compare, evaluate, paired_test  # noqa: E402
 from ltrec.models.base import make_model  # noqa: E402
 from ltrec.models.candidates import candidate_pool, pool_tail_recall  # noqa: E402
 from ltrec.models.data import InteractionData  # noqa: E402

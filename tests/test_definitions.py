@@ -35,6 +35,15 @@ def test_gini_batch_rows() -> None:
     assert np.isnan(g[0]) and g[1] == pytest.approx(0.5) and g[2] == 0.0
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 50), st.floats(0.1, 100))
+def test_gini_uniform_zero_and_all_on_one(n: int, v: float) -> None:
+    assert D.gini(np.full(n, v)) == pytest.approx(0.0, abs=1e-12)
+    x = np.zeros(n)
+    x[n // 2] = v
+    assert D.gini(x) == pytest.approx((n - 1) / n)
+
+
 def test_gini_rejects_negative_counts() -> None:
     with pytest.raises(BadInputError, match="non-negative"):
         D.gini([1, -1, 2])

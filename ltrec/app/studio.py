@@ -85,7 +85,7 @@ class Catalogue:
             cuts: the bucket cuts of ``context`` (default: the configured ones).
         """
         from ltrec.config import get_settings
-        from ltrec.evaluation.longtail import popularity_buckets, popularity_rank
+        from ltrec.definitions import popularity_buckets, popularity_rank
 
         ids = np.asarray(data.item_ids, dtype=str)
         cuts = tuple(cuts or get_settings().bucket_cuts)

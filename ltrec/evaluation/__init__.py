@@ -10,7 +10,6 @@ from ltrec.evaluation.aggregate import (
     paired_test,
     segment_breakdown,
 )
-from ltrec.evaluation.longtail import popularity_buckets, popularity_rank, tail_mask
 from ltrec.evaluation.pareto import pareto_front
 from ltrec.evaluation.split import (
     Split,
@@ -32,10 +31,7 @@ __all__ = [
     "load_events",
     "paired_test",
     "pareto_front",
-    "popularity_buckets",
-    "popularity_rank",
     "segment_breakdown",
-    "tail_mask",
     "temporal_split",
     "default_split",
 ]

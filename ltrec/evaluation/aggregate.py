@@ -22,9 +22,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ltrec.config import get_settings
+from ltrec.definitions import gini, list_overlap, popularity_buckets
 from ltrec.errors import BadInputError
 from ltrec.evaluation import metrics as M
-from ltrec.evaluation.longtail import popularity_buckets
 
 #: Per-user metric names in display order (optional ones appear when their input is given).
 PER_USER: tuple[str, ...] = (
@@ -182,8 +182,8 @@ class _Catalogue:
         return {
             "coverage": np.atleast_1d(M.coverage(e)),
             "tail_coverage": np.atleast_1d(M.coverage(e, self.tail)),
-            "gini": np.atleast_1d(M.gini(e)),
-            "gini_position": np.atleast_1d(M.gini(ep)),
+            "gini": np.atleast_1d(gini(e)),
+            "gini_position": np.atleast_1d(gini(ep)),
             "entropy": np.atleast_1d(M.entropy(e)),
             "pop_rsp": M.std_over_mean(M._per_user(rsp[0], rsp[1]), M._per_user(rsp[2], rsp[3])),
             "pop_reo": M.std_over_mean(M._per_user(reo[0], reo[1]), M._per_user(reo[2], reo[3])),
@@ -363,7 +363,7 @@ def evaluate(
         b = M.clean_recs(base_recs, k, n_items)
         if b.shape[0] != n_users:
             raise BadInputError(f"base_recs has {b.shape[0]} lists, recs has {n_users}")
-        cols["overlap"] = M.overlap(r, b)
+        cols["overlap"] = list_overlap(r, b)
         cols["rbo"] = M.rbo(r, b, rbo_p)
 
     per_user = pd.DataFrame(cols, index=index)

@@ -22,8 +22,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ltrec.definitions import (
+    gini,  # noqa: F401  re-export: ltrec.app.experiments imports it here
+    popularity_rank,
+    popularity_share,
+    shared_depth,
+)
 from ltrec.errors import BadInputError
-from ltrec.evaluation.longtail import popularity_rank, popularity_share
 
 # --------------------------------------------------------------------------------------------
 # inputs
@@ -298,27 +303,6 @@ def _codes(category) -> np.ndarray:
 # list change versus a base list (per user)
 
 
-def _shared_depth(recs: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """X[u, d-1] = |L_u[:d] ∩ B_u[:d]| for d = 1..k (2-d cumulative sum of the match matrix)."""
-    k = max(recs.shape[1], base.shape[1])
-    a = np.full((recs.shape[0], k), -1, dtype=np.int64)
-    b = np.full((recs.shape[0], k), -2, dtype=np.int64)  # -2: padding never matches padding
-    a[:, : recs.shape[1]] = recs
-    b[:, : base.shape[1]] = np.where(base >= 0, base, -2)
-    eq = (a[:, :, None] == b[:, None, :]).astype(np.int32)
-    cum = eq.cumsum(axis=1).cumsum(axis=2)
-    return np.diagonal(cum, axis1=1, axis2=2)
-
-
-def overlap(recs: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """Overlap@K = |L_u ∩ B_u| / max(|L_u|, |B_u|) against the base list B_u (1 = same items).
-
-    NaN when both lists are empty.
-    """
-    shared = _shared_depth(recs, base)[:, -1]
-    return _per_user(shared, np.maximum(list_length(recs), list_length(base)))
-
-
 def rbo(recs: np.ndarray, base: np.ndarray, p: float = 0.9) -> np.ndarray:
     """Rank-biased overlap, extrapolated (Webber, Moffat & Zobel 2010, eq. 30 "RBO_EXT").
 
@@ -329,7 +313,7 @@ def rbo(recs: np.ndarray, base: np.ndarray, p: float = 0.9) -> np.ndarray:
     """
     if not 0.0 < p < 1.0:
         raise BadInputError(f"RBO persistence p must be in (0, 1), got {p}")
-    x = _shared_depth(recs, base).astype(float)
+    x = shared_depth(recs, base).astype(float)
     k = x.shape[1]
     d = np.arange(1, k + 1)
     s = np.maximum(list_length(recs), list_length(base))
@@ -371,22 +355,6 @@ def exposure_matrix(recs: np.ndarray, n_items: int, weighting: str = "count") ->
 def exposure(recs: np.ndarray, n_items: int, weighting: str = "count") -> np.ndarray:
     """Total exposure per item: e_i = sum_u sum_r w(r) 1[L_u[r] = i]; sums to the list weights."""
     return np.asarray(exposure_matrix(recs, n_items, weighting).sum(axis=0)).ravel()
-
-
-def gini(x: np.ndarray) -> np.ndarray | float:
-    """Gini coefficient over the whole catalogue, zero-exposure items included (DESIGN §3).
-
-    G = sum_{i=1..n} (2i - n - 1) x_(i) / (n sum_i x_i), x ascending. All equal -> 0; all on one
-    item -> (n - 1) / n. NaN if the total is 0. Accepts ``[n]`` or a batch ``[B, n]`` (per row).
-    (Lorenz-curve form of Gini 1912; as used for exposure by Fleder & Hosanagar 2009.)
-    """
-    x = np.asarray(x, dtype=float)
-    xs = np.sort(x, axis=-1)
-    n = xs.shape[-1]
-    coef = 2.0 * np.arange(1, n + 1) - n - 1
-    total = xs.sum(axis=-1)
-    g = _per_user(xs @ coef, n * total)
-    return float(g) if np.ndim(g) == 0 else g
 
 
 def entropy(x: np.ndarray) -> np.ndarray | float:

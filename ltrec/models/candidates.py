@@ -157,7 +157,7 @@ def candidate_pool(
 def _tail(data: Any, tail_mask: np.ndarray | None) -> np.ndarray:
     if tail_mask is None:
         from ltrec.config import get_settings
-        from ltrec.evaluation.longtail import tail_mask as bucket_tail
+        from ltrec.definitions import tail_mask as bucket_tail
 
         return bucket_tail(data.item_pop, get_settings().bucket_cuts)
     tail = np.asarray(tail_mask, dtype=bool).reshape(-1)

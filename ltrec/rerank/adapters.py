@@ -2,7 +2,7 @@
 
 The strategies never import the model or evaluation packages; this adapter is the one place
 that knows both layouts (category code 0 = unknown there, -1 here; buckets from the evaluation
-core's :func:`~ltrec.evaluation.longtail.popularity_buckets` with the configured cuts).
+core's :func:`~ltrec.definitions.popularity_buckets` with the configured cuts).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def context_from_data(
     embeddings, training history, and price / stock from the store's ``items`` table when given
     (or as arrays aligned to ``data.item_ids``, which take precedence).
     """
-    from ltrec.evaluation.longtail import popularity_buckets
+    from ltrec.definitions import popularity_buckets
 
     cuts = tuple(cuts or get_settings().bucket_cuts)
     bucket = popularity_buckets(np.asarray(data.item_pop, dtype=float), cuts)

@@ -440,7 +440,7 @@ def popularity_groups(context: Context, groups: str) -> tuple[np.ndarray, tuple[
         return context.bucket, context.bucket_names
     cache = _derived(context)
     if "paper_groups" not in cache:
-        from ltrec.evaluation.longtail import popularity_buckets  # the one bucketing rule
+        from ltrec.definitions import popularity_buckets  # the one bucketing rule
 
         cache["paper_groups"] = popularity_buckets(context.popularity, PAPER_CUTS)
     return cache["paper_groups"], PAPER_GROUPS  # type: ignore[return-value]

@@ -36,9 +36,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ltrec.definitions import gini, tail_mask
 from ltrec.errors import BadInputError, ConfigError
-from ltrec.evaluation.longtail import tail_mask
-from ltrec.evaluation.metrics import arp, coverage, exposure, gini, position_weights
+from ltrec.evaluation.metrics import arp, coverage, exposure, position_weights
 from ltrec.simulation.config import PolicyConfig, SimulationConfig, parse_policy
 from ltrec.simulation.result import SimulationResult
 from ltrec.simulation.users import UserModel

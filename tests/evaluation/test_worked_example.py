@@ -14,7 +14,7 @@ Buckets (cut 0.8; total φ = 26): sorted descending, share of strictly more popu
 item 0: 0 -> head; item 1: 15/26 = 0.577 -> head; item 2: 22/26 = 0.846 >= 0.8 -> tail;
 item 3: 25/26 -> tail; items 4, 5: zero popularity -> tail. Head {0, 1}; tail Γ = {2, 3, 4, 5}.
 
-Popularity rank (1 = most popular, ties averaged): 1, 2, 3, 4, 5.5, 5.5.
+Popularity rank (1 = most popular, ties by item index): 1, 2, 3, 4, 5, 6.
 Smoothed share p(i) = (φ + 1) / (26 + 6) = 16/32, 8/32, 4/32, 2/32, 1/32, 1/32,
 so novelty -log2 p(i) = 1, 2, 3, 4, 5, 5 bits.
 
@@ -35,7 +35,8 @@ import math
 import numpy as np
 import pytest
 
-from ltrec.evaluation import evaluate, popularity_buckets
+from ltrec.definitions import popularity_buckets
+from ltrec.evaluation import evaluate
 from ltrec.evaluation import metrics as M
 
 POP = np.array([15, 7, 3, 1, 0, 0])
@@ -89,7 +90,7 @@ EXPECTED = {
     "aclt": ([1.0, 1.0, 2.0], 4 / 3),
     # ARP = mean φ: u0 (15+3+7)/3 = 25/3; u1 (1+15)/2 = 8; u2 (0+0+7)/3 = 7/3; mean 56/9
     "arp": ([25 / 3, 8.0, 7 / 3], 56 / 9),
-    # Popularity rank: u0 (1+3+2)/3 = 2; u1 (4+1)/2 = 2.5; u2 (5.5+5.5+2)/3 = 13/3
+    # Popularity rank: u0 (1+3+2)/3 = 2; u1 (4+1)/2 = 2.5; u2 (5+6+2)/3 = 13/3
     "pop_rank": ([2.0, 2.5, 13 / 3], (2 + 2.5 + 13 / 3) / 3),
     # Novelty: u0 (1+3+2)/3 = 2; u1 (4+1)/2 = 2.5; u2 (5+5+2)/3 = 4; mean 8.5/3
     "novelty": ([2.0, 2.5, 4.0], 8.5 / 3),

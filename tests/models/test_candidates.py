@@ -152,7 +152,7 @@ def test_training_rows_as_history_give_the_same_pools(
 
 def test_default_tail_mask_is_the_last_bucket(data: InteractionData, pop: Popularity) -> None:
     from ltrec.config import get_settings
-    from ltrec.evaluation.longtail import tail_mask
+    from ltrec.definitions import tail_mask
 
     q = np.array([data.user_index["q"]])
     default = candidate_pool(pop, data, q, 2, tail_pool=3)

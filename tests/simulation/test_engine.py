@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ltrec.definitions import gini
 from ltrec.errors import BadInputError, ConfigError
-from ltrec.evaluation.metrics import gini
 from ltrec.simulation import (
     PolicyConfig,
     SimulationConfig,
