@@ -596,6 +596,29 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from ltrec.app.report import build_report, check_out, write_report
+
+    check_out(args.out)  # before any work
+    report = build_report(
+        args.name,
+        run=args.run,
+        setting=args.setting,
+        k=args.k,
+        simulation=args.simulation,
+        data_dir=args.data_dir,
+        progress=None if args.json else lambda done, msg: _progress(msg, done),
+    )
+    summary = write_report(report, args.out)
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"wrote {args.out} ({summary['bytes']:,} bytes)")
+        for s in report.sections:
+            print(f"  {s.title}: {'included' if s.omitted is None else s.omitted}")
+    return 0
+
+
 # ---------------------------------------------------------------------------- parser
 
 
@@ -829,6 +852,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="strategies to search, comma-separated (default: all but mmr)",
     )
     p.add_argument("--json", action="store_true")
+    p = add(
+        "report",
+        cmd_report,
+        "write a self-contained HTML report for stakeholders (opens offline, prints to PDF)",
+    )
+    p.add_argument("name", help="dataset name")
+    p.add_argument(
+        "--run",
+        help="evaluation run (default: the production run's evaluation run, else the newest)",
+    )
+    p.add_argument(
+        "--setting",
+        metavar="JSON",
+        help='the re-ranking setting to report (default {"strategy": "tail_boost", "beta": 0.3})',
+    )
+    p.add_argument("--out", required=True, type=Path, help="FILE.html")
+    p.add_argument("--k", type=_positive_int, default=10, help="list length (default 10)")
+    p.add_argument(
+        "--simulation",
+        default="auto",
+        metavar="ID|auto|none",
+        help="a saved simulation to report, auto (a short one: the model alone vs with the "
+        "setting; default) or none",
+    )
+    p.add_argument("--json", action="store_true")
+
     p = add("simulate", cmd_simulate, "feedback-loop simulation of policies (model + re-ranking)")
     p.add_argument("name", help="dataset name")
     p.add_argument(
