@@ -15,7 +15,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -102,6 +102,10 @@ class EventIn(BaseModel):
         max_length=64, description="impression, view, cart or purchase (or an import alias)"
     )
     ts: Annotated[str, Field(max_length=64)] | float | None = None
+    quantity: float | None = Field(None, description="units of a purchase (a positive integer)")
+    price: float | None = Field(
+        None, description="unit price of a purchase (revenue = quantity x price)"
+    )
 
 
 class EventBatch(BaseModel):
@@ -328,9 +332,15 @@ def create_app(service: Service) -> FastAPI:
             bool(out["fallback"]), len(items), sum(1 for i in items if i["bucket"] == tail)
         )
 
-    def _one(session: Any, user_id: str, k: int) -> dict[str, Any]:
+    def _one(
+        session: Any, user_id: str, k: int, arm: str | None = None, exp: Any = None
+    ) -> dict[str, Any]:
         out = session.recommend(user_id, k)
         out = {"run_id": out["run_id"], "user_id": user_id, **out}
+        if exp is None:
+            out["experiment"] = out["arm"] = out["request_id"] = None
+        else:
+            out["experiment"], out["arm"], out["request_id"] = exp.id, arm, service.request_id()
         _served(out)
         return out
 
@@ -339,6 +349,27 @@ def create_app(service: Service) -> FastAPI:
             return service.with_rerank(rerank)
         except ConfigError as err:
             raise _from_ltrec(err, "rerank") from None
+
+    def _no_override(exp: Any, rerank: Any) -> None:
+        if rerank is not None:
+            raise ApiError(
+                422,
+                "BadRequest",
+                f"this server runs experiment {exp.id}: each user's arm sets the re-ranking",
+                hint="leave rerank out while arms are served",
+                field="rerank",
+            )
+
+    async def _arm_lists(users: list[str], k: int) -> list[dict[str, Any]]:
+        """Each user's list from the session of their arm, logged as impressions (fsynced by
+        a worker thread: the loop keeps serving) before the caller answers."""
+        exp = service.experiment
+        out = []
+        for user in users:
+            arm, session = service.arm_of(user)
+            out.append(_one(session, user, k, arm, exp))
+        await anyio.to_thread.run_sync(service.expose, out)
+        return out
 
     # ---------------------------------------------------------------- routes
 
@@ -369,7 +400,11 @@ def create_app(service: Service) -> FastAPI:
         """One user's list, re-ranked, each item with its reasons. An unknown user gets the
         fallback ranking (``fallback`` names it)."""
         _check_id(user_id, "user_id")
-        return JSONResponse(_one(_session(rerank), user_id, k))
+        exp = service.experiment
+        if exp is None:
+            return JSONResponse(_one(_session(rerank), user_id, k))
+        _no_override(exp, rerank)
+        return JSONResponse((await _arm_lists([user_id], k))[0])
 
     @app.post("/v1/recommendations", tags=["recommendations"], openapi_extra=_schema(BatchRequest))
     async def recommend_batch(request: Request, _: ApiKey = reader) -> JSONResponse:
@@ -377,6 +412,13 @@ def create_app(service: Service) -> FastAPI:
         body = _parse(BatchRequest, await _read_json(request))
         for pos, u in enumerate(body.user_ids):
             _check_id(u, f"user_ids[{pos}]")
+        exp = service.experiment
+        if exp is not None:
+            _no_override(exp, body.rerank)
+            results = await _arm_lists(body.user_ids, body.k)
+            return JSONResponse(
+                {"run_id": service.session.run_id, "k": body.k, "results": results}
+            )
         text = (
             body.rerank
             if isinstance(body.rerank, str) or body.rerank is None
@@ -460,14 +502,44 @@ def serve(
     data_dir: Path | str | None = None,
     allow_stale: bool = False,
     flush_interval: float = 5.0,
+    arms: Sequence[str] = (),
+    split: str | None = None,
+    experiment: str | None = None,
+    stop_experiment: bool = False,
 ) -> None:
     """Load the run, replay the live events and serve until stopped (SIGINT / SIGTERM flush
-    what is left into the store)."""
+    what is left into the store).
+
+    ``arms``: ``NAME=JSON`` policies of an A/B experiment (two to four; ``split``:
+    percentages "50,50", default equal; ``experiment``: its id, default derived);
+    ``stop_experiment`` alone stops the running experiment and returns without serving.
+    """
     import uvicorn
     from threadpoolctl import threadpool_limits
 
     from ltrec.app.auth import is_loopback
+    from ltrec.serve import experiments as expmod
     from ltrec.serve import keys as keymod
+    from ltrec.serve.events import _server_lock
+
+    parsed = expmod.parse_arms(arms) if arms else None  # a bad arm: nothing starts
+    if parsed is None and (split is not None or experiment is not None):
+        raise BadInputError(
+            "--split and --experiment need --arm",
+            hint="for example --arm control='{}' --arm boost='{\"strategy\": \"tail_boost\"}'",
+        )
+    shares = expmod.parse_split(split, len(parsed)) if parsed else None
+    if stop_experiment and parsed is None:
+        from ltrec.store.connect import connect
+
+        connect(dataset, data_dir).close()  # an unknown dataset: its own error first
+        with _server_lock(dataset, data_dir, "served by a running `ltrec serve`: stop it first"):
+            done = expmod.stop(data_dir, dataset)
+        print(
+            f"stopped experiment {done.id} of dataset {dataset} (started {done.started_at}, "
+            f"arms {', '.join(done.arms)}); its records and impressions are kept"
+        )
+        return
 
     # One BLAS thread for the whole server process: a request scores one user (a GEMV), and a
     # second BLAS thread on a loaded 2-core machine only queues behind the event loop and the
@@ -481,8 +553,10 @@ def serve(
     if not 0 <= port <= 65535:
         raise BadInputError(f"--port must be between 0 and 65535, got {port}")
     service = Service.start(
-        dataset, run_id, rerank, data_dir, allow_stale=allow_stale, flush_interval=flush_interval
-    )
+        dataset, run_id, rerank, data_dir, allow_stale=allow_stale,
+        flush_interval=flush_interval, arms=parsed, split=shares, experiment_id=experiment,
+        stop_experiment=stop_experiment,
+    )  # fmt: skip
     try:
         app = create_app(service)
         where = f"http://{host}:{port}"
@@ -492,6 +566,24 @@ def serve(
             file=sys.stderr,
             flush=True,
         )
+        if service.stopped is not None:
+            print(
+                f"ltrec serve: stopped experiment {service.stopped.id} (its data is kept)",
+                file=sys.stderr,
+            )
+        exp = service.experiment
+        if exp is not None:
+            arms_text = ", ".join(
+                f"{a} {s:.0%}" for a, s in zip(exp.arms, exp.split, strict=True)
+            )
+            print(f"ltrec serve: experiment {exp.id}: {arms_text}", file=sys.stderr, flush=True)
+        elif (other := expmod.running(data_dir, dataset)) is not None:
+            print(
+                f"ltrec serve: experiment {other.id} is running but not served (no --arm): "
+                f"posted events are not attributed to it; `ltrec serve {dataset} "
+                "--stop-experiment` stops it",
+                file=sys.stderr,
+            )
         if not any(k.active for k in keymod.load(data_dir)):
             print(
                 "ltrec serve: no API key exists yet: create one with "

@@ -29,9 +29,12 @@ see them yet.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
+import math
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -65,11 +68,26 @@ _TABLE_SQL = quote_ident(TABLE)
 DUTY = 10.0
 #: Value of ``source`` for events the API received.
 SOURCE = "api"
+#: Value of ``source`` for the impressions of a served list (the exposure log, issue 22).
+EXPOSURE = "recommendation"
+#: Columns ``live_events`` has beyond the store's event columns (nullable; an older table gets
+#: them at its next write): the experiment and arm of the user, and for an exposure its
+#: 1-based position and the served list's id.
+EXPOSURE_COLUMNS: dict[str, str] = {
+    "experiment": "VARCHAR",
+    "arm": "VARCHAR",
+    "position": "INTEGER",
+    "request_id": "VARCHAR",
+}
 _DDL = (
     f"CREATE TABLE IF NOT EXISTS {_TABLE_SQL} (seq BIGINT, "
-    + ", ".join(f"{c} {t}" for c, t in EVENT_COLUMNS.items())
+    + ", ".join(f"{c} {t}" for c, t in {**EVENT_COLUMNS, **EXPOSURE_COLUMNS}.items())
     + ")"
 )
+#: The optional fields of an :class:`Event`, in the log and in ``live_events``.
+_OPTIONAL = ("quantity", "price", "experiment", "arm", "position", "request_id")
+#: Largest quantity (the importer's INTEGER bound).
+_MAX_QUANTITY = 2147483647
 
 
 class EventError(BadInputError):
@@ -89,15 +107,33 @@ class Event:
     event_type: str
     ts: datetime  # naive UTC, like the store
     seq: int = 0
+    source: str = SOURCE  # EXPOSURE for the impressions of a served list
+    quantity: int | None = None
+    price: float | None = None
+    experiment: str | None = None
+    arm: str | None = None
+    position: int | None = None
+    request_id: str | None = None
+
+    @property
+    def exposure(self) -> bool:
+        """An impression the server logged for a list it served (not a user's action)."""
+        return self.source == EXPOSURE
 
     def line(self) -> bytes:
-        obj = {
+        obj: dict[str, Any] = {
             "seq": self.seq,
             "user_id": self.user_id,
             "item_id": self.item_id,
             "event_type": self.event_type,
             "ts": self.ts.isoformat(),
         }
+        if self.source != SOURCE:
+            obj["source"] = self.source
+        for name in _OPTIONAL:  # only what is set: a plain event's line is as before
+            value = getattr(self, name)
+            if value is not None:
+                obj[name] = value
         return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
 
     @classmethod
@@ -109,6 +145,8 @@ class Event:
             str(obj["event_type"]),
             datetime.fromisoformat(obj["ts"]),
             int(obj["seq"]),
+            str(obj.get("source", SOURCE)),
+            *(obj.get(name) for name in _OPTIONAL),
         )
 
 
@@ -207,8 +245,37 @@ class Validator:
                 )
             elif ts < MIN_TS or ts > now + self.slack:
                 raise EventError("timestamp out of range", _where(pos, n, "ts"))
-            out.append(Event(user, item, etype, ts))
+            qty, price = _amount(raw[pos], pos, n)
+            out.append(Event(user, item, etype, ts, quantity=qty, price=price))
         return out
+
+
+def _amount(ev: dict[str, Any], pos: int, n: int) -> tuple[int | None, float | None]:
+    """``quantity`` and ``price`` of an event by the importer's rules (both optional)."""
+    qty, price = ev.get("quantity"), ev.get("price")
+    if qty is not None:
+        where = _where(pos, n, "quantity")
+        if isinstance(qty, bool) or not isinstance(qty, int | float) or not math.isfinite(qty):
+            raise EventError("unparseable quantity", where)
+        if qty <= 0:
+            raise EventError("non-positive quantity", where)
+        if qty != math.floor(qty):
+            raise EventError("non-integer quantity", where)
+        if qty > _MAX_QUANTITY:
+            raise EventError("quantity too large", where)
+        qty = int(qty)
+    if price is not None:
+        where = _where(pos, n, "price")
+        if isinstance(price, bool) or not isinstance(price, int | float):
+            raise EventError("unparseable price", where)
+        if math.isnan(price):
+            raise EventError("NaN price", where)
+        if math.isinf(price):
+            raise EventError("infinite price", where)
+        if price < 0:
+            raise EventError("negative price", where)
+        price = float(price)
+    return qty, price
 
 
 # ----------------------------------------------------------------------------- the log
@@ -245,6 +312,8 @@ def dropping_log(dataset: str, data_dir: Path | str | None = None) -> Iterator[N
     with _server_lock(dataset, data_dir, "served by a running `ltrec serve`"):
         yield
         path.unlink(missing_ok=True)
+        # its experiments' records go with the rows they describe
+        shutil.rmtree(path.parent / "experiments" / dataset, ignore_errors=True)
 
 
 class EventLog:
@@ -259,9 +328,14 @@ class EventLog:
             _server_lock(dataset, data_dir, "already served by another `ltrec serve`")
         )
         self._lock = threading.Lock()
+        # Taken before _lock, never after: one fsync at a time, and the file not swapped
+        # under it (drop_through).
+        self._sync_lock = threading.Lock()
         self._fd = self._open()
         self.pending: list[Event] = self._read()
         self.last_seq = max([floor, *(e.seq for e in self.pending)])
+        self._synced = self.last_seq  # the highest seq known to be on disk
+        self.fsyncs = 0
 
     def _open(self) -> int:
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
@@ -275,21 +349,36 @@ class EventLog:
         return [Event.from_line(line) for line in raw.split(b"\n") if line.strip()]
 
     def append(self, events: Sequence[Event]) -> list[Event]:
-        """Number the events, write them and fsync; returns them with their ``seq``."""
+        """Number the events, write them and fsync; returns them with their ``seq`` once they
+        are on disk.
+
+        Group commit: the write is ordered under the log's lock, the fsync is not; one fsync
+        covers every append written before it, so concurrent appends (one per served list when
+        an experiment runs) share fsyncs instead of queueing one each.
+        """
         with self._lock:
             start = self.last_seq
-            done = [
-                Event(e.user_id, e.item_id, e.event_type, e.ts, start + i + 1)
-                for i, e in enumerate(events)
-            ]
+            done = [dataclasses.replace(e, seq=start + i + 1) for i, e in enumerate(events)]
             data = b"".join(e.line() for e in done)
             written = 0
             while written < len(data):  # a short write continues where it stopped
                 written += os.write(self._fd, data[written:])
-            os.fsync(self._fd)
             self.last_seq = start + len(done)
             self.pending.extend(done)
-            return done
+        if done:
+            self._sync(done[-1].seq)
+        return done
+
+    def _sync(self, seq: int) -> None:
+        """Return once every event up to ``seq`` is on disk."""
+        with self._sync_lock:
+            if self._synced >= seq:  # an fsync that started after our write covered it
+                return
+            with self._lock:
+                fd, through = self._fd, self.last_seq
+            os.fsync(fd)
+            self.fsyncs += 1
+            self._synced = max(self._synced, through)
 
     def snapshot(self) -> list[Event]:
         with self._lock:
@@ -298,7 +387,7 @@ class EventLog:
     def drop_through(self, seq: int) -> None:
         """Forget the events up to ``seq`` (they are in the store): the rest is rewritten to a
         new file that replaces the log atomically."""
-        with self._lock:
+        with self._sync_lock, self._lock:
             keep = [e for e in self.pending if e.seq > seq]
             if len(keep) == len(self.pending):
                 return
@@ -306,9 +395,10 @@ class EventLog:
             os.close(self._fd)
             self._fd = self._open()
             self.pending = keep
+            self._synced = self.last_seq  # atomic_write made the kept events durable
 
     def close(self) -> None:
-        with self._lock:
+        with self._sync_lock, self._lock:
             os.close(self._fd)
         self._hold.close()
 
@@ -332,23 +422,42 @@ def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(con.execute(sql + "table_name = ?", [TABLE]).fetchone()[0])
 
 
+def _columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+    sql = (
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND table_name = ?"
+    )
+    return {r[0] for r in con.execute(sql, [TABLE]).fetchall()}
+
+
 def store_events(
-    dataset: str, data_dir: Path | str | None = None, *, through: int | None = None
+    dataset: str,
+    data_dir: Path | str | None = None,
+    *,
+    through: int | None = None,
+    exposures: bool = True,
 ) -> list[Event]:
-    """The events the store holds, in ``seq`` order (up to ``through`` when given)."""
+    """The events the store holds, in ``seq`` order (up to ``through`` when given; without
+    the server's own impressions when ``exposures`` is False)."""
     con = connect(dataset, data_dir)
     try:
         if not _has_table(con):
             return []
-        sql = f"SELECT user_id, item_id, event_type, ts, seq FROM {_TABLE_SQL}"
-        params: list[Any] = []
+        have = _columns(con)  # a table from before the exposure columns lacks them
+        extra = ", ".join(c if c in have else f"NULL AS {c}" for c in _OPTIONAL)
+        sql = f"SELECT user_id, item_id, event_type, ts, seq, source, {extra} FROM {_TABLE_SQL}"
+        where, params = [], []
         if through is not None:
-            sql += " WHERE seq <= ?"
+            where.append("seq <= ?")
             params.append(through)
+        if not exposures:
+            where.append(f"source IS DISTINCT FROM '{EXPOSURE}'")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         rows = con.execute(sql + " ORDER BY seq", params).fetchall()
     finally:
         con.close()
-    return [Event(u, i, e, ts, int(s)) for u, i, e, ts, s in rows]
+    return [Event(u, i, e, ts, int(s), src or SOURCE, *rest) for u, i, e, ts, s, src, *rest in rows]
 
 
 def write_events(
@@ -364,19 +473,18 @@ def write_events(
         return 0
     with writing(dataset, data_dir, wait=wait, data_changed=False) as con:
         con.execute(_DDL)
+        have = _columns(con)
+        for col, kind in EXPOSURE_COLUMNS.items():  # a table from before these columns
+            if col not in have:
+                con.execute(f"ALTER TABLE {_TABLE_SQL} ADD COLUMN IF NOT EXISTS {col} {kind}")
         mark = con.execute(f"SELECT coalesce(max(seq), 0) FROM {_TABLE_SQL}").fetchone()[0]
         new = [e for e in events if e.seq > mark]
         if new:
+            cols = ("seq", "user_id", "item_id", "event_type", "ts", "source", *_OPTIONAL)
             con.execute(
-                f"""INSERT INTO {_TABLE_SQL} (seq, user_id, item_id, event_type, ts, source)
-                SELECT unnest($s), unnest($u), unnest($i), unnest($e), unnest($t), '{SOURCE}'""",
-                {
-                    "s": [e.seq for e in new],
-                    "u": [e.user_id for e in new],
-                    "i": [e.item_id for e in new],
-                    "e": [e.event_type for e in new],
-                    "t": [e.ts for e in new],
-                },
+                f"INSERT INTO {_TABLE_SQL} ({', '.join(cols)}) SELECT "
+                + ", ".join(f"unnest(${c})" for c in cols),
+                {c: [getattr(e, c) for e in new] for c in cols},
             )
     return len(new)
 
@@ -447,10 +555,11 @@ class Flusher:
 def iter_replay(
     dataset: str, log: EventLog, data_dir: Path | str | None = None, *, through: int
 ) -> Iterator[Event]:
-    """Every acknowledged event up to ``through``, once each, in ``seq`` order: the log is read
-    before the store, so an event the flusher moves in between is found in the store."""
-    logged = [e for e in log.snapshot() if e.seq <= through]
-    stored = store_events(dataset, data_dir, through=through)
+    """Every acknowledged event up to ``through``, once each, in ``seq`` order, without the
+    server's own impressions (they are no user's history): the log is read before the store,
+    so an event the flusher moves in between is found in the store."""
+    logged = [e for e in log.snapshot() if e.seq <= through and not e.exposure]
+    stored = store_events(dataset, data_dir, through=through, exposures=False)
     seen = {e.seq for e in stored}
     merged = stored + [e for e in logged if e.seq not in seen]
     merged.sort(key=lambda e: e.seq)

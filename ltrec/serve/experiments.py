@@ -125,7 +125,7 @@ def parse_arms(specs: Sequence[str]) -> dict[str, dict]:
     if not MIN_ARMS <= len(specs) <= MAX_ARMS:
         raise ConfigError(
             f"an experiment has {MIN_ARMS} to {MAX_ARMS} arms; {len(specs)} given",
-            hint="for example --arm control='{}' --arm boost='{\"strategy\": \"tail_boost\", "
+            hint='for example --arm control=\'{}\' --arm boost=\'{"strategy": "tail_boost", '
             '"beta": 0.3}\'',
         )
     arms: dict[str, dict] = {}
@@ -136,7 +136,7 @@ def parse_arms(specs: Sequence[str]) -> dict[str, dict]:
             raise ConfigError(
                 f"bad --arm {spec[:60]!r}: give NAME=JSON with a name of letters, digits, _ "
                 "or - (up to 32, starting with a letter)",
-                hint="for example --arm boost='{\"strategy\": \"tail_boost\", \"beta\": 0.3}'",
+                hint='for example --arm boost=\'{"strategy": "tail_boost", "beta": 0.3}\'',
             )
         if name in arms:
             raise ConfigError(f"arm {name!r} is given twice", hint="give each arm its own name")

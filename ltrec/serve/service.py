@@ -1,6 +1,12 @@
 """What one ``ltrec serve`` holds: the one :class:`~ltrec.app.pipeline.RecSession`, its live
 history, the event log and its flusher, and the swap of a reload.
 
+With arms (an A/B experiment, :mod:`.experiments`) it holds one session per arm, built once at
+start: an arm on the server's run shares that run's session (another re-ranking setting, the
+same live history); an arm on another run opens that run once and gets every event too. Each
+served list is then logged as impressions (:meth:`Service.expose`) through the same write-ahead
+log as posted events, before the answer.
+
 Events and swaps are ordered by one lock (:attr:`Service._apply`): an accepted batch is logged
 (fsynced) and applied to the current session inside it, and a reload swaps sessions inside it
 after replaying every event logged so far. So each acknowledged event is applied exactly once
@@ -9,20 +15,25 @@ to whichever session serves next, and a request in flight keeps the session it s
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 
-from ltrec.errors import BadInputError
+from ltrec.errors import BadInputError, LtrecError
 from ltrec.rerank.pipeline import parse_config
 from ltrec.rerank.strategies import StrategyConfig
+from ltrec.serve import experiments
 from ltrec.serve.events import (
+    EXPOSURE,
     Event,
     EventError,
     EventLog,
@@ -50,10 +61,26 @@ class Service:
         *,
         allow_stale: bool = False,
         flush_interval: float = 5.0,
+        arms: dict[str, dict] | None = None,
+        split: Sequence[float] | None = None,
+        experiment_id: str | None = None,
+        stop_experiment: bool = False,
     ) -> None:
         self.dataset, self.run_arg, self.data_dir = dataset, run_id, data_dir
         self.allow_stale = allow_stale
+        if arms and rerank is not None:
+            raise BadInputError(
+                "--rerank and --arm together: with arms, each arm's policy is its setting",
+                hint="put the setting into the arms, e.g. --arm boost='{\"strategy\": "
+                '"tail_boost", "beta": 0.3}\'',
+            )
         self.config: StrategyConfig = parse_config(rerank)  # a bad setting fails first
+        #: The running experiment this server serves (None: no arms, one list for everyone).
+        self.experiment: experiments.Experiment | None = None
+        self.stopped: experiments.Experiment | None = None  # the one this start stopped
+        #: arm -> its session; ``_own``: run id -> session of an arm on another run.
+        self.arms: dict[str, Any] = {}
+        self._own: dict[str, Any] = {}
         self.rerank_arg = rerank
         self.validator = Validator()
         self.keys = KeyRing(data_dir)
@@ -66,7 +93,18 @@ class Service:
         self.skipped = 0  # replayed events whose item the served run does not know
         self.log = EventLog(dataset, data_dir, floor=store_seq(dataset, data_dir))
         try:
-            self.session, _ = self._build(run_id, self.log.last_seq)
+            through = self.log.last_seq
+            self.session, _ = self._build(run_id, through)
+            if arms:
+                self.arms = self._arm_sessions(arms, self.session, through)
+                # only once every arm loaded: a bad arm starts (and stops) nothing
+                if stop_experiment and experiments.running(data_dir, dataset) is not None:
+                    self.stopped = experiments.stop(data_dir, dataset)
+                split = split or experiments.parse_split(None, len(arms))
+                self.experiment, stopped = experiments.begin(
+                    data_dir, dataset, arms, split, experiment_id
+                )
+                self.stopped = stopped or self.stopped
             self.flusher = Flusher(dataset, self.log, data_dir, interval=flush_interval)
         except BaseException:
             self.log.close()
@@ -103,8 +141,36 @@ class Service:
         self._replay(session, iter_replay(self.dataset, self.log, self.data_dir, through=through))
         return session, through
 
+    def _arm_sessions(self, arms: dict[str, dict], base: Any, through: int) -> dict[str, Any]:
+        """One session per arm: the server's run under the arm's setting, or the arm's own run
+        (opened once per run, with every acknowledged event replayed into it)."""
+        from ltrec.app.pipeline import RecSession
+
+        out = {}
+        for name, policy in arms.items():
+            run, setting = experiments.arm_setting(policy)
+            try:
+                if run is None:
+                    out[name] = base.with_config(setting)
+                    continue
+                own = self._own.get(run)
+                if own is None:
+                    own = RecSession.open(
+                        self.dataset, run, data_dir=self.data_dir, allow_stale=self.allow_stale
+                    )
+                    self._replay(
+                        own, iter_replay(self.dataset, self.log, self.data_dir, through=through)
+                    )
+                    self._own[run] = own
+                out[name] = own.with_config(setting)
+            except LtrecError as err:
+                raise BadInputError(f"arm {name!r}: {err.message}", hint=err.hint) from None
+        return out
+
     def _replay(self, session: Any, events: Any) -> None:
         for e in events:
+            if e.exposure:  # the server's own impressions: no one's history
+                continue
             try:
                 session.add_events(e.user_id, e.item_id, e.event_type, e.ts)
             except BadInputError:  # an item the (reloaded) run does not know
@@ -119,6 +185,13 @@ class Service:
                 through = self.log.last_seq
             old = self.session
             new, _ = self._build(run_id, through)
+            # arms on the server's run follow it; an arm on its own run keeps its session
+            arms = dict(self.arms)
+            if self.experiment is not None:
+                for name, policy in self.experiment.arms.items():
+                    run, setting = experiments.arm_setting(policy)
+                    if run is None:
+                        arms[name] = new.with_config(setting)
             with self._apply:
                 later = [e for e in self.log.snapshot() if e.seq > through]
                 if len(later) != self.log.last_seq - through:  # some were flushed meanwhile
@@ -130,6 +203,7 @@ class Service:
                         if e.seq > through
                     ]
                 self._replay(new, later)
+                self.arms = arms
                 self.session = new  # (cached settings hold their session: see with_rerank)
         return {"previous_run_id": old.run_id, "run_id": new.run_id, "model": new.model.name}
 
@@ -156,6 +230,12 @@ class Service:
         """
         events = self.validator.validate(raw)
         n = len(events)
+        exp = self.experiment
+        if exp is not None:  # the user's arm, for the attribution (issue 22)
+            events = [
+                dataclasses.replace(e, experiment=exp.id, arm=experiments.assign(e.user_id, exp))
+                for e in events
+            ]
         with self._apply:
             index = self.session.data.item_index
             for pos, e in enumerate(events):
@@ -170,8 +250,38 @@ class Service:
                     )
             done = self.log.append(events)
             self._replay(self.session, done)
+            for own in self._own.values():
+                self._replay(own, done)
         self.metrics.accepted(n)
         return done
+
+    # ------------------------------------------------------------------ arms
+
+    def arm_of(self, user_id: str) -> tuple[str, Any]:
+        """The user's arm in the running experiment and its session."""
+        arm = experiments.assign(user_id, self.experiment)
+        return arm, self.arms[arm]
+
+    def expose(self, lists: Sequence[dict[str, Any]]) -> int:
+        """Log the served lists as impressions (one per item, 1-based position, the list's
+        ``request_id``), durably: returns once they are on disk. Blocking: a worker thread."""
+        now = datetime.now(UTC).replace(tzinfo=None)
+        events = [
+            Event(
+                out["user_id"], it["item_id"], "impression", now, source=EXPOSURE,
+                experiment=out["experiment"], arm=out["arm"], position=it["rank"],
+                request_id=out["request_id"],
+            )  # fmt: skip
+            for out in lists
+            for it in out["items"]
+        ]
+        if events:
+            self.log.append(events)
+        return len(events)
+
+    @staticmethod
+    def request_id() -> str:
+        return uuid.uuid4().hex
 
     # ------------------------------------------------------------------ similar items
 
@@ -228,6 +338,14 @@ class Service:
             "model": s.model.name,
             "stale": s.stale,
             "uptime_s": round(time.monotonic() - self.started, 3),
+            "experiment": None
+            if self.experiment is None
+            else {
+                "id": self.experiment.id,
+                "arms": list(self.experiment.arms),
+                "split": list(self.experiment.split),
+                "started_at": self.experiment.started_at,
+            },
             "events": {
                 "last_seq": self.log.last_seq,
                 "pending": len(self.log.pending),

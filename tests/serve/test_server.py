@@ -97,6 +97,8 @@ def test_lists_equal_ltrec_recommend_json(server: Server, shop: Shop) -> None:
             params = {"k": 7, **({"rerank": rerank} if rerank else {})}
             got = server.get(f"/v1/recommendations/{user}", shop.reader, params=params).json()
             assert got.pop("user_id") == user
+            # no experiment runs: its keys are there, empty (and nothing is logged)
+            assert [got.pop(k) for k in ("experiment", "arm", "request_id")] == [None] * 3
             # The one difference, by design: the CLI's `fallback` stays a bool (its JSON keys
             # only grow), the API's names the ranking used, as `fallback_kind` does in both.
             assert got.pop("fallback") == (want.pop("fallback") and want["fallback_kind"])
