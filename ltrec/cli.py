@@ -199,6 +199,20 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_opportunities(args: argparse.Namespace) -> int:
+    from ltrec.analytics.backend import open_store
+    from ltrec.analytics.opportunities import opportunities
+    from ltrec.analytics.view import ViewParams
+
+    store = open_store(args.name, args.data_dir)
+    opp = opportunities(store, args.by, ViewParams(category=args.category))
+    if args.json:
+        _print_json({"dataset": args.name, **opp.to_json()})
+    else:
+        print(opp.summary())
+    return 0
+
+
 def _parse_set(pairs: Sequence[str] | None) -> dict[str, Any]:
     """``key=value`` pairs; values parsed as JSON when they are JSON (numbers, true, lists)."""
     params: dict[str, Any] = {}
@@ -751,6 +765,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("stats", cmd_stats, "headline numbers of a dataset")
     p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+
+    p = add(
+        "opportunities",
+        cmd_opportunities,
+        "what to fix: neglected categories or brands ranked, and every item to boost",
+    )
+    p.add_argument("name", help="dataset name")
+    p.add_argument(
+        "--by",
+        default="category",
+        choices=("category", "brand"),
+        help="group by (default category)",
+    )
+    p.add_argument(
+        "--category",
+        metavar="TOP",
+        help="keep one top-level category (shares and buckets stay those of the whole catalogue)",
+    )
     p.add_argument("--json", action="store_true")
 
     from ltrec.models.base import model_names
