@@ -60,6 +60,7 @@ from ltrec.analytics.conversion import (
 )
 from ltrec.analytics.popularity import buckets_expr
 from ltrec.analytics.view import ViewParams
+from ltrec.definitions import pct
 from ltrec.errors import BadInputError
 
 #: What ``by`` may be.
@@ -68,11 +69,6 @@ BY: tuple[str, ...] = ("category", "brand")
 SIMILAR_TOP = 3
 #: Status order of the ranking.
 STATUS_ORDER = {"under": 0, "in line": 1, "over": 2}
-
-
-def pct(x: float) -> str:
-    """One percentage format for the verdicts (one decimal)."""
-    return f"{x:.1%}"
 
 
 # --------------------------------------------------------------------------------- intervals
@@ -282,6 +278,35 @@ class Opportunities:
     candidates: BoostCandidates | None = field(default=None, repr=False)
     params: ViewParams = field(default_factory=ViewParams)
 
+    def summary(self, items: int = 20) -> str:
+        """Plain text: the note, one verdict per group, then the first ``items`` items."""
+        lines = [self.note] if self.note else []
+        lines.append(f"{self.by} ranked (under-exposed first):")
+        lines += [f"  {r.rank}. {r.verdict}" for r in self.categories.itertuples()]
+        cand = self.candidates
+        n = len(self.items)
+        if cand is None or cand.basis is None:
+            lines.append(f"items to boost: none ({cand.reason if cand else 'not measured'})")
+            return "\n".join(lines)
+        lines.append(f"{n} candidates to boost ({cand.label}):")
+        for r in self.items.head(items).to_dict("records"):
+            if cand.basis == "conversion":
+                ev = (
+                    f"{int(r['views'])} views, {int(r['purchases'])} purchases, shrunk "
+                    f"conversion {pct(r['shrunk'])} [{pct(r['shrunk_low'])}, "
+                    f"{pct(r['shrunk_high'])}]"
+                )
+            else:
+                ev = (
+                    f"{int(r['buyers'])} buyers, repeat rate {pct(r['repeat_rate'])} "
+                    f"[{pct(r['repeat_rate_low'])}, {pct(r['repeat_rate_high'])}]"
+                )
+            sim = f"; like {r['similar_head_items']}" if r["similar_head_items"] else ""
+            lines.append(f"  {r['rank']}. {r['item_id']} ({r['category']}): {ev}{sim}")
+        if n > items:
+            lines.append(f"  ... {n - items} more (--json for every one)")
+        return "\n".join(lines)
+
     def to_json(self) -> dict[str, Any]:
         """The CLI's ``--json``: ``categories[...]`` and ``items[...]``, each estimate an object
         ``{value, low, high}``; what the data lacks is null, never 0."""
@@ -386,6 +411,12 @@ def opportunities(
     groups_all = _group_map(store, by, None)
     groups = _group_map(store, by, params.category)
     gmap = groups_all.to_pandas()  # one row per catalogue item (no events)
+    if params.category is not None and params.category not in set(gmap["top"]):
+        tops = ", ".join(sorted(map(str, set(gmap["top"])))[:30])
+        raise BadInputError(
+            f"no top-level category {params.category!r} in this dataset",
+            hint=f"categories: {tops}",
+        )
     n_items = len(gmap)
     per = conv.frame[["item_id", "bucket", "views", "purchases"]].merge(gmap, on="item_id")
     if params.category is not None:
