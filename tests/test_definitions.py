@@ -44,6 +44,16 @@ def test_gini_uniform_zero_and_all_on_one(n: int, v: float) -> None:
     assert D.gini(x) == pytest.approx((n - 1) / n)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 1000), min_size=1, max_size=60), st.integers(0, 30))
+def test_gini_is_the_mean_absolute_difference(x: list[int], zeros: int) -> None:
+    # the same as sum |xi - xj| / (2 n^2 mean), zero items included
+    a = np.asarray(x + [0] * zeros, dtype=float)
+    n = a.size
+    mad = np.abs(a[:, None] - a[None, :]).sum() / (2 * n * n * a.mean())
+    assert D.gini(a) == pytest.approx(mad, abs=1e-9)
+
+
 def test_gini_rejects_negative_counts() -> None:
     with pytest.raises(BadInputError, match="non-negative"):
         D.gini([1, -1, 2])

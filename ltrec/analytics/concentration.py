@@ -7,7 +7,9 @@ Over the whole catalogue, zero-exposure items included, with per-item counts sor
 
 (the standard sample Gini, e.g. Damgaard & Weiner 2000; used for exposure concentration of
 recommenders by Fleder & Hosanagar 2009 and Mansoury et al. 2020). G is 0 when every item gets
-the same exposure and (n - 1) / n when one item gets all of it. The Lorenz curve joins
+the same exposure and (n - 1) / n when one item gets all of it; an all-zero series has no
+concentration to measure (NaN). The one implementation is :func:`ltrec.definitions.gini`.
+The Lorenz curve joins
 ``(k / n, sum_{i<=k} x_(i) / sum x)`` for k = 0..n.
 """
 
@@ -22,19 +24,7 @@ import pandas as pd
 
 from ltrec.analytics.backend import Scope, Store
 from ltrec.config import EVENT_TYPES
-
-
-def gini(values: np.ndarray | list[float]) -> float:
-    """Gini coefficient of non-negative values (0 when all are equal or all are zero)."""
-    x = np.sort(np.asarray(values, dtype=float))
-    n = x.size
-    total = x.sum()
-    if n == 0 or total <= 0:
-        return 0.0
-    if x[0] < 0:
-        raise ValueError("Gini needs non-negative values")
-    i = np.arange(1, n + 1, dtype=float)
-    return float(np.sum((2 * i - n - 1) * x) / (n * total))
+from ltrec.definitions import gini
 
 
 def lorenz_points(values: np.ndarray | list[float]) -> tuple[np.ndarray, np.ndarray]:

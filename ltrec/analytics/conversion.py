@@ -30,7 +30,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from ltrec.analytics.backend import INTERACTIONS, Scope, Store
-from ltrec.analytics.popularity import BucketConfig, bucket_names, buckets_expr
+from ltrec.analytics.popularity import BucketConfig, buckets_expr
+from ltrec.definitions import bucket_names
 
 Z95 = 1.959963984540054
 #: Upper bound for the prior strength a + b when items show no extra-binomial variance.

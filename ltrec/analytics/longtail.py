@@ -21,8 +21,9 @@ import pandas as pd
 from ltrec.analytics.backend import Scope, Store
 from ltrec.analytics.concentration import BUYERS, item_event_counts
 from ltrec.analytics.conversion import add_rates, pairs_expr
-from ltrec.analytics.popularity import BucketConfig, bucket_names, buckets_expr
+from ltrec.analytics.popularity import BucketConfig, buckets_expr
 from ltrec.config import EVENT_TYPES
+from ltrec.definitions import bucket_names
 
 
 def event_counts(store: Store, scope: Scope = Scope()) -> dict[str, int]:

@@ -8,7 +8,9 @@ belongs to bucket ``j`` = the number of cuts ``c`` with ``S_prev >= c * S``, whe
 the popularity of all items ranked above it and ``S`` the total: so the head is the smallest
 set of top items whose popularity reaches ``c_1 * S``. Items with zero popularity are always in
 the tail (``S_prev = S``) and are flagged ``cold``. Ties are broken by ``item_id`` so the split
-is the same on every engine.
+is the same on every engine. This is :func:`ltrec.definitions.popularity_buckets` (and
+``rank`` is :func:`ltrec.definitions.popularity_rank`) run in the database; a test holds the two
+equal.
 """
 
 from __future__ import annotations
@@ -24,10 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ltrec.analytics.backend import INTERACTIONS, Scope, Store
 from ltrec.config import EVENT_WEIGHTS, get_settings
+from ltrec.definitions import SHARE_EPS, bucket_names
 
 PopularityEvent = Literal["interaction", "impression", "view", "cart", "purchase", "weighted"]
-#: Float slack when comparing a cumulative share with a cut (0.7 * 10 = 7.000000000000001).
-_EPS = 1e-9
 
 
 class PopularityConfig(BaseModel):
@@ -73,15 +74,6 @@ class BucketConfig(BaseModel):
         return cuts
 
 
-def bucket_names(n_cuts: int) -> list[str]:
-    """``head``, ``mid`` (or ``mid1``, ``mid2``, ...), ``tail`` for ``n_cuts`` cuts."""
-    if n_cuts == 1:
-        return ["head", "tail"]
-    if n_cuts == 2:
-        return ["head", "mid", "tail"]
-    return ["head", *[f"mid{i}" for i in range(1, n_cuts)], "tail"]
-
-
 def popularity_expr(
     store: Store, scope: Scope = Scope(), cfg: PopularityConfig = PopularityConfig()
 ) -> ir.Table:
@@ -114,7 +106,7 @@ def buckets_expr(store: Store, scope: Scope = Scope(), cfg: BucketConfig | None 
     total = p.popularity.sum().over(ibis.window())
     p = p.mutate(prev=(cum - p.popularity).cast("float64"), total=total.cast("float64"))
     bucket = sum(
-        (ibis.ifelse(p.prev >= p.total * c - _EPS * p.total, 1, 0) for c in cfg.cuts),
+        (ibis.ifelse(p.prev >= p.total * c - SHARE_EPS * p.total, 1, 0) for c in cfg.cuts),
         ibis.literal(0),
     )
     rank = ibis.row_number().over(ibis.window(order_by=order)) + 1

@@ -22,8 +22,9 @@ import pandas as pd
 
 from ltrec.analytics.backend import UNKNOWN, Scope, Store
 from ltrec.analytics.conversion import add_rates, pairs_expr
-from ltrec.analytics.popularity import BucketConfig, bucket_names, buckets_expr
+from ltrec.analytics.popularity import BucketConfig, buckets_expr
 from ltrec.config import get_settings
+from ltrec.definitions import bucket_names
 from ltrec.errors import BadInputError
 
 #: Derived segment columns of ``user_derived`` (built by ``ltrec.store.finalize``).

@@ -17,13 +17,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ltrec.analytics.backend import Scope, Store, open_store
-from ltrec.analytics.concentration import BUYERS, gini
+from ltrec.analytics.concentration import BUYERS
 from ltrec.analytics.longtail import item_table
 from ltrec.analytics.popularity import BucketConfig
 from ltrec.config import EVENT_TYPES
+from ltrec.definitions import gini
 from ltrec.store.profile import DatasetProfile
 
 
@@ -138,16 +140,22 @@ def store_stats(
         events=counts,
         first_ts=_ts(span["first"].iloc[0]),
         last_ts=_ts(span["last"].iloc[0]),
-        gini_exposure=gini(it[exp].to_numpy()) if exp else None,
+        gini_exposure=_measured(it[exp]) if exp else None,
         exposure_event=exp,
         tail_item_share=float(tail.mean()) if len(it) else 0.0,
         tail_exposure_share=share(exp) if exp else None,
         tail_purchase_share=share("purchase"),
         bucket_cuts=tuple(cfg.cuts),
-        gini_buyers=gini(it[BUYERS].to_numpy()) if profile.has_purchases else None,
+        gini_buyers=_measured(it[BUYERS]) if profile.has_purchases else None,
         tail_buyer_share=share(BUYERS) if profile.has_purchases else None,
         profile=profile,
     )
+
+
+def _measured(counts: pd.Series) -> float | None:
+    """Gini of per-item counts; None when there are no events in the scope (nothing to measure)."""
+    g = gini(counts.to_numpy(dtype=float))
+    return None if np.isnan(g) else float(g)
 
 
 def _ts(value: object) -> datetime | None:

@@ -53,6 +53,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ltrec.definitions import gini
 from ltrec.errors import ConfigError
 from ltrec.store.connect import check_name, dataset_path, write_meta, writing
 from ltrec.store.demo_vocab import (
@@ -201,17 +202,6 @@ class DemoReport:
                 f"  item Gini of views {self.gini_views:.3f}",
             ]
         )
-
-
-def gini(x: np.ndarray) -> float:
-    """G = sum_i (2i - n - 1) x_(i) / (n sum x), x ascending, i = 1..n (DESIGN §3)."""
-    x = np.sort(np.asarray(x, dtype=np.float64))
-    n = len(x)
-    total = x.sum()
-    if n == 0 or total == 0:
-        return 0.0
-    i = np.arange(1, n + 1)
-    return float(((2 * i - n - 1) * x).sum() / (n * total))
 
 
 # ============================================================================ catalogue

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from ltrec.analytics.backend import open_store
-from ltrec.analytics.concentration import gini
 from ltrec.analytics.longtail import bucket_table
 from ltrec.analytics.popularity import BucketConfig
 from ltrec.analytics.segments import ALL, segment_funnel
 from ltrec.analytics.stats import dataset_stats
+from ltrec.definitions import gini
 from tests.conftest import COMPLETEJOURNEY
 
 pytestmark = pytest.mark.skipif(not COMPLETEJOURNEY.is_dir(), reason="CC0 data not present")
