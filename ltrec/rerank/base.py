@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ltrec.definitions import bucket_names as default_bucket_names
+from ltrec.definitions import list_overlap, popularity_rank
 from ltrec.errors import BadInputError
 
 #: Stand-in for "no item" in fixed-width batch outputs (fewer than K items survived the rules).
@@ -206,9 +208,7 @@ class Context:
             raise BadInputError(f"bucket codes cover {bucket_arr.size} items, not {n}")
         nb = max(int(bucket_arr.max()) + 1 if n else 2, 2)
         if bucket_names is None:
-            bucket_names = ("head", "tail") if nb == 2 else ("head", *("mid",) * (nb - 2), "tail")
-            if nb > 3:
-                bucket_names = ("head", *(f"mid{i}" for i in range(1, nb - 1)), "tail")
+            bucket_names = tuple(default_bucket_names(nb - 1))
         if len(bucket_names) != nb:
             raise BadInputError(f"{nb} buckets need {nb} names, got {len(bucket_names)}")
 
@@ -323,10 +323,9 @@ class Context:
 
     @property
     def popularity_rank(self) -> np.ndarray:
-        """[n_items] 1-based popularity rank (1 = most popular; ties share the better rank)."""
+        """[n_items] :func:`ltrec.definitions.popularity_rank` (1 = most popular, ordinal)."""
         if self._pop_rank is None:
-            srt = np.sort(-self.popularity)
-            self._pop_rank = np.searchsorted(srt, -self.popularity, side="left") + 1
+            self._pop_rank = popularity_rank(self.popularity)
         return self._pop_rank
 
     def item_index(self, item_id: str) -> int | None:
@@ -346,7 +345,8 @@ class ListStats:
         tail_share: share of the list on tail items (the list's APLT term).
         arp: average recommendation popularity, mean popularity of the listed items.
         mean_base_score: mean base-model score of the listed items (pool items only).
-        overlap: |L ∩ B| / |B| with the base list B (None without a base).
+        overlap: :func:`ltrec.definitions.list_overlap` with the base list B,
+            |L ∩ B| / max(|L|, |B|) (None without a base).
         n: list length.
     """
 
@@ -405,7 +405,7 @@ class Ranked:
             return ListStats(0.0, 0.0, float("nan"), 0.0 if base is not None else None, 0)
         overlap = None
         if base is not None:
-            overlap = len(np.intersect1d(self.items, base.items)) / max(len(base), 1)
+            overlap = list_overlap(self.items, base.items)
         finite = self.base_scores[np.isfinite(self.base_scores)]
         return ListStats(
             tail_share=float(context.tail[self.items].mean()),
