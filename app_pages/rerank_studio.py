@@ -65,9 +65,7 @@ top[2].metric(
 # ------------------------------------------------------------------------------ the user
 url_user = studio.qp("user")
 default_user = (
-    url_user
-    if url_user in sr.data.user_index
-    else logic.default_user(studio.users_table(name), sr.data.user_ids)
+    url_user if url_user in sr.data.user_index else studio.opening_user(name, sr, info[run_id], k)
 )
 pick, past = st.columns([1, 2], gap="large")
 with pick:
@@ -105,7 +103,9 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
         or 3
     )
     st.query_params["cols"] = str(n)
-    initial, problems = studio.settings_from_url(n)
+    rec = studio.recommendation(name, info[run_id], k)
+    studio.recommendation_block(rec)
+    initial, problems = studio.settings_from_url(n, studio.opening_settings(rec))
     for p in problems:  # they quote the link's values
         st.warning(studio.plain(p))
     settings = []
@@ -262,6 +262,7 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
     fig = sweep_figure(result, marks, target=target / 100)
     st.plotly_chart(fig, key="rs_fig_sweep")
     (st.success if answer["reachable"] else st.warning)(studio.plain(answer["message"]))
+    studio.apply_button(which + 1, answer, key="rs_solver_apply")
 
     # -------------------------------------------------------------------------- share, export
     st.subheader("Share and export")

@@ -221,6 +221,34 @@ def default_user(users: pd.DataFrame, known: Any) -> str | None:
     return random_user(users, seed=0, known=known)
 
 
+def opening_user(
+    session: RecSession,
+    users: pd.DataFrame,
+    setting: StrategyConfig,
+    k: int,
+    *,
+    top: int = 50,
+) -> str | None:
+    """The user the Studio opens on when it opens on a recommended setting: among the users
+    :func:`default_user` ranks first (niche taste, at least 10 interactions), the first whose
+    top ``k`` the setting changes, so the first two lists differ; :func:`default_user` when the
+    setting changes none of them."""
+    known = session.data.user_ids
+    niche = niche_users(users, min_interactions=10, top=top)
+    index = {str(u): i for i, u in enumerate(np.asarray(known, dtype=str).tolist())}
+    ids = [u for u in niche["user_id"].astype(str) if u in index]
+    if ids:
+        rows = np.array([index[u] for u in ids], dtype=np.int64)
+        items, scores = session.with_config(BaseOrderConfig(pool=setting.pool)).pools(rows)
+        base = session.with_config(BaseOrderConfig(pool=setting.pool))
+        before = base.rerank_pools(rows, items, scores, k).items
+        after = _rerank(session.with_config(setting), rows, items, scores, k).items
+        changed = np.flatnonzero((before != after).any(axis=1))
+        if changed.size:
+            return ids[int(changed[0])]
+    return default_user(users, known)
+
+
 def history_frame(data: Any, catalogue: Catalogue, user: int, n: int = 10) -> pd.DataFrame:
     """The user's ``n`` most recent training items: when, title, category, bucket, event weight.
 
@@ -483,3 +511,192 @@ def all_lists(
 ) -> pd.DataFrame:
     """Every user's (or ``users``') list under ``config``: the rows ``ltrec export`` writes."""
     return session.with_config(config).table(k, users=users, batch_size=batch_size)
+
+
+# --------------------------------------------------------------------------------------------
+# what the Studio opens on: the best evaluated run against a recommended setting
+
+
+def best_run(runs: Sequence[Any]) -> str | None:
+    """The run the Studio opens on: the best NDCG@K (each run's own K) among fresh runs with a
+    test split; then any run with a test split; then the newest run (``runs``: ``RunInfo``s,
+    any order). Ties: the newer run. A run without a stored NDCG ranks last in its group."""
+
+    def ndcg(r: Any) -> float:
+        k = r.manifest.get("k") or 10
+        value = ((r.metrics or {}).get(f"ndcg@{k}") or {}).get("mean")
+        return float(value) if value is not None and np.isfinite(value) else -np.inf
+
+    newest_first = sorted(runs, key=lambda r: str(r.manifest.get("created_at") or r.run_id))[::-1]
+    for group in (
+        [r for r in newest_first if not r.all_data and not r.stale],
+        [r for r in newest_first if not r.all_data],
+    ):
+        if group:
+            return max(group, key=ndcg).run_id  # max keeps the first (newest) of equals
+    return newest_first[0].run_id if newest_first else None
+
+
+#: The strength resolution of the Studio's sliders and of the recommended setting: the tail
+#: boost moves lists at a few thousandths on sharp models, so 0.05 steps would skip the answer.
+STRENGTH_STEP = 0.001
+#: The accuracy a recommendation may cost: at most 5% of the base order's NDCG@K.
+MAX_LOSS = 0.05
+
+
+def round_up(strength: float, step: float = STRENGTH_STEP) -> float:
+    """``strength`` rounded up to the slider step (the tail share never falls as the strength
+    grows, so a rounded-up solver answer still reaches its target)."""
+    return round(float(np.ceil(strength / step - 1e-9)) * step, 6)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The setting the Studio proposes (and opens column 2 on).
+
+    Attributes:
+        setting: the setting's JSON dict (a tail boost with its strength).
+        label: the setting's short label.
+        strength: its strength (a multiple of :data:`STRENGTH_STEP`).
+        target: the stated tail share; max_loss: the largest relative NDCG loss allowed.
+        reached: whether the setting reaches ``target`` within ``max_loss``.
+        tail_share, base_tail_share: mean tail share per list (APLT) of the setting / the base.
+        ndcg, base_ndcg: NDCG@K of the setting / the base order on the sample.
+        users: sampled test users. k: list length.
+        message: the answer in one sentence.
+    """
+
+    setting: dict[str, Any]
+    label: str
+    strength: float
+    target: float
+    max_loss: float
+    reached: bool
+    tail_share: float
+    base_tail_share: float
+    ndcg: float
+    base_ndcg: float
+    users: int
+    k: int
+    message: str
+
+    @property
+    def loss(self) -> float:
+        """Relative NDCG loss against the base order (0 when the base NDCG is 0)."""
+        return 1.0 - self.ndcg / self.base_ndcg if self.base_ndcg > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "loss": self.loss}
+
+
+def recommend(
+    sample: Sample,
+    context: Context,
+    k: int,
+    *,
+    target: float = 0.3,
+    max_loss: float = MAX_LOSS,
+    config: StrategyConfig | None = None,
+    grid: int = 40,
+) -> Recommendation:
+    """The smallest boost reaching ``target`` tail share within ``max_loss`` NDCG loss.
+
+    One rule, in words: the solver's smallest strength reaching the target
+    (:func:`ltrec.rerank.sweep.min_strength_for_tail_share`, rounded up to the slider step)
+    when it costs at most ``max_loss`` of the base order's NDCG@K on the sample; otherwise
+    (the target costs more, is out of reach, or the base order already reaches it) the
+    strength with the highest tail share that stays within ``max_loss``, searched on a
+    geometric grid of ``grid`` strengths. Lists and metrics are those of the sweep
+    (``Pools.rerank`` and the evaluation core), so the sweep chart shows the same point.
+    """
+    from ltrec.rerank.strategies import TailBoostConfig
+    from ltrec.rerank.sweep import evaluation_scorer, min_strength_for_tail_share
+
+    cfg = config or TailBoostConfig()
+    pools = sample.pools()
+    scorer = evaluation_scorer(
+        list(sample.test), item_pop=context.popularity, k=k, tail_mask=context.tail
+    )
+    key = f"ndcg@{k}"
+    base = pools.rerank(cfg.with_strength(0.0), context, k).items
+
+    def measure(s: float) -> tuple[float, float]:
+        ranked = pools.rerank(cfg.with_strength(s), context, k)
+        return float(scorer(ranked.items, base)[key]), ranked.tail_share(context)
+
+    base_ndcg, base_tail = measure(0.0)
+
+    def within(ndcg: float) -> bool:
+        return base_ndcg <= 0 or ndcg >= (1.0 - max_loss) * base_ndcg - 1e-12
+
+    answer = min_strength_for_tail_share(cfg, target, pools, context, k, tol=STRENGTH_STEP / 2)
+    top = float(type(cfg).STRENGTH_MAX)
+    if answer.reachable and answer.strength:
+        s = min(round_up(answer.strength), top)
+        ndcg, tail = measure(s)
+        if within(ndcg):
+            return _recommendation(
+                cfg.with_strength(s), "target", target, max_loss, (tail, base_tail),
+                (ndcg, base_ndcg), len(sample), k,
+            )  # fmt: skip
+        top = s  # beyond the target's strength the loss only grows
+    # the most tail within the budget
+    strengths = np.unique(
+        [round_up(x) for x in np.geomspace(STRENGTH_STEP, max(top, STRENGTH_STEP), grid)]
+    )
+    best = (0.0, base_ndcg, base_tail)
+    for s in strengths:
+        ndcg, tail = measure(float(s))
+        if within(ndcg) and tail > best[2]:
+            best = (float(s), ndcg, tail)
+    s, ndcg, tail = best
+    why = "none" if s == 0 else ("base" if base_tail >= target else "budget")
+    return _recommendation(
+        cfg.with_strength(s), why, target, max_loss, (tail, base_tail), (ndcg, base_ndcg),
+        len(sample), k,
+    )  # fmt: skip
+
+
+def _recommendation(
+    cfg: StrategyConfig,
+    why: str,
+    target: float,
+    max_loss: float,
+    tails: tuple[float, float],
+    ndcgs: tuple[float, float],
+    users: int,
+    k: int,
+) -> Recommendation:
+    import json
+
+    from ltrec.definitions import pct
+    from ltrec.rerank.pipeline import to_json
+
+    (tail, base_tail), (ndcg, base_ndcg) = tails, ndcgs
+    loss = 1.0 - ndcg / base_ndcg if base_ndcg > 0 else 0.0
+    goal, budget = pct(target, 0), pct(max_loss, 0)
+    reason = {
+        "target": f"the smallest boost that reaches a {goal} tail share within {budget} "
+        f"NDCG@{k} loss",
+        "none": f"every boost costs more than {budget} NDCG@{k}: the base order stays",
+        "base": f"the base order already reaches {goal}; this is the most tail within "
+        f"{budget} NDCG@{k} loss",
+        "budget": f"a {goal} tail share costs more than {budget} NDCG@{k}; this is the most "
+        "tail within that loss",
+    }[why]
+    return Recommendation(
+        setting=json.loads(to_json(cfg)),
+        label=cfg.label(),
+        strength=float(cfg.strength),
+        target=float(target),
+        max_loss=float(max_loss),
+        reached=why == "target",
+        tail_share=float(tail),
+        base_tail_share=float(base_tail),
+        ndcg=float(ndcg),
+        base_ndcg=float(base_ndcg),
+        users=int(users),
+        k=int(k),
+        message=f"{cfg.label()}: tail share {pct(base_tail)} → {pct(tail)}, NDCG@{k} "
+        f"{-loss:+.1%} ({users} test users): {reason}.",
+    )

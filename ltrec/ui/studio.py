@@ -33,6 +33,7 @@ from ltrec.app import studio as logic
 from ltrec.app.auth import Right
 from ltrec.app.pipeline import RecSession
 from ltrec.charts.text import markdown_text
+from ltrec.config import get_settings
 from ltrec.errors import ConfigError, LtrecError
 from ltrec.rerank import (
     STRATEGIES,
@@ -124,8 +125,9 @@ def list_runs(name: str) -> list[Any]:
 
 
 def active_run_id(name: str, runs: list[Any]) -> str | None:
-    """The Model Lab's active run when it has one, else the newest evaluation run (a production
-    run, fitted on all data, has no test split to measure settings on), else the newest run."""
+    """The Model Lab's active run when it has one, else the best evaluated run by NDCG@K
+    (:func:`ltrec.app.studio.best_run`: a production run, fitted on all data, has no test split
+    to measure settings on), else the newest run."""
     try:
         from ltrec.ui import models as lab
     except ImportError:
@@ -138,8 +140,7 @@ def active_run_id(name: str, runs: list[Any]) -> str | None:
         rid = getattr(chosen, "run_id", chosen)
         if isinstance(rid, str) and any(r.run_id == rid for r in runs):
             return rid
-    measurable = [r.run_id for r in runs if not r.all_data]
-    return (measurable or [r.run_id for r in runs] or [None])[0]
+    return logic.best_run(runs)  # the best evaluated run, not merely the newest
 
 
 def no_test_split(info: Any) -> str | None:
@@ -363,6 +364,24 @@ def solved(
     return _solved(name, state.version(name), run_id, n, seed, m, k, key, round(target, 4))
 
 
+@st.cache_resource(max_entries=16, show_spinner=False, ttl=TTL_S)
+def _recommended(
+    name: str, version: str, run_id: str, n: int, seed: int, m: int, k: int, target: float
+) -> logic.Recommendation:
+    sr = _studio_run(name, version, run_id)
+    smp = _sample(name, version, run_id, n, seed, m)
+    return logic.recommend(smp, sr.context, k, target=target)
+
+
+def recommended(
+    name: str, run_id: str, n: int, seed: int, m: int, k: int, target: float
+) -> logic.Recommendation:
+    """The recommended setting (:func:`ltrec.app.studio.recommend`) on the user sample, cached."""
+    return _recommended(
+        name, state.version(name), run_id, int(n), int(seed), int(m), int(k), round(target, 4)
+    )
+
+
 @st.cache_data(ttl=TTL_S, max_entries=8, show_spinner=False)
 def _export_all(name: str, version: str, run_id: str, k: int, setting: str) -> bytes:
     from ltrec.analytics.export import to_csv
@@ -400,8 +419,10 @@ def qp_int(key: str, default: int, lo: int, hi: int) -> int:
     return min(max(value, lo), hi)
 
 
-def settings_from_url(n: int) -> tuple[list[StrategyConfig], list[str]]:
-    """The columns' settings from ``c1.*`` .. ``cN.*`` (defaults where absent or bad)."""
+def settings_from_url(
+    n: int, defaults: tuple[StrategyConfig, ...] = DEFAULTS
+) -> tuple[list[StrategyConfig], list[str]]:
+    """The columns' settings from ``c1.*`` .. ``cN.*`` (``defaults`` where absent or bad)."""
     out, problems = [], []
     for i in range(n):
         prefix = f"c{i + 1}."
@@ -411,7 +432,7 @@ def settings_from_url(n: int) -> tuple[list[StrategyConfig], list[str]]:
             if key.startswith(prefix)
             for v in st.query_params.get_all(key)
         ]
-        cfg = DEFAULTS[i]
+        cfg = defaults[i]
         if pairs:
             try:
                 cfg = from_query(pairs)
@@ -442,6 +463,86 @@ def share_link() -> str:
     except Exception:  # noqa: BLE001 - no browser context (tests, bare mode)
         base = ""
     return f"{base}?{urlencode(pairs)}"
+
+
+# --------------------------------------------------------------------------------------------
+# the recommended setting (what the Studio opens on) and Apply buttons
+
+
+def recommendation(name: str, info: Any, k: int) -> logic.Recommendation | None:
+    """The recommended setting for the run: the smallest boost reaching the target tail share
+    (the sweep's target, 30% by default) within 5% NDCG loss, on the aggregate's user sample.
+    None for a production run or a split without test users."""
+    if no_test_split(info) is not None:
+        return None
+    n = int(st.session_state.get("rs_sample") or qp_int("sample", 200, 20, 5000))
+    target = int(st.session_state.get("rs_target", qp_int("target", 30, 0, 100)))
+    try:
+        with st.spinner("Finding the recommended setting…"):
+            return recommended(
+                name, info.run_id, n, get_settings().seed, DEFAULTS[1].pool, k, target / 100
+            )
+    except LtrecError:
+        return None
+
+
+def recommendation_block(rec: logic.Recommendation | None) -> None:
+    """The recommended setting in one sentence, with an Apply button for column 2."""
+    if rec is None:
+        return
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.markdown(f"**Recommended:** {plain(rec.message)}")
+    right.button(
+        "Apply to column 2",
+        key="rs_rec_apply",
+        on_click=apply_setting,
+        args=(2, rec.setting),
+        help="Sets column 2's strategy and strength to the recommended setting. The target "
+        "is the sweep's 'Target tail share' below.",
+    )
+
+
+@st.cache_data(ttl=TTL_S, max_entries=16, show_spinner=False)
+def _opening_user(
+    name: str, version: str, run_id: str, k: int, setting: str | None
+) -> str | None:  # fmt: skip
+    sr = _studio_run(name, version, run_id)
+    users = _users(name, version)
+    if setting is None:
+        return logic.default_user(users, sr.data.user_ids)
+    return logic.opening_user(sr.session, users, parse_config(setting), k)
+
+
+def opening_user(name: str, sr: StudioRun, info: Any, k: int) -> str | None:
+    """The user a link without ``user`` opens on: a niche-taste user whose list the
+    recommended setting changes (:func:`ltrec.app.studio.opening_user`), cached."""
+    rec = recommendation(name, info, k)
+    setting = None if rec is None else to_json(parse_config(rec.setting))
+    return _opening_user(name, state.version(name), sr.run_id, int(k), setting)
+
+
+def opening_settings(rec: logic.Recommendation | None) -> tuple[StrategyConfig, ...]:
+    """The columns a link without settings opens on: the base order, the recommended setting,
+    then the defaults (the defaults alone when there is no recommendation)."""
+    if rec is None:
+        return DEFAULTS
+    return (DEFAULTS[0], parse_config(rec.setting), *DEFAULTS[2:])
+
+
+def apply_button(col: int, answer: dict[str, Any], key: str) -> None:
+    """An Apply button under the solver's answer: its strength (rounded up to the slider step,
+    so it still reaches the target) into column ``col``."""
+    if not answer.get("reachable") or not answer.get("setting"):
+        return
+    cfg = parse_config(answer["setting"])
+    cfg = cfg.with_strength(min(logic.round_up(cfg.strength), float(type(cfg).STRENGTH_MAX)))
+    st.button(
+        f"Apply {cfg.label()} to column {col}",
+        key=key,
+        on_click=apply_setting,
+        args=(col, to_json(cfg)),
+        help=f"Sets column {col}'s strength to the solver's answer.",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -505,9 +606,18 @@ def setting_widgets(col: int, initial: StrategyConfig, box: Any = None) -> Strat
             lo = 0.0 if lo is None else float(lo)
             hi = lo + 1.0 if hi is None else float(hi)
             step = 0.05 if hi - lo > 2 else (0.001 if hi - lo < 0.6 else 0.01)
+            if fname == cls.STRENGTH:  # fine enough for the recommended setting and the solver
+                step = logic.STRENGTH_STEP
             st.session_state[wkey] = float(min(max(st.session_state[wkey], lo), hi))
             values[fname] = box.slider(
-                label, min_value=lo, max_value=hi, step=step, key=wkey, help=desc, disabled=locked
+                label,
+                min_value=lo,
+                max_value=hi,
+                step=step,
+                format="%.3f" if step < 0.01 else "%.2f",
+                key=wkey,
+                help=desc,
+                disabled=locked,
             )
         elif ann is int:
             lo, hi = _bounds(field)
@@ -762,9 +872,10 @@ def history_table(frame: pd.DataFrame) -> None:
 TUNE_OBJECTIVES = ("aplt", "tail_recall", "coverage")
 
 
-def _apply_tuned(col: int, setting: dict[str, Any]) -> None:
-    """Button callback: a tuned setting into column ``col``'s widgets (a callback runs before
-    the widgets exist in the next run, so their keys may still be set)."""
+def apply_setting(col: int, setting: dict[str, Any] | str) -> None:
+    """Button callback: a setting (tuned, recommended or solved) into column ``col``'s widgets
+    (a callback runs before the widgets exist in the next run, so their keys may still be
+    set)."""
     cfg = parse_config(setting)
     name = cfg.strategy  # type: ignore[attr-defined]
     st.session_state[f"rs_c{col}_strategy"] = name
@@ -864,7 +975,7 @@ def tune_block(name: str, run_id: str, *, col: int = 2) -> None:
     st.button(
         f"Apply to column {col}",
         key="rs_tune_apply",
-        on_click=_apply_tuned,
+        on_click=apply_setting,
         args=(col, out["setting"]),
         help=f"Sets column {col}'s strategy and parameters to the tuned setting.",
     )
