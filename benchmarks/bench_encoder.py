@@ -52,7 +52,8 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["LTREC_DATA_DIR"] = tmp
-        from ltrec.features.text import EncoderConfig, TfidfSvdEncoder, get_encoder, item_text
+        from ltrec.definitions import item_text
+        from ltrec.features.text import EncoderConfig, TfidfSvdEncoder, get_encoder
 
         rows = catalogue(args.n)
         titles = [r[0] or "" for r in rows]

@@ -34,6 +34,7 @@ from typing import Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ltrec.definitions import item_text
 from ltrec.errors import ConfigError, DatasetNotFoundError, StoreBusyError
 
 log = logging.getLogger(__name__)
@@ -102,35 +103,7 @@ class TextEncoder(Protocol):
 
 
 # ---------------------------------------------------------------------------------------------
-# Item text: one definition, used everywhere.
-
-
-def _clean(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and np.isnan(value):
-        return ""
-    return " ".join(str(value).split())
-
-
-def item_text(
-    title: object,
-    category: object = None,
-    brand: object = None,
-    description: object = None,
-    *,
-    with_description: bool = True,
-) -> str:
-    """The text that represents an item: ``title. category path. brand. description``.
-
-    Empty parts are skipped, whitespace is collapsed; the category path keeps its ``>``
-    separators (they read as a phrase to the encoder). The description goes last so the
-    64-token cut trims it first.
-    """
-    parts = [_clean(title), _clean(category), _clean(brand)]
-    if with_description:
-        parts.append(_clean(description))
-    return ". ".join(p for p in parts if p)
+# Item text: :func:`ltrec.definitions.item_text`, the one definition.
 
 
 def text_hash(text: str) -> str:
@@ -450,7 +423,7 @@ def embed_texts(
     writer holds the dataset the vectors are returned uncached.
 
     Args:
-        texts: the texts (see :func:`item_text`).
+        texts: the texts (see :func:`ltrec.definitions.item_text`).
         dataset: the store whose ``embeddings`` table caches the vectors (None: no cache).
         encoder: an encoder to use (default :func:`get_encoder` under ``config``).
         cache: read and write the store cache.

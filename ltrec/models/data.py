@@ -36,6 +36,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ltrec.config import EVENT_WEIGHTS
+from ltrec.definitions import item_text
 from ltrec.errors import BadInputError
 
 if TYPE_CHECKING:
@@ -81,7 +82,8 @@ class InteractionData:
         item_pop: distinct training users per item (int64); item_weight: summed weights.
         item_category / item_brand / item_price_band: int32 codes (0 = unknown), with the
             code -> name lists ``category_names`` / ``brand_names``.
-        item_titles / item_texts: title, and "title. description" for the text encoder.
+        item_titles / item_texts: title, and :func:`ltrec.definitions.item_text` for the text
+            encoder.
         item_text_emb: float32 ``[n_items, d]`` or None until :meth:`with_text` fills it;
             ``text_encoder`` names the encoder that made it.
         user_features: segment column -> int32 codes per user (0 = unknown), names in
@@ -421,8 +423,12 @@ class InteractionData:
         brand, brand_names = _codes(col("brand"))
         price_band = _price_bands(col("price"))
         titles = col("title").astype("string").fillna("").tolist()
-        descs = col("description").astype("string").fillna("").tolist()
-        texts = [f"{t}. {d}" if t and d else (t or d) for t, d in zip(titles, descs, strict=True)]
+        texts = [
+            item_text(*parts)
+            for parts in zip(
+                titles, col("category"), col("brand"), col("description"), strict=True
+            )
+        ]
 
         # User features: every extra column of users is a segment dimension.
         seg = users_df.set_index("user_id").reindex(user_ids)

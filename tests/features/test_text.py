@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ltrec.definitions import item_text
 from ltrec.errors import ConfigError
 from ltrec.features import text
 from ltrec.features.text import (
@@ -17,7 +18,6 @@ from ltrec.features.text import (
     encoder_info,
     get_encoder,
     item_embeddings,
-    item_text,
     text_hash,
 )
 from ltrec.store import connect, file_version, writing

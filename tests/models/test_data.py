@@ -70,7 +70,7 @@ def test_item_and_user_features() -> None:
     assert data.brand_names[data.item_brand[a0]] == "acme"
     assert set(data.item_price_band.tolist()) <= set(range(1, 6))
     assert data.item_price_band[data.item_index["b2"]] == 5  # the dearest item
-    assert data.item_texts[a0].startswith("Chef knife a0. Forged steel")
+    assert data.item_texts[a0].startswith("Chef knife a0. kitchen. acme. Forged steel")
     assert data.item_text_emb is not None and data.item_text_emb.shape[0] == data.n_items
     assert set(data.user_features) == {"region", "device"}
     uT = data.user_index["uT"]
