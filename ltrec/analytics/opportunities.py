@@ -398,25 +398,71 @@ def check_by(store: Store, by: str) -> None:
         )
 
 
+GROUP_COLUMNS = [
+    "rank", "name", "items", "catalogue_share", "tail_items",
+    "exposure", "exposure_share", "exposure_share_low", "exposure_share_high",
+    "demand", "demand_share", "demand_share_low", "demand_share_high",
+    "views", "purchases", "conversion", "conversion_low", "conversion_high",
+    "lift", "lift_low", "lift_high", "status", "verdict",
+]  # fmt: skip
+
+
 def opportunities(
-    store: Store, by: str = "category", params: ViewParams | None = None
+    store: Store, by: str | None = "category", params: ViewParams | None = None
 ) -> Opportunities:
-    """Neglected categories (or brands) ranked, and every item to boost (module docstring)."""
+    """Neglected categories (or brands) ranked, and every item to boost (module docstring).
+
+    ``by=None``: no groups (``categories`` is empty), only the items to boost: for data whose
+    items table has neither categories nor brands.
+    """
     params = params or ViewParams()
-    check_by(store, by)
+    if by is not None:
+        check_by(store, by)
     scope, cfg = whole_scope(params), params.buckets()
     profile = store.profile()
     exp, demand = _kinds(store)
     conv = item_conversion(store, scope, cfg)  # per item, whole catalogue: one query
-    groups_all = _group_map(store, by, None)
-    groups = _group_map(store, by, params.category)
-    gmap = groups_all.to_pandas()  # one row per catalogue item (no events)
-    if params.category is not None and params.category not in set(gmap["top"]):
-        tops = ", ".join(sorted(map(str, set(gmap["top"])))[:30])
-        raise BadInputError(
-            f"no top-level category {params.category!r} in this dataset",
-            hint=f"categories: {tops}",
-        )
+    if params.category is not None:
+        tops = set(conv.frame["category"].astype(str))
+        if params.category not in tops:
+            raise BadInputError(
+                f"no top-level category {params.category!r} in this dataset",
+                hint=f"categories: {', '.join(sorted(tops)[:30])}",
+            )
+    shop = None
+    if profile.rate_available("view_purchase"):
+        v_all, p_all = float(conv.frame["views"].sum()), float(conv.frame["purchases"].sum())
+        shop = p_all / v_all if v_all > 0 else None
+    if by is None:
+        groups = pd.DataFrame(columns=GROUP_COLUMNS)
+    else:
+        groups = _groups(store, by, params, conv, (exp, demand), shop)
+    cand = boost_candidates(store, params, conv if profile.has_conversion else None)
+    items = _evidence(store, scope, params, cand, conv)
+    return Opportunities(
+        categories=groups,
+        items=items,
+        note=_note(profile, exp, demand, shop),
+        by=by or "none",
+        exposure_event=exp,
+        demand_event=demand,
+        shop_conversion=shop,
+        candidates=cand,
+        params=params,
+    )
+
+
+def _groups(
+    store: Store,
+    by: str,
+    params: ViewParams,
+    conv: ItemConversion,
+    events: tuple[str | None, str | None],
+    shop: float | None,
+) -> pd.DataFrame:
+    """The ranked group table (module docstring)."""
+    exp, demand = events
+    gmap = _group_map(store, by, None).to_pandas()  # one row per catalogue item (no events)
     n_items = len(gmap)
     per = conv.frame[["item_id", "bucket", "views", "purchases"]].merge(gmap, on="item_id")
     if params.category is not None:
@@ -431,42 +477,22 @@ def opportunities(
     df["catalogue_share"] = df["items"] / n_items if n_items else np.nan
     kinds = {k: t for k, t in (("e", exp), ("d", demand)) if t is not None}
     if kinds:
-        sums, totals = _share_sums(store, scope, groups, kinds)
+        groups = _group_map(store, by, params.category)
+        sums, totals = _share_sums(store, whole_scope(params), groups, kinds)
         df = df.merge(sums, on="name", how="left").fillna({c: 0.0 for c in sums.columns[1:]})
     for k, col in (("e", "exposure"), ("d", "demand")):
         if k in kinds:
             _add_share(df, k, col, totals)
         else:
             df[[col, f"{col}_share", f"{col}_share_low", f"{col}_share_high"]] = np.nan
-    shop = None
-    if profile.rate_available("view_purchase"):
-        v_all, p_all = float(conv.frame["views"].sum()), float(conv.frame["purchases"].sum())
-        shop = p_all / v_all if v_all > 0 else None
     _add_conversion(df, shop)
     df = _rank(df, exp is not None)
     df["verdict"] = [_verdict(r, exp, demand, shop) for r in df.to_dict("records")]
-    cols = [
-        "rank", "name", "items", "catalogue_share", "tail_items",
-        "exposure", "exposure_share", "exposure_share_low", "exposure_share_high",
-        "demand", "demand_share", "demand_share_low", "demand_share_high",
-        "views", "purchases", "conversion", "conversion_low", "conversion_high",
-        "lift", "lift_low", "lift_high", "status", "verdict",
-    ]  # fmt: skip
-    if not profile.rate_available("view_purchase"):
-        df[["views", "purchases"]] = np.nan  # pairs the data cannot form: not 0
-    cand = boost_candidates(store, params, conv if profile.has_conversion else None)
-    items = _evidence(store, scope, params, cand, conv)
-    return Opportunities(
-        categories=df[cols],
-        items=items,
-        note=_note(profile, exp, demand, shop),
-        by=by,
-        exposure_event=exp,
-        demand_event=demand,
-        shop_conversion=shop,
-        candidates=cand,
-        params=params,
-    )
+    profile = store.profile()
+    for col, event in (("views", "view"), ("purchases", "purchase")):
+        if not profile.has(event):
+            df[col] = np.nan  # pairs of an event the data lacks: not 0
+    return df[GROUP_COLUMNS]
 
 
 def _add_conversion(df: pd.DataFrame, shop: float | None) -> None:

@@ -194,8 +194,9 @@ def test_purchase_only_invents_no_exposure() -> None:
         "share of purchases; conversion is not measured (it needs views and purchases)."
     )
     c = o.categories.set_index("name")
-    for col in ("exposure", "exposure_share", "views", "purchases", "conversion", "lift"):
+    for col in ("exposure", "exposure_share", "views", "conversion", "lift"):
         assert c[col].isna().all(), col
+    assert c["purchases"].to_dict() == {"Food": 30, "Food > Tea": 3, "Drinks": 4}  # buyers
     # 39 purchases: h 30, t1 5, t2 3, t3 1; Drinks = t2 + t3 + z (never bought)
     assert c["demand"].to_dict() == {"Food": 30, "Food > Tea": 5, "Drinks": 4}
     assert c.loc["Drinks", "catalogue_share"] == pytest.approx(3 / 5)
