@@ -678,18 +678,19 @@ def bucket_names(n_cuts: int) -> list[str]:
     return ["head", *[f"mid{i}" for i in range(1, n_cuts)], "tail"]
 
 
-#: One colour per bucket name, the same on every chart, table and badge.
+#: One colour per bucket name, the same on every chart, table and badge. Green and red are
+#: left to "better" / "worse" (charts.metrics), so the tail is purple, never red.
 BUCKET_COLOURS: dict[str, str] = {
     "head": "#1f77b4",
     "mid": "#9ecae1",
     "mid1": "#9ecae1",
-    "mid2": "#c6dbef",
+    "mid2": "#17becf",
     "mid3": "#bcbd22",
     "mid4": "#8c564b",
     "mid5": "#e377c2",
-    "mid6": "#7f7f7f",
-    "mid7": "#17becf",
-    "tail": "#d62728",
+    "mid6": "#ff7f0e",
+    "mid7": "#c5b0d5",
+    "tail": "#9467bd",
     "all": "#7f7f7f",
 }
 

@@ -117,7 +117,7 @@ def test_bucket_names_and_colours() -> None:
     for n in range(1, 9):
         names = D.bucket_names(n)
         assert len({D.bucket_colour(b) for b in names}) == len(names)  # distinguishable
-    assert D.bucket_tint("tail") == "rgba(214, 39, 40, 0.18)"
+    assert D.bucket_tint("tail") == "rgba(148, 103, 189, 0.18)"
 
 
 @settings(max_examples=80, deadline=None)

@@ -3,7 +3,7 @@
 The page (``app_pages/rerank_studio.py``) is widgets around these pure functions:
 
 * :class:`Catalogue`: per-item display facts aligned with the model's item indices (title,
-  category, price, a head/mid/tail badge, popularity rank, shrunk conversion).
+  category, price, a bucket badge, popularity rank, shrunk conversion).
 * user pickers: :func:`search_users`, :func:`random_user` (from a segment),
   :func:`niche_users` (high tail affinity, from the store's ``user_derived`` table).
 * :func:`history_frame`: a user's recent history.
@@ -37,8 +37,6 @@ from ltrec.rerank.strategies import BaseOrderConfig, StrategyConfig
 __all__ = ["EXPORT_COLUMNS"]
 #: Bootstrap resamples for the aggregate's intervals and paired deltas.
 N_BOOT = 200
-#: The display split of the head when the configured cuts give only head / tail.
-MID_CUT = 0.5
 
 
 # --------------------------------------------------------------------------------------------
@@ -52,10 +50,9 @@ class Catalogue:
     Attributes:
         item_ids, titles, categories: [n] strings.
         price: [n] floats (NaN unknown).
-        badge: [n] bucket names for display, head / mid / tail. The tail is exactly the
-            context's tail; when the configured cuts give two buckets, the head is split at
-            a cumulative share of :data:`MID_CUT` so a badge can say "mid".
-        pop_rank: [n] popularity rank, 1 = most popular (ties averaged).
+        badge: [n] the context's bucket names (head / tail, or head / mid / tail with two
+            cuts): the same buckets every other page shows.
+        pop_rank: [n] :func:`ltrec.definitions.popularity_rank` (1 = most popular).
         conversion: [n] view->purchase conversion shrunk by an empirical-Bayes beta prior
             (``ltrec.analytics.conversion``); NaN for items never viewed.
     """
@@ -74,7 +71,6 @@ class Catalogue:
         data: Any,
         context: Context,
         conversion: Mapping[str, float] | pd.Series | None = None,
-        cuts: Sequence[float] | None = None,
     ) -> Catalogue:
         """From ``InteractionData``, its re-ranking context and shrunk conversion by item id.
 
@@ -82,20 +78,10 @@ class Catalogue:
             data: the run's ``InteractionData``.
             context: its :class:`Context` (popularity, buckets, price).
             conversion: item id -> shrunk view->purchase rate (missing: NaN).
-            cuts: the bucket cuts of ``context`` (default: the configured ones).
         """
-        from ltrec.config import get_settings
-        from ltrec.definitions import popularity_buckets, popularity_rank
-
         ids = np.asarray(data.item_ids, dtype=str)
-        cuts = tuple(cuts or get_settings().bucket_cuts)
-        pop = np.asarray(context.popularity, dtype=float)
-        if len(cuts) == 1 and cuts[0] > MID_CUT:
-            codes = popularity_buckets(pop, (MID_CUT, cuts[0]))
-            names = np.array(["head", "mid", "tail"], dtype=object)
-        else:
-            codes = context.bucket
-            names = np.array(context.bucket_names, dtype=object)
+        codes = context.bucket
+        names = np.array(context.bucket_names, dtype=object)
         cat_names = np.array(list(data.category_names), dtype=object)
         cats = cat_names[np.asarray(data.item_category, dtype=np.int64)]
         cats = np.where(cats == "", "(none)", cats)
@@ -110,7 +96,7 @@ class Catalogue:
             categories=cats.astype(object),
             price=np.asarray(context.price, dtype=float),
             badge=names[codes],
-            pop_rank=popularity_rank(pop),
+            pop_rank=context.popularity_rank,
             conversion=conv,
         )
 

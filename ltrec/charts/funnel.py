@@ -6,8 +6,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ltrec.analytics.segments import ALL, SegmentFunnel
-from ltrec.charts.longtail import BUCKET_COLOURS, TAIL_COLOUR
+from ltrec.charts.longtail import TAIL_COLOUR
 from ltrec.charts.text import html_text, html_texts
+from ltrec.definitions import bucket_colour
 
 RATES = {
     "view_cart": "view → cart",
@@ -24,14 +25,10 @@ def funnel_figure(sf: SegmentFunnel, rate: str = "view_purchase", height: int = 
     """
     df = sf.frame[sf.frame["segment"] != ALL]
     fig = go.Figure()
-    for k, bucket in enumerate([*sf.buckets, "all"]):
+    for bucket in [*sf.buckets, "all"]:
         d = df[df["bucket"] == bucket]
         y = d[rate].to_numpy(dtype=float)
-        colour = (
-            "#555555"
-            if bucket == "all"
-            else (TAIL_COLOUR if bucket == "tail" else BUCKET_COLOURS[k % len(BUCKET_COLOURS)])
-        )
+        colour = bucket_colour(bucket)
         fig.add_trace(
             go.Bar(
                 x=html_texts(d["segment"]),

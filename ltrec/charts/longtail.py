@@ -11,30 +11,20 @@ from ltrec.analytics.concentration import Lorenz
 from ltrec.analytics.longtail import BucketTable, CategoryTail, TailTrend
 from ltrec.analytics.popularity import RankFrequency
 from ltrec.charts.text import html_texts
+from ltrec.definitions import bucket_colour
 
 #: Above this many points a trace is drawn with WebGL (``Scattergl``).
 WEBGL_ABOVE = 1000
-BUCKET_COLOURS = [
-    "#1f77b4",
-    "#9ecae1",
-    "#ff7f0e",
-    "#fdae6b",
-    "#d62728",
-    "#e377c2",
-    "#8c564b",
-    "#bcbd22",
-    "#7f7f7f",
-]
 EVENT_COLOURS = {
     "impression": "#7f7f7f",
     "view": "#1f77b4",
     "cart": "#ff7f0e",
     "purchase": "#2ca02c",
-    "buyers": "#9467bd",
+    "buyers": "#8c564b",
 }
 #: Lorenz series named other than by their event type.
 SERIES_LABELS = {"buyers": "buyers per item (purchase concentration)"}
-TAIL_COLOUR = "#d62728"
+TAIL_COLOUR = bucket_colour("tail")
 
 
 def _scatter(n: int):
@@ -91,12 +81,12 @@ def rank_frequency_figure(rf: RankFrequency, height: int = 420) -> go.Figure:
     """Log-log popularity by rank, each bucket's rank range shaded."""
     fig = go.Figure()
     df = rf.frame
-    for k, (name, first, last) in enumerate(rf.boundaries):
+    for name, first, last in rf.boundaries:
         x0 = max(first, 1) * 0.95
         fig.add_vrect(
             x0=x0,
             x1=last * 1.05 if last > first else first * 1.05,
-            fillcolor=BUCKET_COLOURS[k % len(BUCKET_COLOURS)],
+            fillcolor=bucket_colour(name),
             opacity=0.12,
             line_width=0,
         )
@@ -152,16 +142,14 @@ def bucket_share_figure(bt: BucketTable, height: int = 320) -> go.Figure:
             "share of buyers": "buyer_share",
         }
     fig = go.Figure()
-    for k, row in df.iterrows():
+    for _, row in df.iterrows():
         fig.add_trace(
             go.Bar(
                 name=row["bucket"],
                 orientation="h",
                 y=list(rows),
                 x=[row[c] for c in rows.values()],
-                marker_color=TAIL_COLOUR
-                if row["bucket"] == "tail"
-                else BUCKET_COLOURS[int(k) % len(BUCKET_COLOURS)],
+                marker_color=bucket_colour(row["bucket"]),
                 hovertemplate="%{x:.1%}<extra>" + str(row["bucket"]) + "</extra>",
             )
         )

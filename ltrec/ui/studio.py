@@ -34,6 +34,7 @@ from ltrec.app.auth import Right
 from ltrec.app.pipeline import RecSession
 from ltrec.charts.text import markdown_text
 from ltrec.config import get_settings
+from ltrec.definitions import BUCKET_COLOURS, bucket_tint
 from ltrec.errors import ConfigError, LtrecError
 from ltrec.rerank import (
     STRATEGIES,
@@ -648,13 +649,12 @@ def unique_labels(settings: list[StrategyConfig]) -> list[str]:
 # list rendering
 
 
-BUCKET_COLOURS = {"head": "#e8e8e8", "mid": "#dbe9f6", "tail": "#d4f0d4"}
 NEW_COLOUR, UP_COLOUR, DOWN_COLOUR = "#fff3c4", "#e5f5e0", "#fde0dd"
 
 
 def _bucket_style(value: object) -> str:
-    colour = BUCKET_COLOURS.get(str(value))
-    return f"background-color: {colour}" if colour else ""
+    # the bucket's chart colour as a tint: a bucket looks the same on every page
+    return f"background-color: {bucket_tint(str(value))}" if str(value) in BUCKET_COLOURS else ""
 
 
 def _change_style(value: object) -> str:
@@ -668,33 +668,46 @@ def _change_style(value: object) -> str:
     return ""
 
 
-LIST_COLUMNS = ["rank", "change", "bucket", "title", "conversion", "pop_rank", "price"]
+LIST_COLUMNS = ["rank", "title", "change", "bucket", "conversion", "pop_rank", "price"]
 LIST_COLUMNS += ["category", "why", "reason"]
+#: Rows tall enough for three lines: the grid wraps text only above 4rem, so a title of up to
+#: ~70 characters shows in full in a 1280 px window with three lists side by side.
+LIST_ROW_HEIGHT = 70
 
 
 def list_table(frame: pd.DataFrame, key: str, height: int | None = None) -> None:
-    """A list as ``st.dataframe``: catalogue text is data (never HTML); badges are cell colours."""
+    """A list as ``st.dataframe``: catalogue text is data (never HTML); badges are cell colours
+    (the title is tinted with its bucket's colour, so the badge shows without scrolling)."""
     shown = frame[LIST_COLUMNS]
-    styled = shown.style.map(_bucket_style, subset=["bucket"]).map(_change_style, subset=["change"])
+    tint = [_bucket_style(b) for b in shown["bucket"]]
+    styled = (
+        shown.style.map(_bucket_style, subset=["bucket"])
+        .map(_change_style, subset=["change"])
+        .apply(lambda _: tint, subset=["title"])
+    )
     st.dataframe(
         styled,
         hide_index=True,
         key=key,
         height=height or "auto",
+        row_height=LIST_ROW_HEIGHT,
         column_config={
-            "rank": st.column_config.NumberColumn("#", width=30),
+            "rank": st.column_config.NumberColumn("#", width=28),
             "change": st.column_config.TextColumn(
                 "vs base",
-                width=96,
+                width=84,
                 help="Rank change against the base order: ▲ moved up, ▼ moved down, "
                 "new = not in the base top K (its rank in the candidate pool in brackets).",
             ),
-            "title": st.column_config.TextColumn("title", width="medium"),
+            "title": st.column_config.TextColumn(
+                "title", width=150, help="Shaded with its popularity bucket's colour."
+            ),
             "bucket": st.column_config.TextColumn(
                 "bucket",
                 width=52,
-                help="Popularity bucket: head / mid / tail by cumulative interaction share "
-                "(tail = outside the smallest top set making the configured share).",
+                help="Popularity bucket: head / tail (head / mid / tail with two cuts) by "
+                "cumulative interaction share (tail = outside the smallest top set making the "
+                "configured share).",
             ),
             "conversion": st.column_config.NumberColumn(
                 "conv.",
