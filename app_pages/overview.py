@@ -6,6 +6,7 @@ from ltrec.analytics.insights import next_steps
 from ltrec.charts.longtail import bucket_share_figure, lorenz_figure
 from ltrec.errors import LtrecError
 from ltrec.ui import cache
+from ltrec.ui.report import report_button
 from ltrec.ui.state import active_dataset, show_error
 from ltrec.ui.widgets import (
     exposure_note,
@@ -34,6 +35,7 @@ st.caption(
     f"Dataset **{name}** · {span} · " + (f"exposure = {exp}s" if exp else "exposure not measured")
 )
 exposure_note(profile)
+report_button(name, key="ov_report")  # the stakeholder report (same as `ltrec report NAME`)
 present = {t: stats.events.get(t, 0) for t in profile.funnel_stages}
 
 c = st.columns(5)

@@ -564,6 +564,10 @@ def build_report(
         check_sim_id(simulation)
     if not 1 <= int(k) <= 100:
         raise BadInputError(f"k must be 1..100, got {k}")
+    if run is not None:  # a run the user named must exist and be evaluable: check it first
+        from ltrec.app.tune import tuning_run
+
+        tuning_run(name, run, data_dir)
     say = progress or (lambda done, msg: None)
     say(0.0, f"reading {name}")
     store = open_store(name, data_dir)
