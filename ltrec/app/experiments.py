@@ -68,6 +68,8 @@ from ltrec.evaluation.aggregate import MetricValue, bc_interval, boot_counts
 
 #: Attribution window by default, hours.
 WINDOW_HOURS = 24.0
+#: Longest attribution window, hours (a year).
+MAX_WINDOW_HOURS = 24.0 * 366
 #: Bootstrap resamples by default.
 N_BOOT = 1000
 #: SRM warning threshold (Fabijan et al. 2019).
@@ -359,6 +361,39 @@ class ExperimentResult:
                 )
         return pd.DataFrame(rows)
 
+    def summary(self) -> str:
+        """The result as text: verdicts, warnings, then one line per metric and arm."""
+        state = "running" if self.running else f"stopped {self.stopped_at}"
+        lines = [
+            f"experiment {self.experiment} on '{self.dataset}' (started {self.started_at}, "
+            f"{state}; attribution window {self.window_hours:g} h)",
+            *[a.verdict for a in self.arms],
+        ]
+        if self.srm.warning:
+            lines.append("WARNING: " + self.srm.warning)
+        if self.missing:
+            lines.append(self.missing)
+        width = max(len(METRICS[k].name) for k in self.shown) if self.shown else 0
+        lines.append("")
+
+        def row(label: str, cells: list[str]) -> str:
+            return (f"{label:<{width}}  " + "  ".join(f"{c:<26}" for c in cells)).rstrip()
+
+        lines.append(row("", [a.arm for a in self.arms]))
+        lines.append(row("users", [f"{a.users:,}" for a in self.arms]))
+        for key in self.shown:
+            m = METRICS[key]
+            cells = []
+            for a in self.arms:
+                v = a.metrics[key]
+                cell = m.format(v.mean)
+                if v.low is not None:
+                    cell += f" [{m.format(v.low)}, {m.format(v.high)}]"
+                cells.append(cell)
+            lines.append(row(m.name, cells))
+        lines.append(f"intervals: {self.method}")
+        return "\n".join(lines)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "experiment": self.experiment,
@@ -536,6 +571,16 @@ def _interval(key: str, est: float, samples: np.ndarray | None) -> tuple[float |
     return lo, hi
 
 
+def _spread(key: str, samples: np.ndarray, est: float) -> tuple[float, float]:
+    """95% interval of a difference from its resamples: percentile, bias-shifted for the Gini
+    (as :func:`_interval`), widened to include the estimate."""
+    if key == "exposure_gini":
+        lo, hi = bc_interval(samples, est)
+    else:
+        lo, hi = (float(x) for x in np.quantile(samples, [0.025, 0.975]))
+    return min(lo, est), max(hi, est)
+
+
 def _difference(
     key: str, est_a: float, est_c: float, sa: np.ndarray | None, sc: np.ndarray | None
 ) -> Difference:
@@ -547,13 +592,10 @@ def _difference(
         ok = np.isfinite(sa) & np.isfinite(sc)
         if ok.any():
             d = sa[ok] - sc[ok]
-            low, high = (float(x) for x in np.quantile(d, [0.025, 0.975]))
-            low, high = min(low, delta), max(high, delta)
+            low, high = _spread(key, d, delta)
             good = ok & (sc != 0)
             if rel is not None and good.any():
-                r = sa[good] / sc[good] - 1.0
-                rlo, rhi = (float(x) for x in np.quantile(r, [0.025, 0.975]))
-                rlo, rhi = min(rlo, rel), max(rhi, rel)
+                rlo, rhi = _spread(key, sa[good] / sc[good] - 1.0, rel)
                 detected = rlo > 0 or rhi < 0
             else:
                 detected = low > 0 or high < 0
@@ -665,10 +707,11 @@ def analyse(
         tail: tail item ids. items: the catalogue (for the Gini's zero-exposure items).
         window_hours: attribution window. n_boot: bootstrap resamples. seed: bootstrap seed.
     """
-    if not window_hours > 0:
+    if not 0 < window_hours <= MAX_WINDOW_HOURS:
         raise BadInputError(
-            f"the attribution window must be positive, got {window_hours} hours",
-            hint="pass --window-hours 24 (the default) or another positive number",
+            f"the attribution window must be between 0 and {MAX_WINDOW_HOURS:g} hours, got "
+            f"{window_hours:g}",
+            hint="pass --window-hours 24 (the default) or another positive number of hours",
         )
     arms = list(exp.arms)
     control = arms[0]
