@@ -360,6 +360,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ltrec.app.pipeline import RecSession
+    from ltrec.definitions import definitions_json
     from ltrec.models.registry import check_evaluable, run_manifest, run_staleness
 
     check_evaluable(args.name, args.run, run_manifest(args.name, args.run, args.data_dir))
@@ -373,6 +374,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         out = {"run_id": args.run, "model": manifest.get("model"), "k": args.k, "metrics": metrics}
         out["stale"] = run_staleness(args.name, manifest, args.data_dir).stale
+        out["definitions"] = definitions_json(metrics)  # what each metric is
         if rerank is not None:
             from ltrec.rerank import parse_config, to_dict
 
@@ -520,6 +522,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         allow_stale=args.allow_stale,
         flush_interval=args.flush_every,
+        arms=args.arm or (),
+        split=args.split,
+        experiment=args.experiment,
+        stop_experiment=args.stop_experiment,
     )
     return 0
 
@@ -553,6 +559,23 @@ def cmd_apikey(args: argparse.Namespace) -> int:
             _print_json(record.public())
         else:
             print(f"revoked API key {record.name!r} (id {record.id})")
+    return 0
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from ltrec.app.experiments import experiment_result, list_experiments
+
+    result = experiment_result(
+        args.name, args.id, window_hours=args.window_hours, data_dir=args.data_dir
+    )
+    if args.json:
+        every = [
+            {"id": e.id, "started_at": e.started_at, "stopped_at": e.stopped_at}
+            for e in list_experiments(args.name, args.data_dir)
+        ]
+        _print_json({**result.to_json(), "experiments": every})
+    else:
+        print(result.summary())
     return 0
 
 
@@ -949,11 +972,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="how often acknowledged events move from the write-ahead file into the store "
         "(default 5; at most a tenth of the time goes to writing the store)",
     )
+    p.add_argument(
+        "--arm",
+        action="append",
+        metavar="NAME=JSON",
+        help="an arm of an A/B experiment (give 2 to 4): a re-ranking setting, '{}' for the "
+        'base order, or {"run": "<run id>", ...}; each user gets one arm by a stable hash',
+    )
+    p.add_argument("--split", metavar="P,P", help="the arms' shares in percent (default equal)")
+    p.add_argument("--experiment", metavar="ID", help="the experiment id (default: derived)")
+    p.add_argument(
+        "--stop-experiment",
+        action="store_true",
+        help="stop the running experiment (its data is kept); alone: stop it and exit",
+    )
 
     p = add("apikey", cmd_apikey, "create, list or revoke the API keys of `ltrec serve`")
     p.add_argument("action", choices=("create", "list", "revoke"))
     p.add_argument("name", nargs="?", help="the key's name (create), or its name or id (revoke)")
     p.add_argument("--role", choices=("reader", "writer"), help="reader, or writer (+ events)")
+    p.add_argument("--json", action="store_true")
+
+    p = add(
+        "experiment",
+        cmd_experiment,
+        "what each arm of an A/B experiment of `ltrec serve` did, with intervals and a verdict",
+    )
+    p.add_argument("name", help="dataset name")
+    p.add_argument("--id", help="experiment id (default: the running one, else the newest)")
+    p.add_argument(
+        "--window-hours",
+        type=float,
+        default=24.0,
+        metavar="H",
+        help="attribution window: an event counts for a list shown to the user at most H hours "
+        "before (default 24)",
+    )
     p.add_argument("--json", action="store_true")
     return parser
 
