@@ -301,7 +301,7 @@ METRICS: dict[str, Metric] = _records(
         "|L ∩ B| / max(|L|, |B|): share of items the list "
         "shares with the base list (1 = same items)",
         "share",
-        "neutral",
+        "higher",
         "pct",
         "set overlap of top-K lists",
     ),
@@ -310,7 +310,7 @@ METRICS: dict[str, Metric] = _records(
         "RBO with base",
         "rank-biased overlap with the base list, p = 0.9 (extrapolated)",
         "ratio",
-        "neutral",
+        "higher",
         ".3f",
         "Webber, Moffat & Zobel 2010, A Similarity Measure for Indefinite Rankings",
     ),
@@ -419,7 +419,7 @@ METRICS: dict[str, Metric] = _records(
         _APLT,
     ),
     Metric(
-        "exposure_gini",
+        "gini_exposure",
         "Exposure Gini",
         "Gini of exposure events (impressions, else views) per item: " + _GINI_FORMULA,
         "ratio",
@@ -428,7 +428,7 @@ METRICS: dict[str, Metric] = _records(
         _GINI,
     ),
     Metric(
-        "buyers_gini",
+        "gini_buyers",
         "Purchase concentration (Gini of buyers)",
         "Gini of distinct buyers per item, not exposure: " + _GINI_FORMULA,
         "ratio",
@@ -522,15 +522,24 @@ METRICS: dict[str, Metric] = _records(
 )
 
 
+#: Keys that existing JSON outputs use for a metric recorded under another key (JSON keys are
+#: never renamed): the simulator's per-round figures are the evaluation's catalogue metrics.
+ALIASES: dict[str, str] = {
+    "exposure_gini": "gini",
+    "exposure_gini_cum": "gini",
+    "coverage_cum": "coverage",
+}
+
+
 def metric(key: str) -> Metric:
-    """The record of ``key`` (``"ndcg@10"`` finds ``"ndcg"``).
+    """The record of ``key`` (``"ndcg@10"`` finds ``"ndcg"``; aliases resolve).
 
     Raises:
         BadInputError: unknown key, naming the known ones.
     """
     base = key.split("@", 1)[0]
     try:
-        return METRICS[base]
+        return METRICS[ALIASES.get(base, base)]
     except KeyError:
         raise BadInputError(
             f"unknown metric {key!r}", hint="known metrics: " + ", ".join(METRICS)
@@ -548,9 +557,19 @@ def higher_is_better() -> dict[str, bool]:
 
 
 def definitions_json(keys: Iterable[str] | None = None) -> dict[str, dict[str, str]]:
-    """The records as JSON (the CLI's ``definitions`` key): key -> record fields."""
-    keys = METRICS if keys is None else [k.split("@", 1)[0] for k in keys]
-    return {k: METRICS[k].to_json() for k in keys if k in METRICS}
+    """The records as JSON (the CLI's ``definitions`` key): output key -> record fields.
+
+    ``keys`` are the output's own keys (``"ndcg@10"`` and aliases resolve); keys without a
+    record are left out. None: every record.
+    """
+    if keys is None:
+        return {k: m.to_json() for k, m in METRICS.items()}
+    out: dict[str, dict[str, str]] = {}
+    for k in keys:
+        base = k.split("@", 1)[0]
+        if ALIASES.get(base, base) in METRICS:
+            out[base] = metric(base).to_json()
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ def test_gini_all_zero_and_empty_are_nan() -> None:
     # An all-zero input has no concentration to measure: NaN, never 0 ("perfectly equal").
     assert math.isnan(D.gini([0, 0, 0]))
     assert math.isnan(D.gini([]))
-    assert D.fmt("exposure_gini", D.gini([0, 0])) == "–"
+    assert D.fmt("gini_exposure", D.gini([0, 0])) == "–"
 
 
 def test_gini_batch_rows() -> None:
@@ -209,3 +209,7 @@ def test_every_record_is_complete() -> None:
     assert D.METRICS["gini"].higher_is_better is False
     assert D.metric("ndcg@10").label(10) == "NDCG@10"
     assert D.definitions_json(["ndcg@10"])["ndcg"]["reference"].startswith("Järvelin")
+    assert D.definitions_json(["exposure_gini", "users"]) == {
+        "exposure_gini": D.METRICS["gini"].to_json()
+    }
+    assert set(D.definitions_json()) == set(D.METRICS)

@@ -16,6 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ltrec.charts.text import html_text, html_texts
+from ltrec.definitions import METRICS
 from ltrec.evaluation.aggregate import HIGHER_IS_BETTER, EvalResult, base_name
 from ltrec.evaluation.pareto import pareto_front
 
@@ -24,32 +25,8 @@ BAD = "#d62728"
 NEUTRAL = "#7f7f7f"
 FRONT = "#ff7f0e"
 
-#: Short help shown next to each metric (DESIGN §3: the definition beside the number).
-HELP: dict[str, str] = {
-    "precision": "share of the K slots that hold a test item",
-    "recall": "share of the user's test items found in the top K",
-    "ndcg": "DCG / ideal DCG, binary relevance, log2 discount",
-    "map": "mean of precision at each hit, / min(|test|, K)",
-    "hit_rate": "share of users with at least one test item in the top K",
-    "mrr": "1 / rank of the first hit",
-    "tail_recall": "recall on the user's tail test items only",
-    "aplt": "share of tail items per list (tail share)",
-    "aclt": "tail items per list",
-    "arp": "mean training popularity of recommended items (lower = less popular)",
-    "pop_rank": "mean popularity rank of recommended items (1 = most popular)",
-    "novelty": "mean -log2 popularity share, bits",
-    "ild_embedding": "1 - mean pairwise cosine of text embeddings in a list",
-    "ild_category": "share of item pairs in a list from different categories",
-    "overlap": "share of items also in the base list",
-    "rbo": "rank-biased overlap with the base list (p = 0.9)",
-    "coverage": "share of the catalogue recommended to anyone",
-    "tail_coverage": "share of tail items recommended to anyone",
-    "gini": "Gini of recommendation counts over the catalogue (0 = equal)",
-    "gini_position": "Gini of position-weighted exposure (1/log2(r+1))",
-    "entropy": "Shannon entropy of recommendation counts, bits",
-    "pop_reo": "head/tail gap in recall of test items (0 = equal opportunity)",
-    "pop_rsp": "head/tail gap in recommendation rate (0 = parity)",
-}
+#: Help shown next to each metric (DESIGN §3: the definition beside the number).
+HELP: dict[str, str] = {k: m.help for k, m in METRICS.items()}
 
 
 def _fmt(v: object, digits: int = 3) -> str:

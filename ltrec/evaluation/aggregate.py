@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ltrec.config import get_settings
-from ltrec.definitions import gini, list_overlap, popularity_buckets
+from ltrec.definitions import METRICS, gini, list_overlap, popularity_buckets
 from ltrec.errors import BadInputError
 from ltrec.evaluation import metrics as M
 
@@ -50,26 +50,9 @@ CATALOGUE: tuple[str, ...] = (
     "pop_reo",
     "pop_rsp",
 )
-#: Metrics for which a larger value is better (for deltas and Pareto fronts).
+#: Metrics for which a larger value is better (for deltas and Pareto fronts), from their records.
 HIGHER_IS_BETTER: dict[str, bool] = {
-    **dict.fromkeys(M.ACCURACY, True),
-    "tail_recall": True,
-    "aplt": True,
-    "aclt": True,
-    "arp": False,
-    "pop_rank": True,
-    "novelty": True,
-    "ild_embedding": True,
-    "ild_category": True,
-    "overlap": True,
-    "rbo": True,
-    "coverage": True,
-    "tail_coverage": True,
-    "gini": False,
-    "gini_position": False,
-    "entropy": True,
-    "pop_reo": False,
-    "pop_rsp": False,
+    k: METRICS[k].direction == "higher" for k in (*PER_USER, *CATALOGUE)
 }
 
 

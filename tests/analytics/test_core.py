@@ -173,6 +173,15 @@ def test_stats_json_keys(ten, data_dir, capsys) -> None:
     ):
         assert key in out
     assert out["events"]["view"] == 15
+    assert set(out["definitions"]) == {
+        "gini_exposure",
+        "tail_item_share",
+        "tail_exposure_share",
+        "tail_purchase_share",
+        "gini_buyers",
+        "tail_buyer_share",
+    }
+    assert out["definitions"]["tail_item_share"]["name"] == "Tail share of items"
     assert main(["stats", "ten"]) == 0 and "Gini" in capsys.readouterr().out
 
 

@@ -57,6 +57,9 @@ def test_train_runs_evaluate_recommend(shop: str, capsys: pytest.CaptureFixture[
         "novelty@5",
     ):
         assert name in ev["metrics"], name
+    # every metric carries its record (ltrec.definitions), keyed by its base name
+    assert set(ev["definitions"]) == {m.split("@")[0] for m in ev["metrics"]}
+    assert ev["definitions"]["gini"]["direction"] == "lower"
     ten = run_json(capsys, "evaluate", shop, "--run", run_id)
     assert ten["metrics"]["ndcg@10"]["mean"] == pytest.approx(
         trained["ease"]["metrics"]["ndcg@10"]["mean"]
