@@ -48,7 +48,7 @@ FIG_WIDTH = 680
 #: Metrics of the effect table (keys of :data:`ltrec.definitions.METRICS`), in order.
 EFFECT_METRICS = ("ndcg", "recall", "aplt", "tail_coverage", "gini")
 #: The simulation's figures named in the report (keys of METRICS).
-SIM_METRICS = ("tail_share", "exposure_gini", "coverage")
+SIM_METRICS = ("tail_share", "coverage")
 
 Progress = Callable[[float, str], None]
 
@@ -209,21 +209,12 @@ def _tail_section(store: Any, stats: Any, buckets: Any, lz: Any) -> Section:
         f"Head and tail by popularity: the head is the smallest set of top items that makes "
         f"{cuts} of interactions; the tail is the rest."
     )
-    kpis = ["tail_item_share", "tail_exposure_share", "tail_purchase_share", "exposure_gini"]
+    kpis = ["tail_item_share", "tail_exposure_share", "tail_purchase_share", "gini_exposure"]
     if exp is None:
-        kpis = ["tail_item_share", "tail_purchase_share", "tail_buyer_share", "buyers_gini"]
-    values = {
-        "tail_item_share": stats.tail_item_share,
-        "tail_exposure_share": stats.tail_exposure_share,
-        "tail_purchase_share": stats.tail_purchase_share,
-        "tail_buyer_share": stats.tail_buyer_share,
-        "exposure_gini": stats.gini_exposure,
-        "buyers_gini": stats.gini_buyers,
-    }
-    s.tables.append(
-        Table("Headline numbers", ["", "value"],
-              [[METRICS[key].name, METRICS[key].format(values[key])] for key in kpis])
-    )  # fmt: skip
+        kpis = ["tail_item_share", "tail_purchase_share", "tail_buyer_share", "gini_buyers"]
+    # the keys of the definitions are the DatasetStats fields (the numbers the Overview shows)
+    rows = [[METRICS[key].name, METRICS[key].format(getattr(stats, key))] for key in kpis]
+    s.tables.append(Table("Headline numbers", ["", "value"], rows))
     df = buckets.frame
     cols = ["bucket", "items", "item_share"]
     titles = ["bucket", "items", "share of items"]
@@ -624,9 +615,9 @@ def _metric_keys(stats: Any) -> list[str]:
     """Definition keys of the numbers the report shows."""
     keys = ["tail_item_share", "tail_purchase_share", *EFFECT_METRICS, *SIM_METRICS]
     if stats.exposure_event is not None:
-        keys[1:1] = ["tail_exposure_share", "exposure_gini"]
+        keys[1:1] = ["tail_exposure_share", "gini_exposure"]
     else:
-        keys[1:1] = ["buyers_gini", "tail_buyer_share"]
+        keys[1:1] = ["gini_buyers", "tail_buyer_share"]
     return list(dict.fromkeys(keys))
 
 
