@@ -655,10 +655,11 @@ def _recommendation(
 ) -> Recommendation:
     import json
 
-    from ltrec.definitions import pct
+    from ltrec.definitions import pct, signed_pct
     from ltrec.rerank.pipeline import to_json
 
     (tail, base_tail), (ndcg, base_ndcg) = tails, ndcgs
+    name = cfg.label().replace("_", " ")  # "tail boost beta=0.007", as the page labels it
     loss = 1.0 - ndcg / base_ndcg if base_ndcg > 0 else 0.0
     goal, budget = pct(target, 0), pct(max_loss, 0)
     reason = {
@@ -683,6 +684,6 @@ def _recommendation(
         base_ndcg=float(base_ndcg),
         users=int(users),
         k=int(k),
-        message=f"{cfg.label()}: tail share {pct(base_tail)} → {pct(tail)}, NDCG@{k} "
-        f"{-loss:+.1%} ({users} test users): {reason}.",
+        message=f"{name}: tail share {pct(base_tail)} → {pct(tail)}, NDCG@{k} "
+        f"{signed_pct(-loss)} ({users} test users): {reason}.",
     )

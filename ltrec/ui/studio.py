@@ -538,7 +538,7 @@ def apply_button(col: int, answer: dict[str, Any], key: str) -> None:
     cfg = parse_config(answer["setting"])
     cfg = cfg.with_strength(min(logic.round_up(cfg.strength), float(type(cfg).STRENGTH_MAX)))
     st.button(
-        f"Apply {cfg.label()} to column {col}",
+        f"Apply {human_label(cfg)} to column {col}",
         key=key,
         on_click=apply_setting,
         args=(col, to_json(cfg)),
@@ -561,6 +561,38 @@ def _bounds(field: Any) -> tuple[float | None, float | None]:
 def _init(key: str, value: Any) -> None:
     if key not in st.session_state:
         st.session_state[key] = value
+
+
+#: The candidate-pool fields every strategy shares, shown after the strategy's own.
+POOL_FIELDS = ("tail_pool", "tail_source")
+#: Widget labels (with units and ranges) and help of the strategies' fields, by field name.
+FIELD_LABELS: dict[str, tuple[str, str]] = {
+    "beta": ("Boost strength β (0–5)", "Added to a tail item's score (scores scaled to 0–1); "
+             "0 = the base order."),
+    "lam": ("Trade-off λ (0–1)", "0 = relevance only; 1 = covering the aspect the list lacks."),
+    "p": ("Minimum tail share p (0–1)", "The share of tail items every prefix of the list must "
+          "hold (up to chance)."),
+    "alpha": ("Smoothing α (0–0.5)", "Mixes the list's distribution towards the user's, so "
+              "an empty group does not make the divergence infinite."),
+    "shrink": ("Shrinkage (0–100 pseudo-items)", "Pulls a short history's tail share towards "
+               "the shop's; 0 = the user's own share."),
+    "signal": ("Boost signal", "tail: the same boost for every tail item; log popularity: the "
+               "less popular the item, the larger its boost."),
+    "by": ("Calibrate over", "Popularity buckets or categories."),
+    "groups": ("Popularity groups", "paper: head = items with the first 20% of interactions, "
+               "tail = the last 20%; buckets: the dataset's own buckets."),
+    "personalised": ("Personalised tail appetite", "Weigh the tail by the user's own tail "
+                     "share (else half and half)."),
+    "smooth": ("Smooth coverage", "Count the share of the list outside an aspect instead of "
+               "yes/no."),
+    "adjust_alpha": ("Correct for testing every prefix", "FA*IR's multiple-testing correction."),
+    "tail_pool": ("Extra tail candidates (0–1000 items)", "Tail items added to the base "
+                  "model's candidates by a second source; 0 = none."),
+    "tail_source": ("Tail candidates from", "Items bought together with the user's items, "
+                    "items with similar text, or both."),
+}  # fmt: skip
+#: Option labels of the fields' choices.
+OPTION_LABELS = {"log_popularity": "log popularity", "cooccurrence": "bought together"}
 
 
 def setting_widgets(col: int, initial: StrategyConfig, box: Any = None) -> StrategyConfig:
@@ -587,20 +619,27 @@ def setting_widgets(col: int, initial: StrategyConfig, box: Any = None) -> Strat
     cls, _ = STRATEGIES[name]
     same = initial.strategy == name  # type: ignore[attr-defined]
     values: dict[str, Any] = {"strategy": name, "pool": initial.pool, "rules": initial.rules}
-    for fname, field in cls.model_fields.items():
+    fields = sorted(  # the strength first: the one control that matters most
+        cls.model_fields.items(), key=lambda kv: (kv[0] != cls.STRENGTH, kv[0] in POOL_FIELDS)
+    )
+    for fname, field in fields:
         if fname in ("strategy", "pool", "rules"):
             continue
         wkey = f"rs_c{col}_{name}_{fname}"
-        label = field.alias or fname
+        label, desc = FIELD_LABELS.get(fname, (fname.replace("_", " "), field.description or ""))
         start = getattr(initial, fname) if same else field.get_default(call_default_factory=True)
         _init(wkey, start)
         ann = field.annotation
-        desc = field.description or ""
         if ann is bool:
             values[fname] = box.checkbox(label, key=wkey, help=desc, disabled=locked)
         elif get_origin(ann) is Literal:
             values[fname] = box.selectbox(
-                label, list(get_args(ann)), key=wkey, help=desc, disabled=locked
+                label,
+                list(get_args(ann)),
+                key=wkey,
+                help=desc,
+                disabled=locked,
+                format_func=lambda v: OPTION_LABELS.get(v, str(v).replace("_", " ")),
             )
         elif ann is float:
             lo, hi = _bounds(field)
@@ -634,11 +673,20 @@ def setting_widgets(col: int, initial: StrategyConfig, box: Any = None) -> Strat
         return initial
 
 
+def human_label(cfg: StrategyConfig) -> str:
+    """A setting as a person reads it: ``"tail boost beta=0.3"``, ``"base order"``."""
+    strategy = getattr(cfg, "strategy", "none")
+    label = cfg.label()
+    if strategy == "none":
+        return label.replace("base", NAMES["none"], 1)
+    return label.replace(strategy, NAMES.get(strategy, strategy.replace("_", " ")), 1)
+
+
 def unique_labels(settings: list[StrategyConfig]) -> list[str]:
     """Column labels from the settings, numbered where two columns share a setting."""
     labels: list[str] = []
     for cfg in settings:
-        label = cfg.label()
+        label = human_label(cfg)
         if label in labels:
             label = f"{label} (#{len(labels) + 1})"
         labels.append(label)
@@ -670,9 +718,9 @@ def _change_style(value: object) -> str:
 
 LIST_COLUMNS = ["rank", "title", "change", "bucket", "conversion", "pop_rank", "price"]
 LIST_COLUMNS += ["category", "why", "reason"]
-#: Rows tall enough for three lines: the grid wraps text only above 4rem, so a title of up to
-#: ~70 characters shows in full in a 1280 px window with three lists side by side.
-LIST_ROW_HEIGHT = 70
+#: Rows tall enough for four lines: the grid wraps text only above 4rem, so a title of up to
+#: ~80 characters shows in full in a 1280 px window with three lists side by side.
+LIST_ROW_HEIGHT = 86
 
 
 def list_table(frame: pd.DataFrame, key: str, height: int | None = None) -> None:
@@ -689,7 +737,7 @@ def list_table(frame: pd.DataFrame, key: str, height: int | None = None) -> None
         styled,
         hide_index=True,
         key=key,
-        height=height or "auto",
+        height=height or 40 + LIST_ROW_HEIGHT * len(shown),  # every row, no inner scroll
         row_height=LIST_ROW_HEIGHT,
         column_config={
             "rank": st.column_config.NumberColumn("#", width=28),

@@ -140,7 +140,7 @@ def test_the_solvers_answer_applies_to_the_swept_column(runs: tuple[str, str]) -
     at = _open()
     at.slider(key="rs_target").set_value(60).run()
     button = at.button(key="rs_solver_apply")
-    assert button.label.startswith("Apply tail_boost beta=") and button.label.endswith(
+    assert button.label.startswith("Apply tail boost beta=") and button.label.endswith(
         "to column 2"
     )
     strength = float(button.label.split("beta=")[1].split(" ")[0])
