@@ -10,6 +10,7 @@ from ltrec.ui.report import report_button
 from ltrec.ui.state import active_dataset, show_error
 from ltrec.ui.widgets import (
     exposure_note,
+    kpi,
     pct,
     require_events,
     table_with_download,
@@ -52,21 +53,10 @@ c[2].metric(
 )
 days = (stats.last_ts - stats.first_ts).days + 1 if stats.first_ts else 0
 c[3].metric("Time span", f"{days:,} days", help=span)
-GINI = "G = Σ (2i − n − 1) x₍ᵢ₎ / (n Σ x), x ascending. 0 = equal, →1 = one item gets everything."
 if exp and stats.gini_exposure is not None:
-    c[4].metric(
-        f"Exposure Gini ({exp})",
-        f"{stats.gini_exposure:.3f}",
-        help="Gini of per-item exposure counts over every catalogue item, zero-exposure items "
-        f"included: {GINI}",
-    )
+    kpi(c[4], "gini_exposure", stats.gini_exposure, note=f"Exposure here: {exp} events.")
 elif stats.gini_buyers is not None:
-    c[4].metric(
-        "Purchase concentration (Gini of buyers)",
-        f"{stats.gini_buyers:.3f}",
-        help="Not exposure: Gini of distinct buyers per item over every catalogue item, "
-        f"items nobody bought included: {GINI}",
-    )
+    kpi(c[4], "gini_buyers", stats.gini_buyers)
 cols = st.columns(max(len(present), 1))
 for col, (t, n) in zip(cols, present.items(), strict=False):
     col.metric(f"{t}s", f"{n:,}", help=f"Number of {t} events in the selected dates.")
@@ -74,30 +64,12 @@ for col, (t, n) in zip(cols, present.items(), strict=False):
 st.subheader("The tail: share of catalogue vs share of exposure and purchases")
 cuts = ", ".join(f"{x:g}" for x in stats.bucket_cuts)
 t = st.columns(3)
-t[0].metric(
-    "Tail share of items",
-    f"{stats.tail_item_share:.1%}",
-    help=f"Share of catalogue items in the tail bucket (cuts {cuts}): items outside the "
-    "smallest top-popularity set that makes that share of interactions.",
-)
+kpi(t[0], "tail_item_share", stats.tail_item_share, note=f"Cuts here: {cuts}.")
 if exp and stats.tail_exposure_share is not None:
-    t[1].metric(
-        f"Tail share of {exp}s",
-        f"{stats.tail_exposure_share:.1%}",
-        help=f"{exp} events on tail items / all {exp} events.",
-    )
+    kpi(t[1], "tail_exposure_share", stats.tail_exposure_share, note=f"Exposure here: {exp}s.")
 elif stats.tail_buyer_share is not None:
-    t[1].metric(
-        "Tail share of buyers",
-        f"{stats.tail_buyer_share:.1%}",
-        help="Distinct buyers of tail items (summed over items) / distinct buyers of all "
-        "items: purchase concentration, not exposure.",
-    )
-t[2].metric(
-    "Tail share of purchases",
-    f"{stats.tail_purchase_share:.1%}",
-    help="purchase events on tail items / all purchase events.",
-)
+    kpi(t[1], "tail_buyer_share", stats.tail_buyer_share)
+kpi(t[2], "tail_purchase_share", stats.tail_purchase_share)
 st.plotly_chart(bucket_share_figure(buckets, height=260), key="fig_ov_buckets")
 
 left, right = st.columns([2, 3])

@@ -11,9 +11,11 @@ from ltrec.app.auth import Right
 from ltrec.charts.metrics import metrics_frame, metrics_table
 from ltrec.charts.rerank import marks_frame, sweep_figure
 from ltrec.config import get_settings
+from ltrec.definitions import fmt, signed_pct
 from ltrec.errors import LtrecError
 from ltrec.ui import auth, studio
 from ltrec.ui.state import active_dataset, empty_state, show_error
+from ltrec.ui.widgets import kpi
 
 st.title("Rerank Studio")
 name = active_dataset()
@@ -56,11 +58,7 @@ except LtrecError as err:
     show_error(err)
     st.stop()
 
-top[2].metric(
-    "Tail share of catalogue",
-    f"{sr.context.tail.mean():.0%}",
-    help="Items in the tail bucket of the run's training popularity.",
-)
+kpi(top[2], "run_tail_item_share", sr.context.tail.mean())
 
 # ------------------------------------------------------------------------------ the user
 url_user = studio.qp("user")
@@ -131,8 +129,8 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
             change = stats.tail_share - base_tail if stats.n else 0.0
             a.metric(
                 "tail share",
-                f"{stats.tail_share:.0%}",
-                f"{change:+.0%} vs base" if i else "the base",
+                fmt("tail_share", stats.tail_share),
+                f"{signed_pct(change)} vs base" if i else "the base",
                 delta_color="normal" if i and change else "off",
                 delta_arrow="auto" if i and change else "off",
                 help="Share of the list on tail items (this list's APLT term).",

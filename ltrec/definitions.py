@@ -409,6 +409,17 @@ METRICS: dict[str, Metric] = _records(
         _APLT,
     ),
     Metric(
+        "run_tail_item_share",
+        "Tail share of items (training)",
+        "catalogue items in the tail bucket of the run's training popularity / all items of "
+        "the run; " + _BUCKETS + " (the data pages measure popularity on all events in view, "
+        "so their tail share of items can differ)",
+        "share",
+        "neutral",
+        "pct",
+        _APLT,
+    ),
+    Metric(
         "tail_buyer_share",
         "Tail share of buyers",
         "distinct buyers of tail items (summed "

@@ -19,6 +19,7 @@ from ltrec.analytics.export import to_csv
 from ltrec.analytics.view import ViewParams
 from ltrec.charts.text import markdown_text
 from ltrec.config import get_settings
+from ltrec.definitions import PCT_COLUMN, metric
 
 ALL = "(all)"
 POP_EVENTS = ["interaction", "view", "cart", "purchase", "impression", "weighted"]
@@ -232,4 +233,26 @@ def table_with_download(
 
 def pct(col: str, help_: str) -> Any:
     """A percentage column with a definition tooltip."""
-    return st.column_config.NumberColumn(col, help=help_, format="percent")
+    return st.column_config.NumberColumn(col, help=help_, format=PCT_COLUMN)
+
+
+def kpi(box: Any, key: str, value: object, *, note: str = "", **kwargs: Any) -> None:
+    """``st.metric`` of a recorded metric: its name as the label, its format, its definition
+    as the help (``note`` adds what this page's number is measured on). Every page shows a
+    KPI through here, so the same number has the same label and format everywhere."""
+    m = metric(key)
+    help_ = f"{m.help}. {note}" if note else m.help
+    box.metric(m.name, m.format(value), help=help_, **kwargs)
+
+
+def metric_column(key: str, label: str | None = None) -> Any:
+    """A table column of a recorded metric: its name (or ``label``), definition and format."""
+    m = metric(key)
+    if m.fmt == "pct":
+        fmt_ = PCT_COLUMN
+    elif m.fmt.endswith("d"):
+        fmt_ = "localized"
+    else:
+        digits = "".join(c for c in m.fmt if c.isdigit()) or "3"
+        fmt_ = f"%.{digits}f"
+    return st.column_config.NumberColumn(label or m.name, help=m.help, format=fmt_)

@@ -37,7 +37,7 @@ def test_overview_kpis_on_demo(demo) -> None:
     assert not at.exception, at.exception
     m = _metrics(at)
     assert int(m["Users"].replace(",", "")) > 0 and int(m["Items"].replace(",", "")) > 0
-    assert "Tail share of items" in m and m["Exposure Gini (impression)"].startswith("0.")
+    assert "Tail share of items" in m and m["Exposure Gini"].startswith("0.")
     assert all(x.help for x in at.metric)  # every number's definition one hover away
     assert len(at.get("plotly_chart")) == 2
 
@@ -131,7 +131,7 @@ def test_overview_on_demo_shows_every_stage(demo) -> None:
         "carts",
         "purchases",
     ]
-    assert "Tail share of impressions" in m
+    assert "Tail share of exposure" in m  # the record's name; its help says impressions
     assert not any(EXPOSURE_SENTENCE in i.value for i in at.info)
     series = _chart_texts(at)
     assert any(s.startswith("impression (Gini") for s in series)
