@@ -15,6 +15,7 @@ PAGES = [
     st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
     st.Page("app_pages/long_tail.py", title="Long Tail", icon=":material/show_chart:"),
     st.Page("app_pages/segments.py", title="Segments", icon=":material/groups:"),
+    st.Page("app_pages/opportunities.py", title="Opportunities", icon=":material/lightbulb:"),
     st.Page("app_pages/model_lab.py", title="Model Lab", icon=":material/model_training:"),
     st.Page("app_pages/rerank_studio.py", title="Rerank Studio", icon=":material/tune:"),
     st.Page("app_pages/feedback_loop.py", title="Feedback Loop", icon=":material/autorenew:"),

@@ -24,7 +24,8 @@ try:
     stats = cache.view("stats", name, params)
     buckets = cache.view("bucket_table", name, params)
     lz = cache.view("lorenz", name, params)
-    gems = cache.view("hidden_gems", name, params)
+    boost = cache.view("boost_candidates", name, params)  # the one "candidates to boost"
+    gems = boost.gems  # uncapped: the table shows its first 10
 except LtrecError as err:
     show_error(err)
     st.stop()
@@ -131,5 +132,7 @@ with right:
         )
 
 st.subheader("What to look at next")
-for p in next_steps(stats, gems):
-    st.page_link(p.page, label=p.text, icon="➡️")
+# the view travels with the link (dataset, cuts, dates): the counts agree on the next page
+keep = {k: st.query_params[k] for k in ("ds", "cuts", "from", "to") if k in st.query_params}
+for p in next_steps(stats, gems, boost):
+    st.page_link(p.page, label=p.text, icon="➡️", query_params=keep)

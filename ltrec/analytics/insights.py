@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ltrec.analytics.conversion import HiddenGems
+from ltrec.analytics.conversion import GemsConfig, HiddenGems
 from ltrec.analytics.stats import DatasetStats
+
+if TYPE_CHECKING:  # a type only: the module imports scipy
+    from ltrec.analytics.opportunities import BoostCandidates
 
 
 @dataclass
@@ -16,9 +20,21 @@ class Pointer:
     page: str
 
 
-def next_steps(stats: DatasetStats, gems: HiddenGems | None = None) -> list[Pointer]:
-    """Suggestions ordered by how much they matter for this dataset."""
+#: The page that lists the items to boost and the neglected categories.
+OPPORTUNITIES = "app_pages/opportunities.py"
+
+
+def next_steps(
+    stats: DatasetStats, gems: HiddenGems | None = None, boost: BoostCandidates | None = None
+) -> list[Pointer]:
+    """Suggestions ordered by how much they matter for this dataset.
+
+    With ``boost`` (:func:`ltrec.analytics.opportunities.boost_candidates`), the candidates are
+    counted from it, in full, and the pointer leads to the Opportunities page.
+    """
     out: list[Pointer] = []
+    if boost is not None:
+        return _with_boost(stats, gems, boost)
     exp = stats.exposure_event
     if exp is None or stats.tail_exposure_share is None or stats.gini_exposure is None:
         return _without_exposure(stats, gems, out)
@@ -62,6 +78,43 @@ def next_steps(stats: DatasetStats, gems: HiddenGems | None = None) -> list[Poin
     return out
 
 
+def _with_boost(
+    stats: DatasetStats, gems: HiddenGems | None, boost: BoostCandidates
+) -> list[Pointer]:
+    """The pointers, the candidates' one replaced by "N candidates to boost" (Opportunities)."""
+    out = [p for p in next_steps(stats, gems) if p.page != _SEGMENTS.page]
+    out = [p for p in out if "candidates to boost" not in p.text and p.text != _alt_text(gems)]
+    if boost.count:
+        if boost.basis == "conversion":
+            what = (
+                f"tail items that convert at least {GemsConfig().min_lift:g}x the shop average "
+                "while rarely shown"
+            )
+        else:
+            what = boost.label[0].lower() + boost.label[1:]
+        at = 1 if out and stats.exposure_event is not None else 0
+        out.insert(at, Pointer(f"{boost.count:,} candidates to boost: {what}.", OPPORTUNITIES))
+    profile = stats.profile
+    if profile is not None and (profile.has_categories or profile.has_brands):
+        groups = "categories" if profile.has_categories else "brands"
+        out.append(
+            Pointer(
+                f"See which {groups} get less exposure than their share of the catalogue, "
+                "and how they convert."
+                if stats.exposure_event is not None
+                else f"See which {groups} sell less than their share of the catalogue.",
+                OPPORTUNITIES,
+            )
+        )
+    out.append(_SEGMENTS)
+    return out
+
+
+def _alt_text(gems: HiddenGems | None) -> str | None:
+    alt = gems.alternative if gems is not None else None
+    return f"{alt.label}: {len(alt.frame)} items to look at." if alt is not None else None
+
+
 _SEGMENTS = Pointer(
     "See which customer segments buy from the tail, with confidence intervals.",
     "app_pages/segments.py",
@@ -82,8 +135,6 @@ def _without_exposure(
         )
     alt = gems.alternative if gems is not None else None
     if alt is not None and len(alt.frame):
-        out.append(
-            Pointer(f"{alt.label}: {len(alt.frame)} items to look at.", "app_pages/long_tail.py")
-        )
+        out.append(Pointer(_alt_text(gems) or "", "app_pages/long_tail.py"))
     out.append(_SEGMENTS)
     return out

@@ -65,6 +65,21 @@ def _gems(store: Store, p: ViewParams) -> conversion.HiddenGems:
     return conversion.hidden_gems(store, p.scope(), p.buckets())
 
 
+def _boost(store: Store, p: ViewParams) -> Any:
+    from ltrec.analytics.opportunities import boost_candidates  # it imports ViewParams
+
+    return boost_candidates(store, p)
+
+
+def _opportunities(by: str | None) -> Callable[[Store, ViewParams], Any]:
+    def run(store: Store, p: ViewParams) -> Any:
+        from ltrec.analytics.opportunities import opportunities
+
+        return opportunities(store, by, p)
+
+    return run
+
+
 def _funnel(store: Store, p: ViewParams) -> segments.SegmentFunnel:
     if p.segment is None:
         raise ConfigError("choose a segment dimension")
@@ -85,6 +100,11 @@ VIEWS: dict[str, Callable[[Store, ViewParams], Any]] = {
     "item_conversion": lambda s, p: conversion.item_conversion(s, p.scope(), p.buckets()),
     "hidden_gems": _gems,
     "tail_buyers": lambda s, p: conversion.tail_buyers(s, p.scope(), p.buckets()),
+    # the Overview's "N candidates to boost" and the Opportunities page: one definition
+    "boost_candidates": _boost,
+    "opportunities_category": _opportunities("category"),
+    "opportunities_brand": _opportunities("brand"),
+    "opportunities_none": _opportunities(None),
 }
 
 

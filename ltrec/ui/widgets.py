@@ -107,6 +107,7 @@ def view_controls(
     category: bool = True,
     segments: list[str] | None = None,
     container: Any = None,
+    category_help: str | None = None,
 ) -> ViewParams:
     """Draw the controls of a page (in ``container``, default the sidebar) and return the view.
 
@@ -114,6 +115,8 @@ def view_controls(
         page: a short page name, used to keep widget keys apart between pages.
         meta: :func:`ltrec.ui.cache.dataset_meta` of the dataset (categories, time span).
         segments: segment dimensions to offer (the Segments page), or None for no such control.
+        category_help: the category control's help, when the page's filter means something
+            else than "buckets are recomputed inside it".
     """
     box = container or st.sidebar
     default = ViewParams()
@@ -176,7 +179,7 @@ def view_controls(
         _init(wk, init if init in options else ALL)
         if st.session_state[wk] not in options:  # a category of the previous dataset
             st.session_state[wk] = ALL
-        chosen = box.selectbox("Category", options, key=wk, help=HELP["cat"])
+        chosen = box.selectbox("Category", options, key=wk, help=category_help or HELP["cat"])
         cat = None if chosen == ALL else chosen
         _set_or_drop("cat", cat)
     # segment dimension
