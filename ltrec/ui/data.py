@@ -48,6 +48,7 @@ from ltrec.store.importing import (
 from ltrec.store.privacy import ENV_KEY
 from ltrec.store.profile import DatasetProfile
 from ltrec.ui import auth, state
+from ltrec.ui.widgets import metric_column
 
 CHUNK = 1 << 20
 ROLES = ("events", "items", "users")
@@ -790,20 +791,10 @@ def datasets_section() -> None:
         frame.dropna(axis=1, how="all"),
         hide_index=True,
         column_config={
-            "tail_items": st.column_config.NumberColumn(
-                "tail % of items", format="percent", help="Share of catalogue items in the tail."
-            ),
-            "tail_exposure": st.column_config.NumberColumn(
-                "tail % of exposure",
-                format="percent",
-                help="Tail items' share of exposure events (impressions, else views; blank "
-                "when the data has neither: exposure is not measured there).",
-            ),
-            "gini": st.column_config.NumberColumn(
-                "exposure Gini",
-                format="%.3f",
-                help="G = Σ (2i − n − 1) x₍ᵢ₎ / (n Σ x) over every catalogue item.",
-            ),
+            # the Overview's KPIs, under the same names and definitions
+            "tail_items": metric_column("tail_item_share"),
+            "tail_exposure": metric_column("tail_exposure_share"),
+            "gini": metric_column("gini_exposure"),
         },
     )
     active = state.active_dataset()
