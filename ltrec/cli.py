@@ -273,12 +273,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         k=args.k,
         progress=None if args.json else lambda done, msg: _progress(msg, done),
         data_dir=args.data_dir,
+        engine=args.engine or "local",
     )
     out = result.to_dict()
     if args.json:
         _print_json(out)
     else:
-        print(f"run {out['run_id']} ({args.model}, {out['train_seconds']:.1f} s to train)")
+        where = f" on {args.engine}" if args.engine not in (None, "local") else ""
+        print(f"run {out['run_id']} ({args.model}, {out['train_seconds']:.1f} s to train{where})")
         for name, v in out["metrics"].items():
             print(_metric_line(name, v))
     return 0
@@ -303,6 +305,7 @@ def _train_all_data(args: argparse.Namespace) -> int:
         from_run=args.from_run,
         progress=None if args.json else lambda done, msg: _progress(msg, done),
         data_dir=args.data_dir,
+        engine=args.engine,
     )
     out = result.to_dict()
     if args.json:
@@ -447,6 +450,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         k=args.k,
         data_dir=args.data_dir,
         allow_stale=args.allow_stale,
+        **({} if args.engine == "local" else {"engine": args.engine}),
     )
     if args.json:
         _print_json(out)
@@ -836,6 +840,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluation split setting, e.g. test_share=0.1 or target_events=cart,purchase",
     )
     p.add_argument("--k", type=_positive_int, default=10, help="list length evaluated")
+    p.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default=None,
+        help="where to fit: local (default) or spark (ALS on Spark MLlib; LTREC_SPARK_MASTER; "
+        "README: Spark). With --from-run: the source run's engine by default",
+    )
     p.add_argument("--json", action="store_true")
 
     p = add("runs", cmd_runs, "list the saved model runs of a dataset")
@@ -878,6 +889,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=_positive_int, default=10)
     p.add_argument("--rerank", metavar="JSON", help=_RERANK_HELP)
     p.add_argument("--allow-stale", action="store_true", help=_STALE_HELP)
+    p.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="spark: score and re-rank every user on Spark in partitions, write a Parquet "
+        "folder (README: Spark)",
+    )
     p.add_argument("--json", action="store_true")
     p = add(
         "tune",

@@ -84,10 +84,37 @@ class Settings(BaseSettings):
         None, description="Where DuckDB spills (None: DuckDB's default beside the database)."
     )
     duckdb_threads: int | None = Field(None, ge=1, le=1024, description="DuckDB's threads.")
+    ann_min_items: int = Field(
+        200_000,
+        ge=0,
+        le=10**9,
+        description="Catalogues with at least this many items get an approximate nearest-"
+        "neighbour index at training (inner-product models: ALS, two-tower), used for their "
+        "candidate retrieval (ltrec.models.ann); 0: never, every list exact.",
+    )
     external_dirs: tuple[Path, ...] = Field(
         (),
         description="Folders besides the data directory that external-engine TOML files may "
         'name paths in (JSON list, e.g. LTREC_EXTERNAL_DIRS=\'["/srv/warehouse"]\').',
+    )
+    # --engine spark (train, export; README: Spark). Read only when a command starts Spark.
+    spark_master: str = Field(
+        "local[*]",
+        min_length=1,
+        max_length=500,
+        description="Where `--engine spark` runs: local[N] (N cores of this machine), "
+        "spark://host:7077, yarn, k8s://... (a running session is reused as it is).",
+    )
+    spark_driver_memory: str | None = Field(
+        None,
+        pattern=r"^[0-9]{1,6}[kmgt]?$",
+        description="spark.driver.memory, e.g. 4g: the driver collects the factors and the "
+        "interaction matrix of the run (None: Spark's default, 1g).",
+    )
+    spark_config: dict[str, str] = Field(
+        default_factory=dict,
+        description='More Spark settings (JSON object), e.g. LTREC_SPARK_CONFIG=\'{"spark.'
+        'executor.memory": "8g", "spark.sql.shuffle.partitions": "400"}\'.',
     )
 
     @field_validator("bucket_cuts")

@@ -369,12 +369,20 @@ def export_lists(
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Every user's list of a run to a file (``ltrec export``): ``k``, ``batch_size`` and
-    ``allow_stale`` in ``kwargs``."""
+    ``allow_stale`` in ``kwargs``; ``engine="spark"``: scored and re-ranked on Spark
+    (:func:`ltrec.app.spark_export.export_spark`, Parquet)."""
     from ltrec.app.pipeline import RecSession
 
     stale_ok = bool(kwargs.pop("allow_stale", False))
+    engine = kwargs.pop("engine", "local")
 
     def _export() -> dict[str, Any]:
+        if engine == "spark":
+            from ltrec.app.spark_export import export_spark
+
+            return export_spark(
+                dataset, run_id, out, config, data_dir=data_dir, allow_stale=stale_ok, **kwargs
+            )
         session = RecSession.open(
             dataset, run_id, config, data_dir=data_dir, allow_stale=stale_ok
         )

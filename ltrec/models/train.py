@@ -327,13 +327,15 @@ def train(
     n_boot: int = 200,
     progress: Progress | None = None,
     data_dir: Path | str | None = None,
+    engine: str = "local",
 ) -> TrainResult:
     """Validate the config, build the data, fit, evaluate on the split and save a run.
 
     Holds the dataset's training lock throughout: a second concurrent training on the same
-    dataset fails at once with :class:`TrainingBusyError`.
+    dataset fails at once with :class:`TrainingBusyError`. ``engine="spark"`` fits ALS on
+    Spark MLlib (:mod:`ltrec.models.spark_als`); the run is the same, with ``params.engine``.
     """
-    model = make_model(model_name, params)  # bad params fail before any work
+    model = _on_engine(make_model(model_name, params), engine, data_dir)  # fail before work
     with training_lock(dataset, data_dir):
         data, import_id, seconds = _load_and_fit(
             dataset,
@@ -357,11 +359,28 @@ def train(
                 "data_import_id": import_id,
                 # Keras models: why they cannot beat popularity on this data (None: they do).
                 "data_note": getattr(model, "data_note_", None),
+                **_engine_params(model, engine),
             },
             data_dir=data_dir,
         )
         report(progress, 1.0, f"saved run {run.run_id}")
     return TrainResult(run, model, result, data, seconds)
+
+
+def _on_engine(model: Recommender, engine: str, data_dir: Path | str | None) -> Recommender:
+    """``model`` as fitted on ``engine`` (``local``: itself; ``spark``: Spark MLlib's ALS)."""
+    if engine == "local":
+        return model
+    from ltrec.models.spark_als import engine_model
+
+    return engine_model(model, engine, data_dir=data_dir)
+
+
+def _engine_params(model: Recommender, engine: str) -> dict[str, Any]:
+    """The manifest's ``params`` with ``engine`` recorded (empty: a local fit, nothing added)."""
+    if engine == "local":
+        return {}
+    return {"params": {**model.config.model_dump(mode="json"), "engine": engine}}
 
 
 def _source(dataset: str, from_run: str, data_dir: Path | str | None) -> dict[str, Any]:
@@ -396,8 +415,11 @@ def train_all_data(
     from_run: str | None = None,
     progress: Progress | None = None,
     data_dir: Path | str | None = None,
+    engine: str | None = None,
 ) -> TrainResult:
     """Fit on every event of the dataset (no hold-out) and save it as an all-data run.
+
+    ``engine`` None: the source run's (``params.engine``), else local.
 
     With ``from_run`` (an evaluation run of the same dataset) the model and its params come
     from that run, ``params`` override single params, and the run's figures are recorded as
@@ -418,6 +440,9 @@ def train_all_data(
             )
         model_name = source["model"]
         merged = {**source["params"], **dict(params or {})}
+        # the engine is where the source was fitted, not a model param
+        source_engine = merged.pop("engine", "local")
+        engine = engine or str(source_engine)
     elif model_name is None:
         raise BadInputError(
             "name the model (--model) or the evaluation run to take it from (--from-run)",
@@ -425,7 +450,8 @@ def train_all_data(
         )
     else:
         merged = dict(params or {})
-    model = make_model(model_name, merged)  # bad params fail before any work
+    engine = engine or "local"
+    model = _on_engine(make_model(model_name, merged), engine, data_dir)  # fail before work
     keep_seen = None
     if source is not None and source.get("split_config"):
         keep_seen = bool(source["split_config"].get("keep_seen", False))
@@ -456,6 +482,7 @@ def train_all_data(
                 "from_run": from_run,
                 "overrides": dict(params or {}),
                 "source": source,
+                **_engine_params(model, engine),
             },
             data_dir=data_dir,
         )
