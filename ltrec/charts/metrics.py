@@ -41,6 +41,53 @@ def _interval(low: object, high: object, digits: int = 3) -> str:
     return f"[{_fmt(low, digits)}, {_fmt(high, digits)}]"
 
 
+def _metric_label(key: str) -> str:
+    """``"ndcg@10"`` -> ``"NDCG@10"`` (the definitions' name; the key when it has none)."""
+    from ltrec.definitions import METRICS
+
+    base, _, k = key.partition("@")
+    rec = METRICS.get(base)
+    return key if rec is None else rec.label(int(k) if k.isdigit() else None)
+
+
+def change_words(
+    key: str,
+    delta: float | None,
+    low: float | None,
+    high: float | None,
+    base: float | None,
+    higher_is_better: bool | None = None,
+) -> str:
+    """A change against the base in words, from its paired 95% interval (no p-values):
+    ``"clearly better: +12.0% NDCG@10 [+8.0%, +16.0%]"`` when the interval excludes 0,
+    ``"no detectable difference: +1.0% NDCG@10 [-2.0%, +4.0%]"`` when it contains 0.
+
+    Changes are relative to the base value (absolute when the base is 0); a metric without a
+    direction (e.g. overlap) says "clearly higher/lower".
+    """
+    from ltrec.definitions import signed_pct
+
+    if delta is None or pd.isna(delta):
+        return ""
+    up = HIGHER_IS_BETTER.get(base_name(key)) if higher_is_better is None else higher_is_better
+    scale = abs(float(base)) if base is not None and not pd.isna(base) and base != 0 else None
+    parts = [delta, low, high]
+    if scale is not None:
+        text = [signed_pct(None if x is None or pd.isna(x) else x / scale) for x in parts]
+    else:
+        text = ["–" if x is None or pd.isna(x) else f"{float(x):+.3g}" for x in parts]
+    interval = f" [{text[1]}, {text[2]}]" if None not in (low, high) else ""
+    number = f"{text[0]} {_metric_label(key)}{interval}"
+    no_interval = low is None or high is None or pd.isna(low) or pd.isna(high)
+    if no_interval:
+        return f"no interval: {number}"
+    if low <= 0 <= high or delta == 0:
+        return f"no detectable difference: {number}"
+    if up is None:
+        return f"clearly {'higher' if delta > 0 else 'lower'}: {number}"
+    return f"clearly {'better' if (delta > 0) == up else 'worse'}: {number}"
+
+
 def metrics_frame(
     results: Mapping[str, EvalResult],
     deltas: pd.DataFrame | None = None,
@@ -70,7 +117,9 @@ def metrics_frame(
                 continue
             mv = res.metrics[m]
             row = {"metric": m, "setting": setting, **mv.to_dict()}
-            row.update(dict.fromkeys(["delta", "delta_low", "delta_high", "rel_delta"]))
+            row.update(
+                dict.fromkeys(["delta", "delta_low", "delta_high", "rel_delta", "delta_base"])
+            )
             row.update({"p_value": None, "better": None})
             if d is not None and (setting, m) in d.index:
                 x = d.loc[(setting, m)]
@@ -80,6 +129,7 @@ def metrics_frame(
                     delta_low=x["low"],
                     delta_high=x["high"],
                     rel_delta=x["rel_delta"],
+                    delta_base=x["base"],
                     p_value=x["p_value"],
                     better=None if x["delta"] == 0 else bool((x["delta"] > 0) == up),
                 )
@@ -90,8 +140,9 @@ def metrics_frame(
 def metrics_table(frame: pd.DataFrame, *, height: int | None = None) -> go.Figure:
     """A table figure of :func:`metrics_frame`: metric, setting, value [interval], change.
 
-    Changes that are better (by the metric's direction) are green, worse red; a change whose
-    paired interval contains 0 is grey, whatever its sign.
+    Changes are words with the relative change and its paired 95% interval
+    (:func:`change_words`, never a p-value). Better changes (by the metric's direction) are
+    green, worse red; a change whose paired interval contains 0 is grey, whatever its sign.
     """
     if frame.empty:
         return go.Figure(layout={"title": "No results to compare"})
@@ -101,9 +152,13 @@ def metrics_table(frame: pd.DataFrame, *, height: int | None = None) -> go.Figur
             deltas.append("base" if r["better"] is None and _is_base(frame, r) else "")
             colours.append("white")
             continue
-        rel = "" if pd.isna(r["rel_delta"]) else f" ({r['rel_delta']:+.1%})"
-        p = "" if pd.isna(r["p_value"]) else f", p={r['p_value']:.3g}"
-        deltas.append(f"{r['delta']:+.4f}{rel} {_interval(r['delta_low'], r['delta_high'])}{p}")
+        base = r.get("delta_base")
+        if base is None or pd.isna(base):  # a frame without the base value: from rel_delta
+            rel = r["rel_delta"]
+            base = r["delta"] / rel if rel is not None and not pd.isna(rel) and rel else None
+        deltas.append(
+            change_words(r["metric"], r["delta"], r["delta_low"], r["delta_high"], base)
+        )
         crosses = (
             not pd.isna(r["delta_low"])
             and not pd.isna(r["delta_high"])
@@ -118,6 +173,7 @@ def metrics_table(frame: pd.DataFrame, *, height: int | None = None) -> go.Figur
         f"{_fmt(m)} {_interval(lo, hi)}"
         for m, lo, hi in zip(frame["mean"], frame["low"], frame["high"], strict=True)
     ]
+    labels = [_metric_label(m) for m in frame["metric"]]
     helps = [HELP.get(base_name(m), "") for m in frame["metric"]]
     fig = go.Figure(
         go.Table(
@@ -128,7 +184,7 @@ def metrics_table(frame: pd.DataFrame, *, height: int | None = None) -> go.Figur
             },
             cells={
                 "values": [
-                    frame["metric"].tolist(),
+                    labels,
                     html_texts(frame["setting"].astype(str)),
                     values,
                     frame["n"].tolist(),
@@ -138,7 +194,7 @@ def metrics_table(frame: pd.DataFrame, *, height: int | None = None) -> go.Figur
                 "align": "left",
                 "fill_color": [["white"] * len(frame)] * 4 + [colours] + [["white"] * len(frame)],
             },
-            columnwidth=[90, 110, 150, 50, 230, 260],
+            columnwidth=[80, 110, 140, 40, 300, 230],
         )
     )
     fig.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, height=height)
@@ -151,16 +207,25 @@ def _is_base(frame: pd.DataFrame, row: pd.Series) -> bool:
     return len(with_delta) > 0 and row["setting"] not in with_delta
 
 
+#: Relative changes beyond +-REL_CAP are drawn at the cap (a triangle pointing on) with their
+#: value written beside them, so one metric moving by thousands of percent does not flatten
+#: the others to a dot at 0.
+REL_CAP = 1.0
+
+
 def delta_chart(deltas: pd.DataFrame, *, relative: bool = True, height: int = 420) -> go.Figure:
     """Forest chart of changes against the base: one marker per (metric, setting), with the
-    paired 95% interval as error bars; green where better, red where worse, grey when the
-    interval contains 0.
+    paired 95% interval as error bars and the change written beside it; green where better,
+    red where worse, grey when the interval contains 0.
 
     Args:
         deltas: :func:`ltrec.evaluation.compare_many` (or :func:`compare`) output.
         relative: plot the change as a share of the base value (metrics on different scales
-            then fit one axis); intervals are scaled by the same base.
+            then fit one axis); intervals are scaled by the same base, and markers and bars
+            are capped at +-:data:`REL_CAP` (the label keeps the true value).
     """
+    from ltrec.definitions import signed_pct
+
     fig = go.Figure()
     if deltas is None or deltas.empty:
         fig.update_layout(title="No settings to compare with the base")
@@ -169,47 +234,62 @@ def delta_chart(deltas: pd.DataFrame, *, relative: bool = True, height: int = 42
     if "setting" not in df.columns:
         df["setting"] = "setting"
     scale = df["base"].abs().where(df["base"].abs() > 0) if relative else pd.Series(1.0, df.index)
+    capped_any = False
     for setting, g in df.groupby("setting", sort=False):
         s = scale.loc[g.index]
-        x = g["delta"] / s
-        lo = (g["low"].astype(float) / s).fillna(x)
-        hi = (g["high"].astype(float) / s).fillna(x)
+        raw = (g["delta"] / s).astype(float)
+        lo = (g["low"].astype(float) / s).fillna(raw)
+        hi = (g["high"].astype(float) / s).fillna(raw)
+        cap = REL_CAP if relative else np.inf
+        x = raw.clip(-cap, cap)
+        lo, hi = lo.clip(-cap, cap), hi.clip(-cap, cap)
+        capped = (raw.abs() > cap).to_numpy()
+        capped_any = capped_any or bool(capped.any())
         sig = ~((g["low"].astype(float) <= 0) & (g["high"].astype(float) >= 0))
         up = g["higher_is_better"].astype(bool)
         better = (g["delta"] > 0) == up
         colour = np.where(~sig | (g["delta"] == 0), NEUTRAL, np.where(better, GOOD, BAD))
+        symbol = np.where(
+            capped, np.where(raw > 0, "triangle-right", "triangle-left"), "circle"
+        )
+        text = [
+            signed_pct(v) if relative else f"{v:+.3f}" for v in raw.to_numpy(dtype=float)
+        ]
         fig.add_trace(
             go.Scatter(
                 x=x.astype(float).tolist(),
-                y=g["metric"].tolist(),
-                mode="markers",
+                y=[_metric_label(m) for m in g["metric"]],
+                mode="markers+text",
+                text=text,
+                textposition="top center",
                 name=html_text(setting),
-                marker={"color": colour.tolist(), "size": 9},
+                marker={"color": colour.tolist(), "size": 10, "symbol": symbol.tolist()},
                 error_x={
                     "type": "data",
                     "symmetric": False,
-                    "array": (hi - x).astype(float).tolist(),
-                    "arrayminus": (x - lo).astype(float).tolist(),
+                    "array": (hi - x).astype(float).clip(lower=0).tolist(),
+                    "arrayminus": (x - lo).astype(float).clip(lower=0).tolist(),
                 },
-                customdata=np.stack(
-                    [g["value"], g["base"], g["p_value"].astype(float)], axis=1
-                ).tolist(),
+                customdata=np.stack([g["value"], g["base"]], axis=1).tolist(),
                 hovertemplate=(
-                    "%{y}: %{x:+.2"
-                    + ("%" if relative else "f")
-                    + "}<br>value %{customdata[0]:.4f} vs base %{customdata[1]:.4f}"
-                    "<br>p = %{customdata[2]:.3g}<extra>%{fullData.name}</extra>"
+                    "%{y}: %{text}<br>value %{customdata[0]:.4f} vs base %{customdata[1]:.4f}"
+                    "<extra>%{fullData.name}</extra>"
                 ),
             )
         )
     fig.add_vline(x=0, line_color=NEUTRAL, line_dash="dot")
+    title = "change vs base" + (" (relative)" if relative else "")
+    if capped_any:
+        title += f"; beyond ±{REL_CAP:.0%} drawn at the edge (▶ ◀), value written"
     fig.update_layout(
         height=height,
-        xaxis_title="change vs base" + (" (relative)" if relative else ""),
+        xaxis_title=title,
         xaxis_tickformat="+.0%" if relative else "+.3f",
         yaxis={"autorange": "reversed"},
         margin={"l": 10, "r": 10, "t": 30, "b": 40},
     )
+    if capped_any:
+        fig.update_xaxes(range=[-REL_CAP * 1.25, REL_CAP * 1.25])
     return fig
 
 
