@@ -19,8 +19,10 @@ Rules fixed here for every caller:
   :func:`popularity_buckets`); names from :func:`bucket_names`, colours from
   :data:`BUCKET_COLOURS`.
 * **List overlap**: ``|L ∩ B| / max(|L|, |B|)``, symmetric, in [0, 1].
-* **Exposure**: impressions when the data has them, else views (:func:`exposure_event`);
-  conversion of exposure is per exposure event of that type.
+* **Exposure**: impressions when the data has them, else views (:func:`exposure_event`).
+* **Conversion**: per (user, item) pair, view -> purchase = pairs with a purchase / pairs that
+  reached the view stage (``view_purchase``; likewise ``view_cart``, ``cart_purchase``), on every
+  page, whatever the exposure event; shrunk per item by an empirical-Bayes Beta prior.
 * **Item text**: ``title. category path. brand. description`` (:func:`item_text`).
 """
 
@@ -458,8 +460,9 @@ METRICS: dict[str, Metric] = _records(
     ),
     Metric(
         "view_cart",
-        "View → cart",
-        "(user, item) pairs with a cart / pairs with a view",
+        "view → cart",
+        "(user, item) pairs that reached cart (carted or bought) / pairs that reached view "
+        "(viewed, carted or bought)",
         "share",
         "higher",
         "pct",
@@ -467,8 +470,8 @@ METRICS: dict[str, Metric] = _records(
     ),
     Metric(
         "cart_purchase",
-        "Cart → purchase",
-        "(user, item) pairs with a purchase / pairs with a cart",
+        "cart → purchase",
+        "(user, item) pairs with a purchase / pairs that reached cart (carted or bought)",
         "share",
         "higher",
         "pct",
@@ -476,17 +479,9 @@ METRICS: dict[str, Metric] = _records(
     ),
     Metric(
         "view_purchase",
-        "View → purchase",
-        "(user, item) pairs with a purchase / pairs with a view",
-        "share",
-        "higher",
-        "pct",
-        _WILSON,
-    ),
-    Metric(
-        "exposure_conversion",
-        "Conversion per exposure",
-        "purchase events / exposure events (impressions when the data has them, else views)",
+        "view → purchase",
+        "(user, item) pairs with a purchase / pairs that reached view (viewed, carted or "
+        "bought), whatever the exposure event",
         "share",
         "higher",
         "pct",

@@ -8,13 +8,9 @@ import plotly.graph_objects as go
 from ltrec.analytics.segments import ALL, SegmentFunnel
 from ltrec.charts.longtail import TAIL_COLOUR
 from ltrec.charts.text import html_text, html_texts
-from ltrec.definitions import bucket_colour
+from ltrec.definitions import METRICS, bucket_colour
 
-RATES = {
-    "view_cart": "view → cart",
-    "cart_purchase": "cart → purchase",
-    "view_purchase": "view → purchase",
-}
+RATES = {r: METRICS[r].name for r in ("view_cart", "cart_purchase", "view_purchase")}
 
 
 def funnel_figure(sf: SegmentFunnel, rate: str = "view_purchase", height: int = 420) -> go.Figure:
