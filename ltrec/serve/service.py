@@ -349,6 +349,7 @@ class Service:
             "events": {
                 "last_seq": self.log.last_seq,
                 "pending": len(self.log.pending),
+                "fsyncs": self.log.fsyncs,
                 "flushed": f.flushed,
                 "last_flush_s": round(f.last_flush_s, 4),
                 "store_busy": f.busy,

@@ -186,3 +186,16 @@ def test_explicit_ids_and_unknown_ids(tmp_path: Path) -> None:
         ex.stop(tmp_path, "demo")
     with pytest.raises(NotFoundError, match="dataset 'other' has no experiments"):
         ex.load_experiment(tmp_path, "other")
+
+
+def test_deleting_the_dataset_log_removes_its_experiments(tmp_path: Path) -> None:
+    from ltrec.serve.events import dropping_log, wal_path
+
+    ab = ex.parse_arms(["control={}", f"boost={BOOST}"])
+    ex.begin(tmp_path, "demo", ab, (0.5, 0.5))
+    ex.begin(tmp_path, "other", ab, (0.5, 0.5))
+    wal_path("demo", tmp_path).write_bytes(b"")
+    with dropping_log("demo", tmp_path):
+        pass
+    assert ex.experiments(tmp_path, "demo") == []
+    assert len(ex.experiments(tmp_path, "other")) == 1  # another dataset's are kept
