@@ -48,7 +48,7 @@ ENGINES = ("local", "spark")
 SPARK_MODELS = ("als",)
 #: What to install for ``--engine spark`` (the extra pins pyspark; Spark needs Java 17).
 INSTALL_HINT = (
-    "pip install 'ltrec[spark]' (pyspark 4.3) and a Java 17 runtime "
+    "pip install -e '.[spark]' in the ltrec checkout (pyspark 4.3) and a Java 17 runtime "
     "(e.g. apt-get install openjdk-17-jre-headless), with java on PATH or JAVA_HOME set"
 )
 
@@ -95,9 +95,52 @@ def check_engine(engine: str, model: str | None = None) -> str:
     return engine
 
 
-def spark_session(data_dir: Path | str | None = None, master: str | None = None) -> Any:
+def check_local(dataset: str, data_dir: Path | str | None = None) -> None:
+    """Refuse (exit 2) a dataset defined by a TOML (its events live on the engine): a run needs
+    the dataset's local store (its vocabulary, split, history and staleness), so Spark trains a
+    local dataset, e.g. the external dataset's sample, on the external dataset's cluster."""
+    from ltrec.store.connect import exists
+    from ltrec.store.external import is_external, sample_name
+
+    if exists(dataset, data_dir) or not is_external(dataset, data_dir):
+        return
+    raise BadInputError(
+        f"'{dataset}' lives on an external engine: --engine spark trains on a local dataset "
+        "(the run needs its store for ids, split, history and staleness)",
+        hint=f"fetch a sample (`ltrec sample {dataset} --events N`) and train "
+        f"`ltrec train {sample_name(dataset)} --model als --engine spark`: it runs on "
+        f"{dataset}.toml's [spark] cluster",
+    )
+
+
+def _source_spark(dataset: str | None, data_dir: Path | str | None) -> Any:
+    """The ``[spark]`` section of the external dataset that ``dataset`` was sampled from (its
+    cluster), or None for a dataset of its own."""
+    if dataset is None:
+        return None
+    from ltrec.store.connect import connect, exists, read_meta
+    from ltrec.store.external import is_external, load_config
+
+    if not exists(dataset, data_dir):
+        return None
+    con = connect(dataset, Path(data_dir) if data_dir is not None else None)
+    try:
+        source = str(read_meta(con).get("source", ""))
+    finally:
+        con.close()
+    name = source.removeprefix("external:")
+    if not source.startswith("external:") or not is_external(name, data_dir):
+        return None
+    cfg = load_config(name, data_dir)
+    return cfg.spark if cfg.backend == "pyspark" else None
+
+
+def spark_session(
+    data_dir: Path | str | None = None, master: str | None = None, dataset: str | None = None
+) -> Any:
     """The Spark session ``--engine spark`` uses: the running one when there is one (a
-    notebook's, the tests'), else one built from the settings (``LTREC_SPARK_MASTER``,
+    notebook's, the tests'); for the sample of an external Spark dataset, its TOML's ``[spark]``
+    master and settings; else one built from the settings (``LTREC_SPARK_MASTER``,
     ``LTREC_SPARK_DRIVER_MEMORY``, ``LTREC_SPARK_CONFIG``; README: Spark), its warehouse and
     scratch space in the data directory."""
     check_spark()
@@ -108,6 +151,7 @@ def spark_session(data_dir: Path | str | None = None, master: str | None = None)
         return active
     settings = get_settings()
     root = (Path(data_dir) if data_dir is not None else settings.data_dir).resolve()
+    toml = _source_spark(dataset, data_dir)
     # the executors' Python is this one (ltrec importable there: export runs ltrec on them)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     conf: dict[str, str] = {
@@ -120,6 +164,10 @@ def spark_session(data_dir: Path | str | None = None, master: str | None = None)
     if settings.spark_driver_memory:
         conf["spark.driver.memory"] = settings.spark_driver_memory
     conf.update(settings.spark_config)
+    if toml is not None:  # the cluster the data came from (paths confined by load_config)
+        conf.update({k: str(v).lower() if isinstance(v, bool) else str(v)
+                     for k, v in toml.config.items()})  # fmt: skip
+        master = master or toml.master
     builder = SparkSession.builder.master(master or settings.spark_master).appName("ltrec")
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -193,30 +241,46 @@ class SparkALS(ALS):
         *,
         spark: Any = None,
         data_dir: Path | str | None = None,
+        dataset: str | None = None,
         **params: Any,
     ) -> None:
         super().__init__(config, **params)
         self._spark = spark
         self._data_dir = data_dir
+        self._dataset = dataset
 
     def _fit(self, data: InteractionData, progress: Progress | None) -> None:
-        spark = self._spark if self._spark is not None else spark_session(self._data_dir)
+        spark = self._spark
+        if spark is None:
+            spark = spark_session(self._data_dir, dataset=self._dataset)
         cfg: ALSConfig = self.config  # type: ignore[assignment]
         self.user_factors_, self.item_factors_ = fit_factors(spark, data, cfg, progress)
         self._yty = None
 
 
 def engine_model(
-    model: Recommender, engine: str, *, spark: Any = None, data_dir: Path | str | None = None
+    model: Recommender,
+    engine: str,
+    *,
+    dataset: str | None = None,
+    spark: Any = None,
+    data_dir: Path | str | None = None,
 ) -> Recommender:
     """``model`` as trained on ``engine``: itself for ``local``; for ``spark`` the
-    :class:`SparkALS` of the same config (pyspark and Java checked first)."""
+    :class:`SparkALS` of the same config (the dataset, pyspark and Java checked first)."""
     check_engine(engine, model.name)
     if engine == "local":
         return model
+    if dataset is not None:
+        check_local(dataset, data_dir)
     if spark is None:
         check_spark()
-    return SparkALS(model.config, spark=spark, data_dir=data_dir)  # type: ignore[arg-type]
+    return SparkALS(
+        model.config,  # type: ignore[arg-type]
+        spark=spark,
+        data_dir=data_dir,
+        dataset=dataset,
+    )
 
 
 __all__ = [
@@ -226,6 +290,7 @@ __all__ = [
     "SparkALS",
     "SparkUnavailableError",
     "check_engine",
+    "check_local",
     "check_spark",
     "engine_model",
     "fit_factors",

@@ -335,7 +335,8 @@ def train(
     dataset fails at once with :class:`TrainingBusyError`. ``engine="spark"`` fits ALS on
     Spark MLlib (:mod:`ltrec.models.spark_als`); the run is the same, with ``params.engine``.
     """
-    model = _on_engine(make_model(model_name, params), engine, data_dir)  # fail before work
+    # bad params, engine or dataset fail before any work
+    model = _on_engine(make_model(model_name, params), engine, dataset, data_dir)
     with training_lock(dataset, data_dir):
         data, import_id, seconds = _load_and_fit(
             dataset,
@@ -367,13 +368,15 @@ def train(
     return TrainResult(run, model, result, data, seconds)
 
 
-def _on_engine(model: Recommender, engine: str, data_dir: Path | str | None) -> Recommender:
+def _on_engine(
+    model: Recommender, engine: str, dataset: str, data_dir: Path | str | None
+) -> Recommender:
     """``model`` as fitted on ``engine`` (``local``: itself; ``spark``: Spark MLlib's ALS)."""
     if engine == "local":
         return model
     from ltrec.models.spark_als import engine_model
 
-    return engine_model(model, engine, data_dir=data_dir)
+    return engine_model(model, engine, dataset=dataset, data_dir=data_dir)
 
 
 def _engine_params(model: Recommender, engine: str) -> dict[str, Any]:
@@ -451,7 +454,8 @@ def train_all_data(
     else:
         merged = dict(params or {})
     engine = engine or "local"
-    model = _on_engine(make_model(model_name, merged), engine, data_dir)  # fail before work
+    # bad params, engine or dataset fail before any work
+    model = _on_engine(make_model(model_name, merged), engine, dataset, data_dir)
     keep_seen = None
     if source is not None and source.get("split_config"):
         keep_seen = bool(source["split_config"].get("keep_seen", False))

@@ -131,5 +131,16 @@ def test_missing_java_or_pyspark_is_a_clear_exit_2(
     monkeypatch.setitem(sys.modules, "pyspark", None)  # what an install without pyspark has
     assert main(["train", "demo", "--model", "als", "--engine", "spark"]) == 2
     err = capsys.readouterr().err
-    assert "needs pyspark" in err and "ltrec[spark]" in err
+    assert "needs pyspark" in err and "pip install -e '.[spark]'" in err
     assert _runs(shop["root"]) == before  # nothing was written
+
+
+def test_an_external_dataset_is_refused_with_the_way_to_train_it(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (data_dir / "shop.toml").write_text('backend = "pyspark"\n[tables]\nevents = "shop.events"\n')
+    assert main(["train", "shop", "--model", "als", "--engine", "spark"]) == 2
+    err = capsys.readouterr().err
+    assert "'shop' lives on an external engine" in err
+    assert "ltrec train shop-sample --model als --engine spark" in err
+    assert not (data_dir / "models").exists()
