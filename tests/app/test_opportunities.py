@@ -13,9 +13,9 @@ from streamlit.testing.v1 import AppTest
 from ltrec.analytics.backend import open_store
 from ltrec.analytics.opportunities import boost_candidates, opportunities
 from ltrec.analytics.view import ViewParams
-from tests.analytics.conftest import orders_store, synthetic_shop, write_store
+from tests.analytics.conftest import synthetic_shop, write_store
 from tests.app.conftest import APP
-from tests.app.test_overview import ABSENT, visible_labels
+from tests.app.test_overview import ABSENT, orders, visible_labels  # noqa: F401 - a fixture
 
 PAGE = "app_pages/opportunities.py"
 
@@ -140,14 +140,8 @@ def test_category_filter_keeps_whole_catalogue_numbers(demo, data_dir) -> None:
     assert list(rows["catalogue_share"]) == pytest.approx(list(want["catalogue_share"]))
 
 
-@pytest.fixture
-def orders(data_dir, monkeypatch) -> str:
-    orders_store("shop", data_dir)
-    monkeypatch.setenv("LTREC_DATASET", "shop")
-    return "shop"
-
-
-def test_purchase_only_data_without_categories(orders) -> None:
+@pytest.mark.usefixtures("orders")  # the Overview tests' order-lines shop
+def test_purchase_only_data_without_categories() -> None:
     at = _open()
     assert not at.exception, at.exception
     infos = [i.value for i in at.info]
