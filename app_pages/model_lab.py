@@ -5,13 +5,16 @@ import streamlit as st
 from ltrec.app import services
 from ltrec.app.auth import Right
 from ltrec.charts.metrics import (
+    change_sentences,
     delta_chart,
     metrics_frame,
     metrics_table,
     tradeoff_points,
     tradeoff_scatter,
 )
-from ltrec.charts.runs import runs_tradeoff
+from ltrec.charts.runs import HEADLINE, full_params, runs_tradeoff
+from ltrec.charts.text import markdown_text
+from ltrec.definitions import metric
 from ltrec.errors import LtrecError
 from ltrec.evaluation import compare_many
 from ltrec.models.base import get_model_class, model_names
@@ -119,6 +122,16 @@ st.dataframe(
     key="lab_runs",
     column_config={
         "active": st.column_config.TextColumn("", help="the active model other pages use"),
+        "settings": st.column_config.TextColumn(
+            "key settings", help="the settings that tell runs of a model apart; every "
+            "parameter under 'Full parameters' below"
+        ),
+        **{
+            m: st.column_config.TextColumn(
+                metric(m).label(), help=f"{metric(m).help}; mean [95% bootstrap interval]"
+            )
+            for m in HEADLINE
+        },
         "data": st.column_config.TextColumn("data", help="fingerprint of the training data"),
         "stale": st.column_config.TextColumn(
             "stale", help="the dataset changed since this run was trained: retrain it"
@@ -143,6 +156,9 @@ with left:
     chosen = st.selectbox("Run", ids, key="lab_run")
     if note := data_note(runs, chosen):
         st.warning(note)
+    with st.expander("Full parameters"):
+        info = next(r for r in runs if r.run_id == chosen)
+        st.code(full_params(info.manifest.get("params")), language="json")
     may_choose = auth.can(Right.SET_ACTIVE_MODEL)
     if may_choose and st.button("Use as the active model", key="lab_activate"):
         try:
@@ -200,6 +216,9 @@ if len(picked) >= 2 and st.button("Compare", key="lab_compare_go"):
         metrics = [f"{m}@{kk}" for m in COMPARE_METRICS]
         metrics = [m for m in metrics if all(m in r.metrics for r in results.values())]
         deltas = compare_many(results, picked[0], metrics=metrics, n_boot=300)
+        key = [m for m in (f"ndcg@{kk}", f"aplt@{kk}", f"coverage@{kk}") if m in metrics]
+        for line in change_sentences(deltas, picked[0], key):
+            st.markdown(f"- {markdown_text(line)}")
         st.plotly_chart(
             metrics_table(metrics_frame(results, deltas, metrics=metrics)), key="lab_table"
         )

@@ -88,6 +88,27 @@ def change_words(
     return f"clearly {'better' if (delta > 0) == up else 'worse'}: {number}"
 
 
+def change_sentences(
+    deltas: pd.DataFrame, base: str, metrics: Sequence[str]
+) -> list[str]:  # fmt: skip
+    """One sentence per compared setting: its changes against ``base`` on ``metrics``, in
+    words (:func:`change_words`), e.g. ``"ease against popularity: clearly better: +12.0%
+    NDCG@10 [+8.0%, +16.0%]; no detectable difference: ..."``."""
+    if deltas is None or deltas.empty:
+        return []
+    out = []
+    for setting, g in deltas.groupby("setting", sort=False):
+        rows = g.set_index("metric")
+        words = [
+            change_words(m, rows.at[m, "delta"], rows.at[m, "low"], rows.at[m, "high"],
+                         rows.at[m, "base"])
+            for m in metrics
+            if m in rows.index
+        ]  # fmt: skip
+        out.append(f"{setting} against {base}: " + "; ".join(w for w in words if w) + ".")
+    return out
+
+
 def metrics_frame(
     results: Mapping[str, EvalResult],
     deltas: pd.DataFrame | None = None,

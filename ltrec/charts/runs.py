@@ -26,36 +26,69 @@ def _metric(run: Mapping[str, Any], name: str) -> dict[str, Any]:
     return dict((run.get("metrics") or {}).get(f"{name}@{k}") or {})
 
 
-def _cell(v: Mapping[str, Any]) -> str:
+def _cell(name: str, v: Mapping[str, Any]) -> str:
+    from ltrec.definitions import fmt
+
     mean, lo, hi = v.get("mean"), v.get("low"), v.get("high")
     if mean is None:
         return "–"
     if lo is None or hi is None:
-        return f"{mean:.4f}"
-    return f"{mean:.4f} [{lo:.4f}, {hi:.4f}]"
+        return fmt(name, mean)
+    return f"{fmt(name, mean)} [{fmt(name, lo)}, {fmt(name, hi)}]"
+
+
+#: The two or three settings that tell runs of a model apart (the rest: "full parameters").
+KEY_PARAMS: dict[str, tuple[str, ...]] = {
+    "popularity": ("by",),
+    "itemknn": ("neighbours", "shrinkage"),
+    "ease": ("lambda_", "binary"),
+    "als": ("factors", "regularization", "alpha"),
+    "rp3beta": ("alpha", "beta", "neighbours"),
+    "content": ("mix", "neighbours"),
+    "two_tower": ("dim", "epochs", "learning_rate"),
+    "ncf": ("factors", "epochs", "learning_rate"),
+}
+#: Parameters never shown as key settings (they do not change what the model learns).
+NOT_KEY = ("seed", "threads", "max_memory_gb", "deterministic", "xla", "precision")
+
+
+def key_settings(model: str | None, params: Mapping[str, Any] | None) -> str:
+    """``"neighbours=100, shrinkage=10"``: the model's key settings (:data:`KEY_PARAMS`, else
+    its first three parameters)."""
+    params = dict(params or {})
+    names = KEY_PARAMS.get(str(model)) or tuple(p for p in params if p not in NOT_KEY)[:3]
+    return ", ".join(f"{n.rstrip('_')}={params[n]:g}" if isinstance(params[n], float)
+                     else f"{n.rstrip('_')}={params[n]}" for n in names if n in params)  # fmt: skip
+
+
+def full_params(params: Mapping[str, Any] | None) -> str:
+    """Every parameter of a run as sorted JSON (the seed left out)."""
+    return json.dumps(
+        {k: v for k, v in (params or {}).items() if k != "seed"}, sort_keys=True, indent=1
+    )
 
 
 def runs_frame(runs: Sequence[Mapping[str, Any]], active: str | None = None) -> pd.DataFrame:
-    """One row per run, newest first: id, model, params, created, data fingerprint, K and the
-    headline metrics as ``mean [95% CI]`` text."""
+    """One row per run, newest first: id, model, its key settings, the headline metrics as
+    ``mean [95% CI]`` text, created, data fingerprint and K (every parameter:
+    :func:`full_params`)."""
     rows = []
     for r in runs:
         row = {
             "active": "●" if r.get("run_id") == active else "",
             "run": r.get("run_id"),
             "model": r.get("model"),
-            "params": json.dumps(
-                {k: v for k, v in (r.get("params") or {}).items() if k != "seed"},
-                sort_keys=True,
-            ),
-            "created": str(r.get("created_at") or "")[:19].replace("T", " "),
-            "data": r.get("fingerprint"),
-            "k": r.get("k"),
+            "settings": key_settings(r.get("model"), r.get("params")),
         }
         for m in HEADLINE:
-            row[m] = _cell(_metric(r, m))
+            row[m] = _cell(m, _metric(r, m))
+        row.update(
+            created=str(r.get("created_at") or "")[:19].replace("T", " "),
+            data=r.get("fingerprint"),
+            k=r.get("k"),
+        )
         rows.append(row)
-    cols = ["active", "run", "model", "params", "created", "data", "k", *HEADLINE]
+    cols = ["active", "run", "model", "settings", *HEADLINE, "created", "data", "k"]
     return pd.DataFrame(rows, columns=cols).iloc[::-1].reset_index(drop=True)
 
 

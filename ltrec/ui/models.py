@@ -90,11 +90,12 @@ def runs_table(
     blank for evaluation runs (fitted on the split: their figures are their own)."""
     frame = runs_frame([r.to_dict(production) for r in runs], active=active)
     reasons = {r.run_id: "stale" for r in runs if r.stale}
-    frame.insert(2, "stale", frame["run"].map(lambda rid: reasons.get(rid, "")))
+    at = frame.columns.get_loc("created")  # after the metrics: what to read first comes first
+    frame.insert(at, "stale", frame["run"].map(lambda rid: reasons.get(rid, "")))
     fits = {r.run_id: "all data" for r in runs if r.all_data}
     if production is not None:
         fits[production] = "production"
-    frame.insert(3, "fit", frame["run"].map(lambda rid: fits.get(rid, "")))
+    frame.insert(at + 1, "fit", frame["run"].map(lambda rid: fits.get(rid, "")))
     return frame
 
 

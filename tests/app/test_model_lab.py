@@ -64,7 +64,13 @@ def test_train_from_the_page_then_activate_compare_delete(demo) -> None:
 
     at = _train(at, "popularity", by="weight")
     runs = at.dataframe[0].value
-    assert len(runs) == 2 and '"weight"' in runs["params"].iloc[0]
+    assert len(runs) == 2 and runs["settings"].tolist() == ["by=weight", "by=users"]
+    # key settings in the table, every parameter on expand
+    assert list(runs.columns[:4]) == ["active", "run", "model", "settings"]
+    at.selectbox(key="lab_run").set_value(runs["run"].iloc[0]).run()
+    assert at.code[0].value == '{\n "by": "weight"\n}'
+    at.selectbox(key="lab_run").set_value(runs["run"].iloc[1]).run()
+    assert at.code[0].value == '{\n "by": "users"\n}'
 
     run_id = at.selectbox(key="lab_run").value
     at.button(key="lab_activate").click().run()
@@ -79,6 +85,13 @@ def test_train_from_the_page_then_activate_compare_delete(demo) -> None:
     assert len(at.get("plotly_chart")) >= 4  # runs scatter, table, deltas, trade-off
     table = json.loads(at.get("plotly_chart")[1].proto.spec)
     assert "change vs base" in json.dumps(table)
+    assert "p=" not in json.dumps(table)  # words and intervals, never a p-value
+    # one sentence per compared run, in words
+    base, other = at.multiselect(key="lab_compare").value
+    (line,) = [m.value for m in at.markdown if m.value.startswith("- ")]
+    line = line.replace("\u2060", "").replace("\\", "")  # the markdown escapes of data text
+    assert line.startswith(f"- {other} against {base}: ")
+    assert line.count("NDCG@10") == 1 and ("clearly" in line or "no detectable" in line)
 
     assert at.button(key="lab_delete").disabled
     at.checkbox(key=f"lab_sure_{run_id}").check().run()
