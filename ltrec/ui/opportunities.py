@@ -105,13 +105,23 @@ def _groups(opp: Opportunities, by: str, name: str) -> None:
             "(no 95% upper bound below it)."
         )
     st.plotly_chart(shares_figure(opp), key="fig_op_shares")
-    show = _measured(df)
+    show = _measured(df[GROUP_ORDER])
     show["status"] = show["status"].map(STATUS_WORDS)
     exp = opp.exposure_event
     dem = opp.demand_event
     cfg: dict[str, Any] = {
         "rank": st.column_config.NumberColumn("rank", width="small"),
         "name": st.column_config.TextColumn(by),
+        "items": st.column_config.NumberColumn("items", help="catalogue items in the group"),
+        "tail_items": st.column_config.NumberColumn(
+            "tail items", help="of them in the tail (whole-catalogue buckets)"
+        ),
+        "exposure": st.column_config.NumberColumn("exposure events", help=f"{exp} events"),
+        "demand": st.column_config.NumberColumn("demand events", help=f"{dem} events"),
+        "views": st.column_config.NumberColumn("viewing pairs", help="(user, item) pairs viewed"),
+        "purchases": st.column_config.NumberColumn(
+            "buying pairs", help="(user, item) pairs bought"
+        ),
         "catalogue_share": _pct("catalogue", "items of the group / items of the catalogue"),
         "exposure_share": _pct("exposure", f"{exp} events on the group's items / all {exp} events"),
         "exposure_share_low": _pct("exposure 95% low", _INTERVAL),
@@ -182,6 +192,14 @@ def _items(opp: Opportunities, name: str) -> None:
     )
 
 
+#: The group table's columns as shown: the answer first, the counts behind it last.
+GROUP_ORDER = [
+    "rank", "name", "status", "catalogue_share",
+    "exposure_share", "exposure_share_low", "exposure_share_high",
+    "demand_share", "demand_share_low", "demand_share_high",
+    "lift", "lift_low", "lift_high", "conversion", "conversion_low", "conversion_high",
+    "items", "tail_items", "exposure", "demand", "views", "purchases", "verdict",
+]  # fmt: skip
 _INTERVAL = (
     "Wilson interval at the effective sample size (users as clusters: one user's events are "
     "not independent)"
