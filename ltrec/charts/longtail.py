@@ -11,7 +11,7 @@ from ltrec.analytics.concentration import Lorenz
 from ltrec.analytics.longtail import BucketTable, CategoryTail, TailTrend
 from ltrec.analytics.popularity import RankFrequency
 from ltrec.charts.text import html_texts
-from ltrec.definitions import bucket_colour
+from ltrec.definitions import bucket_colour, fmt
 
 #: Above this many points a trace is drawn with WebGL (``Scattergl``).
 WEBGL_ABOVE = 1000
@@ -60,7 +60,7 @@ def lorenz_figure(lz: Lorenz, points: int = 1000, height: int = 420) -> go.Figur
                 x=x,
                 y=y,
                 mode="lines",
-                name=f"{SERIES_LABELS.get(event, event)} (Gini {lz.gini[event]:.3f})",
+                name=f"{SERIES_LABELS.get(event, event)} (Gini {fmt('gini', lz.gini[event])})",
                 line={"color": EVENT_COLOURS.get(event)},
                 hovertemplate="%{x:.1%} of items get %{y:.1%} of " + what + "<extra></extra>",
             )
