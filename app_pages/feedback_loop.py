@@ -12,6 +12,7 @@ from ltrec.errors import LtrecError
 from ltrec.models.base import model_names
 from ltrec.simulation import SimulationConfig, list_results, load_result
 from ltrec.simulation.result import ROUND_METRICS
+from ltrec.simulation.verdict import verdicts
 from ltrec.ui import auth
 from ltrec.ui.simulation import dataset_has_truth, policy_editor
 from ltrec.ui.state import active_dataset, data_root, empty_state, require_local, show_error
@@ -37,14 +38,18 @@ st.info(
 )
 
 with st.container(border=True):
-    n = st.slider("Policies", 2, 4, 2, key="fl_n")
+    n = st.slider("Policies", 2, 4, 3, key="fl_n")
     policies = [policy_editor(j, model_names()) for j in range(n)]
     c1, c2, c3, c4, c5 = st.columns(5)
-    rounds = c1.number_input("Rounds", 1, 100, 10, key="fl_rounds")
-    k = c2.number_input("K", 1, 50, 10, key="fl_k")
-    users = c3.number_input("Users per round", 1, 100_000, 500, key="fl_users")
-    every = c4.number_input("Retrain every", 1, 100, 1, key="fl_every", help="rounds")
-    seed = c5.number_input("Seed", 0, 2**31 - 1, 42, key="fl_seed")
+    rounds = c1.number_input("Rounds (1–100)", 1, 100, 10, key="fl_rounds")
+    k = c2.number_input("List length K (1–50 items)", 1, 50, 10, key="fl_k")
+    users = c3.number_input("Users per round (1–100,000)", 1, 100_000, 500, key="fl_users")
+    every = c4.number_input(
+        "Retrain every (rounds)", 1, 100, 1, key="fl_every", help="1 = after every round."
+    )
+    seed = c5.number_input(
+        "Seed", 0, 2**31 - 1, 42, key="fl_seed", help="The same seed replays the same draws."
+    )
     may_run = auth.can(Right.SIMULATE)
     run = st.button(
         "Run simulation",
@@ -107,6 +112,14 @@ st.markdown(
     help="; ".join(f"{m}: {d}" for m, d in ROUND_METRICS.items() if not m.startswith("cum_")),
 )
 st.dataframe(final_table(result), hide_index=True, key="fl_final")
+st.subheader("Verdict")
+st.caption(
+    "Per policy over all rounds; a boosted policy is set against the same model without "
+    "re-ranking (the boost's doing), a model against popularity (the model's doing). One "
+    "seeded run: differences are comparisons, not tests."
+)
+for line in verdicts(result):
+    st.markdown(f"- {markdown_text(line)}")
 with st.expander("Policies as JSON (for `ltrec simulate --policy`)"):
     for label, p in zip(result.labels, result.policies, strict=True):
         body = {k: v for k, v in p.model_dump(mode="json").items() if v not in (None, {})}

@@ -8,12 +8,14 @@ import streamlit as st
 
 from ltrec.rerank import STRATEGIES
 from ltrec.ui.state import cursor
+from ltrec.ui.studio import FIELD_LABELS, NAMES
 
-#: Policy defaults: the self-reinforcing baseline first, then a boosted personalised model.
+#: Policy defaults: the self-reinforcing baseline, a personalised model alone, the same model
+#: boosted (so the verdicts can tell the model's effect from the boost's), then xQuAD.
 DEFAULTS = (
     ("popularity", "none", 0.0),
-    ("ease", "tail_boost", 0.5),
     ("ease", "none", 0.0),
+    ("ease", "tail_boost", 0.5),
     ("ease", "xquad", 0.5),
 )
 
@@ -45,20 +47,22 @@ def policy_editor(j: int, models: list[str]) -> dict[str, Any]:
         names,
         index=names.index(strat0),
         key=f"fl_strategy_{j}",
-        help="none: the model's own order; the others trade accuracy for tail exposure.",
+        format_func=lambda s: NAMES.get(s, s),
+        help="base order: the model's own order; the others trade accuracy for tail exposure.",
     )
     cls = STRATEGIES[strategy][0]
     policy: dict[str, Any] = {"model": model}
     if cls.STRENGTH:
         info = cls.model_fields[cls.STRENGTH]
+        label = FIELD_LABELS.get(cls.STRENGTH, (cls.STRENGTH, ""))[0]
         value = c3.number_input(
-            cls.STRENGTH,
+            label,
             min_value=0.0,
             max_value=float(cls.STRENGTH_MAX),
             value=float(strength0 or info.get_default()),
             step=0.1,
             key=f"fl_strength_{j}",
-            help=info.description,
+            help=FIELD_LABELS.get(cls.STRENGTH, ("", info.description or ""))[1],
         )
         policy["rerank"] = {"strategy": strategy, info.alias or cls.STRENGTH: value}
     elif strategy != "none":

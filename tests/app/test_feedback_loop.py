@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
+from ltrec.charts.text import markdown_text
 from ltrec.simulation import list_results
 from tests.app.conftest import APP
 
@@ -37,11 +38,21 @@ def test_run_three_rounds_and_reopen(demo) -> None:
     saved = list_results("demo")
     assert len(saved) == 1
     final = at.dataframe[0].value
-    assert final["policy"].tolist() == ["popularity", "ease + tail_boost 0.5"]
+    assert final["policy"].tolist() == ["popularity", "ease", "ease + tail_boost 0.5"]
     assert {"exposure Gini (last round)", "tail share (last round)", "purchases"} <= set(final)
     fig = at.get("plotly_chart")[0].proto.spec
     assert "Cumulative tail purchases" in fig and "Exposure Gini" in fig
     assert any("ground truth" in m.value for m in at.markdown)
+    # the page ends with one verdict per policy: the model against popularity, the boost
+    # against the same model alone
+    from ltrec.simulation import load_result
+    from ltrec.simulation.verdict import verdicts
+
+    shown = [m.value for m in at.markdown if m.value.startswith("- ")]
+    expected = verdicts(load_result("demo", saved[0].sim_id))
+    assert shown == [f"- {markdown_text(v)}" for v in expected]
+    assert "the model, against popularity" in expected[1]
+    assert "the boost, against ease" in expected[2]
 
     # A new session reopens the saved simulation from the list.
     again = _open()
