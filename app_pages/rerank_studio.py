@@ -136,12 +136,13 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
                 help="Share of the list on tail items (this list's APLT term).",
             )
             b.metric(
-                "overlap with base",
-                f"{stats.overlap:.0%}" if stats.overlap is not None else "–",
+                "overlap",
+                fmt("overlap", stats.overlap),
                 f"{int(frame['new'].sum())} new",
                 delta_color="off",
                 delta_arrow="off",
-                help="|list ∩ base top K| / K; new items are outside the base top K.",
+                help="Overlap with the base list: |list ∩ base top K| / K; new items are "
+                "outside the base top K.",
             )
             a.metric(
                 "ARP",
