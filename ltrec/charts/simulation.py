@@ -7,14 +7,17 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ltrec.charts.text import html_text
+from ltrec.definitions import metric as record
 from ltrec.simulation.result import ROUND_METRICS, SimulationResult
 
 #: The six per-round panels of the Feedback Loop page: (metric, title).
+#: Titles are the metric records' names (ltrec.definitions): the simulator's tail share is the
+#: share of recommendation slots, not the data's "Tail share of exposure".
 PANELS: tuple[tuple[str, str], ...] = (
-    ("exposure_gini", "Exposure Gini (this round)"),
-    ("tail_share", "Tail share of exposure"),
-    ("coverage_cum", "Catalogue coverage (so far)"),
-    ("arp", "ARP (mean popularity shown)"),
+    ("exposure_gini", f"{record('exposure_gini').name} (this round)"),
+    ("tail_share", f"{record('tail_share').name} of recommendations (this round)"),
+    ("coverage_cum", f"{record('coverage_cum').name} (so far)"),
+    ("arp", f"{record('arp').name} (mean popularity shown)"),
     ("cum_purchases", "Cumulative purchases"),
     ("cum_tail_purchases", "Cumulative tail purchases"),
 )
