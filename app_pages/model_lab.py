@@ -25,6 +25,7 @@ from ltrec.ui.models import (
     config_form,
     data_note,
     evaluate,
+    model_summary,
     runs_table,
     set_active_run,
     stale_note,
@@ -51,11 +52,13 @@ try:
 except LtrecError as err:
     show_error(err)
     st.stop()
-if cls.__doc__:
-    st.caption(cls.__doc__.strip().splitlines()[0])
+if summary := model_summary(model, cls):
+    st.caption(summary)
 with st.form("lab_train"):
     params = config_form(cls.config_cls, f"lab_{model}")
-    k = st.number_input("K (list length for the evaluation)", 1, 100, 10, key="lab_k")
+    k = st.number_input(
+        "List length K for the evaluation (1–100 items)", 1, 100, 10, key="lab_k"
+    )
     may_train = auth.can(Right.TRAIN)
     submitted = st.form_submit_button(
         "Train", type="primary", disabled=not may_train, help=None if may_train else NEEDS_ANALYST

@@ -127,3 +127,17 @@ def test_one_training_per_dataset(demo) -> None:
     with pytest.raises(TrainingBusyError):
         training.start("demo", "popularity", principal=LOCAL)
     training._jobs["demo"].status = "done"
+
+
+def test_training_form_speaks_in_words(demo) -> None:
+    from ltrec.ui.models import MODEL_SUMMARY
+
+    at = _open()
+    at.selectbox(key="lab_model").set_value("ease").run()
+    assert not at.exception, at.exception
+    assert MODEL_SUMMARY["ease"] in [c.value for c in at.caption]
+    assert not any("docstring" in c.value or "module doc" in c.value for c in at.caption)
+    labels = [w.label for w in (*at.number_input, *at.selectbox, *at.checkbox, *at.text_input)]
+    form = [lab for lab in labels if lab not in ("Dataset", "Model")]
+    assert form and not [lab for lab in form if "_" in lab]  # no raw config names
+    assert "List length K for the evaluation (1–100 items)" in labels
