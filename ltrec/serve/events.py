@@ -29,7 +29,6 @@ see them yet.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import json
 import math
@@ -86,6 +85,8 @@ _DDL = (
 )
 #: The optional fields of an :class:`Event`, in the log and in ``live_events``.
 _OPTIONAL = ("quantity", "price", "experiment", "arm", "position", "request_id")
+#: json.dumps(obj, ensure_ascii=False) without building an encoder per call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 #: Largest quantity (the importer's INTEGER bound).
 _MAX_QUANTITY = 2147483647
 
@@ -134,7 +135,14 @@ class Event:
             value = getattr(self, name)
             if value is not None:
                 obj[name] = value
-        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+        return (_ENCODE(obj) + "\n").encode("utf-8")
+
+    def numbered(self, seq: int) -> Event:
+        """This event with its place in the log (a copy of the fields: dataclasses.replace
+        re-runs the frozen __init__, a tenth of a list's time when every list is logged)."""
+        new = object.__new__(Event)
+        new.__dict__.update(self.__dict__, seq=seq)
+        return new
 
     @classmethod
     def from_line(cls, line: bytes) -> Event:
@@ -358,7 +366,7 @@ class EventLog:
         """
         with self._lock:
             start = self.last_seq
-            done = [dataclasses.replace(e, seq=start + i + 1) for i, e in enumerate(events)]
+            done = [e.numbered(start + i + 1) for i, e in enumerate(events)]
             data = b"".join(e.line() for e in done)
             written = 0
             while written < len(data):  # a short write continues where it stopped
