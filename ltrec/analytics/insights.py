@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ltrec.analytics.conversion import GemsConfig, HiddenGems
 from ltrec.analytics.stats import DatasetStats
+from ltrec.definitions import fmt, pct
 
 if TYPE_CHECKING:  # a type only: the module imports scipy
     from ltrec.analytics.opportunities import BoostCandidates
@@ -42,8 +43,8 @@ def next_steps(
         ratio = stats.tail_item_share / max(stats.tail_exposure_share, 1e-9)
         out.append(
             Pointer(
-                f"The tail is {stats.tail_item_share:.0%} of the catalogue but gets only "
-                f"{stats.tail_exposure_share:.0%} of {exp}s ({ratio:.1f}x under-exposed): "
+                f"The tail is {pct(stats.tail_item_share)} of the catalogue but gets only "
+                f"{pct(stats.tail_exposure_share)} of {exp}s ({ratio:.1f}x under-exposed): "
                 "see where exposure goes by category and week.",
                 "app_pages/long_tail.py",
             )
@@ -51,8 +52,8 @@ def next_steps(
     if stats.tail_exposure_share > 0 and stats.tail_purchase_share > stats.tail_exposure_share:
         out.append(
             Pointer(
-                f"Tail items take {stats.tail_purchase_share:.0%} of purchases from "
-                f"{stats.tail_exposure_share:.0%} of {exp}s: they convert better than their "
+                f"Tail items take {pct(stats.tail_purchase_share)} of purchases from "
+                f"{pct(stats.tail_exposure_share)} of {exp}s: they convert better than their "
                 "exposure suggests.",
                 "app_pages/long_tail.py",
             )
@@ -69,8 +70,8 @@ def next_steps(
     if stats.gini_exposure >= 0.6:
         out.append(
             Pointer(
-                f"Exposure is concentrated (Gini {stats.gini_exposure:.2f}): compare the Lorenz "
-                "curves of the event types this data has.",
+                f"Exposure is concentrated (Gini {fmt('gini_exposure', stats.gini_exposure)}): "
+                "compare the Lorenz curves of the event types this data has.",
                 "app_pages/long_tail.py",
             )
         )
@@ -128,8 +129,9 @@ def _without_exposure(
     if stats.gini_buyers is not None and stats.gini_buyers >= 0.6:
         out.append(
             Pointer(
-                f"Purchases are concentrated (Gini of buyers per item {stats.gini_buyers:.2f}): "
-                "see which items and categories the buyers go to.",
+                "Purchases are concentrated (Gini of buyers per item "
+                f"{fmt('gini_buyers', stats.gini_buyers)}): see which items and categories the "
+                "buyers go to.",
                 "app_pages/long_tail.py",
             )
         )
