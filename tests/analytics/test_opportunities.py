@@ -8,11 +8,17 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from scipy import stats as sps
 
 from ltrec.analytics.backend import Scope
 from ltrec.analytics.conversion import wilson
-from ltrec.analytics.opportunities import boost_candidates, opportunities
+from ltrec.analytics.opportunities import (
+    boost_candidates,
+    cluster_share_interval,
+    opportunities,
+)
 from ltrec.analytics.popularity import popularity_buckets
 from ltrec.analytics.view import ViewParams
 from ltrec.cli import main
@@ -293,3 +299,44 @@ def test_cli_json_keys_and_errors(data_dir, capsys) -> None:
     assert err["message"] == (
         "this dataset's items table has no brand values, so there is nothing to group by"
     )
+
+
+# ------------------------------------------------------------------------------- invariants
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 30)).map(lambda t: (min(t), max(t))),
+        min_size=2,
+        max_size=40,
+    )
+)
+def test_cluster_share_interval_holds_the_share_and_is_no_narrower_than_wilson(users) -> None:
+    """Any users' (group events y <= all events x): 0 <= low <= p <= high <= 1, and the
+    interval is at least the plain Wilson interval over the events (design effect >= 1)."""
+    y = np.array([u[0] for u in users], dtype=float)
+    x = np.array([u[1] for u in users], dtype=float)
+    n_events = x.sum()
+    assume(n_events > 0)
+    p = y.sum() / n_events
+    sq = ((y - p * x) ** 2).sum()
+    n_users = int((x > 0).sum())
+    lo, hi = cluster_share_interval(np.array([p]), n_events, np.array([sq]), n_users)
+    lo, hi = float(lo[0]), float(hi[0])
+    if n_users < 2:
+        assert (lo, hi) == pytest.approx(tuple(float(v) for v in wilson(p * n_events, n_events)))
+        return
+    assert 0.0 <= lo <= p + 1e-12 and p - 1e-12 <= hi <= 1.0
+    wlo, whi = (float(v) for v in wilson(p * n_events, n_events))
+    assert lo <= wlo + 1e-12 and hi >= whi - 1e-12
+
+
+def test_shares_add_up_over_the_whole_catalogue(shop) -> None:
+    c = opportunities(shop).categories
+    for col in ("catalogue_share", "exposure_share", "demand_share"):
+        assert c[col].sum() == pytest.approx(1.0), col
+    assert (
+        (c["exposure_share_low"] <= c["exposure_share"])
+        & (c["exposure_share"] <= c["exposure_share_high"])
+    ).all()
