@@ -340,3 +340,16 @@ def test_shares_add_up_over_the_whole_catalogue(shop) -> None:
         (c["exposure_share_low"] <= c["exposure_share"])
         & (c["exposure_share"] <= c["exposure_share_high"])
     ).all()
+
+
+def test_views_without_impressions_say_exposure_is_views() -> None:
+    rows = [(u, i, e) for u, i, e in _rows() if e != "impression"]
+    o = opportunities(memory_store(tiny_events(rows), ITEMS))
+    assert o.exposure_event == "view" and o.demand_event == "purchase"
+    assert o.note == "Exposure is counted in views (the data has no impressions)."
+    c = o.categories.set_index("name")
+    # view events: Kitchen a 10 + b 5 of 25
+    assert c.loc["Home > Kitchen", "exposure_share"] == pytest.approx(15 / 25)
+    assert c.loc["Home > Kitchen", "verdict"].startswith(
+        "Home > Kitchen: 50.0% of the catalogue, 60.0% of views, 66.7% of purchases, converts 1.1x"
+    )
