@@ -141,6 +141,16 @@ class ALS(Recommender):
             return (y @ f[0])[None, :]
         return f @ y.T
 
+    # Scores are x_u . y_i: the ANN index (ltrec.models.ann) searches the item factors.
+    def _ann_item_vectors(self) -> np.ndarray:
+        return self.item_factors_
+
+    def _ann_user_vectors(self, users: np.ndarray) -> np.ndarray:
+        return self.user_factors_[users]
+
+    def _ann_history_vectors(self, x: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
+        return self._factors(x)
+
     def _contribution_matrix(
         self, x: sp.csr_matrix, hist: np.ndarray, items: np.ndarray
     ) -> np.ndarray:

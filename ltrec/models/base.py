@@ -267,6 +267,8 @@ class Recommender(abc.ABC):
         self._fit_blend(data)
         report(progress, 0.0, f"training {self.name}")
         self._fit(data, progress)
+        if self.build_ann():
+            report(progress, 1.0, f"{self.name}: ANN index of {self.n_items_:,} items built")
         report(progress, 1.0, f"{self.name} trained")
         return self
 
@@ -448,6 +450,24 @@ class Recommender(abc.ABC):
         k = self._k(k)
         scalar = np.ndim(users) == 0
         u = self._users(users)
+        if self.ann_ is not None and candidates is None:
+            ptr, ind = self.seen_.indptr, self.seen_.indices
+            items, scores = self._ann_top(
+                k,
+                self.has_history(u),
+                lambda rows: self._ann_user_vectors(u[rows]),
+                lambda r: ind[ptr[u[r]] : ptr[u[r] + 1]],
+                exclude_seen,
+                lambda rows: self._exact_recommend(u[rows], k, exclude_seen, None),
+            )
+        else:
+            items, scores = self._exact_recommend(u, k, exclude_seen, candidates)
+        return (items[0], scores[0]) if scalar else (items, scores)
+
+    def _exact_recommend(
+        self, u: np.ndarray, k: int, exclude_seen: bool | None, candidates: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`recommend` of user indices ``u`` by scoring every item (or ``candidates``)."""
 
         def seen(lo: int, hi: int) -> tuple[np.ndarray, Any]:
             if hi - lo == 1 and u[lo] >= 0:  # one user (a request): its row's items, no CSR
@@ -457,7 +477,7 @@ class Recommender(abc.ABC):
             known = u[lo:hi] >= 0
             return np.flatnonzero(known), _take_rows(self.seen_, u[lo:hi][known])
 
-        items, scores = self._top_blocks(
+        return self._top_blocks(
             len(u),
             k,
             lambda lo, hi, cols: self.score(u[lo:hi], cols),  # a fresh array: masked in place
@@ -465,7 +485,6 @@ class Recommender(abc.ABC):
             exclude_seen,
             candidates,
         )
-        return (items[0], scores[0]) if scalar else (items, scores)
 
     def _k(self, k: Any) -> int:
         if not isinstance(k, int | np.integer) or k < 1:
@@ -611,14 +630,28 @@ class Recommender(abc.ABC):
         k = self._k(k)
         x, scalar = self._history(history)
         u = self._history_users(users, x.shape[0])
-        items, scores = self._top_blocks(
-            x.shape[0],
-            k,
-            lambda lo, hi, cols: self._history_block(x[lo:hi], u[lo:hi], cols),
-            lambda lo, hi: (np.arange(hi - lo), x[lo:hi]),
-            exclude_seen,
-            candidates,
-        )
+
+        def exact(x: sp.csr_matrix, u: np.ndarray, cand: Any) -> tuple[np.ndarray, np.ndarray]:
+            return self._top_blocks(
+                x.shape[0],
+                k,
+                lambda lo, hi, cols: self._history_block(x[lo:hi], u[lo:hi], cols),
+                lambda lo, hi: (np.arange(hi - lo), x[lo:hi]),
+                exclude_seen,
+                cand,
+            )
+
+        if self.ann_ is not None and candidates is None:
+            items, scores = self._ann_top(
+                k,
+                np.diff(x.indptr) > 0,
+                lambda rows: self._ann_history_vectors(_take_rows(x, rows), u[rows]),
+                lambda r: x.indices[x.indptr[r] : x.indptr[r + 1]],
+                exclude_seen,
+                lambda rows: exact(_take_rows(x, rows), u[rows], None),
+            )
+        else:
+            items, scores = exact(x, u, candidates)
         return (items[0], scores[0]) if scalar else (items, scores)
 
     def _warm_history(
@@ -653,6 +686,97 @@ class Recommender(abc.ABC):
         if not warm.all():
             out[~warm] = self._fallback(users[~warm], items)
         return out
+
+    # ------------------------------------------------------------------ ANN retrieval
+
+    #: The approximate nearest-neighbour index of the item vectors (:mod:`ltrec.models.ann`),
+    #: built at training for big catalogues; None: exact retrieval (every item scored).
+    ann_: Any = None
+
+    def _ann_item_vectors(self) -> np.ndarray | None:
+        """Item vectors ``y`` ``[n_items, d]`` when the model's own score is the inner product
+        ``<q_u, y_i>`` (hook); None: it is not (the default), so no index is built."""
+        return None
+
+    def _ann_user_vectors(self, users: np.ndarray) -> np.ndarray:
+        """Query vectors ``q_u`` ``[n, d]`` of known users with training history (hook of
+        inner-product models: ``_score(users, items)`` is ``q_u . y_items``)."""
+        raise NotImplementedError
+
+    def _ann_history_vectors(self, x: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
+        """Query vectors of history rows (each with events): ``_score_history`` is
+        ``q . y_items`` (hook of inner-product models)."""
+        raise NotImplementedError
+
+    def build_ann(self, min_items: int | None = None, threads: int | None = None) -> bool:
+        """Build the ANN index when the catalogue has at least ``min_items`` items (None: the
+        ``LTREC_ANN_MIN_ITEMS`` setting; 0: never) and the scores in use are a plain inner
+        product (no repeat blend). ``threads``: build threads (None: all cores; 1: the same
+        graph on every build). Returns whether an index was built (else ``ann_`` is None)."""
+        from ltrec.models import ann
+
+        self._check_fitted()
+        self.ann_ = None
+        limit = ann.min_items() if min_items is None else int(min_items)
+        if limit <= 0 or self.n_items_ < limit:
+            return False
+        if self.repeat_weight_ > 0 or self.popularity_weight_ > 0:
+            return False  # the blend rescales per user and adds terms: not an inner product
+        y = self._ann_item_vectors()
+        if y is None:
+            return False
+        self.ann_ = ann.build_index(y, threads=threads)
+        return True
+
+    def _ann_top(
+        self,
+        k: int,
+        warm: np.ndarray,
+        queries: Callable[[np.ndarray], np.ndarray],
+        seen_of: Callable[[int], np.ndarray],
+        exclude_seen: bool | None,
+        exact: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k through the ANN index: THE approximate counterpart of :meth:`_top_blocks`.
+
+        Rows with history (``warm``) ask the index for ``k + seen`` items (over-fetch: the
+        user's seen items may be among the nearest), score those exactly (``q . y``: the
+        model's own score), mask the seen ones and keep the top k, ties to the lower item index
+        as in the exact path. The other rows (the fallback) go to ``exact(rows)``.
+        """
+        if exclude_seen is None:
+            exclude_seen = not self.repeat_
+        n = len(warm)
+        items_out = np.full((n, k), -1, dtype=np.int64)
+        scores_out = np.full((n, k), -np.inf, dtype=np.float32)
+        cold = np.flatnonzero(~warm)
+        if len(cold):
+            ci, cs = exact(cold)
+            items_out[cold], scores_out[cold] = ci, cs
+        rows = np.flatnonzero(warm)
+        if not len(rows):
+            return items_out, scores_out
+        y = self._ann_item_vectors()
+        if y is None or y.shape != (self.n_items_, self.ann_.dim):
+            raise ModelError(
+                "the model's ANN index does not match its item vectors",
+                hint="train the model again",
+            )
+        q = np.asarray(queries(rows), dtype=np.float32)
+        seen = [seen_of(int(r)) if exclude_seen else None for r in rows]
+        extra = max((len(s) for s in seen if s is not None), default=0)
+        cand = self.ann_.search(q, min(self.n_items_, k + extra))
+        for j, r in enumerate(rows.tolist()):
+            c = np.unique(cand[j][cand[j] >= 0])  # ascending: ties go to the lower index
+            if seen[j] is not None and len(seen[j]):
+                c = c[~np.isin(c, seen[j])]
+            s = y[c] @ q[j]
+            s[~np.isfinite(s)] = -np.inf
+            idx, val = top_k(s[None, :], k)
+            w = idx.shape[1]
+            items_out[r, :w] = np.where(idx[0] >= 0, c[np.maximum(idx[0], 0)], -1)
+            scores_out[r, :w] = val[0]
+        return items_out, scores_out
 
     # ------------------------------------------------------------------ contributions
 
@@ -756,9 +880,10 @@ class Recommender(abc.ABC):
             json.dumps({"model": self.name, "params": self.config.model_dump(mode="json")})
         )
         state = path / STATE_FILE
+        extra = {} if self.ann_ is None else {"ann_meta": self.ann_.meta()}
         with open(state, "wb") as fh:
-            np.savez(fh, **self._base_state(), **self._state())
-        return [cfg, state]
+            np.savez(fh, **self._base_state(), **self._state(), **extra)
+        return [cfg, state] + ([] if self.ann_ is None else [self.ann_.save(path)])
 
     @classmethod
     def load(cls, path: Path | str) -> Self:
@@ -771,6 +896,16 @@ class Recommender(abc.ABC):
         arrays = read_npz(path / STATE_FILE)
         model._set_base_state(arrays)
         model._set_state(arrays)
+        if "ann_meta" in arrays:
+            from ltrec.models.ann import AnnIndex
+
+            model.ann_ = AnnIndex.load(path, arrays["ann_meta"])
+            if model.ann_.n_items != model.n_items_:
+                raise RegistryError(
+                    f"the run's ANN index holds {model.ann_.n_items} items, the model "
+                    f"{model.n_items_}",
+                    hint="the run is damaged; train the model again",
+                )
         return model
 
 

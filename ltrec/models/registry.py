@@ -8,6 +8,8 @@ A run folder holds::
     model/config.json    the model's name and params
     model/state.npz      learned arrays (read with allow_pickle=False)
     model/*.weights.h5   Keras weights (Keras models only; architecture rebuilt from code)
+    model/ann.faiss      the ANN index of a big catalogue (inner-product models, faiss's own
+                         format; ltrec.models.ann), parsed only after its checksum is verified
 
 Safety: a run is written into a temporary folder beside its target and renamed into place
 (``os.replace``), so a crash never leaves half a run. Loading checks the manifest's file list
@@ -73,10 +75,13 @@ NO_SPLIT: dict[str, str] = {"kind": "none"}
 VOCAB = "vocab.json"
 MODEL_DIR = "model"
 #: File kinds a run may hold; anything else is foreign.
-ALLOWED_SUFFIXES = (".json", ".npz", ".h5")
+ALLOWED_SUFFIXES = (".json", ".npz", ".h5", ".faiss")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _MAX_MANIFEST_BYTES = 50 * 1024**2
-_VERSIONED = ("numpy", "scipy", "pandas", "implicit", "pydantic", "duckdb", "keras", "tensorflow")
+_VERSIONED = (
+    "numpy", "scipy", "pandas", "implicit", "pydantic", "duckdb", "keras", "tensorflow",
+    "faiss-cpu",
+)  # fmt: skip
 
 
 class TrainingBusyError(LtrecError):

@@ -521,18 +521,30 @@ class TwoTower(KerasPersistence, Recommender):
         the history part of the tower only; a user new to training gets id 0 and "unknown"
         segments (what id dropout trains for) and is represented by the history alone.
         """
-        inputs = history_inputs(self.tables_, self.seen_, x, users)
-        tower = inference(self.user_tower_)
-        uv = batched(lambda lo, hi: tower(*(a[lo:hi] for a in inputs)).numpy(), len(users))
-        uv = uv.reshape(len(users), -1)
+        uv = self._ann_history_vectors(x, users)
         iv = self.item_vecs_ if items is None else self.item_vecs_[items]
-        s = uv.astype(np.float32) @ iv.T
+        s = uv @ iv.T
         if not self.repeat_on_:
             return s
         s *= np.float32(self._inv_tau)
         counts = sp.csr_matrix(x / np.float32(self.repeat_unit_), dtype=np.float32)
         rows = np.arange(len(users))
         return add_repeat_term(s, counts, rows, items, self._rho * self._inv_tau)
+
+    # Without the repeat term scores are <u, v>: the ANN index (ltrec.models.ann) searches the
+    # item-tower vectors (the repeat term adds a per-user count to some items: exact path).
+    def _ann_item_vectors(self) -> np.ndarray | None:
+        return None if self.repeat_on_ else self.item_vecs_
+
+    def _ann_user_vectors(self, users: np.ndarray) -> np.ndarray:
+        return self.user_vecs_[users]
+
+    def _ann_history_vectors(self, x: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
+        """The user tower on history rows (:func:`history_inputs`), float32 ``[n, d]``."""
+        inputs = history_inputs(self.tables_, self.seen_, x, users)
+        tower = inference(self.user_tower_)
+        uv = batched(lambda lo, hi: tower(*(a[lo:hi] for a in inputs)).numpy(), len(users))
+        return uv.reshape(len(users), -1).astype(np.float32)
 
     def _contribution_matrix(
         self, x: sp.csr_matrix, hist: np.ndarray, items: np.ndarray

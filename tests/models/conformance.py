@@ -307,7 +307,8 @@ class RecommenderConformance:
                 loaded.recommend(users, 4)[0], model.recommend(users, 4)[0]
             )
         for p in path.rglob("*"):
-            assert p.suffix in {".json", ".npz", ".keras", ".h5"}, f"unexpected file {p.name}"
+            allowed = {".json", ".npz", ".keras", ".h5", ".faiss"}  # .faiss: an ANN index
+            assert p.suffix in allowed, f"unexpected file {p.name}"
 
     def test_reproducible_with_seed(self, model: Recommender, data: InteractionData) -> None:
         again = self.make_model().fit(data)

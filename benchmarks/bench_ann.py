@@ -1,0 +1,377 @@
+"""Approximate nearest-neighbour retrieval for big catalogues (issue 19 §3): which library, and
+what the model's recommend path costs with it.
+
+Part 1, ``libs`` (the choice): usearch, faiss-cpu and hnswlib HNSW indexes over synthetic factors
+(``--items`` x ``--dim``, default 1M x 64), inner-product metric (MIPS), each at a few search
+depths (ef). Per setting: build seconds (all cores), recall@200 against the exact top 200 of the
+same queries, and one-query latency (one thread, one user per call as a request does) p50/p99,
+beside the exact numpy floor measured in the same run (``y @ q`` then the top 200, as
+:func:`ltrec.models.base.top_k` does it), with ratios to it.
+
+Part 2, ``model`` (the target): an ALS model holding the same factors and the index
+ltrec builds at training time (:mod:`ltrec.models.ann`, the chosen library and settings), one
+warm user per call through ``model.recommend(u, 10)`` and ``candidate_pool(model, data, [u], 200)``
+(seen items excluded: over-fetch then filter), p50/p99, against the same calls with the index
+switched off (exact), and recall@200 of the pool against the exact pool. Targets: recall@200 >=
+0.95, one-user recommend p99 <= 10 ms at 1M items.
+
+Synthetic factors, shaped like learned ones: items around ``--clusters`` centres (tastes) with
+log-normal norms (popular items have larger ALS factors); user vectors around the same centres.
+Pure Gaussian vectors (no structure, the hardest case for a graph index) with ``--gaussian``.
+
+    .venv/bin/python benchmarks/bench_ann.py [--items 1000000] [--dim 64] [--queries 200]
+        [--part libs|model|both] [--libs usearch,faiss,hnswlib] [--ef 256,384,512]
+
+Writes benchmarks/results/ann.json. About 10 minutes at 1M items on two shared cores (most of it
+building the three indexes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "ann.json"
+K = 200
+
+
+def synthetic(n: int, dim: int, n_users: int, clusters: int, gaussian: bool, seed: int):
+    """``(item vectors [n, dim], user vectors [n_users, dim])``, float32."""
+    rng = np.random.default_rng(seed)
+    if gaussian:
+        return (
+            rng.standard_normal((n, dim), dtype=np.float32),
+            rng.standard_normal((n_users, dim), dtype=np.float32),
+        )
+    centres = rng.standard_normal((clusters, dim), dtype=np.float32)
+    items = np.empty((n, dim), dtype=np.float32)
+    step = 200_000
+    for lo in range(0, n, step):  # blocks: bounded temporaries
+        hi = min(n, lo + step)
+        c = rng.integers(0, clusters, hi - lo)
+        v = centres[c] + 0.7 * rng.standard_normal((hi - lo, dim), dtype=np.float32)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        v *= rng.lognormal(0.0, 0.5, (hi - lo, 1)).astype(np.float32)
+        items[lo:hi] = v
+    c = rng.integers(0, clusters, n_users)
+    users = centres[c] + 0.7 * rng.standard_normal((n_users, dim), dtype=np.float32)
+    return items, users.astype(np.float32)
+
+
+def augment(y: np.ndarray) -> np.ndarray:
+    """MIPS as nearest-neighbour search (Bachrach et al. 2014, "Speeding up the Xbox recommender
+    system using a Euclidean transformation for inner-product spaces", RecSys): every item gets
+    one more coordinate sqrt(M^2 - |y|^2) (M: the largest norm), queries get 0; all items then
+    have norm M, so the cosine order of the augmented vectors is the inner-product order."""
+    from ltrec.models.ann import augment_items
+
+    return augment_items(y)
+
+
+def exact_top(y: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
+    from ltrec.models.base import top_k
+
+    idx, _ = top_k((y @ q)[None, :], k)
+    return idx[0]
+
+
+def pct(times: list[float]) -> dict[str, float]:
+    a = np.asarray(times) * 1000.0
+    return {
+        "p50_ms": round(float(np.percentile(a, 50)), 3),
+        "p99_ms": round(float(np.percentile(a, 99)), 3),
+    }
+
+
+def recall(got: np.ndarray, want: np.ndarray) -> float:
+    return float(
+        np.mean(
+            [
+                len(set(g.tolist()) & set(w.tolist())) / len(w)
+                for g, w in zip(got, want, strict=True)
+            ]
+        )
+    )
+
+
+# ---------------------------------------------------------------------------- libraries
+
+
+class Lib:
+    name = ""
+
+    def build(self, y: np.ndarray) -> None: ...
+    def set_ef(self, ef: int) -> None: ...
+    def query(self, q: np.ndarray, k: int) -> np.ndarray: ...
+    def nbytes(self) -> int: ...
+
+
+class USearch(Lib):
+    name = "usearch"
+
+    def __init__(self, m: int, ef_construction: int, space: str) -> None:
+        self.m, self.efc, self.space = m, ef_construction, space
+
+    def build(self, y):
+        from usearch.index import Index
+
+        metric = "ip" if self.space == "ip" else "l2sq"
+        self.index = Index(
+            ndim=y.shape[1], metric=metric, dtype="f32", connectivity=self.m,
+            expansion_add=self.efc, expansion_search=64,
+        )  # fmt: skip
+        self.index.add(np.arange(len(y), dtype=np.uint64), y, threads=os.cpu_count() or 1)
+
+    def set_ef(self, ef):
+        self.index.expansion_search = ef
+
+    def query(self, q, k):
+        return np.asarray(self.index.search(q, k, threads=1).keys, dtype=np.int64)
+
+    def nbytes(self):
+        return int(self.index.memory_usage)
+
+
+class Faiss(Lib):
+    name = "faiss"
+
+    def __init__(self, m: int, ef_construction: int, space: str) -> None:
+        self.m, self.efc, self.space = m, ef_construction, space
+
+    def build(self, y):
+        import faiss
+
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        self.index = faiss.IndexHNSWFlat(
+            y.shape[1],
+            self.m,
+            faiss.METRIC_INNER_PRODUCT if self.space == "ip" else faiss.METRIC_L2,
+        )
+        self.index.hnsw.efConstruction = self.efc
+        self.index.add(y)
+        faiss.omp_set_num_threads(1)
+
+    def set_ef(self, ef):
+        self.index.hnsw.efSearch = ef
+
+    def query(self, q, k):
+        return self.index.search(q[None, :], k)[1][0].astype(np.int64)
+
+    def nbytes(self):
+        import faiss
+
+        return int(faiss.serialize_index(self.index).nbytes)
+
+
+class HNSWLib(Lib):
+    name = "hnswlib"
+
+    def __init__(self, m: int, ef_construction: int, space: str) -> None:
+        self.m, self.efc, self.space = m, ef_construction, space
+
+    def build(self, y):
+        import hnswlib
+
+        self.index = hnswlib.Index(space="ip" if self.space == "ip" else "l2", dim=y.shape[1])
+        self.index.init_index(
+            max_elements=len(y), ef_construction=self.efc, M=self.m, random_seed=0
+        )
+        self.index.add_items(y, np.arange(len(y)), num_threads=os.cpu_count() or 1)
+
+    def set_ef(self, ef):
+        self.index.set_ef(ef)
+
+    def query(self, q, k):
+        return self.index.knn_query(q[None, :], k, num_threads=1)[0][0].astype(np.int64)
+
+    def nbytes(self):
+        n = self.index.get_current_count()
+        return int(n * (self.index.dim * 4 + 2 * self.m * 4 + 16))  # data + level-0 links
+
+
+LIBS = {"usearch": USearch, "faiss": Faiss, "hnswlib": HNSWLib}
+
+
+def bench_libs(y, users, want, args) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    t_exact = []
+    for q in users:
+        t0 = time.perf_counter()
+        exact_top(y, q, K)
+        t_exact.append(time.perf_counter() - t0)
+    floor = pct(t_exact)
+    out["exact"] = floor
+    print(f"exact numpy floor: p50 {floor['p50_ms']} ms, p99 {floor['p99_ms']} ms", flush=True)
+    aug = None
+    for spec in args.libs.split(","):
+        name, _, space = spec.partition(":")
+        space = space or "mips"
+        lib = LIBS[name](args.m, args.ef_construction, space)
+        t0 = time.perf_counter()
+        if space == "mips":
+            aug = augment(y)
+            lib.build(aug)
+        else:
+            lib.build(y)
+        build = time.perf_counter() - t0
+        qs = [np.append(q, np.float32(0.0)) for q in users] if space == "mips" else list(users)
+        rows = []
+        for ef in [int(e) for e in args.ef.split(",")]:
+            lib.set_ef(ef)
+            got, times = [], []
+            for q in qs:
+                t0 = time.perf_counter()
+                got.append(lib.query(q, K))
+                times.append(time.perf_counter() - t0)
+            p = pct(times)
+            row = {
+                "ef": ef,
+                f"recall@{K}": round(recall(got, want), 4),
+                **p,
+                "p99_ratio_to_exact": round(p["p99_ms"] / floor["p99_ms"], 4),
+            }
+            rows.append(row)
+            print(f"{spec:14s} build {build:7.1f} s  {row}", flush=True)
+        out[spec] = {"build_s": round(build, 1), "bytes": lib.nbytes(), "settings": rows}
+        del lib
+        aug = None  # noqa: F841 - frees the augmented copy before the next build
+    return out
+
+
+# ---------------------------------------------------------------------------- model path
+
+
+def bench_model(y, users, args) -> dict[str, Any]:
+    """One-user recommend through the ALS model with and without its index."""
+    import scipy.sparse as sp
+
+    from ltrec.models import ann
+    from ltrec.models.als import ALS
+    from ltrec.models.candidates import candidate_pool
+
+    n_items, n_users = len(y), len(users)
+    rng = np.random.default_rng(args.seed + 1)
+    # Each user has seen 20 items (masked: the path over-fetches and filters them).
+    seen_cols = rng.integers(0, n_items, (n_users, 20))
+    seen = sp.csr_matrix(
+        (
+            np.ones(seen_cols.size, np.float32),
+            (np.repeat(np.arange(n_users), 20), seen_cols.ravel()),
+        ),
+        shape=(n_users, n_items),
+    )
+    model = ALS(factors=y.shape[1])
+    model.n_users_, model.n_items_ = n_users, n_items
+    model.seen_ = seen
+    model.seen_.sort_indices()
+    model.pop_ = np.asarray(seen.sum(axis=0)).ravel().astype(np.float64)
+    model.repeat_, model.freq_, model.blend_pop_ = False, None, None
+    model.user_factors_, model.item_factors_ = users, y
+    model._yty = None
+
+    class Data:  # what candidate_pool reads with tail_pool=0
+        pass
+
+    data = Data()
+    data.n_items = n_items
+    t0 = time.perf_counter()
+    model.build_ann(min_items=1)
+    build = time.perf_counter() - t0
+    print(f"model index ({ann.describe(model.ann_)}) built in {build:.1f} s", flush=True)
+
+    def timed(fn):
+        times, res = [], []
+        for u in range(n_users):
+            t0 = time.perf_counter()
+            res.append(fn(u))
+            times.append(time.perf_counter() - t0)
+        return pct(times), res
+
+    rec_ann, _ = timed(lambda u: model.recommend(u, 10))
+    pool_ann, got = timed(lambda u: candidate_pool(model, data, np.array([u]), K)[0][0])
+    index, model.ann_ = model.ann_, None
+    rec_exact, _ = timed(lambda u: model.recommend(u, 10))
+    pool_exact, want = timed(lambda u: candidate_pool(model, data, np.array([u]), K)[0][0])
+    model.ann_ = index
+    out = {
+        "build_s": round(build, 1),
+        "index": ann.describe(index),
+        "recommend_k10": {"ann": rec_ann, "exact": rec_exact},
+        f"pool_m{K}": {"ann": pool_ann, "exact": pool_exact},
+        f"pool_recall@{K}": round(recall(got, want), 4),
+        "recommend_p99_ratio_to_exact": round(rec_ann["p99_ms"] / rec_exact["p99_ms"], 4),
+        "pool_p99_ratio_to_exact": round(pool_ann["p99_ms"] / pool_exact["p99_ms"], 4),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        model.save(tmp)
+        out["save_s"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
+        loaded = ALS.load(tmp)
+        out["load_s"] = round(time.perf_counter() - t0, 1)
+        same = all(
+            np.array_equal(loaded.recommend(u, 10)[0], model.recommend(u, 10)[0]) for u in range(20)
+        )
+        out["loaded_lists_equal"] = bool(same)
+    print(json.dumps(out, indent=2), flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--items", type=int, default=1_000_000)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--clusters", type=int, default=1000)
+    ap.add_argument("--gaussian", action="store_true")
+    ap.add_argument("--part", choices=("libs", "model", "both"), default="both")
+    ap.add_argument(
+        "--libs",
+        default="usearch,faiss,hnswlib",
+        help="comma-separated LIB[:SPACE]; SPACE 'mips' (default: the Euclidean reduction, "
+        "L2 search) or 'ip' (the library's inner-product metric)",
+    )
+    ap.add_argument("--ef", default="256,384,512")
+    ap.add_argument("--m", type=int, default=16, help="graph degree (M / connectivity)")
+    ap.add_argument("--ef-construction", type=int, default=128)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    y, users = synthetic(
+        args.items, args.dim, args.queries, args.clusters, args.gaussian, args.seed
+    )
+    print(f"{args.items:,} x {args.dim} factors in {time.perf_counter() - t0:.1f} s", flush=True)
+    out: dict[str, Any] = {
+        "items": args.items,
+        "dim": args.dim,
+        "queries": args.queries,
+        "data": "gaussian" if args.gaussian else f"{args.clusters} clusters, log-normal norms",
+        "m": args.m,
+        "ef_construction": args.ef_construction,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    }
+    if args.part in ("libs", "both"):
+        want = np.stack([exact_top(y, q, K) for q in users])
+        out["libs"] = bench_libs(y, users, want, args)
+    if args.part in ("model", "both"):
+        out["model"] = bench_model(y, users, args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
