@@ -29,6 +29,7 @@ from ltrec.app import services
 from ltrec.app.auth import Right
 from ltrec.charts.text import markdown_message, markdown_text
 from ltrec.config import EVENT_TYPES, get_settings
+from ltrec.definitions import pct
 from ltrec.errors import BadInputError, LtrecError, TooManyRejectsError
 from ltrec.store import connect, read_meta
 from ltrec.store import external as ext
@@ -451,7 +452,7 @@ def profile_lines(profile: dict[str, Any]) -> list[str]:
     ]
     if p.repeat_purchase_share is not None:
         lines.append(
-            f"Repeat purchases: {p.repeat_purchase_share:.0%} of bought customer-product pairs "
+            f"Repeat purchases: {pct(p.repeat_purchase_share)} of bought customer-product pairs "
             "were bought at more than one time."
         )
     if p.exposure_note:
@@ -467,7 +468,7 @@ def reject_hint(err: TooManyRejectsError) -> str:
         need += 0.01
     if need > SLIDER_MAX:
         return (
-            f"{err.share:.0%} of the rows were rejected: more than this page allows. Check the "
+            f"{pct(err.share)} of the rows were rejected: more than this page allows. Check the "
             "layout and the column choices above, or fix the file."
         )
     return (
@@ -482,12 +483,12 @@ def _report(report: ImportReport, key: str) -> None:
     st.markdown(f"**{headline(report)}**")
     cols = st.columns(4)
     cols[0].metric("Rows read", f"{report.rows_read:,}")
-    cols[1].metric("Events", f"{report.rows_loaded.get('events', 0):,}")
+    cols[1].metric("Events imported", f"{report.rows_loaded.get('events', 0):,}")
     cols[2].metric("Rejected", f"{report.rejected:,}", help="Rows that are not imported.")
     cols[3].metric(
         "Rejected share",
-        f"{report.reject_share:.1%}",
-        help=f"The import stops when more than {report.max_reject_share:.0%} of the rows are "
+        pct(report.reject_share),
+        help=f"The import stops when more than {pct(report.max_reject_share)} of the rows are "
         "rejected.",
     )
     profile = getattr(report, "profile", None)

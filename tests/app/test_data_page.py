@@ -420,7 +420,7 @@ def test_reject_hint_beyond_the_slider() -> None:
     from ltrec.errors import TooManyRejectsError
 
     err = TooManyRejectsError("30 rows rejected: 30 missing item_id", 30 / 31, 0.05)
-    assert ui.reject_hint(err).startswith("97% of the rows were rejected: more than this page")
+    assert ui.reject_hint(err).startswith("96.8% of the rows were rejected: more than this page")
     err = TooManyRejectsError("x", 0.123, 0.05)
     assert "to 0.13 or more" in ui.reject_hint(err)
 
