@@ -22,12 +22,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ltrec.definitions import (
-    gini,  # noqa: F401  re-export: ltrec.app.experiments imports it here
-    popularity_rank,
-    popularity_share,
-    shared_depth,
-)
+from ltrec.definitions import popularity_rank, popularity_share, shared_depth
 from ltrec.errors import BadInputError
 
 # --------------------------------------------------------------------------------------------
