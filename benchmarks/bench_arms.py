@@ -146,8 +146,17 @@ def in_process(root: Path, run_id: str, run: Any, users: np.ndarray) -> dict[str
     log = EventLog("walbench", root / "wal")
     now = datetime.now()
     lst = [
-        Event("u", f"i{p}", "impression", now, source=EXPOSURE, experiment=exp.id, arm="a",
-              position=p, request_id="r" * 32)  # fmt: skip
+        Event(
+            "u",
+            f"i{p}",
+            "impression",
+            now,
+            source=EXPOSURE,
+            experiment=exp.id,
+            arm="a",
+            position=p,
+            request_id="r" * 32,
+        )  # fmt: skip
         for p in range(1, K + 1)
     ]
     try:
@@ -187,8 +196,17 @@ def main() -> None:
         cli(root, "demo", "--name", "shop", "--users", "3000", "--items", "1500",
             "--events", "100000")  # fmt: skip
         trained = json.loads(
-            cli(root, "train", "shop", "--model", "als", "--all-data", "--set", "iterations=5",
-                "--json")  # fmt: skip
+            cli(
+                root,
+                "train",
+                "shop",
+                "--model",
+                "als",
+                "--all-data",
+                "--set",
+                "iterations=5",
+                "--json",
+            )  # fmt: skip
         )
         out["setup_seconds"] = round(time.perf_counter() - t0, 1)
         run = load_run("shop", trained["run_id"], root)

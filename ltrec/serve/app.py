@@ -416,9 +416,7 @@ def create_app(service: Service) -> FastAPI:
         if exp is not None:
             _no_override(exp, body.rerank)
             results = await _arm_lists(body.user_ids, body.k)
-            return JSONResponse(
-                {"run_id": service.session.run_id, "k": body.k, "results": results}
-            )
+            return JSONResponse({"run_id": service.session.run_id, "k": body.k, "results": results})
         text = (
             body.rerank
             if isinstance(body.rerank, str) or body.rerank is None
@@ -573,9 +571,7 @@ def serve(
             )
         exp = service.experiment
         if exp is not None:
-            arms_text = ", ".join(
-                f"{a} {s:.0%}" for a, s in zip(exp.arms, exp.split, strict=True)
-            )
+            arms_text = ", ".join(f"{a} {s:.0%}" for a, s in zip(exp.arms, exp.split, strict=True))
             print(f"ltrec serve: experiment {exp.id}: {arms_text}", file=sys.stderr, flush=True)
         elif (other := expmod.running(data_dir, dataset)) is not None:
             print(

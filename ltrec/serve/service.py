@@ -71,7 +71,7 @@ class Service:
         if arms and rerank is not None:
             raise BadInputError(
                 "--rerank and --arm together: with arms, each arm's policy is its setting",
-                hint="put the setting into the arms, e.g. --arm boost='{\"strategy\": "
+                hint='put the setting into the arms, e.g. --arm boost=\'{"strategy": '
                 '"tail_boost", "beta": 0.3}\'',
             )
         self.config: StrategyConfig = parse_config(rerank)  # a bad setting fails first
@@ -268,8 +268,14 @@ class Service:
         now = datetime.now(UTC).replace(tzinfo=None)
         events = [
             Event(
-                out["user_id"], it["item_id"], "impression", now, source=EXPOSURE,
-                experiment=out["experiment"], arm=out["arm"], position=it["rank"],
+                out["user_id"],
+                it["item_id"],
+                "impression",
+                now,
+                source=EXPOSURE,
+                experiment=out["experiment"],
+                arm=out["arm"],
+                position=it["rank"],
                 request_id=out["request_id"],
             )  # fmt: skip
             for out in lists

@@ -78,12 +78,18 @@ def experiment_files(shop: Shop) -> list[str]:
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [
-        ({"arms": ["control={}", 'boost={"strategy": "boost"}']},
-         "arm 'boost': bad re-ranking setting: unknown strategy 'boost'"),  # fmt: skip
-        ({"arms": ["control={}", "boost={beta: 1}"]},
-         "the policy of arm 'boost' is not valid JSON"),  # fmt: skip
-        ({"arms": ["control={}", 'other={"run": "no-such-run"}']},
-         "arm 'other': run 'no-such-run'"),  # fmt: skip
+        (
+            {"arms": ["control={}", 'boost={"strategy": "boost"}']},
+            "arm 'boost': bad re-ranking setting: unknown strategy 'boost'",
+        ),  # fmt: skip
+        (
+            {"arms": ["control={}", "boost={beta: 1}"]},
+            "the policy of arm 'boost' is not valid JSON",
+        ),  # fmt: skip
+        (
+            {"arms": ["control={}", 'other={"run": "no-such-run"}']},
+            "arm 'other': run 'no-such-run'",
+        ),  # fmt: skip
         ({"arms": ["control={}"]}, "an experiment has 2 to 4 arms; 1 given"),
         ({"arms": ARMS[1::2], "split": "50,40"}, "the shares sum to 90, not 100"),
         ({"arms": ARMS[1::2], "rerank": BOOST}, "--rerank and --arm together"),
