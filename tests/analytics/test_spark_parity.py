@@ -137,3 +137,13 @@ def test_not_vacuous(stores) -> None:
     assert type(spark.backend).__module__.startswith("ibis.backends.pyspark")
     t = longtail.bucket_table(duck).frame
     assert t["items"].sum() == 50 and t["views"].sum() > 100
+
+
+def test_opportunities(stores) -> None:
+    from ltrec.analytics.opportunities import opportunities
+
+    duck, spark = stores
+    a, b = opportunities(duck), opportunities(spark)
+    assert len(a.categories) == 4 and len(a.items) > 0  # not vacuous
+    _same(a.categories, b.categories, ["name"])
+    _same(a.items, b.items, ["item_id"])  # similar head items (lists) compared as text
