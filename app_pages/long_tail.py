@@ -8,11 +8,13 @@ from ltrec.charts.longtail import (
     rank_frequency_figure,
     trend_figure,
 )
+from ltrec.definitions import GINI_FORMULA
 from ltrec.errors import LtrecError
 from ltrec.ui import cache
 from ltrec.ui.state import active_dataset, show_error
 from ltrec.ui.widgets import (
     exposure_note,
+    metric_column,
     pct,
     require_events,
     table_with_download,
@@ -61,7 +63,7 @@ with right:
         "**Lorenz curves**",
         help="Cumulative share of events against the share of "
         "items, items sorted ascending, every catalogue item included. Gini: "
-        "G = Σ (2i − n − 1) x₍ᵢ₎ / (n Σ x).",
+        + GINI_FORMULA,
     )
     st.plotly_chart(lorenz_figure(lz), key="fig_lt_lorenz")
 
@@ -99,7 +101,7 @@ table_with_download(
         "buyer_share": pct(
             "% of buyers", "buying pairs on the bucket / all buying pairs (not exposure)"
         ),
-        "view_purchase": pct("conversion", "view → purchase: buying pairs / viewing pairs"),
+        "view_purchase": metric_column("view_purchase"),
         "view_purchase_lo": pct("95% low", "Wilson score interval, lower bound"),
         "view_purchase_hi": pct("95% high", "Wilson score interval, upper bound"),
     },
@@ -156,8 +158,8 @@ if conv is not None:
         key="lt_items_csv",
         height=360,
         column_config={
-            "shrunk": pct("shrunk", "(purchases + a) / (views + a + b)"),
-            "view_purchase": pct("raw", "buying pairs / viewing pairs"),
+            "shrunk": metric_column("shrunk"),
+            "view_purchase": metric_column("view_purchase"),
         },
     )
 elif buyers is not None:

@@ -11,6 +11,7 @@ from ltrec.ui.state import active_dataset, show_error
 from ltrec.ui.widgets import (
     exposure_note,
     kpi,
+    metric_column,
     pct,
     require_events,
     table_with_download,
@@ -119,11 +120,7 @@ with right:
             f"{name}_hidden_gems.csv",
             key="ov_gems_csv",
             column_config={
-                "shrunk": pct(
-                    "shrunk conversion",
-                    "(purchases + a) / (views + a + b): view→purchase "
-                    "of viewing users, shrunk by the fitted Beta(a, b) prior.",
-                ),
+                "shrunk": metric_column("shrunk"),
                 "lift": st.column_config.NumberColumn(
                     "lift", format="%.2fx", help="shrunk conversion / catalogue mean"
                 ),

@@ -141,7 +141,8 @@ _GINI = (
     "Gini 1912, Lorenz-curve form; exposure concentration as in Fleder & Hosanagar 2009, "
     "Blockbuster Culture's Next Rise or Fall"
 )
-_GINI_FORMULA = (
+#: The Gini formula in words, shown wherever a Gini is.
+GINI_FORMULA = (
     "G = Σ (2i − n − 1) x₍ᵢ₎ / (n Σ x), x ascending over every catalogue item, zero items "
     "included; 0 = equal, (n − 1)/n = one item gets everything; no events: –"
 )
@@ -338,7 +339,7 @@ METRICS: dict[str, Metric] = _records(
     Metric(
         "gini",
         "Exposure Gini",
-        "Gini of recommendation counts per item: " + _GINI_FORMULA,
+        "Gini of recommendation counts per item: " + GINI_FORMULA,
         "ratio",
         "lower",
         ".3f",
@@ -347,7 +348,7 @@ METRICS: dict[str, Metric] = _records(
     Metric(
         "gini_position",
         "Exposure Gini (position-weighted)",
-        "Gini of position-weighted recommendation exposure, weight 1/log2(r + 1): " + _GINI_FORMULA,
+        "Gini of position-weighted recommendation exposure, weight 1/log2(r + 1): " + GINI_FORMULA,
         "ratio",
         "lower",
         ".3f",
@@ -434,7 +435,7 @@ METRICS: dict[str, Metric] = _records(
     Metric(
         "gini_exposure",
         "Exposure Gini",
-        "Gini of exposure events (impressions, else views) per item: " + _GINI_FORMULA,
+        "Gini of exposure events (impressions, else views) per item: " + GINI_FORMULA,
         "ratio",
         "lower",
         ".3f",
@@ -443,7 +444,7 @@ METRICS: dict[str, Metric] = _records(
     Metric(
         "gini_buyers",
         "Purchase concentration (Gini of buyers)",
-        "Gini of distinct buyers per item, not exposure: " + _GINI_FORMULA,
+        "Gini of distinct buyers per item, not exposure: " + GINI_FORMULA,
         "ratio",
         "lower",
         ".3f",
@@ -452,7 +453,7 @@ METRICS: dict[str, Metric] = _records(
     Metric(
         "popularity_gini",
         "Popularity Gini",
-        "Gini of item popularity (distinct users): " + _GINI_FORMULA,
+        "Gini of item popularity (distinct users): " + GINI_FORMULA,
         "ratio",
         "lower",
         ".3f",
