@@ -60,7 +60,7 @@ from ltrec.analytics.conversion import (
 )
 from ltrec.analytics.popularity import buckets_expr
 from ltrec.analytics.view import ViewParams
-from ltrec.definitions import pct
+from ltrec.definitions import bucket_names, pct
 from ltrec.errors import BadInputError
 
 #: What ``by`` may be.
@@ -465,11 +465,12 @@ def _groups(
     gmap = _group_map(store, by, None).to_pandas()  # one row per catalogue item (no events)
     n_items = len(gmap)
     per = conv.frame[["item_id", "bucket", "views", "purchases"]].merge(gmap, on="item_id")
+    tail = bucket_names(len(params.cuts))[-1]
     if params.category is not None:
         per = per[per["top"] == params.category]
     g = per.groupby("name", observed=True).agg(
         items=("item_id", "size"),
-        tail_items=("bucket", lambda b: int((b == "tail").sum())),
+        tail_items=("bucket", lambda b: int((b == tail).sum())),
         views=("views", "sum"),
         purchases=("purchases", "sum"),
     )
