@@ -17,6 +17,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ltrec.definitions import bucket_names
 from ltrec.rerank.base import Candidates, Context, Ranked, finish, minmax
 from ltrec.rerank.fair import min_tail_counts
 from ltrec.rerank.rules import RulesConfig
@@ -431,7 +432,7 @@ def _tail_share_of_histories(context: Context) -> float:
 #: Cumulative interaction shares that cut head / mid / tail in Abdollahpouri et al. 2021:
 #: the head items take the first 20% of interactions, the tail items the last 20%.
 PAPER_CUTS = (0.2, 0.8)
-PAPER_GROUPS = ("head", "mid", "tail")
+PAPER_GROUPS = tuple(bucket_names(len(PAPER_CUTS)))  # head / mid / tail
 
 
 def popularity_groups(context: Context, groups: str) -> tuple[np.ndarray, tuple[str, ...]]:
