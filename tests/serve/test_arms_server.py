@@ -165,6 +165,16 @@ def test_each_user_gets_their_arm_logged_and_keeps_it_across_restarts(shop: Shop
         event = {"user_id": buyer, "item_id": "SKU-0004", "event_type": "purchase",
                  "quantity": 2, "price": 9.5}  # fmt: skip
         assert server.post("/v1/events", shop.writer, json=event).status_code == 200
+        # a reload moves the arms on the server's run; the arm on its own run keeps it
+        resp = server.post("/v1/admin/reload", shop.writer, json={"run_id": shop.pop_run})
+        assert resp.status_code == 200, resp.text
+        for user in (users[0], users[4], users[8]):  # control, boost, pop
+            path = f"/v1/recommendations/{urllib.parse.quote(user, safe='')}"
+            body = server.get(path, shop.reader, params={"k": 5}).json()
+            assert (body["arm"], body["run_id"]) == (arms[user], shop.pop_run)
+            served[body["request_id"]] = as_rows(body)
+        resp = server.post("/v1/admin/reload", shop.writer, json={"run_id": shop.knn_run})
+        assert resp.status_code == 200, resp.text
         server.wait_flushed()
     finally:
         assert server.stop() == -signal.SIGTERM, server.output()
