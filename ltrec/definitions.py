@@ -507,6 +507,36 @@ METRICS: dict[str, Metric] = _records(
         ".2f",
         "",
     ),
+    # ---- an online experiment (measured on the served lists and the events posted back) ----
+    Metric(
+        "ctr",
+        "Click-through",
+        "clicked impressions / impressions; an impression is clicked when a view of its item "
+        "is attributed to the list that showed it",
+        "share",
+        "higher",
+        "pct",
+        "",
+    ),
+    Metric(
+        "conversion",
+        "Conversion",
+        "users with an attributed purchase / users the arm served (a user-level rate, not the "
+        "pair-level view → purchase)",
+        "share",
+        "higher",
+        "pct",
+        "",
+    ),
+    Metric(
+        "revenue_per_user",
+        "Revenue per user",
+        "quantity x price of attributed purchases / users the arm served",
+        "currency",
+        "higher",
+        ",.2f",
+        "",
+    ),
     # ---- a re-ranked list (Studio) ----
     Metric(
         "tail_share",
