@@ -18,7 +18,7 @@ from ltrec.definitions import metric
 from ltrec.errors import LtrecError
 from ltrec.evaluation import compare_many
 from ltrec.models.base import get_model_class, model_names
-from ltrec.models.registry import list_runs, production_run
+from ltrec.models.registry import production_run
 from ltrec.ui import auth, training
 from ltrec.ui.models import (
     active_run,
@@ -29,6 +29,9 @@ from ltrec.ui.models import (
     runs_table,
     set_active_run,
     stale_note,
+)
+from ltrec.ui.models import (
+    runs as cached_runs,
 )
 from ltrec.ui.state import active_dataset, data_root, empty_state, require_local, show_error
 
@@ -105,7 +108,7 @@ _progress()
 # ---------------------------------------------------------------------------- runs
 st.subheader("Runs")
 try:
-    runs = list_runs(name, data_root())
+    runs = cached_runs(name)
 except LtrecError as err:
     show_error(err)
     st.stop()

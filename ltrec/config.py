@@ -150,19 +150,38 @@ def duckdb_config(settings: Settings | None = None) -> dict[str, str]:
     return cfg
 
 
+#: Settings built per snapshot of the ``LTREC_*`` environment (building them is 0.4 ms of
+#: pydantic-settings work on a quiet core, 25 ms on a busy one, and a page asks ~40 times per
+#: run: measured in benchmarks/bench_pages.py); bounded.
+_SETTINGS: dict[tuple[tuple[str, str], ...], Settings] = {}
+_SETTINGS_MAX = 16
+
+
 def get_settings(**overrides: object) -> Settings:
-    """Fresh settings from the environment (not cached, so tests can change the env).
+    """Settings from the environment, as it is now (a changed ``LTREC_*`` variable gives new
+    settings at once, so tests can change the env); each call returns its own copy.
 
     Raises:
         ConfigError: an ``LTREC_*`` variable holds a value out of its bounds or of the wrong
             type, named with the variable and the rule it breaks.
     """
+    import os
+
     from pydantic import ValidationError
 
     from ltrec.errors import ConfigError
 
+    key = tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith("LTREC_")))
+    if not overrides and key in _SETTINGS:
+        return _SETTINGS[key].model_copy()
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+        if not overrides:
+            if len(_SETTINGS) >= _SETTINGS_MAX:
+                _SETTINGS.clear()
+            _SETTINGS[key] = settings
+            return settings.model_copy()
+        return settings
     except ValidationError as err:
         first = err.errors()[0]
         name = "LTREC_" + str(first["loc"][0]).upper() if first["loc"] else "an LTREC_ variable"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import typing
+from pathlib import Path
 from typing import Any
 
 import annotated_types as at
@@ -41,8 +42,48 @@ def _key(dataset: str) -> str:
     return f"active_run:{dataset}"
 
 
+def _listing(folder: Path) -> tuple[tuple[str, int], ...]:
+    """What changes when a run is added, deleted, promoted or rewritten (cheap: stats only)."""
+    try:
+        entries = [(p.name, p.stat().st_mtime_ns) for p in folder.iterdir()]
+        return (("", folder.stat().st_mtime_ns), *sorted(entries))
+    except FileNotFoundError:
+        return ()
+
+
+@st.cache_resource(max_entries=8, show_spinner=False, ttl=3600)
+def _runs(dataset: str, root: str, file_version: str, listing: tuple) -> list[RunInfo]:
+    del file_version, listing  # cache keys only: staleness follows the data, runs the folder
+    return list_runs(dataset, root)
+
+
+def runs(dataset: str) -> list[RunInfo]:
+    """The dataset's runs, oldest first, with their staleness (:func:`list_runs`), cached
+    until the dataset file or the runs folder changes (each listing reads the dataset's meta:
+    a DuckDB attach per call)."""
+    from ltrec.errors import LtrecError
+    from ltrec.models.registry import runs_dir
+
+    root = data_root()
+    try:
+        file_version = version(dataset)
+    except LtrecError:  # deleted: list_runs says every run is stale
+        file_version = "missing"
+    return list(_runs(dataset, str(root), file_version, _listing(runs_dir(dataset, root))))
+
+
+def fresh_check(dataset: str, run_id: str, *, allow_stale: bool = False) -> None:
+    """Raise :class:`StaleRunError` for a stale run (unless ``allow_stale``), from the cached
+    listing; the registry's :func:`check_fresh` words the error."""
+    info = next((r for r in runs(dataset) if r.run_id == run_id), None)
+    if info is None or info.stale:
+        root = data_root()
+        check_fresh(dataset, run_id, run_manifest(dataset, run_id, root), root,
+                    allow_stale=allow_stale)  # fmt: skip
+
+
 def run_ids(dataset: str) -> list[str]:
-    return [r.run_id for r in list_runs(dataset, data_root())]
+    return [r.run_id for r in runs(dataset)]
 
 
 def active_run(dataset: str) -> str | None:
@@ -77,9 +118,8 @@ def load(dataset: str, run_id: str, *, allow_stale: bool = False) -> LoadedRun:
     Raises:
         StaleRunError: the dataset changed since the run was trained (unless ``allow_stale``).
     """
-    root = data_root()  # staleness first, uncached: a re-import must refuse a cached run
-    check_fresh(dataset, run_id, run_manifest(dataset, run_id, root), root, allow_stale=allow_stale)
-    return _load(dataset, run_id, str(root))
+    fresh_check(dataset, run_id, allow_stale=allow_stale)  # a re-import refuses a cached run
+    return _load(dataset, run_id, str(data_root()))
 
 
 def runs_table(

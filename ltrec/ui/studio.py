@@ -119,10 +119,10 @@ class StudioRun:
 
 
 def list_runs(name: str) -> list[Any]:
-    """The dataset's runs, newest first."""
-    from ltrec.models.registry import list_runs as _list
+    """The dataset's runs, newest first (cached until the data or the runs change)."""
+    from ltrec.ui.models import runs
 
-    return list(reversed(_list(name, state.data_root())))
+    return list(reversed(runs(name)))
 
 
 def active_run_id(name: str, runs: list[Any]) -> str | None:
@@ -197,10 +197,9 @@ def studio_run(name: str, run_id: str, *, allow_stale: bool = False) -> StudioRu
     Raises:
         StaleRunError: the dataset changed since the run was trained (unless ``allow_stale``).
     """
-    from ltrec.models.registry import check_fresh, run_manifest
+    from ltrec.ui.models import fresh_check
 
-    root = state.data_root()  # staleness first, uncached: a re-import must refuse a cached run
-    check_fresh(name, run_id, run_manifest(name, run_id, root), root, allow_stale=allow_stale)
+    fresh_check(name, run_id, allow_stale=allow_stale)  # a re-import must refuse a cached run
     return _studio_run(name, state.version(name), run_id)
 
 
