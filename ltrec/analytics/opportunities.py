@@ -26,7 +26,8 @@ exposure the same rule runs on the demand share.
 
 **Whole-catalogue rule.** Buckets, the prior of shrunk conversion, the shop averages and every
 share are computed on the whole catalogue (the date range applies); a category filter then
-keeps the rows of that top-level category: it never redefines head and tail inside it.
+keeps the rows of that top-level category (``by="brand"``: each brand's items in it, as shares
+of the whole shop): it never redefines head and tail inside it.
 
 **Items to boost** (:func:`boost_candidates`, the one definition the Overview counts): every
 hidden gem (:func:`~ltrec.analytics.conversion.hidden_gems`, uncapped), best shrunk conversion
