@@ -15,7 +15,6 @@ to whichever session serves next, and a request in flight keeps the session it s
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 import uuid
@@ -233,8 +232,7 @@ class Service:
         exp = self.experiment
         if exp is not None:  # the user's arm, for the attribution (issue 22)
             events = [
-                dataclasses.replace(e, experiment=exp.id, arm=experiments.assign(e.user_id, exp))
-                for e in events
+                e.copy(experiment=exp.id, arm=experiments.assign(e.user_id, exp)) for e in events
             ]
         with self._apply:
             index = self.session.data.item_index
@@ -266,21 +264,13 @@ class Service:
         """Log the served lists as impressions (one per item, 1-based position, the list's
         ``request_id``), durably: returns once they are on disk. Blocking: a worker thread."""
         now = datetime.now(UTC).replace(tzinfo=None)
-        events = [
-            Event(
-                out["user_id"],
-                it["item_id"],
-                "impression",
-                now,
-                source=EXPOSURE,
-                experiment=out["experiment"],
-                arm=out["arm"],
-                position=it["rank"],
-                request_id=out["request_id"],
+        events = []
+        for out in lists:
+            head = Event(
+                out["user_id"], "", "impression", now, source=EXPOSURE,
+                experiment=out["experiment"], arm=out["arm"], request_id=out["request_id"],
             )  # fmt: skip
-            for out in lists
-            for it in out["items"]
-        ]
+            events += [head.copy(item_id=it["item_id"], position=it["rank"]) for it in out["items"]]
         if events:
             self.log.append(events)
         return len(events)
