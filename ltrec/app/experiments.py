@@ -31,11 +31,14 @@ sentence.
 
 Intervals: 95% percentile bootstrap over users (Efron & Tibshirani 1993, ch. 13), seeded, each
 arm resampled on its own (:func:`ltrec.evaluation.aggregate.boot_counts`): ratio metrics are
-``C @ numerator / C @ denominator`` so they stay ratios of sums; the Gini is recomputed on
+``C @ numerator / C @ denominator`` so they stay ratios of sums, and the share metrics resample
+two pseudo-users with each arm (one success, one failure: Agresti & Caffo 2000) so that a share
+with no success yet still has a spread (:data:`_PSEUDO`); the Gini is recomputed on
 ``C @ per-user exposure`` with the bias-shifted interval the offline evaluation uses
 (:func:`~ltrec.evaluation.aggregate.bc_interval`). The difference to control (absolute and
 relative) takes the percentiles of the difference of independent resamples; it is "detected"
-when its relative interval excludes zero. "Not enough data" uses the normal approximation:
+when its relative interval excludes zero. No verdict below 30 users per arm (:data:`MIN_USERS`).
+"Not enough data" otherwise uses the normal approximation:
 ``n_needed = n * ((z_0.975 + z_0.8) * se / (0.1 * control))^2`` with ``se`` the bootstrap
 standard error of the difference (alpha 0.05 two-sided, power 0.8, a 10% relative effect).
 
@@ -162,8 +165,9 @@ class ExperimentLike(Protocol):
 def method_text(n_boot: int, seed: int) -> str:
     return (
         f"95% percentile bootstrap over users ({n_boot:,} resamples, seed {seed}; each arm "
-        "resampled on its own, Gini with the bias-shifted interval); a difference is detected "
-        "when its interval excludes zero"
+        "resampled on its own; shares with one pseudo-user success and one failure per arm, "
+        "after Agresti & Caffo; the Gini with the bias-shifted interval); a difference is "
+        "detected when its interval excludes zero"
     )
 
 
