@@ -19,6 +19,7 @@ PAGES = [
     st.Page("app_pages/model_lab.py", title="Model Lab", icon=":material/model_training:"),
     st.Page("app_pages/rerank_studio.py", title="Rerank Studio", icon=":material/tune:"),
     st.Page("app_pages/feedback_loop.py", title="Feedback Loop", icon=":material/autorenew:"),
+    st.Page("app_pages/experiments.py", title="Experiments", icon=":material/science:"),
     st.Page("app_pages/data.py", title="Data", icon=":material/database:"),
 ]
 
