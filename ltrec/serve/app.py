@@ -368,7 +368,8 @@ def create_app(service: Service) -> FastAPI:
         for user in users:
             arm, session = service.arm_of(user)
             out.append(_one(session, user, k, arm, exp))
-        await anyio.to_thread.run_sync(service.expose, out)
+        n = await anyio.to_thread.run_sync(service.expose, out)
+        service.metrics.exposed([o["arm"] for o in out], n)
         return out
 
     # ---------------------------------------------------------------- routes

@@ -35,6 +35,8 @@ class Metrics:
         self.tail_items = 0
         self.events = 0
         self.reloads: dict[str, int] = defaultdict(int)
+        self.arm_lists: dict[str, int] = defaultdict(int)  # lists served per arm (A/B)
+        self.impressions = 0  # impressions logged for those lists
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route)
@@ -54,6 +56,12 @@ class Metrics:
     def accepted(self, n: int) -> None:
         with self._lock:
             self.events += n
+
+    def exposed(self, arms: list[str], n_items: int) -> None:
+        with self._lock:
+            for arm in arms:
+                self.arm_lists[arm] += 1
+            self.impressions += n_items
 
     def reloaded(self, outcome: str) -> None:
         with self._lock:
@@ -113,6 +121,12 @@ class Metrics:
             head("ltrec_reloads_total", "counter", "Reloads of the served run, by outcome.")
             for outcome, n in sorted(self.reloads.items()):
                 out.append(f'ltrec_reloads_total{{outcome="{outcome}"}} {n}')
+            if self.arm_lists:  # only while an experiment runs
+                head("ltrec_arm_lists_total", "counter", "Lists served per arm of the experiment.")
+                for arm, n in sorted(self.arm_lists.items()):
+                    out.append(f'ltrec_arm_lists_total{{arm="{_label(arm)}"}} {n}')
+                head("ltrec_impressions_logged_total", "counter", "Impressions logged durably.")
+                out.append(f"ltrec_impressions_logged_total {self.impressions}")
         for metric, (text, value) in (gauges or {}).items():
             head(metric, "gauge", text)
             out.append(f"{metric} {value():.6g}")

@@ -176,6 +176,12 @@ def test_each_user_gets_their_arm_logged_and_keeps_it_across_restarts(shop: Shop
         resp = server.post("/v1/admin/reload", shop.writer, json={"run_id": shop.knn_run})
         assert resp.status_code == 200, resp.text
         server.wait_flushed()
+        metrics = server.get("/metrics", shop.reader).text
+        per_arm = {a: sum(1 for rows in served.values() if rows[0][3] == a) for a in exp.arms}
+        for a, n in per_arm.items():
+            assert f'ltrec_arm_lists_total{{arm="{a}"}} {n}\n' in metrics
+        n_rows = sum(len(rows) for rows in served.values())
+        assert f"ltrec_impressions_logged_total {n_rows}\n" in metrics
     finally:
         assert server.stop() == -signal.SIGTERM, server.output()
     assert exposures(shop, exp.id) == served
