@@ -28,7 +28,7 @@ from ltrec.store.truth import PreferenceModel, load_truth
 from .harness import Server, cli
 
 BOOST = '{"strategy": "tail_boost", "beta": 0.5}'
-USERS, ROUNDS, K = 1200, 1, 10
+USERS, ROUNDS, K = 1000, 1, 10
 AA_REPEATS = 20
 
 
@@ -104,7 +104,7 @@ def test_aa_shows_no_difference_in_at_least_95_percent_of_repeats(ab) -> None:
     found = []
     for seed in range(AA_REPEATS):
         res = analyse(aa_table(truth, served, seed, prices), exp, tail=tail, items=items,
-                      n_boot=300, seed=seed)  # fmt: skip
+                      n_boot=200, seed=seed)  # fmt: skip
         found.append(res.arm("a2").vs_control[PRIMARY].detected)
     print(f"A/A: difference found in {sum(found)} of {AA_REPEATS}")
     assert sum(found) <= AA_REPEATS // 20  # no difference in >= 95% of repeats
