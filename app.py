@@ -4,12 +4,18 @@ from pathlib import Path
 
 import streamlit as st
 
-from ltrec.ui.auth import gate
-from ltrec.ui.state import dataset_picker
-
 # A shipped file: a ":material/...:" favicon is fetched from Google's font CDN, unreachable offline.
 ICON = Path(__file__).parent / "assets" / "favicon.png"
 st.set_page_config(page_title="ltrec: long-tail exposure", page_icon=str(ICON), layout="wide")
+
+# The first session of a server process imports the analytics stack (pandas, ibis, scipy:
+# seconds on a busy machine): paint a progress line first, so the window is never blank.
+_loading = st.empty()
+_loading.caption("Opening ltrec… loading the analytics libraries (first visit only)")
+from ltrec.ui.auth import gate  # noqa: E402
+from ltrec.ui.state import dataset_picker  # noqa: E402
+
+_loading.empty()
 
 PAGES = [
     st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),

@@ -592,23 +592,26 @@ def recommend(
     when it costs at most ``max_loss`` of the base order's NDCG@K on the sample; otherwise
     (the target costs more, is out of reach, or the base order already reaches it) the
     strength with the highest tail share that stays within ``max_loss``, searched on a
-    geometric grid of ``grid`` strengths. Lists and metrics are those of the sweep
-    (``Pools.rerank`` and the evaluation core), so the sweep chart shows the same point.
+    geometric grid of ``grid`` strengths (ascending, stopping at twice the allowed loss).
+    Lists are the sweep's (``Pools.rerank``) and NDCG is the evaluation core's, so the sweep
+    chart shows the same point.
     """
+    from ltrec.evaluation import metrics as M
     from ltrec.rerank.strategies import TailBoostConfig
-    from ltrec.rerank.sweep import evaluation_scorer, min_strength_for_tail_share
+    from ltrec.rerank.sweep import min_strength_for_tail_share
 
     cfg = config or TailBoostConfig()
     pools = sample.pools()
-    scorer = evaluation_scorer(
-        list(sample.test), item_pop=context.popularity, k=k, tail_mask=context.tail
-    )
-    key = f"ndcg@{k}"
-    base = pools.rerank(cfg.with_strength(0.0), context, k).items
+    # NDCG alone, by the evaluation core's functions (the full scorer computes ~20 metrics
+    # per point: most of the cost of the search)
+    n_items = int(np.asarray(context.popularity).size)
+    truth = M.as_truth(list(sample.test), len(sample), n_items)
+    n_rel = np.diff(truth.indptr)
 
     def measure(s: float) -> tuple[float, float]:
         ranked = pools.rerank(cfg.with_strength(s), context, k)
-        return float(scorer(ranked.items, base)[key]), ranked.tail_share(context)
+        hits = M.hit_matrix(M.clean_recs(ranked.items, k, n_items), truth)
+        return float(np.nanmean(M.ndcg(hits, n_rel))), ranked.tail_share(context)
 
     base_ndcg, base_tail = measure(0.0)
 
@@ -631,10 +634,12 @@ def recommend(
         [round_up(x) for x in np.geomspace(STRENGTH_STEP, max(top, STRENGTH_STEP), grid)]
     )
     best = (0.0, base_ndcg, base_tail)
-    for s in strengths:
+    for s in strengths:  # ascending
         ndcg, tail = measure(float(s))
         if within(ndcg) and tail > best[2]:
             best = (float(s), ndcg, tail)
+        if base_ndcg > 0 and ndcg < (1.0 - 2 * max_loss) * base_ndcg:
+            break  # twice the allowed loss: stronger boosts only lose more
     s, ndcg, tail = best
     why = "none" if s == 0 else ("base" if base_tail >= target else "budget")
     return _recommendation(
