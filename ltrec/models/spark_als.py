@@ -179,6 +179,9 @@ def spark_session(
             hint="check LTREC_SPARK_MASTER and LTREC_SPARK_CONFIG (README: Spark)",
         ) from None
     session.sparkContext.setLogLevel("ERROR")
+    # MLlib's ALS checkpoints every 10 sweeps when a folder is set: long fits keep a short
+    # lineage instead of overflowing the JVM stack
+    session.sparkContext.setCheckpointDir(str(root / ".spark-checkpoints"))
     return session
 
 
@@ -198,7 +201,10 @@ def fit_factors(
             "r": coo.data.astype(np.float32),
         }
     )
-    frame = spark.createDataFrame(pairs)
+    # one block of users and items per core: MLlib's default of 10 each only adds tasks on a
+    # small cluster (each block is one task of every sweep)
+    blocks = max(1, int(spark.sparkContext.defaultParallelism))
+    frame = spark.createDataFrame(pairs).repartition(blocks)
     report(progress, 0.1, f"Spark ALS: {len(pairs):,} interactions on {spark.sparkContext.master}")
     als = MLlibALS(
         rank=config.factors,
@@ -211,6 +217,8 @@ def fit_factors(
         userCol="u",
         itemCol="i",
         ratingCol="r",
+        numUserBlocks=blocks,
+        numItemBlocks=blocks,
     )
     fitted = als.fit(frame)
     report(progress, 0.9, "Spark ALS: collecting the factors")

@@ -144,3 +144,20 @@ def test_an_external_dataset_is_refused_with_the_way_to_train_it(
     assert "'shop' lives on an external engine" in err
     assert "ltrec train shop-sample --model als --engine spark" in err
     assert not (data_dir / "models").exists()
+
+
+def test_promote_refits_a_spark_run_on_spark(
+    shop: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ltrec.models.registry import load_run, production_run
+
+    monkeypatch.setenv("LTREC_DATA_DIR", str(shop["root"]))
+    source = shop["spark"].run_id
+    assert main(["promote", "demo", "--run", source, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["from_run"] == source and out["trained"] is True
+    assert production_run("demo", shop["root"]) == out["production"]
+    run = load_run("demo", out["production"], shop["root"])
+    assert run.manifest["params"]["engine"] == "spark"
+    assert run.manifest["split"]["kind"] == "none"  # fitted on every event
+    assert "engine" not in run.manifest["overrides"]
