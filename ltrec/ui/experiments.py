@@ -20,6 +20,7 @@ from ltrec.app.experiments import (
     experiment_result,
     list_experiments,
 )
+from ltrec.charts.experiments import difference_figure
 from ltrec.charts.text import markdown_text
 from ltrec.errors import LtrecError
 from ltrec.ui.state import active_dataset, data_root, empty_state, require_local, show_error
@@ -112,6 +113,8 @@ def show(result: ExperimentResult) -> None:
         st.info(result.missing)
     if not any(a.users for a in result.arms):
         return
+    if any(a.vs_control for a in result.arms):
+        st.plotly_chart(difference_figure(result), key="fig_ex_diff")
     st.subheader("Per arm")
     st.dataframe(
         _table(result),

@@ -21,6 +21,7 @@ from ltrec.app.experiments import (
     sample_ratio,
     users_needed,
 )
+from ltrec.charts.experiments import difference_figure
 from ltrec.serve.events import _DDL as LIVE_DDL
 from ltrec.serve.experiments import Experiment
 
@@ -358,3 +359,15 @@ def test_intervals_contain_estimates_and_shares_are_shares(spec) -> None:
                 assert d.low - 1e-12 <= d.delta <= d.high + 1e-12, (key, d)
             if d.rel_low is not None:
                 assert d.rel_low - 1e-12 <= d.rel <= d.rel_high + 1e-12
+
+
+def test_difference_figure(result) -> None:
+    fig = difference_figure(result)
+    (trace,) = fig.data
+    b = result.arm("boost")
+    # tail share of purchases has a control of 0: no relative change, left out of the plot
+    shown = [k for k in result.shown if b.vs_control[k].rel is not None]
+    assert list(trace.y) == [result.table().set_index(["arm", "metric"]).loc[("boost", k), "name"]
+                             for k in shown]  # fmt: skip
+    assert list(trace.x) == pytest.approx([b.vs_control[k].rel for k in shown])
+    assert trace.name == "boost"

@@ -180,6 +180,9 @@ def test_page_shows_verdicts_intervals_and_method(shop: str) -> None:
     assert verdicts[1].endswith("no detectable difference.")
     captions = " ".join(c.value for c in at.caption)
     assert "95% percentile bootstrap over users" in captions
+    (chart,) = at.get("plotly_chart")
+    spec = json.loads(chart.proto.spec)
+    assert spec["data"][0]["name"] == "boost"
     frames = at.dataframe
     assert len(frames) == 1
     df = frames[0].value
