@@ -182,7 +182,7 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
     if (why := studio.no_test_split(info[run_id])) is not None:
         st.info(why)
         return
-    left, mid, right = st.columns([1, 1, 2])
+    left, mid, right = st.columns([2, 3, 3])  # the sweep's column label fits
     studio._init("rs_sample", studio.qp_int("sample", 200, 20, 5000))
     n_users = int(
         left.number_input(

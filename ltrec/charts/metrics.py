@@ -41,7 +41,7 @@ def _interval(low: object, high: object, digits: int = 3) -> str:
     return f"[{_fmt(low, digits)}, {_fmt(high, digits)}]"
 
 
-def _metric_label(key: str) -> str:
+def metric_label(key: str) -> str:
     """``"ndcg@10"`` -> ``"NDCG@10"`` (the definitions' name; the key when it has none)."""
     from ltrec.definitions import METRICS
 
@@ -77,7 +77,7 @@ def change_words(
     else:
         text = ["–" if x is None or pd.isna(x) else f"{float(x):+.3g}" for x in parts]
     interval = f" [{text[1]}, {text[2]}]" if None not in (low, high) else ""
-    number = f"{text[0]} {_metric_label(key)}{interval}"
+    number = f"{text[0]} {metric_label(key)}{interval}"
     no_interval = low is None or high is None or pd.isna(low) or pd.isna(high)
     if no_interval:
         return f"no interval: {number}"
@@ -194,7 +194,7 @@ def metrics_table(frame: pd.DataFrame, *, height: int | None = None) -> go.Figur
         f"{_fmt(m)} {_interval(lo, hi)}"
         for m, lo, hi in zip(frame["mean"], frame["low"], frame["high"], strict=True)
     ]
-    labels = [_metric_label(m) for m in frame["metric"]]
+    labels = [metric_label(m) for m in frame["metric"]]
     helps = [HELP.get(base_name(m), "") for m in frame["metric"]]
     fig = go.Figure(
         go.Table(
@@ -279,7 +279,7 @@ def delta_chart(deltas: pd.DataFrame, *, relative: bool = True, height: int = 42
         fig.add_trace(
             go.Scatter(
                 x=x.astype(float).tolist(),
-                y=[_metric_label(m) for m in g["metric"]],
+                y=[metric_label(m) for m in g["metric"]],
                 mode="markers+text",
                 text=text,
                 textposition="top center",

@@ -32,6 +32,7 @@ from ltrec.app import services
 from ltrec.app import studio as logic
 from ltrec.app.auth import Right
 from ltrec.app.pipeline import RecSession
+from ltrec.charts.metrics import metric_label
 from ltrec.charts.text import markdown_text
 from ltrec.config import get_settings
 from ltrec.definitions import BUCKET_COLOURS, bucket_tint
@@ -990,6 +991,7 @@ def tune_block(name: str, run_id: str, *, col: int = 2) -> None:
         "Maximise",
         [f"{o}@10" for o in TUNE_OBJECTIVES],
         key="rs_tune_objective",
+        format_func=metric_label,
         help="APLT: share of tail items per list; tail recall: tail test items found; "
         "coverage: catalogue share shown.",
     )
