@@ -190,10 +190,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     from ltrec.analytics.stats import dataset_stats
+    from ltrec.definitions import definitions_json
 
     stats = dataset_stats(args.name, data_dir=args.data_dir)
     if args.json:
-        _print_json(stats.to_dict())
+        out = stats.to_dict()
+        out["definitions"] = definitions_json(out)  # what each number is (ltrec.definitions)
+        _print_json(out)
     else:
         print(stats.summary())
     return 0

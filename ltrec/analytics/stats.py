@@ -25,7 +25,7 @@ from ltrec.analytics.concentration import BUYERS
 from ltrec.analytics.longtail import item_table
 from ltrec.analytics.popularity import BucketConfig
 from ltrec.config import EVENT_TYPES
-from ltrec.definitions import definitions_json, gini
+from ltrec.definitions import gini
 from ltrec.store.profile import DatasetProfile
 
 
@@ -75,7 +75,6 @@ class DatasetStats:
         d["last_ts"] = self.last_ts.isoformat() if self.last_ts else None
         d["bucket_cuts"] = list(self.bucket_cuts)
         d["profile"] = self.profile.to_dict() if self.profile else None
-        d["definitions"] = definitions_json(d)  # what each number is (ltrec.definitions)
         return d
 
     def summary(self) -> str:

@@ -17,15 +17,18 @@ event users together):
   ``Settings.bucket_cuts``); ``tail_affinity``: ``none`` (0), ``low`` (< 10%), ``medium``
   (< 30%), ``high`` (NULL without interactions).
 
-The bucket rule is the one of ``ltrec.analytics.popularity`` (ties by item_id); a test checks
-that both agree.
+The tail is :func:`ltrec.definitions.tail_mask` of that popularity (ties by item_id, as the
+analytics' buckets); a test checks that both agree.
 """
 
 from __future__ import annotations
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
 from ltrec.config import get_settings
+from ltrec.definitions import tail_mask
 from ltrec.store.connect import write_meta
 from ltrec.store.profile import write_profile
 
@@ -34,8 +37,9 @@ NEW_DAYS = 30
 #: Tail-affinity band edges (share of interactions on tail items).
 AFFINITY_EDGES = (0.1, 0.3)
 
-_USER_DERIVED = """
-CREATE OR REPLACE TABLE user_derived AS
+#: Popularity (distinct interacting users) of every catalogue item, ordered by item id: the
+#: input of :func:`ltrec.definitions.tail_mask`.
+_POPULARITY = """
 WITH pop AS (
     SELECT item_id, count(DISTINCT user_id) AS p FROM events
     WHERE event_type IN ('view', 'cart', 'purchase') GROUP BY item_id
@@ -44,19 +48,15 @@ WITH pop AS (
 -- the distinct over every event was a third of an import's finalize)
 cat AS (SELECT CAST(item_id AS VARCHAR) AS item_id FROM items
         UNION ALL SELECT item_id FROM (SELECT DISTINCT item_id FROM events)
-                  ANTI JOIN items USING (item_id)),
-ranked AS (
-    SELECT cat.item_id, coalesce(pop.p, 0) AS p,
-           sum(coalesce(pop.p, 0)) OVER (
-               ORDER BY coalesce(pop.p, 0) DESC, cat.item_id
-               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - coalesce(pop.p, 0) AS prev,
-           sum(coalesce(pop.p, 0)) OVER () AS total
-    FROM cat LEFT JOIN pop ON cat.item_id = pop.item_id
-),
-tail AS (
-    SELECT item_id FROM ranked
-    WHERE CAST(prev AS DOUBLE) >= CAST(total AS DOUBLE) * $cut - 1e-9 * CAST(total AS DOUBLE)
-),
+                  ANTI JOIN items USING (item_id))
+SELECT cat.item_id, coalesce(pop.p, 0) AS p
+FROM cat LEFT JOIN pop ON cat.item_id = pop.item_id
+ORDER BY cat.item_id
+"""
+
+_USER_DERIVED = """
+CREATE OR REPLACE TABLE user_derived AS
+WITH tail AS (SELECT item_id FROM derived_tail_items),
 per AS (
     SELECT e.user_id,
            count(*) FILTER (WHERE e.event_type IN ('view', 'cart', 'purchase')) AS interactions,
@@ -100,15 +100,24 @@ CROSS JOIN cuts CROSS JOIN span
 def build_user_derived(con: duckdb.DuckDBPyConnection, cut: float | None = None) -> None:
     """(Re)build ``user_derived`` (see the module docstring) inside a write."""
     cut = get_settings().bucket_cuts[-1] if cut is None else cut
-    con.execute(
-        _USER_DERIVED,
-        {
-            "cut": float(cut),
-            "new_days": NEW_DAYS,
-            "low": AFFINITY_EDGES[0],
-            "mid": AFFINITY_EDGES[1],
-        },
+    pop = con.execute(_POPULARITY).fetchnumpy()
+    ids = np.asarray(pop["item_id"], dtype=object)
+    # the one bucketing rule (ties by item id: the rows come sorted by it)
+    tail = pa.table(
+        {"item_id": pa.array(ids[tail_mask(np.asarray(pop["p"]), (cut,))], pa.string())}
     )
+    con.register("derived_tail_items", tail)
+    try:
+        con.execute(
+            _USER_DERIVED,
+            {
+                "new_days": NEW_DAYS,
+                "low": AFFINITY_EDGES[0],
+                "mid": AFFINITY_EDGES[1],
+            },
+        )
+    finally:
+        con.unregister("derived_tail_items")
     write_meta(con, {"derived_tail_cut": cut, "derived_new_days": NEW_DAYS})
 
 
