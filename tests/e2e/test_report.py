@@ -17,11 +17,11 @@ import pytest
 
 from tests.e2e.harness import (
     ARTIFACTS,
+    SCREENSHOTS,
     TIMEOUT_MS,
     XSS_CATEGORY_LINK,
     goto,
     ltrec,
-    screenshot,
     watch,
     write_xss_files,
 )
@@ -35,6 +35,16 @@ SECTIONS = ["tail", "categories", "effect", "simulation", "profile", "definition
 A4_PRINTABLE_PX = 186 / 25.4 * 96
 CHARTS_DRAWN = """() => { const c = document.querySelectorAll('.chart');
   return c.length > 0 && Array.from(c).every(x => x.querySelector('.main-svg')); }"""
+
+
+def wait_drawn(pg) -> None:
+    """Poll from here: ``wait_for_function`` compiles its predicate in the page, which the
+    report's Content-Security-Policy (no ``unsafe-eval``) rightly refuses."""
+    for _ in range(TIMEOUT_MS // 100):
+        if pg.evaluate(CHARTS_DRAWN):
+            return
+        pg.wait_for_timeout(100)
+    raise AssertionError("the report's charts did not draw")
 
 
 def hostile_shop(folder: Path) -> tuple[Path, Path, Path]:
@@ -81,7 +91,7 @@ def test_report_opens_offline_and_prints(browser, report_file: Path) -> None:
         requests: list[str] = []
         pg.on("request", lambda r: requests.append(r.url))
         pg.goto(url, wait_until="load")
-        pg.wait_for_function(CHARTS_DRAWN, timeout=TIMEOUT_MS, polling=100)
+        wait_drawn(pg)
 
         ids = pg.locator("section").evaluate_all("s => s.map(x => x.id)")
         assert ids == SECTIONS
@@ -97,7 +107,8 @@ def test_report_opens_offline_and_prints(browser, report_file: Path) -> None:
         assert pg.locator('a[href^="https://evil"]').count() == 0
         assert watched.errors == [] and watched.dialogs == []
         assert attempted == [] and requests == [url]
-        screenshot(pg, "report_xss")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # a plain document: full_page works
+        pg.screenshot(path=str(SCREENSHOTS / "report_xss.png"), full_page=True)
 
         pg.emulate_media(media="print")
         widths = pg.locator(".chart .main-svg").evaluate_all(
