@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from threadpoolctl import threadpool_limits
 
 from ltrec.app.pipeline import RecSession
 from ltrec.errors import BadInputError
@@ -101,7 +102,8 @@ def test_a_bad_arm_is_a_clear_error_and_starts_nothing(
     shop: Shop, kwargs: dict[str, Any], words: str
 ) -> None:
     before = experiment_files(shop)
-    with pytest.raises(BadInputError) as err:
+    # (serve sets one BLAS thread for its process: undone here for the tests that follow)
+    with threadpool_limits(limits=None, user_api="blas"), pytest.raises(BadInputError) as err:
         app.serve("demo", shop.knn_run, port=0, data_dir=shop.data_dir, **kwargs)
     assert words in err.value.message
     assert experiment_files(shop) == before
