@@ -628,10 +628,6 @@ def _guard(key: str, title: str, make: Callable[[], Section]) -> Section:
         return make()
     except LtrecError as err:
         return Section(key, title, omitted=f"Not available for this data: {err.message}")
-    except ModuleNotFoundError as err:  # TODO(E): remove once D's module is on main
-        if err.name != "ltrec.analytics.opportunities":
-            raise
-        return Section(key, title, omitted="Not available in this version of ltrec.")
 
 
 # ---------------------------------------------------------------------------- render
