@@ -36,11 +36,14 @@ two pseudo-users with each arm (one success, one failure: Agresti & Caffo 2000) 
 with no success yet still has a spread (:data:`_PSEUDO`); the Gini is recomputed on
 ``C @ per-user exposure`` with the bias-shifted interval the offline evaluation uses
 (:func:`~ltrec.evaluation.aggregate.bc_interval`). The difference to control (absolute and
-relative) takes the percentiles of the difference of independent resamples; it is "detected"
-when its relative interval excludes zero. No verdict below 30 users per arm (:data:`MIN_USERS`).
-"Not enough data" otherwise uses the normal approximation:
-``n_needed = n * ((z_0.975 + z_0.8) * se / (0.1 * control))^2`` with ``se`` the bootstrap
-standard error of the difference (alpha 0.05 two-sided, power 0.8, a 10% relative effect).
+relative) takes the percentiles of the difference of independent resamples at a Bonferroni
+level over every (arm, metric) compared (:func:`diff_level`: 99.2% for two arms and six
+metrics), so that an A/A experiment shows no difference at all in 95% of repeats; it is
+"detected" when its relative interval excludes zero. No verdict below 30 users per arm
+(:data:`MIN_USERS`). "Not enough data" otherwise uses the normal approximation:
+``n_needed = n * ((z + z_0.8) * se / (0.1 * control))^2`` with ``z`` the quantile of that
+level and ``se`` the bootstrap standard error of the difference (power 0.8, a 10% relative
+effect).
 
 Sample-ratio mismatch: a chi-square goodness-of-fit test of exposed users per arm against the
 configured split (Fabijan et al. 2019, "Diagnosing Sample Ratio Mismatch in Online Controlled
@@ -74,6 +77,8 @@ WINDOW_HOURS = 24.0
 MAX_WINDOW_HOURS = 24.0 * 366
 #: Bootstrap resamples by default.
 N_BOOT = 1000
+#: Family-wise error rate of the verdict: all differences of an experiment together.
+ALPHA = 0.05
 #: SRM warning threshold (Fabijan et al. 2019).
 SRM_ALPHA = 0.001
 #: The effect "not enough data yet" sizes the experiment for (relative to control).
@@ -162,12 +167,20 @@ class ExperimentLike(Protocol):
     stopped_at: str | None
 
 
-def method_text(n_boot: int, seed: int) -> str:
+def diff_level(comparisons: int, alpha: float = ALPHA) -> float:
+    """The level of each difference's interval: Bonferroni over every (arm, metric) comparison,
+    so that an A/A experiment shows no difference at all in at least 1 - alpha of repeats."""
+    return 1.0 - alpha / max(1, comparisons)
+
+
+def method_text(n_boot: int, seed: int, level: float = 1 - ALPHA) -> str:
     return (
         f"95% percentile bootstrap over users ({n_boot:,} resamples, seed {seed}; each arm "
         "resampled on its own; shares with one pseudo-user success and one failure per arm, "
-        "after Agresti & Caffo; the Gini with the bias-shifted interval); a difference is "
-        "detected when its interval excludes zero"
+        "after Agresti & Caffo; the Gini with the bias-shifted interval); differences to the "
+        f"control have {level:.1%} intervals (Bonferroni over every arm and metric compared, "
+        "so that identical arms show no difference at all in 95% of experiments) and a "
+        "difference is detected when its interval excludes zero"
     )
 
 
@@ -326,6 +339,7 @@ class ExperimentResult:
     missing: str | None  # one sentence: what the data lacks
     n_boot: int
     seed: int
+    difference_level: float = 1 - ALPHA  # level of each difference's interval (Bonferroni)
 
     @property
     def running(self) -> bool:
@@ -413,6 +427,7 @@ class ExperimentResult:
             "arms": [a.to_dict() for a in self.arms],
             "srm": self.srm.to_dict(),
             "missing": self.missing,
+            "difference_level": self.difference_level,
         }
 
 
@@ -599,18 +614,24 @@ def _interval(key: str, est: float, samples: np.ndarray | None) -> tuple[float |
     return lo, hi
 
 
-def _spread(key: str, samples: np.ndarray, est: float) -> tuple[float, float]:
-    """95% interval of a difference from its resamples: percentile, bias-shifted for the Gini
-    (as :func:`_interval`), widened to include the estimate."""
+def _spread(key: str, samples: np.ndarray, est: float, level: float) -> tuple[float, float]:
+    """``level`` interval of a difference from its resamples: percentile, bias-shifted for the
+    Gini (as :func:`_interval`), widened to include the estimate."""
     if key == "exposure_gini":
-        lo, hi = bc_interval(samples, est)
+        lo, hi = bc_interval(samples, est, level)
     else:
-        lo, hi = (float(x) for x in np.quantile(samples, [0.025, 0.975]))
+        a = (1.0 - level) / 2
+        lo, hi = (float(x) for x in np.quantile(samples, [a, 1 - a]))
     return min(lo, est), max(hi, est)
 
 
 def _difference(
-    key: str, est_a: float, est_c: float, sa: np.ndarray | None, sc: np.ndarray | None
+    key: str,
+    est_a: float,
+    est_c: float,
+    sa: np.ndarray | None,
+    sc: np.ndarray | None,
+    level: float = 1 - ALPHA,
 ) -> Difference:
     delta = est_a - est_c
     rel = est_a / est_c - 1.0 if est_c not in (0.0,) and np.isfinite(est_c) else None
@@ -622,28 +643,32 @@ def _difference(
         ok = np.isfinite(sa) & np.isfinite(sc)
         if ok.any():
             d = sa[ok] - sc[ok]
-            low, high = _spread(key, d, delta)
+            low, high = _spread(key, d, delta, level)
             good = ok & (sc != 0)
             if rel is not None and good.any():
-                rlo, rhi = _spread(key, sa[good] / sc[good] - 1.0, rel)
+                rlo, rhi = _spread(key, sa[good] / sc[good] - 1.0, rel, level)
                 detected = rlo > 0 or rhi < 0
             else:
                 detected = low > 0 or high < 0
     return Difference(delta, low, high, rel, rlo, rhi, bool(detected))
 
 
-def users_needed(n: int, diff: Difference, control: float, mde: float = MDE) -> int | None:
+def users_needed(
+    n: int, diff: Difference, control: float, mde: float = MDE, level: float = 1 - ALPHA
+) -> int | None:
     """More users per arm (beyond ``n``) to detect a ``mde`` relative effect on a metric whose
-    difference has the interval of ``diff`` at ``n`` users per arm (alpha 0.05 two-sided,
-    power 0.8, normal approximation with the bootstrap standard error). None: not computable."""
+    difference has the ``level`` interval of ``diff`` at ``n`` users per arm (two-sided at
+    that level, power 0.8, normal approximation with the bootstrap standard error). None: not
+    computable."""
     if diff.low is None or diff.high is None or n <= 0 or not np.isfinite(control):
         return None
     if control == 0:
         return None
-    se = (diff.high - diff.low) / (2 * stats.norm.ppf(0.975))
+    z_level = stats.norm.ppf(1 - (1 - level) / 2)
+    se = (diff.high - diff.low) / (2 * z_level)
     if se <= 0:
         return 0
-    z = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
+    z = z_level + stats.norm.ppf(0.8)
     need = n * (z * se / (mde * abs(control))) ** 2
     return max(0, int(np.ceil(need - n)))
 
@@ -757,6 +782,7 @@ def analyse(
     for i, arm in enumerate(arms):
         # independent, reproducible resamples per arm
         point[arm], samples[arm] = _samples(data.get(arm, empty), n_boot, seed + 7919 * i)
+    level = diff_level(len(shown) * (len(arms) - 1))
     results: list[ArmResult] = []
     for arm, share in zip(arms, exp.split, strict=True):
         d = data.get(arm, empty)
@@ -775,11 +801,12 @@ def analyse(
                     point[control][key],
                     samples[arm].get(key),
                     samples[control].get(key),
+                    level,
                 )
             p = diffs.get(PRIMARY)
             n = min(len(d.users), len(data[control].users))
             if p is not None and not p.detected and n >= MIN_USERS:
-                need = users_needed(n, p, point[control][PRIMARY])
+                need = users_needed(n, p, point[control][PRIMARY], level=level)
         res = ArmResult(
             arm,
             dict(exp.arms[arm]),
@@ -807,13 +834,14 @@ def analyse(
         exp.started_at,
         exp.stopped_at,
         float(window_hours),
-        method_text(n_boot, seed),
+        method_text(n_boot, seed, level),
         shown,
         results,
         srm,
         missing,
         n_boot,
         seed,
+        level,
     )
 
 

@@ -1,5 +1,6 @@
 """Plotly figure of an experiment: each arm's change against the control, metric by metric, with
-its 95% interval (a forest plot). Pure: an :class:`ExperimentResult` in, a figure out."""
+its interval (a forest plot; the result's Bonferroni-adjusted ``difference_level``). Pure: an
+:class:`ExperimentResult` in, a figure out."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def difference_figure(result: ExperimentResult, height: int = 360) -> go.Figure:
         height=height,
         margin={"l": 10, "r": 10, "t": 30, "b": 40},
         xaxis={
-            "title": f"change against {html_text(result.control)} (95% interval)",
+            "title": f"change against {html_text(result.control)} "
+            f"({result.difference_level:.1%} interval)",
             "tickformat": "+.0%",
         },  # fmt: skip
         yaxis={"autorange": "reversed"},

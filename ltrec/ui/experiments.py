@@ -123,7 +123,7 @@ def show(result: ExperimentResult) -> None:
             "users": st.column_config.NumberColumn("users", help="users the arm served"),
             "value": st.column_config.TextColumn("value [95% interval]"),
             "vs control": st.column_config.TextColumn(
-                "vs control [95% interval]",
+                f"vs control [{result.difference_level:.1%} interval]",
                 help="relative difference to the control (absolute for a control of 0)",
             ),
         },

@@ -196,7 +196,9 @@ def test_json_keys(result) -> None:
         "arms",
         "srm",
         "missing",
+        "difference_level",
     ]
+    assert out["difference_level"] == pytest.approx(1 - 0.05 / 6)
     arm = out["arms"][1]
     assert list(arm) == [
         "arm",
@@ -278,8 +280,8 @@ def test_verdict_detected_effect_and_power_sentence() -> None:
     b = res.arm("boost")
     d = b.vs_control["tail_purchase_share"]
     assert d.detected and d.rel_low > 0
-    assert b.verdict.startswith("boost: tail purchases +159% [+104%, +212%], revenue per user -")
-    assert b.verdict.endswith(", click-through no detectable difference.")
+    assert b.verdict.startswith("boost: tail purchases +159% [+98%, +229%], revenue per user -")
+    assert b.verdict.endswith("conversion and click-through no detectable difference.")
     assert b.users_needed is None
 
     small = analyse(live_table(FIXTURE), Exp(), tail=TAIL, items=ITEMS, n_boot=300)
@@ -304,7 +306,7 @@ def test_power_sentence_when_nothing_is_detected() -> None:
     d = b.vs_control["tail_purchase_share"]
     assert not d.detected
     assert b.users_needed == users_needed(
-        100, d, res.arm("control").metrics["tail_purchase_share"].mean
+        100, d, res.arm("control").metrics["tail_purchase_share"].mean, level=res.difference_level
     )
     assert b.verdict == (
         "boost: tail purchases, revenue per user, conversion, tail exposure and exposure Gini "

@@ -6,20 +6,21 @@ cart and buy; the analysis (:func:`ltrec.app.experiments.experiment_result`) mus
 boosted arm's tail share of purchases higher with an interval above zero. Then a seeded batch
 of A/A experiments (the control arm's served lists, users split in two by a salted hash,
 fresh response draws; analysis-level, as the server path is the same for both halves) must
-show no difference on the primary metric in at least 95% of repeats.
+show no difference on any metric in at least 95% of repeats.
 """
 
 from __future__ import annotations
 
 import json
 import signal
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
 from ltrec.app.experiments import PRIMARY, analyse, experiment_result, tail_and_catalogue
 from ltrec.serve import keys
-from ltrec.serve.experiments import Experiment
+from ltrec.serve.experiments import Experiment, derive_id
 from ltrec.simulation.traffic import aa_table, respond
 from ltrec.store import connect
 from ltrec.store.demo import DemoConfig, build_demo
@@ -53,6 +54,14 @@ def ab(tmp_path_factory: pytest.TempPathFactory):
         users = [r[0] for r in con.execute("SELECT user_id FROM users ORDER BY 1").fetchall()]
     finally:
         con.close()
+    # The experiment's record written first with a fixed salt (the server continues a running
+    # experiment with the same arms and split), so every user's arm, and every figure, repeats.
+    arms = {"control": {}, "boost": json.loads(BOOST)}
+    exp = Experiment(derive_id("demo", arms, (0.5, 0.5)), "demo", arms, (0.5, 0.5),
+                     "ab5a1700ab5a1700", datetime.now(UTC).isoformat())  # fmt: skip
+    folder = root / "api" / "experiments" / "demo"
+    folder.mkdir(parents=True)
+    (folder / f"{exp.id}.json").write_text(json.dumps(exp.to_json()))
     srv = Server(root, "--run", run, "--arm", "control={}", "--arm", f"boost={BOOST}",
                  "--flush-every", "0.2")  # fmt: skip
     rng = np.random.default_rng(22)
@@ -77,6 +86,8 @@ def test_boost_raises_the_tail_share_of_purchases(ab) -> None:
     res = experiment_result("demo", data_dir=root, n_boot=1000, seed=0)
     control, boost = res.arm("control"), res.arm("boost")
     print(res.summary())
+    assert res.experiment == derive_id("demo", {"control": {}, "boost": json.loads(BOOST)},
+                                       (0.5, 0.5))  # fmt: skip
     assert control.users + boost.users == USERS
     assert res.srm.warning is None
     assert res.missing is None  # views, purchases and prices were all posted
@@ -101,10 +112,13 @@ def test_aa_shows_no_difference_in_at_least_95_percent_of_repeats(ab) -> None:
         con.close()
     tail, items = tail_and_catalogue("demo", root)
     exp = Experiment("exp-aa", "demo", {"a1": {}, "a2": {}}, (0.5, 0.5), "-", "2026-01-01")
-    found = []
+    found = primary = 0
     for seed in range(AA_REPEATS):
         res = analyse(aa_table(truth, served, seed, prices), exp, tail=tail, items=items,
                       n_boot=200, seed=seed)  # fmt: skip
-        found.append(res.arm("a2").vs_control[PRIMARY].detected)
-    print(f"A/A: difference found in {sum(found)} of {AA_REPEATS}")
-    assert sum(found) <= AA_REPEATS // 20  # no difference in >= 95% of repeats
+        diffs = res.arm("a2").vs_control
+        found += any(d.detected for d in diffs.values())
+        primary += diffs[PRIMARY].detected
+    print(f"A/A: a difference in {found} of {AA_REPEATS} ({primary} on {PRIMARY})")
+    # the verdict as a whole (every metric) shows no difference in >= 95% of repeats
+    assert found <= AA_REPEATS // 20
