@@ -8,8 +8,6 @@ import streamlit as st
 from ltrec.analytics.export import to_csv
 from ltrec.app import studio as logic
 from ltrec.app.auth import Right
-from ltrec.charts.metrics import metrics_frame, metrics_table
-from ltrec.charts.rerank import marks_frame, sweep_figure
 from ltrec.config import get_settings
 from ltrec.definitions import fmt, signed_pct
 from ltrec.errors import LtrecError
@@ -199,11 +197,7 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
     try:
         with st.spinner("Re-ranking the sample…"):
             smp = studio.sample(name, run_id, n_users, seed, m)
-            results = {
-                lab: studio.evaluated(name, run_id, n_users, seed, m, k, cfg)
-                for lab, cfg in zip(labels, settings, strict=True)
-            }
-            deltas = studio.compared(name, run_id, n_users, seed, m, k, settings, labels)
+            table = studio.aggregate_figure(name, run_id, n_users, seed, m, k, settings, labels)
     except LtrecError as err:
         show_error(err)
         return
@@ -211,12 +205,7 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
         f"{len(smp)} test users · 95% bootstrap intervals · changes against **"
         f"{studio.plain(labels[0])}** with paired intervals (grey: the interval contains 0)."
     )
-    keep = [f"{x}@{k}" for x in ("ndcg", "recall", "aplt", "tail_recall", "arp", "coverage")]
-    keep += [f"overlap@{k}"]
-    table = metrics_frame(
-        results, deltas, metrics=[x for x in keep if x in results[labels[0]].metrics]
-    )
-    st.plotly_chart(metrics_table(table, height=40 + 29 * len(table)), key="rs_fig_metrics")
+    st.plotly_chart(table, key="rs_fig_metrics")
 
     # -------------------------------------------------------------------------- sweep
     st.subheader("Trade-off sweep")
@@ -249,16 +238,13 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
     cfg = settings[which]
     try:
         with st.spinner("Sweeping…"):
-            result = studio.swept(name, run_id, n_users, seed, m, k, cfg)
+            fig = studio.sweep_chart(
+                name, run_id, n_users, seed, m, k, cfg, settings, labels, target / 100
+            )
             answer = studio.solved(name, run_id, n_users, seed, m, k, cfg, target / 100)
     except LtrecError as err:
         show_error(err)
         return
-    same = [
-        lab for lab, c in zip(labels, settings, strict=True) if c.strategy in ("none", cfg.strategy)
-    ]
-    marks = marks_frame({lab: results[lab] for lab in same})
-    fig = sweep_figure(result, marks, target=target / 100)
     st.plotly_chart(fig, key="rs_fig_sweep")
     (st.success if answer["reachable"] else st.warning)(studio.plain(answer["message"]))
     studio.apply_button(which + 1, answer, key="rs_solver_apply")

@@ -383,6 +383,71 @@ def recommended(
     )
 
 
+#: The aggregate table's metrics, in order.
+AGGREGATE_METRICS = ("ndcg", "recall", "aplt", "tail_recall", "arp", "coverage", "overlap")
+
+
+@st.cache_resource(max_entries=32, show_spinner=False, ttl=TTL_S)
+def _aggregate_figure(
+    name: str, version: str, run_id: str, n: int, seed: int, m: int, k: int,
+    settings: tuple[str, ...], labels: tuple[str, ...],
+) -> Any:  # fmt: skip
+    from ltrec.charts.metrics import metrics_frame, metrics_table
+
+    cfgs = [parse_config(x) for x in settings]
+    results = {
+        lab: _evaluated(name, version, run_id, n, seed, m, k, x)
+        for lab, x in zip(labels, settings, strict=True)
+    }
+    deltas = compared(name, run_id, n, seed, m, k, cfgs, list(labels))
+    keep = [f"{x}@{k}" for x in AGGREGATE_METRICS]
+    table = metrics_frame(
+        results, deltas, metrics=[x for x in keep if x in results[labels[0]].metrics]
+    )
+    return metrics_table(table, height=40 + 29 * len(table))
+
+
+def aggregate_figure(
+    name: str, run_id: str, n: int, seed: int, m: int, k: int,
+    settings: list[StrategyConfig], labels: list[str],
+) -> Any:  # fmt: skip
+    """The aggregate table (every column's metrics with intervals and changes in words),
+    built once per set of settings (a rerun re-sends it; building it is most of its cost)."""
+    return _aggregate_figure(
+        name, state.version(name), run_id, int(n), int(seed), int(m), int(k),
+        tuple(to_json(c) for c in settings), tuple(labels),
+    )  # fmt: skip
+
+
+@st.cache_resource(max_entries=32, show_spinner=False, ttl=TTL_S)
+def _sweep_figure(
+    name: str, version: str, run_id: str, n: int, seed: int, m: int, k: int, swept_key: str,
+    marks: tuple[tuple[str, str], ...], target: float,
+) -> Any:  # fmt: skip
+    from ltrec.charts.rerank import marks_frame, sweep_figure
+
+    result = _swept(name, version, run_id, n, seed, m, k, swept_key)
+    shown = {lab: _evaluated(name, version, run_id, n, seed, m, k, x) for lab, x in marks}
+    return sweep_figure(result, marks_frame(shown), target=target)
+
+
+def sweep_chart(
+    name: str, run_id: str, n: int, seed: int, m: int, k: int, cfg: StrategyConfig,
+    settings: list[StrategyConfig], labels: list[str], target: float,
+) -> Any:  # fmt: skip
+    """The sweep of ``cfg``'s strategy with the columns of the same strategy (and the base
+    order) marked on it, built once per view."""
+    same = tuple(
+        (lab, to_json(c))
+        for lab, c in zip(labels, settings, strict=True)
+        if c.strategy in ("none", cfg.strategy)  # type: ignore[attr-defined]
+    )
+    return _sweep_figure(
+        name, state.version(name), run_id, int(n), int(seed), int(m), int(k),
+        to_json(cfg.with_strength(0.0)), same, round(float(target), 4),
+    )  # fmt: skip
+
+
 @st.cache_data(ttl=TTL_S, max_entries=8, show_spinner=False)
 def _export_all(name: str, version: str, run_id: str, k: int, setting: str) -> bytes:
     from ltrec.analytics.export import to_csv
