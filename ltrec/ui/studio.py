@@ -558,6 +558,8 @@ def recommendation_block(rec: logic.Recommendation | None) -> None:
         return
     left, right = st.columns([4, 1], vertical_alignment="center")
     left.markdown(f"**Recommended:** {plain(rec.message)}")
+    if not auth.can(Right.RERANK):  # a viewer's settings are the link's: nothing to apply
+        return
     right.button(
         "Apply to column 2",
         key="rs_rec_apply",
