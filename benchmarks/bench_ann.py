@@ -2,10 +2,11 @@
 what the model's recommend path costs with it.
 
 Part 1, ``libs`` (the choice): usearch, faiss-cpu and hnswlib HNSW indexes over synthetic factors
-(``--items`` x ``--dim``, default 1M x 64), inner-product metric (MIPS), each at a few search
-depths (ef). Per setting: build seconds (all cores), recall@200 against the exact top 200 of the
-same queries, and one-query latency (one thread, one user per call as a request does) p50/p99,
-beside the exact numpy floor measured in the same run (``y @ q`` then the top 200, as
+(``--items`` x ``--dim``, default 1M x 64), inner-product metric (MIPS) or the Euclidean
+reduction (``LIB:mips``), each at a few search depths (ef). Per setting: build seconds (all
+cores), recall@200 against the exact top 200 of the same queries, and one-query latency (one
+thread, one user per call as a request does) p50/p99 in wall-clock and CPU time, beside the
+exact numpy floor measured in the same run (``y @ q`` then the top 200, as
 :func:`ltrec.models.base.top_k` does it), with ratios to it.
 
 Part 2, ``model`` (the target): an ALS model holding the same factors and the index
@@ -20,10 +21,13 @@ log-normal norms (popular items have larger ALS factors); user vectors around th
 Pure Gaussian vectors (no structure, the hardest case for a graph index) with ``--gaussian``.
 
     .venv/bin/python benchmarks/bench_ann.py [--items 1000000] [--dim 64] [--queries 200]
-        [--part libs|model|both] [--libs usearch,faiss,hnswlib] [--ef 256,384,512]
+        [--part libs|model|both] [--libs usearch,faiss,hnswlib] [--ef 400,800]
+        [--m 32] [--ef-construction 200] [--index-cache DIR]
 
-Writes benchmarks/results/ann.json. About 10 minutes at 1M items on two shared cores (most of it
-building the three indexes).
+Writes benchmarks/results/ann.json. Nearly all of the time is index building: on an idle
+two-core machine several minutes per library at 1M items; on the shared session machine
+(load ~20 on 2 cores) a 50k-item comparison took 15 minutes and one 1M build most of an hour,
+hence ``--part model`` alone at 1M and ``--index-cache`` for reruns.
 """
 
 from __future__ import annotations
@@ -75,9 +79,10 @@ def augment(y: np.ndarray) -> np.ndarray:
     system using a Euclidean transformation for inner-product spaces", RecSys): every item gets
     one more coordinate sqrt(M^2 - |y|^2) (M: the largest norm), queries get 0; all items then
     have norm M, so the cosine order of the augmented vectors is the inner-product order."""
-    from ltrec.models.ann import augment_items
-
-    return augment_items(y)
+    y = np.asarray(y, dtype=np.float32)
+    sq = np.einsum("ij,ij->i", y, y, dtype=np.float64)
+    extra = np.sqrt(np.maximum(sq.max(initial=0.0) - sq, 0.0)).astype(np.float32)
+    return np.ascontiguousarray(np.concatenate([y, extra[:, None]], axis=1))
 
 
 def exact_top(y: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
@@ -87,12 +92,20 @@ def exact_top(y: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
     return idx[0]
 
 
-def pct(times: list[float]) -> dict[str, float]:
+def pct(times: list[float], cpu: list[float] | None = None) -> dict[str, float]:
+    """Wall-clock p50/p99 and, when given, the same of the calling thread's CPU time (what
+    the call costs without the waits of a shared machine: every timed call runs on one thread,
+    BLAS included)."""
     a = np.asarray(times) * 1000.0
-    return {
+    out = {
         "p50_ms": round(float(np.percentile(a, 50)), 3),
         "p99_ms": round(float(np.percentile(a, 99)), 3),
     }
+    if cpu is not None:
+        c = np.asarray(cpu) * 1000.0
+        out["cpu_p50_ms"] = round(float(np.percentile(c, 50)), 3)
+        out["cpu_p99_ms"] = round(float(np.percentile(c, 99)), 3)
+    return out
 
 
 def recall(got: np.ndarray, want: np.ndarray) -> float:
@@ -206,18 +219,19 @@ LIBS = {"usearch": USearch, "faiss": Faiss, "hnswlib": HNSWLib}
 
 def bench_libs(y, users, want, args) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    t_exact = []
+    t_exact, c_exact = [], []
     for q in users:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         exact_top(y, q, K)
         t_exact.append(time.perf_counter() - t0)
-    floor = pct(t_exact)
+        c_exact.append(time.thread_time() - c0)
+    floor = pct(t_exact, c_exact)
     out["exact"] = floor
     print(f"exact numpy floor: p50 {floor['p50_ms']} ms, p99 {floor['p99_ms']} ms", flush=True)
     aug = None
     for spec in args.libs.split(","):
         name, _, space = spec.partition(":")
-        space = space or "mips"
+        space = space or "ip"
         lib = LIBS[name](args.m, args.ef_construction, space)
         t0 = time.perf_counter()
         if space == "mips":
@@ -230,12 +244,13 @@ def bench_libs(y, users, want, args) -> dict[str, Any]:
         rows = []
         for ef in [int(e) for e in args.ef.split(",")]:
             lib.set_ef(ef)
-            got, times = [], []
+            got, times, cpu = [], [], []
             for q in qs:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 got.append(lib.query(q, K))
                 times.append(time.perf_counter() - t0)
-            p = pct(times)
+                cpu.append(time.thread_time() - c0)
+            p = pct(times, cpu)
             row = {
                 "ef": ef,
                 f"recall@{K}": round(recall(got, want), 4),
@@ -286,18 +301,28 @@ def bench_model(y, users, args) -> dict[str, Any]:
 
     data = Data()
     data.n_items = n_items
+    cache = args.index_cache
     t0 = time.perf_counter()
-    model.build_ann(min_items=1)
-    build = time.perf_counter() - t0
-    print(f"model index ({ann.describe(model.ann_)}) built in {build:.1f} s", flush=True)
+    if cache is not None and (cache / ann.ANN_FILE).is_file():
+        meta = np.asarray([1, n_items, y.shape[1], ann.HNSW_M, ann.EF_CONSTRUCTION, ann.EF_SEARCH])
+        model.ann_ = ann.AnnIndex.load(cache, meta)
+        build = None  # loaded, not built
+    else:
+        model.build_ann(min_items=1)
+        build = time.perf_counter() - t0
+        if cache is not None:
+            cache.mkdir(parents=True, exist_ok=True)
+            model.ann_.save(cache)
+    print(f"model index ({ann.describe(model.ann_)}): {build} s to build", flush=True)
 
     def timed(fn):
-        times, res = [], []
+        times, cpu, res = [], [], []
         for u in range(n_users):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             res.append(fn(u))
             times.append(time.perf_counter() - t0)
-        return pct(times), res
+            cpu.append(time.thread_time() - c0)
+        return pct(times, cpu), res
 
     rec_ann, _ = timed(lambda u: model.recommend(u, 10))
     pool_ann, got = timed(lambda u: candidate_pool(model, data, np.array([u]), K)[0][0])
@@ -306,7 +331,7 @@ def bench_model(y, users, args) -> dict[str, Any]:
     pool_exact, want = timed(lambda u: candidate_pool(model, data, np.array([u]), K)[0][0])
     model.ann_ = index
     out = {
-        "build_s": round(build, 1),
+        "build_s": None if build is None else round(build, 1),
         "index": ann.describe(index),
         "recommend_k10": {"ann": rec_ann, "exact": rec_exact},
         f"pool_m{K}": {"ann": pool_ann, "exact": pool_exact},
@@ -340,15 +365,25 @@ def main() -> None:
     ap.add_argument(
         "--libs",
         default="usearch,faiss,hnswlib",
-        help="comma-separated LIB[:SPACE]; SPACE 'mips' (default: the Euclidean reduction, "
-        "L2 search) or 'ip' (the library's inner-product metric)",
+        help="comma-separated LIB[:SPACE]; SPACE 'ip' (default: the library's inner-product "
+        "metric) or 'mips' (the Euclidean reduction, L2 search; see augment)",
     )
-    ap.add_argument("--ef", default="256,384,512")
-    ap.add_argument("--m", type=int, default=16, help="graph degree (M / connectivity)")
-    ap.add_argument("--ef-construction", type=int, default=128)
+    ap.add_argument("--ef", default="400,800")
+    ap.add_argument("--m", type=int, default=32, help="graph degree (M / connectivity)")
+    ap.add_argument("--ef-construction", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--index-cache",
+        type=Path,
+        default=None,
+        help="model part: a folder to save the built index in, or load it from when it is "
+        "there (same --items/--dim/--seed), so a rerun times queries without a rebuild",
+    )
     args = ap.parse_args()
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")  # one request, one thread (see pct)
 
     t0 = time.perf_counter()
     y, users = synthetic(

@@ -740,9 +740,10 @@ class Recommender(abc.ABC):
         """Top-k through the ANN index: THE approximate counterpart of :meth:`_top_blocks`.
 
         Rows with history (``warm``) ask the index for ``k + seen`` items (over-fetch: the
-        user's seen items may be among the nearest), score those exactly (``q . y``: the
-        model's own score), mask the seen ones and keep the top k, ties to the lower item index
-        as in the exact path. The other rows (the fallback) go to ``exact(rows)``.
+        user's seen items may be among the nearest; seen rounded up to a power of two), score
+        those exactly (``q . y``: the model's own score), mask the seen ones and keep the top
+        k, ties to the lower item index as in the exact path. The other rows (the fallback)
+        go to ``exact(rows)``.
         """
         if exclude_seen is None:
             exclude_seen = not self.repeat_
@@ -764,8 +765,15 @@ class Recommender(abc.ABC):
             )
         q = np.asarray(queries(rows), dtype=np.float32)
         seen = [seen_of(int(r)) if exclude_seen else None for r in rows]
-        extra = max((len(s) for s in seen if s is not None), default=0)
-        cand = self.ann_.search(q, min(self.n_items_, k + extra))
+        # Over-fetch by the row's seen count, rounded up to a power of two so that rows of
+        # similar history share one search (one heavy user does not deepen everyone's search).
+        extra = np.array([0 if s is None else len(s) for s in seen], dtype=np.int64)
+        fetch = np.minimum(self.n_items_, k + (1 << np.ceil(np.log2(extra + 1)).astype(np.int64)))
+        cand: list[np.ndarray] = [np.empty(0, np.int64)] * len(rows)
+        for f in np.unique(fetch).tolist():
+            group = np.flatnonzero(fetch == f)
+            for j, c in zip(group.tolist(), self.ann_.search(q[group], f), strict=True):
+                cand[j] = c
         for j, r in enumerate(rows.tolist()):
             c = np.unique(cand[j][cand[j] >= 0])  # ascending: ties go to the lower index
             if seen[j] is not None and len(seen[j]):

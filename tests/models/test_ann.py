@@ -72,7 +72,7 @@ def test_recall_at_200_against_exact(model: ALS, data: InteractionData) -> None:
     got, _ = candidate_pool(model, data, users, 200)
     want, _ = candidate_pool(exact_copy(model), data, users, 200)
     recall = np.mean([len(np.intersect1d(g, w)) / 200 for g, w in zip(got, want, strict=True)])
-    assert recall >= 0.95, recall  # 0.9997 with this seed, index settings and one build thread
+    assert recall >= 0.95, recall  # 0.9962 with this seed, these index settings, one build thread
 
 
 def test_lists_exclude_seen_and_carry_the_model_scores(model: ALS) -> None:
