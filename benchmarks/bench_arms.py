@@ -1,27 +1,30 @@
 """What A/B arms cost the API: latency with and without arm assignment + exposure logging.
 
 Run: ``.venv/bin/python benchmarks/bench_arms.py [--seconds 1.5] [--clients 1,16]
-[--segments 8]``; writes ``benchmarks/results/arms.json``; about two minutes on two shared cores.
+[--segments 8]``; writes ``benchmarks/results/arms.json``; about three minutes on two shared cores.
 
 One demo shop (3,000 users, 1,500 items, 100k events) and one ALS run (all data), in a
-temporary data directory and a copy of it, each served by a real ``ltrec serve`` subprocess, in
-two modes, both up at once; the load alternates between them in short segments (``--segments``
-per mode and client count, the order flipped each time), so a change in the shared machine's
-load hits both alike:
+temporary data directory copied once per mode, each copy served by a real ``ltrec serve``
+subprocess, all up at once; the load rotates between them in short segments (``--segments``
+per mode and client count, the order rotated each time), so a change in the shared machine's
+load hits every mode alike:
 
 * **plain**: ``--rerank '{"strategy": "tail_boost", "beta": 0.3}'``: no experiment (the floor);
 * **arms**: ``--arm a=<the same setting> --arm b=<the same setting>``: an A/A experiment, so the
   lists cost the same and the difference is the assignment (a salted SHA-256 per request) and
   the exposure log: one impression per item, written to the write-ahead file and fsynced
-  before the answer (concurrent lists share an fsync: group commit).
+  before the answer (concurrent lists share an fsync: group commit), and moved into the store
+  by the flusher (default every 5 s; each move copies the store file);
+* **arms_flush60**: the same with ``--flush-every 60``: what the store writes cost.
 
 Load: ``bench_api.load`` (closed loop, keep-alive connections, one ``GET
 /v1/recommendations/{user}?k=10`` per request, training users at random) with 1 client (each
 list waits for its own fsync) and with 16 (fsyncs shared). Reported per mode and client count:
-p50 / p99 latency and requests/s over all rounds, and the ratios arms / plain (the floor), plus
-the HTTP floor (``GET /health``), the lists per fsync the arms server reports, and the in-process
-parts of an arm list (the list, the assignment, the append + fsync of its impressions). The two
-cores are shared with other work: the load average is recorded; the ratios are what to compare.
+p50 / p99 latency and requests/s over all segments, and each mode's ratios to plain (the
+floor); the HTTP floor (``GET /health``), the lists per fsync of the arms server, and the
+in-process parts of an arm list (the list, the assignment, the append + fsync of its
+impressions). The two cores are shared with other work: the load average is recorded; the
+ratios are what to compare.
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ SETTING = '{"strategy": "tail_boost", "beta": 0.3}'
 MODES = {
     "plain": ("--rerank", SETTING),
     "arms": ("--arm", f"a={SETTING}", "--arm", f"b={SETTING}"),
+    # the same, its flusher moving the log into the store every 60 s instead of 5 (each move
+    # copies the store file): what the store writes cost the lists
+    "arms_flush60": ("--arm", f"a={SETTING}", "--arm", f"b={SETTING}", "--flush-every", "60"),
 }
 K = 10
 
@@ -217,12 +223,14 @@ def main() -> None:
             f"/v1/recommendations/{urllib.parse.quote(str(run.user_ids[u]), safe='')}?k={K}"
             for u in users
         ]
-        # the same shop twice: one server per mode, both up at once, so the load of the
-        # shared machine falls on both alike (one server per data directory and dataset)
-        twin = root / "twin"
-        shutil.copytree(root, twin, ignore=shutil.ignore_patterns("twin", "api"))
-        servers = {"plain": Served(root, *MODES["plain"]), "arms": Served(twin, *MODES["arms"])}
-        auth = {"plain": reader, "arms": reader}  # (the key file was copied too)
+        # a copy of the shop per mode, one server each, all up at once, so the load of the
+        # shared machine falls on every mode alike (one server per data directory and dataset)
+        servers = {}
+        for mode, flags in MODES.items():
+            where = root / f"copy-{mode}"
+            shutil.copytree(root, where, ignore=shutil.ignore_patterns("copy-*", "api"))
+            servers[mode] = Served(where, *flags)
+        auth = dict.fromkeys(MODES, reader)  # (the key file was copied too)
         try:
             for mode, srv in servers.items():  # warm-up: first lists, page cache, JIT-free paths
                 measure(srv.port, auth[mode], paths, 4, 2.0)
@@ -230,7 +238,7 @@ def main() -> None:
             lists = 0
             for c in clients:
                 for seg in range(args.segments):
-                    order = list(MODES) if seg % 2 == 0 else list(reversed(MODES))
+                    order = list(MODES)[seg % len(MODES) :] + list(MODES)[: seg % len(MODES)]
                     for mode in order:
                         got = measure(servers[mode].port, auth[mode], paths, c, args.seconds)
                         assert got["errors"] == 0, got
@@ -260,9 +268,15 @@ def main() -> None:
                 "p99_ms": round(float(np.percentile(a, 99)), 2),
                 "requests_per_s": round(float(np.mean(rps[(mode, c)])), 1),
             }
-        row["p50_ratio_arms_to_plain"] = round(row["arms"]["p50_ms"] / row["plain"]["p50_ms"], 2)
-        row["p99_ratio_arms_to_plain"] = round(row["arms"]["p99_ms"] / row["plain"]["p99_ms"], 2)
-        row["p50_overhead_ms"] = round(row["arms"]["p50_ms"] - row["plain"]["p50_ms"], 2)
+        base = row["plain"]
+        for mode in list(MODES)[1:]:
+            m = row[mode]
+            row[f"{mode}_to_plain"] = {
+                "p50_ratio": round(m["p50_ms"] / base["p50_ms"], 2),
+                "p99_ratio": round(m["p99_ms"] / base["p99_ms"], 2),
+                "throughput_ratio": round(m["requests_per_s"] / base["requests_per_s"], 2),
+                "p50_overhead_ms": round(m["p50_ms"] - base["p50_ms"], 2),
+            }
         table[f"{c}_clients"] = row
     out["latency"] = table
     out["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
