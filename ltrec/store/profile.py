@@ -34,6 +34,7 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from ltrec.config import EVENT_TYPES
+from ltrec.definitions import exposure_event
 from ltrec.store.connect import write_meta
 from ltrec.store.schema import quote_ident
 
@@ -135,12 +136,9 @@ class DatasetProfile(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def exposure_event(self) -> ExposureEvent | None:
-        """``impression`` when present, else ``view``, else None (exposure not measured)."""
-        if self.has("impression"):
-            return "impression"
-        if self.has("view"):
-            return "view"
-        return None
+        """``impression`` when present, else ``view``, else None (exposure not measured):
+        :func:`ltrec.definitions.exposure_event`."""
+        return exposure_event(t for t in EVENT_TYPES if self.has(t))  # type: ignore[return-value]
 
     @computed_field  # type: ignore[prop-decorator]
     @property
