@@ -53,7 +53,7 @@ K = 10
 def serve_population(root: Path, users: int, rounds: int, seed: int) -> dict:
     """Build the shop in ``root``, serve two arms, drive the population; returns timings."""
     from ltrec.serve import keys
-    from ltrec.simulation.traffic import respond
+    from ltrec.simulation.traffic import drive
     from ltrec.store import connect
     from ltrec.store.demo import DemoConfig, build_demo
     from ltrec.store.truth import PreferenceModel, load_truth
@@ -74,28 +74,22 @@ def serve_population(root: Path, users: int, rounds: int, seed: int) -> dict:
     srv = Server(root, "--run", run, "--arm", "control={}", "--arm", f"boost={BOOST}",
                  "--flush-every", "0.5")  # fmt: skip
     t_serve = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    lists = events = 0
+
+    def post(path: str, body: dict) -> dict:
+        resp = srv.post(path, writer, json=body)
+        resp.raise_for_status()
+        return resp.json()
+
     try:
-        for _ in range(rounds):
-            for i in range(0, len(ids), 100):
-                batch = ids[i : i + 100]
-                resp = srv.post("/v1/recommendations", writer, json={"user_ids": batch, "k": K})
-                resp.raise_for_status()
-                got = [[x["item_id"] for x in r["items"]] for r in resp.json()["results"]]
-                evs = respond(truth, batch, got, rng, prices)
-                for j in range(0, len(evs), 1000):
-                    part = {"events": evs[j : j + 1000]}
-                    srv.post("/v1/events", writer, json=part).raise_for_status()
-                lists += len(got)
-                events += len(evs)
+        counts = drive(post, truth, ids, np.random.default_rng(seed), rounds=rounds, k=K,
+                       prices=prices)  # fmt: skip
     finally:
         assert srv.stop() == -signal.SIGTERM, srv.output()
     return {
         "users": users,
         "rounds": rounds,
-        "lists": lists,
-        "events_posted": events,
+        "lists": counts["lists"],
+        "events_posted": counts["events"],
         "setup_s": round(t_serve - t0, 1),
         "serve_s": round(time.perf_counter() - t_serve, 1),
     }

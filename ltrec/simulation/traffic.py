@@ -7,7 +7,8 @@ click)``, bought with ``P(purchase | cart)``, the probabilities from the generat
 model (:class:`ltrec.simulation.users.TruthUserModel`, position bias ``r^-eta``). Nothing here
 knows which arm showed a list: arms differ only by what they show.
 
-:func:`respond` turns served lists into the events a shop would post back;
+:func:`respond` turns served lists into the events a shop would post back, :func:`drive`
+sends a population through a server's API;
 :func:`aa_table` builds a ``live_events`` table of an A/A experiment (the same lists, users
 split in two by a seeded hash, fresh response draws), for calibrating the analysis
 (:func:`ltrec.app.experiments.analyse`) over many seeded repeats without a server.
@@ -19,7 +20,7 @@ split in two by a seeded hash, fresh response draws), for calibrating the analys
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import duckdb
@@ -77,6 +78,35 @@ def respond(
     return out
 
 
+def drive(
+    post: Callable[[str, dict], dict],
+    truth: GroundTruth,
+    user_ids: Sequence[str],
+    rng: np.random.Generator,
+    *,
+    rounds: int = 1,
+    k: int = 10,
+    prices: Mapping[str, float] | None = None,
+    batch: int = 100,
+) -> dict[str, int]:
+    """Every user asks a server for a list of ``k`` (``rounds`` times, ``batch`` users per
+    ``POST /v1/recommendations``) and posts back what :func:`respond` draws (``POST
+    /v1/events``, at most 1,000 events a request). ``post(path, body)`` sends one request and
+    returns its JSON (raising on a failure). Returns ``{"lists", "events"}`` counts."""
+    lists = events = 0
+    for _ in range(rounds):
+        for i in range(0, len(user_ids), batch):
+            users = [str(u) for u in user_ids[i : i + batch]]
+            got = post("/v1/recommendations", {"user_ids": users, "k": k})
+            shown = [[x["item_id"] for x in r["items"]] for r in got["results"]]
+            evs = respond(truth, users, shown, rng, prices)
+            for j in range(0, len(evs), 1000):
+                post("/v1/events", {"events": evs[j : j + 1000]})
+            lists += len(shown)
+            events += len(evs)
+    return {"lists": lists, "events": events}
+
+
 def _half(user: str, seed: int) -> str:
     h = hashlib.sha256(f"aa-{seed}\x00{user}".encode()).digest()
     return "a1" if h[0] < 128 else "a2"
@@ -95,7 +125,8 @@ def aa_table(
     from ltrec.serve.events import _DDL  # the server's own table definition
 
     t0 = datetime(2026, 1, 1)
-    served = served.sort_values(["request_id", "position"], kind="stable")
+    # by user first: request ids are random, and the draws must not depend on them
+    served = served.sort_values(["user_id", "request_id", "position"], kind="stable")
     req = served["request_id"].to_numpy()
     bounds = np.r_[np.flatnonzero(np.r_[True, req[1:] != req[:-1]]), len(req)]
     item_col = served["item_id"].to_numpy()

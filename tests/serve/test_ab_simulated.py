@@ -21,7 +21,7 @@ import pytest
 from ltrec.app.experiments import PRIMARY, analyse, experiment_result, tail_and_catalogue
 from ltrec.serve import keys
 from ltrec.serve.experiments import Experiment, derive_id
-from ltrec.simulation.traffic import aa_table, respond
+from ltrec.simulation.traffic import aa_table, drive
 from ltrec.store import connect
 from ltrec.store.demo import DemoConfig, build_demo
 from ltrec.store.truth import PreferenceModel, load_truth
@@ -31,10 +31,6 @@ from .harness import Server, cli
 BOOST = '{"strategy": "tail_boost", "beta": 0.5}'
 USERS, ROUNDS, K = 1000, 1, 10
 AA_REPEATS = 20
-
-
-def _chunks(xs: list, n: int) -> list[list]:
-    return [xs[i : i + n] for i in range(0, len(xs), n)]
 
 
 @pytest.fixture(scope="module")
@@ -64,18 +60,14 @@ def ab(tmp_path_factory: pytest.TempPathFactory):
     (folder / f"{exp.id}.json").write_text(json.dumps(exp.to_json()))
     srv = Server(root, "--run", run, "--arm", "control={}", "--arm", f"boost={BOOST}",
                  "--flush-every", "0.2")  # fmt: skip
-    rng = np.random.default_rng(22)
+
+    def post(path: str, body: dict) -> dict:
+        resp = srv.post(path, writer, json=body)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
     try:
-        for _ in range(ROUNDS):
-            for batch in _chunks(users, 100):
-                resp = srv.post("/v1/recommendations", writer, json={"user_ids": batch, "k": K})
-                assert resp.status_code == 200, resp.text
-                results = resp.json()["results"]
-                lists = [[i["item_id"] for i in r["items"]] for r in results]
-                events = respond(truth, batch, lists, rng, prices)
-                for part in _chunks(events, 1000):
-                    ok = srv.post("/v1/events", writer, json={"events": part})
-                    assert ok.status_code == 200, ok.text
+        drive(post, truth, users, np.random.default_rng(22), rounds=ROUNDS, k=K, prices=prices)
     finally:  # a clean stop flushes every acknowledged event into the store
         assert srv.stop() == -signal.SIGTERM, srv.output()
     return root, truth, prices
@@ -115,7 +107,7 @@ def test_aa_shows_no_difference_in_at_least_95_percent_of_repeats(ab) -> None:
     found = primary = 0
     for seed in range(AA_REPEATS):
         res = analyse(aa_table(truth, served, seed, prices), exp, tail=tail, items=items,
-                      n_boot=200, seed=seed)  # fmt: skip
+                      n_boot=1000, seed=seed)  # fmt: skip
         diffs = res.arm("a2").vs_control
         found += any(d.detected for d in diffs.values())
         primary += diffs[PRIMARY].detected
