@@ -9,7 +9,7 @@ from ltrec.analytics.export import to_csv
 from ltrec.app import studio as logic
 from ltrec.app.auth import Right
 from ltrec.config import get_settings
-from ltrec.definitions import fmt, signed_pct
+from ltrec.definitions import fmt, pct, signed_pct
 from ltrec.errors import LtrecError
 from ltrec.ui import auth, studio
 from ltrec.ui.state import active_dataset, empty_state, show_error
@@ -77,7 +77,7 @@ tail_pref = sr.context.user_tail_share(user)
 with past:
     st.markdown(
         f"**Recent history of {studio.plain(user_id)}** · {n_hist} items in training"
-        + (f" · {tail_pref:.0%} on tail items" if tail_pref is not None else "")
+        + (f" · {pct(tail_pref)} on tail items" if tail_pref is not None else "")
     )
     if hist.empty:
         st.info("This user has no training history: the model's fallback (popularity) ranks.")

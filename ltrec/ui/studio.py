@@ -35,7 +35,7 @@ from ltrec.app.pipeline import RecSession
 from ltrec.charts.metrics import metric_label
 from ltrec.charts.text import markdown_text
 from ltrec.config import get_settings
-from ltrec.definitions import BUCKET_COLOURS, bucket_tint
+from ltrec.definitions import BUCKET_COLOURS, bucket_tint, pct
 from ltrec.errors import ConfigError, LtrecError
 from ltrec.rerank import (
     STRATEGIES,
@@ -965,7 +965,7 @@ def user_picker(name: str, sr: StudioRun, default: str | None) -> str | None:
         "Users with the highest share of interactions on tail items",
         niche["user_id"].tolist(),
         key="rs_niche",
-        format_func=lambda u: f"{u} · {shares[u]:.0%} tail · {int(counts[u])} interactions",
+        format_func=lambda u: f"{u} · {pct(shares[u])} tail · {int(counts[u])} interactions",
     )
 
 
