@@ -90,38 +90,18 @@ MIN_USERS = 30
 PRIMARY = "tail_purchase_share"
 TABLE = "live_events"
 
-#: The metric records of an experiment. Tail shares and the Gini are the definitions'
-#: records (computed here over the experiment's impressions and attributed purchases); the
-#: three that only an experiment measures are defined here, in the same form.
+#: The metric records of an experiment (ltrec.definitions: the tail shares and the Gini are
+#: computed here over the experiment's impressions and attributed purchases).
 METRICS: dict[str, Metric] = {
-    "ctr": Metric(
+    k: metric(k)
+    for k in (
         "ctr",
-        "Click-through",
-        "clicked impressions / impressions; an impression is clicked when a view of its item "
-        "is attributed to the list that showed it",
-        "share",
-        "higher",
-        "pct",
-    ),
-    "conversion": Metric(
         "conversion",
-        "Conversion",
-        "users with an attributed purchase / users the arm served",
-        "share",
-        "higher",
-        "pct",
-    ),
-    "revenue_per_user": Metric(
         "revenue_per_user",
-        "Revenue per user",
-        "quantity x price of attributed purchases / users the arm served",
-        "currency",
-        "higher",
-        ",.2f",
-    ),
-    "tail_exposure_share": metric("tail_exposure_share"),
-    "tail_purchase_share": metric("tail_purchase_share"),
-    "exposure_gini": metric("exposure_gini"),
+        "tail_exposure_share",
+        "tail_purchase_share",
+        "exposure_gini",
+    )
 }
 #: Short names in verdict sentences.
 SHORT = {
