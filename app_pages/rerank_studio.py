@@ -1,15 +1,13 @@
 """Rerank Studio: one user's lists side by side under 2-4 settings, aggregate metrics over a user
 sample, the strength sweep with its Pareto front, a share link and exports."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from ltrec.analytics.export import to_csv
-from ltrec.app import studio as logic
 from ltrec.app.auth import Right
 from ltrec.config import get_settings
-from ltrec.definitions import fmt, pct, signed_pct
+from ltrec.definitions import METRICS, fmt, pct, signed_pct
 from ltrec.errors import LtrecError
 from ltrec.ui import auth, studio
 from ltrec.ui.state import active_dataset, empty_state, show_error
@@ -113,13 +111,10 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
     labels = studio.unique_labels(settings)
 
     m = max(cfg.pool for cfg in settings)
-    items, scores = studio.user_pool(name, run_id, user, max(m, k))
-    lists = logic.compare_lists(sr.session, items, scores, settings, user, k)
+    lists, list_frames = studio.user_lists(name, run_id, user, k, settings)
     frames = []
     for i, col in enumerate(cols):
-        ranked, stats = lists.lists[i], lists.stats[i]
-        why = logic.why_texts(sr.session, user, ranked)
-        frame = logic.list_frame(ranked, sr.catalogue, k, why)
+        ranked, stats, frame = lists.lists[i], lists.stats[i], list_frames[i]
         frames.append(frame.assign(setting=labels[i]))
         with col:
             base_tail = lists.base.stats(sr.context).tail_share
@@ -131,7 +126,7 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
                 f"{signed_pct(change)} vs base" if i else "the base",
                 delta_color="normal" if i and change else "off",
                 delta_arrow="auto" if i and change else "off",
-                help="Share of the list on tail items (this list's APLT term).",
+                help=METRICS["tail_share"].help,
             )
             b.metric(
                 "overlap",
@@ -139,19 +134,17 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
                 f"{int(frame['new'].sum())} new",
                 delta_color="off",
                 delta_arrow="off",
-                help="Overlap with the base list: |list ∩ base top K| / K; new items are "
-                "outside the base top K.",
+                help=f"{METRICS['overlap'].help}; new items are outside the base top K.",
             )
             a.metric(
                 "ARP",
-                f"{stats.arp:,.1f}",
-                help="Average recommendation popularity: mean number of training users of "
-                "the listed items.",
+                fmt("arp", stats.arp),
+                help=METRICS["arp"].help,
             )
             b.metric(
                 "mean base score",
-                f"{stats.mean_base_score:.3g}" if np.isfinite(stats.mean_base_score) else "–",
-                help="Mean of the base model's scores over the listed items.",
+                fmt("mean_base_score", stats.mean_base_score),
+                help=METRICS["mean_base_score"].help,
             )
             studio.list_table(frame, key=f"rs_list_{i}")
             for note in ranked.notes:

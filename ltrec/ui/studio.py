@@ -243,6 +243,33 @@ def user_pool(name: str, run_id: str, user: int, m: int) -> tuple[np.ndarray, np
     return items, scores
 
 
+@st.cache_resource(max_entries=64, show_spinner=False, ttl=TTL_S)
+def _user_lists(
+    name: str, version: str, run_id: str, user: int, k: int, settings: tuple[str, ...]
+) -> tuple[logic.StudioLists, tuple[pd.DataFrame, ...]]:
+    sr = _studio_run(name, version, run_id)
+    cfgs = [parse_config(x) for x in settings]
+    m = max(c.pool for c in cfgs)
+    items, scores = _pool(name, version, run_id, user, max(m, k))
+    lists = logic.compare_lists(sr.session, items, scores, cfgs, user, k)
+    frames = tuple(
+        logic.list_frame(r, sr.catalogue, k, logic.why_texts(sr.session, user, r))
+        for r in lists.lists
+    )
+    return lists, frames
+
+
+def user_lists(
+    name: str, run_id: str, user: int, k: int, settings: list[StrategyConfig]
+) -> tuple[logic.StudioLists, tuple[pd.DataFrame, ...]]:
+    """One user's lists under each setting (the pipeline's lists and reasons) and their
+    display frames, cached per (user, K, settings): a rerun that changes nothing re-renders
+    only. Treat the frames as read-only."""
+    return _user_lists(
+        name, state.version(name), run_id, int(user), int(k), tuple(to_json(c) for c in settings)
+    )
+
+
 @st.cache_resource(max_entries=8, show_spinner=False, ttl=TTL_S)
 def _sample(name: str, version: str, run_id: str, n: int, seed: int, m: int) -> logic.Sample:
     sr = _studio_run(name, version, run_id)
