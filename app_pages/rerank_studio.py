@@ -121,7 +121,7 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
             a, b = st.columns(2)
             change = stats.tail_share - base_tail if stats.n else 0.0
             a.metric(
-                "tail share",
+                METRICS["tail_share"].name,
                 fmt("tail_share", stats.tail_share),
                 f"{signed_pct(change)} vs base" if i else "the base",
                 delta_color="normal" if i and change else "off",
@@ -129,7 +129,7 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
                 help=METRICS["tail_share"].help,
             )
             b.metric(
-                "overlap",
+                METRICS["overlap"].name,
                 fmt("overlap", stats.overlap),
                 f"{int(frame['new'].sum())} new",
                 delta_color="off",
@@ -137,12 +137,12 @@ def studio_block(name: str, run_id: str, user: int, k: int) -> None:
                 help=f"{METRICS['overlap'].help}; new items are outside the base top K.",
             )
             a.metric(
-                "ARP",
+                METRICS["arp"].name,
                 fmt("arp", stats.arp),
                 help=METRICS["arp"].help,
             )
             b.metric(
-                "mean base score",
+                METRICS["mean_base_score"].name,
                 fmt("mean_base_score", stats.mean_base_score),
                 help=METRICS["mean_base_score"].help,
             )

@@ -300,7 +300,7 @@ METRICS: dict[str, Metric] = _records(
     ),
     Metric(
         "overlap",
-        "Overlap with base",
+        "Overlap",
         "|L ∩ B| / max(|L|, |B|): share of items the list "
         "shares with the base list (1 = same items)",
         "share",
@@ -310,7 +310,7 @@ METRICS: dict[str, Metric] = _records(
     ),
     Metric(
         "rbo",
-        "RBO with base",
+        "RBO",
         "rank-biased overlap with the base list, p = 0.9 (extrapolated)",
         "ratio",
         "higher",
