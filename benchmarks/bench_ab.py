@@ -18,12 +18,12 @@ Writes benchmarks/results/ab.json.
 
 Measured 2026-12-04 (2,000 users, 2 rounds, 100 repeats; shared 2-core machine): tail share of
 purchases control 4.9% [2.9%, 7.7%], boost 33.3% [28.3%, 39.1%], difference +28.4 points
-[+19.8, +36.4] (99.2% Bonferroni interval; relative +579% [+255%, +1547%]); SRM p = 0.82.
-A/A: no difference on any metric in 94 of 100 repeats, on the tail share of purchases in 99;
-false-positive rates per metric: click-through 0.03, conversion 0.01, revenue per user 0,
-tail share of exposure 0, tail share of purchases 0.01, exposure Gini 0.02 (with plain 95%
-difference intervals they were 0.04-0.09 and 0.32 for any metric). Serving 4,000 lists took
-34 s, the 100 A/A analyses 160 s.
+[+20.3, +36.6] (99.2% Bonferroni interval; relative +579% [+240%, +1256%]); SRM p = 0.82.
+A/A: no difference on any metric in 93 of 100 repeats (at a true 5%, 100 repeats give 90-99),
+on the tail share of purchases in 99; false-positive rates per metric: click-through 0.01,
+conversion 0.03, revenue per user 0.01, tail share of exposure 0, tail share of purchases 0.01,
+exposure Gini 0.01 (with plain 95% percentile intervals per metric: 0.04-0.09, any metric
+0.32). Serving 4,000 lists took 34 s, the 100 A/A analyses 98 s.
 
     .venv/bin/python benchmarks/bench_ab.py [--users 2000] [--rounds 2] [--repeats 100]
         [--keep DIR]   (reuse the served shop in DIR if it is there, else build it there)

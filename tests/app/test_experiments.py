@@ -280,7 +280,7 @@ def test_verdict_detected_effect_and_power_sentence() -> None:
     b = res.arm("boost")
     d = b.vs_control["tail_purchase_share"]
     assert d.detected and d.rel_low > 0
-    assert b.verdict.startswith("boost: tail purchases +159% [+98%, +229%], revenue per user -")
+    assert b.verdict.startswith("boost: tail purchases +159% [+99%, +237%], revenue per user -")
     assert b.verdict.endswith("conversion and click-through no detectable difference.")
     assert b.users_needed is None
 

@@ -176,7 +176,7 @@ def test_page_shows_verdicts_intervals_and_method(shop: str) -> None:
     assert at.selectbox(key="ex_id").value == shop
     verdicts = [m.value for m in at.markdown if m.value.startswith(("**control**", "**boost**"))]
     assert verdicts[0] == "**control**: the control (75 users, 375 impressions)."
-    assert verdicts[1].startswith("**boost**: tail purchases +656% \\[+227%, +2554%\\]")
+    assert verdicts[1].startswith("**boost**: tail purchases +656% \\[+162%, +2085%\\]")
     assert verdicts[1].endswith("no detectable difference.")
     captions = " ".join(c.value for c in at.caption)
     assert "95% percentile bootstrap over users" in captions

@@ -21,7 +21,7 @@ import pytest
 from ltrec.app.experiments import PRIMARY, analyse, experiment_result, tail_and_catalogue
 from ltrec.serve import keys
 from ltrec.serve.experiments import Experiment, derive_id
-from ltrec.simulation.traffic import aa_table, drive
+from ltrec.simulation.traffic import aa_table, drive, respond
 from ltrec.store import connect
 from ltrec.store.demo import DemoConfig, build_demo
 from ltrec.store.truth import PreferenceModel, load_truth
@@ -114,3 +114,22 @@ def test_aa_shows_no_difference_in_at_least_95_percent_of_repeats(ab) -> None:
     print(f"A/A: a difference in {found} of {AA_REPEATS} ({primary} on {PRIMARY})")
     # the verdict as a whole (every metric) shows no difference in >= 95% of repeats
     assert found <= AA_REPEATS // 20
+
+
+def test_simulated_responses_are_a_seeded_funnel(ab) -> None:
+    _, truth, prices = ab
+    users = [str(u) for u in truth.user_ids[:200]]
+    lists = [[str(i) for i in truth.item_ids[j % 50 : j % 50 + 10]] for j in range(200)]
+    events = respond(truth, users, lists, np.random.default_rng(0), prices)
+    assert events == respond(truth, users, lists, np.random.default_rng(0), prices)
+    pairs = {
+        t: {(e["user_id"], e["item_id"]) for e in events if e["event_type"] == t}
+        for t in ("view", "cart", "purchase")
+    }
+    assert pairs["purchase"] <= pairs["cart"] <= pairs["view"]
+    assert pairs["purchase"]  # keen shoppers buy
+    for e in events:
+        if e["event_type"] == "purchase":
+            assert (e["quantity"], e["price"]) == (1, prices[e["item_id"]])
+        else:
+            assert "price" not in e
