@@ -313,6 +313,8 @@ def bench_model(y, users, args) -> dict[str, Any]:
         if cache is not None:
             cache.mkdir(parents=True, exist_ok=True)
             model.ann_.save(cache)
+    if args.ef_search is not None:
+        model.ann_.ef_search = args.ef_search
     print(f"model index ({ann.describe(model.ann_)}): {build} s to build", flush=True)
 
     def timed(fn):
@@ -373,6 +375,12 @@ def main() -> None:
     ap.add_argument("--ef-construction", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--ef-search",
+        type=int,
+        default=None,
+        help="model part: the index's efSearch (default: ltrec's)",
+    )
     ap.add_argument(
         "--index-cache",
         type=Path,
