@@ -215,7 +215,7 @@ def metrics_table(frame: pd.DataFrame, *, height: int | None = None) -> go.Figur
                 "align": "left",
                 "fill_color": [["white"] * len(frame)] * 4 + [colours] + [["white"] * len(frame)],
             },
-            columnwidth=[80, 110, 140, 40, 300, 230],
+            columnwidth=[80, 150, 140, 40, 290, 200],  # a setting label fits at 1280 px
         )
     )
     fig.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, height=height)
