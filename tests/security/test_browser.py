@@ -82,6 +82,7 @@ SHOWN: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
         (),
     ),
     "feedback_loop": ("", (), POLICY_LABELS),
+    "opportunities": ("", (XSS_CATEGORY, XSS_CATEGORY_LINK), ()),
     "experiments": ("", (), ()),  # no experiment on xss: the page says how to start one
     "data": ("", ("xss",), ()),
 }
