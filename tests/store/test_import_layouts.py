@@ -165,6 +165,21 @@ def test_dialect_sniffed_per_file(tmp_path):
     assert regions == {"u1": "North, East", "u2": "South"}
 
 
+@pytest.mark.parametrize(
+    ("body", "quote"),
+    [
+        ("u1,'a, b',view,2024-01-02\n", "'"),  # minimal quoting: the wrapped value holds a comma
+        ("'u1','a',view,2024-01-02\n", '"'),  # one plain text value: the ' are part of the ids
+        ("'u1','a','view','2024-01-02'\n'u2','b','cart','2024-01-03'\n", "'"),  # quote-all
+        ("u1,'0',view,2024-01-02\nu2,b,cart,2024-01-03\n", '"'),  # an id written '0'
+    ],
+)
+def test_single_quotes_are_a_dialect_only_when_a_writer_put_them(tmp_path, body, quote):
+    path = tmp_path / "e.csv"
+    path.write_text("user_id,item_id,event_type,ts\n" + body)
+    assert sniff(path, "events").quote == quote
+
+
 def test_delimiter_override_per_file_and_for_all(tmp_path, capsys):
     events = tmp_path / "events.csv"
     events.write_text("user_id;item_id;event_type;ts\nu1;i1;view;2024-01-02\n")

@@ -568,14 +568,29 @@ def _sniff_delimiter(text: str, quote: str) -> str:
     return best[1] if best else ","
 
 
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+
+
 def _sniff_quote(text: str, delim: str | None) -> str:
-    """``'`` only when no ``"`` appears and values are wrapped in single quotes (between
-    ``delim``, or any of the usual delimiters when it is not known yet)."""
+    """``'`` only when no ``"`` appears and the data lines are single-quoted the way a writer
+    quotes: a wrapped value holds the delimiter (minimal quoting), or every text value of every
+    data line is wrapped (quote-all / non-numeric). One wrapped value among plain ones is an id
+    that happens to start and end with ``'`` (``'0'``), kept as written."""
     if '"' in text or "'" not in text:
         return '"'
-    d = re.escape(delim) if delim else "[" + re.escape("".join(_DELIMS)) + "]"
-    wrapped = re.findall(rf"(?:^|{d})'[^'\r\n]*'(?={d}|\r?$)", text, flags=re.MULTILINE)
-    return "'" if wrapped else '"'
+    lines = [ln.rstrip("\r") for ln in text.split("\n")[:_SNIFF_RECORDS + 1] if ln.strip()]
+    data = lines[1:] or lines  # the first line may be a header, which writers often leave bare
+    for d in [delim] if delim else list(_DELIMS):
+        e = re.escape(d)
+        inner = re.findall(rf"(?:^|{e})'([^'\r\n]*)'(?={e}|$)", "\n".join(data), re.MULTILINE)
+        if any(d in v for v in inner):
+            return "'"
+        texts = [[f for f in ln.split(d) if f and not _NUMBER.fullmatch(f)] for ln in data]
+        if any(texts) and all(
+            len(f) >= 2 and f[0] == f[-1] == "'" for fields in texts for f in fields
+        ):
+            return "'"
+    return '"'
 
 
 def _explain_delimiter(label: str, text: str, delim: str, quote: str) -> None:
