@@ -4,6 +4,7 @@ import streamlit as st
 
 from ltrec.analytics.insights import next_steps
 from ltrec.charts.longtail import bucket_share_figure, lorenz_figure
+from ltrec.charts.text import markdown_text
 from ltrec.errors import LtrecError
 from ltrec.ui import cache
 from ltrec.ui.report import report_button
@@ -132,4 +133,6 @@ st.subheader("What to look at next")
 # the view travels with the link (dataset, cuts, dates): the counts agree on the next page
 keep = {k: st.query_params[k] for k in ("ds", "cuts", "from", "to") if k in st.query_params}
 for p in next_steps(stats, gems, boost):
-    st.page_link(p.page, label=p.text, icon="➡️", query_params=keep)
+    # the sentence as text (it wraps), the link short: a long link label is cut at 1280 px
+    st.markdown(markdown_text(p.text))
+    st.page_link(p.page, label=f"Open {p.title}", icon="➡️", query_params=keep)

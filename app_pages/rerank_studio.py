@@ -29,7 +29,7 @@ try:
     wanted = studio.qp("run")
     if "rs_run" not in st.session_state or st.session_state["rs_run"] not in ids:
         st.session_state["rs_run"] = wanted if wanted in ids else studio.active_run_id(name, runs)
-    top = st.columns([3, 1, 1])
+    top = st.columns([3, 1, 2])
     run_id = top[0].selectbox(
         "Model run",
         ids,

@@ -413,7 +413,7 @@ METRICS: dict[str, Metric] = _records(
     ),
     Metric(
         "run_tail_item_share",
-        "Tail share of items (training)",
+        "Tail share (training)",
         "catalogue items in the tail bucket of the run's training popularity / all items of "
         "the run; " + _BUCKETS + " (the data pages measure popularity on all events in view, "
         "so their tail share of items can differ)",
@@ -443,7 +443,7 @@ METRICS: dict[str, Metric] = _records(
     ),
     Metric(
         "gini_buyers",
-        "Purchase concentration (Gini of buyers)",
+        "Gini of buyers",
         "Gini of distinct buyers per item, not exposure: " + GINI_FORMULA,
         "ratio",
         "lower",

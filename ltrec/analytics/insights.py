@@ -20,6 +20,11 @@ class Pointer:
     text: str
     page: str
 
+    @property
+    def title(self) -> str:
+        """The page's navigation title (``app_pages/long_tail.py`` -> "Long Tail")."""
+        return self.page.rsplit("/", 1)[-1].removesuffix(".py").replace("_", " ").title()
+
 
 #: The page that lists the items to boost and the neglected categories.
 OPPORTUNITIES = "app_pages/opportunities.py"

@@ -571,9 +571,12 @@ def import_section() -> None:
     )
     ups: dict[str, Any] = {}
     gen = st.session_state.setdefault("_data_upload_gen", 0)  # a new key empties the uploaders
-    left, mid, right = st.columns(3)
+    # the events file on its own row, the two optional ones beside each other: in three columns
+    # the uploader's own limit line ("200MB per file • CSV, ...") is cut at 1280 px
+    first = st.container()
+    mid, right = st.columns(2)
     for col, role, title in (
-        (left, "events", "Events or order lines (required)"),
+        (first, "events", "Events or order lines (required)"),
         (mid, "items", "Products (optional)"),
         (right, "users", "Customers (optional)"),
     ):

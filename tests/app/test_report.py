@@ -141,7 +141,7 @@ def test_missing_data_omits_a_section_with_one_sentence(root: Path) -> None:
     assert "not measured" in tail.text[0]
     assert [r[0] for r in tail.tables[0].rows] == [
         "Tail share of items", "Tail share of purchases", "Tail share of buyers",
-        "Purchase concentration (Gini of buyers)",
+        "Gini of buyers",
     ]  # fmt: skip
     assert report.section("categories").omitted == (
         "Not available for this data: this dataset's items table has no category values, so "
