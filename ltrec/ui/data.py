@@ -571,14 +571,12 @@ def import_section() -> None:
     )
     ups: dict[str, Any] = {}
     gen = st.session_state.setdefault("_data_upload_gen", 0)  # a new key empties the uploaders
-    # the events file on its own row, the two optional ones beside each other: in three columns
-    # the uploader's own limit line ("200MB per file • CSV, ...") is cut at 1280 px
-    first = st.container()
-    mid, right = st.columns(2)
+    # one uploader per row: side by side, the uploader's own limit line ("200MB per file •
+    # CSV, ...") is cut at 1280 px
     for col, role, title in (
-        (first, "events", "Events or order lines (required)"),
-        (mid, "items", "Products (optional)"),
-        (right, "users", "Customers (optional)"),
+        (st, "events", "Events or order lines (required)"),
+        (st, "items", "Products (optional)"),
+        (st, "users", "Customers (optional)"),
     ):
         ups[role] = col.file_uploader(
             title,
