@@ -125,7 +125,7 @@ def test_ncf_says_why_it_cannot_beat_popularity() -> None:
 
     model = NCF(seed=0, val_users=60).fit(sparse_log(structure=False))
     assert model.data_note_ == (
-        "NCF cannot beat popularity on this data: its validation recall@20 (0.2000) is not "
+        "NCF cannot beat popularity on this data: its validation recall@20 (0.1833) is not "
         "above popularity's (0.2000). Too little data per item: a median of 3 training users "
         "per item, 18% of the items seen by one user only; compare popularity, item-kNN or EASE "
         "here, or collect more events."
