@@ -11,6 +11,7 @@ import pytest
 
 from tests.e2e.harness import (
     FORMULA_TITLE,
+    TIMEOUT_MS,
     act,
     app_pages,
     assert_clean,
@@ -24,6 +25,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PAGES = app_pages()
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+OPEN_MS = 20_000  # a dropdown that has not opened in this long is clicked again
 
 
 def combobox(pg, label: str):
@@ -31,12 +33,27 @@ def combobox(pg, label: str):
     return pg.get_by_role("combobox", name=label, exact=True).first
 
 
+def opened(pg, label: str, item, page=None):
+    """Click the selectbox until ``item`` (an option locator) shows, and return it. A click that
+    lands while the widget is re-rendered opens nothing (seen in CI: the option never came);
+    a user clicks again, and so does this."""
+    page = page or pg
+    for _ in range(TIMEOUT_MS // OPEN_MS):
+        combobox(pg, label).click()
+        try:
+            item.wait_for(state="visible", timeout=OPEN_MS)
+            return item
+        except Exception:  # noqa: BLE001 - not open yet: close whatever is open, retry
+            page.keyboard.press("Escape")
+    item.wait_for(state="visible", timeout=OPEN_MS)  # the last try's error, if it never opens
+    return item
+
+
 def select(pg, label: str, option: str) -> None:
     """Pick ``option`` in the selectbox labelled ``label``, and wait for the rerun."""
 
     def choose() -> None:
-        combobox(pg, label).click()
-        pg.get_by_role("option", name=option, exact=True).click()
+        opened(pg, label, pg.get_by_role("option", name=option, exact=True)).click()
 
     act(pg, choose)
 
@@ -44,9 +61,8 @@ def select(pg, label: str, option: str) -> None:
 def options(pg, label: str, page=None) -> list[str]:
     """The options of a selectbox (``pg`` may be a part of the page, then pass the page)."""
     page = page or pg
-    combobox(pg, label).click()
     opts = page.get_by_role("option")
-    opts.first.wait_for()
+    opened(pg, label, opts.first, page)
     out = [o.strip() for o in opts.all_inner_texts()]
     page.keyboard.press("Escape")
     return out
