@@ -1,0 +1,7 @@
+"""``python -m ltrec``: the ``ltrec`` command."""
+
+import sys
+
+from ltrec.cli import main
+
+sys.exit(main())
