@@ -55,8 +55,8 @@ def serve_population(root: Path, users: int, rounds: int, seed: int) -> dict:
     from ltrec.serve import keys
     from ltrec.simulation.traffic import drive
     from ltrec.store import connect
-    from ltrec.store.demo import DemoConfig, build_demo
-    from ltrec.store.truth import PreferenceModel, load_truth
+    from ltrec.synth.demo import DemoConfig, build_demo
+    from ltrec.synth.truth import PreferenceModel, load_truth
     from tests.serve.harness import Server, cli
 
     t0 = time.perf_counter()
@@ -111,7 +111,7 @@ def main() -> None:
     from ltrec.serve.experiments import Experiment
     from ltrec.simulation.traffic import aa_table
     from ltrec.store import connect
-    from ltrec.store.truth import load_truth
+    from ltrec.synth.truth import load_truth
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench_ab_"))
     root.mkdir(parents=True, exist_ok=True)

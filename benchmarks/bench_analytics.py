@@ -202,7 +202,7 @@ def main() -> int:
         root = Path(tmp.name)
     build_s = None
     if not (root / f"{name}.duckdb").exists():
-        from ltrec.store.demo import DemoConfig, build_demo
+        from ltrec.synth.demo import DemoConfig, build_demo
 
         print(f"building demo '{name}' with {args.events:,} events in {root} ...", flush=True)
         t0 = time.perf_counter()

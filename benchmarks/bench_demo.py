@@ -25,7 +25,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "demo.json"
 
 _CHILD = """
 import json, sys
-from ltrec.store.demo import DemoConfig, build_demo
+from ltrec.synth.demo import DemoConfig, build_demo
 kw = json.loads(sys.argv[1])
 report = build_demo(DemoConfig(**kw), data_dir=sys.argv[2])
 print(json.dumps(report.to_dict()))

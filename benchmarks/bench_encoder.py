@@ -34,7 +34,7 @@ def cpu_s() -> float:
 
 def catalogue(n: int) -> list[tuple]:
     from ltrec.store import connect
-    from ltrec.store.demo import DemoConfig, build_demo
+    from ltrec.synth.demo import DemoConfig, build_demo
 
     build_demo(DemoConfig(name="enc", items=n, users=200, events=5_000, seed=1))
     con = connect("enc")

@@ -68,7 +68,7 @@ def build(dataset: str) -> InteractionData:
     if dataset == "cj":
         import_cc0("cj")
     else:
-        from ltrec.store.demo import DemoConfig, build_demo
+        from ltrec.synth.demo import DemoConfig, build_demo
 
         build_demo(DemoConfig(seed=42))
     return load(dataset)

@@ -108,7 +108,7 @@ def _with_text(name: str, split: SplitConfig | None) -> tuple[InteractionData, o
 
 
 def demo(quick: bool, events: int | None = None) -> tuple[InteractionData, object]:
-    from ltrec.store.demo import DemoConfig, build_demo
+    from ltrec.synth.demo import DemoConfig, build_demo
 
     if events:
         cfg = DemoConfig(events=events, seed=42)

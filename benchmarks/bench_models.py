@@ -238,7 +238,7 @@ def tune_repeat(data: InteractionData, models: dict[str, dict]) -> dict:
 def demo_data(events: int | None = None, name: str = "demo") -> InteractionData:
     """The demo shop (default size, or about ``events`` events) on its default split."""
     from ltrec.store import connect
-    from ltrec.store.demo import DemoConfig, build_demo
+    from ltrec.synth.demo import DemoConfig, build_demo
 
     cfg = DemoConfig(name=name, events=events, seed=42)
     # The default split targets views, carts and purchases (purchases are ~0.4% of demo

@@ -56,7 +56,7 @@ def _stats(seconds: list[float]) -> dict[str, float]:
 def _prepare(data_dir: Path) -> str:
     from ltrec.models.registry import list_runs
     from ltrec.models.train import train
-    from ltrec.store.demo import DemoConfig, build_demo
+    from ltrec.synth.demo import DemoConfig, build_demo
 
     if not (data_dir / "demo.duckdb").exists():
         build_demo(DemoConfig(), data_dir=data_dir)

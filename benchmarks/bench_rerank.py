@@ -204,7 +204,7 @@ def quality() -> list[dict]:
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["LTREC_DATA_DIR"] = tmp
-        from ltrec.store.demo import DemoConfig, build_demo
+        from ltrec.synth.demo import DemoConfig, build_demo
 
         build_demo(DemoConfig(seed=42))
         rows += quality_on("demo", *_load("demo"))

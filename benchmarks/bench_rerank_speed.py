@@ -124,7 +124,7 @@ def prepare(data_dir: str) -> str:
     """The demo shop and an EASE run in ``data_dir``; returns the run id."""
     from ltrec.models.registry import resolve_run
     from ltrec.store.connect import exists as dataset_exists
-    from ltrec.store.demo import DemoConfig, build_demo
+    from ltrec.synth.demo import DemoConfig, build_demo
 
     try:
         if dataset_exists("demo"):

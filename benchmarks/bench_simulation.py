@@ -79,7 +79,7 @@ def main() -> None:
         print(json.dumps(child(d, int(r), int(u), int(e))))
         return
 
-    from ltrec.store.demo import DemoConfig, build_demo
+    from ltrec.synth.demo import DemoConfig, build_demo
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from ltrec.models.als import ALS
     from ltrec.models.spark_als import SparkALS, spark_session
     from ltrec.models.train import evaluate_model, load_data
-    from ltrec.store.demo import DemoConfig, build_demo
+    from ltrec.synth.demo import DemoConfig, build_demo
 
     build_demo(DemoConfig(users=args.users, items=args.items, events=args.events, seed=1))
     data = load_data("demo")

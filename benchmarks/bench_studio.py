@@ -44,7 +44,7 @@ def main() -> None:
     from streamlit.testing.v1 import AppTest
 
     from ltrec.models.train import train
-    from ltrec.store.demo import DemoConfig, build_demo
+    from ltrec.synth.demo import DemoConfig, build_demo
 
     t0 = time.perf_counter()
     build_demo(DemoConfig(), data_dir=tmp)

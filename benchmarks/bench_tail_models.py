@@ -106,7 +106,7 @@ def load(dataset: str) -> tuple[InteractionData, InteractionData]:
 
     t0 = time.perf_counter()
     if dataset == "demo":
-        from ltrec.store.demo import DemoConfig, build_demo
+        from ltrec.synth.demo import DemoConfig, build_demo
 
         build_demo(DemoConfig(name="demo", seed=42))
     else:

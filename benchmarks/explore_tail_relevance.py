@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["LTREC_DATA_DIR"] = tmp
         if args.dataset == "demo":
-            from ltrec.store.demo import DemoConfig, build_demo
+            from ltrec.synth.demo import DemoConfig, build_demo
 
             build_demo(DemoConfig(seed=42))
             d = validation_pools("demo", "ease", args.users)

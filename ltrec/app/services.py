@@ -118,7 +118,7 @@ def build_demo(
     progress: Any = None,
 ) -> Any:
     """Generate the demo shop (it replaces the dataset of its name, so it is an import)."""
-    from ltrec.store.demo import build_demo as _build
+    from ltrec.synth.demo import build_demo as _build
 
     name = getattr(config, "name", None) or "demo"
     return _audited(

@@ -41,7 +41,7 @@ def _parse_event_map(pairs: Sequence[str] | None) -> dict[str, str]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ltrec.store.demo import DemoConfig
+    from ltrec.synth.demo import DemoConfig
 
     cfg = DemoConfig(
         name=args.name,

@@ -294,7 +294,7 @@ def load_world(
     from ltrec.models.data import InteractionData, load_catalogue
     from ltrec.simulation.users import TruthUserModel, fit_calibrated
     from ltrec.store import connect, cursor
-    from ltrec.store.truth import has_truth, load_truth
+    from ltrec.synth.truth import has_truth, load_truth
 
     say = progress or (lambda done, msg: None)
     con = connect(dataset, data_dir)

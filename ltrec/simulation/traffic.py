@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ltrec.simulation.users import TruthUserModel
-from ltrec.store.truth import GroundTruth
+from ltrec.synth.truth import GroundTruth
 
 
 def respond(

@@ -12,7 +12,7 @@ P(purchase | cart)``.
 
 Two implementations:
 
-* :class:`TruthUserModel`: the demo shop's generator (:mod:`ltrec.store.truth`), the very model
+* :class:`TruthUserModel`: the demo shop's generator (:mod:`ltrec.synth.truth`), the very model
   that wrote its log. Used whenever the dataset carries one.
 * :class:`CalibratedUserModel`: for real data. A model (EASE, or ALS when the catalogue is too
   large for EASE) is fitted on the older events; its scores, standardised per user over the
@@ -37,7 +37,7 @@ import pandas as pd
 
 from ltrec.errors import ModelError
 from ltrec.simulation.config import CalibrationConfig
-from ltrec.store.truth import GroundTruth
+from ltrec.synth.truth import GroundTruth
 
 
 class UserModel(Protocol):

@@ -22,7 +22,7 @@ DEFAULTS = (
 
 def dataset_has_truth(name: str) -> bool:
     """Whether ``name`` carries the demo generator's ground truth (a cheap meta lookup)."""
-    from ltrec.store.truth import has_truth
+    from ltrec.synth.truth import has_truth
 
     cur = cursor(name)
     try:

@@ -23,7 +23,7 @@ def _clear_caches():
 
 def _build_demo(data_dir: Path) -> None:
     try:
-        from ltrec.store.demo import DemoConfig, build_demo
+        from ltrec.synth.demo import DemoConfig, build_demo
     except ImportError:  # the demo builder has not landed: a small synthetic shop instead
         ev, it, us = synthetic_shop(users=150, items=80, sessions=1500, seed=3)
         write_store("demo", data_dir, ev, it, us)

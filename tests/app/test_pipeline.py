@@ -29,7 +29,7 @@ SETTINGS = [
 def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """(data dir, run id) of a small demo shop with an item-kNN run."""
     from ltrec.models.train import train
-    from ltrec.store.demo import DemoConfig, build_demo
+    from ltrec.synth.demo import DemoConfig, build_demo
 
     root = tmp_path_factory.mktemp("pipeline_shop")
     build_demo(DemoConfig(users=300, items=200, events=20000, seed=3), data_dir=root)

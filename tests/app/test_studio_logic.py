@@ -21,7 +21,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory):
     """(data dir, run id, session, catalogue, users table) of a demo shop with an EASE run."""
     from ltrec.models.train import train
     from ltrec.store import connect, cursor
-    from ltrec.store.demo import DemoConfig, build_demo
+    from ltrec.synth.demo import DemoConfig, build_demo
 
     root = tmp_path_factory.mktemp("studio_shop")
     build_demo(DemoConfig(users=300, items=200, events=20000, seed=1), data_dir=root)

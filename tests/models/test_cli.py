@@ -106,7 +106,7 @@ def test_errors_are_clear(shop: str, capsys) -> None:  # noqa: ANN001
 
 
 def test_train_on_the_demo_shop_with_split_settings(capsys) -> None:  # noqa: ANN001
-    from ltrec.store.demo import DemoConfig, build_demo
+    from ltrec.synth.demo import DemoConfig, build_demo
 
     build_demo(DemoConfig(users=300, items=150, events=30_000, seed=1))
     split = ["--split", "target_events=view,cart,purchase", "--split", "test_share=0.25"]

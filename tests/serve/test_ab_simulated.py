@@ -23,8 +23,8 @@ from ltrec.serve import keys
 from ltrec.serve.experiments import Experiment, derive_id
 from ltrec.simulation.traffic import aa_table, drive, respond
 from ltrec.store import connect
-from ltrec.store.demo import DemoConfig, build_demo
-from ltrec.store.truth import PreferenceModel, load_truth
+from ltrec.synth.demo import DemoConfig, build_demo
+from ltrec.synth.truth import PreferenceModel, load_truth
 
 from .harness import Server, cli
 

@@ -256,7 +256,7 @@ def test_deleting_a_dataset_removes_its_log_and_waits_for_no_server(data_dir: Pa
     from ltrec.app.auth import LOCAL
     from ltrec.app.services import delete_dataset
     from ltrec.serve.events import ServerBusyError as Busy
-    from ltrec.store.demo import DemoConfig, build_demo
+    from ltrec.synth.demo import DemoConfig, build_demo
 
     build_demo(DemoConfig(users=60, items=40, events=1000, seed=3), data_dir=data_dir)
     store = data_dir / "demo.duckdb"

@@ -10,7 +10,7 @@ import pytest
 
 from ltrec.models.data import InteractionData
 from ltrec.simulation.users import TruthUserModel
-from ltrec.store.truth import GroundTruth, PreferenceModel
+from ltrec.synth.truth import GroundTruth, PreferenceModel
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -50,7 +50,7 @@ def world() -> tuple[InteractionData, TruthUserModel]:
 
 @pytest.fixture(scope="session")
 def _demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ltrec.store.demo import DemoConfig, build_demo
+    from ltrec.synth.demo import DemoConfig, build_demo
 
     root = tmp_path_factory.mktemp("sim_demo")
     build_demo(DemoConfig(users=300, items=200, events=20000, seed=1), data_dir=root)

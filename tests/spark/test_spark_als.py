@@ -27,7 +27,7 @@ SETTING = {"strategy": "tail_boost", "beta": 0.3}
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory, spark) -> dict:  # noqa: ANN001
     """The demo shop (1,000 users) with its local and Spark ALS runs, in a module data dir."""
-    from ltrec.store.demo import DemoConfig, build_demo
+    from ltrec.synth.demo import DemoConfig, build_demo
 
     root = tmp_path_factory.mktemp("spark-shop")
     build_demo(DemoConfig(users=1000, items=300, events=100_000, seed=1), data_dir=root)

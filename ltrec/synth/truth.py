@@ -1,6 +1,6 @@
 """Ground-truth preferences of the demo shop: the user model that generated its log.
 
-The demo generator (:mod:`ltrec.store.demo`) decides every click, add-to-cart and purchase
+The demo generator (:mod:`ltrec.synth.demo`) decides every click, add-to-cart and purchase
 with the functions below, and stores their inputs in the dataset, so the feedback-loop
 simulator (DESIGN §7) can decide what users do with *recommended* items under the very same
 model. Nothing here depends on how an item was exposed: exposure (which items a user is

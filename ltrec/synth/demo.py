@@ -17,7 +17,7 @@ that a real shop also has, and keeps them apart on purpose:
 
    The result is the long tail of real logs: item Gini of views ~0.6-0.75 at the default size.
 
-2. **Responses** (what users do with what they see) follow :mod:`ltrec.store.truth`: view,
+2. **Responses** (what users do with what they see) follow :mod:`ltrec.synth.truth`: view,
    cart and purchase probabilities depend on the user-item match ``t_u . f_i``, the item's
    appeal and the user's offsets, never on popularity. Tail items therefore convert as well as
    head items for the users whose tastes they fit (and niche users, a configurable share, have
@@ -25,7 +25,7 @@ that a real shop also has, and keeps them apart on purpose:
 
 Catalogue and users: 14 top categories with sub-categories and leaves (``Home > Kitchen >
 Knives``), brands, English titles and descriptions from per-category vocabularies
-(:mod:`ltrec.store.demo_vocab`), log-normal prices per category, a few percent out of stock,
+(:mod:`ltrec.synth.vocab`), log-normal prices per category, a few percent out of stock,
 some items created in the last month (cold). Users have ``region``, ``device``, ``tier``,
 ``age_band`` and ``signup_date`` (about a quarter sign up during the log, so tenure
 new/returning can be derived); device and tier shift their response offsets.
@@ -56,7 +56,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ltrec.definitions import gini
 from ltrec.errors import ConfigError
 from ltrec.store.connect import check_name, dataset_path, write_meta, writing
-from ltrec.store.demo_vocab import (
+from ltrec.store.finalize import finalize
+from ltrec.store.schema import quote_ident
+from ltrec.synth.truth import TRUTH_META_KEY, GroundTruth, PreferenceModel
+from ltrec.synth.vocab import (
     AGE_BANDS,
     DEVICES,
     REGIONS,
@@ -64,9 +67,6 @@ from ltrec.store.demo_vocab import (
     TIERS,
     VARIANTS,
 )
-from ltrec.store.finalize import finalize
-from ltrec.store.schema import quote_ident
-from ltrec.store.truth import TRUTH_META_KEY, GroundTruth, PreferenceModel
 
 Progress = Callable[[str, float | None], None]
 

@@ -12,8 +12,8 @@ import pytest
 from ltrec.cli import main
 from ltrec.errors import BadInputError, ConfigError
 from ltrec.store import connect, writing
-from ltrec.store.demo import DEFAULT_EVENTS, DEFAULT_ITEMS, DEFAULT_USERS, DemoConfig, build_demo
-from ltrec.store.truth import has_truth, load_truth
+from ltrec.synth.demo import DEFAULT_EVENTS, DEFAULT_ITEMS, DEFAULT_USERS, DemoConfig, build_demo
+from ltrec.synth.truth import has_truth, load_truth
 
 TABLES = ("events", "items", "users", "truth_users", "truth_items")
 
