@@ -172,9 +172,9 @@ def cold_items(data: InteractionData, frames, params_over: dict, seed: int = 0) 
     targets = np.array(sorted(set(split.test["item_id"].astype(str))))
     held = set(rng.choice(targets, max(1, len(targets) // 10), replace=False).tolist())
     train = split.train[~split.train["item_id"].astype(str).isin(held)]
-    cold_split = dataclasses.replace(split, train=train)
+    cold_split = split.replace(train=train)
     items, users = frames
-    cold = InteractionData.from_split(cold_split, items, users)
+    cold = InteractionData.from_split(cold_split, items, users, repeat_domain=data.repeat_domain)
     cold = cold.with_text(data.item_text_emb, data.text_encoder)  # same catalogue order
     assert (cold.item_ids == data.item_ids).all()
     held_idx = cold.items_to_index(sorted(held))

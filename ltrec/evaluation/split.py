@@ -18,8 +18,7 @@ Conventions (stated once, used by every model and metric):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ltrec.config import EVENT_TYPES, EVENT_WEIGHTS
 from ltrec.errors import BadInputError
+from ltrec.store.profile import is_repeat_domain
 from ltrec.store.schema import EVENT_COLUMNS, REQUIRED_EVENT_FIELDS
 
 #: Event types that count as an interaction with an item (positive weight): a user who only saw
@@ -69,55 +69,90 @@ class SplitConfig(BaseModel):
         return tuple(dict.fromkeys(types))  # de-duplicated, order kept
 
 
-#: Meta key a preset sets for repeat-purchase domains (groceries), where a user's next purchase
-#: is often an item they bought before.
-REPEAT_DOMAIN_KEY = "repeat_domain"
-
-
 def default_split(meta: Mapping[str, str] | None = None, **overrides: Any) -> SplitConfig:
     """The split a dataset is evaluated on unless the caller says otherwise (DESIGN §6).
 
     Targets are every interaction type (view, cart, purchase): purchases alone are too sparse on
     most shops for tight intervals (0.4% of the demo shop's events). Seen items are kept as
-    targets when the dataset is a repeat-purchase domain (``meta[repeat_domain] == "true"``,
-    set by the ``completejourney`` preset), and excluded otherwise.
+    targets when the dataset is a repeat-purchase domain
+    (:func:`ltrec.store.profile.is_repeat_domain`), and excluded otherwise.
 
     Args:
         meta: the dataset's ``meta`` table as a dict (``ltrec.store.read_meta``).
         overrides: fields that replace the defaults (validated by :class:`SplitConfig`).
     """
-    repeat = (meta or {}).get(REPEAT_DOMAIN_KEY, "").lower() == "true"
+    repeat = is_repeat_domain(meta)
     base: dict[str, Any] = {"target_events": ("view", "cart", "purchase"), "keep_seen": repeat}
     return SplitConfig(**{**base, **overrides})
 
 
-@dataclass(frozen=True)
 class Split:
-    """The result of :func:`temporal_split`.
+    """The result of :func:`temporal_split` (or :func:`store_split`).
 
     Attributes:
         train: events before the cut-off (all event types), canonical columns, sorted by time.
+            A split built in the store (:func:`store_split`) leaves them there and reads them
+            on first use only: models train on the matrix built by SQL, and at 10M events the
+            frame alone is gigabytes.
         test: distinct ``(user_id, item_id)`` target pairs at or after the cut-off, seen items
             removed unless ``keep_seen``; sorted by user, item.
         cutoff: the global cut-off (last-N mode: the earliest held-out event's time).
         cold_users: users with test targets but too little training history (sorted); they are
             excluded from ``test``.
         config: the configuration that produced this split.
+        stats: counts for reports and manifests (test pairs dropped as seen, users, ...).
+        n_train: the number of training events (without reading them).
     """
 
-    train: pd.DataFrame
-    test: pd.DataFrame
-    cutoff: pd.Timestamp
-    cold_users: list[str]
-    config: SplitConfig
-    #: Counts for reports and manifests (test pairs dropped as seen, users, ...).
-    stats: dict[str, int] = field(default_factory=dict)
+    def __init__(
+        self,
+        train: pd.DataFrame | Callable[[], pd.DataFrame],
+        test: pd.DataFrame,
+        cutoff: pd.Timestamp,
+        cold_users: list[str],
+        config: SplitConfig,
+        stats: dict[str, int] | None = None,
+        *,
+        n_train: int | None = None,
+    ) -> None:
+        if callable(train) and not isinstance(train, pd.DataFrame):
+            if n_train is None:
+                raise ValueError("a split whose training events load later needs n_train")
+            self._train: pd.DataFrame | None = None
+            self._load: Callable[[], pd.DataFrame] | None = train
+        else:
+            self._train, self._load = train, None
+        self.test = test
+        self.cutoff = cutoff
+        self.cold_users = cold_users
+        self.config = config
+        self.stats: dict[str, int] = dict(stats or {})
+        self.n_train = int(len(train) if n_train is None else n_train)  # type: ignore[arg-type]
+
+    @property
+    def train(self) -> pd.DataFrame:
+        if self._train is None:
+            assert self._load is not None
+            self._train = self._load()
+        return self._train
+
+    def replace(self, **changes: Any) -> Split:
+        """A copy with some attributes changed (``train`` may be a frame or a loader)."""
+        train = changes.pop("train", self._train if self._train is not None else self._load)
+        kw: dict[str, Any] = {
+            "test": self.test, "cutoff": self.cutoff, "cold_users": self.cold_users,
+            "config": self.config, "stats": self.stats,
+        }  # fmt: skip
+        kw.update(changes)
+        if "n_train" not in kw and not isinstance(train, pd.DataFrame):
+            kw["n_train"] = self.n_train
+        return Split(train, **kw)  # type: ignore[arg-type]
 
     def summary(self) -> dict[str, object]:
         """JSON-ready description for manifests and the CLI."""
         return {
             "cutoff": self.cutoff.isoformat(),
-            "train_events": len(self.train),
+            "train_events": self.n_train,
             "test_pairs": len(self.test),
             "test_users": int(self.test["user_id"].nunique()),
             "cold_users": len(self.cold_users),
@@ -155,11 +190,16 @@ def _naive(ts: datetime) -> pd.Timestamp:
     return t.tz_convert("UTC").tz_localize(None) if t.tzinfo is not None else t
 
 
+def share_cutoff_index(n: int, share: float) -> int:
+    """Position (0-based, in time order) of the event at which the last ``share`` of ``n``
+    events begins: the cut-off is that event's time (the one rule, also on an engine:
+    :func:`ltrec.store.external.engine_split`)."""
+    return min(n - 1, max(0, int(np.floor(n * (1.0 - share)))))
+
+
 def _share_cutoff(ts: pd.Series, share: float) -> pd.Timestamp:
     """The timestamp at which ``share`` of the events (by time) begin."""
-    n = len(ts)
-    idx = min(n - 1, max(0, int(np.floor(n * (1.0 - share)))))
-    return pd.Timestamp(ts.iloc[idx])
+    return pd.Timestamp(ts.iloc[share_cutoff_index(len(ts), share)])
 
 
 def _types_hint(config: SplitConfig) -> str:
@@ -306,3 +346,210 @@ def load_events(con, *, event_types: tuple[str, ...] | None = None) -> pd.DataFr
         return cur.execute(sql + " ORDER BY ts", params).df()
     finally:
         cur.close()
+
+
+# --------------------------------------------------------------------------------------------
+# the same split, computed in the store (bounded memory: nothing event-sized leaves DuckDB)
+
+#: An event a split can place: it names a user, an item and a time (what :func:`_as_events`
+#: keeps).
+VALID_EVENT = "user_id IS NOT NULL AND item_id IS NOT NULL AND ts IS NOT NULL"
+
+
+def _store_cursor(con: Any) -> Any:
+    """A cursor on a store connection (:func:`ltrec.store.connect`) or a plain DuckDB one."""
+    import duckdb
+
+    from ltrec.store import cursor
+
+    try:
+        return cursor(con)
+    except duckdb.Error:  # not a connect() connection (no 'ds' catalog): use it as it is
+        return con.cursor()
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join("?" for _ in values) + ")"
+
+
+def store_split(con: Any, config: SplitConfig | None = None) -> Split:
+    """:func:`temporal_split` of the store's ``events``, computed by DuckDB.
+
+    The same cut-off, test pairs, cold users, counts and errors as ``temporal_split(
+    load_events(con), config)`` (up to the order of events that share a timestamp), without
+    reading the events into pandas: the training events stay in the store and
+    :attr:`Split.train` reads them only when asked. Last-N mode (per-user cut-offs) is
+    computed by :func:`temporal_split` on the loaded events.
+    """
+    config = config or SplitConfig()
+    if config.last_n is not None:
+        return temporal_split(load_events(con), config)
+    cur = _store_cursor(con)
+    try:
+        return _store_split(con, cur, config)
+    finally:
+        cur.close()
+
+
+def _one(cur: Any, sql: str, params: list[Any] | None = None) -> Any:
+    row = cur.execute(sql, params or []).fetchone()
+    return None if row is None else row[0]
+
+
+def _store_split(con: Any, cur: Any, config: SplitConfig) -> Split:
+    targets = config.target_events
+    total = int(_one(cur, "SELECT count(*) FROM events"))
+    if total == 0:
+        raise BadInputError("there are no events to split", hint="import events first")
+    n = int(_one(cur, f"SELECT count(*) FROM events WHERE {VALID_EVENT}"))  # noqa: S608
+    if n == 0:
+        raise BadInputError("no event has a user, an item and a timestamp", hint="check the data")
+    valid_targets = f"{VALID_EVENT} AND event_type IN {_in(targets)}"
+    if not _one(cur, f"SELECT count(*) FROM events WHERE {valid_targets}", list(targets)):  # noqa: S608
+        present = [
+            str(r[0])
+            for r in cur.execute(
+                f"SELECT DISTINCT event_type FROM events WHERE {VALID_EVENT} "  # noqa: S608
+                "AND event_type IS NOT NULL ORDER BY 1"
+            ).fetchall()
+        ]
+        raise BadInputError(
+            f"no {_types_hint(config)} events in the data (event types present: "
+            f"{', '.join(present)})",
+            hint="choose target event types that the data has",
+        )
+    if config.cutoff is not None:
+        cutoff = _naive(config.cutoff)
+    else:  # the time at the same position _share_cutoff takes in the time-sorted events
+        idx = min(n - 1, max(0, int(np.floor(n * (1.0 - config.test_share)))))
+        cutoff = pd.Timestamp(
+            _one(
+                cur,
+                f"SELECT ts FROM events WHERE {VALID_EVENT} ORDER BY ts LIMIT 1 OFFSET ?",  # noqa: S608
+                [idx],
+            )
+        )
+    cut = cutoff.to_pydatetime()
+    n_train = int(_one(cur, f"SELECT count(*) FROM events WHERE {VALID_EVENT} AND ts < ?", [cut]))  # noqa: S608
+    if n_train == 0:
+        first = pd.Timestamp(_one(cur, f"SELECT min(ts) FROM events WHERE {VALID_EVENT}"))  # noqa: S608
+        raise BadInputError(
+            f"no events before the cut-off {cutoff.date()} (first event {first.date()})",
+            hint="choose a later cut-off or a smaller test share",
+        )
+    late = f"{valid_targets} AND ts >= ?"
+    if not _one(cur, f"SELECT count(*) FROM events WHERE {late}", [*targets, cut]):  # noqa: S608
+        last = pd.Timestamp(_one(cur, f"SELECT max(ts) FROM events WHERE {VALID_EVENT}"))  # noqa: S608
+        raise BadInputError(
+            f"no {_types_hint(config)} events after the cut-off {cutoff.date()} "
+            f"(last event {last.date()})",
+            hint="choose an earlier cut-off, a larger test share, or add target event types",
+        )
+    # Each distinct target pair with two flags: warm (enough training events) and seen (an
+    # interaction in training), as temporal_split's value_counts and merge compute them.
+    interactions = tuple(INTERACTION_TYPES)
+    cur.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _split_pairs AS
+        WITH pairs AS (SELECT DISTINCT user_id, item_id FROM events WHERE {late}),
+        warm AS (
+            SELECT user_id FROM events WHERE {VALID_EVENT} AND ts < ?
+            GROUP BY user_id HAVING count(*) >= ?
+        ),
+        seen AS (
+            SELECT DISTINCT user_id, item_id FROM events
+            WHERE {VALID_EVENT} AND ts < ? AND event_type IN {_in(interactions)}
+        )
+        SELECT p.user_id, p.item_id, w.user_id IS NOT NULL AS warm,
+               s.user_id IS NOT NULL AS seen
+        FROM pairs p
+        LEFT JOIN warm w ON w.user_id = p.user_id
+        LEFT JOIN seen s ON s.user_id = p.user_id AND s.item_id = p.item_id
+        """,  # noqa: S608 - fixed SQL, values bound
+        [*targets, cut, cut, config.min_train_events, cut, *interactions],
+    )
+    try:
+        n_pairs, n_cold_pairs, n_seen = cur.execute(
+            "SELECT count(*), count(*) FILTER (NOT warm), count(*) FILTER (warm AND seen) "
+            "FROM _split_pairs"
+        ).fetchone()
+        n_seen = 0 if config.keep_seen else int(n_seen)
+        cold_users = [
+            str(r[0])
+            for r in cur.execute(
+                "SELECT DISTINCT user_id FROM _split_pairs WHERE NOT warm"
+            ).fetchall()
+        ]
+        cold_users.sort()  # Python's order, as temporal_split's sorted()
+        keep = "warm" if config.keep_seen else "warm AND NOT seen"
+        test = cur.execute(
+            f"SELECT user_id, item_id FROM _split_pairs WHERE {keep}"  # noqa: S608
+        ).df()
+    finally:
+        cur.execute("DROP TABLE IF EXISTS _split_pairs")
+    if test.empty:
+        why = []
+        if cold_users:
+            why.append(f"{len(cold_users)} user(s) had no training history")
+        if n_seen:
+            why.append(f"{n_seen} pair(s) were items the user already had in training")
+        raise BadInputError(
+            "no test pairs left after the split" + (f" ({'; '.join(why)})" if why else ""),
+            hint="set keep_seen=True for repeat-purchase domains, or choose an earlier cut-off",
+        )
+    for col in ("user_id", "item_id"):
+        test[col] = test[col].astype(str)
+    test = test.sort_values(["user_id", "item_id"], kind="stable").reset_index(drop=True)
+    stats = {
+        "target_pairs": int(n_pairs),
+        "seen_pairs_dropped": n_seen,
+        "cold_pairs_dropped": int(n_cold_pairs),
+    }
+    return Split(
+        train_loader(con, f"{VALID_EVENT} AND ts < ?", [cut]),
+        test,
+        cutoff,
+        cold_users,
+        config,
+        stats,
+        n_train=n_train,
+    )
+
+
+def train_loader(con: Any, where: str, params: list[Any]) -> Callable[[], pd.DataFrame]:
+    """A loader of the events ``where`` selects (canonical columns, ids as text, by time).
+
+    It reads the store on first use: a dataset file is reopened by its path (the connection
+    the split was computed on may be closed by then); an in-memory database (tests) is read
+    on ``con`` itself.
+    """
+    cur = _store_cursor(con)
+    try:
+        path = _one(
+            cur, "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+        )
+    finally:
+        cur.close()
+
+    def load() -> pd.DataFrame:
+        from pathlib import Path
+
+        from ltrec.store import connect
+
+        own = connect(Path(path).stem, Path(path).parent) if path else None
+        c = _store_cursor(own if own is not None else con)
+        cols = ", ".join(EVENT_COLUMNS)
+        try:
+            frame = c.execute(
+                f"SELECT {cols} FROM events WHERE {where} ORDER BY ts",  # noqa: S608
+                params,
+            ).df()
+        finally:
+            c.close()
+            if own is not None:
+                own.close()
+        for col in ("user_id", "item_id"):
+            frame[col] = frame[col].astype(str)
+        return frame
+
+    return load

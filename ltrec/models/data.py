@@ -71,6 +71,35 @@ def _price_bands(price: pd.Series, bands: int = PRICE_BANDS) -> np.ndarray:
     return out
 
 
+def _weights(weights: Mapping[str, float] | None) -> dict[str, float]:
+    """The event weights to use (default :data:`EVENT_WEIGHTS`), checked."""
+    w = dict(EVENT_WEIGHTS if weights is None else weights)
+    bad = [t for t, v in w.items() if not np.isfinite(v) or v < 0]
+    if bad:
+        raise BadInputError(f"event weights must be finite and >= 0: {bad}")
+    return w
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """The aggregated interactions: one entry per stored pair, sorted by (user, item) index,
+    and the events behind them (``event_pair``: the event's pair position)."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    weight: np.ndarray  # float64 summed event weights
+    last: np.ndarray  # float64 epoch seconds of the pair's last event
+    event_pair: np.ndarray
+    event_ts: np.ndarray
+    event_weight: np.ndarray
+
+
+def _epoch_seconds(us: np.ndarray) -> np.ndarray:
+    """Epoch microseconds -> float64 seconds, computed as pandas does from nanoseconds
+    (``int64 ns / 1e9``), so the store-built and frame-built data agree to the bit."""
+    return (np.asarray(us, dtype=np.int64) * 1000).astype(np.float64) / 1e9
+
+
 @dataclass(eq=False)
 class InteractionData:
     """Training interactions, vocabularies and features, all indexed by position.
@@ -116,11 +145,11 @@ class InteractionData:
     event_pair: np.ndarray | None = None
     event_ts: np.ndarray | None = None
     event_weight: np.ndarray | None = None
-
-    @property
-    def repeat_domain(self) -> bool:
-        """True when seen items are legitimate recommendations (the split keeps them)."""
-        return self.split is not None and self.split.config.keep_seen
+    #: The dataset is a repeat-purchase domain (:func:`ltrec.store.profile.is_repeat_domain`,
+    #: read from its meta by :meth:`from_store`): seen items are legitimate recommendations and
+    #: models blend in the user's own frequency. Not the split's ``keep_seen``, which only says
+    #: which test targets count.
+    repeat_domain: bool = False
 
     _user_index: dict[str, int] = field(default_factory=dict, repr=False)
     _item_index: dict[str, int] = field(default_factory=dict, repr=False)
@@ -342,10 +371,7 @@ class InteractionData:
             extra_users: more user ids to include in the vocabulary (e.g. test-only users).
             text_encoder: ``(name, encoder)`` to fill :attr:`item_text_emb` now.
         """
-        w = dict(EVENT_WEIGHTS if weights is None else weights)
-        bad = [t for t, v in w.items() if not np.isfinite(v) or v < 0]
-        if bad:
-            raise BadInputError(f"event weights must be finite and >= 0: {bad}")
+        w = _weights(weights)
         missing = [c for c in ("user_id", "item_id", "event_type") if c not in events.columns]
         if missing:
             raise BadInputError(f"events lack the column(s) {', '.join(missing)}")
@@ -354,24 +380,11 @@ class InteractionData:
         ev["user_id"] = ev["user_id"].astype(str)
         ev["item_id"] = ev["item_id"].astype(str)
 
-        items_df = (
-            items.copy()
-            if items is not None
-            else pd.DataFrame({"item_id": pd.Series([], dtype=str)})
-        )
-        items_df["item_id"] = items_df["item_id"].astype(str)
-        items_df = items_df.drop_duplicates("item_id")
+        items_df, users_df = _catalogue_frames(items, users)
         item_ids = np.array(
             sorted(set(items_df["item_id"].tolist()) | set(ev["item_id"].unique().tolist())),
             dtype=object,
         )
-        users_df = (
-            users.copy()
-            if users is not None
-            else pd.DataFrame({"user_id": pd.Series([], dtype=str)})
-        )
-        users_df["user_id"] = users_df["user_id"].astype(str)
-        users_df = users_df.drop_duplicates("user_id")
         user_ids = np.array(
             sorted(
                 set(users_df["user_id"].tolist())
@@ -380,7 +393,6 @@ class InteractionData:
             ),
             dtype=object,
         )
-        n_users, n_items = len(user_ids), len(item_ids)
 
         # Interactions: sum weights and take the last time per pair; drop zero-weight pairs.
         ev["w"] = ev["event_type"].map(w).fillna(0.0).astype(np.float64)
@@ -399,19 +411,43 @@ class InteractionData:
         # Each event's pair: the sorted group number is the pair's position among the matrix's
         # non-zeros (rows by user, then item). Free: the groupby has computed it already.
         event_pair = groups.ngroup().to_numpy()
-        event_pair = event_pair.astype(np.int32 if len(agg) < 2**31 else np.int64)
-        event_ts = np.asarray(secs, dtype=np.float64)
-        event_weight = ev["w"].to_numpy(np.float32)
-        rows, cols = agg["u"].to_numpy(np.int64), agg["i"].to_numpy(np.int32)
+        pairs = _Pairs(
+            rows=agg["u"].to_numpy(np.int64),
+            cols=agg["i"].to_numpy(np.int32),
+            weight=agg["w"].to_numpy(np.float64),
+            last=agg["t"].to_numpy(np.float64),
+            event_pair=event_pair,
+            event_ts=np.asarray(secs, dtype=np.float64),
+            event_weight=ev["w"].to_numpy(np.float32),
+        )
+        return cls._assemble(user_ids, item_ids, pairs, items_df, users_df, w, text_encoder)
+
+    @classmethod
+    def _assemble(
+        cls,
+        user_ids: np.ndarray,
+        item_ids: np.ndarray,
+        pairs: _Pairs,
+        items_df: pd.DataFrame,
+        users_df: pd.DataFrame,
+        w: dict[str, float],
+        text_encoder: tuple[str, TextEncoder] | None,
+    ) -> InteractionData:
+        """The data from sorted vocabularies, the aggregated pairs and the catalogue frames
+        (one code for :meth:`from_frame` and :meth:`from_store`)."""
+        n_users, n_items = len(user_ids), len(item_ids)
+        event_pair = pairs.event_pair.astype(np.int32 if len(pairs.rows) < 2**31 else np.int64)
+        rows, cols = pairs.rows, pairs.cols
         indptr = np.zeros(n_users + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
         if indptr[-1] < np.iinfo(np.int32).max:
             indptr = indptr.astype(np.int32)
         shape = (n_users, n_items)
-        matrix = sp.csr_matrix((agg["w"].to_numpy(np.float32), cols, indptr), shape=shape)
-        last_ts = sp.csr_matrix((agg["t"].to_numpy(np.float64), cols, indptr), shape=shape)
+        matrix = sp.csr_matrix((pairs.weight.astype(np.float32), cols, indptr), shape=shape)
+        last_ts = sp.csr_matrix((pairs.last, cols, indptr), shape=shape)
         item_pop = np.bincount(cols, minlength=n_items).astype(np.int64)
-        item_weight = np.bincount(cols, weights=agg["w"].to_numpy(), minlength=n_items)
+        item_weight = np.bincount(cols, weights=pairs.weight, minlength=n_items)
+        event_ts, event_weight = pairs.event_ts, pairs.event_weight
 
         # Item features, aligned with item_ids.
         cat = items_df.set_index("item_id").reindex(item_ids)
@@ -425,9 +461,7 @@ class InteractionData:
         titles = col("title").astype("string").fillna("").tolist()
         texts = [
             item_text(*parts)
-            for parts in zip(
-                titles, col("category"), col("brand"), col("description"), strict=True
-            )
+            for parts in zip(titles, col("category"), col("brand"), col("description"), strict=True)
         ]
 
         # User features: every extra column of users is a segment dimension.
@@ -469,12 +503,16 @@ class InteractionData:
         split: Split,
         items: pd.DataFrame | None = None,
         users: pd.DataFrame | None = None,
+        *,
+        repeat_domain: bool = False,
         **kwargs: Any,
     ) -> InteractionData:
-        """Build on an evaluation split: train events only; test and cold users in the vocab."""
+        """Build on an evaluation split: train events only; test and cold users in the vocab.
+        ``repeat_domain``: the dataset's flag (:attr:`repeat_domain`)."""
         extra = set(split.test["user_id"].astype(str)) | {str(u) for u in split.cold_users}
         data = cls.from_frame(split.train, items, users, extra_users=sorted(extra), **kwargs)
         data.split = split
+        data.repeat_domain = repeat_domain
         return data
 
     @classmethod
@@ -486,20 +524,158 @@ class InteractionData:
     ) -> InteractionData:
         """Build from a dataset connection (:func:`ltrec.store.connect`) on the evaluation split.
 
+        The split (:func:`ltrec.evaluation.split.store_split`) and the matrix
+        (:meth:`from_query`) are computed by DuckDB: the same data as
+        ``from_split(temporal_split(load_events(con), config), *load_catalogue(con))``, in
+        memory that grows with the pairs, not with the events (10M events: about 1.7M pairs).
+
         Args:
             con: a read-only store connection.
             split_config: how to split (default: the dataset's own, :func:`default_split`:
                 last 20% by time, every interaction type as a target, seen items kept in
                 repeat-purchase domains).
-            **kwargs: passed to :meth:`from_frame` (``weights``, ``text_encoder``).
+            **kwargs: passed to :meth:`from_query` (``weights``, ``text_encoder``).
         """
-        from ltrec.evaluation.split import default_split, load_events, temporal_split
+        from ltrec.evaluation.split import VALID_EVENT, default_split, store_split
         from ltrec.store import read_meta
+        from ltrec.store.profile import is_repeat_domain
 
-        config = split_config or default_split(read_meta(con))
-        split = temporal_split(load_events(con), config)
+        meta = read_meta(con)
+        config = split_config or default_split(meta)
+        split = store_split(con, config)
+        if config.last_n is not None:  # per-user cut-offs: split in pandas (store_split says)
+            items, users = load_catalogue(con)
+            repeat = is_repeat_domain(meta)
+            return cls.from_split(split, items, users, repeat_domain=repeat, **kwargs)
+        cut = split.cutoff.to_pydatetime()
+        targets = list(config.target_events)
+        late = (
+            f"{VALID_EVENT} AND ts >= ? AND event_type IN (" + ", ".join("?" for _ in targets) + ")"
+        )
+        data = cls.from_query(
+            con,
+            f"{VALID_EVENT} AND ts < ?",
+            [cut],
+            extra_users=(late, [cut, *targets]),
+            **kwargs,
+        )
+        data.split = split
+        data.repeat_domain = is_repeat_domain(meta)
+        return data
+
+    @classmethod
+    def from_query(
+        cls,
+        con: Any,
+        where: str,
+        params: Sequence[Any] = (),
+        *,
+        extra_users: tuple[str, Sequence[Any]] | None = None,
+        weights: Mapping[str, float] | None = None,
+        text_encoder: tuple[str, TextEncoder] | None = None,
+    ) -> InteractionData:
+        """Build from the store's events that ``where`` selects, aggregated by DuckDB.
+
+        The same data as :meth:`from_frame` of those events (and the ``items`` / ``users``
+        tables): the vocabularies are distinct ids, the pairs a ``GROUP BY`` (summed weight,
+        last time), and only the events with a positive weight come out, as four numeric
+        arrays (for :meth:`decayed_matrix`).
+
+        Args:
+            con: a store connection (or a DuckDB connection with the canonical tables).
+            where: SQL condition on ``events`` (fixed text; values as ``?`` in ``params``).
+            extra_users: ``(condition, params)``: users of the events it selects join the
+                vocabulary (the test and cold users of a split).
+            weights / text_encoder: as in :meth:`from_frame`.
+        """
+        from ltrec.evaluation.split import _store_cursor
+
+        w = _weights(weights)
+        ids = "user_id IS NOT NULL AND item_id IS NOT NULL"
+        cond = f"({ids}) AND ({where})"
+        params = list(params)
         items, users = load_catalogue(con)
-        return cls.from_split(split, items, users, **kwargs)
+        items_df, users_df = _catalogue_frames(items, users)
+        cur = _store_cursor(con)
+        try:
+            user_sql = f"SELECT DISTINCT user_id FROM events WHERE {cond}"  # noqa: S608
+            user_params = list(params)
+            if extra_users is not None:
+                user_sql += f" UNION SELECT DISTINCT user_id FROM events WHERE {extra_users[0]}"  # noqa: S608
+                user_params += list(extra_users[1])
+            event_users = {str(r[0]) for r in cur.execute(user_sql, user_params).fetchall()}
+            user_ids = np.array(
+                sorted(set(users_df["user_id"].tolist()) | event_users), dtype=object
+            )
+            event_items = cur.execute(
+                f"SELECT DISTINCT item_id FROM events WHERE {cond}",  # noqa: S608
+                params,
+            ).fetchall()
+            item_ids = np.array(
+                sorted(set(items_df["item_id"].tolist()) | {str(r[0]) for r in event_items}),
+                dtype=object,
+            )
+            cur.register(
+                "_ltrec_uv", pd.DataFrame({"user_id": user_ids, "u": np.arange(len(user_ids))})
+            )
+            cur.register(
+                "_ltrec_iv", pd.DataFrame({"item_id": item_ids, "i": np.arange(len(item_ids))})
+            )
+            positive = {t: v for t, v in w.items() if v > 0}
+            cur.register(
+                "_ltrec_w",
+                pd.DataFrame(
+                    {"event_type": list(positive), "w": np.array(list(positive.values()), float)}
+                ),
+            )
+            selected = f"SELECT user_id, item_id, event_type, ts FROM events WHERE {cond}"  # noqa: S608
+            joined = (
+                f"FROM ({selected}) e "
+                "JOIN _ltrec_uv v ON v.user_id = e.user_id "
+                "JOIN _ltrec_iv c ON c.item_id = e.item_id "
+                "JOIN _ltrec_w x ON x.event_type = e.event_type"
+            )
+            agg = cur.execute(
+                "SELECT v.u, c.i, sum(x.w) AS w, max(coalesce(epoch_us(e.ts), 0)) AS t "  # noqa: S608
+                f"{joined} GROUP BY v.u, c.i ORDER BY v.u, c.i",
+                params,
+            ).fetchnumpy()
+            ev = cur.execute(
+                f"SELECT v.u, c.i, x.w, coalesce(epoch_us(e.ts), 0) AS t {joined} ORDER BY e.ts",  # noqa: S608
+                params,
+            ).fetchnumpy()
+        finally:
+            cur.close()
+        n_items = len(item_ids)
+        rows = np.asarray(agg["u"], dtype=np.int64)
+        cols = np.asarray(agg["i"], dtype=np.int64)
+        pair_key = rows * n_items + cols
+        event_key = np.asarray(ev["u"], dtype=np.int64) * n_items + np.asarray(ev["i"], np.int64)
+        pairs = _Pairs(
+            rows=rows,
+            cols=cols.astype(np.int32),
+            weight=np.asarray(agg["w"], dtype=np.float64),
+            last=_epoch_seconds(agg["t"]),
+            event_pair=np.searchsorted(pair_key, event_key),
+            event_ts=_epoch_seconds(ev["t"]),
+            event_weight=np.asarray(ev["w"], dtype=np.float32),
+        )
+        return cls._assemble(user_ids, item_ids, pairs, items_df, users_df, w, text_encoder)
+
+
+def _catalogue_frames(
+    items: pd.DataFrame | None, users: pd.DataFrame | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``items`` and ``users`` frames with text ids, first row per id."""
+    items_df = (
+        items.copy() if items is not None else pd.DataFrame({"item_id": pd.Series([], dtype=str)})
+    )
+    items_df["item_id"] = items_df["item_id"].astype(str)
+    users_df = (
+        users.copy() if users is not None else pd.DataFrame({"user_id": pd.Series([], dtype=str)})
+    )
+    users_df["user_id"] = users_df["user_id"].astype(str)
+    return items_df.drop_duplicates("item_id"), users_df.drop_duplicates("user_id")
 
 
 def load_catalogue(con: Any) -> tuple[pd.DataFrame, pd.DataFrame]:

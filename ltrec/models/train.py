@@ -84,21 +84,36 @@ def _load_data(
     return data, None if row is None else str(row[0])
 
 
-def _no_holdout(events: Any, keep_seen: bool) -> Any:
+def _no_holdout(
+    events: Any, keep_seen: bool, *, last: Any = None, n_train: int | None = None
+) -> Any:
     """The split of an all-data fit: every event trains, nothing is held out (an empty test).
 
-    A real :class:`~ltrec.evaluation.Split` so models read the domain's repeat setting
-    (``keep_seen``) from it as on an evaluation split; :func:`temporal_split` never returns an
+    A real :class:`~ltrec.evaluation.Split` with the seen-item rule (``keep_seen``) recorded as
+    on an evaluation split (the repeat flag itself is the dataset's meta, set on the data by
+    :func:`_load_all`); :func:`temporal_split` never returns an
     empty test, so an empty one means "no hold-out" (:func:`split_targets` refuses it).
+    ``events`` is a frame, or a loader of it with ``last`` (the last event time) and
+    ``n_train`` given (the store-built data: the events stay in the store).
     """
     import pandas as pd
 
     from ltrec.evaluation.split import Split
 
-    ts = pd.to_datetime(events["ts"]) if len(events) else pd.Series([], dtype="datetime64[ns]")
-    last = pd.Timestamp(ts.max()) if len(ts) else pd.Timestamp(0)
+    if last is None:
+        ts = pd.to_datetime(events["ts"]) if len(events) else pd.Series([], dtype="datetime64[ns]")
+        last = ts.max() if len(ts) else None
+    last = pd.Timestamp(last) if last is not None and not pd.isna(last) else pd.Timestamp(0)
     test = pd.DataFrame({"user_id": pd.Series([], dtype=str), "item_id": pd.Series([], dtype=str)})
-    return Split(events, test, last, [], SplitConfig(keep_seen=keep_seen), {"held_out": 0})
+    return Split(
+        events,
+        test,
+        last,
+        [],
+        SplitConfig(keep_seen=keep_seen),
+        {"held_out": 0},
+        n_train=n_train,
+    )
 
 
 def load_all_data(
@@ -121,21 +136,23 @@ def _load_all(
     data_dir: Path | str | None,
 ) -> tuple[InteractionData, str | None]:
     """:func:`load_all_data` and the ``meta.data_import_id`` read on the same connection."""
-    from ltrec.evaluation.split import default_split, load_events
-    from ltrec.models.data import load_catalogue
+    from ltrec.evaluation.split import default_split, train_loader
     from ltrec.store import connect, read_meta
+    from ltrec.store.profile import is_repeat_domain
 
     con = connect(dataset, _store_data_dir(data_dir))
     try:
         meta = read_meta(con)
-        events = load_events(con)
-        items, users = load_catalogue(con)
+        if keep_seen is None:
+            keep_seen = default_split(meta).keep_seen
+        # every event, aggregated in the store (never the events table in pandas)
+        data = InteractionData.from_query(con, "TRUE")
+        n_events, last = con.execute("SELECT count(*), max(ts) FROM events").fetchone()
+        events = train_loader(con, "TRUE", [])
     finally:
         con.close()
-    if keep_seen is None:
-        keep_seen = default_split(meta).keep_seen
-    data = InteractionData.from_frame(events, items, users)
-    data.split = _no_holdout(events, keep_seen)
+    data.split = _no_holdout(events, keep_seen, last=last, n_train=int(n_events))
+    data.repeat_domain = is_repeat_domain(meta)
     if text:
         data = add_text(data, dataset, data_dir=data_dir)
     import_id = meta.get("data_import_id")
@@ -335,6 +352,14 @@ def train(
     dataset fails at once with :class:`TrainingBusyError`. ``engine="spark"`` fits ALS on
     Spark MLlib (:mod:`ltrec.models.spark_als`); the run is the same, with ``params.engine``.
     """
+    if engine == "spark":  # a dataset that lives on Spark trains there (no local store)
+        from ltrec.models.spark_resident import is_resident, train_resident
+
+        if is_resident(dataset, data_dir):
+            return train_resident(  # type: ignore[no-any-return]  # it returns a TrainResult
+                dataset, model_name, params, split_config=split_config, k=k, n_boot=n_boot,
+                progress=progress, data_dir=data_dir,
+            )  # fmt: skip
     # bad params, engine or dataset fail before any work
     model = _on_engine(make_model(model_name, params), engine, dataset, data_dir)
     with training_lock(dataset, data_dir):
