@@ -171,6 +171,10 @@ def _load(
     from ltrec.store import connect
 
     run = load_run(dataset, run_id, data_dir, allow_stale=allow_stale)
+    from ltrec.models.spark_resident import is_resident_run, refuse_one_user
+
+    if is_resident_run(run.manifest):  # its histories live on Spark (export --engine spark)
+        raise refuse_one_user(dataset, run_id)
     con = connect(dataset, Path(data_dir) if data_dir is not None else None)
     try:
         items, _ = load_catalogue(con)
@@ -789,10 +793,11 @@ class RecSession:
     def export(self, out: Path | str, *, k: int = 10, batch_size: int = 2048) -> dict[str, Any]:
         """Write every user's list to ``out`` (.csv, formula-escaped, or .parquet); a summary.
 
-        The file appears whole or not at all (written aside, then renamed).
+        Streams: each batch of ``batch_size`` users is scored, re-ranked and appended to the
+        file (a CSV's lines, a Parquet row group), so memory holds one batch, never the whole
+        export (10M-event demo: 1M rows). The file is the one a single write of every row
+        gives, and it appears whole or not at all (written aside, then renamed).
         """
-        from ltrec.analytics.export import escape_cell
-
         out = Path(out)
         fmt = out.suffix.lower()
         if fmt not in (".csv", ".parquet"):
@@ -800,16 +805,10 @@ class RecSession:
                 f"cannot write {out.name!r}: the export format is chosen by the file name",
                 hint="end --out with .csv or .parquet",
             )
-        frame = self.table(k, batch_size=batch_size)
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(out) as tmp:  # a reader never sees half a file
-            if fmt == ".csv":
-                text = frame.copy()
-                for col in _TEXT_COLUMNS:
-                    text[col] = text[col].astype(object).map(escape_cell)
-                text.to_csv(tmp, index=False)
-            else:
-                frame.to_parquet(tmp, index=False)
+            write = _write_csv if fmt == ".csv" else _write_parquet
+            rows = write(tmp, self.frames(k, batch_size=batch_size))
         return {
             "run_id": self.run_id,
             "stale": self.stale,
@@ -817,7 +816,7 @@ class RecSession:
             "out": str(out),
             "format": fmt[1:],
             "users": int(self.data.n_users),
-            "rows": int(len(frame)),
+            "rows": rows,
             "k": k,
         }
 
@@ -920,6 +919,49 @@ class RecSession:
                     kinds[item] = event_type
             n_live = len(live.weights.get(u, {}))
         return {"user": str(user_id), "known_user": u < data.n_users, "live_events": n_live}
+
+
+def _write_csv(path: Path, frames: Any) -> int:
+    """Export frames appended to one CSV (header once; text cells formula-escaped); rows."""
+    from ltrec.analytics.export import escape_cell
+
+    rows = 0
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        for frame in frames:
+            text = frame.copy()
+            for col in _TEXT_COLUMNS:
+                text[col] = text[col].astype(object).map(escape_cell)
+            text.to_csv(fh, index=False, header=rows == 0)
+            rows += len(frame)
+        if rows == 0:  # no user: the header alone, as an empty frame writes it
+            pd.DataFrame(columns=EXPORT_COLUMNS).to_csv(fh, index=False)
+    return rows
+
+
+def _write_parquet(path: Path, frames: Any) -> int:
+    """Export frames as the row groups of one Parquet file (the first frame's schema); rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = 0
+    writer: pq.ParquetWriter | None = None
+    try:
+        for frame in frames:
+            if not len(frame):
+                continue
+            if writer is None:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                writer = pq.ParquetWriter(path, table.schema)
+            else:
+                table = pa.Table.from_pandas(frame, schema=writer.schema, preserve_index=False)
+            writer.write_table(table)
+            rows += len(frame)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:  # no user: an empty file with the columns
+        pd.DataFrame(columns=EXPORT_COLUMNS).to_parquet(path, index=False)
+    return rows
 
 
 def _head_batch(
