@@ -40,7 +40,7 @@ def validation_data(name: str = "cj", text: bool = False):
     finally:
         con.close()
     val = temporal_split(full.split.train, full.split.config)
-    data = InteractionData.from_split(val, items, users)
+    data = InteractionData.from_split(val, items, users, repeat_domain=full.repeat_domain)
     if text:
         from ltrec.models.train import add_text
 

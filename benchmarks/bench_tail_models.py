@@ -121,7 +121,10 @@ def load(dataset: str) -> tuple[InteractionData, InteractionData]:
     finally:
         con.close()
     val = InteractionData.from_split(
-        temporal_split(full.split.train, full.split.config), items, users
+        temporal_split(full.split.train, full.split.config),
+        items,
+        users,
+        repeat_domain=full.repeat_domain,
     )
     t0 = time.perf_counter()
     seed_text_cache(dataset)

@@ -56,7 +56,9 @@ def validation_pools(name: str, model_name: str, users: int) -> dict:
         items_df, users_df = load_catalogue(con)
     finally:
         con.close()
-    fit = InteractionData.from_split(val, items_df, users_df)
+    fit = InteractionData.from_split(
+        val, items_df, users_df, repeat_domain=session.data.repeat_domain
+    )
     cfg = session.model.config.model_dump(mode="json")
     model = make_model(model_name, cfg)
     model.fit(fit)

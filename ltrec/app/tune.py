@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ltrec.config import MAX_LOSS
 from ltrec.errors import BadInputError
 from ltrec.evaluation.aggregate import HIGHER_IS_BETTER, EvalResult, boot_counts, compare
 from ltrec.evaluation.pareto import pareto_front
@@ -618,7 +619,7 @@ def tune(
     dataset: str,
     run_id: str,
     *,
-    max_loss: float = 0.05,
+    max_loss: float = MAX_LOSS,
     objective: str = "aplt@10",
     strategies: Sequence[str] | str | None = None,
     data_dir: Path | str | None = None,
@@ -679,7 +680,9 @@ def tune(
         items_df, users_df = load_catalogue(con)
     finally:
         con.close()
-    fit_data = InteractionData.from_split(val, items_df, users_df)
+    fit_data = InteractionData.from_split(
+        val, items_df, users_df, repeat_domain=data.repeat_domain
+    )
     if text or session.model.content_model:
         from ltrec.models.train import add_text
 

@@ -286,14 +286,16 @@ def load_world(
 ) -> tuple[Any, UserModel, np.ndarray, np.ndarray]:
     """The starting data, the user model, prices and stock flags of a stored dataset.
 
-    The interaction data holds every event of the dataset (no split). The user model is the
-    dataset's ground truth when it has one (unless ``config.user_model == "calibrated"``), else a
-    calibrated model fitted on its events.
+    The interaction data holds every event of the dataset (no split) and the dataset's repeat
+    flag (:func:`~ltrec.store.profile.is_repeat_domain`, as training and serving read it). The
+    user model is the dataset's ground truth when it has one (unless
+    ``config.user_model == "calibrated"``), else a calibrated model fitted on its events.
     """
     from ltrec.evaluation.split import load_events
     from ltrec.models.data import InteractionData, load_catalogue
     from ltrec.simulation.users import TruthUserModel, fit_calibrated
-    from ltrec.store import connect, cursor
+    from ltrec.store import connect, cursor, read_meta
+    from ltrec.store.profile import is_repeat_domain
     from ltrec.synth.truth import has_truth, load_truth
 
     say = progress or (lambda done, msg: None)
@@ -302,6 +304,7 @@ def load_world(
         say(0.0, f"loading {dataset}")
         events = load_events(con)
         items, users = load_catalogue(con)
+        repeat = is_repeat_domain(read_meta(con))
         cur = cursor(con)
         try:
             truth = load_truth(cur) if has_truth(cur) else None
@@ -310,6 +313,7 @@ def load_world(
     finally:
         con.close()
     data = InteractionData.from_frame(events, items, users)
+    data.repeat_domain = repeat
     if data.matrix.nnz == 0:
         raise BadInputError(
             f"dataset '{dataset}' has no views, carts or purchases to start from",

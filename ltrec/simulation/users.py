@@ -276,11 +276,17 @@ def fit_calibrated(
     rng = np.random.default_rng(seed)
     say = progress or (lambda done, msg: None)
 
+    # On repeat-purchase data a re-buy is a response to predict like any other.
+    repeat = bool(data.repeat_domain)
     split = temporal_split(
         events,
-        SplitConfig(test_share=cfg.test_share, target_events=("view", "cart", "purchase")),
+        SplitConfig(
+            test_share=cfg.test_share,
+            target_events=("view", "cart", "purchase"),
+            keep_seen=repeat,
+        ),
     )
-    train = InteractionData.from_split(split, items, users)
+    train = InteractionData.from_split(split, items, users, repeat_domain=repeat)
     say(0.1, f"calibration: fitting {name} on {train.matrix.nnz:,} training pairs")
     scorer = make_model(name, params).fit(train)
 
@@ -317,7 +323,7 @@ def fit_calibrated(
         if len(cand_users) > cfg.max_users:
             cand_users = np.sort(rng.choice(cand_users, cfg.max_users, replace=False))
         pool = min(cfg.pool, train.n_items)
-        top, _ = scorer.recommend(cand_users, pool, exclude_seen=True)
+        top, _ = scorer.recommend(cand_users, pool, exclude_seen=not repeat)
         rand = rng.integers(0, train.n_items, size=(len(cand_users), pool))
         both = np.concatenate([top, rand], axis=1)
         u = np.repeat(cand_users, both.shape[1])

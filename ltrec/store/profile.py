@@ -27,6 +27,7 @@ external engine's tables (:mod:`ltrec.store.external`); a test checks both agree
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -43,6 +44,8 @@ PROFILE_VERSION = 1
 META_KEY = "profile"
 #: Below this share of repeated (user, item) purchase pairs, repeats are treated as noise.
 REPEAT_MIN_SHARE = 0.01
+#: Meta key of the dataset's repeat-purchase flag (see :func:`is_repeat_domain`).
+REPEAT_DOMAIN_KEY = "repeat_domain"
 #: Conversion rates by name: (trials event, successes event).
 RATE_EVENTS: dict[str, tuple[str, str]] = {
     "view_cart": ("view", "cart"),
@@ -50,6 +53,24 @@ RATE_EVENTS: dict[str, tuple[str, str]] = {
     "view_purchase": ("view", "purchase"),
 }
 ExposureEvent = Literal["impression", "view"]
+
+
+def is_repeat_domain(meta: Mapping[str, str] | None) -> bool:
+    """Whether a dataset is a repeat-purchase domain (groceries): buying an item again is the
+    common case, so evaluation keeps seen items as targets, models may recommend them and blend
+    in the user's own purchase frequency (:class:`~ltrec.models.base.RepeatConfig`).
+
+    The one definition that training, evaluation, the Studio, export, the API and the simulator
+    read: ``meta[repeat_domain] == "true"``, written at import by the preset
+    (``ImportPreset.repeat_domain``, the ``completejourney`` grocery). It is a declaration about
+    the shop, not a measurement: :attr:`DatasetProfile.repeat_purchase_share` measures how often
+    purchases repeat (``has_repeat_purchases`` from 1%, the demo shop 0.7%), and a fashion
+    shop whose customers re-buy 2% of their items is still not a grocery.
+
+    Args:
+        meta: the dataset's ``meta`` table as a dict (:func:`ltrec.store.read_meta`).
+    """
+    return (meta or {}).get(REPEAT_DOMAIN_KEY, "").lower() == "true"
 
 
 class DatasetProfile(BaseModel):

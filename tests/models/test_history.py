@@ -89,7 +89,7 @@ def test_repeat_domain_keeps_seen_items_in_both_paths() -> None:
     ``recommend_history``: the live and the training path give the same lists."""
     model = ItemKNN(neighbours=5, shrinkage=1.0, repeat_weight=0.0, popularity_weight=0.0)
     model.fit(DATA)
-    model.repeat_ = True  # what fit sets on a repeat-purchase split (keep_seen)
+    model.repeat_ = True  # what fit sets on repeat-purchase data (data.repeat_domain)
     want = model.recommend(WARM, DATA.n_items)
     got = model.recommend_history(DATA.matrix[WARM], DATA.n_items)
     np.testing.assert_array_equal(got[0], want[0])

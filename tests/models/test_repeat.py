@@ -28,6 +28,8 @@ PLAIN = {"repeat_weight": 0.0, "popularity_weight": 0.0}
 
 
 def grocery(repeat: bool) -> InteractionData:
+    """The grocery; ``repeat``: its meta marks a repeat-purchase domain (the evaluation split
+    keeps seen items as targets, as :func:`~ltrec.evaluation.split.default_split` does)."""
     t0 = pd.Timestamp("2024-01-01")
     rows = [("hR", "milk", t0 + pd.Timedelta(days=d)) for d in range(4)]
     rows.append(("hR", "bread", t0))
@@ -41,7 +43,7 @@ def grocery(repeat: bool) -> InteractionData:
     ev["event_type"] = "purchase"
     split = temporal_split(ev, SplitConfig(cutoff=late.to_pydatetime(), keep_seen=repeat))
     items = pd.DataFrame({"item_id": ["bread", "jam", "milk", "soap"]})
-    return InteractionData.from_split(split, items)
+    return InteractionData.from_split(split, items, repeat_domain=repeat)
 
 
 MODELS = {

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import duckdb
 
-from ltrec.config import duckdb_config
+from ltrec.config import MAX_REJECT_SHARE, duckdb_config
 from ltrec.errors import BadInputError, TooManyRejectsError
 from ltrec.store import privacy
 from ltrec.store.connect import check_name, connect, dataset_path, read_meta, write_meta, writing
@@ -49,7 +49,7 @@ from ltrec.store.importing.presets import get_preset, guess_mapping
 from ltrec.store.importing.read import sniff
 from ltrec.store.importing.report import ImportConfig, ImportReport, Progress
 from ltrec.store.importing.validate import Stager
-from ltrec.store.profile import read_profile, write_profile
+from ltrec.store.profile import REPEAT_DOMAIN_KEY, read_profile, write_profile
 from ltrec.store.schema import EVENT_COLUMNS, ITEM_COLUMNS, create_schema, quote_ident
 
 
@@ -241,7 +241,7 @@ def import_dataset(
     preset: str | None = None,
     mapping: dict[str, str] | None = None,
     replace: bool = False,
-    max_reject_share: float = 0.05,
+    max_reject_share: float = MAX_REJECT_SHARE,
     dry_run: bool = False,
     data_dir: Path | str | None = None,
     *,
@@ -393,7 +393,7 @@ def _import(
                 con,
                 {
                     "source_preset": p.name,
-                    "repeat_domain": str(p.repeat_domain).lower(),
+                    REPEAT_DOMAIN_KEY: str(p.repeat_domain).lower(),
                     "source_files": json.dumps(report.files),
                     "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
                     "last_import_id": report.import_id,
