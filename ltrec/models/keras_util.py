@@ -18,22 +18,30 @@ projecting the mean is the mean of the projections). Training computes it from p
 label leaks) instead of gathering ``history x d_text`` floats per example: with MiniLM's 384
 dimensions that gather was most of an NCF step (see :class:`ltrec.models.ncf.NCF`).
 
-Both models train with one loop, :func:`train_epochs` (numpy batches, one compiled step,
-validation recall and early stopping after every epoch, the best epoch's weights kept).
+Both models derive from :class:`KerasRecommender`, which holds everything they share: the
+hyper-parameters of :class:`KerasConfig`, the training loop (:meth:`KerasRecommender._fit`:
+seeding, the weighted training pairs and the validation hold-out of :class:`Positives`, the
+optimiser, :func:`train_epochs` with numpy batches through one compiled step, validation recall
+and early stopping after every epoch with the best epoch's weights kept, the progress messages
+of :class:`EarlyStop`, the data note), scoring of users without history, scoring from a live
+history and save/load. A model keeps its architecture (``_build``), its example builder
+(``_examples``, what one epoch feeds the step), its training step and its scoring.
 """
 
 from __future__ import annotations
 
+import abc
 import os
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
 
 import numpy as np
+from pydantic import Field
 
-from ltrec.models.base import Progress, report
+from ltrec.models.base import ModelConfig, Progress, Recommender, RepeatConfig, report
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -57,6 +65,32 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     keras.utils.set_random_seed(int(seed))
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+class KerasConfig(RepeatConfig):
+    """Hyper-parameters both Keras models share (every number bounded); the repeat-blend knobs
+    of :class:`~ltrec.models.base.RepeatConfig` included. A model adds its architecture's and
+    may re-declare a field with its own default (epochs, batch size, learning rate)."""
+
+    id_dim: int = Field(32, ge=2, le=512, description="Width of the id embeddings.")
+    side_dim: int = Field(8, ge=2, le=128, description="Width of category/brand/segment codes.")
+    text_dim: int = Field(32, ge=2, le=512, description="Width of the projected text vector.")
+    history: int = Field(20, ge=1, le=200, description="Recent items in the user features.")
+    id_dropout: float = Field(0.2, ge=0.0, le=0.9, description="Train ids as unknown this often.")
+    epochs: int = Field(20, ge=1, le=500)
+    batch_size: int = Field(512, ge=8, le=65536)
+    learning_rate: float = Field(0.003, ge=1e-5, le=1.0)
+    weight_decay: float = Field(1e-5, ge=0.0, le=1.0)
+    event_weighting: Literal["none", "log"] = Field(
+        "log", description="'log': a training pair's loss weighs 1 + log(summed event weight)."
+    )
+    val_users: int = Field(2000, ge=0, le=1_000_000, description="0: no early stopping.")
+    patience: int = Field(3, ge=1, le=100, description="Epochs without improvement to stop.")
+    val_k: int = Field(20, ge=1, le=1000, description="K of the validation recall.")
+    cold_users: Literal["popularity", "tower"] = Field(
+        "popularity", description="How users without history are scored."
+    )
+    deterministic: bool = Field(True, description="TensorFlow op determinism (reproducible).")
 
 
 @dataclass
@@ -341,6 +375,36 @@ def user_inputs(
     return [ids, hist, mean, tf.gather(g["seg"], users)]
 
 
+def step_inputs(
+    g: Mapping[str, Any],
+    users: Any,
+    items: Any,
+    target: Any,
+    seed: Any,
+    id_dropout: float,
+    leak_ok: Any = None,
+) -> tuple[list[Any], Any]:
+    """The user-feature inputs and the item id inputs of a training batch (inside a step).
+
+    ``target`` (``[B]`` item index, -1 = none) is taken out of each row's history, no label
+    leak, except where ``leak_ok`` (``[B]`` bool, or None) says an earlier occurrence may
+    stay; user and item ids become the unknown id 0 with probability ``id_dropout`` (two
+    stateless draws from ``seed``), so both sides also learn to work from content alone.
+    """
+    b = tf.shape(users)[0]
+    hist = tf.gather(g["hist"], users)
+    leak = hist == tf.expand_dims(target + 1, 1)
+    if leak_ok is not None:
+        leak &= tf.expand_dims(~leak_ok, 1)
+    hist = tf.where(leak, 0, hist)
+    dropped = tf.where(tf.reduce_any(leak, axis=1), target + 1, 0)
+    drop_u = tf.random.stateless_uniform([b], seed) < id_dropout
+    drop_i = tf.random.stateless_uniform([b], seed + [0, 1 << 20]) < id_dropout
+    uid = tf.where(drop_u, 0, users + 1)
+    iid = tf.where(drop_i, 0, tf.gather(g["item_id"], items))
+    return user_inputs(g, users, uid, hist, dropped), iid
+
+
 def validation_pairs(
     data: InteractionData, n_users: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -479,6 +543,15 @@ def popularity_val_recall(
     other training items excluded unless the domain repeats."""
     pop = np.bincount(items, minlength=data.n_items).astype(np.float64)
     s = np.broadcast_to(pop, (len(val_u), data.n_items)).copy()
+    return heldout_recall(s, data, val_u, val_i, k)
+
+
+def heldout_recall(
+    s: np.ndarray, data: InteractionData, val_u: np.ndarray, val_i: np.ndarray, k: int
+) -> float:
+    """Recall@k of held-out item ``val_i[r]`` in score row ``s[r]`` (user ``val_u[r]``;
+    ``s`` is modified), ranked as evaluation ranks: the user's other training items excluded
+    unless the domain repeats; ties count for the held-out item."""
     if not data.repeat_domain:
         seen = data.matrix[val_u].tocoo()
         own = seen.col != val_i[seen.row]
@@ -579,38 +652,6 @@ def batched(fn: Any, n: int, size: int = 4096) -> np.ndarray:
 WEIGHTS = "model"
 
 
-class KerasPersistence:
-    """Save/load shared by the Keras models: feature tables in ``state.npz`` (via ``_state``),
-    weights in ``model.weights.h5``; the architecture is rebuilt from code (``_build``), never
-    deserialised. Mixed in before :class:`~ltrec.models.base.Recommender`.
-    """
-
-    def _state(self) -> dict[str, np.ndarray]:
-        return self.tables_.to_arrays()
-
-    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.tables_ = FeatureTables.from_arrays(arrays)
-
-    def save(self, path: Any) -> list[Any]:
-        from ltrec.models.registry import save_keras_weights
-
-        files = super().save(path)
-        return files + save_keras_weights(self.net_, path, WEIGHTS, {"keras": keras.__version__})
-
-    @classmethod
-    def load(cls, path: Any) -> Any:
-        from ltrec.errors import RegistryError
-        from ltrec.models.registry import load_keras_weights
-
-        model = super().load(path)
-        if model.tables_.n_users != model.n_users_ or model.tables_.n_items != model.n_items_:
-            raise RegistryError("saved feature tables do not match the model", hint="retrain")
-        model._build(model.tables_, model.n_users_)
-        load_keras_weights(model.net_, path, WEIGHTS)
-        model._precompute()
-        return model
-
-
 _INFER: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
@@ -661,3 +702,288 @@ def history_inputs(t: FeatureTables, seen: Any, x: Any, users: np.ndarray) -> li
     segs = np.zeros((len(users), t.user_segments.shape[1]), np.int32)
     segs[known] = t.user_segments[np.asarray(users)[known]]
     return [ids, hist, history_text_mean(t.item_text, hist), segs]
+
+
+def _arrays(out: Any) -> np.ndarray:
+    """A Keras model's output as one array: several outputs side by side (axis 1)."""
+    if isinstance(out, list | tuple):
+        return np.concatenate([o.numpy() for o in out], axis=1)
+    return out.numpy()
+
+
+@dataclass
+class Positives:
+    """The training pairs of a Keras fit and its validation hold-out.
+
+    Attributes:
+        users, items: int64 index of every (user, item) pair of the training matrix except
+            the held-out ones, in the matrix's (row-major) order.
+        weight: float32 loss weight of each pair: ``1 + log(summed event weight)`` or 1.
+        val_u, val_i: the hold-out (:func:`validation_pairs`), left out of ``users, items``.
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    weight: np.ndarray
+    val_u: np.ndarray
+    val_i: np.ndarray
+
+    @classmethod
+    def from_data(
+        cls,
+        data: InteractionData,
+        event_weighting: str,
+        val_users: int,
+        rng: np.random.Generator,
+    ) -> Positives:
+        m = data.matrix.tocoo()
+        users, items = m.row.astype(np.int64), m.col.astype(np.int64)
+        w = m.data
+        weight = 1.0 + np.log(np.maximum(w, 1.0)) if event_weighting == "log" else np.ones_like(w)
+        val_u, val_i = validation_pairs(data, val_users, rng)
+        keep = hold_out(users, items, val_u, val_i)
+        return cls(users[keep], items[keep], weight[keep].astype(np.float32), val_u, val_i)
+
+
+@dataclass
+class Examples:
+    """What a model's example builder gives the training loop.
+
+    Attributes:
+        arrays: ``arrays(epoch) -> aligned numpy arrays`` in the epoch's (shuffled) order,
+            the training step's inputs before its seed (see :func:`train_epochs`).
+        batch_size: examples per step.
+        min_batch: a smaller (last) batch is skipped.
+    """
+
+    arrays: Callable[[int], list[np.ndarray]]
+    batch_size: int
+    min_batch: int = 1
+
+
+#: The config class of a Keras model.
+C = TypeVar("C", bound=KerasConfig)
+
+
+class KerasRecommender(Recommender, Generic[C]):
+    """What the Keras models share: the training loop, scoring helpers and save/load.
+
+    :meth:`_fit` is the one training loop. In order (the order of the seeded draws, so a seed
+    gives the same weights): seed everything, build the network (:meth:`_build`), draw the
+    validation hold-out and weigh the training pairs (:class:`Positives`), the model's
+    examples (:meth:`_examples`: its graph tables and ``arrays(epoch)``), an AdamW optimiser
+    over :meth:`_variables`, the model's step (:meth:`_train_step_fn`), :func:`train_epochs`
+    with :class:`EarlyStop` on the hold-out's recall (:meth:`_val_scores` ranked by
+    :func:`heldout_recall`), the data note, then :meth:`_precompute` of the scoring state.
+
+    Saved as the feature tables in ``state.npz`` (via ``_state``) plus ``model.weights.h5``;
+    the architecture is rebuilt from code (``_build``), never deserialised.
+    """
+
+    config_cls: ClassVar[type[ModelConfig]] = KerasConfig
+    content_model = True
+    # The user side reads the recent history: score_history runs it on the given history
+    # (id and segments: the user's when ``users`` names a known one, else "unknown").
+    live_history = True
+    contribution_method = "embedding"  # nearest history items by an item-side vector
+    # On repeat-purchase data (see RepeatConfig; chosen on the CC0 validation split).
+    repeat_default = 0.3
+    #: The model as the data note names it at the start of a sentence.
+    note_name: ClassVar[str] = ""
+
+    tables_: FeatureTables
+    net_: Any
+    _g: dict[str, Any] | None = None
+
+    @property
+    def _cfg(self) -> C:
+        """The config as the model's own config class."""
+        return cast(C, self.config)
+
+    # ------------------------------------------------------------------ model hooks
+
+    def _build(self, tables: FeatureTables, n_users: int) -> None:
+        """The feature encoders (:func:`build_encoders`) and the model's network on them."""
+        cfg = self._cfg
+        enc = build_encoders(
+            tables, n_users, id_dim=cfg.id_dim, side_dim=cfg.side_dim, text_dim=cfg.text_dim
+        )
+        self._build_net(enc)
+        self.tables_ = tables
+        self._g = None
+
+    @abc.abstractmethod
+    def _build_net(self, enc: dict[str, Any]) -> None:
+        """The model's network on the encoders' outputs (``net_``: every weight, for
+        saving)."""
+
+    @abc.abstractmethod
+    def _examples(
+        self, data: InteractionData, pos: Positives, rng: np.random.Generator
+    ) -> Examples:
+        """The epoch's training examples (and any graph tables the step reads)."""
+
+    @abc.abstractmethod
+    def _train_step_fn(self, opt: Any, variables: list[Any]) -> Any:
+        """The compiled step: ``step(*arrays, seed) -> loss`` (see :func:`train_epochs`)."""
+
+    @abc.abstractmethod
+    def _val_scores(self, val_u: np.ndarray) -> np.ndarray:
+        """Scores ``[len(val_u), n_items]`` of the validation users, their held-out items
+        out of the history input (the graph tables of :meth:`_examples`)."""
+
+    @abc.abstractmethod
+    def _precompute(self) -> None:
+        """The scoring state after training or loading (user and item parts)."""
+
+    @abc.abstractmethod
+    def _tower_fallback(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
+        """Scores of users without history from their segments (``cold_users="tower"``)."""
+
+    def _variables(self) -> list[Any]:
+        """What the optimiser trains."""
+        return list(self.net_.trainable_variables)
+
+    def _weights(self) -> Any:
+        """The trained state the best epoch keeps (:meth:`_set_weights` puts it back)."""
+        return self.net_.get_weights()
+
+    def _set_weights(self, state: Any) -> None:
+        self.net_.set_weights(state)
+
+    def _end_fit(self) -> None:
+        """Turn training-only state into plain scoring state (after the last epoch)."""
+
+    # ------------------------------------------------------------------ training
+
+    def _fit(self, data: InteractionData, progress: Progress | None) -> None:
+        cfg = self._cfg
+        seed_everything(cfg.seed, cfg.deterministic)
+        rng = np.random.default_rng(cfg.seed)
+        self._build(FeatureTables.from_data(data, cfg.history), data.n_users)
+        pos = Positives.from_data(data, cfg.event_weighting, cfg.val_users, rng)
+        examples = self._examples(data, pos, rng)
+        opt = keras.optimizers.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        variables = self._variables()
+        opt.build(variables)
+        val_u, val_i = pos.val_u, pos.val_i
+
+        def validate() -> float | None:
+            if not len(val_u):
+                return None
+            return heldout_recall(self._val_scores(val_u), data, val_u, val_i, cfg.val_k)
+
+        stop = EarlyStop(progress, cfg.epochs, cfg.patience, cfg.val_k)
+        self.history_ = train_epochs(
+            self._train_step_fn(opt, variables),
+            examples.arrays,
+            epochs=cfg.epochs,
+            batch_size=examples.batch_size,
+            seed=cfg.seed,
+            stop=stop,
+            validate=validate,
+            get_state=self._weights,
+            set_state=self._set_weights,
+            min_batch=examples.min_batch,
+        )
+        self.data_note_: str | None = None  # why the model cannot beat popularity here
+        if len(val_u):
+            pop = popularity_val_recall(data, pos.users, pos.items, val_u, val_i, cfg.val_k)
+            self.data_note_ = data_note(
+                self.note_name, stop.best, pop, cfg.val_k, data.matrix, data.repeat_domain
+            )
+        self._end_fit()
+        self._g = None  # the scoring tables: the full history
+        self._precompute()
+
+    # ------------------------------------------------------------------ shared scoring parts
+
+    def _graph(self) -> dict[str, Any]:
+        """The feature tables as graph constants (:func:`graph_tables`), built once."""
+        if self._g is None:
+            self._g = graph_tables(self.tables_, item_id_inputs(self.seen_))
+        return self._g
+
+    def _heldout_user_outputs(self, model: Any, val_u: np.ndarray) -> np.ndarray:
+        """``model`` (a user-side model) on the validation users, whose history input has
+        their held-out items removed (the graph tables of :meth:`_examples`)."""
+        g = self._graph()
+        u = tf.constant(val_u.astype(np.int32))
+        out = model(user_inputs(g, u, u + 1, tf.gather(g["hist"], u)), training=False)
+        return _arrays(out).astype(np.float32)
+
+    def _item_outputs(
+        self, model: Any, items: np.ndarray | None = None, known: bool = True
+    ) -> np.ndarray:
+        """``model`` (an item-side model) on ``items`` (None: all), in fixed chunks; ``known``
+        False gives every item the unknown id 0."""
+        g = self._graph()
+        idx_all = np.arange(self.tables_.n_items) if items is None else np.asarray(items)
+
+        def run(lo: int, hi: int) -> np.ndarray:
+            idx = tf.constant(idx_all[lo:hi].astype(np.int32))
+            ids = tf.gather(g["item_id"], idx) if known else tf.zeros_like(idx)
+            return _arrays(model(item_inputs(g, idx, ids), training=False))
+
+        n = len(idx_all)
+        return batched(run, n).reshape(n, -1).astype(np.float32)
+
+    def _user_outputs(self, model: Any, users: np.ndarray, anonymous: np.ndarray) -> np.ndarray:
+        """``model`` (a user-side model) on ``users`` in fixed chunks; ``anonymous`` rows use
+        id 0 and no history (segments kept)."""
+        g = self._graph()
+
+        def run(lo: int, hi: int) -> np.ndarray:
+            u = tf.constant(users[lo:hi].astype(np.int32))
+            anon = tf.constant(anonymous[lo:hi])
+            ids = tf.where(anon, 0, u + 1)
+            hist = tf.where(anon[:, None], 0, tf.gather(g["hist"], u))
+            return _arrays(model(user_inputs(g, u, ids, hist), training=False))
+
+        return batched(run, len(users)).reshape(len(users), -1).astype(np.float32)
+
+    def _anonymous_output(self, model: Any) -> np.ndarray:
+        """``model`` (a user-side model) for a user unknown to training
+        (:func:`anonymous_inputs`)."""
+        return _arrays(model(anonymous_inputs(self.tables_), training=False))[0].astype(np.float32)
+
+    def _history_outputs(self, model: Any, x: Any, users: np.ndarray) -> np.ndarray:
+        """``model`` (a user-side model) on users described by history rows ``x``
+        (:func:`history_inputs`), through the cached :func:`inference` graph."""
+        inputs = history_inputs(self.tables_, self.seen_, x, users)
+        fn = inference(model)
+        out = batched(lambda lo, hi: _arrays(fn(*(a[lo:hi] for a in inputs))), len(users))
+        return out.reshape(len(users), -1).astype(np.float32)
+
+    def _fallback(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
+        if self._cfg.cold_users == "popularity":
+            return super()._fallback(users, items)
+        return self._tower_fallback(users, items)
+
+    # ------------------------------------------------------------------ persistence
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return self.tables_.to_arrays()
+
+    def _set_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.tables_ = FeatureTables.from_arrays(arrays)
+
+    def save(self, path: Any) -> list[Any]:
+        from ltrec.models.registry import save_keras_weights
+
+        files = super().save(path)
+        return files + save_keras_weights(self.net_, path, WEIGHTS, {"keras": keras.__version__})
+
+    @classmethod
+    def load(cls, path: Any) -> Any:
+        from ltrec.errors import RegistryError
+        from ltrec.models.registry import load_keras_weights
+
+        model = super().load(path)
+        if model.tables_.n_users != model.n_users_ or model.tables_.n_items != model.n_items_:
+            raise RegistryError("saved feature tables do not match the model", hint="retrain")
+        model._build(model.tables_, model.n_users_)
+        load_keras_weights(model.net_, path, WEIGHTS)
+        model._g = None
+        model._precompute()
+        return model

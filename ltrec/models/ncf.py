@@ -69,37 +69,25 @@ Sparse data and speed (issue 18; measured 2026-12-04 on the shared 2-core machin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import Field
 
-from ltrec.models.base import Progress, Recommender, RepeatConfig, cosine_matrix
+from ltrec.models.base import cosine_matrix
 from ltrec.models.keras_util import (
-    EarlyStop,
-    FeatureTables,
-    KerasPersistence,
-    anonymous_inputs,
-    batched,
-    build_encoders,
-    data_note,
-    graph_tables,
-    history_inputs,
-    hold_out,
-    inference,
-    item_id_inputs,
+    Examples,
+    KerasConfig,
+    KerasRecommender,
+    Positives,
     item_inputs,
     keras,
     new_item_inputs,
-    popularity_val_recall,
     remove_from_history,
-    seed_everything,
     set_history,
+    step_inputs,
     step_signature,
     tf,
-    train_epochs,
-    user_inputs,
-    validation_pairs,
 )
 
 if TYPE_CHECKING:
@@ -110,32 +98,16 @@ if TYPE_CHECKING:
 _BLOCK = 16_000_000
 
 
-class NCFConfig(RepeatConfig):
-    """Hyper-parameters of :class:`NCF` (every number bounded); the repeat-blend knobs of
-    :class:`~ltrec.models.base.RepeatConfig` included."""
+class NCFConfig(KerasConfig):
+    """Hyper-parameters of :class:`NCF` (every number bounded): those of
+    :class:`~ltrec.models.keras_util.KerasConfig` (the repeat-blend knobs included) and these."""
 
-    id_dim: int = Field(32, ge=2, le=512, description="Width of the id embeddings.")
-    side_dim: int = Field(8, ge=2, le=128, description="Width of category/brand/segment codes.")
-    text_dim: int = Field(32, ge=2, le=512, description="Width of the projected text vector.")
     hidden: int = Field(32, ge=2, le=1024, description="Width of relu(W1 x + W2 y + b).")
     factors: int = Field(32, ge=1, le=512, description="Width of the GMF branch P x * Q y.")
-    history: int = Field(20, ge=1, le=200, description="Recent items in the user features.")
     negatives: int = Field(4, ge=1, le=100, description="Uniform negatives per positive.")
-    id_dropout: float = Field(0.2, ge=0.0, le=0.9, description="Train ids as unknown this often.")
     epochs: int = Field(10, ge=1, le=500)
     batch_size: int = Field(2048, ge=8, le=65536)
     learning_rate: float = Field(0.005, ge=1e-5, le=1.0)
-    weight_decay: float = Field(1e-5, ge=0.0, le=1.0)
-    event_weighting: Literal["none", "log"] = Field(
-        "log", description="'log': a positive's loss weighs 1 + log(summed event weight)."
-    )
-    val_users: int = Field(2000, ge=0, le=1_000_000, description="0: no early stopping.")
-    patience: int = Field(3, ge=1, le=100, description="Epochs without improvement to stop.")
-    val_k: int = Field(20, ge=1, le=1000, description="K of the validation recall.")
-    cold_users: Literal["popularity", "tower"] = Field(
-        "popularity", description="How users without history are scored."
-    )
-    deterministic: bool = Field(True, description="TensorFlow op determinism (reproducible).")
     xla: bool = Field(
         True, description="Compile the training step with XLA (measured: half the CPU per epoch)."
     )
@@ -156,29 +128,20 @@ class NCFHead(keras.layers.Layer):
         return mlp + ops.sum(g * q * self.w_g, axis=-1) + self.c
 
 
-class NCF(KerasPersistence, Recommender):
+class NCF(KerasRecommender[NCFConfig]):
     """Pointwise hybrid NCF trained with binary cross-entropy; see module doc."""
 
     name = "ncf"
     config_cls = NCFConfig
-    content_model = True
-    # The user side reads the recent history as the two-tower's does: score_history runs it
-    # on the given history (id and segments: the user's when ``users`` names one, else
-    # "unknown"); see _score_history for how far that follows a change.
-    live_history = True
-    contribution_method = "embedding"  # nearest history items by the GMF item factor Q y
+    note_name = "NCF"
     # On repeat-purchase data (see RepeatConfig; chosen on the CC0 validation split).
-    repeat_default = 0.3
     popularity_default = 0.6
 
     # ------------------------------------------------------------------ network
 
-    def _build(self, tables: FeatureTables, n_users: int) -> None:
-        cfg: NCFConfig = self.config  # type: ignore[assignment]
+    def _build_net(self, enc: dict[str, Any]) -> None:
+        cfg = self._cfg
         layers = keras.layers
-        enc = build_encoders(
-            tables, n_users, id_dim=cfg.id_dim, side_dim=cfg.side_dim, text_dim=cfg.text_dim
-        )
         x, y = enc["user"].output, enc["item"].output
         a = layers.Dense(cfg.hidden, use_bias=False, name="W1")(x)
         g = layers.Dense(cfg.factors, use_bias=False, name="P")(x)
@@ -189,46 +152,28 @@ class NCF(KerasPersistence, Recommender):
         self.head_ = NCFHead(cfg.hidden, cfg.factors, name="head")
         logit = self.head_(a, b, g, q)
         self.net_ = keras.Model([*enc["user"].inputs, *enc["item"].inputs], logit, name="ncf")
-        self.tables_ = tables
-        self._g = None
-
-    def _graph(self) -> dict[str, Any]:
-        if getattr(self, "_g", None) is None:
-            self._g = graph_tables(self.tables_, item_id_inputs(self.seen_))
-        return self._g
 
     # ------------------------------------------------------------------ training
 
-    def _fit(self, data: InteractionData, progress: Progress | None) -> None:
-        cfg: NCFConfig = self.config  # type: ignore[assignment]
-        seed_everything(cfg.seed, cfg.deterministic)
-        rng = np.random.default_rng(cfg.seed)
-        self._build(FeatureTables.from_data(data, cfg.history), data.n_users)
+    def _examples(
+        self, data: InteractionData, pos: Positives, rng: np.random.Generator
+    ) -> Examples:
+        """Every positive plus ``negatives`` uniform items per positive, drawn each epoch."""
+        cfg = self._cfg
         m = data.matrix.tocoo()
-        users, items = m.row.astype(np.int64), m.col.astype(np.int64)
-        w = (
-            1.0 + np.log(np.maximum(m.data, 1.0))
-            if cfg.event_weighting == "log"
-            else m.data * 0 + 1
-        )
         n_items = data.n_items
-        seen_keys = np.sort(users * n_items + items)  # negatives avoid held-out pairs too
-        val_u, val_i = validation_pairs(data, cfg.val_users, rng)
-        keep = hold_out(users, items, val_u, val_i)
-        users, items, w = users[keep], items[keep], w[keep]
+        # negatives avoid held-out pairs too: every training pair's key
+        seen_keys = np.sort(m.row.astype(np.int64) * n_items + m.col.astype(np.int64))
+        users, items = pos.users, pos.items
         g = self._graph()
-        if len(val_u):  # validation items must not appear in any training input
-            hist = remove_from_history(self.tables_.user_history, val_u, val_i)
+        if len(pos.val_u):  # validation items must not appear in any training input
+            hist = remove_from_history(self.tables_.user_history, pos.val_u, pos.val_i)
             set_history(g, self.tables_, hist)
-        opt = keras.optimizers.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        variables = self.net_.trainable_variables
-        opt.build(variables)
-        step_fn = self._train_step_fn(g, opt, variables)
         n_pos = len(users)
         label = np.concatenate([np.ones(n_pos), np.zeros(n_pos * cfg.negatives)]).astype(np.float32)
-        weight = np.concatenate([w, np.ones(n_pos * cfg.negatives)]).astype(np.float32)
+        weight = np.concatenate([pos.weight, np.ones(n_pos * cfg.negatives)]).astype(np.float32)
 
-        def epoch_arrays(epoch: int) -> list[np.ndarray]:
+        def arrays(epoch: int) -> list[np.ndarray]:
             # Every positive plus `negatives` uniform items per positive, all drawn at once.
             neg_u = np.repeat(users, cfg.negatives)
             neg_i = rng.integers(0, n_items, len(neg_u))
@@ -241,61 +186,28 @@ class NCF(KerasPersistence, Recommender):
             order = rng.permutation(len(all_u))
             return [a[order] for a in (all_u, all_i, target, label, weight)]
 
-        stop = EarlyStop(progress, cfg.epochs, cfg.patience, cfg.val_k)
-        self.history_ = train_epochs(
-            step_fn,
-            epoch_arrays,
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            seed=cfg.seed,
-            stop=stop,
-            validate=lambda: self._val_recall(data, val_u, val_i) if len(val_u) else None,
-            get_state=self.net_.get_weights,
-            set_state=self.net_.set_weights,
-        )
-        self.data_note_ = None  # why the model cannot beat popularity here (see data_note)
-        if len(val_u):
-            pop = popularity_val_recall(data, users, items, val_u, val_i, cfg.val_k)
-            self.data_note_ = data_note(
-                "NCF", stop.best, pop, cfg.val_k, data.matrix, data.repeat_domain
-            )
-        self._g = None  # the scoring tables: the full history
-        self._precompute()
+        return Examples(arrays, cfg.batch_size)
 
-    def _val_recall(self, data: InteractionData, val_u: np.ndarray, val_i: np.ndarray) -> float:
-        """Recall@val_k of each held-out item, ranked as evaluation ranks (see module doc)."""
-        k = self.config.val_k  # type: ignore[attr-defined]
-        g = self._graph()  # its history table has the held-out items removed
-        u = tf.constant(val_u.astype(np.int32))
-        a, gu = self.user_side_(user_inputs(g, u, u + 1, tf.gather(g["hist"], u)), training=False)
+    def _val_scores(self, val_u: np.ndarray) -> np.ndarray:
+        """Logits of every item for the validation users (held-out items out of the history)."""
+        up = self._heldout_user_outputs(self.user_side_, val_u)
+        h = self._cfg.hidden
         self._item_parts()
         self.w_h_ = np.asarray(self.head_.w_h.numpy(), np.float32)
         self.c_ = np.float32(self.head_.c.numpy())
         w_g = np.asarray(self.head_.w_g.numpy(), np.float32)
-        s = self._logits(a.numpy(), gu.numpy() * w_g, None)
-        if not data.repeat_domain:
-            seen = data.matrix[val_u].tocoo()
-            own = seen.col != val_i[seen.row]
-            s[seen.row[own], seen.col[own]] = -np.inf
-        target = s[np.arange(len(val_u)), val_i]
-        return float(((s > target[:, None]).sum(axis=1) < k).mean())
+        return self._logits(up[:, :h], up[:, h:] * w_g, None)
 
     def _item_parts(self) -> None:
         """``(W2 y + b, Q y)`` of every item into ``item_b_`` / ``item_q_``."""
-        g = self._graph()
-
-        def items_part(lo, hi):
-            i = tf.constant(np.arange(lo, hi, dtype=np.int32))
-            out = self.item_side_(item_inputs(g, i, tf.gather(g["item_id"], i)), training=False)
-            return np.concatenate([o.numpy() for o in out], axis=1)
-
-        n, h = self.tables_.n_items, self.config.hidden  # type: ignore[attr-defined]
-        ip = batched(items_part, n).reshape(n, -1).astype(np.float32)
+        ip = self._item_outputs(self.item_side_)
+        h = self._cfg.hidden
         self.item_b_, self.item_q_ = ip[:, :h], ip[:, h:]
 
-    def _train_step_fn(self, g, opt, variables):
-        cfg: NCFConfig = self.config  # type: ignore[assignment]
+    def _train_step_fn(self, opt: Any, variables: list[Any]) -> Any:
+        cfg = self._cfg
         net = self.net_
+        g = self._graph()
 
         i32, f32 = tf.int32, tf.float32
 
@@ -303,16 +215,8 @@ class NCF(KerasPersistence, Recommender):
 
         @tf.function(input_signature=sig, jit_compile=cfg.xla)
         def step(users, items, target, label, w, seed):
-            b = tf.shape(users)[0]
-            hist = tf.gather(g["hist"], users)
-            leak = hist == tf.expand_dims(target + 1, 1)
-            hist = tf.where(leak, 0, hist)  # no label leak
-            dropped = tf.where(tf.reduce_any(leak, axis=1), target + 1, 0)
-            drop_u = tf.random.stateless_uniform([b], seed) < cfg.id_dropout
-            drop_i = tf.random.stateless_uniform([b], seed + [0, 1 << 20]) < cfg.id_dropout
-            uid = tf.where(drop_u, 0, users + 1)
-            iid = tf.where(drop_i, 0, tf.gather(g["item_id"], items))
-            inputs = [*user_inputs(g, users, uid, hist, dropped), *item_inputs(g, items, iid)]
+            user_in, iid = step_inputs(g, users, items, target, seed, cfg.id_dropout)
+            inputs = [*user_in, *item_inputs(g, items, iid)]
             with tf.GradientTape() as tape:
                 logit = net(inputs, training=True)
                 bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=logit)
@@ -326,23 +230,11 @@ class NCF(KerasPersistence, Recommender):
     # ------------------------------------------------------------------ precomputed parts
 
     def _precompute(self) -> None:
-        g = self._graph()
-        t = self.tables_
         anon = np.diff(self.seen_.indptr) == 0
-
-        def users_part(lo, hi):
-            u = tf.constant(np.arange(lo, hi, dtype=np.int32))
-            a = tf.constant(anon[lo:hi])
-            ids = tf.where(a, 0, u + 1)
-            hist = tf.where(a[:, None], 0, tf.gather(g["hist"], u))
-            out = self.user_side_(user_inputs(g, u, ids, hist), training=False)
-            return np.concatenate([o.numpy() for o in out], axis=1)
-
-        h = self.config.hidden  # type: ignore[attr-defined]
-        up = batched(users_part, t.n_users).reshape(t.n_users, -1).astype(np.float32)
+        h = self._cfg.hidden
+        up = self._user_outputs(self.user_side_, np.arange(self.tables_.n_users), anon)
         self._item_parts()
-        anon_out = self.user_side_(anonymous_inputs(t), training=False)
-        anon_part = np.concatenate([o.numpy() for o in anon_out], axis=1)[0].astype(np.float32)
+        anon_part = self._anonymous_output(self.user_side_)
         w_h = np.asarray(self.head_.w_h.numpy(), np.float32)
         w_g = np.asarray(self.head_.w_g.numpy(), np.float32)
         self.c_ = np.float32(self.head_.c.numpy())
@@ -384,15 +276,8 @@ class NCF(KerasPersistence, Recommender):
         trains) is represented by the history alone: on the conformance fixture such a user
         with uT's history gets uT's answer first (the mixin checks it for every live model).
         """
-        inputs = history_inputs(self.tables_, self.seen_, x, users)
-        h = self.config.hidden  # type: ignore[attr-defined]
-        side = inference(self.user_side_)
-
-        def run(lo: int, hi: int) -> np.ndarray:
-            out = side(*(a[lo:hi] for a in inputs))
-            return np.concatenate([o.numpy() for o in out], axis=1)
-
-        up = batched(run, len(users)).reshape(len(users), -1).astype(np.float32)
+        up = self._history_outputs(self.user_side_, x, users)
+        h = self._cfg.hidden
         w_g = np.asarray(self.head_.w_g.numpy(), np.float32)
         return self._logits(up[:, :h], up[:, h:] * w_g, items)
 
@@ -401,9 +286,7 @@ class NCF(KerasPersistence, Recommender):
         with an item by direction; the MLP part has no per-item direction of its own)."""
         return cosine_matrix(self.item_q_, items, hist)
 
-    def _fallback(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
-        if self.config.cold_users == "popularity":  # type: ignore[attr-defined]
-            return super()._fallback(users, items)
+    def _tower_fallback(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
         known = (users >= 0)[:, None]
         a = np.where(known, self.user_a_[np.maximum(users, 0)], self.anon_a_)
         g = np.where(known, self.user_g_[np.maximum(users, 0)], self.anon_g_)

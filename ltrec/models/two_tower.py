@@ -31,9 +31,9 @@ user's history (no label leak), and ids are replaced by the "unknown" id 0 with 
 events (tail and cold items) get meaningful vectors, and users without history are scored from
 their segments (``cold_users="tower"``).
 
-Repeat purchases (``repeat``; on by default when the data is a repeat-purchase domain, where
-the split keeps seen items as targets): a user's own purchase count of an item is the strongest
-single signal of buying it again (Bhagat et al. 2018, "Buy It Again", KDD; Hu et al. 2020,
+Repeat purchases (``repeat``; on by default when the data is a repeat-purchase domain,
+``data.repeat_domain`` from the dataset's meta): a user's own purchase count of an item is the
+strongest single signal of buying it again (Bhagat et al. 2018, "Buy It Again", KDD; Hu et al. 2020,
 "Modeling Personalized Item Frequency Information for Next-basket Recommendation", SIGIR), and a
 tower that mixes the history into one mean vector cannot express it per item. The logits get a
 learned term
@@ -72,54 +72,40 @@ feature tables in ``state.npz``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field, model_validator
 
-from ltrec.models.base import Progress, Recommender, RepeatConfig, cosine_matrix
+from ltrec.models.base import cosine_matrix
 from ltrec.models.keras_util import (
-    EarlyStop,
-    FeatureTables,
-    KerasPersistence,
-    anonymous_inputs,
-    batched,
-    build_encoders,
-    data_note,
+    Examples,
+    KerasConfig,
+    KerasRecommender,
+    Positives,
     graph_tables,
-    history_inputs,
-    hold_out,
-    inference,
     item_id_inputs,
     item_inputs,
     keras,
     new_item_inputs,
-    popularity_val_recall,
     remove_from_history,
-    seed_everything,
     set_history,
+    step_inputs,
     step_signature,
     tf,
-    train_epochs,
-    user_inputs,
-    validation_pairs,
 )
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData
 
 
-class TwoTowerConfig(RepeatConfig):
-    """Hyper-parameters of :class:`TwoTower` (every number bounded); the repeat-blend knobs of
-    :class:`~ltrec.models.base.RepeatConfig` included."""
+class TwoTowerConfig(KerasConfig):
+    """Hyper-parameters of :class:`TwoTower` (every number bounded): those of
+    :class:`~ltrec.models.keras_util.KerasConfig` (the repeat-blend knobs included) and these."""
 
     dim: int = Field(64, ge=4, le=512, description="Width of the user and item vectors.")
-    id_dim: int = Field(32, ge=2, le=512, description="Width of the id embeddings.")
-    side_dim: int = Field(8, ge=2, le=128, description="Width of category/brand/segment codes.")
-    text_dim: int = Field(32, ge=2, le=512, description="Width of the projected text vector.")
     hidden: int = Field(128, ge=4, le=2048, description="Hidden layer width of each tower.")
-    history: int = Field(20, ge=1, le=200, description="Recent items in the user tower.")
     temperature: float = Field(0.05, ge=0.005, le=10.0, description="Softmax temperature tau.")
     logq: bool = Field(True, description="Subtract log sampling probability (Yi et al. 2019).")
     uniform_negatives: int = Field(0, ge=0, le=4096, description="Extra uniform negatives.")
@@ -128,26 +114,11 @@ class TwoTowerConfig(RepeatConfig):
         description="Other rows' positives are negatives (in-batch); False: uniform negatives "
         "only (plain sampled softmax; needs uniform_negatives > 0).",
     )
-    id_dropout: float = Field(0.2, ge=0.0, le=0.9, description="Train ids as unknown this often.")
-    epochs: int = Field(20, ge=1, le=500)
-    batch_size: int = Field(512, ge=8, le=65536)
-    learning_rate: float = Field(0.003, ge=1e-5, le=1.0)
-    weight_decay: float = Field(1e-5, ge=0.0, le=1.0)
-    event_weighting: Literal["none", "log"] = Field(
-        "log", description="'log': a pair's loss weighs 1 + log(summed event weight)."
-    )
-    val_users: int = Field(2000, ge=0, le=1_000_000, description="0: no early stopping.")
-    patience: int = Field(3, ge=1, le=100, description="Epochs without improvement to stop.")
-    val_k: int = Field(20, ge=1, le=1000, description="K of the validation recall.")
-    cold_users: Literal["popularity", "tower"] = Field(
-        "popularity", description="How users without history are scored."
-    )
     repeat: Literal["auto", "on", "off"] = Field(
         "auto",
         description="Learned repeat-purchase term beta*log(1+n_ui); 'auto': on when the "
         "data is a repeat-purchase domain.",
     )
-    deterministic: bool = Field(True, description="TensorFlow op determinism (reproducible).")
 
     @model_validator(mode="after")
     def _some_negatives(self) -> TwoTowerConfig:
@@ -219,28 +190,19 @@ def add_repeat_term(
     return s
 
 
-class TwoTower(KerasPersistence, Recommender):
+class TwoTower(KerasRecommender[TwoTowerConfig]):
     """User/item towers trained with (log-Q corrected) in-batch softmax; see module doc."""
 
     name = "two_tower"
     config_cls = TwoTowerConfig
-    content_model = True
-    # The user tower reads the recent history: score_history runs it on the given history
-    # (id and segments: the user's when ``users`` names a known one, else "unknown").
-    live_history = True
-    contribution_method = "embedding"  # nearest history items by item-tower vector
-    # On repeat-purchase data (see RepeatConfig; chosen on the CC0 validation split).
-    repeat_default = 0.3
+    note_name = "The two-tower"
     popularity_default = 0.4
 
     # ------------------------------------------------------------------ networks
 
-    def _build(self, tables: FeatureTables, n_users: int) -> None:
-        cfg: TwoTowerConfig = self.config  # type: ignore[assignment]
+    def _build_net(self, enc: dict[str, Any]) -> None:
+        cfg = self._cfg
         layers = keras.layers
-        enc = build_encoders(
-            tables, n_users, id_dim=cfg.id_dim, side_dim=cfg.side_dim, text_dim=cfg.text_dim
-        )
 
         def head(features, name):
             x = layers.Dense(cfg.hidden, activation="relu", name=f"{name}_hidden")(features.output)
@@ -256,25 +218,17 @@ class TwoTower(KerasPersistence, Recommender):
             [self.user_tower_.outputs[0], self.item_tower_.outputs[0]],
             name="two_tower",
         )
-        self.tables_ = tables
 
     # ------------------------------------------------------------------ training
 
-    def _fit(self, data: InteractionData, progress: Progress | None) -> None:
-        cfg: TwoTowerConfig = self.config  # type: ignore[assignment]
-        seed_everything(cfg.seed, cfg.deterministic)
-        rng = np.random.default_rng(cfg.seed)
-        tables = FeatureTables.from_data(data, cfg.history)
-        self._build(tables, data.n_users)
-
-        m = data.matrix.tocoo()
-        users, items, w = m.row.astype(np.int32), m.col.astype(np.int32), m.data
-        weight = (
-            1.0 + np.log(np.maximum(w, 1.0)) if cfg.event_weighting == "log" else np.ones_like(w)
-        )
-        val_u, val_i = self._validation_pairs(data, rng)
-        keep = hold_out(users, items, val_u, val_i)
-        users, items, weight = users[keep], items[keep], weight[keep]
+    def _examples(
+        self, data: InteractionData, pos: Positives, rng: np.random.Generator
+    ) -> Examples:
+        """Every training pair once per epoch, shuffled; the step adds the negatives."""
+        cfg = self._cfg
+        tables = self.tables_
+        users, items = pos.users.astype(np.int32), pos.items.astype(np.int32)
+        val_u, val_i = pos.val_u, pos.val_i
         n, n_items = len(users), data.n_items
         self.repeat_on_ = cfg.repeat == "on" or (cfg.repeat == "auto" and data.repeat_domain)
         self.repeat_unit_ = float(max([v for v in data.weights.values() if v > 0], default=1.0))
@@ -296,7 +250,7 @@ class TwoTower(KerasPersistence, Recommender):
         expected = batch * freq * cfg.batch_negatives + cfg.uniform_negatives / n_items
         log_q = np.log(np.maximum(expected, 1e-12)).astype(np.float32)
 
-        g = graph_tables(self.tables_, item_id_inputs(self.seen_))
+        g = graph_tables(tables, item_id_inputs(self.seen_))
         g["log_q"] = tf.constant(log_q)
         if len(val_u):  # validation items must not appear in any training input...
             drop = np.ones(len(val_u), bool)
@@ -306,57 +260,33 @@ class TwoTower(KerasPersistence, Recommender):
             set_history(g, tables, hist)
         g["rep_keys"], g["rep_n"] = _count_table(counts)
         self._g = g
-        opt = keras.optimizers.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        variables = list(self.net_.trainable_variables)
-        if self.repeat_on_:
-            variables.append(self.rho_)
-        opt.build(variables)
-        step_fn = self._train_step_fn(g, opt, variables, n_items)
+        weight = pos.weight
 
-        weight = weight.astype(np.float32)
-
-        def epoch_arrays(epoch: int) -> list[np.ndarray]:
+        def arrays(epoch: int) -> list[np.ndarray]:
             order = rng.permutation(n)
             return [users[order], items[order], weight[order]]
 
-        def get_state():
-            return self.net_.get_weights(), float(self.rho_.numpy())
+        return Examples(arrays, batch, min_batch=2)
 
-        def set_state(state) -> None:
-            self.net_.set_weights(state[0])
-            self.rho_.assign(state[1])
+    def _variables(self) -> list[Any]:
+        variables = super()._variables()
+        return [*variables, self.rho_] if self.repeat_on_ else variables
 
-        stop = EarlyStop(progress, cfg.epochs, cfg.patience, cfg.val_k)
-        self.history_ = train_epochs(
-            step_fn,
-            epoch_arrays,
-            epochs=cfg.epochs,
-            batch_size=batch,
-            seed=cfg.seed,
-            stop=stop,
-            validate=lambda: self._val_recall(data, val_u, val_i) if len(val_u) else None,
-            get_state=get_state,
-            set_state=set_state,
-            min_batch=2,
-        )
+    def _weights(self) -> Any:
+        return self.net_.get_weights(), float(self.rho_.numpy())
+
+    def _set_weights(self, state: Any) -> None:
+        self.net_.set_weights(state[0])
+        self.rho_.assign(state[1])
+
+    def _end_fit(self) -> None:
         self._val_counts = None
-        self.data_note_ = None  # why the model cannot beat popularity here (see data_note)
-        if len(val_u):
-            pop = popularity_val_recall(data, users, items, val_u, val_i, cfg.val_k)
-            self.data_note_ = data_note(
-                "The two-tower", stop.best, pop, cfg.val_k, data.matrix, data.repeat_domain
-            )
         self.rho_ = float(self.rho_.numpy())  # plain state from here on (saved in state.npz)
-        self._precompute()
 
-    def _validation_pairs(
-        self, data: InteractionData, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Each chosen user's most recent training item, held out of training."""
-        return validation_pairs(data, self.config.val_users, rng)  # type: ignore[attr-defined]
-
-    def _train_step_fn(self, g, opt, variables, n_items: int):
-        cfg: TwoTowerConfig = self.config  # type: ignore[assignment]
+    def _train_step_fn(self, opt: Any, variables: list[Any]) -> Any:
+        cfg = self._cfg
+        g = self._graph()
+        n_items = self.tables_.n_items
         user_tower, item_tower = self.user_tower_, self.item_tower_
         inv_tau = 1.0 / cfg.temperature
         n_uniform = cfg.uniform_negatives
@@ -365,17 +295,11 @@ class TwoTower(KerasPersistence, Recommender):
         @tf.function(input_signature=step_signature(tf.int32, tf.int32, tf.float32))
         def step(users, items, w, seed):
             b = tf.shape(users)[0]
-            hist = tf.gather(g["hist"], users)
-            leak = hist == tf.expand_dims(items + 1, 1)
+            earlier = None
             if repeat:  # the target stays in the history if an earlier purchase remains
                 n_pos = lookup_counts(g["rep_keys"], g["rep_n"], users, items, n_items)
-                leak &= tf.expand_dims(n_pos < 2.0, 1)
-            hist = tf.where(leak, 0, hist)  # no label leak
-            dropped = tf.where(tf.reduce_any(leak, axis=1), items + 1, 0)
-            drop_u = tf.random.stateless_uniform([b], seed) < cfg.id_dropout
-            drop_i = tf.random.stateless_uniform([b], seed + [0, 1 << 20]) < cfg.id_dropout
-            uid = tf.where(drop_u, 0, users + 1)
-            iid = tf.where(drop_i, 0, tf.gather(g["item_id"], items))
+                earlier = n_pos >= 2.0
+            user_in, iid = step_inputs(g, users, items, items, seed, cfg.id_dropout, earlier)
             cols = items
             if n_uniform:
                 neg = tf.random.stateless_uniform(
@@ -384,7 +308,7 @@ class TwoTower(KerasPersistence, Recommender):
                 cols = tf.concat([items, neg], 0)
                 iid = tf.concat([iid, tf.gather(g["item_id"], neg)], 0)
             with tf.GradientTape() as tape:
-                u = user_tower(user_inputs(g, users, uid, hist, dropped), training=True)
+                u = user_tower(user_in, training=True)
                 v = item_tower(item_inputs(g, cols, iid), training=True)
                 log_q = tf.gather(g["log_q"], cols) if cfg.logq else None
                 if repeat:
@@ -419,62 +343,20 @@ class TwoTower(KerasPersistence, Recommender):
 
     # ------------------------------------------------------------------ vectors
 
-    def _item_vectors(self, items: np.ndarray | None = None, known: bool = True) -> np.ndarray:
-        g = self._graph_cache()
-        items = np.arange(self.tables_.n_items) if items is None else np.asarray(items)
-
-        def run(lo, hi):
-            idx = tf.constant(items[lo:hi].astype(np.int32))
-            ids = tf.gather(g["item_id"], idx) if known else tf.zeros_like(idx)
-            return self.item_tower_(item_inputs(g, idx, ids), training=False).numpy()
-
-        return batched(run, len(items)).reshape(len(items), -1).astype(np.float32)
-
-    def _user_vectors(self, users: np.ndarray, anonymous: np.ndarray) -> np.ndarray:
-        """Tower outputs; ``anonymous`` rows use id 0 and no history (segments kept)."""
-        g = self._graph_cache()
-
-        def run(lo, hi):
-            u = tf.constant(users[lo:hi].astype(np.int32))
-            anon = tf.constant(anonymous[lo:hi])
-            ids = tf.where(anon, 0, u + 1)
-            hist = tf.where(anon[:, None], 0, tf.gather(g["hist"], u))
-            return self.user_tower_(user_inputs(g, u, ids, hist), training=False).numpy()
-
-        return batched(run, len(users)).reshape(len(users), -1).astype(np.float32)
-
-    def _graph_cache(self) -> dict[str, tf.Tensor]:
-        if getattr(self, "_g", None) is None:
-            self._g = graph_tables(self.tables_, item_id_inputs(self.seen_))
-        return self._g
-
-    def _val_recall(self, data: InteractionData, val_u: np.ndarray, val_i: np.ndarray) -> float:
-        """Recall@val_k of each held-out item, ranked as evaluation ranks (see ``recommend``).
-
-        The user's other training items are excluded unless the domain repeats (where the
-        evaluation keeps them); with the repeat term they score with the leave-one-out counts.
-        """
-        k = self.config.val_k  # type: ignore[attr-defined]
-        iv = self._item_vectors()
-        g = self._graph_cache()  # its history table has the held-out items removed
-        u = tf.constant(val_u.astype(np.int32))
-        hist = tf.gather(g["hist"], u)
-        uv = self.user_tower_(user_inputs(g, u, u + 1, hist), training=False).numpy()
-        s = uv @ iv.T
+    def _val_scores(self, val_u: np.ndarray) -> np.ndarray:
+        """``<u, v>`` of every item for the validation users (held-out items out of the
+        history); with the repeat term, scaled by 1 / tau plus the term on the leave-one-out
+        counts."""
+        iv = self._item_outputs(self.item_tower_)
+        s = self._heldout_user_outputs(self.user_tower_, val_u) @ iv.T
         if self.repeat_on_:
             s *= np.float32(self._inv_tau)
             add_repeat_term(s, self._val_counts, val_u, None, self._rho * self._inv_tau)
-        if not data.repeat_domain:
-            seen = data.matrix[val_u].tocoo()
-            own = seen.col != val_i[seen.row]
-            s[seen.row[own], seen.col[own]] = -np.inf
-        target = s[np.arange(len(val_u)), val_i]
-        rank = (s > target[:, None]).sum(axis=1)
-        return float((rank < k).mean())
+        return s
 
     @property
     def _inv_tau(self) -> float:
-        return 1.0 / self.config.temperature  # type: ignore[attr-defined]
+        return 1.0 / self._cfg.temperature
 
     @property
     def _rho(self) -> float:
@@ -482,14 +364,14 @@ class TwoTower(KerasPersistence, Recommender):
 
     def _precompute(self) -> None:
         """Item and user vectors for scoring (users without history: id 0, no history)."""
-        self._g = None
         self.counts_ = sp.csr_matrix(self.seen_ / np.float32(self.repeat_unit_), dtype=np.float32)
         anon = np.diff(self.seen_.indptr) == 0
-        self.item_vecs_ = self._item_vectors()
-        self.user_vecs_ = self._user_vectors(np.arange(self.tables_.n_users), anon)
+        self.item_vecs_ = self._item_outputs(self.item_tower_)
+        self.user_vecs_ = self._user_outputs(
+            self.user_tower_, np.arange(self.tables_.n_users), anon
+        )
         # A user unknown to training: id 0, no history, every segment "unknown" (code 0).
-        anon = self.user_tower_(anonymous_inputs(self.tables_), training=False)
-        self.anon_vec_ = anon.numpy()[0].astype(np.float32)
+        self.anon_vec_ = self._anonymous_output(self.user_tower_)
 
     # ------------------------------------------------------------------ scoring
 
@@ -541,10 +423,7 @@ class TwoTower(KerasPersistence, Recommender):
 
     def _ann_history_vectors(self, x: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
         """The user tower on history rows (:func:`history_inputs`), float32 ``[n, d]``."""
-        inputs = history_inputs(self.tables_, self.seen_, x, users)
-        tower = inference(self.user_tower_)
-        uv = batched(lambda lo, hi: tower(*(a[lo:hi] for a in inputs)).numpy(), len(users))
-        return uv.reshape(len(users), -1).astype(np.float32)
+        return self._history_outputs(self.user_tower_, x, users)
 
     def _contribution_matrix(
         self, x: sp.csr_matrix, hist: np.ndarray, items: np.ndarray
@@ -552,9 +431,7 @@ class TwoTower(KerasPersistence, Recommender):
         """Cosine of the item-tower vectors of each listed item and each history item."""
         return cosine_matrix(self.item_vecs_, items, hist)
 
-    def _fallback(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
-        if self.config.cold_users == "popularity":  # type: ignore[attr-defined]
-            return super()._fallback(users, items)
+    def _tower_fallback(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
         iv = self.item_vecs_ if items is None else self.item_vecs_[items]
         uv = np.where((users >= 0)[:, None], self.user_vecs_[np.maximum(users, 0)], self.anon_vec_)
         return uv @ iv.T

@@ -267,7 +267,7 @@ def test_repeat_term(tmp_path) -> None:
     np.testing.assert_allclose(on.score(users), want, rtol=1e-4, atol=1e-4)
     # "off" is the plain model: the cosine, no repeat term.
     np.testing.assert_allclose(off.score(users), off.user_vecs_ @ off.item_vecs_.T, rtol=1e-6)
-    # "auto" on data that is not a repeat domain (no split keeping seen items) is exactly "off".
+    # "auto" on data that is not a repeat domain (its meta does not say so) is exactly "off".
     assert not data.repeat_domain
     np.testing.assert_array_equal(TwoTower(**cfg).fit(data).score(users), off.score(users))
     on.save(tmp_path / "m")
