@@ -1,14 +1,20 @@
-"""Durable file writes: the one way ltrec replaces a small file so a crash never leaves half of it.
+"""Durable writes: the one way ltrec replaces a file or a folder so a crash never leaves half of it.
 
-A write goes to a temporary file in the same folder (same file system, so the rename is atomic),
-is flushed to disk with ``fsync``, renamed over the target (``os.replace``) and the folder is
-flushed too, so the rename itself survives a power cut. A reader sees the old file or the new
-one, never a mix; a failed write removes its temporary file and leaves the old file as it was.
+A write goes to a temporary path in the same folder (same file system, so the rename is atomic),
+every file under it is flushed to disk with ``fsync`` (then each folder, for its list of names),
+it is renamed over the target (``os.replace``) and the parent folder is flushed too, so the
+rename itself survives a power cut. A reader sees the old file or the new one, never a mix; a
+failed write removes its temporary path and leaves the old file as it was.
+
+:func:`atomic_path` is that protocol; every writer uses it (stores, model runs, simulation
+results, exports, API keys, the event log, the production mark). :func:`atomic_write` is the
+short form for bytes or text.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,21 +30,50 @@ def fsync_path(path: Path | str) -> None:
         os.close(fd)
 
 
-@contextmanager
-def atomic_path(path: Path | str) -> Iterator[Path]:
-    """A temporary path to write; on success it replaces ``path`` durably, on error it goes.
+def fsync_tree(path: Path | str) -> None:
+    """Flush a file, or every file under a folder and then each folder (deepest first)."""
+    path = Path(path)
+    if not path.is_dir():
+        fsync_path(path)
+        return
+    for folder, _, names in os.walk(path, topdown=False):
+        for name in names:
+            fsync_path(os.path.join(folder, name))
+        fsync_path(folder)
 
-    Usage: ``with atomic_path(out) as tmp: frame.to_parquet(tmp)``. The temporary name starts
-    with a dot and carries a random part, so two writers never share one and listings skip it.
+
+def discard(path: Path | str) -> None:
+    """Remove a temporary file or folder if it is there (never follows a link into a folder)."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_path(path: Path | str, *, tmp: Path | str | None = None) -> Iterator[Path]:
+    """A temporary path to write (a file or a folder); on success it replaces ``path`` durably,
+    on error it is removed and ``path`` is left as it was.
+
+    Usage: ``with atomic_path(out) as tmp: frame.to_parquet(tmp)``. The default temporary name
+    starts with a dot and carries a random part, so two writers never share one and listings
+    skip it. ``tmp``: a caller's own temporary name (in the same folder as ``path``), for
+    writers that sweep what a dead writer left by a name pattern (stores, model runs).
+    A folder replaces only a missing ``path`` (or an empty folder): callers check first.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    if tmp is None:
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = Path(tmp)
+    if tmp.absolute().parent != path.absolute().parent:  # another folder may be another disk
+        raise ValueError(f"temporary path {tmp} is not in the folder of {path}")
     try:
         yield tmp
-        fsync_path(tmp)
+        fsync_tree(tmp)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        discard(tmp)
         raise
     fsync_path(path.parent)
 

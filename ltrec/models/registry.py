@@ -59,7 +59,7 @@ import numpy as np
 
 from ltrec.config import get_settings
 from ltrec.errors import LtrecError, RegistryError, StaleRunError
-from ltrec.files import atomic_write, fsync_path
+from ltrec.files import atomic_path, atomic_write, fsync_path
 from ltrec.models.base import MODELS, Recommender, get_model_class, read_model_config
 from ltrec.store.connect import check_name, file_lock, lock_wait
 
@@ -451,8 +451,8 @@ def save_run(
         for stale in folder.glob(".tmp-*"):  # left by a writer that died (we hold the lock)
             shutil.rmtree(stale, ignore_errors=True)
         tmp = folder / f".tmp-{run_id}-{uuid.uuid4().hex[:6]}"
-        tmp.mkdir(parents=True)
-        try:
+        with atomic_path(final, tmp=tmp):  # every file fsynced, then renamed into place
+            tmp.mkdir(parents=True)
             model.save(tmp / MODEL_DIR)
             (tmp / VOCAB).write_text(
                 json.dumps({"user_ids": data.user_ids.tolist(), "item_ids": data.item_ids.tolist()})
@@ -466,7 +466,6 @@ def save_run(
                         raise RegistryError(
                             f"model wrote {p.name}; runs hold only {', '.join(ALLOWED_SUFFIXES)}"
                         )
-                    fsync_path(p)
                     files[p.relative_to(tmp).as_posix()] = {
                         "sha256": sha256_file(p),
                         "bytes": p.stat().st_size,
@@ -490,12 +489,6 @@ def save_run(
             (tmp / MANIFEST).write_text(
                 json.dumps(_finite(manifest), indent=2, default=_json_default, allow_nan=False)
             )
-            fsync_path(tmp / MANIFEST)
-            os.replace(tmp, final)
-            fsync_path(folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     return RunInfo(run_id, final, manifest)
 
 

@@ -3,7 +3,7 @@
 ``data/simulations/<dataset>/<id>/`` holds ``simulation.json`` (format, configs, policies, the
 user model used, data summary, final metrics) and ``rounds.parquet`` (one row per policy and
 round). A result is written into a temporary folder beside its target and renamed into place
-(``os.replace``), like the model registry, so a crash never leaves half a result.
+(:func:`ltrec.files.atomic_path`), like the model registry, so a crash never leaves half a result.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pandas as pd
 
 from ltrec.config import get_settings
 from ltrec.errors import BadInputError, LtrecError
+from ltrec.files import atomic_path
 from ltrec.simulation.config import PolicyConfig, SimulationConfig
 from ltrec.store.connect import check_name
 
@@ -185,15 +186,11 @@ def save_result(result: SimulationResult, dataset: str, data_dir: Path | str | N
     if final.exists():
         raise BadInputError(f"simulation {result.sim_id} already exists")
     tmp = folder / f".tmp-{result.sim_id}-{uuid.uuid4().hex[:6]}"
-    tmp.mkdir()
-    try:
+    with atomic_path(final, tmp=tmp):
+        tmp.mkdir()
         result.rounds.to_parquet(tmp / ROUNDS, index=False)
         text = json.dumps(result.to_dict(series=False), indent=2, allow_nan=False)
         (tmp / SUMMARY).write_text(text)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 

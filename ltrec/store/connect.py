@@ -32,6 +32,7 @@ import duckdb
 
 from ltrec.config import duckdb_config, get_settings
 from ltrec.errors import BadInputError, DatasetNotFoundError, StoreBusyError, StoreCorruptError
+from ltrec.files import atomic_path, fsync_path
 from ltrec.store.schema import create_schema, quote_ident
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -175,14 +176,6 @@ def _remove(path: Path) -> None:
             p.unlink()
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @contextlib.contextmanager
 def writing(
     name: str,
@@ -214,32 +207,30 @@ def writing(
         _sweep(name, root)  # and what a crashed delete left
         tmp = root / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{SUFFIX}"
         existed = path.exists()
-        if existed and not replace:
-            shutil.copyfile(path, tmp)
-        con = duckdb.connect(str(tmp), config=duckdb_config())  # an import worker's limits
-        try:
-            create_schema(con)
-            yield con
-            stamp, now = uuid.uuid4().hex, datetime.now(UTC).isoformat(timespec="seconds")
-            meta: dict[str, object] = {"name": name, "import_id": stamp, "updated_at": now}
-            if data_changed or replace:
-                change = "appended" if existed and not replace else "replaced"
-                meta.update(
-                    data_import_id=stamp,
-                    data_changed_at=now,
-                    data_change=change if existed else "created",
-                )
-            write_meta(con, meta)
-            con.execute("CHECKPOINT")
-            con.close()
-            _fsync_path(tmp)
-            os.replace(tmp, path)
-            _fsync_path(root)
-        except BaseException:
-            with contextlib.suppress(Exception):
+        with atomic_path(path, tmp=tmp):
+            if existed and not replace:
+                shutil.copyfile(path, tmp)
+            con = duckdb.connect(str(tmp), config=duckdb_config())  # an import worker's limits
+            try:
+                create_schema(con)
+                yield con
+                stamp, now = uuid.uuid4().hex, datetime.now(UTC).isoformat(timespec="seconds")
+                meta: dict[str, object] = {"name": name, "import_id": stamp, "updated_at": now}
+                if data_changed or replace:
+                    change = "appended" if existed and not replace else "replaced"
+                    meta.update(
+                        data_import_id=stamp,
+                        data_changed_at=now,
+                        data_change=change if existed else "created",
+                    )
+                write_meta(con, meta)
+                con.execute("CHECKPOINT")
                 con.close()
-            _remove(tmp)
-            raise
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    con.close()
+                _remove(tmp)  # and its WAL, which atomic_path does not know of
+                raise
 
 
 def ensure_data_import_id(name: str, data_dir_: Path | str | None = None) -> None:
@@ -298,7 +289,7 @@ def delete_dataset(
                 if wal.exists():  # a WAL left by a crashed writer goes with its file
                     os.replace(wal, Path(f"{gone}.wal"))
                 os.replace(path, gone)  # the commit point
-                _fsync_path(root)
+                fsync_path(root)
                 removed.append(path.name)
             for folder in _sidecars(name, root):
                 if folder.is_dir():  # (the training lock itself may have made models/<name>)
