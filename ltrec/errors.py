@@ -36,6 +36,15 @@ class ColumnNotFoundError(BadInputError):
         self.column, self.field, self.available = column, field, available
 
 
+class BadIdError(BadInputError):
+    """A user or item id breaks the id rule (:mod:`ltrec.ids`): missing, a control character
+    inside, or too long. ``field`` names where it was (``user_id``, ``user_ids[3]``)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class TooManyRejectsError(BadInputError):
     """More rows were rejected than the caller allows; nothing landed."""
 
@@ -89,6 +98,15 @@ class NotFoundError(BadInputError):
 
 class ModelError(LtrecError):
     """A model cannot be trained, scored or saved as asked."""
+
+
+class MemoryLimitError(ModelError):
+    """A model would not fit its memory budget: refused before the work, nothing changed.
+
+    The message names the limit, the hint the remedy (fewer items, fewer factors, another
+    model, or Spark)."""
+
+    exit_code = 2
 
 
 class RegistryError(LtrecError):

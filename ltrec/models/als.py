@@ -11,7 +11,7 @@ Repeat consumption. x_u . y_i reconstructs the 0/1 preference p_ui, so every ite
 scores near 1 whether it was bought once or ten times: the confidence c_ui only weighs the
 squared error, it does not rank re-buys; and without item biases its factors rank the staples
 everyone buys poorly. On repeat-purchase data the user's own purchase frequency and global
-popularity are blended in (:func:`ltrec.models.base.repeat_blend`; weights in :class:`ALS`).
+popularity are blended in (:func:`ltrec.models.repeat.repeat_blend`; weights in :class:`ALS`).
 
 Scoring from a history (live events, users new to training). The user factor is solved from
 the history by the same closed form as ``implicit``'s ``recalculate_user`` (Hu et al. 2008,
@@ -38,6 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
+from ltrec.errors import MemoryLimitError
 from ltrec.models.base import Progress, Recommender, RepeatConfig, report, score_shares
 
 if TYPE_CHECKING:
@@ -50,6 +51,21 @@ class ALSConfig(RepeatConfig):
     alpha: float = Field(10.0, ge=0.0, le=10_000.0, description="Confidence scale alpha.")
     iterations: int = Field(15, ge=1, le=200, description="ALS sweeps.")
     threads: int = Field(1, ge=0, le=256, description="Solver threads (0: all cores).")
+    max_memory_gb: float = Field(
+        3.0, ge=0.01, le=1024.0, description="Memory budget of the fit (factors and matrices)."
+    )
+
+
+#: Float32 copies of the factor matrices alive in a fit (the solver's, ours, a scoring block)
+#: and bytes per stored interaction (the confidence matrix and its transpose, CSR).
+_FACTOR_COPIES = 3
+_PAIR_BYTES = 24
+
+
+def fit_memory_gb(n_users: int, n_items: int, nnz: int, factors: int) -> float:
+    """About how much memory an ALS fit takes (GB)."""
+    need = (n_users + n_items) * factors * 4 * _FACTOR_COPIES + nnz * _PAIR_BYTES
+    return need / 1024**3
 
 
 class ALS(Recommender):
@@ -74,6 +90,16 @@ class ALS(Recommender):
         from threadpoolctl import threadpool_limits
 
         cfg: ALSConfig = self.config  # type: ignore[assignment]
+        n_users, n_items = self.seen_.shape
+        need = fit_memory_gb(n_users, n_items, self.seen_.nnz, cfg.factors)
+        if need > cfg.max_memory_gb:
+            raise MemoryLimitError(
+                f"ALS with {cfg.factors} factors for {n_users:,} users and {n_items:,} items "
+                f"needs about {need:,.1f} GB, above its {cfg.max_memory_gb:g} GB memory budget",
+                hint="use fewer factors (--set factors=...), raise max_memory_gb "
+                "(--set max_memory_gb=...) if the machine has the memory, or train on Spark "
+                "(--engine spark)",
+            )
         limits = threadpool_limits(limits=1, user_api="blas")
         model = AlternatingLeastSquares(
             factors=cfg.factors,

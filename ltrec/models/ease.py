@@ -20,7 +20,7 @@ the user's minimum fitted score, so they rank last, in popularity order, and sta
 
 Repeat consumption. diag(B) = 0 by construction, so EASE can never say "you will buy this again
 because you bought it before"; on repeat-purchase data the user's own frequency and global
-popularity are blended in (:func:`ltrec.models.base.repeat_blend`; weights in :class:`EASE`).
+popularity are blended in (:func:`ltrec.models.repeat.repeat_blend`; weights in :class:`EASE`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 import scipy.linalg
 from pydantic import Field
 
-from ltrec.errors import ModelError
+from ltrec.errors import MemoryLimitError, ModelError
 from ltrec.models.base import Progress, Recommender, RepeatConfig, report, score_shares
 
 if TYPE_CHECKING:
@@ -53,7 +53,11 @@ class EASEConfig(RepeatConfig):
         200.0, ge=0.0, le=1e7, description="L2 regularisation lambda on B (Steck 2019)."
     )
     max_memory_gb: float = Field(
-        4.0, ge=0.01, le=1024.0, description="Memory budget for the dense item-item matrices."
+        2.5,
+        ge=0.01,
+        le=1024.0,
+        description="Memory budget for the dense item-item matrices (2.5 keeps the whole fit "
+        "within the 3 GB a command may take, issue 19).",
     )
     binary: bool = Field(True, description="Use 0/1 interactions (as in the paper).")
     precision: Literal["float64", "float32"] = Field(
@@ -123,7 +127,7 @@ class EASE(Recommender):
         limit = max_items(cfg.max_memory_gb, cfg.precision)
         if len(active) > limit:
             need = _PEAK_MATRICES * np.dtype(cfg.precision).itemsize * len(active) ** 2 / 1024**3
-            raise ModelError(
+            raise MemoryLimitError(
                 f"EASE cannot hold {len(active):,} items in a {cfg.max_memory_gb:g} GB memory "
                 f"budget (it needs about {need:,.1f} GB; at most {limit:,} items fit)",
                 hint="set max_items (--set max_items=...) to fit the most popular items only, "

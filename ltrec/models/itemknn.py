@@ -9,7 +9,7 @@ Repeat consumption. S has a zero diagonal (an item is not its own neighbour), so
 item the user already bought says nothing about buying it again. On repeat-purchase data the
 user's own purchase frequency is blended in, as TIFU-kNN (Hu et al. 2020, SIGIR) mixes the
 personal frequency vector with the neighbours' one, backed off to global popularity as in the
-next-basket baselines of Li et al. 2023: see :func:`ltrec.models.base.repeat_blend` and the
+next-basket baselines of Li et al. 2023: see :func:`ltrec.models.repeat.repeat_blend` and the
 weights in :class:`ItemKNN`.
 """
 
@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
+from ltrec.errors import MemoryLimitError
 from ltrec.models.base import (
     Progress,
     Recommender,
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
 
 #: Items whose similarity columns are computed at once: bounds the dense block of X^T X.
 _BLOCK_ITEMS = 2048
+#: Bytes per stored entry: a co-occurrence block (SpGEMM output, then its CSC copy) and a kept
+#: neighbour (row, column and value lists, then the CSR built from them).
+_BLOCK_ENTRY_BYTES = 24
+_KEPT_ENTRY_BYTES = 40
 
 
 class ItemKNNConfig(RepeatConfig):
@@ -45,6 +50,32 @@ class ItemKNNConfig(RepeatConfig):
     # 0/1 by default: summed weights let repeat purchases (groceries) dominate the cosine; on
     # the CC0 Complete Journey sample weights gave Recall@10 0.0008, binary 0.032.
     binary: bool = Field(True, description="Use 0/1 interactions instead of event weights.")
+    max_memory_gb: float = Field(
+        3.0,
+        ge=0.01,
+        le=1024.0,
+        description="Memory budget of the fit: the kept similarities and a quarter of it for "
+        "each co-occurrence block (blocks shrink to fit; the result is the same).",
+    )
+
+
+def _blocks(x: sp.csr_matrix, budget_bytes: float) -> list[tuple[int, int]]:
+    """Column ranges of at most :data:`_BLOCK_ITEMS` items whose co-occurrence block fits
+    ``budget_bytes``: column i of X^T X holds at most min(n_items, sum over i's users of their
+    item counts) entries. The blocks change the memory, never the similarities."""
+    n = x.shape[1]
+    per_user = np.diff(x.indptr).astype(np.float64)
+    ones = sp.csr_matrix((np.ones(x.nnz), x.indices, x.indptr), shape=x.shape)
+    bound = np.minimum(np.asarray(ones.T @ per_user).ravel(), n) * _BLOCK_ENTRY_BYTES
+    out, start, size = [], 0, 0.0
+    for i in range(n):
+        if i > start and (i - start >= _BLOCK_ITEMS or size + bound[i] > budget_bytes):
+            out.append((start, i))
+            start, size = i, 0.0
+        size += bound[i]
+    if n:
+        out.append((start, n))
+    return out
 
 
 class ItemKNN(Recommender):
@@ -67,10 +98,19 @@ class ItemKNN(Recommender):
         xc = x.tocsc()
         norms = np.sqrt(np.asarray(xc.multiply(xc).sum(axis=0)).ravel())
         n = x.shape[1]
+        budget = cfg.max_memory_gb * 1024**3
+        kept = n * min(cfg.neighbours, max(n - 1, 0)) * _KEPT_ENTRY_BYTES
+        if kept > 0.75 * budget:
+            raise MemoryLimitError(
+                f"item-kNN cannot keep {cfg.neighbours:,} neighbours for each of {n:,} items "
+                f"in a {cfg.max_memory_gb:g} GB memory budget (about {kept / 1024**3:,.1f} GB; "
+                f"at most {int(0.75 * budget / _KEPT_ENTRY_BYTES / max(n, 1)):,} neighbours fit)",
+                hint="keep fewer neighbours (--set neighbours=...), raise max_memory_gb "
+                "(--set max_memory_gb=...) if the machine has the memory, or use als",
+            )
         xt = xc.T.tocsr()
         rows, cols, vals = [], [], []
-        for start in range(0, n, _BLOCK_ITEMS):
-            stop = min(n, start + _BLOCK_ITEMS)
+        for start, stop in _blocks(x, budget / 4):
             # Co-occurrence of every item j with the items of this block: [n, block], sparse.
             block = (xt @ xc[:, start:stop]).tocsc()
             block.setdiag(0.0, k=-start)  # no self-similarity
