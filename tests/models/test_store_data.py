@@ -172,7 +172,7 @@ _items = st.sampled_from(["a", "b", "c", "A", "007"])
 _types = st.sampled_from(["impression", "view", "cart", "purchase"])
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rows=st.lists(
         st.tuples(_ids, _items, _types, st.integers(0, 20)),  # distinct days: no tie order
