@@ -106,17 +106,15 @@ def export_spark(
     from ltrec.models.spark_als import spark_session
     from ltrec.rerank.pipeline import to_dict
 
-    out = Path(out)
-    if out.suffix.lower() != ".parquet":
-        raise BadInputError(
-            f"cannot write {out.name!r}: an export on Spark writes Parquet",
-            hint="end --out with .parquet (Spark writes a folder of part files)",
-        )
-    if out.exists():
-        raise BadInputError(
-            f"{out} exists already", hint="choose a new --out, or delete the old export first"
-        )
+    out = _check_out(out)
     root = Path(data_dir) if data_dir is not None else get_settings().data_dir
+    from ltrec.models.spark_resident import is_resident
+
+    if is_resident(dataset, root):  # its events live on Spark: read them there
+        return export_resident(
+            dataset, run_id, out, rerank, k=k, data_dir=root, allow_stale=allow_stale,
+            spark=spark, batch_size=batch_size,
+        )  # fmt: skip
     # the driver's session: checks the run and the setting, counts the users
     driver = RecSession.open(dataset, run_id, rerank, data_dir=root, allow_stale=allow_stale)
     setting = json.dumps(to_dict(driver.config)) if rerank is not None else ""
@@ -127,20 +125,7 @@ def export_spark(
     parts = max(1, min(parts, max(1, n_users)))
     users = spark.range(0, n_users, 1, parts)
     rows = users.mapInPandas(_lists(key, int(k), int(batch_size)), EXPORT_SCHEMA)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        rows.write.parquet(str(tmp))
-        for marker in tmp.glob("_SUCCESS"):  # Spark's marker, not data
-            marker.unlink()
-        for crc in tmp.glob(".*.crc"):
-            crc.unlink()
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    import pyarrow.parquet as pq
-
-    n_rows = pq.ParquetDataset(str(out)).read(columns=["rank"]).num_rows
+    n_rows = _write(rows, out)
     return {
         "run_id": driver.run_id,
         "stale": driver.stale,
@@ -155,4 +140,203 @@ def export_spark(
     }
 
 
-__all__ = ["EXPORT_SCHEMA", "export_spark"]
+def _check_out(out: Path | str) -> Path:
+    out = Path(out)
+    if out.suffix.lower() != ".parquet":
+        raise BadInputError(
+            f"cannot write {out.name!r}: an export on Spark writes Parquet",
+            hint="end --out with .parquet (Spark writes a folder of part files)",
+        )
+    if out.exists():
+        raise BadInputError(
+            f"{out} exists already", hint="choose a new --out, or delete the old export first"
+        )
+    return out
+
+
+def _write(rows: Any, out: Path) -> int:
+    """Write the Spark DataFrame ``rows`` as the Parquet folder ``out`` (aside, then renamed
+    into place when every part is written); returns its row count."""
+    import pyarrow.parquet as pq
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        rows.write.parquet(str(tmp))
+        for marker in tmp.glob("_SUCCESS"):  # Spark's marker, not data
+            marker.unlink()
+        for crc in tmp.glob(".*.crc"):
+            crc.unlink()
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return int(pq.ParquetDataset(str(out)).read(columns=["rank"]).num_rows)
+
+
+# ---------------------------------------------------------------------------- Spark-resident data
+
+#: Models of this worker process: (dataset, run, data dir) -> the run's ALS.
+_MODELS: dict[tuple[str, str, str], Any] = {}
+
+
+def _run_model(key: tuple[str, str, str]) -> Any:
+    model = _MODELS.get(key)
+    if model is None:
+        from ltrec.models.registry import load_run
+
+        dataset, run_id, data_dir = key
+        # the driver checked freshness; a worker verifies the files and loads the factors
+        model = load_run(dataset, run_id, data_dir, allow_stale=True).model
+        _MODELS.clear()  # one run per worker at a time
+        _MODELS[key] = model
+    return model
+
+
+def _block_lists(key: tuple[str, str, str], setting: str, k: int, shared: Any, weights: dict):  # noqa: ANN202
+    """The ``applyInPandas`` function: one block of users (index ``u``, id, their training
+    events, one row per event; a user without events has one row without an item) in, their
+    export rows out, through :class:`~ltrec.app.pipeline.RecSession` like every list."""
+    import numpy as np
+    import pandas as pd
+
+    def run(frame: pd.DataFrame) -> pd.DataFrame:
+        from ltrec.app.pipeline import EXPORT_COLUMNS, RecSession
+        from ltrec.models.spark_resident import block_data, restrict
+        from ltrec.rerank.adapters import context_from_data
+
+        catalogue, item_pop, item_weight = shared.value
+        users = frame[["u", "user_id"]].drop_duplicates("u").sort_values("u")
+        events = frame[frame["item_id"].notna()].astype({"user_id": str, "item_id": str})
+        ids = users["user_id"].astype(str).to_numpy()
+        data = block_data(events, ids, catalogue, item_pop, item_weight, weights)
+        model = restrict(_run_model(key), users["u"].to_numpy(np.int64), data)
+        context = context_from_data(data, items=catalogue)
+        session = RecSession.from_parts(
+            model, data, context, json.loads(setting) if setting else None
+        )
+        rows = session.frame(np.arange(data.n_users), k)
+        return rows.astype(
+            {"rank": "int64", "base_rank": "int64", "rank_change": "int64",
+             "base_score": "float64", "final_score": "float64"}  # fmt: skip
+        )[EXPORT_COLUMNS]
+
+    return run
+
+
+def export_resident(
+    dataset: str,
+    run_id: str,
+    out: Path | str,
+    rerank: Any = None,
+    *,
+    k: int = 10,
+    data_dir: Path | str | None = None,
+    allow_stale: bool = False,
+    spark: Any = None,
+    batch_size: int = BATCH_USERS,
+) -> dict[str, Any]:
+    """Every user's list of a run of a Spark-resident dataset (an external ``pyspark`` dataset,
+    :mod:`ltrec.models.spark_resident`), written as Parquet: the histories are read on Spark.
+
+    The driver loads the run, checks the setting, re-computes the training data's fingerprint on
+    Spark (changed data on the engine: stale, refused unless ``allow_stale``) and the items'
+    training popularity; the training events of every user then go, in blocks of
+    ``batch_size`` users, to :func:`_block_lists` (``groupBy(block).applyInPandas``).
+
+    Raises:
+        BadInputError: a setting that needs the whole training matrix (tail candidates) or text
+            vectors; a run not trained on Spark-resident data.
+        StaleRunError: the TOML or the data on the engine changed since training.
+    """
+    import numpy as np
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    from ltrec.app.pipeline import needs_text
+    from ltrec.config import get_settings
+    from ltrec.errors import StaleRunError
+    from ltrec.models.registry import load_run
+    from ltrec.models.spark_als import spark_session
+    from ltrec.models.spark_resident import (
+        RESIDENT,
+        catalogue_of,
+        is_resident_run,
+        item_counts,
+        pair_frame,
+        spark_fingerprint,
+    )
+    from ltrec.rerank.pipeline import parse_config, to_dict
+    from ltrec.store.external import open_external, spark_frame
+
+    out = _check_out(out)
+    root = Path(data_dir) if data_dir is not None else get_settings().data_dir
+    config = parse_config(rerank)
+    if config.tail_pool or needs_text(config):
+        raise BadInputError(
+            "tail candidates and text vectors are not available for data that lives on Spark "
+            "(they need the whole training matrix or the item texts on this machine)",
+            hint="leave tail_pool at 0 and use a setting without text vectors",
+        )
+    run = load_run(dataset, run_id, root, allow_stale=allow_stale)
+    manifest = run.manifest
+    if not is_resident_run(manifest):
+        raise BadInputError(
+            f"run {run_id} of '{dataset}' was not trained on its Spark data",
+            hint=f"train one with `ltrec train {dataset} --model als --engine spark`",
+        )
+    spark = spark if spark is not None else spark_session(root)
+    source = open_external(dataset, root)
+    cutoff = pd.Timestamp(manifest[RESIDENT]["cutoff"])
+    weights = {str(a): float(b) for a, b in manifest["data"]["weights"].items()}
+    ev = source.table("events")
+    ev = ev.filter(ev.ts.notnull() & ev.user_id.notnull() & ev.item_id.notnull())
+    train = ev.filter(ev.ts < cutoff.to_pydatetime())
+    catalogue = catalogue_of(source, run.item_ids)
+    pairs = pair_frame(source, train, spark, run.user_ids, run.item_ids, weights).cache()
+    try:
+        found, _, _ = spark_fingerprint(pairs, run.user_ids, run.item_ids, weights, catalogue)
+        want = manifest["data"].get("fingerprint")
+        if found != want and not allow_stale:
+            raise StaleRunError(
+                f"run {run_id} is stale: the data of '{dataset}' on Spark changed since it was "
+                f"trained (data fingerprint {found}, the run's {want})",
+                hint=f"train it again (`ltrec train {dataset} --model als --engine spark`), or "
+                "export it anyway with --allow-stale",
+            )
+        item_pop, item_weight = item_counts(pairs, len(run.item_ids))
+    finally:
+        pairs.unpersist()
+    shared = spark.sparkContext.broadcast((catalogue, item_pop, item_weight))
+    users = spark.createDataFrame(
+        pd.DataFrame({"user_id": run.user_ids.astype(object),
+                      "u": np.arange(len(run.user_ids), dtype=np.int64)})  # fmt: skip
+    )
+    events = spark_frame(source, train.select("user_id", "item_id", "event_type", "ts"))
+    blocks = users.join(events, "user_id", "left").withColumn(
+        "block", F.floor(F.col("u") / int(batch_size))
+    )
+    setting = json.dumps(to_dict(config)) if rerank is not None else ""
+    key = (dataset, str(run_id), str(root.resolve()))
+    rows = blocks.groupBy("block").applyInPandas(
+        _block_lists(key, setting, int(k), shared, weights), EXPORT_SCHEMA
+    )
+    try:
+        n_rows = _write(rows, out)
+    finally:
+        shared.unpersist()
+    n_users = len(run.user_ids)
+    return {
+        "run_id": run_id,
+        "stale": run.stale,
+        "rerank": to_dict(config),
+        "out": str(out),
+        "format": "parquet",
+        "users": n_users,
+        "rows": n_rows,
+        "k": k,
+        "engine": "spark",
+        "partitions": -(-n_users // int(batch_size)),
+    }
+
+
+__all__ = ["EXPORT_SCHEMA", "export_resident", "export_spark"]

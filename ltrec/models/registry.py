@@ -286,7 +286,13 @@ def dataset_state(dataset: str, data_dir: Path | str | None = None) -> dict[str,
 
     root = Path(data_dir) if data_dir is not None else None
     if not exists(dataset, root):
-        return None
+        from ltrec.store.external import config_version, is_external
+
+        # a dataset on an external engine: its TOML's version stands for the import id (a run
+        # trained on Spark-resident data records it; ltrec.models.spark_resident)
+        if not is_external(dataset, root):
+            return None
+        return {"data_import_id": config_version(dataset, root)}
     con = connect(dataset, root)
     try:
         meta = read_meta(con)

@@ -96,20 +96,22 @@ def check_engine(engine: str, model: str | None = None) -> str:
 
 
 def check_local(dataset: str, data_dir: Path | str | None = None) -> None:
-    """Refuse (exit 2) a dataset defined by a TOML (its events live on the engine): a run needs
-    the dataset's local store (its vocabulary, split, history and staleness), so Spark trains a
-    local dataset, e.g. the external dataset's sample, on the external dataset's cluster."""
+    """Refuse (exit 2) what a dataset defined by a TOML (its events live on the engine) cannot
+    do on Spark: a fit on every event (``--all-data``, ``promote``). Its evaluation runs train on
+    Spark (:func:`ltrec.models.spark_resident.train_resident`); a sample trains like any local
+    dataset, on the external dataset's cluster."""
     from ltrec.store.connect import exists
     from ltrec.store.external import is_external, sample_name
 
     if exists(dataset, data_dir) or not is_external(dataset, data_dir):
         return
     raise BadInputError(
-        f"'{dataset}' lives on an external engine: --engine spark trains on a local dataset "
-        "(the run needs its store for ids, split, history and staleness)",
-        hint=f"fetch a sample (`ltrec sample {dataset} --events N`) and train "
-        f"`ltrec train {sample_name(dataset)} --model als --engine spark`: it runs on "
-        f"{dataset}.toml's [spark] cluster",
+        f"'{dataset}' lives on an external engine: a fit on all of its data (--all-data, "
+        "promote) is not available on Spark yet",
+        hint=f"train an evaluation run (`ltrec train {dataset} --model als --engine spark`) and "
+        f"export its lists with `ltrec export {dataset} --run RUN --engine spark`; or fetch a "
+        f"sample (`ltrec sample {dataset} --events N`) and use "
+        f"`ltrec train {sample_name(dataset)} --all-data --model als --engine spark`",
     )
 
 
@@ -191,7 +193,6 @@ def fit_factors(
     """``(user_factors [n_users, f], item_factors [n_items, f])`` float32 from MLlib's ALS on
     ``data.matrix`` (rows = user index, columns = item index, values = summed weights)."""
     import pandas as pd
-    from pyspark.ml.recommendation import ALS as MLlibALS
 
     coo = data.matrix.tocoo()
     pairs = pd.DataFrame(
@@ -201,11 +202,28 @@ def fit_factors(
             "r": coo.data.astype(np.float32),
         }
     )
+    return fit_frame(spark, spark.createDataFrame(pairs), data.n_users, data.n_items, config,
+                     progress)  # fmt: skip
+
+
+def fit_frame(
+    spark: Any,
+    pairs: Any,
+    n_users: int,
+    n_items: int,
+    config: ALSConfig,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """MLlib's ALS on a Spark DataFrame of training pairs ``(u, i, r)`` (user index, item index,
+    summed weight): the one Spark fit of a local dataset's matrix and of Spark-resident data
+    (:mod:`ltrec.models.spark_resident`). Returns the float32 factors, absent indices zero."""
+    from pyspark.ml.recommendation import ALS as MLlibALS
+
     # one block of users and items per core: MLlib's default of 10 each only adds tasks on a
     # small cluster (each block is one task of every sweep)
     blocks = max(1, int(spark.sparkContext.defaultParallelism))
-    frame = spark.createDataFrame(pairs).repartition(blocks)
-    report(progress, 0.1, f"Spark ALS: {len(pairs):,} interactions on {spark.sparkContext.master}")
+    frame = pairs.select("u", "i", "r").repartition(blocks)
+    report(progress, 0.1, f"Spark ALS: training pairs on {spark.sparkContext.master}")
     als = MLlibALS(
         rank=config.factors,
         maxIter=config.iterations,
@@ -222,8 +240,8 @@ def fit_factors(
     )
     fitted = als.fit(frame)
     report(progress, 0.9, "Spark ALS: collecting the factors")
-    users = _dense(fitted.userFactors.toPandas(), data.n_users, config.factors)
-    items = _dense(fitted.itemFactors.toPandas(), data.n_items, config.factors)
+    users = _dense(fitted.userFactors.toPandas(), n_users, config.factors)
+    items = _dense(fitted.itemFactors.toPandas(), n_items, config.factors)
     return users, items
 
 
@@ -302,5 +320,6 @@ __all__ = [
     "check_spark",
     "engine_model",
     "fit_factors",
+    "fit_frame",
     "spark_session",
 ]

@@ -656,17 +656,207 @@ def fetch_sample(
     )
 
 
+# ------------------------------------------------------------------------ evaluation split
+
+
+@dataclass
+class EngineSplit:
+    """:func:`ltrec.evaluation.temporal_split`'s result as engine expressions (Ibis tables
+    that stay on the engine) and the few numbers the driver needs.
+
+    ``train`` holds the training events, ``test`` the distinct ``(user_id, item_id)`` target
+    pairs (cold users and, unless ``keep_seen``, seen pairs removed), ``cold`` the cold users'
+    ids; :meth:`summary` is :meth:`ltrec.evaluation.Split.summary` of the same data.
+    """
+
+    train: ir.Table
+    test: ir.Table
+    cold: ir.Table
+    cutoff: Any  # pandas Timestamp, naive UTC
+    config: Any  # the SplitConfig
+    stats: dict[str, int]
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "cutoff": self.cutoff.isoformat(),
+            "train_events": self.stats["train_events"],
+            "test_pairs": self.stats["test_pairs"],
+            "test_users": self.stats["test_users"],
+            "cold_users": self.stats["cold_users"],
+            **{k: self.stats[k] for k in ("target_pairs", "seen_pairs_dropped",
+                                          "cold_pairs_dropped")},  # fmt: skip
+            "config": self.config.model_dump(mode="json"),
+        }
+
+
+def _count(expr: ir.Table) -> int:
+    return int(expr.count().to_pyarrow().as_py())
+
+
+#: Events the cut-off search fetches at most to sort them on the driver.
+_NTH_FETCH = 200_000
+_NTH_BUCKETS = 4096
+
+
+def _nth_time(ev: ir.Table, at: int, n: int) -> Any:
+    """The time of the ``at``-th event (0-based) in time order, exactly, without sorting the
+    events on the engine (a global sort or row number runs in one task on Spark): count the
+    events per time bucket (whole seconds), keep the bucket that holds position ``at``, refine
+    it until it holds at most ``_NTH_FETCH`` events (or one second), then sort those here."""
+    import pandas as pd
+
+    tv = ev.select("ts", s=ev.ts.epoch_seconds().cast("int64"))
+    bounds = tv.aggregate(lo=tv.s.min(), hi=tv.s.max()).to_pyarrow().to_pylist()[0]
+    lo, hi = int(bounds["lo"]), int(bounds["hi"]) + 1
+    before, inside = 0, n
+    while inside > _NTH_FETCH and hi - lo > 1:
+        width = -(-(hi - lo) // _NTH_BUCKETS)
+        part = tv.filter((tv.s >= lo) & (tv.s < hi))
+        part = part.mutate(b=((part.s - lo) // width).cast("int64"))
+        counts = part.group_by("b").aggregate(n=part.count()).to_pyarrow().to_pandas()
+        counts = counts.sort_values("b")
+        total = before + counts["n"].cumsum().to_numpy()
+        j = int((total <= at).sum())  # the first bucket whose events reach past position at
+        b = int(counts["b"].iloc[j])
+        before = int(total[j - 1]) if j else before
+        inside = int(counts["n"].iloc[j])
+        lo, hi = lo + b * width, min(hi, lo + (b + 1) * width)
+    times = tv.filter((tv.s >= lo) & (tv.s < hi)).select("ts").to_pyarrow()["ts"]
+    ordered = pd.Series(pd.to_datetime(times.to_pandas())).sort_values(ignore_index=True)
+    cutoff = pd.Timestamp(ordered.iloc[at - before])
+    return cutoff.tz_convert("UTC").tz_localize(None) if cutoff.tzinfo is not None else cutoff
+
+
+def engine_split(source: ExternalSource, config: Any = None) -> EngineSplit:
+    """The evaluation split of an external dataset, computed on its engine by the rule of
+    :func:`ltrec.evaluation.temporal_split` (global cut-off; the same cut-off position
+    :func:`~ltrec.evaluation.split.share_cutoff_index`, the same test, cold and seen rules), so a
+    Spark-resident run and a local run of the same events split them identically.
+
+    ``config`` None: the default split (:func:`~ltrec.evaluation.default_split`; an external
+    dataset has no meta, so no repeat domain). Only a few counts and the cut-off reach the driver.
+
+    Raises:
+        BadInputError: a per-user last-N split (not available on an engine), no events, nothing
+            before the cut-off, no target events after it, or no test pair left (the messages of
+            :func:`~ltrec.evaluation.temporal_split`).
+    """
+    import pandas as pd
+
+    from ltrec.evaluation.split import (
+        INTERACTION_TYPES,
+        default_split,
+        share_cutoff_index,
+    )
+
+    config = config or default_split({})
+    if config.last_n is not None:
+        raise BadInputError(
+            "a per-user last-N split is not available for data on an external engine",
+            hint="use the time cut-off split (test_share or cutoff), or train on a sample",
+        )
+    ev = source.table("events")
+    ev = ev.filter(ev.ts.notnull() & ev.user_id.notnull() & ev.item_id.notnull())
+    n = _count(ev)
+    if n == 0:
+        raise BadInputError("there are no events to split", hint="check [tables] in the TOML")
+    targets = list(config.target_events)
+    if _count(ev.filter(ev.event_type.isin(targets))) == 0:
+        kinds = ev.select("event_type").distinct().to_pyarrow()["event_type"].to_pylist()
+        present = sorted(str(x) for x in kinds)
+        raise BadInputError(
+            f"no {', '.join(targets)} events in the data (event types present: "
+            f"{', '.join(present)})",
+            hint="choose target event types that the data has",
+        )
+    if config.cutoff is not None:
+        cut = pd.Timestamp(config.cutoff)
+        cutoff = cut.tz_convert("UTC").tz_localize(None) if cut.tzinfo is not None else cut
+    else:
+        cutoff = _nth_time(ev, share_cutoff_index(n, config.test_share), n)
+    bound = ibis.literal(cutoff.to_pydatetime(), type="timestamp")
+    train = ev.filter(ev.ts < bound)
+    test_ev = ev.filter((ev.ts >= bound) & ev.event_type.isin(targets))
+    n_train = _count(train)
+    if n_train == 0:
+        first_ts = pd.Timestamp(ev.ts.min().to_pyarrow().as_py())
+        raise BadInputError(
+            f"no events before the cut-off {cutoff.date()} (first event {first_ts.date()})",
+            hint="choose a later cut-off or a smaller test share",
+        )
+    if _count(test_ev) == 0:
+        last_ts = pd.Timestamp(ev.ts.max().to_pyarrow().as_py())
+        raise BadInputError(
+            f"no {', '.join(targets)} events after the cut-off {cutoff.date()} "
+            f"(last event {last_ts.date()})",
+            hint="choose an earlier cut-off, a larger test share, or add target event types",
+        )
+    pairs = test_ev.select("user_id", "item_id").distinct()
+    n_pairs = _count(pairs)
+    counts = train.group_by("user_id").aggregate(n=train.count())
+    warm_users = counts.filter(counts.n >= config.min_train_events).select("user_id")
+    warm = pairs.semi_join(warm_users, "user_id")
+    cold = pairs.anti_join(warm_users, "user_id").select("user_id").distinct()
+    n_warm = _count(warm)
+    n_seen = 0
+    test = warm
+    if not config.keep_seen:
+        seen = train.filter(train.event_type.isin(list(INTERACTION_TYPES)))
+        seen = seen.select("user_id", "item_id").distinct()
+        test = warm.anti_join(seen, ["user_id", "item_id"])
+        n_seen = n_warm - _count(test)
+    n_test = n_warm - n_seen
+    n_cold = _count(cold)
+    if n_test == 0:
+        why = []
+        if n_cold:
+            why.append(f"{n_cold} user(s) had no training history")
+        if n_seen:
+            why.append(f"{n_seen} pair(s) were items the user already had in training")
+        raise BadInputError(
+            "no test pairs left after the split" + (f" ({'; '.join(why)})" if why else ""),
+            hint="set keep_seen=True for repeat-purchase domains, or choose an earlier cut-off",
+        )
+    stats = {
+        "train_events": n_train,
+        "test_pairs": n_test,
+        "test_users": _count(test.select("user_id").distinct()),
+        "cold_users": n_cold,
+        "target_pairs": n_pairs,
+        "seen_pairs_dropped": n_seen,
+        "cold_pairs_dropped": n_pairs - n_warm,
+    }
+    return EngineSplit(train, test, cold, cutoff, config, stats)
+
+
+def spark_frame(source: ExternalSource, expr: ir.Table) -> Any:
+    """An Ibis expression of a ``pyspark`` dataset as a Spark DataFrame (nothing collected):
+    for the Spark jobs that Ibis cannot express (MLlib, ``applyInPandas``)."""
+    if source.config.backend != "pyspark":
+        raise BadInputError(
+            f"external dataset '{source.name}' runs on {source.config.backend}, not Spark",
+            hint="--engine spark trains and exports datasets whose TOML says backend = "
+            '"pyspark"; fetch a sample (`ltrec sample NAME`) to train others locally',
+        )
+    backend: Any = source.backend
+    backend._run_pre_execute_hooks(expr)  # registers in-memory tables (id lists) on Spark
+    return backend._session.sql(backend.compile(expr))
+
+
 __all__ = [
     "SUFFIX",
     "ExternalConfig",
+    "EngineSplit",
     "ExternalSource",
     "SampleReport",
     "config_version",
+    "engine_split",
     "fetch_sample",
     "is_external",
     "list_external",
     "load_config",
     "open_external",
     "sample_name",
+    "spark_frame",
     "toml_path",
 ]

@@ -135,14 +135,16 @@ def test_missing_java_or_pyspark_is_a_clear_exit_2(
     assert _runs(shop["root"]) == before  # nothing was written
 
 
-def test_an_external_dataset_is_refused_with_the_way_to_train_it(
+def test_an_all_data_fit_of_an_external_dataset_is_refused_with_the_way_to_train_it(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (data_dir / "shop.toml").write_text('backend = "pyspark"\n[tables]\nevents = "shop.events"\n')
-    assert main(["train", "shop", "--model", "als", "--engine", "spark"]) == 2
+    argv = ["train", "shop", "--all-data", "--model", "als", "--engine", "spark"]
+    assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "'shop' lives on an external engine" in err
-    assert "ltrec train shop-sample --model als --engine spark" in err
+    assert "'shop' lives on an external engine: a fit on all of its data" in err
+    assert "ltrec train shop --model als --engine spark" in err
+    assert "ltrec train shop-sample --all-data --model als --engine spark" in err
     assert not (data_dir / "models").exists()
 
 
