@@ -16,6 +16,15 @@ EVENT_TYPES: tuple[str, ...] = ("impression", "view", "cart", "purchase")
 #: Default interaction weights by event type (DESIGN §4).
 EVENT_WEIGHTS: dict[str, float] = {"impression": 0.0, "view": 1.0, "cart": 3.0, "purchase": 5.0}
 
+#: The largest share of an import's rows (events, items, users or item vectors) that may be
+#: rejected with the rest still imported; above it nothing is written (exit 2). The default of
+#: ``LTREC_MAX_REJECT_SHARE`` and so of the CLI's ``--max-reject-share`` and the Data page.
+MAX_REJECT_SHARE: float = 0.05
+
+#: The accuracy a re-ranking setting may cost by default: at most 5% of the base order's NDCG@K
+#: (``ltrec tune --max-loss`` and the Studio's recommended setting).
+MAX_LOSS: float = 0.05
+
 
 class Settings(BaseSettings):
     """Everything a deployment may change. Env: ``LTREC_DATA_DIR``, ``LTREC_DATASET``, ..."""
@@ -53,7 +62,9 @@ class Settings(BaseSettings):
     roles_file: Path | None = Field(
         None, description="Who has which role once sign-in is on; default <data_dir>/roles.toml."
     )
-    max_reject_share: float = Field(0.05, ge=0.0, le=1.0)
+    max_reject_share: float = Field(
+        MAX_REJECT_SHARE, ge=0.0, le=1.0, description="Rejected rows an import tolerates."
+    )
     lock_wait_s: float = Field(
         10.0,
         ge=0.0,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ltrec.app import services
 from ltrec.app.auth import LOCAL  # the CLI is local: it acts as the local admin (audited)
-from ltrec.cli.common import Command, positive_int, print_json, print_progress
+from ltrec.cli.common import Command, add_k, positive_int, print_json, print_progress
 from ltrec.errors import BadInputError
 
 
@@ -46,7 +46,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
         help='the re-ranking setting to report (default {"strategy": "tail_boost", "beta": 0.3})',
     )
     p.add_argument("--out", required=True, type=Path, help="FILE.html")
-    p.add_argument("--k", type=positive_int, default=10, help="list length (default 10)")
+    add_k(p)
     p.add_argument(
         "--simulation",
         default="auto",
@@ -121,7 +121,7 @@ def _simulate_args(p: argparse.ArgumentParser) -> None:
         '{"strategy": "tail_boost", "beta": 0.5}}\'; repeat for more policies',
     )
     p.add_argument("--rounds", type=positive_int, help="rounds (default 10)")
-    p.add_argument("--k", type=positive_int, help="list length (default 10)")
+    add_k(p)
     p.add_argument("--users", type=positive_int, help="active users per round (default 500)")
     p.add_argument("--seed", type=int)
     p.add_argument("--retrain-every", type=positive_int, help="retrain every r rounds (1)")

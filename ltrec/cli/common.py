@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ltrec import safejson
+from ltrec.config import MAX_REJECT_SHARE, Settings, get_settings
 from ltrec.errors import BadInputError
 
 
@@ -37,6 +38,28 @@ def positive_int(text: str) -> int:
     if not 1 <= value <= 10_000:
         raise argparse.ArgumentTypeError(f"expected 1..10000, got {value}")
     return value
+
+
+def add_k(p: argparse.ArgumentParser, help_: str = "list length") -> None:
+    """``--k``, a list length: ``LTREC_K`` (:attr:`Settings.k`) unless given."""
+    p.add_argument(
+        "--k",
+        type=positive_int,
+        default=get_settings().k,
+        help=f"{help_} (default: $LTREC_K or {Settings.model_fields['k'].default})",
+    )
+
+
+def add_max_reject_share(p: argparse.ArgumentParser, help_: str) -> None:
+    """``--max-reject-share``: ``LTREC_MAX_REJECT_SHARE`` (:data:`MAX_REJECT_SHARE`) unless
+    given."""
+    p.add_argument(
+        "--max-reject-share",
+        type=float,
+        default=get_settings().max_reject_share,
+        metavar="X",
+        help=f"{help_} (default: $LTREC_MAX_REJECT_SHARE or {MAX_REJECT_SHARE})",
+    )
 
 
 def print_progress(msg: str, frac: float | None = None) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ltrec.app import services
 from ltrec.app.auth import LOCAL  # the CLI is local: it acts as the local admin (audited)
-from ltrec.cli.common import Command, print_json, print_progress
+from ltrec.cli.common import Command, add_max_reject_share, print_json, print_progress
 from ltrec.errors import BadInputError, LtrecError
 
 
@@ -118,13 +118,7 @@ def _import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--replace", action="store_true", help="replace the dataset instead of appending"
     )
-    p.add_argument(
-        "--max-reject-share",
-        type=float,
-        default=0.05,
-        metavar="X",
-        help="import anyway when at most this share of rows is rejected (default 0.05)",
-    )
+    add_max_reject_share(p, "import anyway when at most this share of rows is rejected")
     p.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
     p.add_argument(
         "--delimiter",
@@ -197,7 +191,7 @@ def _import_vectors_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--column", help="the vector column, when the file has several")
     p.add_argument("--id-column", default="item_id", help="the item id column (item_id)")
-    p.add_argument("--max-reject-share", type=float, default=0.05, metavar="X")
+    add_max_reject_share(p, "import anyway when at most this share of vectors is rejected")
     p.add_argument("--json", action="store_true")
 
 

@@ -13,12 +13,13 @@ from ltrec.cli.common import (
     RUN_HELP,
     STALE_HELP,
     Command,
+    add_k,
     metric_line,
     parse_set,
-    positive_int,
     print_json,
     print_progress,
 )
+from ltrec.config import MAX_LOSS, get_settings
 from ltrec.errors import BadInputError
 
 
@@ -137,7 +138,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="evaluation split setting, e.g. test_share=0.1 or target_events=cart,purchase",
     )
-    p.add_argument("--k", type=positive_int, default=10, help="list length evaluated")
+    add_k(p, "list length evaluated")
     p.add_argument(
         "--engine",
         choices=("local", "spark"),
@@ -234,7 +235,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="dataset name")
     p.add_argument("--run", required=True, help="run id (see `ltrec runs NAME`)")
-    p.add_argument("--k", type=positive_int, default=10)
+    add_k(p, "list length evaluated")
     p.add_argument("--json", action="store_true")
     p.add_argument("--rerank", metavar="JSON", help=RERANK_HELP)
     p.add_argument("--allow-stale", action="store_true", help=STALE_HELP)
@@ -285,7 +286,7 @@ def _recommend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="dataset name")
     p.add_argument("--run", help=RUN_HELP)
     p.add_argument("--user", required=True, help="user id")
-    p.add_argument("--k", type=positive_int, default=10)
+    add_k(p, "items to recommend")
     p.add_argument("--json", action="store_true")
     p.add_argument("--rerank", metavar="JSON", help=RERANK_HELP)
     p.add_argument("--allow-stale", action="store_true", help=STALE_HELP)
@@ -315,7 +316,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="dataset name")
     p.add_argument("--run", help=RUN_HELP)
     p.add_argument("--out", required=True, type=Path, help="FILE.csv or FILE.parquet")
-    p.add_argument("--k", type=positive_int, default=10)
+    add_k(p, "items per user")
     p.add_argument("--rerank", metavar="JSON", help=RERANK_HELP)
     p.add_argument("--allow-stale", action="store_true", help=STALE_HELP)
     p.add_argument(
@@ -377,12 +378,15 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-loss",
         type=float,
-        default=0.05,
+        default=MAX_LOSS,
         metavar="X",
-        help="largest relative NDCG loss against the base order (default 0.05 = 5%%)",
+        help=f"largest relative NDCG loss against the base order (default {MAX_LOSS} = "
+        f"{MAX_LOSS:.0%}%)",
     )
     p.add_argument(
-        "--objective", default="aplt@10", help="metric to maximise, METRIC@K (default aplt@10)"
+        "--objective",
+        default=f"aplt@{get_settings().k}",
+        help="metric to maximise, METRIC@K (default aplt@K, K: $LTREC_K or 10)",
     )
     p.add_argument(
         "--strategies",

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ltrec.config import MAX_REJECT_SHARE
 from ltrec.store.importing.presets import RATING_PURCHASE_MIN
 from ltrec.store.importing.read import ReadConfig
 
@@ -74,7 +75,7 @@ class ImportReport:
     #: commit the dataset's, after a dry run what the dataset would be with this import alone
     profile: dict[str, Any] | None = None
     sample_rejects: list[dict[str, Any]] = field(default_factory=list)
-    max_reject_share: float = 0.05
+    max_reject_share: float = MAX_REJECT_SHARE
     seconds: float = 0.0
     pseudonymized: bool = False
 

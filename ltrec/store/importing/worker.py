@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import ltrec
-from ltrec.config import get_settings
+from ltrec.config import MAX_REJECT_SHARE, get_settings
 from ltrec.errors import BadInputError, LtrecError
 from ltrec.store.connect import check_name
 from ltrec.store.connect import data_dir as resolve_data_dir
@@ -111,7 +111,7 @@ def run_import(
     preset: str | None = None,
     mapping: dict[str, str] | None = None,
     replace: bool = False,
-    max_reject_share: float = 0.05,
+    max_reject_share: float = MAX_REJECT_SHARE,
     dry_run: bool = False,
     data_dir: Path | str | None = None,
     *,
