@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ltrec.app.pipeline import EXPORT_COLUMNS, RecSession, reasons_text
+from ltrec.config import MAX_LOSS  # the accuracy a recommendation may cost
 from ltrec.errors import BadInputError
 from ltrec.rerank.base import Context, ListStats, Ranked, RankedBatch
 from ltrec.rerank.strategies import BaseOrderConfig, StrategyConfig
@@ -526,8 +527,6 @@ def best_run(runs: Sequence[Any]) -> str | None:
 #: The strength resolution of the Studio's sliders and of the recommended setting: the tail
 #: boost moves lists at a few thousandths on sharp models, so 0.05 steps would skip the answer.
 STRENGTH_STEP = 0.001
-#: The accuracy a recommendation may cost: at most 5% of the base order's NDCG@K.
-MAX_LOSS = 0.05
 
 
 def round_up(strength: float, step: float = STRENGTH_STEP) -> float:

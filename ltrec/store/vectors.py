@@ -43,6 +43,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from ltrec.config import MAX_REJECT_SHARE
 from ltrec.errors import BadInputError, DatasetNotFoundError, TooManyRejectsError
 from ltrec.store.connect import check_name, dataset_path, list_datasets, write_meta, writing
 from ltrec.store.finalize import finalize
@@ -171,7 +172,7 @@ def import_vectors(
     *,
     id_column: str = "item_id",
     column: str | None = None,
-    max_reject_share: float = 0.05,
+    max_reject_share: float = MAX_REJECT_SHARE,
     data_dir: Path | str | None = None,
     label: str | None = None,
     sample: int = 20,
