@@ -20,6 +20,7 @@ run: setup  ## set up, check the address, build the demo shop if missing, start 
 
 test: setup-test  ## install test dependencies and run every test
 	$(PY) -m ruff check ltrec app.py app_pages tests benchmarks
+	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 setup: $(VENV)/.runtime-installed
