@@ -4,38 +4,31 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from ltrec.cli import main
 from ltrec.config import MAX_REJECT_SHARE
+from tests.cli.helpers import cli_json
 from tests.models.shop import build_shop
-
-
-def _json(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> dict:
-    got = main([*argv, "--json"])
-    out = capsys.readouterr()
-    assert got == code, out.err
-    return json.loads(out.out)
 
 
 def test_k_defaults_to_ltrec_k(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     build_shop("shop")
-    plain = _json(capsys, "train", "shop", "--model", "popularity")
+    plain = cli_json(capsys, "train", "shop", "--model", "popularity")
     assert sorted(plain["metrics"]) == ["aplt@10", "coverage@10", "ndcg@10", "recall@10"]
 
     monkeypatch.setenv("LTREC_K", "3")
-    trained = _json(capsys, "train", "shop", "--model", "popularity")
+    trained = cli_json(capsys, "train", "shop", "--model", "popularity")
     assert sorted(trained["metrics"]) == ["aplt@3", "coverage@3", "ndcg@3", "recall@3"]
     run = trained["run_id"]
 
-    rec = _json(capsys, "recommend", "shop", "--run", run, "--user", "u000")
+    rec = cli_json(capsys, "recommend", "shop", "--run", run, "--user", "u000")
     assert [it["rank"] for it in rec["items"]] == [1, 2, 3]
-    given = _json(capsys, "recommend", "shop", "--run", run, "--user", "u000", "--k", "5")
+    given = cli_json(capsys, "recommend", "shop", "--run", run, "--user", "u000", "--k", "5")
     assert [it["rank"] for it in given["items"]] == [1, 2, 3, 4, 5]
 
     monkeypatch.setenv("LTREC_K", "4")
@@ -47,7 +40,7 @@ def test_a_bad_ltrec_k_is_a_clear_error(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LTREC_K", "0")
-    err = _json(capsys, "datasets", code=2)["error"]
+    err = cli_json(capsys, "datasets", code=2)["error"]
     assert err == {
         "type": "ConfigError",
         "message": "LTREC_K is not usable: Input should be greater than or equal to 1 (got '0')",
@@ -71,11 +64,11 @@ def test_max_reject_share_defaults_to_the_setting(
     path = tmp_path / "events.csv"
     path.write_text(EVENTS)
     argv = ("import", "shop", "--events", str(path), "--dry-run")
-    err = _json(capsys, *argv, code=2)["error"]
+    err = cli_json(capsys, *argv, code=2)["error"]
     assert (err["type"], err["report"]["max_reject_share"]) == (
         "TooManyRejectsError",
         MAX_REJECT_SHARE,
     )
     monkeypatch.setenv("LTREC_MAX_REJECT_SHARE", "0.3")
-    report = _json(capsys, *argv)
+    report = cli_json(capsys, *argv)
     assert (report["rejected"], report["max_reject_share"]) == (1, 0.3)

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from ltrec.cli import main
+from tests.cli.helpers import cli_json as run_json
 from tests.models.shop import build_shop
 
 
@@ -14,13 +15,6 @@ from tests.models.shop import build_shop
 def shop(data_dir) -> str:  # noqa: ANN001
     build_shop("shop")
     return "shop"
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
-    code = main([*argv, "--json"])
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    return json.loads(out.out)
 
 
 def test_train_runs_evaluate_recommend(shop: str, capsys: pytest.CaptureFixture[str]) -> None:

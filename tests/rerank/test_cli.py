@@ -13,6 +13,7 @@ import pytest
 from ltrec.cli import main
 from ltrec.store import writing
 from ltrec.store.finalize import finalize
+from tests.cli.helpers import cli_json as run_json
 from tests.models.shop import shop_frames
 
 BOOST = '{"strategy": "tail_boost", "beta": 0.5}'
@@ -40,13 +41,6 @@ def _write_shop(name: str) -> None:
         con.register("us", users)
         con.execute("INSERT INTO users SELECT * FROM us")
         finalize(con)
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
-    code = main([*argv, "--json"])
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    return json.loads(out.out)
 
 
 @pytest.fixture(scope="module")
