@@ -324,6 +324,11 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per command")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--keep", action="store_true", help="keep the data dirs")
+    ap.add_argument(
+        "--add",
+        type=Path,
+        help="an earlier growth.json whose rows (at sizes not run now) join this table",
+    )
     args = ap.parse_args()
     sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()]
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -337,6 +342,10 @@ def main() -> None:
         names = ["demo", *names]
     commands: list[dict] = []
     pages: list[dict] = []
+    if args.add is not None:  # earlier sizes, measured by an earlier run of this script
+        raw = json.loads(args.add.read_text())["raw"]
+        commands += [r for r in raw["commands"] if r["events"] not in sizes]
+        pages += [r for r in raw["pages"] if r["events"] not in sizes]
     for n in sizes:
         print(f"{n:,} events", flush=True)
         data = args.root / f"n{n}"
@@ -348,25 +357,31 @@ def main() -> None:
             pages += run_pages(n, data)
         if not args.keep:
             shutil.rmtree(data, ignore_errors=True)
-    cmd_summary = summarise(commands, "command")
-    page_summary = summarise(pages, "page") if pages else []
+        write(args.out, commands, pages)  # after every size: a long run keeps what it measured
+    all_sizes = sorted({r["events"] for r in commands})
+    result = write(args.out, commands, pages)
+    print()
+    print(table(result["commands"], "command", all_sizes))
+    if result["pages"]:
+        print()
+        print(table(result["pages"], "page", all_sizes))
+    print(f"\nwrote {args.out}")
+
+
+def write(out: Path, commands: list[dict], pages: list[dict]) -> dict:
+    """The summary of the rows so far, written to ``out``."""
     result = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-        "sizes": sizes,
+        "sizes": sorted({r["events"] for r in commands}),
         "floor": "a bare DuckDB COUNT(*) + GROUP BY user_id, item_id over the events, in a "
         "fresh Python process (row 'floor')",
-        "commands": cmd_summary,
-        "pages": page_summary,
+        "commands": summarise(commands, "command"),
+        "pages": summarise(pages, "page") if pages else [],
         "raw": {"commands": commands, "pages": pages},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print()
-    print(table(cmd_summary, "command", sizes))
-    if page_summary:
-        print()
-        print(table(page_summary, "page", sizes))
-    print(f"\nwrote {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    return result
 
 
 if __name__ == "__main__":

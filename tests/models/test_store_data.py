@@ -136,6 +136,8 @@ def test_store_built_matrix_known_answer(hand: Any) -> None:
     assert data.split.cold_users == ["u3"]
     assert data.split.n_train == 6
     assert data.split.summary()["seen_pairs_dropped"] == 1
+    fewer = data.split.replace(train=data.split.train.iloc[:2])
+    assert fewer.n_train == 2 and fewer.test is data.split.test and fewer.cutoff == config.cutoff
     _assert_same(data, _frame_built(hand, config))
 
 
