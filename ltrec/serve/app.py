@@ -29,8 +29,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ltrec import safejson
 from ltrec.app import audit
-from ltrec.errors import BadInputError, ConfigError, LtrecError, StoreBusyError
-from ltrec.serve.events import MAX_BATCH, MAX_ID_CHARS, EventError, ServerBusyError
+from ltrec.errors import BadIdError, BadInputError, ConfigError, LtrecError, StoreBusyError
+from ltrec.ids import clean_id
+from ltrec.serve.events import MAX_BATCH, EventError, ServerBusyError
 from ltrec.serve.keys import ApiKey, KeyRole
 from ltrec.serve.service import Service
 
@@ -193,17 +194,12 @@ def _parse(model: type[BaseModel], obj: Any) -> Any:
         ) from None
 
 
-def _check_id(value: str, name: str) -> str:
-    if not value.strip():
-        raise ApiError(422, "BadRequest", f"missing {name}", field=name)
-    if len(value) > MAX_ID_CHARS:
-        raise ApiError(
-            422,
-            "BadRequest",
-            f"{name} is {len(value):,} characters long; at most {MAX_ID_CHARS}",
-            field=name,
-        )
-    return value
+def _check_id(value: str | int, name: str) -> str:
+    """The id by the one id rule (:func:`ltrec.ids.clean_id`), else a 422 naming ``name``."""
+    try:
+        return clean_id(value, name)
+    except BadIdError as err:
+        raise ApiError(422, "BadRequest", err.message, field=name) from None
 
 
 # ----------------------------------------------------------------------------- the app
@@ -449,7 +445,7 @@ def create_app(service: Service) -> FastAPI:
     ) -> JSONResponse:
         """One user's list, re-ranked, each item with its reasons. An unknown user gets the
         fallback ranking (``fallback`` names it)."""
-        _check_id(user_id, "user_id")
+        user_id = _check_id(user_id, "user_id")
         exp = service.experiment
         if exp is None:
             return JSONResponse(_one(_session(rerank), user_id, k))
@@ -460,12 +456,11 @@ def create_app(service: Service) -> FastAPI:
     async def recommend_batch(request: Request, _: ApiKey = reader) -> JSONResponse:
         """Lists of up to 100 users in one request."""
         body = _parse(BatchRequest, await _read_json(request))
-        for pos, u in enumerate(body.user_ids):
-            _check_id(u, f"user_ids[{pos}]")
+        users = [_check_id(u, f"user_ids[{pos}]") for pos, u in enumerate(body.user_ids)]
         exp = service.experiment
         if exp is not None:
             _no_override(exp, body.rerank)
-            results = await _arm_lists(body.user_ids, body.k)
+            results = await _arm_lists(users, body.k)
             return JSONResponse({"run_id": service.session.run_id, "k": body.k, "results": results})
         text = (
             body.rerank
@@ -473,7 +468,7 @@ def create_app(service: Service) -> FastAPI:
             else (json.dumps(body.rerank, sort_keys=True))
         )
         session = _session(text)
-        results = [_one(session, u, body.k) for u in body.user_ids]
+        results = [_one(session, u, body.k) for u in users]
         return JSONResponse({"run_id": session.run_id, "k": body.k, "results": results})
 
     @app.get("/v1/items/{item_id:path}/similar", tags=["recommendations"])
@@ -481,7 +476,7 @@ def create_app(service: Service) -> FastAPI:
         item_id: str, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10, _: ApiKey = reader
     ) -> JSONResponse:
         """Items the model ranks highest after this item alone."""
-        _check_id(item_id, "item_id")
+        item_id = _check_id(item_id, "item_id")
         return JSONResponse(service.similar(item_id, k))
 
     @app.post(

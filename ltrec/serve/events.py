@@ -1,10 +1,11 @@
 """Real-time events: validation, the write-ahead file, and the flusher that moves them into the
 store.
 
-* **Validation** runs the importer's own SQL rules (:mod:`ltrec.store.importing.validate`,
-  :mod:`ltrec.store.importing.map`) over a batch in a private in-memory DuckDB: ids trimmed
-  exactly as an import trims them (``null``/``nan`` are missing, a control character rejects
-  the event), event values through the same aliases, timestamps as ISO 8601 or unix time
+* **Validation** applies the importer's own rules: ids by the one id rule
+  (:func:`ltrec.ids.clean_id`: trimmed, ``null``/``nan`` missing, a control character rejects
+  the event), then, over a batch in a private in-memory DuckDB, the importer's SQL
+  (:mod:`ltrec.store.importing.validate`, :mod:`ltrec.store.importing.map`): event values
+  through the same aliases, timestamps as ISO 8601 or unix time
   (scaled by magnitude, as the importer detects it) within the importer's range. A rejected
   event names its position, field and reason.
 * **Durability**: :class:`EventLog` appends each accepted batch to ``<data_dir>/api/<name>.wal``
@@ -46,17 +47,16 @@ import duckdb
 
 from ltrec.app.audit import cut_torn_tail  # the same torn-line rule as the audit log
 from ltrec.config import EVENT_TYPES
-from ltrec.errors import BadInputError, LtrecError, StoreBusyError
+from ltrec.errors import BadIdError, BadInputError, LtrecError, StoreBusyError
 from ltrec.files import atomic_write
+from ltrec.ids import clean_id
 from ltrec.store.connect import connect, file_lock, writing
 from ltrec.store.connect import data_dir as _data_dir
 from ltrec.store.importing.map import event_type_expr
 from ltrec.store.importing.report import ImportConfig
-from ltrec.store.importing.validate import MIN_TS, id_expr, ts_expr
+from ltrec.store.importing.validate import MIN_TS, ts_expr
 from ltrec.store.schema import EVENT_COLUMNS, quote_ident
 
-#: Longest id (user, item) in characters; longer ones are refused (422).
-MAX_ID_CHARS = 256
 #: Most events in one request.
 MAX_BATCH = 1000
 #: Table of the store that holds the events the API received.
@@ -194,7 +194,7 @@ class Validator:
             f"WHEN '{f}' THEN {ts_expr(f, 't', '')}" for f in ("unix_s", "unix_ms", "unix_us")
         )
         self._sql = f"""
-            SELECT {id_expr("u")}, {id_expr("i")}, {et}, nullif(trim(e), ''),
+            SELECT u, i, {et}, nullif(trim(e), ''),
                    CASE f {ts} ELSE {ts_expr("iso", "t", "")} END
             FROM (SELECT unnest($u) AS u, unnest($i) AS i, unnest($e) AS e,
                          unnest($t) AS t, unnest($f) AS f)
@@ -212,16 +212,12 @@ class Validator:
         now = datetime.now(UTC).replace(tzinfo=None)
         cols: dict[str, list[Any]] = {"u": [], "i": [], "e": [], "t": [], "f": []}
         for pos, ev in enumerate(raw):
-            for name in ("user_id", "item_id"):
-                value = ev.get(name)
-                if isinstance(value, str) and len(value) > MAX_ID_CHARS:
-                    raise EventError(
-                        f"{name} is {len(value):,} characters long; at most {MAX_ID_CHARS}",
-                        _where(pos, n, name),
-                    )
+            for name, col in (("user_id", "u"), ("item_id", "i")):
+                try:
+                    cols[col].append(clean_id(ev.get(name), name))
+                except BadIdError as err:
+                    raise EventError(err.message, _where(pos, n, name)) from None
             ts = ev.get("ts")
-            cols["u"].append(ev.get("user_id"))
-            cols["i"].append(ev.get("item_id"))
             cols["e"].append(ev.get("event_type"))
             cols["t"].append(None if ts is None else str(ts))
             cols["f"].append(_ts_format(ts))
@@ -229,11 +225,6 @@ class Validator:
             rows = self._con.execute(self._sql, cols).fetchall()
         out = []
         for pos, (user, item, etype, given, ts) in enumerate(rows):
-            for name, value in (("user_id", user), ("item_id", item)):
-                if value is None:
-                    raise EventError(f"missing {name}", _where(pos, n, name))
-                if value == "\x00":  # the importer's CONTROL_ID
-                    raise EventError(f"control character in {name}", _where(pos, n, name))
             if etype is None:
                 if given is None:
                     raise EventError("missing event type", _where(pos, n, "event_type"))

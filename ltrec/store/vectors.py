@@ -45,6 +45,7 @@ import numpy as np
 
 from ltrec.config import MAX_REJECT_SHARE
 from ltrec.errors import BadInputError, DatasetNotFoundError, TooManyRejectsError
+from ltrec.ids import CONTROL_ID, id_sql
 from ltrec.store.connect import check_name, dataset_path, list_datasets, write_meta, writing
 from ltrec.store.finalize import finalize
 from ltrec.store.importing import sniff
@@ -206,7 +207,7 @@ def import_vectors(
             con.execute(
                 f"""CREATE TEMP TABLE _vec AS
                 SELECT row_number() OVER () AS rid,
-                       nullif(trim(CAST({quote_ident(id_col)} AS VARCHAR)), '') AS item_id,
+                       {id_sql(f"CAST({quote_ident(id_col)} AS VARCHAR)")} AS item_id,
                        CAST({quote_ident(vec_col)} AS DOUBLE[]) AS v
                 FROM read_parquet($path)""",
                 params,
@@ -224,9 +225,10 @@ def import_vectors(
             if rep.dim > MAX_DIM:
                 raise BadInputError(f"{src.label}: {rep.dim} dimensions; at most {MAX_DIM}")
             con.execute(
-                """CREATE TEMP TABLE _vec_r AS
+                f"""CREATE TEMP TABLE _vec_r AS
                 SELECT rid, item_id, v, CASE
                     WHEN item_id IS NULL THEN 'missing item_id'
+                    WHEN item_id = {CONTROL_ID} THEN 'control character in item_id'
                     WHEN v IS NULL OR len(v) = 0 THEN 'missing vector'
                     WHEN len(v) <> $dim THEN 'wrong dimension (' || len(v) || ', expected '
                          || $dim || ')'

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ltrec.ids import MAX_ID_CHARS
 from ltrec.serve.events import (
-    MAX_ID_CHARS,
     TABLE,
     Event,
     EventError,

@@ -9,14 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ltrec.ids import NULL_IDS, id_sql
 from ltrec.store.importing.map import event_type_expr, resolve_event_map
 from ltrec.store.importing.presets import get_preset
 from ltrec.store.importing.validate import (
-    _NULL_IDS,
     _UNIX_LIMIT_US,
     _UNIX_SCALE,
     _strip,
-    id_expr,
     ts_expr,
 )
 from ltrec.store.schema import EVENT_ALIASES
@@ -58,7 +57,7 @@ def _id_definition(raw: str) -> str | None:
     while chars and is_space(chars[-1]):
         chars.pop()
     t = "".join(chars)
-    if t.lower() in _NULL_IDS:
+    if t.lower() in NULL_IDS:
         return None
     if any(ord(c) < 32 or ord(c) == 127 for c in t):
         return "\x00"
@@ -78,7 +77,7 @@ id_texts = st.one_of(
 def test_id_matches_definition(raw: str) -> None:
     """An id is the text as written, edge whitespace trimmed (leading zeros stay), NULL for the
     null tokens (case-insensitive), the control marker when a control character is inside."""
-    got = _con.execute(f"SELECT {id_expr('$v')}", {"v": raw}).fetchone()[0]
+    got = _con.execute(f"SELECT {id_sql('$v')}", {"v": raw}).fetchone()[0]
     assert got == _id_definition(raw)
 
 

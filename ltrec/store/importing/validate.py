@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 
 from ltrec.errors import BadInputError
+from ltrec.ids import CONTROL_ID, id_sql
 from ltrec.store.importing.codes import RejectCode
 from ltrec.store.importing.map import (
     DROP,
@@ -36,8 +37,6 @@ from ltrec.store.schema import ITEM_COLUMNS, safe_column_name
 
 #: Lower bound of a plausible event time; anything earlier is "timestamp out of range".
 MIN_TS = datetime(1990, 1, 1)
-#: Strings that mean "no id" in exports (pandas NaN, SQL NULL), compared lower-cased.
-_NULL_IDS = ("", "null", "none", "nan")
 _RAW_MAX = 2000
 
 
@@ -63,40 +62,13 @@ def _strip(expr: str) -> str:
     return f"CASE WHEN {_untrimmed(expr)} THEN {expr} ELSE trim({expr}) END"
 
 
-#: Whitespace trimmed from the edges of an id: ASCII space, tab, line ends, form feeds and the
-#: Unicode separators (NBSP, U+3000, ...). RE2 syntax.
-_ID_SPACE = r"[\s\x0b\p{Z}]"
-#: Control characters (C0 and DEL, NUL included): an id holding one inside is a reject.
-_CONTROL = r"[\x00-\x1f\x7f]"
-#: What :func:`id_expr` yields for an id holding a control character. A lone NUL cannot be a real
-#: id (it is a control character itself), and comparing to it is cheaper than a second regex.
-CONTROL_ID = "chr(0)"
-
-
-def id_expr(expr: str) -> str:
-    """An id, the one rule: the text as written, edge whitespace (:data:`_ID_SPACE`) trimmed;
-    empty, ``null``, ``none`` and ``nan`` (as exports write them) are NULL; an id that holds a
-    control character is :data:`CONTROL_ID` (a reject). Leading zeros stay: ids are never cast."""
-    nulls = ", ".join(f"'{v}'" for v in _NULL_IDS)  # fixed constants of this module
-    longest = max(len(v) for v in _NULL_IDS)
-    t = f"regexp_replace({expr}, '^{_ID_SPACE}+|{_ID_SPACE}+$', '', 'g')"
-    # The common id (longer than the null tokens, printable ASCII without an edge space) is
-    # taken as is: one cheap regex instead of trimming and lower-casing every value.
-    return (
-        f"CASE WHEN strlen({expr}) > {longest} AND NOT (prefix({expr}, ' ') OR "
-        f"suffix({expr}, ' ')) AND regexp_full_match({expr}, '[ -~]+') THEN {expr} "
-        f"WHEN lower({t}) IN ({nulls}) THEN NULL "
-        f"WHEN regexp_matches({t}, '{_CONTROL}') THEN {CONTROL_ID} ELSE {t} END"
-    )
-
-
 def _plain_checks(*checks: tuple[str, RejectCode, str]) -> list[tuple[str, str, str]]:
     """(condition, code, reason text) -> (condition, code SQL, reason SQL)."""
     return [(cond, code.sql(), f"'{sql_str(reason)}'") for cond, code, reason in checks]
 
 
 def _id_checks(column: str, missing: RejectCode, missing_reason: str) -> list[tuple[str, str, str]]:
-    """The checks of an id column: present, and free of control characters (:func:`id_expr`)."""
+    """The checks of an id column: present, and free of control characters (:func:`id_sql`)."""
     return _plain_checks(
         (f"{column} IS NULL", missing, missing_reason),
         (
@@ -244,7 +216,7 @@ class Stager:
         return [r[0] for r in run_sql(self.con, sql, self._file_params(src)).fetchall()]
 
     def _id_text(self, b: Bound, fieldname: str) -> str | None:
-        """SQL for the text of an id field as the file holds it (before :func:`id_expr`).
+        """SQL for the text of an id field as the file holds it (before :func:`id_sql`).
 
         CSV values are text already (every column is read as VARCHAR, never inferred). A Parquet
         column is cast to text by the reader: integers and strings render as written, but a
@@ -412,7 +384,7 @@ class Stager:
         self.event_items, self.event_users = list(item_fields), list(user_fields)
 
         inner = f"""
-            SELECT s.*, {id_expr(user)} AS user_id, {id_expr(item)} AS item_id,
+            SELECT s.*, {id_sql(user)} AS user_id, {id_sql(item)} AS item_id,
                 {et_raw} AS et_raw, {et} AS event_type,
                 {ts_raw} AS ts_raw, {ts} AS ts,
                 nullif({_strip(sess)}, '') AS session_id,
@@ -560,7 +532,7 @@ class Stager:
                 continue
             given = f"nullif(trim({e}), '') IS NOT NULL AND {fieldname} IS NULL"
             if fieldname == key:
-                exprs[fieldname] = id_expr(self._id_text(b, key) or e)
+                exprs[fieldname] = id_sql(self._id_text(b, key) or e)
             elif ftype == "DOUBLE":
                 price = fieldname == "price"
                 exprs[fieldname] = f"TRY_CAST(trim({e}) AS DOUBLE)"
