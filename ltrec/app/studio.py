@@ -236,19 +236,27 @@ def opening_user(
     return default_user(users, known)
 
 
-def history_frame(data: Any, catalogue: Catalogue, user: int, n: int = 10) -> pd.DataFrame:
+def history_frame(
+    data: Any, catalogue: Catalogue, user: int, n: int = 10, cur: Any = None
+) -> pd.DataFrame:
     """The user's ``n`` most recent training items: when, title, category, bucket, event weight.
 
-    ``last_seen`` is the pair's last training event, read from the split's training events
-    when ``data`` has a split (else from ``data.last_ts``, epoch seconds). ``weight`` is the
-    summed event weight of the pair (view 1, cart 3, purchase 5 by default).
+    ``last_seen`` is the pair's last training event (any event type), read from the split's
+    training events when ``data`` has a split (else from ``data.last_ts``, epoch seconds).
+    With ``cur``, a cursor on the dataset's store, and a split with one global cut-off, one
+    query reads this user's events for these items: the split's training frame (every training
+    event, gigabytes at 10M events) is never loaded. ``weight`` is the summed event weight of
+    the pair (view 1, cart 3, purchase 5 by default).
     """
     hist = data.history(int(user))[: max(int(n), 0)]
     df = catalogue.frame(hist)
     lo, hi = data.matrix.indptr[user], data.matrix.indptr[user + 1]
     w = dict(zip(data.matrix.indices[lo:hi].tolist(), data.matrix.data[lo:hi], strict=True))
     split = getattr(data, "split", None)
-    if split is not None and len(split.train):
+    if split is not None and cur is not None and split.config.last_n is None and split.n_train:
+        last = _last_training_events(cur, str(data.user_ids[user]), df["item_id"], split.cutoff)
+        seen = pd.to_datetime(last.reindex(df["item_id"]).to_numpy())
+    elif split is not None and len(split.train):
         train = split.train
         mine = train[train["user_id"].astype(str) == str(data.user_ids[user])]
         last = mine.groupby(mine["item_id"].astype(str))["ts"].max()
@@ -260,6 +268,20 @@ def history_frame(data: Any, catalogue: Catalogue, user: int, n: int = 10) -> pd
     df.insert(0, "last_seen", seen)
     df["weight"] = [float(w.get(int(i), 0.0)) for i in hist]
     return df
+
+
+def _last_training_events(
+    cur: Any, user_id: str, item_ids: pd.Series, cutoff: pd.Timestamp
+) -> pd.Series:
+    """Per item of ``item_ids``: the user's last event before ``cutoff`` (the training events
+    of a global cut-off split: ``ltrec.evaluation.split.store_split``'s rule)."""
+    frame = cur.execute(
+        "SELECT CAST(item_id AS VARCHAR) AS item_id, max(ts) AS ts FROM events "
+        "WHERE CAST(user_id AS VARCHAR) = ? AND CAST(item_id AS VARCHAR) IN "
+        "(SELECT unnest(?::VARCHAR[])) AND ts IS NOT NULL AND ts < ? GROUP BY 1",
+        [user_id, [str(i) for i in item_ids], pd.Timestamp(cutoff).to_pydatetime()],
+    ).df()
+    return frame.set_index("item_id")["ts"]
 
 
 # --------------------------------------------------------------------------------------------

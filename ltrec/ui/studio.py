@@ -334,7 +334,8 @@ def compared(
 @st.cache_data(ttl=TTL_S, max_entries=256, show_spinner=False)
 def _history(name: str, version: str, run_id: str, user: int, n: int) -> pd.DataFrame:
     sr = _studio_run(name, version, run_id)
-    return logic.history_frame(sr.data, sr.catalogue, user, n)
+    # the user's last-seen times come from the store: the split's training frame never loads
+    return logic.history_frame(sr.data, sr.catalogue, user, n, cur=state.cursor(name))
 
 
 def history(name: str, run_id: str, user: int, n: int = 10) -> pd.DataFrame:

@@ -120,6 +120,26 @@ def test_history_frame_is_the_recent_training_history(shop) -> None:
     assert h["last_seen"].is_monotonic_decreasing
 
 
+def test_history_frame_from_the_store_equals_the_split_frame(shop) -> None:
+    """With a cursor the last-seen times come from one query (the split's training frame, GBs
+    at 10M events, stays unread) and equal those of the loaded training frame."""
+    from ltrec.models.registry import load_run
+    from ltrec.models.train import load_run_data
+    from ltrec.store import connect, cursor
+
+    root, run_id, rc, cat, _ = shop
+    data = load_run_data("demo", load_run("demo", run_id, root), data_dir=root)
+    u = _user_with_history(rc, min_items=8)
+    con = connect("demo", root)
+    try:
+        from_store = logic.history_frame(data, cat, u, n=8, cur=cursor(con))
+    finally:
+        con.close()
+    assert data.split._train is None  # the store answered: nothing loaded
+    pd.testing.assert_frame_equal(from_store, logic.history_frame(data, cat, u, n=8))
+    assert len(from_store) == 8
+
+
 # ------------------------------------------------------------------------------ lists
 
 
