@@ -30,6 +30,15 @@ def print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, default=str, allow_nan=False))
 
 
+def print_report(args: argparse.Namespace, report: Any) -> int:
+    """A command's report: ``report.to_dict()`` as JSON with ``--json``, else its summary."""
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print(report.summary())
+    return 0
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

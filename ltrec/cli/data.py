@@ -8,7 +8,13 @@ from pathlib import Path
 
 from ltrec.app import services
 from ltrec.app.auth import LOCAL  # the CLI is local: it acts as the local admin (audited)
-from ltrec.cli.common import Command, add_max_reject_share, print_json, print_progress
+from ltrec.cli.common import (
+    Command,
+    add_max_reject_share,
+    print_json,
+    print_progress,
+    print_report,
+)
 from ltrec.errors import BadInputError, LtrecError
 
 
@@ -59,11 +65,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     report = services.build_demo(
         LOCAL, cfg, args.data_dir, progress=None if args.json else print_progress
     )
-    if args.json:
-        print_json(report.to_dict())
-    else:
-        print(report.summary())
-    return 0
+    return print_report(args, report)
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
@@ -97,11 +99,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         config=config,
         pseudonymize=getattr(args, "pseudonymize", False),
     )
-    if args.json:
-        print_json(report.to_dict())
-    else:
-        print(report.summary())
-    return 0
+    return print_report(args, report)
 
 
 def _import_args(p: argparse.ArgumentParser) -> None:
@@ -173,11 +171,7 @@ def cmd_import_vectors(args: argparse.Namespace) -> int:
         max_reject_share=args.max_reject_share,
         data_dir=args.data_dir,
     )
-    if args.json:
-        print_json(report.to_dict())
-    else:
-        print(report.summary())
-    return 0
+    return print_report(args, report)
 
 
 def _import_vectors_args(p: argparse.ArgumentParser) -> None:
@@ -242,11 +236,7 @@ def _delete_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     report = services.fetch_sample(LOCAL, args.name, args.events, args.seed, args.data_dir)
-    if args.json:
-        print_json(report.to_dict())
-    else:
-        print(report.summary())
-    return 0
+    return print_report(args, report)
 
 
 def _sample_args(p: argparse.ArgumentParser) -> None:
