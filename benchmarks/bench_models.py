@@ -48,8 +48,9 @@ import pandas as pd  # noqa: E402
 from _cc0 import import_cc0, paired_ratio, validation_data  # noqa: E402 - benchmarks/ is the script dir
 
 from ltrec.errors import LtrecError  # noqa: E402
-from ltrec.models.base import make_model, popularity_scores, repeat_blend  # noqa: E402
+from ltrec.models.base import make_model, popularity_scores  # noqa: E402
 from ltrec.models.data import InteractionData  # noqa: E402
+from ltrec.models.repeat import repeat_blend  # noqa: E402
 from ltrec.models.train import evaluate_model, split_targets  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

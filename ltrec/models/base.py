@@ -51,12 +51,11 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ltrec.errors import ConfigError, ModelError, RegistryError
+from ltrec.models.repeat import RepeatBlend
+from ltrec.progress import Progress, report
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData
-
-#: ``progress(done, message)``: ``done`` in [0, 1].
-Progress = Callable[[float, str], None]
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.npz"
@@ -76,7 +75,8 @@ class ModelConfig(BaseModel):
 
 
 class RepeatConfig(ModelConfig):
-    """A model config with the repeat-consumption knobs (see :func:`repeat_blend`).
+    """A model config with the repeat-consumption knobs (the blend:
+    :class:`~ltrec.models.repeat.RepeatBlend`, :func:`~ltrec.models.repeat.repeat_blend`).
 
     ``repeat_weight`` (w, the user's own frequency) and ``popularity_weight`` (g, global
     popularity): None (default) means the model's tuned default (:attr:`Recommender.
@@ -160,12 +160,6 @@ class RepeatConfig(ModelConfig):
         return self
 
 
-def report(progress: Progress | None, done: float, message: str) -> None:
-    """Call a progress callback if there is one (``done`` clipped to [0, 1])."""
-    if progress is not None:
-        progress(float(min(1.0, max(0.0, done))), message)
-
-
 def csr_to_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
     """A CSR matrix as plain arrays (for ``.npz`` without pickle)."""
     m = sp.csr_matrix(m)
@@ -225,6 +219,9 @@ class Recommender(abc.ABC):
     #: True when :meth:`_score` returns a new array on every call (never a view of the
     #: model's state), so :meth:`score` may hand it out (it is masked in place) uncopied.
     fresh_scores: ClassVar[bool] = False
+    #: The repeat blend's time-decayed inputs (:meth:`RepeatBlend.fit`); None: undecayed.
+    freq_: sp.csr_matrix | None = None
+    blend_pop_: np.ndarray | None = None
 
     def __init__(self, config: ModelConfig | Mapping[str, Any] | None = None, **params: Any):
         if isinstance(config, ModelConfig) and not params:
@@ -264,7 +261,7 @@ class Recommender(abc.ABC):
         self.seen_.sort_indices()
         self.pop_ = popularity_scores(data.item_pop, data.item_weight)
         self.repeat_ = bool(data.repeat_domain)
-        self._fit_blend(data)
+        self.blend.fit(data)
         report(progress, 0.0, f"training {self.name}")
         self._fit(data, progress)
         if self.build_ann():
@@ -351,42 +348,19 @@ class Recommender(abc.ABC):
         return out[0] if scalar else out
 
     @property
+    def blend(self) -> RepeatBlend:
+        """The repeat-purchase blend wrapped around this model (:mod:`ltrec.models.repeat`)."""
+        return RepeatBlend(self)
+
+    @property
     def repeat_weight_(self) -> float:
         """The weight w of the user's own frequency in use (see :class:`RepeatConfig`)."""
-        w = getattr(self.config, "repeat_weight", None)
-        if w is None:
-            w = self.repeat_default if getattr(self, "repeat_", False) else 0.0
-        return float(w)
+        return self.blend.weight
 
     @property
     def popularity_weight_(self) -> float:
         """The weight g of global popularity in use, capped so that w + g <= 1."""
-        g = getattr(self.config, "popularity_weight", None)
-        if g is None:
-            g = self.popularity_default if getattr(self, "repeat_", False) else 0.0
-        return float(min(g, 1.0 - self.repeat_weight_))
-
-    def _fit_blend(self, data: InteractionData) -> None:
-        """The time-decayed inputs of the blend: ``freq_`` and ``blend_pop_`` (or None).
-
-        Computed only when the config asks for a decay and the term is in use, so data that
-        does not blend (w = g = 0, the demo shop) pays nothing and scores exactly as before.
-        None means the undecayed input: ``seen_`` (summed event weights) and ``pop_``.
-        """
-        cfg = self.config
-        h = getattr(cfg, "repeat_half_life_days", None)
-        hp = getattr(cfg, "popularity_half_life_days", None)
-        self.freq_: sp.csr_matrix | None = None
-        self.blend_pop_: np.ndarray | None = None
-        if h is not None and self.repeat_weight_ > 0:
-            ref = getattr(cfg, "repeat_reference", "user")
-            self.freq_ = data.decayed_matrix(h, ref)  # float32 CSR, the sparsity of seen_
-        if hp is not None and self.popularity_weight_ > 0:
-            self.blend_pop_ = data.decayed_popularity(hp)  # float64 [n_items]
-
-    def _blend_input(self, users: np.ndarray) -> np.ndarray:
-        """The model's own scores of the whole catalogue as the blend reads them."""
-        return self._blend_transform(self._score(users, None))
+        return self.blend.pop_weight
 
     def _blend_transform(self, scores: np.ndarray) -> np.ndarray:
         """The model's own scores as the blend reads them: unchanged by default; a model whose
@@ -395,25 +369,9 @@ class Recommender(abc.ABC):
         return scores
 
     def _warm_score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
-        """:meth:`_score`, blended by :func:`repeat_blend` when a repeat weight is > 0.
-
-        The blend scales each user's scores over the whole catalogue, so the scores of a
-        candidate subset are the same as those columns of the full row. Its frequency and
-        popularity inputs are the decayed ones when the config sets half-lives
-        (:meth:`_fit_blend`).
-        """
-        w, g = self.repeat_weight_, self.popularity_weight_
-        if w <= 0.0 and g <= 0.0:
-            return self._score(users, items)
-        freq = self.seen_ if self.freq_ is None else self.freq_
-        return self._blend(self._blend_input(users), freq[users], items)
-
-    def _blend(self, raw: np.ndarray, freq: sp.csr_matrix, items: np.ndarray | None) -> np.ndarray:
-        """:func:`repeat_blend` of whole-catalogue scores ``raw`` with frequency rows ``freq``
-        and the model's popularity input, then the ``items`` columns."""
-        pop = self.pop_ if self.blend_pop_ is None else self.blend_pop_
-        full = repeat_blend(raw, freq, self.repeat_weight_, pop, self.popularity_weight_)
-        return full if items is None else full[:, items]
+        """:meth:`_score`, through the repeat blend when it is active (:class:`RepeatBlend`)."""
+        blend = self.blend
+        return blend.scores(users, items) if blend.active else self._score(users, items)
 
     @abc.abstractmethod
     def _score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
@@ -657,17 +615,12 @@ class Recommender(abc.ABC):
     def _warm_history(
         self, x: sp.csr_matrix, users: np.ndarray, items: np.ndarray | None
     ) -> np.ndarray:
-        """:meth:`_score_history` blended as :meth:`_warm_score` blends, the history being
-        the frequency input.
-
-        A live history has no timestamps, so with a repeat half-life set the frequency term
-        is the undecayed history (the default config decays only popularity, which is global).
-        """
-        w, g = self.repeat_weight_, self.popularity_weight_
-        if w <= 0.0 and g <= 0.0:
-            return self._score_history(x, users, items)
-        raw = self._blend_transform(self._score_history(x, users, None))
-        return self._blend(raw, x, items)
+        """:meth:`_score_history`, through the repeat blend as :meth:`_warm_score` (the history
+        being the frequency input)."""
+        blend = self.blend
+        if blend.active:
+            return blend.history_scores(x, users, items)
+        return self._score_history(x, users, items)
 
     def _score_history(
         self, x: sp.csr_matrix, users: np.ndarray, items: np.ndarray | None
@@ -720,7 +673,7 @@ class Recommender(abc.ABC):
         limit = ann.min_items() if min_items is None else int(min_items)
         if limit <= 0 or self.n_items_ < limit:
             return False
-        if self.repeat_weight_ > 0 or self.popularity_weight_ > 0:
+        if self.blend.active:
             return False  # the blend rescales per user and adds terms: not an inner product
         y = self._ann_item_vectors()
         if y is None:
@@ -1077,71 +1030,6 @@ def popularity_scores(item_pop: np.ndarray, item_weight: np.ndarray) -> np.ndarr
     w = np.asarray(item_weight, dtype=np.float64)
     top = float(w.max()) if len(w) else 0.0
     return np.asarray(item_pop, dtype=np.float64) + 0.5 * w / (top + 1.0)
-
-
-def repeat_blend(
-    scores: np.ndarray,
-    seen: sp.csr_matrix,
-    weight: float,
-    pop: np.ndarray | None = None,
-    pop_weight: float = 0.0,
-) -> np.ndarray:
-    """Blend a model's scores with the users' own repeat frequency and global popularity.
-
-    In repeat-purchase domains (groceries) much of what a household buys next is what it
-    bought before, and how often it bought an item predicts a re-buy better than collaborative
-    signals; what it buys new is mostly the staples everyone buys. The next-basket baselines of
-    Li et al. 2023 ("A Next Basket Recommendation Reality Check", TOIS) are exactly these two
-    terms: P-TopFreq (the user's most frequent items) backed off to G-TopFreq (global
-    popularity), and they beat most neural models; TIFU-kNN (Hu et al. 2020, SIGIR) mixes the
-    personal frequency vector with the neighbours' one by a weight. This mixes all three::
-
-        score'_ui = (1 - w - g) * s_ui / max_j s_uj
-                    + w * log(1 + r_ui) / max_j log(1 + r_uj)
-                    + g * pop_i / max_j pop_j
-
-    with ``r_ui`` the user's summed training event weight on item i (purchase 5 each, so it
-    counts purchases; the log damps a few very frequent items) and ``pop`` the distinct buyers
-    per item; the caller may pass time-decayed versions of both (see :class:`RepeatConfig`).
-    Each term is scaled to at most 1 per user (``max_j |s_uj|`` replaces ``max_j s_uj`` when a
-    user's scores are all <= 0), so the weights alone set how many slots go to re-buys,
-    staples and the model's own picks. The popularity term matters most for
-    models without item biases (implicit ALS), whose factors rank staples poorly.
-
-    Args:
-        scores: ``[n_users, n_items]`` model scores of the users (whole catalogue).
-        seen: ``[n_users, n_items]`` CSR training weights of the same users.
-        weight: ``w`` in [0, 1].
-        pop: item popularity ``[n_items]`` (needed when ``pop_weight`` > 0).
-        pop_weight: ``g`` in [0, 1 - w].
-
-    Returns:
-        float32 ``[n_users, n_items]``, a new array.
-    """
-    out = np.asarray(scores, dtype=np.float32)
-    if out.shape[1]:
-        # The user's best score sets the scale (not max |s|: EASE puts unfitted items far
-        # below, which would squash the fitted ones); all-negative rows use max |s|.
-        top = out.max(axis=1, keepdims=True)
-        neg = ~(top > 0)
-        top[neg] = np.abs(out[neg[:, 0]]).max(axis=1)
-    else:
-        top = np.ones((len(out), 1), dtype=np.float32)
-    top[~(top > 0)] = 1.0
-    out = (1.0 - weight - pop_weight) * (out / top)
-    if pop_weight > 0 and pop is not None and len(pop):
-        p = np.asarray(pop, dtype=np.float64)
-        out += (pop_weight * p / max(float(p.max()), 1e-12)).astype(np.float32)
-    seen = sp.csr_matrix(seen)
-    counts = np.diff(seen.indptr)
-    freq = np.log1p(np.maximum(seen.data, 0.0)).astype(np.float32)
-    if weight > 0 and freq.size:
-        rows = np.repeat(np.arange(len(counts)), counts)
-        peak = np.zeros(len(counts), dtype=np.float32)
-        np.maximum.at(peak, rows, freq)
-        peak[peak <= 0] = 1.0
-        out[rows, seen.indices] += weight * freq / peak[rows]
-    return out.astype(np.float32, copy=False)
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

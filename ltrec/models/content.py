@@ -27,7 +27,7 @@ The text vectors are the data's (:attr:`~ltrec.models.data.InteractionData.item_
 filled by ``ltrec train`` from the dataset's encoder); fitting without them is a clear error.
 
 Repeat consumption: S has a zero diagonal, so on repeat-purchase data the user's own frequency and
-popularity are blended in as for item-kNN (:func:`ltrec.models.base.repeat_blend`, weights 0.3
+popularity are blended in as for item-kNN (:func:`ltrec.models.repeat.repeat_blend`, weights 0.3
 and 0.6, item-kNN's, not tuned separately).
 """
 
@@ -40,15 +40,10 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from ltrec.errors import ModelError
-from ltrec.models.base import (
-    Progress,
-    RepeatConfig,
-    SimilarityModel,
-    report,
-    top_k,
-)
+from ltrec.models.base import RepeatConfig, SimilarityModel, top_k
 from ltrec.models.itemknn import ItemKNN
 from ltrec.models.rp3beta import prune_rows
+from ltrec.progress import Progress, report
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData

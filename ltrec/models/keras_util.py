@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
 import numpy as np
 from pydantic import Field
 
-from ltrec.models.base import ModelConfig, Progress, Recommender, RepeatConfig, report
+from ltrec.models.base import ModelConfig, Recommender, RepeatConfig
+from ltrec.progress import Progress, report
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -911,6 +912,13 @@ class KerasRecommender(Recommender, Generic[C]):
         u = tf.constant(val_u.astype(np.int32))
         out = model(user_inputs(g, u, u + 1, tf.gather(g["hist"], u)), training=False)
         return _arrays(out).astype(np.float32)
+
+    def _hide_held_out(self, g: dict[str, Any], val_u: np.ndarray, val_i: np.ndarray) -> None:
+        """Validation items must not appear in any training input: item ``val_i[k]`` leaves
+        user ``val_u[k]``'s row of the graph tables' history (and its text sums)."""
+        if len(val_u):
+            hist = remove_from_history(self.tables_.user_history, val_u, val_i)
+            set_history(g, self.tables_, hist)
 
     def _item_outputs(
         self, model: Any, items: np.ndarray | None = None, known: bool = True

@@ -28,7 +28,7 @@ input of the classification view (:meth:`NCF.classification`).
 Repeat purchases: the pointwise model has no term for "bought this before" (uniform
 negatives redraw bought items as often as any other). On repeat-purchase data its probability
 is blended post hoc with the user's own purchase frequency and recent popularity, like the
-baselines (:func:`ltrec.models.base.repeat_blend`, weights in
+baselines (:func:`ltrec.models.repeat.repeat_blend`, weights in
 :class:`~ltrec.models.base.RepeatConfig`); elsewhere the scores are the logits, unchanged.
 
 Early stopping (Prechelt 1998, "Early Stopping - But When?"): as in the two-tower, each of
@@ -83,8 +83,6 @@ from ltrec.models.keras_util import (
     item_inputs,
     keras,
     new_item_inputs,
-    remove_from_history,
-    set_history,
     step_inputs,
     step_signature,
     tf,
@@ -165,10 +163,7 @@ class NCF(KerasRecommender[NCFConfig]):
         # negatives avoid held-out pairs too: every training pair's key
         seen_keys = np.sort(m.row.astype(np.int64) * n_items + m.col.astype(np.int64))
         users, items = pos.users, pos.items
-        g = self._graph()
-        if len(pos.val_u):  # validation items must not appear in any training input
-            hist = remove_from_history(self.tables_.user_history, pos.val_u, pos.val_i)
-            set_history(g, self.tables_, hist)
+        self._hide_held_out(self._graph(), pos.val_u, pos.val_i)
         n_pos = len(users)
         label = np.concatenate([np.ones(n_pos), np.zeros(n_pos * cfg.negatives)]).astype(np.float32)
         weight = np.concatenate([pos.weight, np.ones(n_pos * cfg.negatives)]).astype(np.float32)

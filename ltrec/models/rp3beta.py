@@ -23,7 +23,7 @@ score follows a changed history at once (``live_history``) and the history items
 are exact (``x_ui W[i, j]``).
 
 Repeat consumption: W has a zero diagonal, so on repeat-purchase data the user's own frequency
-and popularity are blended in as for item-kNN (:func:`ltrec.models.base.repeat_blend`); the
+and popularity are blended in as for item-kNN (:func:`ltrec.models.repeat.repeat_blend`); the
 weights are item-kNN's (0.3, 0.6), the same family of item-item model, not tuned separately.
 """
 
@@ -35,12 +35,8 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from ltrec.models.base import (
-    Progress,
-    RepeatConfig,
-    SimilarityModel,
-    report,
-)
+from ltrec.models.base import RepeatConfig, SimilarityModel
+from ltrec.progress import Progress, report
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData

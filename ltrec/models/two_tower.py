@@ -48,7 +48,7 @@ every training purchase precedes the test period, so the full count is used and 
 ``<u, v> / tau + rho / tau * log(1 + n_ui)``. Off (and identical to the plain model) elsewhere.
 On repeat-purchase data the model's softmax ``p_ui / max_j p_uj`` is also blended with the
 user's own frequency and recent popularity like the baselines' scores
-(:func:`ltrec.models.base.repeat_blend`; weights chosen on the CC0 validation split, see
+(:func:`ltrec.models.repeat.repeat_blend`; weights chosen on the CC0 validation split, see
 :class:`~ltrec.models.base.RepeatConfig`): the learned term knows the user's counts but not
 which products sell lately, and the blend's popularity term is decayed by time.
 
@@ -89,8 +89,6 @@ from ltrec.models.keras_util import (
     item_inputs,
     keras,
     new_item_inputs,
-    remove_from_history,
-    set_history,
     step_inputs,
     step_signature,
     tf,
@@ -252,12 +250,10 @@ class TwoTower(KerasRecommender[TwoTowerConfig]):
 
         g = graph_tables(tables, item_id_inputs(self.seen_))
         g["log_q"] = tf.constant(log_q)
-        if len(val_u):  # validation items must not appear in any training input...
-            drop = np.ones(len(val_u), bool)
-            if self.repeat_on_:  # ...unless an earlier purchase of them remains (leave-one-out)
-                drop = np.asarray(counts[val_u, val_i]).ravel() < 1.0
-            hist = remove_from_history(tables.user_history, val_u[drop], val_i[drop])
-            set_history(g, tables, hist)
+        drop = np.ones(len(val_u), bool)  # the held-out items leave the history input...
+        if self.repeat_on_ and len(val_u):  # ...unless an earlier purchase remains (leave-one-out)
+            drop = np.asarray(counts[val_u, val_i]).ravel() < 1.0
+        self._hide_held_out(g, val_u[drop], val_i[drop])
         g["rep_keys"], g["rep_n"] = _count_table(counts)
         self._g = g
         weight = pos.weight

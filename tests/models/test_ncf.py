@@ -6,10 +6,10 @@ import copy
 
 import numpy as np
 
-from ltrec.models.base import repeat_blend
 from ltrec.models.data import InteractionData
 from ltrec.models.keras_util import graph_tables, item_id_inputs, item_inputs, tf, user_inputs
 from ltrec.models.ncf import NCF, NCFConfig
+from ltrec.models.repeat import repeat_blend
 from tests.models.conformance import RecommenderConformance, fixture_text_encoder
 
 SMALL = dict(

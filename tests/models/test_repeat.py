@@ -18,11 +18,12 @@ import scipy.sparse as sp
 from ltrec.errors import ConfigError
 from ltrec.evaluation import SplitConfig, temporal_split
 from ltrec.models.als import ALS
-from ltrec.models.base import Recommender, repeat_blend
+from ltrec.models.base import Recommender
 from ltrec.models.data import InteractionData
 from ltrec.models.ease import EASE
 from ltrec.models.itemknn import ItemKNN
 from ltrec.models.popularity import Popularity
+from ltrec.models.repeat import repeat_blend
 
 PLAIN = {"repeat_weight": 0.0, "popularity_weight": 0.0}
 

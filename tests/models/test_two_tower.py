@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltrec.models.base import repeat_blend
 from ltrec.models.data import InteractionData
+from ltrec.models.repeat import repeat_blend
 from ltrec.models.two_tower import TwoTower, TwoTowerConfig, in_batch_loss
 from tests.models.conformance import (
     RecommenderConformance,
