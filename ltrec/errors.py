@@ -84,6 +84,18 @@ class StoreBusyError(LtrecError):
         )
 
 
+class TrainingBusyError(LtrecError):
+    """Another training run holds the dataset's training lock."""
+
+    exit_code = 2  # nothing was changed: busy, try again when that run has finished
+
+    def __init__(self, dataset: str) -> None:
+        super().__init__(
+            f"a model is already being trained on dataset '{dataset}'",
+            hint="wait for that training run to finish, then try again",
+        )
+
+
 class StoreCorruptError(LtrecError):
     """A dataset file cannot be opened or lacks the ltrec schema."""
 

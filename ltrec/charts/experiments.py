@@ -1,17 +1,38 @@
 """Plotly figure of an experiment: each arm's change against the control, metric by metric, with
 its interval (a forest plot; the result's Bonferroni-adjusted ``difference_level``). Pure: an
-:class:`ExperimentResult` in, a figure out."""
+:class:`~ltrec.app.experiments.ExperimentResult` in, a figure out."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
+import pandas as pd
 import plotly.graph_objects as go
 
 from ltrec.charts.text import html_text
 
-if TYPE_CHECKING:  # the typed result only: charts do not import the application layer
-    from ltrec.app.experiments import ExperimentResult
+
+class _Arm(Protocol):
+    @property
+    def arm(self) -> str: ...
+
+
+class ExperimentResult(Protocol):
+    """What the figure reads of :class:`ltrec.app.experiments.ExperimentResult` (charts sit
+    below the application layer, so they name the shape, not the class)."""
+
+    @property
+    def arms(self) -> Sequence[_Arm]: ...
+
+    @property
+    def control(self) -> str: ...
+
+    @property
+    def difference_level(self) -> float: ...
+
+    def table(self) -> pd.DataFrame: ...
+
 
 #: One colour per non-control arm, in arm order (at most three).
 ARM_COLOURS = ("#6a3d9a", "#1f78b4", "#e6550d")

@@ -24,7 +24,7 @@ re-imported, appended to, deleted, or deleted and created again since); listing 
 ``stale`` and :func:`load_run` refuses them with :class:`~ltrec.errors.StaleRunError` unless the
 caller allows stale runs (``--allow-stale``, the Studio's checkbox).
 
-One training per dataset at a time: :func:`training_lock` holds an advisory file lock on
+One training per dataset at a time: :func:`~ltrec.store.connect.training_lock` holds an advisory file lock on
 ``data/models/<dataset>/.train.lock`` (separate from the store's writer lock, so a training run
 may still cache text embeddings in the store).
 
@@ -39,16 +39,14 @@ id: the production run, else the caller's active run, else the newest run.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import platform
 import re
 import shutil
-import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -57,11 +55,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ltrec.config import get_settings
-from ltrec.errors import LtrecError, RegistryError, StaleRunError
+from ltrec.errors import RegistryError, StaleRunError
 from ltrec.files import atomic_path, atomic_write, fsync_path
 from ltrec.models.base import MODELS, Recommender, get_model_class, read_model_config
-from ltrec.store.connect import check_name, file_lock, lock_wait
+from ltrec.store.connect import lock_wait, runs_dir, training_lock
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData
@@ -84,18 +81,6 @@ _VERSIONED = (
 )  # fmt: skip
 
 
-class TrainingBusyError(LtrecError):
-    """Another training run holds the dataset's training lock."""
-
-    exit_code = 2  # nothing was changed: busy, try again when that run has finished
-
-    def __init__(self, dataset: str) -> None:
-        super().__init__(
-            f"a model is already being trained on dataset '{dataset}'",
-            hint="wait for that training run to finish, then try again",
-        )
-
-
 class NoTestSplitError(RegistryError):
     """An all-data (production) run was asked for figures: it held nothing out to test on."""
 
@@ -112,11 +97,6 @@ class NoTestSplitError(RegistryError):
 # ---------------------------------------------------------------------------- paths
 
 
-def runs_dir(dataset: str, data_dir: Path | str | None = None) -> Path:
-    root = Path(data_dir) if data_dir is not None else get_settings().data_dir
-    return root / "models" / check_name(dataset)
-
-
 def check_run_id(run_id: str) -> str:
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or run_id in (".", ".."):
         raise RegistryError(
@@ -129,47 +109,6 @@ def new_run_id(model_name: str) -> str:
     """``20240131-142501-ease-1a2b3c``: sortable by creation time, unique."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{model_name}-{uuid.uuid4().hex[:6]}"
-
-
-# ---------------------------------------------------------------------------- locking
-
-_held: dict[str, int] = {}  # lock path -> thread id holding it (re-entrant in that thread)
-_held_guard = threading.Lock()
-
-
-@contextlib.contextmanager
-def training_lock(
-    dataset: str,
-    data_dir: Path | str | None = None,
-    wait: float = 0.0,
-    busy: Callable[[], Exception] | None = None,
-) -> Iterator[None]:
-    """Hold the dataset's training lock, or raise ``busy()`` (default
-    :class:`TrainingBusyError`) after ``wait`` seconds.
-
-    Re-entrant within one thread (``save_run`` inside ``train``); another thread or process is
-    refused, because flock locks belong to the open file, not the process.
-    """
-    folder = runs_dir(dataset, data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = str(folder / ".train.lock")
-    me = threading.get_ident()
-    with _held_guard:
-        if _held.get(path) == me:
-            mine = True
-        else:
-            mine = False
-    if mine:
-        yield
-        return
-    with file_lock(Path(path), wait, busy or (lambda: TrainingBusyError(dataset))):
-        with _held_guard:
-            _held[path] = me
-        try:
-            yield
-        finally:
-            with _held_guard:
-                _held.pop(path, None)
 
 
 # ---------------------------------------------------------------------------- files

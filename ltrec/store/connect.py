@@ -22,6 +22,7 @@ import fcntl
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,7 +32,13 @@ from pathlib import Path
 import duckdb
 
 from ltrec.config import duckdb_config, get_settings
-from ltrec.errors import BadInputError, DatasetNotFoundError, StoreBusyError, StoreCorruptError
+from ltrec.errors import (
+    BadInputError,
+    DatasetNotFoundError,
+    StoreBusyError,
+    StoreCorruptError,
+    TrainingBusyError,
+)
 from ltrec.files import atomic_path, fsync_path
 from ltrec.store.schema import create_schema, quote_ident
 
@@ -148,6 +155,52 @@ def file_lock(path: Path, wait: float, busy: Callable[[], Exception]) -> Iterato
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+# A dataset's model runs live in models/<dataset>/ (ltrec.models.registry); its training lock
+# is there too, and a delete takes it, so both are defined here, below the registry.
+def runs_dir(dataset: str, data_dir: Path | str | None = None) -> Path:
+    root = Path(data_dir) if data_dir is not None else get_settings().data_dir
+    return root / "models" / check_name(dataset)
+
+
+_held: dict[str, int] = {}  # lock path -> thread id holding it (re-entrant in that thread)
+_held_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def training_lock(
+    dataset: str,
+    data_dir: Path | str | None = None,
+    wait: float = 0.0,
+    busy: Callable[[], Exception] | None = None,
+) -> Iterator[None]:
+    """Hold the dataset's training lock, or raise ``busy()`` (default
+    :class:`~ltrec.errors.TrainingBusyError`) after ``wait`` seconds.
+
+    Re-entrant within one thread (``save_run`` inside ``train``); another thread or process is
+    refused, because flock locks belong to the open file, not the process.
+    """
+    folder = runs_dir(dataset, data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = str(folder / ".train.lock")
+    me = threading.get_ident()
+    with _held_guard:
+        if _held.get(path) == me:
+            mine = True
+        else:
+            mine = False
+    if mine:
+        yield
+        return
+    with file_lock(Path(path), wait, busy or (lambda: TrainingBusyError(dataset))):
+        with _held_guard:
+            _held[path] = me
+        try:
+            yield
+        finally:
+            with _held_guard:
+                _held.pop(path, None)
 
 
 def lock_wait(wait: float | None = None) -> float:
@@ -269,8 +322,6 @@ def delete_dataset(
         DatasetNotFoundError: no such dataset and nothing left of one.
         StoreBusyError: an import, delete or training holds the dataset past ``wait`` seconds.
     """
-    from ltrec.models.registry import training_lock  # registry imports this module
-
     root = data_dir(data_dir_)
     path = dataset_path(name, root)
     leftovers = [p for p in _sidecars(name, root) if p.is_dir()]  # before the training lock

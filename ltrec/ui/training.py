@@ -8,7 +8,7 @@ job table keyed by dataset, which every session's page polls (``st.fragment(run_
 chosen run (:func:`ltrec.app.services.promote`), marked as the dataset's production run.
 
 One writer per dataset: a second request while a job on the same dataset runs is refused at once
-with :class:`~ltrec.models.registry.TrainingBusyError` (a clear message, nothing started). The
+with :class:`~ltrec.errors.TrainingBusyError` (a clear message, nothing started). The
 registry's own training lock (held by ``train``) covers other processes (the CLI, a second app
 server): a job that meets it fails with the same message and the registry is untouched.
 """
@@ -25,8 +25,7 @@ from typing import Any, Literal
 
 from ltrec.app import services
 from ltrec.app.auth import Principal, Right
-from ltrec.errors import LtrecError
-from ltrec.models.registry import TrainingBusyError
+from ltrec.errors import LtrecError, TrainingBusyError
 
 Status = Literal["running", "done", "failed"]
 Kind = Literal["train", "promote"]

@@ -8,7 +8,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ltrec.app.auth import LOCAL
-from ltrec.models.registry import TrainingBusyError, list_runs, training_lock
+from ltrec.errors import TrainingBusyError
+from ltrec.models.registry import list_runs
+from ltrec.store.connect import training_lock
 from ltrec.ui import training
 from tests.app.conftest import APP
 

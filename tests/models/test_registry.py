@@ -10,20 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ltrec.errors import RegistryError
+from ltrec.errors import RegistryError, TrainingBusyError
 from ltrec.models.ease import EASE
 from ltrec.models.popularity import Popularity
-from ltrec.models.registry import (
-    MANIFEST,
-    TrainingBusyError,
-    delete_run,
-    list_runs,
-    load_run,
-    runs_dir,
-    save_run,
-    training_lock,
-)
+from ltrec.models.registry import MANIFEST, delete_run, list_runs, load_run, save_run
 from ltrec.store import writing
+from ltrec.store.connect import runs_dir, training_lock
 from tests.models.conformance import conformance_data
 
 
