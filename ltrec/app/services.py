@@ -179,7 +179,7 @@ def fetch_sample(
 
 def delete_dataset(principal: Principal, name: str, data_dir: Path | str | None = None) -> Any:
     """Delete a dataset (and what :func:`ltrec.store.delete_dataset` removes with it)."""
-    from ltrec.serve.events import dropping_log
+    from ltrec.app.live_events import dropping_log
     from ltrec.store import delete_dataset as _delete
 
     def run() -> Any:

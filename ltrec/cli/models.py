@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ltrec.app import services
 from ltrec.app.auth import LOCAL  # the CLI is local: it acts as the local admin (audited)
@@ -22,8 +23,13 @@ from ltrec.cli.common import (
 from ltrec.config import MAX_LOSS, get_settings
 from ltrec.errors import BadInputError
 
+if TYPE_CHECKING:
+    from ltrec.evaluation import SplitConfig
 
-def _split_config(name: str, data_dir: Path | None, pairs: Sequence[str] | None):
+
+def _split_config(
+    name: str, data_dir: Path | None, pairs: Sequence[str] | None
+) -> SplitConfig | None:
     """``--split key=value`` pairs over the dataset's default split, validated by SplitConfig."""
     if not pairs:
         return None
