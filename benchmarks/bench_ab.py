@@ -108,7 +108,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from ltrec.app.experiments import PRIMARY, analyse, experiment_result, tail_and_catalogue
-    from ltrec.serve.experiments import Experiment
+    from ltrec.app.live_experiments import Experiment
     from ltrec.simulation.traffic import aa_table
     from ltrec.store import connect
     from ltrec.synth.truth import load_truth

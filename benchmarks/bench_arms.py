@@ -130,9 +130,9 @@ def in_process(root: Path, run_id: str, run: Any, users: np.ndarray) -> dict[str
     a write-ahead log with its fsync, one list at a time (no group commit to share it)."""
     from datetime import datetime
 
+    from ltrec.app.live_events import EXPOSURE, Event, EventLog
+    from ltrec.app.live_experiments import Experiment, assign
     from ltrec.app.pipeline import RecSession
-    from ltrec.serve.events import EXPOSURE, Event, EventLog
-    from ltrec.serve.experiments import Experiment, assign
 
     session = RecSession.open("shop", run_id, SETTING, data_dir=root)
     ids = [str(run.user_ids[u]) for u in users[:300]]

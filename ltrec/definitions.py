@@ -847,3 +847,27 @@ def item_text(
     if with_description:
         parts.append(_clean(description))
     return ". ".join(p for p in parts if p)
+
+
+#: The feedback-loop simulator's per-round metrics, in display order (its ``rounds`` frame,
+#: :class:`ltrec.simulation.SimulationResult`, also has ``policy`` and ``round``).
+ROUND_METRICS: dict[str, str] = {
+    "exposure_gini": "Gini of this round's recommendation counts over the whole catalogue",
+    "exposure_gini_cum": "Gini of recommendation counts summed over all rounds so far",
+    "tail_share": "share of this round's recommendation slots on tail items (tail fixed at "
+    "the start)",
+    "coverage": "share of the catalogue recommended to anyone this round",
+    "coverage_cum": "share of the catalogue recommended to anyone so far",
+    "arp": "mean starting popularity (distinct users) of the recommended items",
+    "popularity_gini": "Gini of item popularity in the (growing) interaction data",
+    "slots": "recommendation slots filled this round (active users x K)",
+    "clicks": "views of recommended items this round",
+    "carts": "recommended items added to cart this round",
+    "purchases": "recommended items bought this round",
+    "tail_purchases": "purchases of tail items this round",
+    "revenue": "sum of the prices of items bought this round (NaN without prices)",
+    "cum_clicks": "views so far",
+    "cum_purchases": "purchases so far",
+    "cum_tail_purchases": "tail purchases so far",
+    "cum_revenue": "revenue so far",
+}

@@ -138,7 +138,7 @@ _SUMS = (
 
 
 class ExperimentLike(Protocol):
-    """What the analysis reads of :class:`ltrec.serve.experiments.Experiment`."""
+    """What the analysis reads of :class:`ltrec.app.live_experiments.Experiment`."""
 
     id: str
     dataset: str
@@ -857,7 +857,7 @@ def experiment_result(
 ) -> ExperimentResult:
     """The analysis of experiment ``exp_id`` (default: the running one, else the newest) of
     dataset ``name``. Raises ``DatasetNotFoundError`` / ``BadInputError`` for unknown names."""
-    from ltrec.serve.experiments import load_experiment
+    from ltrec.app.live_experiments import load_experiment
     from ltrec.store.connect import connect
     from ltrec.store.connect import data_dir as resolve
 
@@ -874,7 +874,7 @@ def experiment_result(
 
 def list_experiments(name: str, data_dir: Path | str | None = None) -> list[Any]:
     """The dataset's experiments, newest first (none when it was never served with arms)."""
-    from ltrec.serve.experiments import experiments
+    from ltrec.app.live_experiments import experiments
     from ltrec.store.connect import data_dir as resolve
 
     return list(reversed(experiments(resolve(data_dir), name)))

@@ -1,14 +1,30 @@
-"""Figures of a feedback-loop simulation: pure functions of a :class:`SimulationResult`."""
+"""Figures of a feedback-loop simulation: pure functions of a
+:class:`~ltrec.simulation.SimulationResult`."""
 
 from __future__ import annotations
+
+from typing import Any, Protocol
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ltrec.charts.text import html_text
+from ltrec.definitions import ROUND_METRICS
 from ltrec.definitions import metric as record
-from ltrec.simulation.result import ROUND_METRICS, SimulationResult
+
+
+class SimulationResult(Protocol):
+    """What the figures read of :class:`ltrec.simulation.SimulationResult` (charts sit below the
+    simulator in the import contract, so they name the shape, not the class)."""
+
+    labels: list[str]
+    rounds: pd.DataFrame
+    data: dict[str, Any]
+
+    def final(self) -> pd.DataFrame: ...
+
+    def series(self, metric: str) -> pd.DataFrame: ...
 
 #: The six per-round panels of the Feedback Loop page: (metric, title).
 #: Titles are the metric records' names (ltrec.definitions): the simulator's tail share is the

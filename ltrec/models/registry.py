@@ -24,9 +24,9 @@ re-imported, appended to, deleted, or deleted and created again since); listing 
 ``stale`` and :func:`load_run` refuses them with :class:`~ltrec.errors.StaleRunError` unless the
 caller allows stale runs (``--allow-stale``, the Studio's checkbox).
 
-One training per dataset at a time: :func:`~ltrec.store.connect.training_lock` holds an advisory file lock on
-``data/models/<dataset>/.train.lock`` (separate from the store's writer lock, so a training run
-may still cache text embeddings in the store).
+One training per dataset at a time: :func:`~ltrec.store.connect.training_lock` holds an advisory
+file lock on ``data/models/<dataset>/.train.lock`` (separate from the store's writer lock, so a
+training run may still cache text embeddings in the store).
 
 Production runs (DESIGN §11): a run fitted on every event (``ltrec train --all-data``) has the
 manifest ``"split": {"kind": "none"}`` (:func:`is_all_data`) and no test split, so it cannot be

@@ -29,9 +29,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ltrec import safejson
 from ltrec.app import audit
+from ltrec.app.live_events import MAX_BATCH, EventError, ServerBusyError
 from ltrec.errors import BadIdError, BadInputError, ConfigError, LtrecError, StoreBusyError
 from ltrec.ids import clean_id
-from ltrec.serve.events import MAX_BATCH, EventError, ServerBusyError
 from ltrec.serve.keys import ApiKey, KeyRole
 from ltrec.serve.service import Service
 
@@ -560,10 +560,10 @@ def serve(
     import uvicorn
     from threadpoolctl import threadpool_limits
 
+    from ltrec.app import live_experiments as expmod
     from ltrec.app.auth import is_loopback
-    from ltrec.serve import experiments as expmod
+    from ltrec.app.live_events import _server_lock
     from ltrec.serve import keys as keymod
-    from ltrec.serve.events import _server_lock
 
     parsed = expmod.parse_arms(arms) if arms else None  # a bad arm: nothing starts
     if parsed is None and (split is not None or experiment is not None):

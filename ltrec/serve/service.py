@@ -27,11 +27,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from ltrec.errors import BadInputError, LtrecError
-from ltrec.rerank.pipeline import parse_config
-from ltrec.rerank.strategies import StrategyConfig
-from ltrec.serve import experiments
-from ltrec.serve.events import (
+from ltrec.app import live_experiments as experiments
+from ltrec.app.live_events import (
     EXPOSURE,
     Event,
     EventError,
@@ -41,6 +38,9 @@ from ltrec.serve.events import (
     iter_replay,
     store_seq,
 )
+from ltrec.errors import BadInputError, LtrecError
+from ltrec.rerank.pipeline import parse_config
+from ltrec.rerank.strategies import StrategyConfig
 from ltrec.serve.keys import KeyRing
 from ltrec.serve.metrics import Metrics
 

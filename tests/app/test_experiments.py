@@ -21,9 +21,9 @@ from ltrec.app.experiments import (
     sample_ratio,
     users_needed,
 )
+from ltrec.app.live_events import _DDL as LIVE_DDL
+from ltrec.app.live_experiments import Experiment
 from ltrec.charts.experiments import difference_figure
-from ltrec.serve.events import _DDL as LIVE_DDL
-from ltrec.serve.experiments import Experiment
 
 T0 = datetime(2026, 12, 1, 12, 0, 0)
 H = timedelta(hours=1)

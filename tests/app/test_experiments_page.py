@@ -1,6 +1,6 @@
 """``ltrec experiment`` and the Experiments page over a store whose ``live_events`` were written
-by the server's own writer (:func:`ltrec.serve.events.write_events`) for an experiment
-recorded by :func:`ltrec.serve.experiments.begin`."""
+by the server's own writer (:func:`ltrec.app.live_events.write_events`) for an experiment
+recorded by :func:`ltrec.app.live_experiments.begin`."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ltrec.app.experiments import tail_and_catalogue
+from ltrec.app.live_events import Event, write_events
+from ltrec.app.live_experiments import assign, begin
 from ltrec.cli import main
-from ltrec.serve.events import Event, write_events
-from ltrec.serve.experiments import assign, begin
 from tests.analytics.conftest import synthetic_shop, write_store
 from tests.app.conftest import APP
 

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from ltrec.app.experiments import PRIMARY, analyse, experiment_result, tail_and_catalogue
+from ltrec.app.live_experiments import Experiment, derive_id
 from ltrec.serve import keys
-from ltrec.serve.experiments import Experiment, derive_id
 from ltrec.simulation.traffic import aa_table, drive, respond
 from ltrec.store import connect
 from ltrec.synth.demo import DemoConfig, build_demo

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ltrec.app import live_experiments as ex
+from ltrec.app.live_experiments import Experiment, assign
 from ltrec.errors import BadInputError, ConfigError, NotFoundError
-from ltrec.serve import experiments as ex
-from ltrec.serve.experiments import Experiment, assign
 
 SALT = "0123456789abcdef"
 BOOST = '{"strategy": "tail_boost", "beta": 0.3}'
@@ -189,7 +189,7 @@ def test_explicit_ids_and_unknown_ids(tmp_path: Path) -> None:
 
 
 def test_deleting_the_dataset_log_removes_its_experiments(tmp_path: Path) -> None:
-    from ltrec.serve.events import dropping_log, wal_path
+    from ltrec.app.live_events import dropping_log, wal_path
 
     ab = ex.parse_arms(["control={}", f"boost={BOOST}"])
     ex.begin(tmp_path, "demo", ab, (0.5, 0.5))

@@ -20,11 +20,11 @@ import httpx
 import pytest
 from threadpoolctl import threadpool_limits
 
+from ltrec.app import live_experiments as ex
+from ltrec.app.live_events import TABLE, ServerBusyError
 from ltrec.app.pipeline import RecSession
 from ltrec.errors import BadInputError
 from ltrec.serve import app
-from ltrec.serve import experiments as ex
-from ltrec.serve.events import TABLE, ServerBusyError
 from ltrec.store import connect
 
 from .harness import Server, Shop, cli

@@ -16,8 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ltrec.ids import MAX_ID_CHARS
-from ltrec.serve.events import (
+from ltrec.app.live_events import (
     TABLE,
     Event,
     EventError,
@@ -29,6 +28,7 @@ from ltrec.serve.events import (
     wal_path,
     write_events,
 )
+from ltrec.ids import MAX_ID_CHARS
 from ltrec.store import connect, read_meta
 
 from .harness import cli
@@ -254,8 +254,8 @@ def test_deleting_a_dataset_removes_its_log_and_waits_for_no_server(data_dir: Pa
     """The log goes with the dataset (a dataset made again under the name starts clean); while
     a server holds the log, the delete is refused and the store is left as it was."""
     from ltrec.app.auth import LOCAL
+    from ltrec.app.live_events import ServerBusyError as Busy
     from ltrec.app.services import delete_dataset
-    from ltrec.serve.events import ServerBusyError as Busy
     from ltrec.synth.demo import DemoConfig, build_demo
 
     build_demo(DemoConfig(users=60, items=40, events=1000, seed=3), data_dir=data_dir)

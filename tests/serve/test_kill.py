@@ -16,7 +16,7 @@ from datetime import datetime
 import httpx
 import pytest
 
-from ltrec.serve.events import TABLE
+from ltrec.app.live_events import TABLE
 from ltrec.store import connect
 
 from .harness import Server, Shop

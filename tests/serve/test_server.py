@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 
 from ltrec.app import audit
+from ltrec.app.live_events import TABLE
 from ltrec.app.pipeline import RecSession
 from ltrec.models.registry import list_runs
 from ltrec.serve import keys
-from ltrec.serve.events import TABLE
 from ltrec.store import connect
 
 from .harness import Server, Shop, cli
