@@ -95,6 +95,15 @@ class Settings(BaseSettings):
         None, description="Where DuckDB spills (None: DuckDB's default beside the database)."
     )
     duckdb_threads: int | None = Field(None, ge=1, le=1024, description="DuckDB's threads.")
+    app_duckdb_memory_mb: int = Field(
+        512,
+        ge=64,
+        le=1_048_576,
+        description="DuckDB's memory_limit for the app's read connection (one per dataset per "
+        "server process): past it, aggregations spill to a temp folder instead of growing the "
+        "server (DuckDB's default is 80% of RAM). Spills go to LTREC_DUCKDB_TEMP_DIR, else a "
+        "per-process folder under the system temp dir.",
+    )
     ann_min_items: int = Field(
         200_000,
         ge=0,

@@ -1,7 +1,8 @@
 """Cached analytics for the pages.
 
-``st.cache_data`` keyed by (view kind, dataset, dataset file version, parameters as JSON): an
-import swaps the file, its version changes, and the next call recomputes. Nothing large is ever
+Byte-bounded caches (:mod:`ltrec.ui.bytecache`, pickled like ``st.cache_data``) keyed by (view
+kind, dataset, data dir, dataset file version, parameters as JSON): an import swaps the file,
+its version changes, and the next call recomputes. Nothing large is ever
 hashed. The DuckDB connection itself is the per-process ``st.cache_resource`` of
 :mod:`ltrec.ui.state`; each computation runs on its own cursor.
 """
@@ -14,26 +15,30 @@ import streamlit as st
 
 from ltrec.analytics.view import ViewParams, compute
 from ltrec.ui import state
+from ltrec.ui.bytecache import bounded
 
 TTL_S = 3600
-MAX_ENTRIES = 256
+#: Byte budgets (MiB of pickled results, :mod:`ltrec.ui.bytecache`): item-level frames grow with
+#: the catalogue, so a count of entries bounds nothing at a million items.
+VIEWS_MB = 128
+META_MB = 8
 
 
-@st.cache_data(ttl=TTL_S, max_entries=MAX_ENTRIES, show_spinner="Computing ...")
-def _cached(kind: str, name: str, version: str, params: str) -> Any:
-    del version  # part of the cache key only
+@bounded(VIEWS_MB, TTL_S, on_miss=lambda: st.spinner("Computing ..."))
+def _cached(kind: str, name: str, root: str, version: str, params: str) -> Any:
+    del root, version  # part of the cache key only
     store = state.store(name)
     return compute(kind, store, ViewParams.model_validate_json(params))
 
 
 def view(kind: str, name: str, params: ViewParams) -> Any:
     """The analytics view ``kind`` of dataset ``name`` with ``params``, cached."""
-    return _cached(kind, name, state.version(name), params.key())
+    return _cached(kind, name, str(state.data_root()), state.version(name), params.key())
 
 
-@st.cache_data(ttl=TTL_S, max_entries=MAX_ENTRIES, show_spinner=False)
-def _meta(name: str, version: str) -> dict[str, Any]:
-    del version
+@bounded(META_MB, TTL_S)
+def _meta(name: str, root: str, version: str) -> dict[str, Any]:
+    del root, version
     store = state.store(name)
     cats = store.items().select("category").distinct().to_pandas()["category"]
     ev = store.table("events")
@@ -50,4 +55,4 @@ def _meta(name: str, version: str) -> dict[str, Any]:
 def dataset_meta(name: str) -> dict[str, Any]:
     """Categories, time span, event count and the dataset profile (``profile``, a
     :class:`~ltrec.store.profile.DatasetProfile`) of a dataset, for the controls; cached."""
-    return _meta(name, state.version(name))
+    return _meta(name, str(state.data_root()), state.version(name))

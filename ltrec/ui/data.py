@@ -48,7 +48,7 @@ from ltrec.store.importing import (
 )
 from ltrec.store.privacy import ENV_KEY
 from ltrec.store.profile import DatasetProfile
-from ltrec.ui import auth, state
+from ltrec.ui import auth, bytecache, state
 from ltrec.ui.widgets import metric_column
 
 CHUNK = 1 << 20
@@ -323,7 +323,8 @@ def rejects_csv(report: ImportReport, data_dir: Path | None = None) -> bytes:
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def _row(name: str, version: str) -> dict[str, Any]:
     del version  # cache key only
-    from ltrec.analytics.stats import store_stats
+    from ltrec.analytics.view import ViewParams
+    from ltrec.ui import cache
 
     con = connect(name, state.data_root())
     try:
@@ -343,7 +344,8 @@ def _row(name: str, version: str) -> dict[str, Any]:
             f"{int(meta.get('sample_total_events', 0)):,} events"
         )
     try:
-        s = store_stats(state.store(name), name)
+        # the Overview's cached figures (same cuts and popularity): one aggregation per version
+        s = cache.view("stats", name, ViewParams())
     except (LtrecError, duckdb.Error) as exc:
         row["note"] = str(exc).splitlines()[0][:200]
         return row
@@ -407,6 +409,7 @@ def delete(name: str) -> None:
     """Delete a DuckDB dataset (admins; under the writer lock) and forget cached reads of it."""
     services.delete_dataset(auth.current(), name, state.data_root())
     st.cache_data.clear()
+    bytecache.clear_all()
     state.forget_connections()  # cached read connections would hold the deleted file open
     if st.session_state.get(state.DATASET_KEY) == name:
         st.session_state.pop(state.DATASET_KEY, None)
@@ -766,6 +769,7 @@ def import_section() -> None:
                     held_upload(role, None)
                 st.session_state["_data_upload_gen"] = gen + 1
                 st.cache_data.clear()
+                bytecache.clear_all()
                 st.rerun()
 
 
@@ -866,6 +870,7 @@ def _sample_form(name: str) -> None:
             state.show_error(err)
         else:
             st.cache_data.clear()
+            bytecache.clear_all()
             st.session_state["data_sampled"] = rep.summary()
     msg = st.session_state.get("data_sampled")
     if msg:

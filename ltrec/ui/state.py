@@ -8,6 +8,8 @@ call opens the new file.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -26,7 +28,23 @@ DATASET_KEY = "dataset"
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _connection(name: str, root: str, version: str) -> duckdb.DuckDBPyConnection:
     del version  # part of the cache key only
-    return connect(name, Path(root))
+    con = connect(name, Path(root))
+    bound(con)
+    return con
+
+
+def bound(con: duckdb.DuckDBPyConnection) -> None:
+    """Cap DuckDB's memory on a read connection of the server (``app_duckdb_memory_mb``).
+
+    DuckDB's default limit is 80% of RAM, and its hash tables and cached blocks count towards
+    the server's resident memory: at 10M events one page's aggregations held 1 GB and kept most
+    of it. Capped, a big aggregation spills to disk. The temp folder is per process: two
+    servers never share DuckDB's spill files.
+    """
+    s = get_settings()
+    temp = s.duckdb_temp_dir or Path(tempfile.gettempdir()) / f"ltrec-duckdb-{os.getpid()}"
+    con.execute("SET memory_limit = ?", [f"{s.app_duckdb_memory_mb}MB"])
+    con.execute("SET temp_directory = ?", [str(temp)])
 
 
 def forget_connections() -> None:

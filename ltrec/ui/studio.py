@@ -49,8 +49,13 @@ from ltrec.rerank import (
     to_query,
 )
 from ltrec.ui import auth, state
+from ltrec.ui.bytecache import bounded
 
 TTL_S = 3600
+#: Byte budgets (MiB of pickles) of the caches whose values grow with the users: the users
+#: table and every user's list as CSV (:mod:`ltrec.ui.bytecache`).
+USERS_MB = 128
+EXPORT_MB = 256
 MIN_COLS, MAX_COLS = 2, 4
 DEFAULTS: tuple[StrategyConfig, ...] = (
     BaseOrderConfig(),
@@ -204,9 +209,9 @@ def studio_run(name: str, run_id: str, *, allow_stale: bool = False) -> StudioRu
     return _studio_run(name, state.version(name), run_id)
 
 
-@st.cache_data(ttl=TTL_S, max_entries=4, show_spinner=False)
-def _users(name: str, version: str) -> pd.DataFrame:
-    del version
+@bounded(USERS_MB, TTL_S)
+def _users(name: str, root: str, version: str) -> pd.DataFrame:
+    del root, version
     cur = state.cursor(name)
     try:
         users = cur.execute("SELECT * FROM users").df()
@@ -227,7 +232,7 @@ def _users(name: str, version: str) -> pd.DataFrame:
 
 def users_table(name: str) -> pd.DataFrame:
     """Users with their segment columns and derived segments (tail affinity, ...), cached."""
-    return _users(name, state.version(name))
+    return _users(name, str(state.data_root()), state.version(name))
 
 
 @st.cache_data(ttl=TTL_S, max_entries=512, show_spinner=False)
@@ -476,7 +481,7 @@ def sweep_chart(
     )  # fmt: skip
 
 
-@st.cache_data(ttl=TTL_S, max_entries=8, show_spinner=False)
+@bounded(EXPORT_MB, TTL_S)
 def _export_all(name: str, version: str, run_id: str, k: int, setting: str) -> bytes:
     from ltrec.analytics.export import to_csv
 
@@ -603,7 +608,7 @@ def _opening_user(
     name: str, version: str, run_id: str, k: int, setting: str | None
 ) -> str | None:  # fmt: skip
     sr = _studio_run(name, version, run_id)
-    users = _users(name, version)
+    users = _users(name, str(state.data_root()), version)
     if setting is None:
         return logic.default_user(users, sr.data.user_ids)
     return logic.opening_user(sr.session, users, parse_config(setting), k)
