@@ -118,7 +118,7 @@ class Bounded(Generic[P, R]):
         missing = object()
         value = self.cache.get(key, missing)
         if value is not missing:
-            return value  # type: ignore[no-any-return]
+            return value
         with self.on_miss() if self.on_miss is not None else nullcontext():
             value = self.fn(*args, **kwargs)
         self.cache.put(key, value)
