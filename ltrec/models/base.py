@@ -369,9 +369,9 @@ class Recommender(abc.ABC):
         return scores
 
     def _warm_score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
-        """:meth:`_score`, through the repeat blend when it is active (:class:`RepeatBlend`)."""
-        blend = self.blend
-        return blend.scores(users, items) if blend.active else self._score(users, items)
+        """:meth:`_score` through the repeat blend (:class:`RepeatBlend`; unchanged when it
+        is not active)."""
+        return self.blend.scores(users, items)
 
     @abc.abstractmethod
     def _score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
@@ -615,12 +615,9 @@ class Recommender(abc.ABC):
     def _warm_history(
         self, x: sp.csr_matrix, users: np.ndarray, items: np.ndarray | None
     ) -> np.ndarray:
-        """:meth:`_score_history`, through the repeat blend as :meth:`_warm_score` (the history
+        """:meth:`_score_history` through the repeat blend, as :meth:`_warm_score` (the history
         being the frequency input)."""
-        blend = self.blend
-        if blend.active:
-            return blend.history_scores(x, users, items)
-        return self._score_history(x, users, items)
+        return self.blend.history_scores(x, users, items)
 
     def _score_history(
         self, x: sp.csr_matrix, users: np.ndarray, items: np.ndarray | None

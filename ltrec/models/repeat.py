@@ -83,26 +83,32 @@ class RepeatBlend:
             m.blend_pop_ = data.decayed_popularity(hp)  # float64 [n_items]
 
     def scores(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
-        """The blended scores of known users with training history.
+        """The scores of known users with training history: the model's own (``_score``)
+        when the blend is not :attr:`active`, else blended.
 
         The blend scales each user's scores over the whole catalogue, so the scores of a
         candidate subset are the same as those columns of the full row. Its frequency and
         popularity inputs are the decayed ones when the config sets half-lives (:meth:`fit`).
         """
         m = self.model
+        if not self.active:
+            return m._score(users, items)
         freq = m.seen_ if m.freq_ is None else m.freq_
         return self._apply(m._blend_transform(m._score(users, None)), freq[users], items)
 
     def history_scores(
         self, x: sp.csr_matrix, users: np.ndarray, items: np.ndarray | None
     ) -> np.ndarray:
-        """The blended scores of history rows (each with events), the history being the
-        frequency input.
+        """The scores of history rows (each with events): the model's own
+        (``_score_history``) when the blend is not :attr:`active`, else blended, the history
+        being the frequency input.
 
         A live history has no timestamps, so with a repeat half-life set the frequency term
         is the undecayed history (the default config decays only popularity, which is global).
         """
         m = self.model
+        if not self.active:
+            return m._score_history(x, users, items)
         return self._apply(m._blend_transform(m._score_history(x, users, None)), x, items)
 
     def _apply(self, raw: np.ndarray, freq: sp.csr_matrix, items: np.ndarray | None) -> np.ndarray:
