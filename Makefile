@@ -21,6 +21,7 @@ run: setup  ## set up, check the address, build the demo shop if missing, start 
 test: setup-test  ## install test dependencies and run every test
 	$(PY) -m ruff check ltrec app.py app_pages tests benchmarks
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 setup: $(VENV)/.runtime-installed
