@@ -33,6 +33,7 @@ import pandas as pd
 
 from ltrec.definitions import METRICS, metric, pct
 from ltrec.errors import BadInputError, LtrecError
+from ltrec.progress import Progress
 
 #: The setting reported when none is given: the Rerank Studio's first re-ranked column.
 DEFAULT_SETTING: dict[str, Any] = {"strategy": "tail_boost", "beta": 0.3}
@@ -49,8 +50,6 @@ FIG_WIDTH = 680
 EFFECT_METRICS = ("ndcg", "recall", "aplt", "tail_coverage", "gini")
 #: The simulation's figures named in the report (keys of METRICS).
 SIM_METRICS = ("tail_share", "coverage")
-
-Progress = Callable[[float, str], None]
 
 
 # ---------------------------------------------------------------------------- the typed report

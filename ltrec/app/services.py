@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from ltrec.app import audit
 from ltrec.app.auth import PermissionDenied, Principal, Right, require
 from ltrec.errors import LtrecError
+from ltrec.progress import Progress
 
 T = TypeVar("T")
 
@@ -115,7 +116,7 @@ def build_demo(
     principal: Principal,
     config: Any = None,
     data_dir: Path | str | None = None,
-    progress: Any = None,
+    progress: Progress | None = None,
 ) -> Any:
     """Generate the demo shop (it replaces the dataset of its name, so it is an import)."""
     from ltrec.synth.demo import build_demo as _build
@@ -264,7 +265,7 @@ def promote(
     run_id: str,
     *,
     params: Mapping[str, Any] | None = None,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
     data_dir: Path | str | None = None,
 ) -> dict[str, Any]:
     """Make a production run of ``run_id`` (the analyst right: it trains): fit the run's model

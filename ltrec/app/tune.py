@@ -38,7 +38,8 @@ from ltrec.errors import BadInputError
 from ltrec.evaluation.aggregate import HIGHER_IS_BETTER, EvalResult, boot_counts, compare
 from ltrec.evaluation.pareto import pareto_front
 from ltrec.evaluation.split import Split, temporal_split
-from ltrec.models.base import Progress, make_model, report
+from ltrec.models.base import make_model
+from ltrec.progress import Progress, report
 from ltrec.rerank.base import Context
 from ltrec.rerank.pipeline import parse_config, to_dict
 from ltrec.rerank.strategies import StrategyConfig

@@ -22,7 +22,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         k=args.k,
         simulation=args.simulation,
         data_dir=args.data_dir,
-        progress=None if args.json else lambda done, msg: print_progress(msg, done),
+        progress=None if args.json else print_progress,
     )
     summary = write_report(report, args.out)
     if args.json:
@@ -92,7 +92,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         args.policy,
         config,
         save=not args.no_save,
-        progress=None if args.json else lambda done, msg: print_progress(msg, done),
+        progress=None if args.json else print_progress,
         data_dir=args.data_dir,
     )
     if args.json:

@@ -71,9 +71,9 @@ def add_max_reject_share(p: argparse.ArgumentParser, help_: str) -> None:
     )
 
 
-def print_progress(msg: str, frac: float | None = None) -> None:
-    pct = f" {frac:5.1%}" if frac is not None else ""
-    print(f"[ltrec]{pct} {msg}", file=sys.stderr, flush=True)
+def print_progress(done: float, msg: str) -> None:
+    """A :data:`ltrec.progress.Progress` that prints a line on stderr."""
+    print(f"[ltrec] {done:5.1%} {msg}", file=sys.stderr, flush=True)
 
 
 def parse_set(pairs: Sequence[str] | None) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def _train_all_data(args: argparse.Namespace) -> int:
         args.model,
         parse_set(args.set),
         from_run=args.from_run,
-        progress=None if args.json else lambda done, msg: print_progress(msg, done),
+        progress=None if args.json else print_progress,
         data_dir=args.data_dir,
         engine=args.engine,
     )
@@ -103,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         parse_set(args.set),
         split_config=_split_config(args.name, args.data_dir, args.split),
         k=args.k,
-        progress=None if args.json else lambda done, msg: print_progress(msg, done),
+        progress=None if args.json else print_progress,
         data_dir=args.data_dir,
         engine=args.engine or "local",
     )
@@ -188,7 +188,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
         args.name,
         args.run,
         params=parse_set(args.set),
-        progress=None if args.json else lambda done, msg: print_progress(msg, done),
+        progress=None if args.json else print_progress,
         data_dir=args.data_dir,
     )
     if args.json:
@@ -345,7 +345,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         objective=args.objective,
         strategies=args.strategies,
         data_dir=args.data_dir,
-        progress=None if args.json else lambda done, msg: print_progress(msg, done),
+        progress=None if args.json else print_progress,
     )
     out = result.to_dict()
     if args.json:

@@ -39,7 +39,8 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from ltrec.errors import MemoryLimitError
-from ltrec.models.base import Progress, Recommender, RepeatConfig, report, score_shares
+from ltrec.models.base import Recommender, RepeatConfig, score_shares
+from ltrec.progress import Progress, report
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData

@@ -33,7 +33,8 @@ import scipy.linalg
 from pydantic import Field
 
 from ltrec.errors import MemoryLimitError, ModelError
-from ltrec.models.base import Progress, Recommender, RepeatConfig, report, score_shares
+from ltrec.models.base import Recommender, RepeatConfig, score_shares
+from ltrec.progress import Progress, report
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData

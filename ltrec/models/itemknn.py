@@ -24,14 +24,13 @@ from pydantic import Field
 
 from ltrec.errors import MemoryLimitError
 from ltrec.models.base import (
-    Progress,
     Recommender,
     RepeatConfig,
     csr_from_arrays,
     csr_to_arrays,
     item_item_shares,
-    report,
 )
+from ltrec.progress import Progress, report
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData

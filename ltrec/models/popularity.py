@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import Field
 
-from ltrec.models.base import ModelConfig, Progress, Recommender, popularity_scores
+from ltrec.models.base import ModelConfig, Recommender, popularity_scores
+from ltrec.progress import Progress
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData

@@ -37,7 +37,8 @@ import numpy as np
 from ltrec.config import get_settings
 from ltrec.errors import BadInputError, ConfigError
 from ltrec.models.als import ALS, ALSConfig
-from ltrec.models.base import Progress, Recommender, report
+from ltrec.models.base import Recommender
+from ltrec.progress import Progress, report
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData

@@ -43,7 +43,7 @@ import scipy.sparse as sp
 
 from ltrec.config import EVENT_WEIGHTS
 from ltrec.errors import BadInputError
-from ltrec.models.base import Progress, report
+from ltrec.progress import Progress, report
 
 if TYPE_CHECKING:
     from ltrec.models.als import ALS

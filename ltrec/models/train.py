@@ -19,7 +19,7 @@ import numpy as np
 
 from ltrec.errors import BadInputError, RegistryError
 from ltrec.evaluation import EvalResult, SplitConfig, evaluate
-from ltrec.models.base import Progress, Recommender, make_model, report
+from ltrec.models.base import Recommender, make_model
 from ltrec.models.data import InteractionData
 from ltrec.models.registry import (
     NO_SPLIT,
@@ -32,6 +32,7 @@ from ltrec.models.registry import (
     split_config_of,
     training_lock,
 )
+from ltrec.progress import Progress, report
 
 #: The metrics ``ltrec train`` prints (every metric is stored in the manifest).
 HEADLINE = ("ndcg", "recall", "aplt", "coverage")

@@ -27,7 +27,7 @@ are those of the starting data, so every round and policy is measured on the sam
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -39,12 +39,11 @@ import scipy.sparse as sp
 from ltrec.definitions import gini, tail_mask
 from ltrec.errors import BadInputError, ConfigError
 from ltrec.evaluation.metrics import arp, coverage, exposure, position_weights
+from ltrec.progress import Progress
 from ltrec.simulation.config import PolicyConfig, SimulationConfig, parse_policy
 from ltrec.simulation.result import SimulationResult
 from ltrec.simulation.users import UserModel
 
-#: ``progress(done, message)``, ``done`` in [0, 1] (the models' callback signature).
-Progress = Callable[[float, str], None]
 #: Seconds of simulated time per round (timestamps of the appended events).
 ROUND_SECONDS = 86_400.0
 
@@ -282,7 +281,10 @@ def run_simulation(
 
 
 def load_world(
-    dataset: str, config: SimulationConfig, data_dir: Path | str | None = None, progress=None
+    dataset: str,
+    config: SimulationConfig,
+    data_dir: Path | str | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Any, UserModel, np.ndarray, np.ndarray]:
     """The starting data, the user model, prices and stock flags of a stored dataset.
 

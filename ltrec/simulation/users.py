@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ltrec.errors import ModelError
+from ltrec.progress import Progress
 from ltrec.simulation.config import CalibrationConfig
 from ltrec.synth.truth import GroundTruth
 
@@ -253,7 +254,7 @@ def fit_calibrated(
     config: CalibrationConfig | None = None,
     *,
     seed: int = 0,
-    progress: Any = None,
+    progress: Progress | None = None,
 ) -> CalibratedUserModel:
     """Fit a :class:`CalibratedUserModel` on a dataset's events (see the module docstring).
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -55,6 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ltrec.definitions import gini
 from ltrec.errors import ConfigError
+from ltrec.progress import Progress, report
 from ltrec.store.connect import check_name, dataset_path, write_meta, writing
 from ltrec.store.finalize import finalize
 from ltrec.store.schema import quote_ident
@@ -67,8 +67,6 @@ from ltrec.synth.vocab import (
     TIERS,
     VARIANTS,
 )
-
-Progress = Callable[[str, float | None], None]
 
 DEFAULT_USERS = 5_000
 DEFAULT_ITEMS = 2_000
@@ -725,7 +723,10 @@ def build_demo(
     Returns a :class:`DemoReport` with counts, funnel rates and the item Gini of views.
     """
     cfg = cfg or DemoConfig()
-    say = progress or (lambda msg, frac=None: None)
+
+    def say(message: str, done: float) -> None:
+        report(progress, done, message)
+
     t0 = time.perf_counter()
     n_users, n_items, n_events = cfg.sizes()
     seeds = np.random.SeedSequence(cfg.seed).spawn(5)

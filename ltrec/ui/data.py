@@ -751,9 +751,8 @@ def import_section() -> None:
         if err is None and st.button("Import", key="data_commit", type="primary"):
             bar = st.progress(0.0, text="starting")
 
-            def progress(msg: str, frac: float | None) -> None:
-                if frac is not None:
-                    bar.progress(min(max(frac, 0.0), 1.0), text=msg)
+            def progress(done: float, msg: str) -> None:
+                bar.progress(min(max(done, 0.0), 1.0), text=msg)
 
             try:
                 done = services.import_dataset(

@@ -242,7 +242,7 @@ def test_a_worker_killed_during_the_commit_leaves_the_store_as_it_was(arena) -> 
     class Stop(Exception):
         pass
 
-    def progress(message: str, fraction: float | None) -> None:
+    def progress(done: float, message: str) -> None:
         seen.append(message)
         if message == "writing":
             raise Stop

@@ -355,7 +355,7 @@ def test_small_and_chunked_build(tmp_path):
     # Many small chunks: sessions stay numbered uniquely and the progress reaches 1.
     seen: list[float | None] = []
     cfg = DemoConfig(name="tiny", users=50, items=40, events=3_000, chunk_sessions=500)
-    report = build_demo(cfg, data_dir=tmp_path, progress=lambda m, f=None: seen.append(f))
+    report = build_demo(cfg, data_dir=tmp_path, progress=lambda done, msg: seen.append(done))
     assert seen[-1] == 1.0 and report.items == 40 and report.users == 50
     con = _open(tmp_path / "tiny.duckdb")
     n_sess, per_user = con.execute(

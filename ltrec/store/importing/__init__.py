@@ -17,7 +17,7 @@ from ltrec.store.importing.presets import (
     match_columns,
 )
 from ltrec.store.importing.read import ReadConfig, SourceFile, sniff
-from ltrec.store.importing.report import ImportConfig, ImportReport, Progress
+from ltrec.store.importing.report import ImportConfig, ImportReport
 
 __all__ = [
     "DROP",
@@ -25,7 +25,6 @@ __all__ = [
     "PRESET_NAMES",
     "ImportConfig",
     "ImportReport",
-    "Progress",
     "ReadConfig",
     "RejectCode",
     "SourceFile",

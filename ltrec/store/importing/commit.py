@@ -41,13 +41,14 @@ import duckdb
 
 from ltrec.config import MAX_REJECT_SHARE, duckdb_config
 from ltrec.errors import BadInputError, TooManyRejectsError
+from ltrec.progress import Progress
 from ltrec.store import privacy
 from ltrec.store.connect import check_name, connect, dataset_path, read_meta, write_meta, writing
 from ltrec.store.finalize import finalize
 from ltrec.store.importing.map import Bound, bind, resolve_event_map, split_mapping
 from ltrec.store.importing.presets import get_preset, guess_mapping
 from ltrec.store.importing.read import sniff
-from ltrec.store.importing.report import ImportConfig, ImportReport, Progress
+from ltrec.store.importing.report import ImportConfig, ImportReport
 from ltrec.store.importing.validate import Stager
 from ltrec.store.profile import REPEAT_DOMAIN_KEY, read_profile, write_profile
 from ltrec.store.schema import EVENT_COLUMNS, ITEM_COLUMNS, create_schema, quote_ident
@@ -267,7 +268,7 @@ def import_dataset(
         config: read and validation knobs.
         labels: display names per role (``{"events": "upload.csv"}``) for uploads saved to a
             temporary path; they are what ``rejects.source_file`` records.
-        progress: ``callback(message, fraction or None)``.
+        progress: ``progress(done, message)`` (:mod:`ltrec.progress`).
         pseudonymize: replace user ids by their keyed HMAC (:mod:`ltrec.store.privacy`)
             before anything is stored; rejected rows keep their reason but not their raw text.
         hmac_key: the key (else ``$LTREC_HMAC_KEY``); never stored or logged.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,9 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from ltrec.config import MAX_REJECT_SHARE
 from ltrec.store.importing.presets import RATING_PURCHASE_MIN
 from ltrec.store.importing.read import ReadConfig
-
-#: ``callback(message, fraction or None)``
-Progress = Callable[[str, float | None], None]
 
 
 class ImportConfig(BaseModel):

@@ -21,6 +21,7 @@ import duckdb
 
 from ltrec.errors import BadInputError
 from ltrec.ids import CONTROL_ID, id_sql
+from ltrec.progress import Progress
 from ltrec.store.importing.codes import RejectCode
 from ltrec.store.importing.map import (
     DROP,
@@ -32,7 +33,7 @@ from ltrec.store.importing.map import (
 )
 from ltrec.store.importing.presets import Preset
 from ltrec.store.importing.read import SourceFile
-from ltrec.store.importing.report import ImportConfig, ImportReport, Progress
+from ltrec.store.importing.report import ImportConfig, ImportReport
 from ltrec.store.schema import ITEM_COLUMNS, safe_column_name
 
 #: Lower bound of a plausible event time; anything earlier is "timestamp out of range".
@@ -195,9 +196,9 @@ class Stager:
         self.event_map = report.event_map  # resolved by import_dataset
         self.types: dict[str, list[str]] = {}  # role -> Parquet column types
 
-    def say(self, msg: str, frac: float | None = None) -> None:
+    def say(self, msg: str, frac: float) -> None:
         if self.progress is not None:
-            self.progress(msg, frac)
+            self.progress(frac, msg)
 
     def q(self, sql: str, extra: dict[str, Any] | None = None):
         return run_sql(self.con, sql, {**self.params, **(extra or {})})

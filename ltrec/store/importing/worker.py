@@ -52,9 +52,10 @@ from typing import IO, Any
 import ltrec
 from ltrec.config import MAX_REJECT_SHARE, get_settings
 from ltrec.errors import BadInputError, LtrecError
+from ltrec.progress import Progress
 from ltrec.store.connect import check_name
 from ltrec.store.connect import data_dir as resolve_data_dir
-from ltrec.store.importing.report import ImportConfig, ImportReport, Progress
+from ltrec.store.importing.report import ImportConfig, ImportReport
 
 #: DuckDB's memory_limit as a share of the child's limit: the interpreter, Arrow buffers and
 #: DuckDB's own overshoot past its limit share the rest.
@@ -374,7 +375,7 @@ def _child() -> int:
             **kwargs,
             config=None if config is None else ImportConfig.model_validate(config),
             hmac_key=key,
-            progress=lambda message, fraction: send(progress=[message, fraction]),
+            progress=lambda done, message: send(progress=[done, message]),
         )
         send(report=dataclasses.asdict(report))
     except BaseException as exc:  # noqa: BLE001 - every outcome goes back as data
