@@ -28,7 +28,7 @@ exposure Gini 0.01 (with plain 95% percentile intervals per metric: 0.04-0.09, a
     .venv/bin/python benchmarks/bench_ab.py [--users 2000] [--rounds 2] [--repeats 100]
         [--keep DIR]   (reuse the served shop in DIR if it is there, else build it there)
 
-Other engineers share the machine's CPUs while this runs: times are indicative.
+Other jobs share the machine's CPUs while this runs: times are indicative.
 """
 
 from __future__ import annotations

@@ -216,7 +216,7 @@ def main() -> int:
     con.close()
     print(
         f"dataset {name}: {n_events:,} events, {n_items:,} items, {n_users:,} users "
-        f"(machine: {os.cpu_count()} cores, shared with other engineers' jobs)",
+        f"(machine: {os.cpu_count()} cores, shared with other jobs)",
         flush=True,
     )
     calls = bench_calls(name, root, args.repeat)

@@ -6,7 +6,7 @@ Run: ``.venv/bin/python benchmarks/bench_encoder.py [--n 10000]``. Prints a tabl
 The texts are the item texts (:func:`ltrec.features.text.item_text`: title, category path,
 brand, description) and, separately, the titles alone, of a demo catalogue of ``--n`` items.
 Target (issue 5): 10k titles in <= 60 s on 2 cores. The machine's 2 cores are shared with other
-engineers' work while this runs, so the figures are pessimistic.
+work while this runs, so the figures are pessimistic.
 """
 
 from __future__ import annotations

@@ -170,7 +170,7 @@ def main() -> None:
                 "peak_rss_mib": rss,
                 "metrics": res.to_dict(),
                 "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-                "note": "2 CPU cores shared with other engineers' jobs while measured",
+                "note": "2 CPU cores shared with other jobs while measured",
             },
             indent=2,
         )

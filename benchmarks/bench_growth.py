@@ -227,7 +227,8 @@ def _first_user(store: Path) -> str:
 
 
 def run_pages(n: int, data: Path) -> list[dict]:
-    """Every page's first render (engineer P's :func:`measure_pages`), if it is there."""
+    """Every page's first render (:func:`measure_pages` of ``benchmarks/_page_memory.py``), if
+    it is there."""
     try:
         from benchmarks._page_memory import measure_pages
     except ImportError as err:

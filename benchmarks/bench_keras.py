@@ -17,7 +17,7 @@ once).
 NCF training seconds: the NCF fit on the demo's training split (404,612 events of the 500k;
 issue 18 asks for <= 60 s on 400k events on 2 cores): wall seconds with the 1-minute load
 average before and after the fit, and the process's CPU seconds (all threads). The machine's 2
-cores are shared with seven other engineers' jobs, so the wall time depends on the load; the
+cores are shared with other jobs, so the wall time depends on the load; the
 CPU seconds do much less, and bound the wall time of the same fit on 2 idle cores (a
 CPU-bound fit's wall time is at most its CPU time).
 """
@@ -143,7 +143,7 @@ def main() -> None:
     args = ap.parse_args()
     out: dict = {
         "cpus": os.cpu_count(),
-        "note": "2 CPU cores shared with seven other engineers' jobs: seconds depend on the "
+        "note": "2 CPU cores shared with other jobs: seconds depend on the "
         "load average recorded beside them",
         "datasets": {},
     }

@@ -34,7 +34,7 @@ Other runs (each writes its own JSON next to it):
 
 Peak memory: tracemalloc's peak during ``fit`` (numpy/Python allocations; TensorFlow's own
 allocator is not traced) and the process's max RSS after the fit (monotonic over the run).
-The machine's 2 CPU cores are shared with other engineers' jobs while this runs: times are
+The machine's 2 CPU cores are shared with other jobs while this runs: times are
 pessimistic and noisy.
 """
 
@@ -384,7 +384,7 @@ def main() -> None:
         path = RESULTS
     out: dict = {
         "cpus": os.cpu_count(),
-        "note": "2 CPU cores shared with other engineers' jobs (load): times are pessimistic",
+        "note": "2 CPU cores shared with other jobs (load): times are pessimistic",
         "dataset": dataset,
         "parts": parts,
     }

@@ -378,7 +378,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="ltrec-bench-")
     os.environ["LTREC_DATA_DIR"] = tmp
     out: dict = {
-        "note": "2 shared CPU cores, loaded by other engineers' work while measured",
+        "note": "2 shared CPU cores, loaded by other work while measured",
         "command": " ".join(sys.argv),
     }
     cols = [

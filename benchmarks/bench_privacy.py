@@ -3,7 +3,7 @@
 Generates an events-preset CSV (unix ms, ``--users`` distinct visitors, ``--rows`` events) with
 DuckDB's COPY, imports it twice into a temporary data dir (plain, then ``pseudonymize=True``
 with a random key), and times the HMAC alone over the distinct ids (the DuckDB Arrow UDF of
-:mod:`ltrec.store.privacy`) next to a pure-Python loop. Other engineers share the 2 CPU cores:
+:mod:`ltrec.store.privacy`) next to a pure-Python loop. Other jobs share the 2 CPU cores:
 treat the figures as indicative.
 
 Usage: ``python benchmarks/bench_privacy.py [--rows 1000000] [--users 100000]``. Prints a table

@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     out["machine"] = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        "note": "2 shared cores; other engineers' jobs ran during the measurement",
+        "note": "2 shared cores; other jobs ran during the measurement",
     }
     dest = Path(__file__).resolve().parent / "results" / "rerank_speed.json"
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ that case's own:
   (slowest answer).
 
 Usage: ``python benchmarks/bench_security.py [--quick]`` (``--quick``: smaller bombs). Prints a
-table and writes ``benchmarks/results/security.json``. Other engineers share the CPU cores:
+table and writes ``benchmarks/results/security.json``. Other jobs share the CPU cores:
 treat the seconds as indicative.
 """
 

@@ -9,7 +9,7 @@ Python/numpy allocations during the simulation itself. Writes benchmarks/results
 
     .venv/bin/python benchmarks/bench_simulation.py [--rounds 20] [--users 500]
 
-Other engineers share the machine's CPUs while this runs: times are indicative.
+Other jobs share the machine's CPUs while this runs: times are indicative.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def main() -> None:
         "benchmark": "simulation",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "note": "2 shared CPUs, loaded by other engineers' work while measured",
+        "note": "2 shared CPUs, loaded by other work while measured",
         "dataset": "default demo shop (5000 users, 2000 items, ~500k events)",
         "policies": POLICIES,
         "demo_build_s": round(build_s, 1),

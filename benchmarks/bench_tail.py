@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "note": "2 shared cores; other engineers' jobs were running during the measurement",
+            "note": "2 shared cores; other jobs were running during the measurement",
         },
     }
     dest = Path(__file__).resolve().parent / "results" / "tail.json"

@@ -379,7 +379,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["LTREC_DATA_DIR"] = tempfile.mkdtemp(prefix="ltrec-bench-tail-")
     out: dict = {
-        "note": "2 shared CPU cores, loaded by other engineers' work while measured",
+        "note": "2 shared CPU cores, loaded by other work while measured",
         "command": " ".join(sys.argv),
         "k": K,
         "bucket_cuts": list(get_settings().bucket_cuts),

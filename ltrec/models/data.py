@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 #: Price bands: 0 = unknown, 1..PRICE_BANDS by quantile of price within the catalogue.
 PRICE_BANDS = 5
-#: ``encoder(texts) -> float32 [len(texts), d]``; the features engineer supplies real ones.
+#: ``encoder(texts) -> float32 [len(texts), d]``; ltrec.features.text supplies the real one.
 TextEncoder = Callable[[list[str]], np.ndarray]
 #: Seconds per day (half-lives are given in days).
 DAY_S = 86_400.0

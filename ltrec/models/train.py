@@ -57,8 +57,8 @@ def load_data(
 ) -> InteractionData:
     """:class:`InteractionData` of a dataset on its evaluation split (with text vectors if asked).
 
-    The text vectors come from the features engineer's encoder (MiniLM, or the TF-IDF fallback),
-    cached in the store.
+    The text vectors come from the text encoder of :mod:`ltrec.features.text` (MiniLM, or the
+    TF-IDF fallback), cached in the store.
     """
     return _load_data(dataset, split_config, text=text, data_dir=data_dir)[0]
 
