@@ -78,6 +78,7 @@ class ALS(Recommender):
 
     name = "als"
     config_cls = ALSConfig
+    config: ALSConfig  # the instance of config_cls that __init__ makes
     repeat_default = 0.3
     popularity_default = 0.6
     # The user factor is re-solved from the history (see the module docstring): it follows a
@@ -90,7 +91,7 @@ class ALS(Recommender):
         from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
 
-        cfg: ALSConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         n_users, n_items = self.seen_.shape
         need = fit_memory_gb(n_users, n_items, self.seen_.nnz, cfg.factors)
         if need > cfg.max_memory_gb:
@@ -133,7 +134,7 @@ class ALS(Recommender):
     def _system(self, x: sp.csr_matrix, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(A_u, c, hist)`` of history row ``row``: the normal matrix of the user's least
         squares (float64), the confidences alpha * r_j and the history item indices."""
-        cfg: ALSConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         if getattr(self, "_yty", None) is None:
             y = self.item_factors_.astype(np.float64)
             self._yty = y.T @ y

@@ -111,6 +111,7 @@ class ContentBlend(SimilarityModel):
 
     name = "content"
     config_cls = ContentBlendConfig
+    config: ContentBlendConfig  # the instance of config_cls that __init__ makes
     content_model = True
     live_history = True  # score = history @ S: a new event changes the scores at once
     contribution_method = "exact"
@@ -118,7 +119,7 @@ class ContentBlend(SimilarityModel):
     popularity_default = 0.6
 
     def _fit(self, data: InteractionData, progress: Progress | None) -> None:
-        cfg: ContentBlendConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         if data.item_text_emb is None or len(data.item_text_emb) != data.n_items:
             raise ModelError(
                 "the content blend needs item text vectors and the data has none",

@@ -113,13 +113,14 @@ class EASE(Recommender):
 
     name = "ease"
     config_cls = EASEConfig
+    config: EASEConfig  # the instance of config_cls that __init__ makes
     repeat_default = 0.3
     popularity_default = 0.6
     live_history = True  # score = history @ B: a new event changes the scores at once
     contribution_method = "exact"
 
     def _fit(self, data: InteractionData, progress: Progress | None) -> None:
-        cfg: EASEConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         active = np.flatnonzero(np.diff(self.seen_.tocsc().indptr) > 0)
         if cfg.max_items is not None and len(active) > cfg.max_items:
             # The N most popular items (pop_ ranks by distinct users, ties by weight).
@@ -156,7 +157,7 @@ class EASE(Recommender):
         self.b_ = np.asarray(p, dtype=np.float32)
 
     def _input(self, x):  # noqa: ANN001, ANN202 - csr in, csr out
-        if self.config.binary:  # type: ignore[attr-defined]
+        if self.config.binary:
             x = x.copy()
             x.data[:] = 1.0
         return x

@@ -86,13 +86,14 @@ class ItemKNN(Recommender):
 
     name = "itemknn"
     config_cls = ItemKNNConfig
+    config: ItemKNNConfig  # the instance of config_cls that __init__ makes
     repeat_default = 0.3
     popularity_default = 0.6
     live_history = True  # score = history @ S: a new event changes the scores at once
     contribution_method = "exact"
 
     def _fit(self, data: InteractionData, progress: Progress | None) -> None:
-        cfg: ItemKNNConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         x = self._input(self.seen_)
         xc = x.tocsc()
         norms = np.sqrt(np.asarray(xc.multiply(xc).sum(axis=0)).ravel())
@@ -136,7 +137,7 @@ class ItemKNN(Recommender):
         self.sim_ = sp.csr_matrix((v.astype(np.float32), (r, c)), shape=(n, n))
 
     def _input(self, x: sp.csr_matrix) -> sp.csr_matrix:
-        if self.config.binary:  # type: ignore[attr-defined]
+        if self.config.binary:
             x = x.copy()
             x.data[:] = 1.0
         return x

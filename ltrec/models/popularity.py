@@ -30,10 +30,11 @@ class Popularity(Recommender):
 
     name = "popularity"
     config_cls = PopularityConfig
+    config: PopularityConfig  # the instance of config_cls that __init__ makes
     live_history = True  # trivially: the history changes nothing but what is excluded as seen
 
     def _fit(self, data: InteractionData, progress: Progress | None) -> None:
-        cfg: PopularityConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         if cfg.by == "users":
             self.scores_ = popularity_scores(data.item_pop, data.item_weight)
         else:

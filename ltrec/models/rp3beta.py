@@ -142,20 +142,21 @@ class RP3beta(SimilarityModel):
 
     name = "rp3beta"
     config_cls = RP3betaConfig
+    config: RP3betaConfig  # the instance of config_cls that __init__ makes
     live_history = True  # score = history @ S: a new event changes the scores at once
     contribution_method = "exact"
     repeat_default = 0.3
     popularity_default = 0.6
 
     def _fit(self, data: InteractionData, progress: Progress | None) -> None:
-        cfg: RP3betaConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         self.sim_ = rp3beta_matrix(
             self._input(self.seen_), cfg.alpha, cfg.beta, cfg.neighbours, progress
         )
 
     def _input(self, x: sp.csr_matrix) -> sp.csr_matrix:
         x = sp.csr_matrix(x, dtype=np.float32)
-        if self.config.binary:  # type: ignore[attr-defined]
+        if self.config.binary:
             x = x.copy()
             x.data[:] = np.where(x.data > 0, 1.0, 0.0)
             x.eliminate_zeros()

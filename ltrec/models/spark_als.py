@@ -280,7 +280,7 @@ class SparkALS(ALS):
         spark = self._spark
         if spark is None:
             spark = spark_session(self._data_dir, dataset=self._dataset)
-        cfg: ALSConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         self.user_factors_, self.item_factors_ = fit_factors(spark, data, cfg, progress)
         self._yty = None
 
@@ -303,7 +303,7 @@ def engine_model(
     if spark is None:
         check_spark()
     return SparkALS(
-        model.config,  # type: ignore[arg-type]
+        model.config,  # type: ignore[arg-type]  # check_engine passed: an ALS, so an ALSConfig
         spark=spark,
         data_dir=data_dir,
         dataset=dataset,
