@@ -555,7 +555,7 @@ class RecSession:
         if self.tail_pool:
             kw = {
                 "tail_pool": self.tail_pool,
-                "tail_source": self.config.tail_source,  # type: ignore[attr-defined]
+                "tail_source": self.config.tail_source,
                 "tail_mask": self.context.tail,
             }
         live = self._live_rows(users) if self._s.live.weights and model.live_history else {}

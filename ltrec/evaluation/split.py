@@ -146,7 +146,7 @@ class Split:
         kw.update(changes)
         if "n_train" not in kw and not isinstance(train, pd.DataFrame):
             kw["n_train"] = self.n_train
-        return Split(train, **kw)  # type: ignore[arg-type]
+        return Split(train, **kw)
 
     def summary(self) -> dict[str, object]:
         """JSON-ready description for manifests and the CLI."""

@@ -270,8 +270,8 @@ class InteractionData:
         pair_user = np.repeat(np.arange(self.n_users), np.diff(m.indptr))
         if self._has_events():
             ep = self.event_pair
-            age = np.maximum(ref[pair_user[ep]] - self.event_ts, 0.0)  # type: ignore[index,operator]
-            w = self.event_weight * np.exp(-rate * age)  # type: ignore[operator]
+            age = np.maximum(ref[pair_user[ep]] - self.event_ts, 0.0)
+            w = self.event_weight * np.exp(-rate * age)
             data = np.bincount(ep, weights=w, minlength=m.nnz)  # type: ignore[arg-type]
         else:
             age = np.maximum(ref[pair_user] - self.last_ts.data, 0.0)

@@ -466,7 +466,7 @@ def train_resident(
             data.pairs,
             data.n_users,
             data.n_items,
-            cfg,  # type: ignore[arg-type]
+            cfg,
             progress=None if progress is None else lambda d, m: progress(0.1 + 0.6 * d, m),
         )
         model.user_factors_, model.item_factors_ = users, items

@@ -357,7 +357,7 @@ def train(
         from ltrec.models.spark_resident import is_resident, train_resident
 
         if is_resident(dataset, data_dir):
-            return train_resident(  # type: ignore[no-any-return]  # it returns a TrainResult
+            return train_resident(
                 dataset, model_name, params, split_config=split_config, k=k, n_boot=n_boot,
                 progress=progress, data_dir=data_dir,
             )  # fmt: skip

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -104,7 +104,8 @@ def _csr_rows(history: object, n_users: int | None, n_items: int) -> tuple[np.nd
         m.sum_duplicates()
         m.eliminate_zeros()
         return m.indptr.astype(np.int64), m.indices.astype(np.int64)
-    rows = [np.asarray(r, dtype=np.int64).ravel() for r in history]  # type: ignore[union-attr]
+    # not a matrix: a sequence of per-user index arrays
+    rows = [np.asarray(r, dtype=np.int64).ravel() for r in cast(Iterable[Any], history)]
     lengths = np.array([r.size for r in rows], dtype=np.int64)
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     indices = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
@@ -319,7 +320,7 @@ class Context:
         """Share of the user's history on tail items (None without history)."""
         if self.history(user).size == 0:
             return None
-        return float(self.user_buckets[user, -1])  # type: ignore[index]
+        return float(self.user_buckets[user, -1])
 
     @property
     def popularity_rank(self) -> np.ndarray:

@@ -408,7 +408,7 @@ class PersonalXQuAD(XQuAD):
         m = self.config.shrink  # type: ignore[attr-defined]
         if n == 0:
             return p0
-        t = float(context.user_buckets[user, -1]) * n  # type: ignore[index]
+        t = float(context.user_buckets[user, -1]) * n
         return (t + m * p0) / (n + m)
 
 

@@ -97,7 +97,7 @@ def current() -> Principal:
     who = principal()
     if who is None:  # gate() stops such sessions; a page run without it must not act
         st.stop()
-    return who  # type: ignore[return-value]
+    return who
 
 
 def can(right: Right) -> bool:

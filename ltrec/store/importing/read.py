@@ -359,7 +359,7 @@ def _check_gzip(path: Path, label: str, cfg: ReadConfig, head_limit: int) -> _Gz
     head = bytearray()
     counted = 0
     last = 0  # the previous output's last byte: a CRLF split across outputs
-    dec: zlib._Decompress | None = None  # type: ignore[name-defined]
+    dec: zlib._Decompress | None = None
     with path.open("rb") as fh:
         buf, off, base = fh.read(_CHUNK), 0, 0  # base: file offset of buf[0]
         while True:
@@ -961,12 +961,12 @@ def read_config(
                 )
             opts["columns"] = names
         if opts:
-            files[role] = FileOptions(**opts)  # type: ignore[arg-type]
+            files[role] = FileOptions(**opts)
     return ReadConfig(
         delimiter=_delimiter(every_d) if every_d is not None else None,
         encoding=normalize_encoding(every_e) if every_e is not None else None,
         no_header=no_header,
-        files=files,  # type: ignore[arg-type]
+        files=files,
     )
 
 
