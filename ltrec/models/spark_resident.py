@@ -250,15 +250,22 @@ def engine_data(
     Spark-resident dataset on ``split`` (vocabularies by the local rule of
     :meth:`InteractionData.from_split`: users of the users table, the training events, the test
     and the cold users; items of the items table and the training events)."""
+    import ibis
+
     w = dict(EVENT_WEIGHTS if weights is None else weights)
     train = split.train
-    users = (
-        _ids(source.table("users"), "user_id")
-        | _ids(train, "user_id")
-        | _ids(split.test, "user_id")
-        | _ids(split.cold, "user_id")
+    users = _ids(
+        ibis.union(
+            source.table("users").select("user_id"),
+            train.select("user_id"),
+            split.test.select("user_id"),
+            split.cold.select("user_id"),
+        ),
+        "user_id",
     )
-    items = _ids(source.table("items"), "item_id") | _ids(train, "item_id")
+    items = _ids(
+        ibis.union(source.table("items").select("item_id"), train.select("item_id")), "item_id"
+    )
     user_ids = np.array(sorted(users), dtype=str)
     item_ids = np.array(sorted(items), dtype=str)
     catalogue = catalogue_of(source, item_ids)
@@ -499,7 +506,7 @@ def train_resident(
             data_dir=data_dir,
         )
         report(progress, 1.0, f"saved run {run.run_id}")
-    return TrainResult(run, model, result, data, seconds)  # type: ignore[arg-type]
+    return TrainResult(run, model, result, data, seconds)  # type: ignore[arg-type]  # EngineData: the events stay on Spark
 
 
 __all__ = [

@@ -413,8 +413,7 @@ def connect_backend(cfg: ExternalConfig) -> ibis.BaseBackend:
         ) from None
     except Exception as exc:  # noqa: BLE001 - each engine raises its own connection errors
         raise ConfigError(
-            f"cannot connect to the {cfg.backend} engine: "
-            f"{redact(_first_line(exc), cfg)[:300]}",
+            f"cannot connect to the {cfg.backend} engine: {redact(_first_line(exc), cfg)[:300]}",
             hint="check the [connection] section of the dataset's TOML file",
         ) from None
 
@@ -683,14 +682,12 @@ class EngineSplit:
             "test_pairs": self.stats["test_pairs"],
             "test_users": self.stats["test_users"],
             "cold_users": self.stats["cold_users"],
-            **{k: self.stats[k] for k in ("target_pairs", "seen_pairs_dropped",
-                                          "cold_pairs_dropped")},  # fmt: skip
+            **{
+                k: self.stats[k]
+                for k in ("target_pairs", "seen_pairs_dropped", "cold_pairs_dropped")
+            },  # fmt: skip
             "config": self.config.model_dump(mode="json"),
         }
-
-
-def _count(expr: ir.Table) -> int:
-    return int(expr.count().to_pyarrow().as_py())
 
 
 #: Events the cut-off search fetches at most to sort them on the driver.
@@ -757,11 +754,16 @@ def engine_split(source: ExternalSource, config: Any = None) -> EngineSplit:
         )
     ev = source.table("events")
     ev = ev.filter(ev.ts.notnull() & ev.user_id.notnull() & ev.item_id.notnull())
-    n = _count(ev)
+    if source.config.backend == "pyspark":
+        ev = ev.cache()  # every count below reads it: computed once on the cluster
+    targets = list(config.target_events)
+    is_target = ev.event_type.isin(targets)
+    # few jobs, each one aggregate (on Spark every job has a fixed cost of seconds)
+    head = ev.aggregate(n=ev.count(), t=is_target.cast("int64").sum()).to_pyarrow().to_pylist()[0]
+    n = int(head["n"] or 0)
     if n == 0:
         raise BadInputError("there are no events to split", hint="check [tables] in the TOML")
-    targets = list(config.target_events)
-    if _count(ev.filter(ev.event_type.isin(targets))) == 0:
+    if not head["t"]:
         kinds = ev.select("event_type").distinct().to_pyarrow()["event_type"].to_pylist()
         present = sorted(str(x) for x in kinds)
         raise BadInputError(
@@ -775,38 +777,62 @@ def engine_split(source: ExternalSource, config: Any = None) -> EngineSplit:
     else:
         cutoff = _nth_time(ev, share_cutoff_index(n, config.test_share), n)
     bound = ibis.literal(cutoff.to_pydatetime(), type="timestamp")
-    train = ev.filter(ev.ts < bound)
-    test_ev = ev.filter((ev.ts >= bound) & ev.event_type.isin(targets))
-    n_train = _count(train)
+    before = ev.ts < bound
+    train = ev.filter(before)
+    sides = (
+        ev.aggregate(
+            train=before.cast("int64").sum(),
+            test=(~before & is_target).cast("int64").sum(),
+            first=ev.ts.min(),
+            last=ev.ts.max(),
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    n_train = int(sides["train"] or 0)
     if n_train == 0:
-        first_ts = pd.Timestamp(ev.ts.min().to_pyarrow().as_py())
         raise BadInputError(
-            f"no events before the cut-off {cutoff.date()} (first event {first_ts.date()})",
+            f"no events before the cut-off {cutoff.date()} (first event "
+            f"{pd.Timestamp(sides['first']).date()})",
             hint="choose a later cut-off or a smaller test share",
         )
-    if _count(test_ev) == 0:
-        last_ts = pd.Timestamp(ev.ts.max().to_pyarrow().as_py())
+    if not sides["test"]:
         raise BadInputError(
             f"no {', '.join(targets)} events after the cut-off {cutoff.date()} "
-            f"(last event {last_ts.date()})",
+            f"(last event {pd.Timestamp(sides['last']).date()})",
             hint="choose an earlier cut-off, a larger test share, or add target event types",
         )
+    test_ev = ev.filter(~before & is_target)
     pairs = test_ev.select("user_id", "item_id").distinct()
-    n_pairs = _count(pairs)
-    counts = train.group_by("user_id").aggregate(n=train.count())
-    warm_users = counts.filter(counts.n >= config.min_train_events).select("user_id")
-    warm = pairs.semi_join(warm_users, "user_id")
-    cold = pairs.anti_join(warm_users, "user_id").select("user_id").distinct()
-    n_warm = _count(warm)
-    n_seen = 0
-    test = warm
-    if not config.keep_seen:
+    counts = train.group_by("user_id").aggregate(n_train=train.count())
+    warm_users = counts.filter(counts.n_train >= config.min_train_events).select(
+        w_user=counts.user_id
+    )
+    flagged = pairs.left_join(warm_users, pairs.user_id == warm_users.w_user)
+    flagged = flagged.select("user_id", "item_id", warm=flagged.w_user.notnull())
+    if config.keep_seen:
+        flagged = flagged.mutate(seen=ibis.literal(False))
+    else:
         seen = train.filter(train.event_type.isin(list(INTERACTION_TYPES)))
-        seen = seen.select("user_id", "item_id").distinct()
-        test = warm.anti_join(seen, ["user_id", "item_id"])
-        n_seen = n_warm - _count(test)
-    n_test = n_warm - n_seen
-    n_cold = _count(cold)
+        seen = seen.select(s_user=seen.user_id, s_item=seen.item_id).distinct()
+        flagged = flagged.left_join(
+            seen, (flagged.user_id == seen.s_user) & (flagged.item_id == seen.s_item)
+        )
+        flagged = flagged.select("user_id", "item_id", "warm", seen=flagged.s_user.notnull())
+    keep = flagged.warm & ~flagged.seen
+    tally = (
+        flagged.aggregate(
+            pairs=flagged.count(),
+            warm=flagged.warm.cast("int64").sum(),
+            test=keep.cast("int64").sum(),
+            test_users=flagged.user_id.nunique(where=keep),
+            cold_users=flagged.user_id.nunique(where=~flagged.warm),
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    n_pairs, n_warm, n_test = (int(tally[k] or 0) for k in ("pairs", "warm", "test"))
+    n_seen, n_cold = n_warm - n_test, int(tally["cold_users"] or 0)
     if n_test == 0:
         why = []
         if n_cold:
@@ -817,10 +843,12 @@ def engine_split(source: ExternalSource, config: Any = None) -> EngineSplit:
             "no test pairs left after the split" + (f" ({'; '.join(why)})" if why else ""),
             hint="set keep_seen=True for repeat-purchase domains, or choose an earlier cut-off",
         )
+    test = flagged.filter(keep).select("user_id", "item_id")
+    cold = flagged.filter(~flagged.warm).select("user_id").distinct()
     stats = {
         "train_events": n_train,
         "test_pairs": n_test,
-        "test_users": _count(test.select("user_id").distinct()),
+        "test_users": int(tally["test_users"] or 0),
         "cold_users": n_cold,
         "target_pairs": n_pairs,
         "seen_pairs_dropped": n_seen,

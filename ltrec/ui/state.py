@@ -157,6 +157,13 @@ def require_local(name: str) -> None:
         f"train on a local sample. Fetch one on the Data page (it becomes the dataset "
         f"'{external.sample_name(name)}'), then choose that dataset in the sidebar."
     )
+    # what a Spark dataset offers without a sample (ltrec.models.spark_resident)
+    st.caption(
+        f"On Spark data, ALS also trains where the data lives: `ltrec train {name} --model als "
+        f"--engine spark`; its runs and figures are listed by `ltrec runs {name}`, and every "
+        f"user's list is written by `ltrec export {name} --run RUN --out lists.parquet "
+        "--engine spark`. This page, the Studio and one-user lists need a local sample."
+    )
     st.stop()
 
 

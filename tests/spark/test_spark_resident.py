@@ -128,20 +128,21 @@ def test_one_user_lists_say_plainly_they_need_the_history_here(
 
 
 def test_the_spark_export_equals_the_local_export_for_the_same_factors(
-    shop: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    shop: dict, spark, tmp_path: Path  # noqa: ANN001
 ) -> None:
     from ltrec.app.pipeline import RecSession
+    from ltrec.app.spark_export import export_spark
     from ltrec.models.registry import load_run
     from ltrec.models.spark_resident import restrict
     from ltrec.rerank.adapters import context_from_data
 
     root, run_id = shop["root"], shop["resident"].run_id
-    monkeypatch.setenv("LTREC_DATA_DIR", str(root))
     out = tmp_path / "lists.parquet"
-    argv = ["export", "xdemo", "--run", run_id, "--out", str(out), "--rerank", json.dumps(SETTING)]
-    assert main([*argv, "--engine", "spark", "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
-    assert (summary["engine"], summary["users"], summary["format"]) == ("spark", 1000, "parquet")
+    # blocks of 300 users: four blocks, each scored from its own users' histories
+    summary = export_spark(
+        "xdemo", run_id, out, SETTING, k=10, data_dir=root, spark=spark, batch_size=300
+    )
+    assert (summary["engine"], summary["users"], summary["partitions"]) == ("spark", 1000, 4)
     # the local pipeline over the local data with the run's factors
     data = shop["local"][0].data
     model = restrict(load_run("xdemo", run_id, root).model, np.arange(data.n_users), data)
@@ -153,6 +154,18 @@ def test_the_spark_export_equals_the_local_export_for_the_same_factors(
     pd.testing.assert_frame_equal(got, expected)
     assert got["reasons"].str.startswith("because you").any()  # the histories were read
     assert got["user_id"].str.fullmatch(r"U\d{4}").all()
+
+
+def test_an_export_setting_that_needs_the_whole_matrix_is_refused(
+    shop: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LTREC_DATA_DIR", str(shop["root"]))
+    out = tmp_path / "lists.parquet"
+    setting = json.dumps({"strategy": "tail_boost", "beta": 0.3, "tail_pool": 20})
+    argv = ["export", "xdemo", "--run", shop["resident"].run_id, "--out", str(out)]
+    assert main([*argv, "--rerank", setting, "--engine", "spark"]) == 2
+    assert "tail candidates and text vectors are not available" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def _runs(root: Path, name: str) -> list[str]:
