@@ -5,8 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PORT ?= 8501
-# Two pytest workers, one test file each at a time (module fixtures stay in one process).
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# Two pytest workers, one test file each at a time (module fixtures stay in one process); the
+# costliest file left goes next and Spark tests share one worker (tests/conftest.py, schedule.py).
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: run test setup setup-test demo lint bench clean-venv

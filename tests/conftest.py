@@ -1,10 +1,18 @@
-"""Shared fixtures. Every test gets a temporary LTREC_DATA_DIR: nothing touches ./data."""
+"""Shared fixtures. Every test gets a temporary LTREC_DATA_DIR: nothing touches ./data.
+
+Also the two workers' schedule (``make test`` runs ``-n 2 --dist loadgroup``): whole test files
+are the work units (module fixtures are built once), every test that uses the ``spark`` fixture
+joins one group (one Spark session in one worker), and the costliest unit left goes to the next
+free worker, costs read from ``tests/durations.json`` (refresh: ``--store-durations``).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +21,58 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 COMPLETEJOURNEY = SHARED / "datasets" / "completejourney"
+DURATIONS = Path(__file__).with_name("durations.json")
+#: The cost of a test in a file that durations.json does not know yet (seconds).
+NEW_TEST_S = 1.0
+
+
+# ---------------------------------------------------------------------------- schedule
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store-durations",
+        action="store_true",
+        help="write each test file's seconds (setup + call + teardown) to tests/durations.json",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # tryfirst: before xdist appends the group name to the node id
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("spark"))
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.schedule import CostScheduling
+
+    costs = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    return CostScheduling(config, log, costs, NEW_TEST_S)
+
+
+_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    path = report.nodeid.split("::", 1)[0]
+    _seconds[path] = _seconds.get(path, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if not config.getoption("store_durations") or hasattr(config, "workerinput"):
+        return
+    old = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    old.update({k: round(v, 1) for k, v in _seconds.items()})
+    kept = {k: v for k, v in sorted(old.items()) if (REPO / k).exists()}
+    DURATIONS.write_text(json.dumps(kept, indent=1) + "\n")
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +81,15 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     path = tmp_path_factory.mktemp("data")
     monkeypatch.setenv("LTREC_DATA_DIR", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def completejourney() -> Path:
+    """The shared CC0 Complete Journey sample (``../shared/datasets/completejourney``)."""
+    # Part of the project's checkout (shared/): a missing folder is a broken setup, not a skip.
+    if not COMPLETEJOURNEY.is_dir():
+        pytest.fail(f"the shared Complete Journey sample is missing: {COMPLETEJOURNEY}")
+    return COMPLETEJOURNEY
 
 
 @pytest.fixture(scope="session")

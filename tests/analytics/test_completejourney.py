@@ -15,7 +15,7 @@ from ltrec.analytics.stats import dataset_stats
 from ltrec.definitions import gini
 from tests.conftest import COMPLETEJOURNEY
 
-pytestmark = pytest.mark.skipif(not COMPLETEJOURNEY.is_dir(), reason="CC0 data not present")
+pytestmark = pytest.mark.usefixtures("completejourney")  # missing data fails, never skips
 K = 10
 
 

@@ -122,8 +122,9 @@ def test_import_killed_at_random_points(tmp_path: Path) -> None:
     outcomes = []
     for seed in IMPORT_SEEDS:
         shutil.copyfile(snapshot, data / "shop.duckdb")
+        old_inode = (data / "shop.duckdb").stat().st_ino
         rng = random.Random(seed)
-        delay = rng.uniform(0, write_s * 1.15)  # a few land after the swap: "after" is fine too
+        delay = rng.uniform(0, write_s * 1.15)  # a few land after the swap
         proc = cli(data, "import", "shop", "--events", str(big))
         started = wait_for(lambda: temp_stores(data), proc)
         time.sleep(delay)
@@ -132,9 +133,12 @@ def test_import_killed_at_random_points(tmp_path: Path) -> None:
         assert started, "the import finished before it wrote anything"
 
         assert list_datasets(data) == ["shop"]  # a left-over temp file is never listed
+        # os.replace swaps a new file (inode) in: before it the store is exactly the old
+        # tables, after it exactly the new ones; never anything in between
+        swapped = (data / "shop.duckdb").stat().st_ino != old_inode
         got = checksums("shop", data)
-        assert got in (before, after), f"seed {seed}: half-written store {got}"
-        outcomes.append("before" if got == before else "after")
+        assert got == (after if swapped else before), f"seed {seed}: half-written store {got}"
+        outcomes.append("after" if swapped else "before")
         print(f"seed {seed}: killed {delay:.2f} s into a {write_s:.2f} s write -> {outcomes[-1]}")
     assert "before" in outcomes  # at least one kill landed inside the write
 
@@ -183,4 +187,5 @@ def test_training_killed_during_the_save(tmp_path: Path) -> None:
     # the next training works and sweeps the dead save's folder away
     run_ok(data, "train", "demo", "--model", "popularity")
     assert temps() == []
-    assert len(list_runs("demo", data)) >= len(keep) + 1
+    # listed: the kept run, each killed run that was renamed into place, and the new one
+    assert len(list_runs("demo", data)) == len(keep) + landed.count("after the rename") + 1

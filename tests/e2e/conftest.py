@@ -5,6 +5,7 @@ Screenshots of every page land in ``test-artifacts/screenshots/`` (git-ignored; 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -14,8 +15,12 @@ from tests.e2e.harness import Server, Shared, Watched, close_shared, shared, wat
 
 @pytest.fixture(scope="session")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Shared:
+    # Under xdist every worker has its own base temp dir inside one per-run folder: the data is
+    # built once there and copied (each worker runs its own server over its copy).
+    workers = os.environ.get("PYTEST_XDIST_WORKER")
+    cache = tmp_path_factory.getbasetemp().parent / "e2e-data" if workers else None
     try:
-        return shared(tmp_path_factory.mktemp("e2e"))
+        return shared(tmp_path_factory.mktemp("e2e"), cache)
     except RuntimeError as exc:
         pytest.fail(str(exc))
 

@@ -1,9 +1,11 @@
 """The real-browser harness: one `streamlit run app.py` server and one Debian Chromium per test
-session, shared by ``tests/e2e`` and ``tests/security`` (both conftests use :func:`shared`).
+process (each xdist worker), shared by ``tests/e2e`` and ``tests/security`` (both conftests use
+:func:`shared`).
 
 * The server runs over a fresh data dir holding a small demo shop (``demo``) and a hostile
   catalogue (``xss``: HTML/JS and spreadsheet formulas in titles and categories), both built
   through the real CLI; a popularity run is trained on each so the model pages have something.
+  The data is built once per run and copied to each worker (:func:`cached_data`).
 * :func:`settle` waits for Streamlit to finish the script run (``stApp``'s
   ``data-test-script-state``, the attribute Streamlit's own e2e suite waits on), for skeletons to
   go and for every plotly chart to draw its SVG. :func:`act` wraps a user action: it counts the
@@ -260,8 +262,28 @@ def build_data(root: Path) -> Path:
     return data
 
 
-def shared(root: Path) -> Shared:
-    """The session's server and browser, started on first use (``root``: a temp folder)."""
+def cached_data(root: Path, cache: Path | None) -> Path:
+    """:func:`build_data` once per test run, shared by the xdist workers: the first one builds
+    into ``cache`` (under a file lock), each copies it into ``root`` (its server writes there).
+    ``cache=None`` (one process): built in ``root``."""
+    if cache is None:
+        return build_data(root)
+    import fcntl
+    import shutil
+
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (cache / "built").exists():
+            build_data(cache)
+            (cache / "built").touch()
+    shutil.copytree(cache / "data", root / "data")
+    return root / "data"
+
+
+def shared(root: Path, cache: Path | None = None) -> Shared:
+    """The session's server and browser, started on first use (``root``: a temp folder;
+    ``cache``: where the workers of one run share the built data, see :func:`cached_data`)."""
     global _shared
     with _lock:
         if _shared is None or _shared.closed:
@@ -270,7 +292,7 @@ def shared(root: Path) -> Shared:
             if not Path(CHROMIUM).exists():
                 raise RuntimeError("Debian's chromium is missing: run ./test.sh, which installs it")
             t0 = time.monotonic()
-            data = build_data(root)
+            data = cached_data(root, cache)
             server = start_server(data, root / "streamlit.log")
             pw = sync_playwright().start()
             try:

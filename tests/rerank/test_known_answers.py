@@ -211,3 +211,77 @@ def test_fair_zehlike() -> None:
     want = [(12 - i - 1) / 11 for i in [0, 1, 2, 6, 3, 4, 7, 5, 8, 9]]
     assert r.scores.tolist() == pytest.approx(want, abs=1e-12)
     assert r.reasons[3] == "moved up: FA*IR needs 1 tail items in the top 4"
+
+
+# ------------------------------------------------------------------- base order and tail boost
+
+
+def _boost_shop() -> tuple[Context, Candidates]:
+    # Items 0..4, tail = {2, 3, 4}; popularity 255, 15, 3, 0, 1, so log(1 + pop) is 8, 4, 2, 0
+    # and 1 times ln 2 and 1 - log(1 + pop) / log(1 + max pop) = 0, .5, .75, 1, .875.
+    # Base scores 1, .8, .6, .4, 0 -> rel = 1, .8, .6, .4, 0.
+    ctx = Context.from_data([255, 15, 3, 0, 1], tail=[False, False, True, True, True], n_users=1)
+    return ctx, Candidates(np.arange(5), np.array([1.0, 0.8, 0.6, 0.4, 0.0]))
+
+
+def test_base_order() -> None:
+    """No strategy: the pool's first K in base order, with the base model's own scores."""
+    ctx = Context.from_data([5, 4, 3, 2, 1], tail=[False, False, True, True, True], n_users=1)
+    cand = Candidates(np.arange(5), np.array([5.0, 4.0, 3.0, 2.0, 1.0]))
+    r = build({"strategy": "none"}).rerank(cand, ctx, 0, 3)
+    assert _ids(r) == [0, 1, 2]
+    assert r.scores.tolist() == [5.0, 4.0, 3.0]
+    assert list(r.reasons) == ["base rank"] * 3
+
+
+def test_tail_boost_by_tail_flag() -> None:
+    """s'(i) = rel(i) + beta * 1[i in tail], beta = .5:
+
+    s' = 1, .8, .6 + .5 = 1.1, .4 + .5 = .9, 0 + .5 = .5 -> 2, 0, 3, 1, 4.
+    """
+    ctx, cand = _boost_shop()
+    r = build({"strategy": "tail_boost", "beta": 0.5}).rerank(cand, ctx, 0, 5)
+    assert _ids(r) == [2, 0, 3, 1, 4]
+    assert r.scores.tolist() == pytest.approx([1.1, 1.0, 0.9, 0.8, 0.5], abs=1e-12)
+    assert r.base_ranks.tolist() == [3, 1, 4, 2, 5]
+    assert list(r.reasons) == [
+        "boosted: tail item (+0.50)",
+        "moved down from 1",
+        "boosted: tail item (+0.50)",
+        "moved down from 2",
+        "base rank",
+    ]
+
+
+def test_tail_boost_by_log_popularity() -> None:
+    """s'(i) = rel(i) + beta * (1 - log(1 + pop) / log(1 + max pop)), beta = 1:
+
+    s' = 1 + 0, .8 + .5 = 1.3, .6 + .75 = 1.35, .4 + 1 = 1.4, 0 + .875 -> 3, 2, 1, 0, 4.
+    """
+    ctx, cand = _boost_shop()
+    cfg = {"strategy": "tail_boost", "beta": 1.0, "signal": "log_popularity"}
+    r = build(cfg).rerank(cand, ctx, 0, 5)
+    assert _ids(r) == [3, 2, 1, 0, 4]
+    assert r.scores.tolist() == pytest.approx([1.4, 1.35, 1.3, 1.0, 0.875], abs=1e-12)
+    assert list(r.reasons) == [
+        "boosted: low popularity (+1.00)",
+        "boosted: low popularity (+0.75)",
+        "moved down from 2",
+        "moved down from 1",
+        "base rank",
+    ]
+
+
+def test_tail_select_by_log_popularity() -> None:
+    """The same boost selects K = 3 items {3, 2, 1}; tail_select lists them in base order
+    (1, 2, 3) with their rel as final scores .8, .6, .4."""
+    ctx, cand = _boost_shop()
+    cfg = {"strategy": "tail_select", "beta": 1.0, "signal": "log_popularity"}
+    r = build(cfg).rerank(cand, ctx, 0, 3)
+    assert _ids(r) == [1, 2, 3]
+    assert r.scores.tolist() == pytest.approx([0.8, 0.6, 0.4], abs=1e-12)
+    assert list(r.reasons) == [  # each is above its base rank 2, 3, 4: moved up
+        "selected: low popularity (+0.50)",
+        "selected: low popularity (+0.75)",
+        "selected: low popularity (+1.00)",
+    ]
