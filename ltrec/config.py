@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Canonical event types, in funnel order.
@@ -24,6 +24,16 @@ MAX_REJECT_SHARE: float = 0.05
 #: The accuracy a re-ranking setting may cost by default: at most 5% of the base order's NDCG@K
 #: (``ltrec tune --max-loss`` and the Studio's recommended setting).
 MAX_LOSS: float = 0.05
+
+
+class ConfigBase(BaseModel):
+    """The base of every ltrec config (model, split, strategy, encoder, import, demo, simulation,
+    analytics views): an unknown key is an error, never silently ignored (a misspelt ``--set``,
+    preset or JSON setting fails loudly), and a config is frozen (hashable, so it keys caches,
+    and unchanged once a run or manifest recorded it). A config that its caller fills in step
+    by step (the importer's) sets ``model_config = ConfigDict(frozen=False)``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Settings(BaseSettings):

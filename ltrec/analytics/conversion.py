@@ -27,10 +27,11 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ltrec.analytics.backend import INTERACTIONS, Scope, Store
 from ltrec.analytics.popularity import BucketConfig, buckets_expr
+from ltrec.config import ConfigBase
 from ltrec.definitions import bucket_names
 
 Z95 = 1.959963984540054
@@ -234,7 +235,7 @@ def item_conversion(
     return ItemConversion(df[list(_CONV_COLS)].reset_index(drop=True), prior, exp)
 
 
-class GemsConfig(BaseModel):
+class GemsConfig(ConfigBase):
     """What makes a hidden gem.
 
     Attributes:
@@ -244,8 +245,6 @@ class GemsConfig(BaseModel):
             any exposure ("low exposure").
         min_views: at least this many viewing users (a floor on evidence besides shrinkage).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     top: int | None = Field(20, ge=1, le=1000)
     min_lift: float = Field(1.2, ge=0.0, le=100.0)

@@ -22,16 +22,16 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from ltrec.analytics.backend import INTERACTIONS, Scope, Store
-from ltrec.config import EVENT_WEIGHTS, get_settings
+from ltrec.config import EVENT_WEIGHTS, ConfigBase, get_settings
 from ltrec.definitions import SHARE_EPS, bucket_names
 
 PopularityEvent = Literal["interaction", "impression", "view", "cart", "purchase", "weighted"]
 
 
-class PopularityConfig(BaseModel):
+class PopularityConfig(ConfigBase):
     """How popularity is measured.
 
     Attributes:
@@ -40,8 +40,6 @@ class PopularityConfig(BaseModel):
             ``weight[type] * distinct users with that type``, weights from ``weights``).
         weights: per-type weights for ``weighted``; default ``EVENT_WEIGHTS``.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     event: PopularityEvent = "interaction"
     weights: dict[str, float] = Field(default_factory=lambda: dict(EVENT_WEIGHTS))
@@ -56,10 +54,8 @@ class PopularityConfig(BaseModel):
         return w
 
 
-class BucketConfig(BaseModel):
+class BucketConfig(ConfigBase):
     """Popularity buckets: strictly increasing cumulative-share cuts in (0, 1)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     cuts: tuple[float, ...] = Field(default_factory=lambda: get_settings().bucket_cuts)
     popularity: PopularityConfig = PopularityConfig()

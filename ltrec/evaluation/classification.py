@@ -14,17 +14,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from ltrec.config import ConfigBase
 from ltrec.errors import BadInputError
 
 LABEL = "classification view (sampled negatives): not a ranking metric"
 
 
-class ClassificationConfig(BaseModel):
+class ClassificationConfig(ConfigBase):
     """How negatives are sampled and where the decision threshold lies."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     negatives_per_positive: int = Field(1, ge=1, le=100)
     threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Predict positive at p >= this.")

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from ltrec.config import EVENT_TYPES, EVENT_WEIGHTS
+from ltrec.config import EVENT_TYPES, EVENT_WEIGHTS, ConfigBase
 from ltrec.errors import BadInputError
 from ltrec.store.profile import is_repeat_domain
 from ltrec.store.schema import EVENT_COLUMNS, REQUIRED_EVENT_FIELDS
@@ -36,10 +36,8 @@ from ltrec.store.schema import EVENT_COLUMNS, REQUIRED_EVENT_FIELDS
 INTERACTION_TYPES: tuple[str, ...] = tuple(t for t in EVENT_TYPES if EVENT_WEIGHTS.get(t, 0) > 0)
 
 
-class SplitConfig(BaseModel):
+class SplitConfig(ConfigBase):
     """How to cut events into training history and test targets."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     cutoff: datetime | None = Field(
         None, description="Global time cut-off; if None, chosen so test_share of events follow it."

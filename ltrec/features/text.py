@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from ltrec.config import ConfigBase
 from ltrec.definitions import item_text
 from ltrec.errors import ConfigError, DatasetNotFoundError, StoreBusyError
 
@@ -48,7 +49,7 @@ MINILM_DIM = 384
 _MODEL_FILES = ("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json")
 
 
-class EncoderConfig(BaseModel):
+class EncoderConfig(ConfigBase):
     """How item text is turned into vectors.
 
     Attributes:
@@ -60,8 +61,6 @@ class EncoderConfig(BaseModel):
         fallback_dim: output width of the TF-IDF + SVD encoder.
         seed: seed of the randomised SVD.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["auto", "minilm", "tfidf"] = "auto"
     seq_len: int = Field(64, ge=8, le=512)

@@ -48,8 +48,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Self
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from ltrec.config import ConfigBase
 from ltrec.errors import ConfigError, ModelError, RegistryError
 from ltrec.models.repeat import RepeatBlend
 from ltrec.progress import Progress, report
@@ -66,10 +67,8 @@ _BLOCK_CELLS = 8_000_000
 _MIN_SHARE = 1e-6
 
 
-class ModelConfig(BaseModel):
+class ModelConfig(ConfigBase):
     """Base of every model config: unknown keys are refused, every number is bounded."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Random seed (reproducible fits).")
 

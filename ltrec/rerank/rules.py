@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ltrec.config import ConfigBase
 from ltrec.errors import ConfigError
 from ltrec.rerank.base import Context
 
@@ -50,10 +51,8 @@ class Pin(BaseModel):
         return f"{self.item}@{self.position}"
 
 
-class RulesConfig(BaseModel):
+class RulesConfig(ConfigBase):
     """Hard business rules (see the module docstring)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     in_stock: bool = Field(False, description="Drop out-of-stock items.")
     price_min: float | None = Field(None, ge=0, le=1e9, description="Lowest price shown.")

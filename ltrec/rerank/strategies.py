@@ -15,18 +15,19 @@ from collections.abc import Sequence
 from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from ltrec.config import ConfigBase
 from ltrec.definitions import bucket_names
 from ltrec.rerank.base import Candidates, Context, Ranked, finish, minmax
 from ltrec.rerank.fair import min_tail_counts
 from ltrec.rerank.rules import RulesConfig
 
 
-class StrategyConfig(BaseModel):
+class StrategyConfig(ConfigBase):
     """Fields every setting shares: the pool size and the business rules."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
     #: Name of the strength parameter a sweep varies, and its upper bound.
     STRENGTH: ClassVar[str | None] = None

@@ -13,18 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from ltrec import safejson
+from ltrec.config import ConfigBase
 from ltrec.errors import ConfigError
 
 POLICY_EXAMPLE = '{"model": "ease", "rerank": {"strategy": "tail_boost", "beta": 0.5}}'
 
 
-class PolicyConfig(BaseModel):
+class PolicyConfig(ConfigBase):
     """A deployed recommendation policy: model + params + optional re-ranking setting."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str = Field("popularity", min_length=1, max_length=64, description="Model name.")
     params: dict[str, Any] = Field(default_factory=dict, description="Model parameters.")
@@ -104,10 +103,8 @@ def parse_policy(value: str | Mapping[str, Any] | PolicyConfig) -> PolicyConfig:
     return policy.validate_parts()
 
 
-class CalibrationConfig(BaseModel):
+class CalibrationConfig(ConfigBase):
     """The user model on real data: a model fitted on the data, its scores made probabilities."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str = Field("ease", description="Scoring model (EASE; ALS above EASE's item limit).")
     params: dict[str, Any] = Field(default_factory=dict, description="Its parameters.")
@@ -120,10 +117,8 @@ class CalibrationConfig(BaseModel):
     max_users: int = Field(2000, ge=10, le=1_000_000, description="Held-out users used at most.")
 
 
-class SimulationConfig(BaseModel):
+class SimulationConfig(ConfigBase):
     """How the loop runs (Mansoury et al. 2020): rounds, list length, users, retraining."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     rounds: int = Field(10, ge=1, le=200, description="Rounds of recommend -> respond -> retrain.")
     k: int = Field(10, ge=1, le=100, description="Items recommended to each active user.")

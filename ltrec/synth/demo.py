@@ -50,8 +50,9 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
+from ltrec.config import ConfigBase
 from ltrec.definitions import gini
 from ltrec.errors import ConfigError
 from ltrec.progress import Progress, report
@@ -75,15 +76,13 @@ SOURCES = ("organic", "search", "recommendation")
 GENERATOR_VERSION = "1"
 
 
-class DemoConfig(BaseModel):
+class DemoConfig(ConfigBase):
     """Size, seed and behaviour of the demo shop.
 
     ``users``, ``items`` and ``events`` left out scale from whatever is given: events default to
     100 per user (or 500k), users to ``5000 * events / 500k`` and items to
     ``2000 * (events / 500k)^0.77`` (so 10M events give ~100k users and ~20k items).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = "demo"
     users: int | None = Field(None, ge=20, le=5_000_000)

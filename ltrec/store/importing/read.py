@@ -44,6 +44,7 @@ from typing import Literal
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ltrec.config import ConfigBase
 from ltrec.errors import BadInputError
 from ltrec.store.importing.presets import guess_headerless
 from ltrec.store.schema import quote_ident
@@ -127,7 +128,7 @@ class FileOptions(BaseModel):
         return names
 
 
-class ReadConfig(BaseModel):
+class ReadConfig(ConfigBase):
     """How input files are read, and the limits a file must stay within. Bounded so an upload
     cannot ask for absurd limits.
 
@@ -154,7 +155,7 @@ class ReadConfig(BaseModel):
             is refused; real event files take a few bytes per row.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(frozen=False)
 
     delimiter: str | None = Field(None, min_length=1, max_length=1)
     quote: str | None = Field(None, min_length=1, max_length=1)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from ltrec.config import MAX_REJECT_SHARE
+from ltrec.config import MAX_REJECT_SHARE, ConfigBase
 from ltrec.store.importing.presets import RATING_PURCHASE_MIN
 from ltrec.store.importing.read import ReadConfig
 
 
-class ImportConfig(BaseModel):
+class ImportConfig(ConfigBase):
     """Knobs of the import; the defaults are what the CLI uses.
 
     Attributes:
@@ -26,7 +26,7 @@ class ImportConfig(BaseModel):
             and no mapping knows is a reject, ``unknown event type 'fav'``.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(frozen=False)
 
     read: ReadConfig = Field(default_factory=ReadConfig)
     rating_purchase_min: float = Field(RATING_PURCHASE_MIN, ge=-1e9, le=1e9)
