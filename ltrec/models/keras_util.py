@@ -955,6 +955,15 @@ class KerasRecommender(Recommender, Generic[C]):
         (:func:`anonymous_inputs`)."""
         return _arrays(model(anonymous_inputs(self.tables_), training=False))[0].astype(np.float32)
 
+    def _new_item_outputs(
+        self, model: Any, category: Any, brand: Any, price_band: Any, text: Any
+    ) -> np.ndarray:
+        """``model`` (an item-side model) on brand-new items from content alone (id unknown;
+        :func:`new_item_inputs`)."""
+        self._check_fitted()
+        inputs = new_item_inputs(self.tables_, category, brand, price_band, text)
+        return _arrays(model(inputs, training=False)).astype(np.float32)
+
     def _history_outputs(self, model: Any, x: Any, users: np.ndarray) -> np.ndarray:
         """``model`` (a user-side model) on users described by history rows ``x``
         (:func:`history_inputs`), through the cached :func:`inference` graph."""

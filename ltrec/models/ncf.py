@@ -82,7 +82,6 @@ from ltrec.models.keras_util import (
     Positives,
     item_inputs,
     keras,
-    new_item_inputs,
     step_inputs,
     step_signature,
     tf,
@@ -139,12 +138,11 @@ class NCF(KerasRecommender[NCFConfig]):
 
     def _build_net(self, enc: dict[str, Any]) -> None:
         cfg = self._cfg
-        layers = keras.layers
         x, y = enc["user"].output, enc["item"].output
-        a = layers.Dense(cfg.hidden, use_bias=False, name="W1")(x)
-        g = layers.Dense(cfg.factors, use_bias=False, name="P")(x)
-        b = layers.Dense(cfg.hidden, name="W2")(y)  # carries the bias b
-        q = layers.Dense(cfg.factors, use_bias=False, name="Q")(y)
+        a = keras.layers.Dense(cfg.hidden, use_bias=False, name="W1")(x)
+        g = keras.layers.Dense(cfg.factors, use_bias=False, name="P")(x)
+        b = keras.layers.Dense(cfg.hidden, name="W2")(y)  # carries the bias b
+        q = keras.layers.Dense(cfg.factors, use_bias=False, name="Q")(y)
         self.user_side_ = keras.Model(enc["user"].inputs, [a, g], name="ncf_user")
         self.item_side_ = keras.Model(enc["item"].inputs, [b, q], name="ncf_item")
         self.head_ = NCFHead(cfg.hidden, cfg.factors, name="head")
@@ -347,16 +345,15 @@ class NCF(KerasRecommender[NCFConfig]):
         text: np.ndarray,
     ) -> np.ndarray:
         """Logits ``[len(users), n_new]`` of brand-new items from content alone (id unknown)."""
-        self._check_fitted()
-        b, q = self.item_side_(
-            new_item_inputs(self.tables_, category, brand, price_band, text), training=False
-        )
+        out = self._new_item_outputs(self.item_side_, category, brand, price_band, text)
+        h = self._cfg.hidden
+        b, q = out[:, :h], out[:, h:]
         u = self._users(users)
         known = (u >= 0)[:, None]
         a = np.where(known, self.user_a_[np.maximum(u, 0)], self.anon_a_)
         g = np.where(known, self.user_g_[np.maximum(u, 0)], self.anon_g_)
-        hid = np.maximum(a[:, None, :] + b.numpy()[None], 0.0) @ self.w_h_
-        return (hid + g @ q.numpy().T + self.c_).astype(np.float32)
+        hid = np.maximum(a[:, None, :] + b[None], 0.0) @ self.w_h_
+        return (hid + g @ q.T + self.c_).astype(np.float32)
 
 
 def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:

@@ -88,7 +88,6 @@ from ltrec.models.keras_util import (
     item_id_inputs,
     item_inputs,
     keras,
-    new_item_inputs,
     step_inputs,
     step_signature,
     tf,
@@ -202,7 +201,7 @@ class TwoTower(KerasRecommender[TwoTowerConfig]):
         cfg = self._cfg
         layers = keras.layers
 
-        def head(features, name):
+        def head(features: Any, name: str) -> Any:
             x = layers.Dense(cfg.hidden, activation="relu", name=f"{name}_hidden")(features.output)
             x = layers.Dense(cfg.dim, name=f"{name}_out")(x)
             x = layers.UnitNormalization(axis=-1, name=f"{name}_norm")(x)
@@ -444,6 +443,4 @@ class TwoTower(KerasRecommender[TwoTowerConfig]):
         Codes are the training vocabularies' (0 = unknown); ``text`` is ``[n, d_text]`` from
         the same encoder. Score them against :attr:`user_vecs_` with a dot product.
         """
-        self._check_fitted()
-        inputs = new_item_inputs(self.tables_, category, brand, price_band, text)
-        return self.item_tower_(inputs, training=False).numpy().astype(np.float32)
+        return self._new_item_outputs(self.item_tower_, category, brand, price_band, text)
