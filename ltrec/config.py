@@ -205,7 +205,7 @@ def get_settings(**overrides: object) -> Settings:
     if not overrides and key in _SETTINGS:
         return _SETTINGS[key].model_copy()
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]  # overrides are checked by pydantic at run time
         if not overrides:
             if len(_SETTINGS) >= _SETTINGS_MAX:
                 _SETTINGS.clear()

@@ -47,7 +47,7 @@ def _missing(value: object) -> bool:
     if value is None:
         return True
     try:
-        return not math.isfinite(float(value))  # type: ignore[arg-type]
+        return not math.isfinite(float(value))  # type: ignore[arg-type]  # any real number; float() raising on other values is intended
     except (TypeError, ValueError):
         return False
 
@@ -60,7 +60,7 @@ def pct(x: float | None, digits: int = 1) -> str:
     """The one percentage format: ``0.6262 -> "62.6%"``; None / NaN -> ``"–"``."""
     if _missing(x):
         return MISSING
-    return f"{float(x):.{digits}%}"  # type: ignore[arg-type]
+    return f"{float(x):.{digits}%}"  # type: ignore[arg-type]  # any real number; float() raising on other values is intended
 
 
 #: The same percentage format for plotly (``tickformat`` / ``hovertemplate``), d3 syntax.
@@ -74,7 +74,7 @@ def signed_pct(x: float | None, digits: int = 1) -> str:
     """A change in percentage points or a relative change: ``+3.2%`` / ``-0.5%``."""
     if _missing(x):
         return MISSING
-    return f"{float(x):+.{digits}%}"  # type: ignore[arg-type]
+    return f"{float(x):+.{digits}%}"  # type: ignore[arg-type]  # any real number; float() raising on other values is intended
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,10 +123,10 @@ class Metric:
         if _missing(value):
             return MISSING
         if self.fmt == "pct":
-            return pct(float(value))  # type: ignore[arg-type]
+            return pct(float(value))  # type: ignore[arg-type]  # any real number; float() raising on other values is intended
         if self.fmt.endswith("d"):
-            return format(int(round(float(value))), self.fmt)  # type: ignore[arg-type]
-        return format(float(value), self.fmt)  # type: ignore[arg-type]
+            return format(int(round(float(value))), self.fmt)  # type: ignore[arg-type]  # any real number; float() raising on other values is intended
+        return format(float(value), self.fmt)  # type: ignore[arg-type]  # any real number; float() raising on other values is intended
 
     def to_json(self) -> dict[str, str]:
         return asdict(self)

@@ -125,7 +125,7 @@ class Split:
         self.cold_users = cold_users
         self.config = config
         self.stats: dict[str, int] = dict(stats or {})
-        self.n_train = int(len(train) if n_train is None else n_train)  # type: ignore[arg-type]
+        self.n_train = int(len(train) if n_train is None else n_train)  # type: ignore[arg-type]  # a loader comes with n_train
 
     @property
     def train(self) -> pd.DataFrame:

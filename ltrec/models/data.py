@@ -272,7 +272,7 @@ class InteractionData:
             ep = self.event_pair
             age = np.maximum(ref[pair_user[ep]] - self.event_ts, 0.0)
             w = self.event_weight * np.exp(-rate * age)
-            data = np.bincount(ep, weights=w, minlength=m.nnz)  # type: ignore[arg-type]
+            data = np.bincount(ep, weights=w, minlength=m.nnz)  # type: ignore[arg-type]  # event_pair is set when _has_events()
         else:
             age = np.maximum(ref[pair_user] - self.last_ts.data, 0.0)
             data = m.data.astype(np.float64) * np.exp(-rate * age)

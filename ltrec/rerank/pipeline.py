@@ -168,7 +168,7 @@ def to_query(config: StrategyConfig) -> list[tuple[str, str]]:
     changes; the pool fields and rules only when they differ from the default, to keep links short.
     """
     cls = type(config)
-    pairs: list[tuple[str, str]] = [("strategy", config.strategy)]  # type: ignore[attr-defined]
+    pairs: list[tuple[str, str]] = [("strategy", config.strategy)]  # type: ignore[attr-defined]  # each StrategyConfig subclass declares its own Literal `strategy`; the base has none
     for name, field in cls.model_fields.items():
         if name in ("strategy", "rules"):
             continue
@@ -266,7 +266,7 @@ class Pipeline:
 
     def __init__(self, config: StrategyConfig) -> None:
         self.config = config
-        _, cls = STRATEGIES[config.strategy]  # type: ignore[attr-defined]
+        _, cls = STRATEGIES[config.strategy]  # type: ignore[attr-defined]  # each StrategyConfig subclass declares its own Literal `strategy`; the base has none
         self.strategy = cls(config)
         self._mask: tuple[Context, np.ndarray] | None = None
 

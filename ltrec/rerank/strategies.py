@@ -62,7 +62,7 @@ class StrategyConfig(ConfigBase):
         name = getattr(self, "strategy", "none")
         if name == "none":
             return "base" if not self.rules.active else "base + rules"
-        field = type(self).model_fields[self.STRENGTH]  # type: ignore[index]
+        field = type(self).model_fields[self.STRENGTH]  # type: ignore[index]  # STRENGTH is set: strategy 'none' returned above
         key = field.alias or self.STRENGTH
         text = f"{name} {key}={self.strength:g}"
         return text + (" + rules" if self.rules.active else "")
@@ -302,7 +302,7 @@ class XQuAD:
             else:
                 todo.append(i)
         if not todo:
-            return out  # type: ignore[return-value]
+            return out  # type: ignore[return-value]  # every slot of out is filled by now
         label = self.config.label()
         chunk = max(1, BATCH_CELLS // max(len(pools[i]) for i in todo))
         for lo in range(0, len(todo), chunk):
@@ -319,7 +319,7 @@ class XQuAD:
                     )
                 ]
                 out[i] = finish(pools[i], picked, final, reasons, label)
-        return out  # type: ignore[return-value]
+        return out  # type: ignore[return-value]  # every slot of out is filled by now
 
     def _greedy(
         self, pools: Sequence[Candidates], context: Context, p_tail: np.ndarray, k: int
@@ -401,12 +401,12 @@ class PersonalXQuAD(XQuAD):
     """
 
     def __init__(self, config: PersonalXQuADConfig) -> None:
-        self.config = config  # type: ignore[assignment]
+        self.config = config  # type: ignore[assignment]  # narrows the base's StrategyConfig
 
     def p_tail(self, context: Context, user: int | None) -> float:
         n = context.history(user).size
         p0 = _tail_share_of_histories(context)
-        m = self.config.shrink  # type: ignore[attr-defined]
+        m = self.config.shrink  # type: ignore[attr-defined]  # a PersonalXQuADConfig (set in __init__)
         if n == 0:
             return p0
         t = float(context.user_buckets[user, -1]) * n
@@ -427,7 +427,7 @@ def _tail_share_of_histories(context: Context) -> float:
     if "p0" not in cache:
         h = context.history_items
         cache["p0"] = float(context.tail[h].mean()) if h.size else 0.5
-    return cache["p0"]  # type: ignore[return-value]
+    return cache["p0"]  # type: ignore[return-value]  # the float stored above under this key
 
 
 #: Cumulative interaction shares that cut head / mid / tail in Abdollahpouri et al. 2021:
@@ -445,7 +445,7 @@ def popularity_groups(context: Context, groups: str) -> tuple[np.ndarray, tuple[
         from ltrec.definitions import popularity_buckets  # the one bucketing rule
 
         cache["paper_groups"] = popularity_buckets(context.popularity, PAPER_CUTS)
-    return cache["paper_groups"], PAPER_GROUPS  # type: ignore[return-value]
+    return cache["paper_groups"], PAPER_GROUPS  # type: ignore[return-value]  # the array stored above
 
 
 def user_group_distribution(context: Context, user: int | None, groups: str) -> np.ndarray:
@@ -538,7 +538,7 @@ class CalibratedPopularity:
                 todo.append(i)
                 dists.append(p)
         if not todo:
-            return out  # type: ignore[return-value]
+            return out  # type: ignore[return-value]  # every slot of out is filled by now
         _, names = popularity_groups(context, cfg.groups)
         label = cfg.label()
         chunk = max(1, BATCH_CELLS // max(len(pools[i]) for i in todo))
@@ -555,7 +555,7 @@ class CalibratedPopularity:
                     for r, (q, g) in enumerate(zip(picked.tolist(), group.tolist(), strict=True))
                 ]
                 out[i] = finish(pools[i], picked, final, reasons, label)
-        return out  # type: ignore[return-value]
+        return out  # type: ignore[return-value]  # every slot of out is filled by now
 
     def _greedy(
         self, pools: Sequence[Candidates], context: Context, p: np.ndarray, k: int
@@ -846,7 +846,7 @@ class MMR:
             else:
                 todo.append(i)
         if not todo:
-            return out  # type: ignore[return-value]
+            return out  # type: ignore[return-value]  # every slot of out is filled by now
         width = max(len(pools[i]) for i in todo)
         steps = min(k, width)
         table = None
@@ -860,12 +860,12 @@ class MMR:
             # cheaper than one matrix-vector product per user and step (many users sharing
             # a catalogue of a few thousand items, as in an evaluation).
             if uniq.size <= self.MAX_TABLE and uniq.size**2 <= 4 * len(todo) * width * steps:
-                emb = context.embedding[uniq]  # type: ignore[index]
+                emb = context.embedding[uniq]  # type: ignore[index]  # MMR runs only with text vectors (needs_text)
                 where = np.zeros(context.n_items, dtype=np.int64)
                 where[uniq] = np.arange(uniq.size)
                 table = (emb @ emb.T, where)
             else:
-                chunk = max(1, self.BATCH_FLOATS // (width * context.embedding.shape[1]))  # type: ignore[union-attr]
+                chunk = max(1, self.BATCH_FLOATS // (width * context.embedding.shape[1]))  # type: ignore[union-attr]  # MMR runs only with text vectors (needs_text)
         label = cfg.label()
         for lo in range(0, len(todo), chunk):
             part = todo[lo : lo + chunk]
@@ -877,7 +877,7 @@ class MMR:
                     for r, (p, m) in enumerate(zip(picked.tolist(), sim.tolist(), strict=True))
                 ]
                 out[i] = finish(pools[i], picked, final, reasons, label, notes=notes)
-        return out  # type: ignore[return-value]
+        return out  # type: ignore[return-value]  # every slot of out is filled by now
 
     def _greedy(
         self,
@@ -902,7 +902,7 @@ class MMR:
             sims, where = table
             loc = where[items]
         else:
-            emb = context.embedding[items]  # type: ignore[index]
+            emb = context.embedding[items]  # type: ignore[index]  # MMR runs only with text vectors (needs_text)
         rows = np.arange(b)
         n = np.minimum(lens, k)
         steps = int(n.max())

@@ -174,7 +174,7 @@ def sweep(
     base = pools.rerank(cfg.with_strength(0.0), context, k).items
     configs = [cfg.with_strength(float(v)) for v in values]
     table = _table(configs, base, pools, context, k, scorer, (accuracy, tail))
-    return SweepResult(cfg.strategy, key, accuracy, tail, table)  # type: ignore[attr-defined]
+    return SweepResult(cfg.strategy, key, accuracy, tail, table)  # type: ignore[attr-defined]  # each StrategyConfig subclass declares its own Literal `strategy`; the base has none
 
 
 def grid(
@@ -199,7 +199,7 @@ def grid(
     tail = tail or f"aplt@{k}"
     base = pools.rerank(parse_config({"pool": pools.items.shape[1]}), context, k).items
     table = _table(configs, base, pools, context, k, scorer, (accuracy, tail))
-    names = {c.strategy for c in configs}  # type: ignore[attr-defined]
+    names = {c.strategy for c in configs}  # type: ignore[attr-defined]  # each StrategyConfig subclass declares its own Literal `strategy`; the base has none
     strategy = names.pop() if len(names) == 1 else "mixed"
     return SweepResult(strategy, "setting", accuracy, tail, table)
 
@@ -218,7 +218,7 @@ def _table(
         items = pools.rerank(c, context, k).items
         rows.append(
             {
-                "strategy": c.strategy,  # type: ignore[attr-defined]
+                "strategy": c.strategy,  # type: ignore[attr-defined]  # each StrategyConfig subclass declares its own Literal `strategy`; the base has none
                 "value": c.strength,
                 "label": c.label(),
                 "setting": to_json(c),
@@ -313,7 +313,7 @@ def min_strength_for_tail_share(
             at_max,
             target,
             None,
-            f"{cfg.strategy} reaches at most a {at_max:.1%} tail share ({key}={hi:g}), "  # type: ignore[attr-defined]
+            f"{cfg.strategy} reaches at most a {at_max:.1%} tail share ({key}={hi:g}), "  # type: ignore[attr-defined]  # each StrategyConfig subclass declares its own Literal `strategy`; the base has none
             f"short of {target:.1%}: widen the candidate pool (pool > {cfg.pool}) or use "
             "FA*IR with a higher p",
         )

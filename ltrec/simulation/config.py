@@ -66,7 +66,7 @@ class PolicyConfig(ConfigBase):
         from ltrec.rerank import parse_config
 
         cfg = parse_config(self.rerank)
-        strategy = cfg.strategy  # type: ignore[attr-defined]
+        strategy = cfg.strategy  # type: ignore[attr-defined]  # each StrategyConfig subclass declares its own Literal `strategy`; the base has none
         if strategy == "none":
             return f"{self.model} + rules"
         return f"{self.model} + {strategy} {cfg.strength:g}" if cfg.STRENGTH else strategy

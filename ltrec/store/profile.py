@@ -108,38 +108,38 @@ class DatasetProfile(BaseModel):
         """Whether the data has any event of type ``event``."""
         return self.event_counts.get(event, 0) > 0
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy cannot type a decorator over @property (pydantic's documented ignore)
     @property
     def events(self) -> int:
         return sum(self.event_counts.values())
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy cannot type a decorator over @property (pydantic's documented ignore)
     @property
     def has_impressions(self) -> bool:
         return self.has("impression")
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy cannot type a decorator over @property (pydantic's documented ignore)
     @property
     def has_views(self) -> bool:
         return self.has("view")
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy cannot type a decorator over @property (pydantic's documented ignore)
     @property
     def has_carts(self) -> bool:
         return self.has("cart")
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy cannot type a decorator over @property (pydantic's documented ignore)
     @property
     def has_purchases(self) -> bool:
         return self.has("purchase")
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy cannot type a decorator over @property (pydantic's documented ignore)
     @property
     def has_repeat_purchases(self) -> bool:
         share = self.repeat_purchase_share
         return share is not None and share >= REPEAT_MIN_SHARE
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy cannot type a decorator over @property (pydantic's documented ignore)
     @property
     def has_segments(self) -> bool:
         return bool(self.segment_columns)
@@ -154,20 +154,20 @@ class DatasetProfile(BaseModel):
             "brands": self.has_brands,
         }
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy cannot type a decorator over @property (pydantic's documented ignore)
     @property
     def exposure_event(self) -> ExposureEvent | None:
         """``impression`` when present, else ``view``, else None (exposure not measured):
         :func:`ltrec.definitions.exposure_event`."""
-        return exposure_event(t for t in EVENT_TYPES if self.has(t))  # type: ignore[return-value]
+        return exposure_event(t for t in EVENT_TYPES if self.has(t))  # type: ignore[return-value]  # one of EVENT_TYPES' exposure events or None
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy cannot type a decorator over @property (pydantic's documented ignore)
     @property
     def funnel_stages(self) -> list[str]:
         """The event types present, in funnel order (impression, view, cart, purchase)."""
         return [t for t in EVENT_TYPES if self.has(t)]
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy cannot type a decorator over @property (pydantic's documented ignore)
     @property
     def rates(self) -> list[str]:
         """Conversion rates the data can measure (both of their events present)."""

@@ -473,7 +473,7 @@ def sweep_chart(
     same = tuple(
         (lab, to_json(c))
         for lab, c in zip(labels, settings, strict=True)
-        if c.strategy in ("none", cfg.strategy)  # type: ignore[attr-defined]
+        if c.strategy in ("none", cfg.strategy)  # type: ignore[attr-defined]  # each StrategyConfig subclass declares its own Literal `strategy`; the base has none
     )
     return _sweep_figure(
         name, state.version(name), run_id, int(n), int(seed), int(m), int(k),
@@ -707,7 +707,7 @@ def setting_widgets(col: int, initial: StrategyConfig, box: Any = None) -> Strat
     locked = not auth.can(Right.RERANK)
     names = list(STRATEGIES)
     skey = f"rs_c{col}_strategy"
-    _init(skey, initial.strategy)  # type: ignore[attr-defined]
+    _init(skey, initial.strategy)  # type: ignore[attr-defined]  # each StrategyConfig subclass declares its own Literal `strategy`; the base has none
     name = box.selectbox(
         "Strategy",
         names,
@@ -717,7 +717,7 @@ def setting_widgets(col: int, initial: StrategyConfig, box: Any = None) -> Strat
         disabled=locked,
     )
     cls, _ = STRATEGIES[name]
-    same = initial.strategy == name  # type: ignore[attr-defined]
+    same = initial.strategy == name  # type: ignore[attr-defined]  # each StrategyConfig subclass declares its own Literal `strategy`; the base has none
     values: dict[str, Any] = {"strategy": name, "pool": initial.pool, "rules": initial.rules}
     fields = sorted(  # the strength first: the one control that matters most
         cls.model_fields.items(), key=lambda kv: (kv[0] != cls.STRENGTH, kv[0] in POOL_FIELDS)
@@ -1038,7 +1038,7 @@ def apply_setting(col: int, setting: dict[str, Any] | str) -> None:
     (a callback runs before the widgets exist in the next run, so their keys may still be
     set)."""
     cfg = parse_config(setting)
-    name = cfg.strategy  # type: ignore[attr-defined]
+    name = cfg.strategy  # type: ignore[attr-defined]  # each StrategyConfig subclass declares its own Literal `strategy`; the base has none
     st.session_state[f"rs_c{col}_strategy"] = name
     cls, _ = STRATEGIES[name]
     for fname in cls.model_fields:

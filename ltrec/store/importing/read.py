@@ -178,7 +178,7 @@ class ReadConfig(ConfigBase):
 
     def for_file(self, role: str) -> FileOptions:
         """The options for one file: its own, else the ones for every file."""
-        own = self.files.get(role)  # type: ignore[call-overload]
+        own = self.files.get(role)  # type: ignore[call-overload]  # a Role; callers pass it as str
         if own is None:
             own = FileOptions()
         return FileOptions(

@@ -295,7 +295,7 @@ def _rebuild(info: Mapping[str, Any]) -> LtrecError:
     for key, value in (info.get("attrs") or {}).items():
         setattr(err, key, value)
     if info.get("report") is not None:
-        err.report = _report(info["report"])  # type: ignore[attr-defined]
+        err.report = _report(info["report"])  # type: ignore[attr-defined]  # the error classes that carry a report (TooManyRejectsError)
     return err
 
 
