@@ -138,14 +138,25 @@ _SUMS = (
 
 
 class ExperimentLike(Protocol):
-    """What the analysis reads of :class:`ltrec.app.live_experiments.Experiment`."""
+    """What the analysis reads of :class:`ltrec.app.live_experiments.Experiment` (read-only)."""
 
-    id: str
-    dataset: str
-    arms: Mapping[str, dict]
-    split: tuple[float, ...]
-    started_at: str
-    stopped_at: str | None
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def dataset(self) -> str: ...
+
+    @property
+    def arms(self) -> Mapping[str, dict]: ...
+
+    @property
+    def split(self) -> tuple[float, ...]: ...
+
+    @property
+    def started_at(self) -> str: ...
+
+    @property
+    def stopped_at(self) -> str | None: ...
 
 
 def diff_level(comparisons: int, alpha: float = ALPHA) -> float:
@@ -668,7 +679,8 @@ def users_needed(
 
 def _delta_text(key: str, d: Difference) -> str:
     if key in SHARES:  # a share's absolute change, in percentage points
-        return f"{d.delta * 100:+.1f} pp [{d.low * 100:+.1f}, {d.high * 100:+.1f}]"
+        # called for a detected difference, which has its interval
+        return f"{d.delta * 100:+.1f} pp [{d.low * 100:+.1f}, {d.high * 100:+.1f}]"  # type: ignore[operator]  # see above
     return f"{d.delta:+.3g} [{d.low:+.3g}, {d.high:+.3g}]"
 
 

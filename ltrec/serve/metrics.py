@@ -127,7 +127,7 @@ class Metrics:
                     out.append(f'ltrec_arm_lists_total{{arm="{_label(arm)}"}} {n}')
                 head("ltrec_impressions_logged_total", "counter", "Impressions logged durably.")
                 out.append(f"ltrec_impressions_logged_total {self.impressions}")
-        for metric, (text, value) in (gauges or {}).items():
+        for metric, (text, read) in (gauges or {}).items():
             head(metric, "gauge", text)
-            out.append(f"{metric} {value():.6g}")
+            out.append(f"{metric} {read():.6g}")
         return "\n".join(out) + "\n"

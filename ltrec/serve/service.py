@@ -257,7 +257,7 @@ class Service:
 
     def arm_of(self, user_id: str) -> tuple[str, Any]:
         """The user's arm in the running experiment and its session."""
-        arm = experiments.assign(user_id, self.experiment)
+        arm = experiments.assign(user_id, self.experiment)  # type: ignore[arg-type]  # called only while one runs
         return arm, self.arms[arm]
 
     def expose(self, lists: Sequence[dict[str, Any]]) -> int:
