@@ -116,7 +116,8 @@ def _run_data(run: Any, items: pd.DataFrame) -> Any:
     """The training data of a stale run whose data is gone, rebuilt from the run itself.
 
     The matrix is the model's own training matrix (``seen_``), so its lists are the run's;
-    titles come from today's catalogue; features are unknown and there is no split.
+    titles come from today's catalogue; features are unknown and there is no split; the
+    repeat flag is the run's own (``repeat_``, read from the dataset's meta when it trained).
     """
     from ltrec.config import EVENT_WEIGHTS
     from ltrec.models.data import InteractionData
@@ -146,6 +147,7 @@ def _run_data(run: Any, items: pd.DataFrame) -> Any:
         user_features={},
         user_feature_names={},
         weights=dict(EVENT_WEIGHTS),
+        repeat_domain=bool(getattr(run.model, "repeat_", False)),
     )
 
 
