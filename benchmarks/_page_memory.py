@@ -190,7 +190,8 @@ def main() -> None:
     import duckdb
 
     with duckdb.connect(str(data_dir / f"{args.dataset}.duckdb"), read_only=True) as con:
-        n_events = con.execute("SELECT count(*) FROM events").fetchone()[0]  # type: ignore[index]
+        row = con.execute("SELECT count(*) FROM events").fetchone()
+    n_events = int(row[0]) if row else 0
     print(f"{args.dataset}: {n_events:,} events; server tree RSS per page (MiB)")
     print(f"{'page':<16}{'first render s':>15}{'peak RSS':>10}{'RSS after':>11}")
     for r in rows:
