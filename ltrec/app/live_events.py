@@ -50,7 +50,7 @@ from ltrec.config import EVENT_TYPES
 from ltrec.errors import BadIdError, BadInputError, LtrecError, StoreBusyError
 from ltrec.files import atomic_write
 from ltrec.ids import clean_id
-from ltrec.store.connect import connect, file_lock, writing
+from ltrec.store.connect import connect, file_lock, scalar, writing
 from ltrec.store.connect import data_dir as _data_dir
 from ltrec.store.importing.map import event_type_expr
 from ltrec.store.importing.report import ImportConfig
@@ -412,14 +412,14 @@ def store_seq(dataset: str, data_dir: Path | str | None = None) -> int:
     try:
         if not _has_table(con):
             return 0
-        return int(con.execute(f"SELECT coalesce(max(seq), 0) FROM {_TABLE_SQL}").fetchone()[0])
+        return int(scalar(con.execute(f"SELECT coalesce(max(seq), 0) FROM {_TABLE_SQL}")))
     finally:
         con.close()
 
 
 def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
     sql = "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND "
-    return bool(con.execute(sql + "table_name = ?", [TABLE]).fetchone()[0])
+    return bool(scalar(con.execute(sql + "table_name = ?", [TABLE])))
 
 
 def _columns(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -477,7 +477,7 @@ def write_events(
         for col, kind in EXPOSURE_COLUMNS.items():  # a table from before these columns
             if col not in have:
                 con.execute(f"ALTER TABLE {_TABLE_SQL} ADD COLUMN IF NOT EXISTS {col} {kind}")
-        mark = con.execute(f"SELECT coalesce(max(seq), 0) FROM {_TABLE_SQL}").fetchone()[0]
+        mark = scalar(con.execute(f"SELECT coalesce(max(seq), 0) FROM {_TABLE_SQL}"))
         new = [e for e in events if e.seq > mark]
         if new:
             cols = ("seq", "user_id", "item_id", "event_type", "ts", "source", *_OPTIONAL)

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -126,6 +127,13 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 
 def read_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return dict(con.execute("SELECT key, value FROM meta").fetchall())
+
+
+def scalar(cursor: duckdb.DuckDBPyConnection) -> Any:
+    """The first value of the one row an aggregate query returns (``count(*)``, ``max``)."""
+    row = cursor.fetchone()
+    assert row is not None, "an aggregate query returns one row"
+    return row[0]
 
 
 def write_meta(con: duckdb.DuckDBPyConnection, values: dict[str, object]) -> None:
@@ -263,7 +271,8 @@ def writing(
         with atomic_path(path, tmp=tmp):
             if existed and not replace:
                 shutil.copyfile(path, tmp)
-            con = duckdb.connect(str(tmp), config=duckdb_config())  # an import worker's limits
+            # an import worker's limits (duckdb's stub wants its value union, not dict[str, str])
+            con = duckdb.connect(str(tmp), config=duckdb_config())  # type: ignore[arg-type]  # see above
             try:
                 create_schema(con)
                 yield con

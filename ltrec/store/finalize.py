@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from ltrec.config import get_settings
 from ltrec.definitions import tail_mask
-from ltrec.store.connect import write_meta
+from ltrec.store.connect import scalar, write_meta
 from ltrec.store.profile import write_profile
 
 #: A user first seen within this many days of the last event is "new".
@@ -126,7 +126,7 @@ def finalize(con: duckdb.DuckDBPyConnection) -> None:
     (:mod:`ltrec.store.profile`, ``meta.profile``)."""
     build_user_derived(con)
     counts = {
-        f"rows_{table}": con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
+        f"rows_{table}": scalar(con.execute(f"SELECT count(*) FROM {table}"))  # noqa: S608 - fixed names
         for table in ("events", "items", "users", "rejects", "user_derived")
     }
     write_meta(con, counts)

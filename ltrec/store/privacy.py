@@ -33,6 +33,7 @@ import duckdb
 import pyarrow as pa
 
 from ltrec.errors import BadInputError
+from ltrec.store.connect import scalar
 from ltrec.store.schema import quote_ident
 
 # SQL below names only quote_ident-quoted tables and columns of the caller (never values).
@@ -115,7 +116,8 @@ def register(con: duckdb.DuckDBPyConnection, key: bytes) -> str:
         con.remove_function(_UDF)
     except duckdb.Error:
         pass
-    con.create_function(
+    # duckdb 2.0's stub has no overload for an Arrow UDF with these (documented) options
+    con.create_function(  # type: ignore[call-overload]  # see above
         _UDF,
         lambda col: pseudonymize_array(col, key),
         [duckdb.sqltype("VARCHAR")],
@@ -152,7 +154,7 @@ def pseudonymize_columns(
             f"CREATE OR REPLACE TEMP TABLE {t} AS SELECT s.* REPLACE (m.p AS {c}) "
             f"FROM {t} s LEFT JOIN _ltrec_pseudo m ON s.{c} = m.u ORDER BY s.rowid"
         ).fetchall()
-    n = con.execute("SELECT count(*) FROM _ltrec_pseudo").fetchone()[0]
+    n = scalar(con.execute("SELECT count(*) FROM _ltrec_pseudo"))
     con.execute("DROP TABLE _ltrec_pseudo").fetchall()
     con.remove_function(fn)
     return int(n)

@@ -46,7 +46,14 @@ import numpy as np
 from ltrec.config import MAX_REJECT_SHARE
 from ltrec.errors import BadInputError, DatasetNotFoundError, TooManyRejectsError
 from ltrec.ids import CONTROL_ID, id_sql
-from ltrec.store.connect import check_name, dataset_path, list_datasets, write_meta, writing
+from ltrec.store.connect import (
+    check_name,
+    dataset_path,
+    list_datasets,
+    scalar,
+    write_meta,
+    writing,
+)
 from ltrec.store.finalize import finalize
 from ltrec.store.importing import sniff
 from ltrec.store.schema import quote_ident
@@ -212,7 +219,7 @@ def import_vectors(
                 FROM read_parquet($path)""",
                 params,
             )
-            rep.rows_read = con.execute("SELECT count(*) FROM _vec").fetchone()[0]
+            rep.rows_read = scalar(con.execute("SELECT count(*) FROM _vec"))
             if rep.rows_read == 0:
                 raise BadInputError(f"{src.label}: has no rows")
             dims = con.execute(
@@ -272,11 +279,13 @@ def import_vectors(
                     rep.reject_summary(), rep.reject_share, max_reject_share, rep
                 )
             con.execute("DELETE FROM item_vectors WHERE name = $name", {"name": name})
-            rep.loaded = con.execute(
-                "INSERT INTO item_vectors SELECT $name, item_id, CAST(v AS FLOAT[]) "
-                "FROM _vec_r WHERE reason IS NULL",
-                {"name": name},
-            ).fetchone()[0]
+            rep.loaded = scalar(
+                con.execute(
+                    "INSERT INTO item_vectors SELECT $name, item_id, CAST(v AS FLOAT[]) "
+                    "FROM _vec_r WHERE reason IS NULL",
+                    {"name": name},
+                )
+            )
             con.execute(
                 "INSERT INTO rejects (import_id, source_file, line, reason, raw) "
                 "SELECT $iid, $label, rid, reason, "
@@ -284,12 +293,14 @@ def import_vectors(
                 "FROM _vec_r WHERE reason IS NOT NULL",
                 {"iid": rep.import_id, "label": src.label},
             )
-            rep.items_without_vector = con.execute(
-                "SELECT count(*) FROM (SELECT item_id FROM items UNION SELECT item_id "
-                "FROM events) c WHERE NOT EXISTS (SELECT 1 FROM item_vectors v "
-                "WHERE v.name = $name AND v.item_id = c.item_id)",
-                {"name": name},
-            ).fetchone()[0]
+            rep.items_without_vector = scalar(
+                con.execute(
+                    "SELECT count(*) FROM (SELECT item_id FROM items UNION SELECT item_id "
+                    "FROM events) c WHERE NOT EXISTS (SELECT 1 FROM item_vectors v "
+                    "WHERE v.name = $name AND v.item_id = c.item_id)",
+                    {"name": name},
+                )
+            )
             write_meta(
                 con,
                 {
