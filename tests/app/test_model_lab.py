@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -76,7 +77,7 @@ def test_train_from_the_page_then_activate_compare_delete(demo) -> None:
 
     run_id = at.selectbox(key="lab_run").value
     at.button(key="lab_activate").click().run()
-    assert at.query_params["run"] in (run_id, [run_id])
+    assert at.query_params["run"] == run_id  # AppTest: one value is a str
     table = at.dataframe[0].value.set_index("run")
     assert table.loc[run_id, "active"] == "●" and (table["active"] == "●").sum() == 1
 
@@ -93,7 +94,9 @@ def test_train_from_the_page_then_activate_compare_delete(demo) -> None:
     (line,) = [m.value for m in at.markdown if m.value.startswith("- ")]
     line = line.replace("\u2060", "").replace("\\", "")  # the markdown escapes of data text
     assert line.startswith(f"- {other} against {base}: ")
-    assert line.count("NDCG@10") == 1 and ("clearly" in line or "no detectable" in line)
+    # two popularity runs: their NDCG difference is within the interval
+    assert line.count("NDCG@10") == 1
+    assert re.search(r"no detectable difference: [-+][\d.]+% NDCG@10", line), line
 
     assert at.button(key="lab_delete").disabled
     at.checkbox(key=f"lab_sure_{run_id}").check().run()
