@@ -21,7 +21,7 @@ evaluation, the Studio, export, the API and the simulator), and trains it with t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -77,7 +77,7 @@ class RepeatBlend:
         hp = getattr(cfg, "popularity_half_life_days", None)
         m.freq_, m.blend_pop_ = None, None
         if h is not None and self.weight > 0:
-            ref = getattr(cfg, "repeat_reference", "user")
+            ref: Literal["user", "global"] = getattr(cfg, "repeat_reference", "user")
             m.freq_ = data.decayed_matrix(h, ref)  # float32 CSR, the sparsity of seen_
         if hp is not None and self.pop_weight > 0:
             m.blend_pop_ = data.decayed_popularity(hp)  # float64 [n_items]

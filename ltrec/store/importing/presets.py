@@ -357,9 +357,9 @@ def match_columns(layout: Layout, columns: Iterable[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for key, candidates in layout.keys.items():
         for cand in candidates:
-            col = by_norm.get(norm_header(cand))
-            if col is not None:
-                found[key] = col
+            hit = by_norm.get(norm_header(cand))
+            if hit is not None:
+                found[key] = hit
                 break
     return found
 
