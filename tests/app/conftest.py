@@ -14,11 +14,15 @@ APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 @pytest.fixture(autouse=True)
 def _clear_caches():
+    from ltrec.ui.bytecache import clear_all  # the pages' byte-bounded caches
+
     st.cache_data.clear()
     st.cache_resource.clear()
+    clear_all()
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+    clear_all()
 
 
 def _build_demo(data_dir: Path) -> None:
