@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -45,10 +46,18 @@ def events_csv(path: Path, item_col: str = "item_id", rows: int = 60) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def _store_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dataset to attack, imported once per module (each import runs a worker process)."""
+    root = tmp_path_factory.mktemp("inputs")
+    assert cli(root / "data", "import", "shop", "--events", str(events_csv(root / "e.csv"))) == 0
+    return root / "data"
+
+
 @pytest.fixture
-def store(data_dir: Path, tmp_path: Path) -> Path:
-    """A dataset ``shop`` to attack (60 events)."""
-    assert cli(data_dir, "import", "shop", "--events", str(events_csv(tmp_path / "e.csv"))) == 0
+def store(data_dir: Path, _store_built: Path) -> Path:
+    """A dataset ``shop`` to attack (60 events): a fresh copy for each test (tests write)."""
+    shutil.copytree(_store_built, data_dir, dirs_exist_ok=True)
     return data_dir
 
 
