@@ -5,10 +5,13 @@ Column names and defaults that more than one module uses are defined here, once.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ltrec.errors import ConfigError
 
 #: Canonical event types, in funnel order.
 EVENT_TYPES: tuple[str, ...] = ("impression", "view", "cart", "purchase")
@@ -195,11 +198,8 @@ def get_settings(**overrides: object) -> Settings:
         ConfigError: an ``LTREC_*`` variable holds a value out of its bounds or of the wrong
             type, named with the variable and the rule it breaks.
     """
-    import os
 
-    from pydantic import ValidationError
 
-    from ltrec.errors import ConfigError
 
     key = tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith("LTREC_")))
     if not overrides and key in _SETTINGS:

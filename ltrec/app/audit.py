@@ -127,7 +127,7 @@ def read(data_dir: Path | str | None = None) -> list[Entry]:
 
 def frame(data_dir: Path | str | None = None) -> Any:
     """The log as a DataFrame (newest first) with :data:`COLUMNS`."""
-    import pandas as pd
+    import pandas as pd  # lazy: keeps pandas off the CLI start-up (only reading the log needs it)
 
     rows = [asdict(e) for e in reversed(read(data_dir))]
     return pd.DataFrame(rows, columns=[*COLUMNS, "details"])[list(COLUMNS)]

@@ -33,6 +33,7 @@ import pandas as pd
 
 from ltrec.definitions import METRICS, metric, pct
 from ltrec.errors import BadInputError, LtrecError
+from ltrec.files import atomic_write
 from ltrec.progress import Progress
 
 #: The setting reported when none is given: the Rerank Studio's first re-ranked column.
@@ -750,7 +751,6 @@ def render_html(report: Report) -> str:
 
 def write_report(report: Report, out: Path | str) -> dict[str, Any]:
     """Write :func:`render_html` to ``out`` (``.html``) atomically; a summary for ``--json``."""
-    from ltrec.files import atomic_write
 
     out = Path(out)
     check_out(out)

@@ -22,6 +22,7 @@ Item and user arguments are integer indices into the run's vocabularies (the mod
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ import pandas as pd
 
 from ltrec.app.pipeline import EXPORT_COLUMNS, RecSession, reasons_text
 from ltrec.config import MAX_LOSS  # the accuracy a recommendation may cost
+from ltrec.definitions import pct, signed_pct
 from ltrec.errors import BadInputError
 from ltrec.rerank.base import Context, ListStats, Ranked, RankedBatch
 from ltrec.rerank.strategies import BaseOrderConfig, StrategyConfig
@@ -679,9 +681,7 @@ def _recommendation(
     users: int,
     k: int,
 ) -> Recommendation:
-    import json
 
-    from ltrec.definitions import pct, signed_pct
     from ltrec.rerank.pipeline import to_json
 
     (tail, base_tail), (ndcg, base_ndcg) = tails, ndcgs

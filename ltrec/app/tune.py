@@ -23,6 +23,7 @@ chosen are re-ranked through the one pipeline and evaluated with bootstrap inter
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -303,8 +304,6 @@ def _num(x: Any) -> float | None:
 
 
 def _row_dict(row: pd.Series, accuracy: str, objective: str) -> dict[str, Any]:
-    import json
-
     out: dict[str, Any] = {
         "label": row["label"],
         "setting": json.loads(row["setting"]),

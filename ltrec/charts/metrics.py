@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ltrec.charts.text import html_text, html_texts
-from ltrec.definitions import METRICS
+from ltrec.definitions import METRICS, signed_pct
 from ltrec.evaluation.aggregate import HIGHER_IS_BETTER, EvalResult, base_name
 from ltrec.evaluation.pareto import pareto_front
 
@@ -43,7 +43,6 @@ def _interval(low: object, high: object, digits: int = 3) -> str:
 
 def metric_label(key: str) -> str:
     """``"ndcg@10"`` -> ``"NDCG@10"`` (the definitions' name; the key when it has none)."""
-    from ltrec.definitions import METRICS
 
     base, _, k = key.partition("@")
     rec = METRICS.get(base)
@@ -65,7 +64,6 @@ def change_words(
     Changes are relative to the base value (absolute when the base is 0); a metric without a
     direction (e.g. overlap) says "clearly higher/lower".
     """
-    from ltrec.definitions import signed_pct
 
     if delta is None or pd.isna(delta):
         return ""
@@ -245,7 +243,6 @@ def delta_chart(deltas: pd.DataFrame, *, relative: bool = True, height: int = 42
             then fit one axis); intervals are scaled by the same base, and markers and bars
             are capped at +-:data:`REL_CAP` (the label keeps the true value).
     """
-    from ltrec.definitions import signed_pct
 
     fig = go.Figure()
     if deltas is None or deltas.empty:

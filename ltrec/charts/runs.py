@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ltrec.charts.metrics import tradeoff_scatter
+from ltrec.definitions import fmt
 from ltrec.evaluation.aggregate import HIGHER_IS_BETTER
 from ltrec.evaluation.pareto import pareto_front
 
@@ -27,8 +28,6 @@ def _metric(run: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 
 def _cell(name: str, v: Mapping[str, Any]) -> str:
-    from ltrec.definitions import fmt
-
     mean, lo, hi = v.get("mean"), v.get("low"), v.get("high")
     if mean is None:
         return "–"

@@ -15,6 +15,7 @@ from ltrec.cli.common import (
     print_progress,
     print_report,
 )
+from ltrec.definitions import definitions_json
 from ltrec.errors import BadInputError, LtrecError
 
 
@@ -248,7 +249,6 @@ def _sample_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     from ltrec.analytics.stats import dataset_stats
-    from ltrec.definitions import definitions_json
 
     stats = dataset_stats(args.name, data_dir=args.data_dir)
     if args.json:

@@ -21,6 +21,7 @@ from ltrec.cli.common import (
     print_progress,
 )
 from ltrec.config import MAX_LOSS, get_settings
+from ltrec.definitions import definitions_json
 from ltrec.errors import BadInputError
 
 if TYPE_CHECKING:
@@ -210,7 +211,6 @@ def _promote_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ltrec.app.pipeline import RecSession
-    from ltrec.definitions import definitions_json
     from ltrec.models.registry import check_evaluable, run_manifest, run_staleness
 
     check_evaluable(args.name, args.run, run_manifest(args.name, args.run, args.data_dir))

@@ -20,6 +20,7 @@ Conventions, fixed here for every caller:
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from ltrec.definitions import popularity_rank, popularity_share, shared_depth
@@ -288,8 +289,6 @@ def ild_category(recs: np.ndarray, category: np.ndarray) -> np.ndarray:
 
 
 def _codes(category) -> np.ndarray:
-    import pandas as pd
-
     codes, _ = pd.factorize(pd.Series(np.asarray(category, dtype=object)), use_na_sentinel=False)
     return codes.astype(np.int64)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -191,7 +192,7 @@ def _naive(ts: datetime) -> pd.Timestamp:
 def share_cutoff_index(n: int, share: float) -> int:
     """Position (0-based, in time order) of the event at which the last ``share`` of ``n``
     events begins: the cut-off is that event's time (the one rule, also on an engine:
-    :func:`ltrec.evaluation.engine_split.engine_split`)."""
+    :func:`ltrec.store.external.engine_split`)."""
     return min(n - 1, max(0, int(np.floor(n * (1.0 - share)))))
 
 
@@ -530,8 +531,6 @@ def train_loader(con: Any, where: str, params: list[Any]) -> Callable[[], pd.Dat
         cur.close()
 
     def load() -> pd.DataFrame:
-        from pathlib import Path
-
         from ltrec.store import connect
 
         own = connect(Path(path).stem, Path(path).parent) if path else None

@@ -170,7 +170,7 @@ class MiniLMEncoder:
             )
         _tf_env()
         import keras_hub  # lazy: TensorFlow loads here
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: only the Keras-backed encoder needs TensorFlow
 
         self._tf = tf
         self.tokenizer = keras_hub.tokenizers.BertTokenizer.from_preset(str(folder))
@@ -360,7 +360,7 @@ def read_cached(con, encoder: str, hashes: Sequence[str]) -> dict[str, np.ndarra
     ).fetchall()[0][0]  # fetchall: DuckDB 2 keeps a half-fetched result open
     if not has or not hashes:
         return {}
-    import pyarrow as pa
+    import pyarrow as pa  # lazy: keeps pyarrow off the CLI start-up (only the cache needs it)
 
     wanted = pa.table({"h": pa.array(sorted(set(hashes)), pa.string())})
     con.register("ltrec_wanted_hashes", wanted)
@@ -384,7 +384,7 @@ def read_cached(con, encoder: str, hashes: Sequence[str]) -> dict[str, np.ndarra
 
 def write_cached(con, encoder: str, hashes: Sequence[str], vecs: np.ndarray) -> int:
     """Insert vectors into the cache table (existing keys are kept). Returns rows offered."""
-    import pyarrow as pa
+    import pyarrow as pa  # lazy: keeps pyarrow off the CLI start-up (only the cache needs it)
 
     if not len(hashes):
         return 0

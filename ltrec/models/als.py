@@ -88,8 +88,9 @@ class ALS(Recommender):
     fresh_scores = True  # _score is a new matrix product per call
 
     def _fit(self, data: InteractionData, progress: Progress | None) -> None:
+        # lazy: implicit loads native code, which only an ALS fit needs
         from implicit.cpu.als import AlternatingLeastSquares
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # lazy: only a fit caps BLAS threads
 
         cfg = self.config
         n_users, n_items = self.seen_.shape

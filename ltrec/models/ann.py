@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ltrec.config import get_settings
 from ltrec.errors import ModelError, RegistryError
 
 #: The index file in a saved model folder (beside config.json and state.npz).
@@ -62,7 +63,7 @@ class AnnIndex:
     def search(self, queries: np.ndarray, k: int) -> np.ndarray:
         """Item indices ``[n, k]`` of each query's ``k`` largest inner products (approximate),
         best first; ``-1`` where the index returned fewer."""
-        import faiss
+        import faiss  # lazy: an optional native library; only ANN use loads it
 
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         k = int(min(k, self.n_items))
@@ -83,7 +84,7 @@ class AnnIndex:
         )
 
     def save(self, folder: Path) -> Path:
-        import faiss
+        import faiss  # lazy: an optional native library; only ANN use loads it
 
         path = Path(folder) / ANN_FILE
         faiss.write_index(self.index, str(path))
@@ -96,7 +97,7 @@ class AnnIndex:
         Raises:
             RegistryError: the file is missing, unreadable or not the index ``meta`` describes.
         """
-        import faiss
+        import faiss  # lazy: an optional native library; only ANN use loads it
 
         path = Path(folder) / ANN_FILE
         try:
@@ -153,7 +154,7 @@ def build_index(
     and settings on one thread; with more, the graph (and so a borderline neighbour) can
     differ between builds.
     """
-    import faiss
+    import faiss  # lazy: an optional native library; only ANN use loads it
 
     y = np.ascontiguousarray(vectors, dtype=np.float32)
     if y.ndim != 2 or not len(y) or not np.isfinite(y).all():
@@ -185,19 +186,18 @@ class _omp_threads:
         self.n = n
 
     def __enter__(self) -> None:
-        import faiss
+        import faiss  # lazy: an optional native library; only ANN use loads it
 
         self.before = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(self.n)
 
     def __exit__(self, *exc: object) -> None:
-        import faiss
+        import faiss  # lazy: an optional native library; only ANN use loads it
 
         faiss.omp_set_num_threads(self.before)
 
 
 def min_items() -> int:
     """``LTREC_ANN_MIN_ITEMS``: the smallest catalogue that gets an index (0: never)."""
-    from ltrec.config import get_settings
 
     return int(get_settings().ann_min_items)

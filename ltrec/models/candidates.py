@@ -44,6 +44,8 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from ltrec.config import get_settings
+from ltrec.definitions import tail_mask as bucket_tail
 from ltrec.errors import BadInputError, ConfigError, ModelError
 from ltrec.models.base import top_k
 
@@ -156,8 +158,6 @@ def candidate_pool(
 
 def _tail(data: Any, tail_mask: np.ndarray | None) -> np.ndarray:
     if tail_mask is None:
-        from ltrec.config import get_settings
-        from ltrec.definitions import tail_mask as bucket_tail
 
         return bucket_tail(data.item_pop, get_settings().bucket_cuts)
     tail = np.asarray(tail_mask, dtype=bool).reshape(-1)

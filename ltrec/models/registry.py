@@ -46,6 +46,7 @@ import platform
 import re
 import shutil
 import uuid
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from ltrec.errors import RegistryError, StaleRunError
 from ltrec.files import atomic_path, atomic_write, fsync_path
@@ -513,7 +515,6 @@ def _json_type(value: Any) -> str:
 
 def split_config_of(manifest: Mapping[str, Any], run_id: str) -> Any:
     """The run's evaluation :class:`~ltrec.evaluation.SplitConfig` (None: the default split)."""
-    from pydantic import ValidationError
 
     from ltrec.evaluation import SplitConfig
 
@@ -782,7 +783,6 @@ def check_npz(path: Path) -> int:
     Raises:
         RegistryError: naming the file and the first bad member.
     """
-    import zipfile
 
     from numpy.lib import format as npy
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ltrec.config import get_settings
+from ltrec.definitions import popularity_buckets
 from ltrec.rerank.base import Context
 
 
@@ -29,7 +30,6 @@ def context_from_data(
     embeddings, training history, and price / stock from the store's ``items`` table when given
     (or as arrays aligned to ``data.item_ids``, which take precedence).
     """
-    from ltrec.definitions import popularity_buckets
 
     cuts = tuple(cuts or get_settings().bucket_cuts)
     bucket = popularity_buckets(np.asarray(data.item_pop, dtype=float), cuts)

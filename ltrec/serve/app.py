@@ -24,7 +24,7 @@ import anyio
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ltrec import safejson
@@ -182,8 +182,6 @@ def _too_large(size: int, limit: int = MAX_BODY) -> ApiError:
 
 
 def _parse(model: type[BaseModel], obj: Any) -> Any:
-    from pydantic import ValidationError
-
     try:
         return model.model_validate(obj)
     except ValidationError as err:
@@ -557,8 +555,8 @@ def serve(
     percentages "50,50", default equal; ``experiment``: its id, default derived);
     ``stop_experiment`` alone stops the running experiment and returns without serving.
     """
-    import uvicorn
-    from threadpoolctl import threadpool_limits
+    import uvicorn  # lazy: only `ltrec serve` runs a server
+    from threadpoolctl import threadpool_limits  # lazy: only the server caps BLAS threads
 
     from ltrec.app import live_experiments as expmod
     from ltrec.app.auth import is_loopback

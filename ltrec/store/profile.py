@@ -384,7 +384,7 @@ def _ibis_raw(backend: Any) -> dict[str, Any]:
 
 
 def _ts(value: Any) -> datetime | None:
-    import pandas as pd
+    import pandas as pd  # lazy: keeps pandas off the CLI start-up
 
     if value is None or pd.isna(value):
         return None

@@ -23,7 +23,7 @@ from pydantic.fields import FieldInfo
 
 from ltrec import safejson
 from ltrec.charts.runs import runs_frame
-from ltrec.errors import ConfigError
+from ltrec.errors import ConfigError, LtrecError
 from ltrec.evaluation import EvalResult
 from ltrec.models.registry import (
     LoadedRun,
@@ -61,7 +61,6 @@ def runs(dataset: str) -> list[RunInfo]:
     """The dataset's runs, oldest first, with their staleness (:func:`list_runs`), cached
     until the dataset file or the runs folder changes (each listing reads the dataset's meta:
     a DuckDB attach per call)."""
-    from ltrec.errors import LtrecError
     from ltrec.models.registry import runs_dir
 
     root = data_root()

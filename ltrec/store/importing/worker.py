@@ -45,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -385,7 +386,6 @@ def _child() -> int:
             send(error=_describe(exc))
         else:
             send(crash=f"{type(exc).__name__}: {str(exc)[:300]}")
-            import traceback
 
             traceback.print_exc()
     proto.close()
