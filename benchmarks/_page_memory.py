@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sys
 import threading
 import time
@@ -93,12 +94,22 @@ class Sampler:
             return max(self.peak, tree_rss_mb(self.pid))
 
 
+#: Settled, or stopped on an exception (a page that fails has no title to wait for).
+DONE = """() => {
+  const settled = (%s)();
+  const app = document.querySelector('[data-testid="stApp"]');
+  const idle = app && app.getAttribute('data-test-script-state') === 'notRunning';
+  return settled || (idle && !!document.querySelector('[data-testid="stException"]'));
+}"""
+
+
 def _settle(pg: Any) -> None:
     from tests.e2e.harness import SETTLED
 
-    pg.wait_for_function(SETTLED, timeout=PAGE_TIMEOUT_MS, polling=100)
+    done = DONE % SETTLED
+    pg.wait_for_function(done, timeout=PAGE_TIMEOUT_MS, polling=100)
     pg.wait_for_timeout(250)  # plotly lays out once more after its first SVG
-    pg.wait_for_function(SETTLED, timeout=PAGE_TIMEOUT_MS, polling=100)
+    pg.wait_for_function(done, timeout=PAGE_TIMEOUT_MS, polling=100)
 
 
 def _problems(pg: Any) -> list[str]:
@@ -148,7 +159,8 @@ def measure_pages(
                     nav.first.click()
                     pg.wait_for_function(
                         "t => { const h = document.querySelector('[data-testid=\"stMain\"] h1');"
-                        " return h && h.innerText.trim().startsWith(t); }",
+                        " return (h && h.innerText.trim().startsWith(t))"
+                        " || !!document.querySelector('[data-testid=\"stException\"]'); }",
                         arg=title,
                         timeout=PAGE_TIMEOUT_MS,
                         polling=100,
@@ -177,6 +189,8 @@ def measure_pages(
 
 
 def main() -> None:
+    # a stopped benchmark (timeout, kill) still stops its server: `finally` runs on SystemExit
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset", help="the dataset to show (it needs a trained run)")
     ap.add_argument("--data-dir", type=Path, default=None, help="default: $LTREC_DATA_DIR")
