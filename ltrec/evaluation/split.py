@@ -192,7 +192,7 @@ def _naive(ts: datetime) -> pd.Timestamp:
 def share_cutoff_index(n: int, share: float) -> int:
     """Position (0-based, in time order) of the event at which the last ``share`` of ``n``
     events begins: the cut-off is that event's time (the one rule, also on an engine:
-    :func:`ltrec.store.external.engine_split`)."""
+    :func:`ltrec.evaluation.engine_split.engine_split`)."""
     return min(n - 1, max(0, int(np.floor(n * (1.0 - share)))))
 
 

@@ -4,8 +4,9 @@
 Nothing of the events is copied to the machine that runs ltrec (the driver) but what a run
 holds anyway and the users it evaluates:
 
-* the split is :func:`ltrec.store.external.engine_split`: the local split's rule computed on the
-  engine (same cut-off, test, cold and seen rules as :func:`ltrec.evaluation.temporal_split`);
+* the split is :func:`ltrec.evaluation.engine_split.engine_split`: the local split's rule
+  computed on the engine (same cut-off, test, cold and seen rules as
+  :func:`ltrec.evaluation.temporal_split`);
 * the vocabularies (every user and item id, sorted: the run's ``vocab.json``), the item
   catalogue and the items' training popularity come to the driver; the training pairs
   ``(user index, item index, summed weight)`` are built on Spark and MLlib's ALS factorises them
@@ -46,9 +47,10 @@ from ltrec.errors import BadInputError
 from ltrec.progress import Progress, report
 
 if TYPE_CHECKING:
+    from ltrec.evaluation.engine_split import EngineSplit
     from ltrec.models.als import ALS
     from ltrec.models.data import InteractionData
-    from ltrec.store.external import EngineSplit, ExternalSource
+    from ltrec.store.external import ExternalSource
 
 #: The manifest key of a run trained on Spark-resident data.
 RESIDENT = "resident"
@@ -433,11 +435,12 @@ def train_resident(
         BadInputError: a model other than ALS, a decay setting, a non-Spark dataset, a bad
             split (e.g. nothing before the cut-off), missing columns (ConfigError).
     """
+    from ltrec.evaluation.engine_split import engine_split
     from ltrec.models.base import make_model, popularity_scores
     from ltrec.models.registry import save_run, training_lock
     from ltrec.models.spark_als import check_engine, fit_frame, spark_session
     from ltrec.models.train import TrainResult
-    from ltrec.store.external import config_version, engine_split, open_external
+    from ltrec.store.external import config_version, open_external
 
     check_engine("spark", model_name)
     model: ALS = make_model(model_name, params)  # type: ignore[assignment]  # check_engine: als

@@ -1,4 +1,4 @@
-"""The evaluation split computed on an engine (``ltrec.store.external.engine_split``) is the local
+"""The evaluation split computed on an engine (``ltrec.evaluation.engine_split``) is the local
 split (``ltrec.evaluation.temporal_split``): checked on DuckDB through Ibis (fast, no Spark; the
 Spark case is in test_spark_resident.py).
 """
@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ltrec.evaluation import SplitConfig
+from ltrec.evaluation import engine_split as es
 from ltrec.evaluation.split import share_cutoff_index
 from ltrec.store import external
 
@@ -36,10 +37,10 @@ def test_the_cutoff_is_the_local_cutoffs_event_however_the_buckets_fall(
     table = ibis.memtable(pd.DataFrame({"ts": ts}))
     want = pd.Series(ts).sort_values(ignore_index=True).iloc[at]
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(external, "_NTH_FETCH", 3)  # refine the buckets down to a few events
-        mp.setattr(external, "_NTH_BUCKETS", 4)
-        assert external._nth_time(table, at, n) == want
-    assert external._nth_time(table, at, n) == want  # fetched at once
+        mp.setattr(es, "_NTH_FETCH", 3)  # refine the buckets down to a few events
+        mp.setattr(es, "_NTH_BUCKETS", 4)
+        assert es._nth_time(table, at, n) == want
+    assert es._nth_time(table, at, n) == want  # fetched at once
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_the_engine_split_is_the_local_split(shop: Path, config: SplitConfig | N
     from ltrec.models.train import load_data
 
     local = load_data("demo", config, data_dir=shop).split
-    got = external.engine_split(external.open_external("xshop", shop), config)
+    got = es.engine_split(external.open_external("xshop", shop), config)
     assert got.summary() == local.summary()
     test = got.test.to_pyarrow().to_pandas().sort_values(["user_id", "item_id"], ignore_index=True)
     pd.testing.assert_frame_equal(test, local.test[["user_id", "item_id"]])
@@ -91,6 +92,6 @@ def test_a_split_the_engine_cannot_make_is_refused(shop: Path) -> None:
 
     source = external.open_external("xshop", shop)
     with pytest.raises(BadInputError, match="last-N split is not available"):
-        external.engine_split(source, SplitConfig(last_n=1))
+        es.engine_split(source, SplitConfig(last_n=1))
     with pytest.raises(BadInputError, match="no events before the cut-off 2000-01-01"):
-        external.engine_split(source, SplitConfig(cutoff="2000-01-01"))
+        es.engine_split(source, SplitConfig(cutoff="2000-01-01"))
