@@ -3,7 +3,7 @@
 Every model is scored the same way: :class:`InteractionData` is built on the evaluation core's
 temporal split, the model ranks the whole catalogue for every test user (seen items excluded,
 except on repeat-purchase data, where they are targets too and the baselines blend in the
-user's own purchase frequency: :func:`ltrec.models.base.repeat_blend`), and
+user's own purchase frequency: :func:`ltrec.models.repeat.repeat_blend`), and
 :func:`ltrec.evaluation.evaluate` computes every metric with bootstrap intervals.
 """
 
