@@ -31,6 +31,7 @@ def _store(events: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame) -> An
         "CREATE TABLE events (user_id VARCHAR, item_id VARCHAR, event_type VARCHAR, ts TIMESTAMP,"
         " session_id VARCHAR, quantity INTEGER, price DOUBLE, source VARCHAR)"
     )
+    con.register("ev", ev)
     con.execute("INSERT INTO events SELECT * FROM ev")
     con.execute("CREATE TABLE items AS SELECT * FROM items")
     con.execute("CREATE TABLE users AS SELECT * FROM users")
@@ -94,8 +95,12 @@ def _assert_same(a: InteractionData, b: InteractionData) -> None:
         k: v.tolist() for k, v in b.user_features.items()
     }
     # The events behind the pairs, as a multiset (their order is free).
-    ea = sorted(zip(a.event_pair.tolist(), a.event_ts.tolist(), a.event_weight.tolist()))
-    eb = sorted(zip(b.event_pair.tolist(), b.event_ts.tolist(), b.event_weight.tolist()))
+    ea = sorted(
+        zip(a.event_pair.tolist(), a.event_ts.tolist(), a.event_weight.tolist(), strict=True)
+    )
+    eb = sorted(
+        zip(b.event_pair.tolist(), b.event_ts.tolist(), b.event_weight.tolist(), strict=True)
+    )
     assert ea == eb
     assert a.fingerprint == b.fingerprint
     assert a.split is not None and b.split is not None
