@@ -304,18 +304,20 @@ def load_world(
     con = connect(dataset, data_dir)
     try:
         say(0.0, f"loading {dataset}")
-        events = load_events(con)
+        # Aggregated in DuckDB: the events table enters pandas only for a calibrated user
+        # model (a demo shop's ground truth needs none; 10M events are several GB as a frame).
+        data = InteractionData.from_query(con, "TRUE")
         items, users = load_catalogue(con)
-        repeat = is_repeat_domain(read_meta(con))
+        data.repeat_domain = is_repeat_domain(read_meta(con))
         cur = cursor(con)
         try:
             truth = load_truth(cur) if has_truth(cur) else None
         finally:
             cur.close()
+        calibrated = truth is None or config.user_model == "calibrated"
+        events = load_events(con) if calibrated else None
     finally:
         con.close()
-    data = InteractionData.from_frame(events, items, users)
-    data.repeat_domain = repeat
     if data.matrix.nnz == 0:
         raise BadInputError(
             f"dataset '{dataset}' has no views, carts or purchases to start from",
@@ -337,6 +339,7 @@ def load_world(
     if truth is not None and config.user_model != "calibrated":
         um: UserModel = TruthUserModel.for_ids(truth, data.user_ids, data.item_ids)
     else:
+        assert events is not None  # loaded above whenever the model is calibrated
         um = fit_calibrated(
             events,
             items,

@@ -146,3 +146,24 @@ def test_calibrated_user_model_from_interactions_only(data_dir) -> None:
     assert res.user_model["kind"] == "calibrated"
     assert "interactions" in res.user_model["labels"]
     assert res.user_model["platt_a"] > 0  # higher scores, more likely to be chosen
+
+
+def test_starting_data_is_aggregated_in_the_store(demo, data_dir) -> None:
+    """load_world builds its data in DuckDB: the same matrix, ids and times as the pandas
+    path over every event (which a 10M-event shop cannot afford)."""
+    from ltrec.evaluation.split import load_events
+    from ltrec.models.data import InteractionData, load_catalogue
+    from ltrec.simulation.engine import load_world
+    from ltrec.store import connect
+
+    data, um, _, _ = load_world(demo, SimulationConfig(), data_dir)
+    con = connect(demo, data_dir)
+    try:
+        ref = InteractionData.from_frame(load_events(con), *load_catalogue(con))
+    finally:
+        con.close()
+    assert list(data.user_ids) == list(ref.user_ids)
+    assert list(data.item_ids) == list(ref.item_ids)
+    assert (data.matrix != ref.matrix).nnz == 0
+    assert np.array_equal(data.last_ts.toarray(), ref.last_ts.toarray())
+    assert type(um).__name__ == "TruthUserModel"
