@@ -18,14 +18,12 @@ half an export.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ltrec.errors import BadInputError
+from ltrec.files import atomic_path
 
 #: The Spark schema of :data:`ltrec.app.pipeline.EXPORT_COLUMNS` (same names, same order).
 EXPORT_SCHEMA = (
@@ -58,12 +56,20 @@ def _session(key: tuple[str, str, str, str, bool]) -> Any:
     return session
 
 
+def _typed(rows: Any) -> Any:
+    """Export rows in :data:`EXPORT_SCHEMA`'s column order and types (Spark checks both)."""
+    from ltrec.app.pipeline import EXPORT_COLUMNS
+
+    return rows.astype(
+        {"rank": "int64", "base_rank": "int64", "rank_change": "int64",
+         "base_score": "float64", "final_score": "float64"}  # fmt: skip
+    )[EXPORT_COLUMNS]
+
+
 def _lists(key: tuple[str, str, str, str, bool], k: int, batch: int):  # noqa: ANN202
     """The ``mapInPandas`` function: user index frames in, export rows out."""
     import numpy as np
     import pandas as pd
-
-    from ltrec.app.pipeline import EXPORT_COLUMNS
 
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         session = _session(key)
@@ -71,10 +77,7 @@ def _lists(key: tuple[str, str, str, str, bool], k: int, batch: int):  # noqa: A
             users = frame["id"].to_numpy(np.int64)
             for lo in range(0, users.size, batch):
                 rows = session.frame(users[lo : lo + batch], k)
-                yield rows.astype(
-                    {"rank": "int64", "base_rank": "int64", "rank_change": "int64",
-                     "base_score": "float64", "final_score": "float64"}  # fmt: skip
-                )[EXPORT_COLUMNS]
+                yield _typed(rows)
 
     return run
 
@@ -160,16 +163,12 @@ def _write(rows: Any, out: Path) -> int:
     import pyarrow.parquet as pq
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
+    with atomic_path(out) as tmp:
         rows.write.parquet(str(tmp))
         for marker in tmp.glob("_SUCCESS"):  # Spark's marker, not data
             marker.unlink()
         for crc in tmp.glob(".*.crc"):
             crc.unlink()
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return int(pq.ParquetDataset(str(out)).read(columns=["rank"]).num_rows)
 
 
@@ -200,7 +199,7 @@ def _block_lists(key: tuple[str, str, str], setting: str, k: int, shared: Any, w
     import pandas as pd
 
     def run(frame: pd.DataFrame) -> pd.DataFrame:
-        from ltrec.app.pipeline import EXPORT_COLUMNS, RecSession
+        from ltrec.app.pipeline import RecSession
         from ltrec.models.spark_resident import block_data, restrict
         from ltrec.rerank.adapters import context_from_data
 
@@ -214,11 +213,7 @@ def _block_lists(key: tuple[str, str, str], setting: str, k: int, shared: Any, w
         session = RecSession.from_parts(
             model, data, context, json.loads(setting) if setting else None
         )
-        rows = session.frame(np.arange(data.n_users), k)
-        return rows.astype(
-            {"rank": "int64", "base_rank": "int64", "rank_change": "int64",
-             "base_score": "float64", "final_score": "float64"}  # fmt: skip
-        )[EXPORT_COLUMNS]
+        return _typed(session.frame(np.arange(data.n_users), k))
 
     return run
 
