@@ -42,6 +42,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks._page_memory import tree_rss_mb  # noqa: E402  (one RSS sampler for both)
+
 RESULTS = REPO / "benchmarks" / "results" / "growth.json"
 DATASET = "growth"
 SAMPLE_S = 0.05
@@ -75,22 +77,6 @@ print(n, pairs, time.perf_counter() - t0)
 """
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and its descendants (MiB)."""
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total / 2**20
 
 
 def measure(cmd: list[str], env: dict[str, str], max_rss_mb: float, timeout: float) -> dict:
