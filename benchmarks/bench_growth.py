@@ -314,7 +314,8 @@ def main() -> None:
     ap.add_argument(
         "--add",
         type=Path,
-        help="an earlier growth.json whose rows (at sizes not run now) join this table",
+        help="an earlier growth.json whose rows (the command or page at a size not measured "
+        "now) join this table",
     )
     args = ap.parse_args()
     sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()]
@@ -329,10 +330,13 @@ def main() -> None:
         names = ["demo", *names]
     commands: list[dict] = []
     pages: list[dict] = []
-    if args.add is not None:  # earlier sizes, measured by an earlier run of this script
+    if args.add is not None:  # rows of an earlier run that this run does not measure again
         raw = json.loads(args.add.read_text())["raw"]
-        commands += [r for r in raw["commands"] if r["events"] not in sizes]
-        pages += [r for r in raw["pages"] if r["events"] not in sizes]
+        redo = set(names) if "commands" in parts else {"demo"}
+        commands += [
+            r for r in raw["commands"] if r["events"] not in sizes or r["command"] not in redo
+        ]
+        pages += [r for r in raw["pages"] if r["events"] not in sizes or "pages" not in parts]
     for n in sizes:
         print(f"{n:,} events", flush=True)
         data = args.root / f"n{n}"
