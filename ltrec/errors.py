@@ -61,12 +61,20 @@ class TooManyRejectsError(BadInputError):
 class DatasetNotFoundError(BadInputError):
     """The named dataset does not exist in the data directory."""
 
-    def __init__(self, name: str, available: list[str]) -> None:
-        have = ", ".join(available) if available else "none yet"
-        super().__init__(
-            f"dataset '{name}' not found (datasets: {have})",
-            hint="build the demo shop with `ltrec demo`, or import data with `ltrec import`",
-        )
+    def __init__(self, name: str, available: list[str], *, external: bool = False) -> None:
+        if external:  # listed by `ltrec datasets`, so "not found" would mislead
+            super().__init__(
+                f"dataset '{name}' is an external dataset (read in place from {name}.toml); "
+                "this needs a local store",
+                hint=f"make a local sample with `ltrec sample {name}` and use '{name}-sample'; "
+                "a dataset on Spark trains and exports with `--engine spark`",
+            )
+        else:
+            have = ", ".join(available) if available else "none yet"
+            super().__init__(
+                f"dataset '{name}' not found (datasets: {have})",
+                hint="build the demo shop with `ltrec demo`, or import data with `ltrec import`",
+            )
         self.name = name
 
 

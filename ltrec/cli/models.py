@@ -37,16 +37,20 @@ def _split_config(
     from ltrec.evaluation import SplitConfig, default_split
     from ltrec.models.base import make_config
     from ltrec.store import connect, read_meta
+    from ltrec.store.external import is_external
 
     params = parse_set(pairs)
     if isinstance(params.get("target_events"), str):  # view,cart,purchase
         params["target_events"] = tuple(t.strip() for t in params["target_events"].split(","))
-    con = connect(name, data_dir)
-    try:
-        base = default_split(read_meta(con)).model_dump()
-    finally:
-        con.close()
-    return make_config(SplitConfig, {**base, **params})
+    if is_external(name, data_dir):  # no local store, no meta: the defaults engine_split uses
+        meta: dict[str, str] = {}
+    else:
+        con = connect(name, data_dir)
+        try:
+            meta = read_meta(con)
+        finally:
+            con.close()
+    return make_config(SplitConfig, {**default_split(meta).model_dump(), **params})
 
 
 def _train_all_data(args: argparse.Namespace) -> int:

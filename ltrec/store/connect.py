@@ -45,6 +45,8 @@ from ltrec.store.schema import create_schema, quote_ident
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SUFFIX = ".duckdb"
+#: An external dataset's definition (``store/external.py``): ``<data dir>/<name>.toml``.
+TOML_SUFFIX = ".toml"
 
 
 def check_name(name: str) -> str:
@@ -74,6 +76,15 @@ def list_datasets(data_dir_: Path | str | None = None) -> list[str]:
     return sorted(n for n in names if _NAME.fullmatch(n))
 
 
+def not_found(name: str, data_dir_: Path | str | None = None) -> DatasetNotFoundError:
+    """The error for a dataset without a local store; it says when ``name`` is an external
+    dataset (a TOML, read in place by its engine), which a command needing the store cannot
+    read (the file name is checked here, not parsed: that would import the engines)."""
+    root = data_dir(data_dir_)
+    external = (root / f"{name}{TOML_SUFFIX}").is_file()
+    return DatasetNotFoundError(name, list_datasets(root), external=external)
+
+
 def exists(name: str, data_dir_: Path | str | None = None) -> bool:
     return dataset_path(name, data_dir_).is_file()
 
@@ -84,7 +95,7 @@ def file_version(name: str, data_dir_: Path | str | None = None) -> str:
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise DatasetNotFoundError(name, list_datasets(data_dir_)) from None
+        raise not_found(name, data_dir_) from None
     return f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}"
 
 
@@ -103,7 +114,7 @@ def connect(name: str, data_dir_: Path | str | None = None) -> duckdb.DuckDBPyCo
     """
     path = dataset_path(name, data_dir_)
     if not path.is_file():
-        raise DatasetNotFoundError(name, list_datasets(data_dir_))
+        raise not_found(name, data_dir_)
     con = duckdb.connect()
     try:
         con.execute(f"ATTACH ? AS {_CATALOG_SQL} (READ_ONLY)", [str(path)])

@@ -78,10 +78,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from ltrec.config import get_settings
 from ltrec.errors import BadInputError, ConfigError, DatasetNotFoundError
-from ltrec.store.connect import SUFFIX, check_name, data_dir, list_datasets
+from ltrec.store.connect import SUFFIX, TOML_SUFFIX, check_name, data_dir, list_datasets
 from ltrec.store.schema import EVENT_ALIASES, EVENT_COLUMNS, ITEM_COLUMNS, quote_ident
 
-TOML_SUFFIX = ".toml"
 #: Canonical tables a TOML may map.
 TABLES = ("events", "items", "users", "user_derived")
 _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,127}$")

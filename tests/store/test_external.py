@@ -554,3 +554,26 @@ def test_an_engine_may_not_open_ltrec_own_files(external, data_dir, own):
         f"wh.toml: connection.database = {own!r} is one of ltrec's own files"
     )
     assert (data_dir / "native.duckdb").read_bytes() == before
+
+
+def test_a_command_needing_the_store_says_the_dataset_is_external(external, capsys) -> None:
+    from ltrec.cli import main
+
+    assert main(["train", "wh", "--model", "popularity", "--json"]) == 2
+    err = json.loads(capsys.readouterr().out)["error"]
+    assert err["message"] == (
+        "dataset 'wh' is an external dataset (read in place from wh.toml); this needs a local store"
+    )
+    assert err["hint"].startswith("make a local sample with `ltrec sample wh` and use 'wh-sample'")
+    assert main(["train", "nope", "--model", "popularity", "--json"]) == 2
+    err = json.loads(capsys.readouterr().out)["error"]
+    assert err["message"] == "dataset 'nope' not found (datasets: native)"
+
+
+def test_split_settings_of_an_external_dataset_start_from_the_engine_defaults(external) -> None:
+    # the engine split (evaluation/engine_split.py) uses default_split({}): --split overrides it
+    from ltrec.cli.models import _split_config
+    from ltrec.evaluation import default_split
+
+    got = _split_config("wh", None, ["test_share=0.1"])
+    assert got == default_split({}, test_share=0.1)
