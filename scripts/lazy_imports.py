@@ -35,7 +35,8 @@ def _in_function_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.Import, ast.ImportFrom)) and in_function:
                 found.append(child)
-            inside = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            functions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+            inside = in_function or isinstance(child, functions)
             visit(child, inside)
 
     visit(tree, False)
