@@ -46,6 +46,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ltrec.models.ann import equalise_norms  # noqa: E402 - after the path set-up
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "ann.json"
 K = 200
@@ -72,17 +74,6 @@ def synthetic(n: int, dim: int, n_users: int, clusters: int, gaussian: bool, see
     c = rng.integers(0, clusters, n_users)
     users = centres[c] + 0.7 * rng.standard_normal((n_users, dim), dtype=np.float32)
     return items, users.astype(np.float32)
-
-
-def augment(y: np.ndarray) -> np.ndarray:
-    """MIPS as nearest-neighbour search (Bachrach et al. 2014, "Speeding up the Xbox recommender
-    system using a Euclidean transformation for inner-product spaces", RecSys): every item gets
-    one more coordinate sqrt(M^2 - |y|^2) (M: the largest norm), queries get 0; all items then
-    have norm M, so the cosine order of the augmented vectors is the inner-product order."""
-    y = np.asarray(y, dtype=np.float32)
-    sq = np.einsum("ij,ij->i", y, y, dtype=np.float64)
-    extra = np.sqrt(np.maximum(sq.max(initial=0.0) - sq, 0.0)).astype(np.float32)
-    return np.ascontiguousarray(np.concatenate([y, extra[:, None]], axis=1))
 
 
 def exact_top(y: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
@@ -214,7 +205,45 @@ class HNSWLib(Lib):
         return int(n * (self.index.dim * 4 + 2 * self.m * 4 + 16))  # data + level-0 links
 
 
-LIBS = {"usearch": USearch, "faiss": Faiss, "hnswlib": HNSWLib}
+class FaissIVF(Lib):
+    """faiss inverted file (``IndexIVFFlat``): k-means cells over a training sample, each item
+    in its cell; a query scans the ``nprobe`` (the "ef" of the sweep) cells of the largest
+    centroid inner products."""
+
+    name = "faiss-ivf"
+
+    def __init__(self, nlist: int, train: int, space: str) -> None:
+        self.nlist, self.train, self.space = nlist, train, space
+
+    def build(self, y):
+        import faiss
+
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        ip = self.space in ("ip", "aug")
+        metric = faiss.METRIC_INNER_PRODUCT if ip else faiss.METRIC_L2
+        quantizer = faiss.IndexFlatIP(y.shape[1]) if ip else faiss.IndexFlatL2(y.shape[1])
+        self.index = faiss.IndexIVFFlat(quantizer, y.shape[1], self.nlist, metric)
+        self.index.own_fields = True
+        self.quantizer = quantizer
+        rng = np.random.default_rng(0)
+        sample = y[np.sort(rng.choice(len(y), min(len(y), self.train), replace=False))]
+        self.index.train(sample)
+        self.index.add(y)
+        faiss.omp_set_num_threads(1)
+
+    def set_ef(self, ef):
+        self.index.nprobe = ef
+
+    def query(self, q, k):
+        return self.index.search(q[None, :], k)[1][0].astype(np.int64)
+
+    def nbytes(self):
+        import faiss
+
+        return int(faiss.serialize_index(self.index).nbytes)
+
+
+LIBS = {"usearch": USearch, "faiss": Faiss, "hnswlib": HNSWLib, "faiss-ivf": FaissIVF}
 
 
 def bench_libs(y, users, want, args) -> dict[str, Any]:
@@ -232,15 +261,22 @@ def bench_libs(y, users, want, args) -> dict[str, Any]:
     for spec in args.libs.split(","):
         name, _, space = spec.partition(":")
         space = space or "ip"
-        lib = LIBS[name](args.m, args.ef_construction, space)
+        if name == "faiss-ivf":
+            lib = FaissIVF(args.nlist, args.ivf_train, space)
+        else:
+            lib = LIBS[name](args.m, args.ef_construction, space)
         t0 = time.perf_counter()
-        if space == "mips":
-            aug = augment(y)
+        if space in ("mips", "aug"):
+            aug = equalise_norms(y)
             lib.build(aug)
         else:
             lib.build(y)
         build = time.perf_counter() - t0
-        qs = [np.append(q, np.float32(0.0)) for q in users] if space == "mips" else list(users)
+        qs = (
+            [np.append(q, np.float32(0.0)) for q in users]
+            if space in ("mips", "aug")
+            else list(users)
+        )
         rows = []
         for ef in [int(e) for e in args.ef.split(",")]:
             lib.set_ef(ef)
@@ -302,19 +338,17 @@ def bench_model(y, users, args) -> dict[str, Any]:
     data = Data()
     data.n_items = n_items
     cache = args.index_cache
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if cache is not None and (cache / ann.ANN_FILE).is_file():
-        meta = np.asarray([1, n_items, y.shape[1], ann.HNSW_M, ann.EF_CONSTRUCTION, ann.EF_SEARCH])
-        model.ann_ = ann.AnnIndex.load(cache, meta)
-        build = None  # loaded, not built
+        model.ann_ = ann.AnnIndex.load(cache, np.load(cache / "ann_meta.npy"))
+        build = build_cpu = None  # loaded, not built
     else:
         model.build_ann(min_items=1)
-        build = time.perf_counter() - t0
+        build, build_cpu = time.perf_counter() - t0, time.process_time() - c0
         if cache is not None:
             cache.mkdir(parents=True, exist_ok=True)
             model.ann_.save(cache)
-    if args.ef_search is not None:
-        model.ann_.ef_search = args.ef_search
+            np.save(cache / "ann_meta.npy", model.ann_.meta())
     print(f"model index ({ann.describe(model.ann_)}): {build} s to build", flush=True)
 
     def timed(fn):
@@ -326,21 +360,38 @@ def bench_model(y, users, args) -> dict[str, Any]:
             cpu.append(time.thread_time() - c0)
         return pct(times, cpu), res
 
-    rec_ann, _ = timed(lambda u: model.recommend(u, 10))
-    pool_ann, got = timed(lambda u: candidate_pool(model, data, np.array([u]), K)[0][0])
     index, model.ann_ = model.ann_, None
     rec_exact, _ = timed(lambda u: model.recommend(u, 10))
     pool_exact, want = timed(lambda u: candidate_pool(model, data, np.array([u]), K)[0][0])
+    print(f"exact floor: recommend {rec_exact}, pool {pool_exact}", flush=True)
     model.ann_ = index
-    out = {
+    with tempfile.TemporaryDirectory() as tmp:
+        nbytes = index.save(Path(tmp)).stat().st_size
+    out: dict[str, Any] = {
         "build_s": None if build is None else round(build, 1),
-        "index": ann.describe(index),
-        "recommend_k10": {"ann": rec_ann, "exact": rec_exact},
-        f"pool_m{K}": {"ann": pool_ann, "exact": pool_exact},
-        f"pool_recall@{K}": round(recall(got, want), 4),
-        "recommend_p99_ratio_to_exact": round(rec_ann["p99_ms"] / rec_exact["p99_ms"], 4),
-        "pool_p99_ratio_to_exact": round(pool_ann["p99_ms"] / pool_exact["p99_ms"], 4),
+        "build_cpu_s": None if build_cpu is None else round(build_cpu, 1),
+        "index_bytes": nbytes,
+        "exact": {"recommend_k10": rec_exact, f"pool_m{K}": pool_exact},
+        "settings": [],
     }
+    default = index.nprobe
+    for nprobe in [int(x) for x in args.nprobe.split(",")] if args.nprobe else [default]:
+        index.nprobe = nprobe
+        rec_ann, _ = timed(lambda u: model.recommend(u, 10))
+        pool_ann, got = timed(lambda u: candidate_pool(model, data, np.array([u]), K)[0][0])
+        row = {
+            "nprobe": nprobe,
+            f"pool_recall@{K}": round(recall(got, want), 4),
+            "recommend_k10": rec_ann,
+            f"pool_m{K}": pool_ann,
+            "recommend_p99_ratio_to_exact": round(rec_ann["p99_ms"] / rec_exact["p99_ms"], 4),
+            "pool_p99_ratio_to_exact": round(pool_ann["p99_ms"] / pool_exact["p99_ms"], 4),
+            "loadavg_1m": round(os.getloadavg()[0], 2),
+        }
+        out["settings"].append(row)
+        print(json.dumps(row), flush=True)
+    index.nprobe = default
+    out["index"] = ann.describe(index)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         model.save(tmp)
@@ -368,18 +419,22 @@ def main() -> None:
         "--libs",
         default="usearch,faiss,hnswlib",
         help="comma-separated LIB[:SPACE]; SPACE 'ip' (default: the library's inner-product "
-        "metric) or 'mips' (the Euclidean reduction, L2 search; see augment)",
+        "metric), 'mips' (the Euclidean reduction, L2 search; see ltrec.models.ann."
+        "equalise_norms) or 'aug' (that reduction, inner-product search: ltrec's index)",
     )
     ap.add_argument("--ef", default="400,800")
     ap.add_argument("--m", type=int, default=32, help="graph degree (M / connectivity)")
     ap.add_argument("--ef-construction", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--nlist", type=int, default=4096, help="faiss-ivf: k-means cells")
+    ap.add_argument(
+        "--ivf-train", type=int, default=262_144, help="faiss-ivf: k-means training sample"
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument(
-        "--ef-search",
-        type=int,
+        "--nprobe",
         default=None,
-        help="model part: the index's efSearch (default: ltrec's)",
+        help="model part: comma-separated nprobe values to time on one index (default: ltrec's)",
     )
     ap.add_argument(
         "--index-cache",
@@ -406,12 +461,15 @@ def main() -> None:
         "m": args.m,
         "ef_construction": args.ef_construction,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "loadavg_1m_start": round(os.getloadavg()[0], 2),
+        "command": "bench_ann.py " + " ".join(sys.argv[1:]),
     }
     if args.part in ("libs", "both"):
         want = np.stack([exact_top(y, q, K) for q in users])
         out["libs"] = bench_libs(y, users, want, args)
     if args.part in ("model", "both"):
         out["model"] = bench_model(y, users, args)
+    out["loadavg_1m_end"] = round(os.getloadavg()[0], 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
 

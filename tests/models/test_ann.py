@@ -1,11 +1,14 @@
 """The ANN index of big catalogues (issue 19 §3, :mod:`ltrec.models.ann`).
 
-One ALS fit on a seeded 20,000-item log (module scope) with its index built on one thread (the
-same graph on every build), so every figure below is the same on every run.
+One ALS fit on a seeded 20,000-item log (module scope) with its index built on one thread (a
+seeded sample and seeded k-means: the same index on every build), so every figure below is the
+same on every run. With ltrec's settings the 20,000 items get 512 cells and a query scans all of
+them (nprobe 512): the lists hold the exact items; the recall test scans a quarter of the cells.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -13,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tests.models.test_baselines as baselines
 from ltrec.errors import RegistryError
@@ -60,19 +65,61 @@ def model(data: InteractionData) -> ALS:
     return m
 
 
-def exact_copy(model: ALS) -> ALS:
+def with_index(model: ALS, index: ann.AnnIndex | None) -> ALS:
     twin = ALS(model.config)
     twin.__dict__.update(model.__dict__)
-    twin.ann_ = None
+    twin.ann_ = index
     return twin
 
 
+def exact_copy(model: ALS) -> ALS:
+    return with_index(model, None)
+
+
+def recall_at(got: np.ndarray, want: np.ndarray) -> float:
+    k = want.shape[1]
+    return float(np.mean([len(np.intersect1d(g, w)) / k for g, w in zip(got, want, strict=True)]))
+
+
+def test_the_fixture_index_has_ltrecs_settings(model: ALS) -> None:
+    assert (model.ann_.nlist, model.ann_.nprobe, model.ann_.train_points) == (512, 512, N_ITEMS)
+    assert ann.cells_for(N_ITEMS) == 512 and ann.cells_for(1_000_000) == 4000
+
+
 def test_recall_at_200_against_exact(model: ALS, data: InteractionData) -> None:
+    """A quarter of the cells scanned (128 of 512): the pools keep at least 95% of the exact
+    top 200 (the issue's bound; 0.984 with this seed, 0.936 with an eighth, 0.998 with half)."""
     users = np.arange(N_USERS)
-    got, _ = candidate_pool(model, data, users, 200)
+    quarter = with_index(model, dataclasses.replace(model.ann_, nprobe=128))
+    got, _ = candidate_pool(quarter, data, users, 200)
     want, _ = candidate_pool(exact_copy(model), data, users, 200)
-    recall = np.mean([len(np.intersect1d(g, w)) / 200 for g, w in zip(got, want, strict=True)])
-    assert recall >= 0.95, recall  # 0.9962 with this seed, these index settings, one build thread
+    assert recall_at(got, want) >= 0.95, recall_at(got, want)
+
+
+def test_every_cell_scanned_gives_the_exact_lists(model: ALS) -> None:
+    """ltrec's settings on this catalogue scan every cell (recall 1): each list holds the exact
+    path's items with its scores (to float32 rounding: the index path scores its candidates
+    alone, so two items a rounding apart can trade places)."""
+    users = np.arange(0, N_USERS, 3)
+    got, got_s = model.recommend(users, 200)
+    want, want_s = exact_copy(model).recommend(users, 200)
+    assert all(set(g) == set(w) for g, w in zip(got, want, strict=True))
+    np.testing.assert_allclose(got_s, want_s, rtol=0, atol=1e-6)
+
+
+def test_a_search_fills_k_when_the_probed_cells_hold_fewer(model: ALS) -> None:
+    """One cell probed holds about 40 items; asking for 5,000 widens the probe until full."""
+    one = dataclasses.replace(model.ann_, nprobe=1)
+    idx = one.search(model.user_factors_[:3], 5000)
+    assert idx.shape == (3, 5000) and (idx >= 0).all()
+    assert all(len(np.unique(row)) == 5000 for row in idx)
+
+
+@given(st.integers(1, 50_000_000))
+def test_cells_stay_between_one_and_a_cell_per_39_items(n: int) -> None:
+    cells = ann.cells_for(n)
+    assert 1 <= cells <= max(1, n // ann.MIN_CELL_ITEMS)
+    assert cells <= ann.CELLS_PER_SQRT * np.sqrt(n)
 
 
 def test_lists_exclude_seen_and_carry_the_model_scores(model: ALS) -> None:
@@ -89,13 +136,15 @@ def test_lists_exclude_seen_and_carry_the_model_scores(model: ALS) -> None:
 
 def test_history_lists_use_the_index(model: ALS, data: InteractionData) -> None:
     """A live history (recommend_history, the API's path) is searched with the re-solved user
-    factor and its own items excluded; the same top 10 as the exact path."""
+    factor and its own items excluded; every cell scanned: the exact path's top 10 (items and
+    scores to float32 rounding, as in the test above)."""
     rows = data.matrix[:40]
-    got, _ = model.recommend_history(rows, 10)
-    want, _ = exact_copy(model).recommend_history(rows, 10)
+    got, got_s = model.recommend_history(rows, 10)
+    want, want_s = exact_copy(model).recommend_history(rows, 10)
     for r in range(40):
         assert not np.isin(got[r], rows[r].indices).any()
-    assert np.mean([len(np.intersect1d(g, w)) / 10 for g, w in zip(got, want, strict=True)]) >= 0.99
+        assert set(got[r]) == set(want[r])
+    np.testing.assert_allclose(got_s, want_s, rtol=0, atol=1e-6)
 
 
 def test_users_without_history_and_candidate_lists_stay_exact(model: ALS) -> None:
@@ -142,8 +191,8 @@ def _copy(run, name: str) -> Path:
     return target
 
 
-@pytest.mark.parametrize("damage", ["truncated", "missing"])
-def test_a_damaged_index_file_refuses_the_run(run, damage: str) -> None:
+@pytest.mark.parametrize("damage", ["truncated", "swapped", "missing"])
+def test_a_damaged_index_file_refuses_the_run(run, model: ALS, damage: str) -> None:
     root, _ = run
     folder = _copy(run, f"r-{damage}")
     before = sorted(p.name for p in folder.rglob("*"))
@@ -151,6 +200,12 @@ def test_a_damaged_index_file_refuses_the_run(run, damage: str) -> None:
     if damage == "truncated":
         index.write_bytes(index.read_bytes()[:1000])
         message = "model/ann.faiss has the wrong size"
+    elif damage == "swapped":
+        # A valid index of the same shape (another model's items): same size, other bytes.
+        size = index.stat().st_size
+        ann.build_index(-model.item_factors_, threads=1).save(index.parent)
+        assert index.stat().st_size == size
+        message = "model/ann.faiss does not match its checksum"
     else:
         index.unlink()
         message = "file model/ann.faiss is missing"
@@ -184,14 +239,37 @@ def test_an_index_of_other_items_is_refused(model: ALS, tmp_path: Path) -> None:
         load_model(folder)
 
 
+def test_an_earlier_hnsw_run_is_refused_with_the_remedy(model: ALS, tmp_path: Path) -> None:
+    """A run saved by the earlier ltrec (an HNSW graph, ann_meta layout 1) is refused by name,
+    with the remedy, before its file is parsed."""
+    import faiss
+
+    folder = tmp_path / "m"
+    model.save(folder)
+    old = faiss.IndexHNSWFlat(model.ann_.dim, 32, faiss.METRIC_INNER_PRODUCT)
+    old.add(np.ascontiguousarray(model.item_factors_, dtype=np.float32))
+    faiss.write_index(old, str(folder / ann.ANN_FILE))
+    with np.load(folder / "state.npz") as z:
+        arrays = dict(z)
+    arrays["ann_meta"] = np.asarray([1, N_ITEMS, model.ann_.dim, 32, 200, 800], dtype=np.int64)
+    with open(folder / "state.npz", "wb") as fh:
+        np.savez(fh, **arrays)
+    with pytest.raises(RegistryError, match="earlier HNSW graph") as err:
+        load_model(folder)
+    assert "train the model again" in str(err.value.hint)
+
+
 def test_small_catalogues_stay_exact(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Under LTREC_ANN_MIN_ITEMS no index is built or saved (the lists are those of before);
-    a repeat blend is not an inner product, so it stays exact above the threshold too."""
+    at the threshold one is; a repeat blend is not an inner product, so it stays exact above
+    the threshold too."""
     small = conformance_data()
     m = ALS(factors=4, iterations=3, seed=3).fit(small)
     assert m.ann_ is None
     assert sorted(p.name for p in m.save(tmp_path / "a")) == ["config.json", "state.npz"]
-    monkeypatch.setenv("LTREC_ANN_MIN_ITEMS", "1")
+    monkeypatch.setenv("LTREC_ANN_MIN_ITEMS", str(small.n_items + 1))
+    assert ALS(factors=4, iterations=3, seed=3).fit(small).ann_ is None
+    monkeypatch.setenv("LTREC_ANN_MIN_ITEMS", str(small.n_items))
     assert ALS(factors=4, iterations=3, seed=3).fit(small).ann_ is not None
     blended = ALS(factors=4, iterations=3, seed=3, repeat_weight=0.3, popularity_weight=0.0)
     assert blended.fit(small).ann_ is None
