@@ -12,9 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
 from ltrec.errors import BadInputError
-from ltrec.evaluation.split import INTERACTION_TYPES, default_split, share_cutoff_index
+from ltrec.evaluation.split import (
+    INTERACTION_TYPES,
+    default_split,
+    drop_stats,
+    no_target_events,
+    no_test_pairs,
+    nothing_after,
+    nothing_before,
+    share_cutoff_index,
+)
 
 if TYPE_CHECKING:
     from ltrec.store.external import ExternalSource
@@ -62,8 +72,6 @@ def _nth_time(ev: ir.Table, at: int, n: int) -> Any:
     events on the engine (a global sort or row number runs in one task on Spark): count the
     events per time bucket (whole seconds), keep the bucket that holds position ``at``, refine
     it until it holds at most ``_NTH_FETCH`` events (or one second), then sort those here."""
-    import pandas as pd
-
     tv = ev.select("ts", s=ev.ts.epoch_seconds().cast("int64"))
     bounds = tv.aggregate(lo=tv.s.min(), hi=tv.s.max()).to_pyarrow().to_pylist()[0]
     lo, hi = int(bounds["lo"]), int(bounds["hi"]) + 1
@@ -100,8 +108,6 @@ def engine_split(source: ExternalSource, config: Any = None) -> EngineSplit:
             before the cut-off, no target events after it, or no test pair left (the messages of
             :func:`~ltrec.evaluation.temporal_split`).
     """
-    import pandas as pd
-
     config = config or default_split({})
     if config.last_n is not None:
         raise BadInputError(
@@ -121,12 +127,7 @@ def engine_split(source: ExternalSource, config: Any = None) -> EngineSplit:
         raise BadInputError("there are no events to split", hint="check [tables] in the TOML")
     if not head["t"]:
         kinds = ev.select("event_type").distinct().to_pyarrow()["event_type"].to_pylist()
-        present = sorted(str(x) for x in kinds)
-        raise BadInputError(
-            f"no {', '.join(targets)} events in the data (event types present: "
-            f"{', '.join(present)})",
-            hint="choose target event types that the data has",
-        )
+        raise no_target_events(config, sorted(str(x) for x in kinds))
     if config.cutoff is not None:
         cut = pd.Timestamp(config.cutoff)
         cutoff = cut.tz_convert("UTC").tz_localize(None) if cut.tzinfo is not None else cut
@@ -147,17 +148,9 @@ def engine_split(source: ExternalSource, config: Any = None) -> EngineSplit:
     )
     n_train = int(sides["train"] or 0)
     if n_train == 0:
-        raise BadInputError(
-            f"no events before the cut-off {cutoff.date()} (first event "
-            f"{pd.Timestamp(sides['first']).date()})",
-            hint="choose a later cut-off or a smaller test share",
-        )
+        raise nothing_before(cutoff, pd.Timestamp(sides["first"]))
     if not sides["test"]:
-        raise BadInputError(
-            f"no {', '.join(targets)} events after the cut-off {cutoff.date()} "
-            f"(last event {pd.Timestamp(sides['last']).date()})",
-            hint="choose an earlier cut-off, a larger test share, or add target event types",
-        )
+        raise nothing_after(config, cutoff, pd.Timestamp(sides["last"]))
     test_ev = ev.filter(~before & is_target)
     pairs = test_ev.select("user_id", "item_id").distinct()
     counts = train.group_by("user_id").aggregate(n_train=train.count())
@@ -190,15 +183,7 @@ def engine_split(source: ExternalSource, config: Any = None) -> EngineSplit:
     n_pairs, n_warm, n_test = (int(tally[k] or 0) for k in ("pairs", "warm", "test"))
     n_seen, n_cold = n_warm - n_test, int(tally["cold_users"] or 0)
     if n_test == 0:
-        why = []
-        if n_cold:
-            why.append(f"{n_cold} user(s) had no training history")
-        if n_seen:
-            why.append(f"{n_seen} pair(s) were items the user already had in training")
-        raise BadInputError(
-            "no test pairs left after the split" + (f" ({'; '.join(why)})" if why else ""),
-            hint="set keep_seen=True for repeat-purchase domains, or choose an earlier cut-off",
-        )
+        raise no_test_pairs(n_cold, n_seen)
     test = flagged.filter(keep).select("user_id", "item_id")
     cold = flagged.filter(~flagged.warm).select("user_id").distinct()
     stats = {
@@ -206,8 +191,6 @@ def engine_split(source: ExternalSource, config: Any = None) -> EngineSplit:
         "test_pairs": n_test,
         "test_users": int(tally["test_users"] or 0),
         "cold_users": n_cold,
-        "target_pairs": n_pairs,
-        "seen_pairs_dropped": n_seen,
-        "cold_pairs_dropped": n_pairs - n_warm,
+        **drop_stats(n_pairs, n_seen, n_pairs - n_warm),
     }
     return EngineSplit(train, test, cold, cutoff, config, stats)

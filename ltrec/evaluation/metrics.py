@@ -19,12 +19,22 @@ Conventions, fixed here for every caller:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
 from ltrec.definitions import popularity_rank, popularity_share, shared_depth
 from ltrec.errors import BadInputError
+
+if TYPE_CHECKING:
+    from scipy.sparse._base import _spbase
+
+    #: Any scipy sparse matrix or array as scipy-stubs types it: ``sp.issparse`` narrows to an
+    #: ABC, and ``sp.spmatrix`` is a mixin there, neither of which the constructors accept.
+    AnySparse: TypeAlias = _spbase[Any, Any]
 
 # --------------------------------------------------------------------------------------------
 # inputs
@@ -67,7 +77,7 @@ def as_truth(test, n_users: int, n_items: int) -> sp.csr_matrix:
             integer arrays of item indices.
     """
     if sp.issparse(test):
-        m = sp.csr_matrix(test, dtype=bool)
+        m = sp.csr_matrix(cast("AnySparse", test), dtype=bool)
         if m.shape != (n_users, n_items):
             raise BadInputError(f"test matrix has shape {m.shape}, expected {(n_users, n_items)}")
     else:
@@ -106,7 +116,7 @@ def hit_matrix(recs: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
     return (keys[pos] == q) & (recs >= 0)
 
 
-def _per_user(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def _per_user(num: npt.ArrayLike, den: npt.ArrayLike) -> np.ndarray:
     """num / den with NaN where den == 0."""
     num = np.asarray(num, dtype=float)
     den = np.asarray(den, dtype=float)
@@ -381,7 +391,7 @@ def coverage(x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | floa
     return float(c) if np.ndim(c) == 0 else c
 
 
-def std_over_mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def std_over_mean(a: npt.ArrayLike, b: npt.ArrayLike) -> np.ndarray:
     """std(a, b) / mean(a, b) with the population std, elementwise; = |a - b| / (a + b)."""
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)

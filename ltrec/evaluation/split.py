@@ -23,12 +23,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
 from ltrec.config import EVENT_TYPES, EVENT_WEIGHTS, ConfigBase
 from ltrec.errors import BadInputError
+from ltrec.store import connect, cursor
 from ltrec.store.profile import is_repeat_domain
 from ltrec.store.schema import EVENT_COLUMNS, REQUIRED_EVENT_FIELDS
 
@@ -205,6 +207,59 @@ def _types_hint(config: SplitConfig) -> str:
     return ", ".join(config.target_events)
 
 
+# The errors and counts every way of splitting reports alike (in memory, in the store, on an
+# engine: ltrec.evaluation.engine_split), so a split fails with the same message everywhere.
+
+
+def no_target_events(config: SplitConfig, present: list[str]) -> BadInputError:
+    """No event of the config's target types (``present``: the event types the data has)."""
+    return BadInputError(
+        f"no {_types_hint(config)} events in the data (event types present: {', '.join(present)})",
+        hint="choose target event types that the data has",
+    )
+
+
+def nothing_before(cutoff: pd.Timestamp, first: pd.Timestamp) -> BadInputError:
+    """No event before the cut-off (``first``: the first event's time)."""
+    return BadInputError(
+        f"no events before the cut-off {cutoff.date()} (first event {first.date()})",
+        hint="choose a later cut-off or a smaller test share",
+    )
+
+
+def nothing_after(config: SplitConfig, cutoff: pd.Timestamp, last: pd.Timestamp) -> BadInputError:
+    """No target event at or after the cut-off (``last``: the last event's time)."""
+    return BadInputError(
+        f"no {_types_hint(config)} events after the cut-off {cutoff.date()} "
+        f"(last event {last.date()})",
+        hint="choose an earlier cut-off, a larger test share, or add target event types",
+    )
+
+
+def no_test_pairs(n_cold_users: int, n_seen: int) -> BadInputError:
+    """Every target pair was dropped: ``n_cold_users`` users without training history,
+    ``n_seen`` pairs the user already had in training."""
+    why = []
+    if n_cold_users:
+        why.append(f"{n_cold_users} user(s) had no training history")
+    if n_seen:
+        why.append(f"{n_seen} pair(s) were items the user already had in training")
+    return BadInputError(
+        "no test pairs left after the split" + (f" ({'; '.join(why)})" if why else ""),
+        hint="set keep_seen=True for repeat-purchase domains, or choose an earlier cut-off",
+    )
+
+
+def drop_stats(n_pairs: int, n_seen: int, n_cold_pairs: int) -> dict[str, int]:
+    """:attr:`Split.stats`: distinct target pairs, and how many of them were dropped as seen
+    in training or as pairs of cold users."""
+    return {
+        "target_pairs": n_pairs,
+        "seen_pairs_dropped": n_seen,
+        "cold_pairs_dropped": n_cold_pairs,
+    }
+
+
 def temporal_split(events: pd.DataFrame, config: SplitConfig | None = None) -> Split:
     """Split events by time into training history and test target pairs.
 
@@ -229,34 +284,22 @@ def temporal_split(events: pd.DataFrame, config: SplitConfig | None = None) -> S
     ev = _as_events(events)
     is_target = ev["event_type"].isin(config.target_events).to_numpy()
     if not is_target.any():
-        present = sorted(ev["event_type"].dropna().astype(str).unique())
-        raise BadInputError(
-            f"no {_types_hint(config)} events in the data (event types present: "
-            f"{', '.join(present)})",
-            hint="choose target event types that the data has",
-        )
+        raise no_target_events(config, sorted(ev["event_type"].dropna().astype(str).unique()))
 
     if config.last_n is not None:
-        train, test_ev, cutoff = _last_n(ev, is_target, config)
+        train, test_ev, cutoff = _last_n(ev, is_target, config.last_n)
     else:
-        cutoff = _naive(config.cutoff) if config.cutoff is not None else None
-        if cutoff is None:
+        if config.cutoff is not None:
+            cutoff = _naive(config.cutoff)
+        else:
             cutoff = _share_cutoff(ev["ts"], config.test_share)
         before = (ev["ts"] < cutoff).to_numpy()
         train = ev[before]
         test_ev = ev[~before & is_target]
         if train.empty:
-            raise BadInputError(
-                f"no events before the cut-off {cutoff.date()} (first event "
-                f"{ev['ts'].iloc[0].date()})",
-                hint="choose a later cut-off or a smaller test share",
-            )
+            raise nothing_before(cutoff, ev["ts"].iloc[0])
         if test_ev.empty:
-            raise BadInputError(
-                f"no {_types_hint(config)} events after the cut-off {cutoff.date()} "
-                f"(last event {ev['ts'].iloc[-1].date()})",
-                hint="choose an earlier cut-off, a larger test share, or add target event types",
-            )
+            raise nothing_after(config, cutoff, ev["ts"].iloc[-1])
 
     pairs = test_ev[["user_id", "item_id"]].drop_duplicates()
     n_pairs = len(pairs)
@@ -278,35 +321,23 @@ def temporal_split(events: pd.DataFrame, config: SplitConfig | None = None) -> S
         pairs = pairs[keep]
 
     if pairs.empty:
-        why = []
-        if cold_users:
-            why.append(f"{len(cold_users)} user(s) had no training history")
-        if n_seen:
-            why.append(f"{n_seen} pair(s) were items the user already had in training")
-        raise BadInputError(
-            "no test pairs left after the split" + (f" ({'; '.join(why)})" if why else ""),
-            hint="set keep_seen=True for repeat-purchase domains, or choose an earlier cut-off",
-        )
+        raise no_test_pairs(len(cold_users), n_seen)
 
     test = pairs.sort_values(["user_id", "item_id"], kind="stable").reset_index(drop=True)
     cols = [c for c in EVENT_COLUMNS if c in train.columns]
     cols += [c for c in train.columns if c not in cols]
     train = train[cols].reset_index(drop=True)
-    stats = {
-        "target_pairs": n_pairs,
-        "seen_pairs_dropped": n_seen,
-        "cold_pairs_dropped": int((~warm).sum()),
-    }
+    stats = drop_stats(n_pairs, n_seen, int((~warm).sum()))
     return Split(train, test, pd.Timestamp(cutoff), cold_users, config, stats)
 
 
 def _last_n(
-    ev: pd.DataFrame, is_target: np.ndarray, config: SplitConfig
+    ev: pd.DataFrame, is_target: np.ndarray, last_n: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
     targets = ev[is_target]
     # Rank each user's target events from the last one backwards (ev is sorted by time).
     rank_from_end = targets.groupby("user_id", sort=False).cumcount(ascending=False)
-    test_ev = targets[rank_from_end.to_numpy() < config.last_n]
+    test_ev = targets[rank_from_end.to_numpy() < last_n]
     user_cut = test_ev.groupby("user_id", sort=False)["ts"].min()
     cut_per_event = ev["user_id"].map(user_cut)
     # Events strictly before the user's first held-out event; users without targets keep all.
@@ -325,14 +356,7 @@ def load_events(con, *, event_types: tuple[str, ...] | None = None) -> pd.DataFr
     Returns:
         A DataFrame with the :data:`EVENT_COLUMNS` columns.
     """
-    import duckdb
-
-    from ltrec.store import cursor
-
-    try:
-        cur = cursor(con)
-    except duckdb.Error:  # not a connect() connection (no 'ds' catalog): use it as it is
-        cur = con.cursor()
+    cur = _store_cursor(con)
     cols = ", ".join(EVENT_COLUMNS)
     sql = f"SELECT {cols} FROM events"  # noqa: S608 - fixed column names
     params: list[object] = []
@@ -357,10 +381,6 @@ VALID_EVENT = "user_id IS NOT NULL AND item_id IS NOT NULL AND ts IS NOT NULL"
 
 def _store_cursor(con: Any) -> Any:
     """A cursor on a store connection (:func:`ltrec.store.connect`) or a plain DuckDB one."""
-    import duckdb
-
-    from ltrec.store import cursor
-
     try:
         return cursor(con)
     except duckdb.Error:  # not a connect() connection (no 'ds' catalog): use it as it is
@@ -412,11 +432,7 @@ def _store_split(con: Any, cur: Any, config: SplitConfig) -> Split:
                 "AND event_type IS NOT NULL ORDER BY 1"
             ).fetchall()
         ]
-        raise BadInputError(
-            f"no {_types_hint(config)} events in the data (event types present: "
-            f"{', '.join(present)})",
-            hint="choose target event types that the data has",
-        )
+        raise no_target_events(config, present)
     if config.cutoff is not None:
         cutoff = _naive(config.cutoff)
     else:  # the time at the same position _share_cutoff takes in the time-sorted events
@@ -432,18 +448,11 @@ def _store_split(con: Any, cur: Any, config: SplitConfig) -> Split:
     n_train = int(_one(cur, f"SELECT count(*) FROM events WHERE {VALID_EVENT} AND ts < ?", [cut]))  # noqa: S608
     if n_train == 0:
         first = pd.Timestamp(_one(cur, f"SELECT min(ts) FROM events WHERE {VALID_EVENT}"))  # noqa: S608
-        raise BadInputError(
-            f"no events before the cut-off {cutoff.date()} (first event {first.date()})",
-            hint="choose a later cut-off or a smaller test share",
-        )
+        raise nothing_before(cutoff, first)
     late = f"{valid_targets} AND ts >= ?"
     if not _one(cur, f"SELECT count(*) FROM events WHERE {late}", [*targets, cut]):  # noqa: S608
         last = pd.Timestamp(_one(cur, f"SELECT max(ts) FROM events WHERE {VALID_EVENT}"))  # noqa: S608
-        raise BadInputError(
-            f"no {_types_hint(config)} events after the cut-off {cutoff.date()} "
-            f"(last event {last.date()})",
-            hint="choose an earlier cut-off, a larger test share, or add target event types",
-        )
+        raise nothing_after(config, cutoff, last)
     # Each distinct target pair with two flags: warm (enough training events) and seen (an
     # interaction in training), as temporal_split's value_counts and merge compute them.
     interactions = tuple(INTERACTION_TYPES)
@@ -487,23 +496,11 @@ def _store_split(con: Any, cur: Any, config: SplitConfig) -> Split:
     finally:
         cur.execute("DROP TABLE IF EXISTS _split_pairs")
     if test.empty:
-        why = []
-        if cold_users:
-            why.append(f"{len(cold_users)} user(s) had no training history")
-        if n_seen:
-            why.append(f"{n_seen} pair(s) were items the user already had in training")
-        raise BadInputError(
-            "no test pairs left after the split" + (f" ({'; '.join(why)})" if why else ""),
-            hint="set keep_seen=True for repeat-purchase domains, or choose an earlier cut-off",
-        )
+        raise no_test_pairs(len(cold_users), n_seen)
     for col in ("user_id", "item_id"):
         test[col] = test[col].astype(str)
     test = test.sort_values(["user_id", "item_id"], kind="stable").reset_index(drop=True)
-    stats = {
-        "target_pairs": int(n_pairs),
-        "seen_pairs_dropped": n_seen,
-        "cold_pairs_dropped": int(n_cold_pairs),
-    }
+    stats = drop_stats(int(n_pairs), n_seen, int(n_cold_pairs))
     return Split(
         train_loader(con, f"{VALID_EVENT} AND ts < ?", [cut]),
         test,
@@ -531,8 +528,6 @@ def train_loader(con: Any, where: str, params: list[Any]) -> Callable[[], pd.Dat
         cur.close()
 
     def load() -> pd.DataFrame:
-        from ltrec.store import connect
-
         own = connect(Path(path).stem, Path(path).parent) if path else None
         c = _store_cursor(own if own is not None else con)
         cols = ", ".join(EVENT_COLUMNS)
