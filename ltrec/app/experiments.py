@@ -68,9 +68,12 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
+from ltrec.app.live_experiments import experiments, load_experiment
 from ltrec.definitions import Metric, gini, metric, signed_pct
 from ltrec.errors import BadInputError
 from ltrec.evaluation.aggregate import MetricValue, bc_interval, boot_counts
+from ltrec.store.connect import connect
+from ltrec.store.connect import data_dir as resolve
 
 #: Attribution window by default, hours.
 WINDOW_HOURS = 24.0
@@ -849,8 +852,9 @@ def analyse(
 
 def tail_and_catalogue(name: str, data_dir: Path | str | None = None) -> tuple[set[str], list[str]]:
     """The store's tail items (last popularity bucket, default cuts) and its catalogue."""
+    # lazy: ltrec.analytics loads ibis, which listing experiments (ltrec experiment) never needs
     from ltrec.analytics.backend import open_store
-    from ltrec.analytics.popularity import popularity_buckets
+    from ltrec.analytics.popularity import popularity_buckets  # lazy: as the line above (ibis)
 
     b = popularity_buckets(open_store(name, data_dir))
     last = b.frame["bucket_idx"].max()
@@ -869,10 +873,6 @@ def experiment_result(
 ) -> ExperimentResult:
     """The analysis of experiment ``exp_id`` (default: the running one, else the newest) of
     dataset ``name``. Raises ``DatasetNotFoundError`` / ``BadInputError`` for unknown names."""
-    from ltrec.app.live_experiments import load_experiment
-    from ltrec.store.connect import connect
-    from ltrec.store.connect import data_dir as resolve
-
     con = connect(name, data_dir)  # DatasetNotFoundError first, naming the datasets
     try:
         exp = load_experiment(resolve(data_dir), name, exp_id)
@@ -886,7 +886,4 @@ def experiment_result(
 
 def list_experiments(name: str, data_dir: Path | str | None = None) -> list[Any]:
     """The dataset's experiments, newest first (none when it was never served with arms)."""
-    from ltrec.app.live_experiments import experiments
-    from ltrec.store.connect import data_dir as resolve
-
     return list(reversed(experiments(resolve(data_dir), name)))

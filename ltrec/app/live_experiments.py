@@ -28,6 +28,7 @@ from typing import Any
 from ltrec import safejson
 from ltrec.errors import BadInputError, ConfigError, NotFoundError
 from ltrec.files import atomic_write
+from ltrec.rerank.pipeline import parse_config
 from ltrec.store.connect import data_dir as _data_dir
 
 #: Fewest and most arms an experiment has.
@@ -120,8 +121,6 @@ def parse_arms(specs: Sequence[str]) -> dict[str, dict]:
     Raises:
         ConfigError: a bad arm (named), fewer than two or more than four, a repeated name.
     """
-    from ltrec.rerank.pipeline import parse_config
-
     if not MIN_ARMS <= len(specs) <= MAX_ARMS:
         raise ConfigError(
             f"an experiment has {MIN_ARMS} to {MAX_ARMS} arms; {len(specs)} given",

@@ -34,14 +34,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy import sparse
 
+from ltrec.config import EVENT_WEIGHTS
 from ltrec.errors import BadInputError, RegistryError
+from ltrec.evaluation import evaluate
 from ltrec.files import atomic_path
 from ltrec.models.candidates import candidate_pool
+from ltrec.models.data import InteractionData, load_catalogue
+from ltrec.models.registry import check_evaluable, load_run, resolve_run
+from ltrec.models.spark_resident import is_resident_run, refuse_one_user
+from ltrec.models.train import add_text, load_run_data, split_targets
+from ltrec.rerank.adapters import context_from_data
 from ltrec.rerank.base import PAD, Context, Ranked, RankedBatch, rerank_batch
 from ltrec.rerank.pipeline import Pipeline, parse_config, to_dict
 from ltrec.rerank.strategies import StrategyConfig
+from ltrec.store import connect
 
 #: Columns of an exported list: the original seven, then the display and explanation columns.
 EXPORT_COLUMNS = [
@@ -98,8 +107,6 @@ class _Shared:
         has none yet, so a setting that reads them sees what ``open`` with it would load."""
         if self.data.item_text_emb is not None or self.dataset is None or not self.data_matches:
             return
-        from ltrec.models.train import add_text
-        from ltrec.rerank.adapters import context_from_data
 
         with self.live.lock:
             if self.data.item_text_emb is not None:
@@ -119,9 +126,6 @@ def _run_data(run: Any, items: pd.DataFrame) -> Any:
     titles come from today's catalogue; features are unknown and there is no split; the
     repeat flag is the run's own (``repeat_``, read from the dataset's meta when it trained).
     """
-    from ltrec.config import EVENT_WEIGHTS
-    from ltrec.models.data import InteractionData
-
     seen = sparse.csr_matrix(run.model.seen_, dtype=np.float32)
     n = seen.shape[1]
     frame = items.assign(item_id=items["item_id"].astype(str)).drop_duplicates("item_id")
@@ -166,14 +170,7 @@ def _load(
     allow_stale: bool,
 ) -> _Shared:
     """A run, its training data (fingerprint-checked) and a context with price and stock."""
-    from ltrec.models.data import load_catalogue
-    from ltrec.models.registry import load_run
-    from ltrec.models.train import load_run_data
-    from ltrec.rerank.adapters import context_from_data
-    from ltrec.store import connect
-
     run = load_run(dataset, run_id, data_dir, allow_stale=allow_stale)
-    from ltrec.models.spark_resident import is_resident_run, refuse_one_user
 
     if is_resident_run(run.manifest):  # its histories live on Spark (export --engine spark)
         raise refuse_one_user(dataset, run_id)
@@ -351,7 +348,6 @@ class RecSession:
             RegistryError: no such run, or the data differs from the run's training data.
         """
         cfg = parse_config(rerank)
-        from ltrec.models.registry import resolve_run
 
         rid = resolve_run(dataset, run_id, data_dir)
         return cls(
@@ -414,8 +410,6 @@ class RecSession:
     @property
     def context(self) -> Context:
         if self._s.context is None:
-            from ltrec.rerank.adapters import context_from_data
-
             self._s.context = context_from_data(self._s.data)
         return self._s.context
 
@@ -834,14 +828,9 @@ class RecSession:
             NoTestSplitError: a run fitted on all data (it has no test split).
             RegistryError: a stale run whose training data is gone.
         """
-        from ltrec.evaluation import evaluate
-        from ltrec.models.train import split_targets
-
         data = self.data
         run = self._s.run
         if run is not None:
-            from ltrec.models.registry import check_evaluable
-
             check_evaluable(self.dataset, run.run_id, run.manifest)  # an all-data run: refused
         if not self._s.data_matches:
             raise RegistryError(
@@ -925,6 +914,7 @@ class RecSession:
 
 def _write_csv(path: Path, frames: Any) -> int:
     """Export frames appended to one CSV (header once; text cells formula-escaped); rows."""
+    # lazy: ltrec.analytics loads ibis; only a CSV export needs its cell escaping
     from ltrec.analytics.export import escape_cell
 
     rows = 0
@@ -942,7 +932,7 @@ def _write_csv(path: Path, frames: Any) -> int:
 
 def _write_parquet(path: Path, frames: Any) -> int:
     """Export frames as the row groups of one Parquet file (the first frame's schema); rows."""
-    import pyarrow as pa
+    # lazy: pyarrow.parquet (~0.2 s to import) serves only a Parquet export
     import pyarrow.parquet as pq
 
     rows = 0

@@ -30,11 +30,26 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.io as pio
+import plotly.offline
 
+from ltrec.analytics.backend import open_store
+from ltrec.analytics.opportunities import opportunities
+from ltrec.analytics.view import ViewParams, compute
+from ltrec.app.pipeline import RecSession
+from ltrec.app.tune import tuning_run
+from ltrec.charts.longtail import bucket_share_figure, lorenz_figure
+from ltrec.charts.report import effect_figure
+from ltrec.charts.simulation import rounds_figure
 from ltrec.definitions import METRICS, metric, pct
 from ltrec.errors import BadInputError, LtrecError
+from ltrec.evaluation.aggregate import compare
 from ltrec.files import atomic_write
+from ltrec.models.registry import run_manifest
 from ltrec.progress import Progress
+from ltrec.rerank import parse_config, to_dict
+from ltrec.simulation import SimulationConfig, load_result, simulate
+from ltrec.simulation.result import check_sim_id
 
 #: The setting reported when none is given: the Rerank Studio's first re-ranked column.
 DEFAULT_SETTING: dict[str, Any] = {"strategy": "tail_boost", "beta": 0.3}
@@ -170,8 +185,6 @@ def _interval(lo: float | None, hi: float | None, digits: int = 3, sign: bool = 
 
 
 def _tail_section(store: Any, stats: Any, buckets: Any, lz: Any) -> Section:
-    from ltrec.charts.longtail import bucket_share_figure, lorenz_figure
-
     s = Section("tail", "The tail: share of the catalogue vs share of exposure")
     exp = stats.exposure_event
     s.facts = {
@@ -234,8 +247,6 @@ def _tail_section(store: Any, stats: Any, buckets: Any, lz: Any) -> Section:
 
 
 def _categories_section(store: Any) -> Section:
-    from ltrec.analytics.opportunities import opportunities
-
     s = Section("categories", "Neglected categories and items to boost")
     opp = opportunities(store, by="category")
     cats, items = opp.categories, opp.items
@@ -311,11 +322,6 @@ def _effect_section(
     name: str, run_id: str | None, setting: Any, k: int, n_boot: int, data_dir: Any
 ) -> tuple[Section, str | None, str | None]:
     """The setting's expected effect on the run's test split; also returns run id and model."""
-    from ltrec.app.pipeline import RecSession
-    from ltrec.app.tune import tuning_run
-    from ltrec.charts.report import effect_figure
-    from ltrec.evaluation.aggregate import compare
-
     s = Section("effect", "The chosen setting's expected effect")
     try:
         rid = tuning_run(name, run_id, data_dir)
@@ -389,8 +395,6 @@ def _effect_section(
 
 def _policies(model: str | None, params: dict[str, Any], setting: Any) -> tuple[list, str]:
     """The two simulated policies (model alone, model + setting) and a sentence on the model."""
-    from ltrec.rerank import to_dict
-
     if model is None:
         model, params, why = "popularity", {}, "popularity stands in (no model run yet)"
     elif model in SLOW_MODELS:
@@ -412,9 +416,6 @@ def _simulation_section(
     data_dir: Any,
     progress: Progress,
 ) -> Section:
-    from ltrec.charts.simulation import rounds_figure
-    from ltrec.simulation import SimulationConfig, load_result, simulate
-
     s = Section("simulation", "The simulation's verdict")
     if simulation == "none":
         s.omitted = "No simulation was run for this report (--simulation none)."
@@ -538,10 +539,6 @@ def build_report(
         DatasetNotFoundError: no such dataset.
         RegistryError / NoTestSplitError: a run named explicitly that cannot be evaluated.
     """
-    from ltrec.analytics.backend import open_store
-    from ltrec.analytics.view import ViewParams, compute
-    from ltrec.rerank import parse_config, to_dict
-
     cfg = parse_config(DEFAULT_SETTING if setting is None else setting)
     if getattr(cfg, "strategy", "none") == "none" and not cfg.rules.active:
         raise BadInputError(
@@ -550,14 +547,10 @@ def build_report(
             hint='give a setting such as \'{"strategy": "tail_boost", "beta": 0.3}\'',
         )
     if simulation not in ("auto", "none"):
-        from ltrec.simulation.result import check_sim_id
-
         check_sim_id(simulation)
     if not 1 <= int(k) <= 100:
         raise BadInputError(f"k must be 1..100, got {k}")
     if run is not None:  # a run the user named must exist and be evaluable: check it first
-        from ltrec.app.tune import tuning_run
-
         tuning_run(name, run, data_dir)
     say = progress or (lambda done, msg: None)
     say(0.0, f"reading {name}")
@@ -577,8 +570,6 @@ def build_report(
     sections.append(effect)
     run_params: dict[str, Any] = {}
     if rid is not None:
-        from ltrec.models.registry import run_manifest
-
         run_params = dict(run_manifest(name, rid, data_dir).get("params") or {})
     say(0.5, "simulating")
     sections.append(
@@ -700,8 +691,6 @@ LONG_TOKEN = 24
 
 
 def _figure_html(fig: Any, div_id: str) -> str:
-    import plotly.io as pio
-
     fig = fig.update_layout(width=FIG_WIDTH, autosize=False)
     inner = pio.to_html(
         fig,
@@ -715,8 +704,6 @@ def _figure_html(fig: Any, div_id: str) -> str:
 
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML page (plotly.js inlined once, no network)."""
-    import plotly.offline
-
     parts = []
     n_fig = 0
     toc = []

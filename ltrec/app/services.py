@@ -5,6 +5,9 @@ functions, so a right is enforced on the server whatever the browser sends: a bu
 cannot see, a forged widget value or a URL all end here and are refused with
 :class:`~ltrec.app.auth.PermissionDenied`. Every call appends one audit entry (``ok``,
 ``error`` with the message, or ``denied``); a dry-run import writes nothing and is not logged.
+
+Every CLI group imports this module, so each action imports its implementation itself
+(``# lazy:``): ``ltrec --help`` loads neither duckdb nor the model stack.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ def import_dataset(
     """:func:`ltrec.store.importing.worker.run_import` for an admin (a dry run too: it reads the
     whole file, which only importers may make the server do)."""
     # in a worker process with memory and time limits: a hostile file cannot flood the server
+    # lazy: the importer (duckdb, pyarrow) stays off the CLI start-up
     from ltrec.store.importing.worker import run_import as _import
 
     def run() -> Any:
@@ -119,6 +123,7 @@ def build_demo(
     progress: Progress | None = None,
 ) -> Any:
     """Generate the demo shop (it replaces the dataset of its name, so it is an import)."""
+    # lazy: the demo generator (duckdb) stays off the CLI start-up
     from ltrec.synth.demo import build_demo as _build
 
     name = getattr(config, "name", None) or "demo"
@@ -142,6 +147,7 @@ def import_vectors(
     **kwargs: Any,
 ) -> Any:
     """Item vectors from a file into a dataset (``ltrec import-vectors``)."""
+    # lazy: the vector importer (duckdb) stays off the CLI start-up
     from ltrec.store.vectors import import_vectors as _import
 
     return _audited(
@@ -164,6 +170,7 @@ def fetch_sample(
     data_dir: Path | str | None = None,
 ) -> Any:
     """Copy a training sample of an external dataset into the local store (an import)."""
+    # lazy: external datasets (ibis) stay off the CLI start-up
     from ltrec.store.external import fetch_sample as _fetch
 
     return _audited(
@@ -180,8 +187,9 @@ def fetch_sample(
 
 def delete_dataset(principal: Principal, name: str, data_dir: Path | str | None = None) -> Any:
     """Delete a dataset (and what :func:`ltrec.store.delete_dataset` removes with it)."""
+    # lazy: the store (duckdb) stays off the CLI start-up
     from ltrec.app.live_events import dropping_log
-    from ltrec.store import delete_dataset as _delete
+    from ltrec.store import delete_dataset as _delete  # lazy: duckdb, off the CLI start-up
 
     def run() -> Any:
         with dropping_log(name, data_dir):  # the API's event log goes with the dataset
@@ -195,6 +203,7 @@ def delete_dataset(principal: Principal, name: str, data_dir: Path | str | None 
 def delete_run(
     principal: Principal, dataset: str, run_id: str, data_dir: Path | str | None = None
 ) -> None:
+    # lazy: the run registry (duckdb) stays off the CLI start-up
     from ltrec.models.registry import delete_run as _delete
 
     _audited(
@@ -220,6 +229,7 @@ def train(
     **kwargs: Any,
 ) -> Any:
     """:func:`ltrec.models.train.train` for an analyst; the audit entry names the saved run."""
+    # lazy: training (duckdb, model stack) stays off the CLI start-up
     from ltrec.models.train import train as _train
 
     return _audited(
@@ -244,6 +254,7 @@ def train_all_data(
     **kwargs: Any,
 ) -> Any:
     """:func:`ltrec.models.train.train_all_data` (a fit on every event) for an analyst."""
+    # lazy: training (duckdb, model stack) stays off the CLI start-up
     from ltrec.models.train import train_all_data as _train
 
     source = kwargs.get("from_run")
@@ -274,8 +285,9 @@ def promote(
 
     Returns the ``ltrec promote --json`` object.
     """
+    # lazy: the run registry (duckdb) stays off the CLI start-up
     from ltrec.models import registry
-    from ltrec.models.train import source_headline, train_all_data
+    from ltrec.models.train import source_headline, train_all_data  # lazy: model stack, as above
 
     def run() -> dict[str, Any]:
         previous = registry.production_run(dataset, data_dir)
@@ -342,6 +354,7 @@ def simulate(
     data_dir: Path | str | None = None,
     **kwargs: Any,
 ) -> Any:
+    # lazy: the simulator (duckdb, models) stays off the CLI start-up
     from ltrec.simulation import simulate as _simulate
 
     return _audited(
@@ -372,6 +385,7 @@ def export_lists(
     """Every user's list of a run to a file (``ltrec export``): ``k``, ``batch_size`` and
     ``allow_stale`` in ``kwargs``; ``engine="spark"``: scored and re-ranked on Spark
     (:func:`ltrec.app.spark_export.export_spark`, Parquet)."""
+    # lazy: the pipeline (models, re-rankers) stays off the CLI start-up
     from ltrec.app.pipeline import RecSession
 
     stale_ok = bool(kwargs.pop("allow_stale", False))
@@ -379,6 +393,7 @@ def export_lists(
 
     def _export() -> dict[str, Any]:
         if engine == "spark":
+            # lazy: the Spark export loads only for --engine spark
             from ltrec.app.spark_export import export_spark
 
             return export_spark(

@@ -22,8 +22,29 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ltrec.errors import BadInputError
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from ltrec.app.pipeline import EXPORT_COLUMNS, RecSession, needs_text
+from ltrec.config import get_settings
+from ltrec.errors import BadInputError, StaleRunError
 from ltrec.files import atomic_path
+from ltrec.models.registry import load_run
+from ltrec.models.spark_als import spark_session
+from ltrec.models.spark_resident import (
+    RESIDENT,
+    block_data,
+    catalogue_of,
+    is_resident,
+    is_resident_run,
+    item_counts,
+    pair_frame,
+    restrict,
+    spark_fingerprint,
+)
+from ltrec.rerank.adapters import context_from_data
+from ltrec.rerank.pipeline import parse_config, to_dict
 
 #: The Spark schema of :data:`ltrec.app.pipeline.EXPORT_COLUMNS` (same names, same order).
 EXPORT_SCHEMA = (
@@ -41,8 +62,6 @@ _SESSIONS: dict[tuple[str, str, str, str, bool], Any] = {}
 def _session(key: tuple[str, str, str, str, bool]) -> Any:
     session = _SESSIONS.get(key)
     if session is None:
-        from ltrec.app.pipeline import RecSession
-
         dataset, run_id, setting, data_dir, allow_stale = key
         session = RecSession.open(
             dataset,
@@ -58,8 +77,6 @@ def _session(key: tuple[str, str, str, str, bool]) -> Any:
 
 def _typed(rows: Any) -> Any:
     """Export rows in :data:`EXPORT_SCHEMA`'s column order and types (Spark checks both)."""
-    from ltrec.app.pipeline import EXPORT_COLUMNS
-
     return rows.astype(
         {"rank": "int64", "base_rank": "int64", "rank_change": "int64",
          "base_score": "float64", "final_score": "float64"}  # fmt: skip
@@ -68,8 +85,6 @@ def _typed(rows: Any) -> Any:
 
 def _lists(key: tuple[str, str, str, str, bool], k: int, batch: int):  # noqa: ANN202
     """The ``mapInPandas`` function: user index frames in, export rows out."""
-    import numpy as np
-    import pandas as pd
 
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         session = _session(key)
@@ -104,14 +119,8 @@ def export_spark(
     Raises:
         BadInputError: ``out`` does not end in ``.parquet`` or exists already.
     """
-    from ltrec.app.pipeline import RecSession
-    from ltrec.config import get_settings
-    from ltrec.models.spark_als import spark_session
-    from ltrec.rerank.pipeline import to_dict
-
     out = _check_out(out)
     root = Path(data_dir) if data_dir is not None else get_settings().data_dir
-    from ltrec.models.spark_resident import is_resident
 
     if is_resident(dataset, root):  # its events live on Spark: read them there
         return export_resident(
@@ -160,8 +169,6 @@ def _check_out(out: Path | str) -> Path:
 def _write(rows: Any, out: Path) -> int:
     """Write the Spark DataFrame ``rows`` as the Parquet folder ``out`` (aside, then renamed
     into place when every part is written); returns its row count."""
-    import pyarrow.parquet as pq
-
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         rows.write.parquet(str(tmp))
@@ -181,8 +188,6 @@ _MODELS: dict[tuple[str, str, str], Any] = {}
 def _run_model(key: tuple[str, str, str]) -> Any:
     model = _MODELS.get(key)
     if model is None:
-        from ltrec.models.registry import load_run
-
         dataset, run_id, data_dir = key
         # the driver checked freshness; a worker verifies the files and loads the factors
         model = load_run(dataset, run_id, data_dir, allow_stale=True).model
@@ -195,14 +200,8 @@ def _block_lists(key: tuple[str, str, str], setting: str, k: int, shared: Any, w
     """The ``applyInPandas`` function: one block of users (index ``u``, id, their training
     events, one row per event; a user without events has one row without an item) in, their
     export rows out, through :class:`~ltrec.app.pipeline.RecSession` like every list."""
-    import numpy as np
-    import pandas as pd
 
     def run(frame: pd.DataFrame) -> pd.DataFrame:
-        from ltrec.app.pipeline import RecSession
-        from ltrec.models.spark_resident import block_data, restrict
-        from ltrec.rerank.adapters import context_from_data
-
         catalogue, item_pop, item_weight = shared.value
         users = frame[["u", "user_id"]].drop_duplicates("u").sort_values("u")
         events = frame[frame["item_id"].notna()].astype({"user_id": str, "item_id": str})
@@ -243,24 +242,10 @@ def export_resident(
             vectors; a run not trained on Spark-resident data.
         StaleRunError: the TOML or the data on the engine changed since training.
     """
-    import numpy as np
-    import pandas as pd
+    # lazy: pyspark (optional, a JVM) loads only for an export on Spark-resident data
     from pyspark.sql import functions as F
 
-    from ltrec.app.pipeline import needs_text
-    from ltrec.config import get_settings
-    from ltrec.errors import StaleRunError
-    from ltrec.models.registry import load_run
-    from ltrec.models.spark_als import spark_session
-    from ltrec.models.spark_resident import (
-        RESIDENT,
-        catalogue_of,
-        is_resident_run,
-        item_counts,
-        pair_frame,
-        spark_fingerprint,
-    )
-    from ltrec.rerank.pipeline import parse_config, to_dict
+    # lazy: ibis (ltrec.store.external) serves only Spark-resident data
     from ltrec.store.external import open_external, spark_frame
 
     out = _check_out(out)

@@ -34,8 +34,13 @@ from ltrec.app.pipeline import EXPORT_COLUMNS, RecSession, reasons_text
 from ltrec.config import MAX_LOSS  # the accuracy a recommendation may cost
 from ltrec.definitions import pct, signed_pct
 from ltrec.errors import BadInputError
+from ltrec.evaluation import compare_many, evaluate
+from ltrec.evaluation import metrics as M
+from ltrec.models.train import split_targets
 from ltrec.rerank.base import Context, ListStats, Ranked, RankedBatch
-from ltrec.rerank.strategies import BaseOrderConfig, StrategyConfig
+from ltrec.rerank.pipeline import to_json
+from ltrec.rerank.strategies import BaseOrderConfig, StrategyConfig, TailBoostConfig
+from ltrec.rerank.sweep import Pools, min_strength_for_tail_share
 
 __all__ = ["EXPORT_COLUMNS"]
 #: Bootstrap resamples for the aggregate's intervals and paired deltas.
@@ -428,15 +433,11 @@ class Sample:
 
     def pools(self) -> Any:
         """As :class:`ltrec.rerank.sweep.Pools` (for sweeps and solvers)."""
-        from ltrec.rerank.sweep import Pools
-
         return Pools(self.users, self.items, self.scores)
 
 
 def sample_users(session: RecSession, n: int, *, seed: int = 0, m: int = 200) -> Sample:
     """``n`` test users drawn with ``seed`` (all when fewer), and their top-``m`` pools."""
-    from ltrec.models.train import split_targets
-
     users, test = split_targets(session.data)
     if users.size == 0:
         raise BadInputError(
@@ -478,8 +479,6 @@ def evaluate_setting(
     Overlap and RBO are against the base order's top ``k`` of the same pools; the tail is the
     context's tail; intervals are bootstrap intervals over the sampled users (seeded).
     """
-    from ltrec.evaluation import evaluate
-
     context, data = session.context, session.data
     recs = rerank_sample(session, config, sample, k).items
     base = sample.items[:, :k]
@@ -503,8 +502,6 @@ def compare_settings(
     results: Mapping[str, Any], base: str, *, n_boot: int = N_BOOT, seed: int = 0
 ) -> pd.DataFrame:
     """Deltas of every setting against ``results[base]`` (paired intervals, p-values)."""
-    from ltrec.evaluation import compare_many
-
     return compare_many(results, base, n_boot=n_boot, seed=seed)
 
 
@@ -619,10 +616,6 @@ def recommend(
     Lists are the sweep's (``Pools.rerank``) and NDCG is the evaluation core's, so the sweep
     chart shows the same point.
     """
-    from ltrec.evaluation import metrics as M
-    from ltrec.rerank.strategies import TailBoostConfig
-    from ltrec.rerank.sweep import min_strength_for_tail_share
-
     cfg = config or TailBoostConfig()
     pools = sample.pools()
     # NDCG alone, by the evaluation core's functions (the full scorer computes ~20 metrics
@@ -681,8 +674,6 @@ def _recommendation(
     users: int,
     k: int,
 ) -> Recommendation:
-
-    from ltrec.rerank.pipeline import to_json
 
     (tail, base_tail), (ndcg, base_ndcg) = tails, ndcgs
     name = cfg.label().replace("_", " ")  # "tail boost beta=0.007", as the page labels it
