@@ -1,33 +1,39 @@
-"""Approximate nearest-neighbour retrieval for big catalogues (issue 19 §3): which library, and
+"""Approximate nearest-neighbour retrieval for big catalogues (issue 19 §3): which index, and
 what the model's recommend path costs with it.
 
-Part 1, ``libs`` (the choice): usearch, faiss-cpu and hnswlib HNSW indexes over synthetic factors
-(``--items`` x ``--dim``, default 1M x 64), inner-product metric (MIPS) or the Euclidean
-reduction (``LIB:mips``), each at a few search depths (ef). Per setting: build seconds (all
-cores), recall@200 against the exact top 200 of the same queries, and one-query latency (one
-thread, one user per call as a request does) p50/p99 in wall-clock and CPU time, beside the
-exact numpy floor measured in the same run (``y @ q`` then the top 200, as
-:func:`ltrec.models.base.top_k` does it), with ratios to it.
+Part 1, ``libs`` (the choice): usearch, faiss-cpu and hnswlib HNSW graphs and faiss's inverted
+file (``faiss-ivf``: ``--nlist`` k-means cells trained on ``--ivf-train`` items; its "ef" is
+nprobe, the cells a query scans) over synthetic factors (``--items`` x ``--dim``, default
+1M x 64), inner-product metric (MIPS), the Euclidean reduction (``LIB:mips``) or that reduction
+searched by inner product (``LIB:aug``, what :mod:`ltrec.models.ann` does), each at a few search
+depths (``--ef``). Per setting: build seconds (all cores), recall@200 against the exact top 200
+of the same queries, and one-query latency (one thread, one user per call as a request does)
+p50/p99 in wall-clock and CPU time, beside the exact numpy floor measured in the same run
+(``y @ q`` then the top 200, as :func:`ltrec.models.base.top_k` does it), with ratios to it.
 
-Part 2, ``model`` (the target): an ALS model holding the same factors and the index
-ltrec builds at training time (:mod:`ltrec.models.ann`, the chosen library and settings), one
-warm user per call through ``model.recommend(u, 10)`` and ``candidate_pool(model, data, [u], 200)``
-(seen items excluded: over-fetch then filter), p50/p99, against the same calls with the index
-switched off (exact), and recall@200 of the pool against the exact pool. Targets: recall@200 >=
-0.95, one-user recommend p99 <= 10 ms at 1M items.
+Part 2, ``model`` (the target): an ALS model holding the same factors and the index ltrec
+builds at training time (:mod:`ltrec.models.ann`: its settings), one warm user per call through
+``model.recommend(u, 10)`` and ``candidate_pool(model, data, [u], 200)`` (seen items excluded:
+over-fetch then filter), p50/p99 wall and CPU, against the same calls with the index switched
+off (exact), and recall@200 of the pool against the exact pool, for each ``--nprobe`` on one
+index; build wall and CPU seconds, index bytes, the 1-minute load average with each row.
+Targets: recall@200 >= 0.95, one-user recommend p99 <= 10 ms at 1M items.
 
 Synthetic factors, shaped like learned ones: items around ``--clusters`` centres (tastes) with
 log-normal norms (popular items have larger ALS factors); user vectors around the same centres.
-Pure Gaussian vectors (no structure, the hardest case for a graph index) with ``--gaussian``.
+Pure Gaussian vectors (no structure) with ``--gaussian``.
 
     .venv/bin/python benchmarks/bench_ann.py [--items 1000000] [--dim 64] [--queries 200]
-        [--part libs|model|both] [--libs usearch,faiss,hnswlib] [--ef 400,800]
-        [--m 32] [--ef-construction 200] [--index-cache DIR]
+        [--part libs|model|both] [--libs usearch,faiss,hnswlib,faiss-ivf:aug] [--ef 400,800]
+        [--m 32] [--ef-construction 200] [--nlist 4096] [--ivf-train 262144]
+        [--nprobe 256,512] [--index-cache DIR] [--out FILE]
 
-Writes benchmarks/results/ann.json. Nearly all of the time is index building: on an idle
-two-core machine several minutes per library at 1M items; on the shared session machine
-(load ~20 on 2 cores) a 50k-item comparison took 15 minutes and one 1M build most of an hour,
-hence ``--part model`` alone at 1M and ``--index-cache`` for reruns.
+Writes ``--out`` (default benchmarks/results/ann.json, which holds the merged runs: write a
+new run elsewhere and merge it under its own key). The figures of ltrec's index (key
+``model_1m_ivf``): ``--items 1000000 --queries 200 --part model --nprobe 128,256,384,512,768
+--index-cache DIR`` (the index builds in 91 CPU-seconds, minutes of wall on the loaded session
+machine; ``--index-cache`` keeps it for a rerun that only times queries). The HNSW graphs take
+far longer (one 1M build most of an hour on the session machine).
 """
 
 from __future__ import annotations
@@ -223,8 +229,7 @@ class FaissIVF(Lib):
         metric = faiss.METRIC_INNER_PRODUCT if ip else faiss.METRIC_L2
         quantizer = faiss.IndexFlatIP(y.shape[1]) if ip else faiss.IndexFlatL2(y.shape[1])
         self.index = faiss.IndexIVFFlat(quantizer, y.shape[1], self.nlist, metric)
-        self.index.own_fields = True
-        self.quantizer = quantizer
+        self.quantizer = quantizer  # the index does not own it: kept alive as long as the index
         rng = np.random.default_rng(0)
         sample = y[np.sort(rng.choice(len(y), min(len(y), self.train), replace=False))]
         self.index.train(sample)

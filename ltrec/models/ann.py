@@ -14,12 +14,11 @@ Xbox recommender system using a Euclidean transformation for inner-product space
 every item gets one more coordinate ``sqrt(M^2 - |y_i|^2)`` (M: the largest norm) and queries
 get 0, which leaves every inner product as it was; the short items, with a large extra
 coordinate, then gather in cells whose centroids a query ranks low. ``benchmarks/bench_ann.py``
-at 1M items x 64 (clustered synthetic factors, log-normal norms), nlist 4096, recall@200
-against exact search: nprobe 256 0.956 (plain inner-product cells: 0.899), nprobe 512 0.985
-(plain: not reached at 256, 0.834 at 128). The earlier HNSW graph (faiss ``IndexHNSWFlat``, M=32,
-efSearch 800) kept 0.793 at 1M items and took 54 minutes to build on the shared machine; this
-index trains its cells on a sample and builds in a few minutes, and its recall is tuned by
-``nprobe`` alone.
+at 1M items x 64 (clustered synthetic factors, log-normal norms), 4,096 cells, recall@200
+against exact search: nprobe 256 0.956 with norm-equalised vectors, 0.899 without (128: 0.905
+vs 0.834). The earlier HNSW graph (faiss ``IndexHNSWFlat``, M=32, efSearch 800) kept 0.793 at
+1M items and took 54 minutes to build on the shared machine; this index trains its cells on a
+sample, builds in 91 CPU-seconds, and its recall is tuned by ``nprobe`` alone.
 
 When. :meth:`~ltrec.models.base.Recommender.fit` builds the index when the catalogue has at
 least ``LTREC_ANN_MIN_ITEMS`` items (default 200,000; 0: never) and the model's score is a plain
@@ -54,16 +53,20 @@ from ltrec.errors import ModelError, RegistryError
 ANN_FILE = "ann.faiss"
 #: Layout version of ``ann_meta`` in ``state.npz`` (1: the earlier HNSW index, refused).
 _META_VERSION = 2
-#: Cells per square root of the item count (4,000 cells at 1M items): bench_ann.py at 1M items,
-#: nlist 4096, builds in 231 s on the loaded two-core machine, one query scans ~nprobe/nlist of
-#: the catalogue. At most one cell per ``MIN_CELL_ITEMS`` items (k-means needs that many points
-#: a centroid; small catalogues get few cells, one cell: exact search).
+#: Cells per square root of the item count (4,000 cells at 1M items, ~250 items a cell):
+#: bench_ann.py --part model at 1M items builds in 91 CPU-seconds (511 s wall at load 16-30 on
+#: the shared two-core machine; the HNSW graph: 54 minutes). At most one cell per
+#: ``MIN_CELL_ITEMS`` items (k-means wants that many points a centroid): small catalogues get
+#: few cells, one cell is exact search.
 CELLS_PER_SQRT = 4
 MIN_CELL_ITEMS = 39
-#: k-means training sample: this many items a cell (all items below that).
+#: k-means training sample: this many items a cell (all items below that; 256,000 at 1M).
 TRAIN_PER_CELL = 64
-#: Cells scanned a query (capped by nlist). bench_ann.py, 1M items, nlist 4096: recall@200 0.956
-#: at 256 (one-query CPU p99 1.75 ms), 0.985 at 512 (3.6 ms), exact numpy floor p99 138 ms.
+#: Cells scanned a query (capped by nlist). bench_ann.py --part model, 1M items, 4,000 cells,
+#: candidate pools of 200 against the exact pools (recall@200) and one-user recommend CPU p99:
+#: nprobe 128 0.905 (2.4 ms), 256 0.955 (3.2 ms), 384 0.973 (3.6 ms), 512 0.983 (5.5 ms),
+#: 768 0.991 (8.9 ms); the exact numpy floor 55.8 ms. 512 keeps a margin over the 0.95 bound
+#: for factors less clustered than the benchmark's, at about a tenth of the exact cost.
 NPROBE = 512
 
 

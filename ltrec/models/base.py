@@ -660,8 +660,8 @@ class Recommender(abc.ABC):
     def build_ann(self, min_items: int | None = None, threads: int | None = None) -> bool:
         """Build the ANN index when the catalogue has at least ``min_items`` items (None: the
         ``LTREC_ANN_MIN_ITEMS`` setting; 0: never) and the scores in use are a plain inner
-        product (no repeat blend). ``threads``: build threads (None: all cores; 1: the same
-        graph on every build). Returns whether an index was built (else ``ann_`` is None)."""
+        product (no repeat blend). ``threads``: build threads (None: all cores; the index is
+        the same on any count). Returns whether an index was built (else ``ann_`` is None)."""
         from ltrec.models import ann
 
         self._check_fitted()

@@ -288,3 +288,16 @@ class TestALSIndexed(baselines.TestALS):
 
     def test_the_index_is_in_use(self, model: ALS) -> None:
         assert model.ann_ is not None
+
+
+def test_the_build_is_the_same_on_any_thread_count() -> None:
+    """A seeded sample and seeded k-means: one and two build threads write the same bytes."""
+    import faiss
+
+    rng = np.random.default_rng(5)
+    y = rng.standard_normal((4000, 16)).astype(np.float32)
+    one, two = (ann.build_index(y, threads=t) for t in (1, 2))
+    assert one.nlist == 4000 // ann.MIN_CELL_ITEMS
+    np.testing.assert_array_equal(
+        faiss.serialize_index(one.index), faiss.serialize_index(two.index)
+    )
