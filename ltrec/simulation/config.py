@@ -18,6 +18,8 @@ from pydantic import Field, ValidationError, field_validator
 from ltrec import safejson
 from ltrec.config import ConfigBase
 from ltrec.errors import ConfigError
+from ltrec.models.base import MODELS, get_model_class, make_config
+from ltrec.rerank import parse_config
 
 POLICY_EXAMPLE = '{"model": "ease", "rerank": {"strategy": "tail_boost", "beta": 0.5}}'
 
@@ -35,8 +37,6 @@ class PolicyConfig(ConfigBase):
     @field_validator("model")
     @classmethod
     def _known_model(cls, v: str) -> str:
-        from ltrec.models.base import MODELS
-
         if v not in MODELS:
             raise ValueError(f"unknown model {v!r}; choose one of {', '.join(MODELS)}")
         return v
@@ -47,12 +47,8 @@ class PolicyConfig(ConfigBase):
         Raises:
             ConfigError: naming the bad key or value.
         """
-        from ltrec.models.base import get_model_class, make_config
-
         make_config(get_model_class(self.model).config_cls, self.params)
         if self.rerank is not None:
-            from ltrec.rerank import parse_config
-
             parse_config(self.rerank)
         return self
 
@@ -63,7 +59,6 @@ class PolicyConfig(ConfigBase):
             return self.label
         if self.rerank is None:
             return self.model
-        from ltrec.rerank import parse_config
 
         cfg = parse_config(self.rerank)
         strategy = cfg.strategy  # type: ignore[attr-defined]  # each StrategyConfig subclass declares its own Literal `strategy`; the base has none

@@ -36,13 +36,22 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ltrec.app.pipeline import RecSession
 from ltrec.definitions import gini, tail_mask
 from ltrec.errors import BadInputError, ConfigError
 from ltrec.evaluation.metrics import arp, coverage, exposure, position_weights
+from ltrec.evaluation.split import load_events
+from ltrec.models.base import make_model
+from ltrec.models.data import InteractionData, load_catalogue
 from ltrec.progress import Progress
+from ltrec.rerank import parse_config
+from ltrec.rerank.adapters import context_from_data
 from ltrec.simulation.config import PolicyConfig, SimulationConfig, parse_policy
-from ltrec.simulation.result import SimulationResult
-from ltrec.simulation.users import UserModel
+from ltrec.simulation.result import SimulationResult, save_result
+from ltrec.simulation.users import TruthUserModel, UserModel, fit_calibrated
+from ltrec.store import connect, cursor, read_meta
+from ltrec.store.profile import is_repeat_domain
+from ltrec.synth.truth import has_truth, load_truth
 
 #: Seconds of simulated time per round (timestamps of the appended events).
 ROUND_SECONDS = 86_400.0
@@ -72,8 +81,6 @@ def examination(ranks: np.ndarray, config: SimulationConfig, user_model: UserMod
 
 def rerank_context(data: Any, cuts: Sequence[float], prices: np.ndarray, stock: np.ndarray):
     """A re-ranking :class:`~ltrec.rerank.Context` for the current interaction data."""
-    from ltrec.rerank.adapters import context_from_data
-
     return context_from_data(data, cuts=cuts, price=prices, in_stock=stock)
 
 
@@ -91,16 +98,12 @@ class _PolicyState:
     totals: dict[str, float] | None = None
 
     def fit(self, cuts: Sequence[float], prices: np.ndarray, stock: np.ndarray) -> None:
-        from ltrec.models.base import make_model
-
         self.model = make_model(self.policy.model, self.policy.params).fit(self.data)
         if self.setting is not None:
             self.context = rerank_context(self.data, cuts, prices, stock)
 
     def recommend(self, users: np.ndarray, k: int) -> np.ndarray:
         """The policy's lists: the one pipeline over the current model, data and context."""
-        from ltrec.app.pipeline import RecSession
-
         session = RecSession.from_parts(self.model, self.data, self.context, self.setting)
         return session.lists(users, k).items
 
@@ -193,8 +196,6 @@ def run_simulation(
     labels = _labels(pols)
     states = []
     for j, (p, lab) in enumerate(zip(pols, labels, strict=True)):
-        from ltrec.rerank import parse_config
-
         setting = parse_config(p.rerank) if p.rerank is not None else None
         st = _PolicyState(p, lab, data, setting=setting)
         say(0.02 * j / len(pols), f"training {lab}")
@@ -293,13 +294,6 @@ def load_world(
     user model is the dataset's ground truth when it has one (unless
     ``config.user_model == "calibrated"``), else a calibrated model fitted on its events.
     """
-    from ltrec.evaluation.split import load_events
-    from ltrec.models.data import InteractionData, load_catalogue
-    from ltrec.simulation.users import TruthUserModel, fit_calibrated
-    from ltrec.store import connect, cursor, read_meta
-    from ltrec.store.profile import is_repeat_domain
-    from ltrec.synth.truth import has_truth, load_truth
-
     say = progress or (lambda done, msg: None)
     con = connect(dataset, data_dir)
     try:
@@ -365,8 +359,6 @@ def simulate(
 
     Policies are validated before any data is loaded, so a bad setting fails at once.
     """
-    from ltrec.simulation.result import save_result
-
     cfg = config or SimulationConfig()
     pols = [parse_policy(p) for p in policies]
     if not pols:

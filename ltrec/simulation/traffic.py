@@ -27,6 +27,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ltrec.app.live_events import _DDL  # the server's own table definition
 from ltrec.simulation.users import TruthUserModel
 from ltrec.synth.truth import GroundTruth
 
@@ -122,8 +123,6 @@ def aa_table(
     """An in-memory ``live_events`` of one A/A experiment: the lists in ``served`` (columns
     ``request_id, user_id, item_id, position``), users split into arms ``a1``/``a2`` by a hash
     salted with ``seed``, responses drawn afresh with ``seed``."""
-    from ltrec.app.live_events import _DDL  # the server's own table definition
-
     t0 = datetime(2026, 1, 1)
     # by user first: request ids are random, and the draws must not depend on them
     served = served.sort_values(["user_id", "request_id", "position"], kind="stable")

@@ -36,6 +36,10 @@ import numpy as np
 import pandas as pd
 
 from ltrec.errors import ModelError
+from ltrec.evaluation.split import SplitConfig, temporal_split
+from ltrec.models.base import make_model
+from ltrec.models.data import InteractionData
+from ltrec.models.ease import max_items
 from ltrec.progress import Progress
 from ltrec.simulation.config import CalibrationConfig
 from ltrec.synth.truth import GroundTruth
@@ -221,6 +225,7 @@ def item_rates(events: pd.DataFrame, item_ids: np.ndarray) -> tuple[np.ndarray, 
     A pair reaches view if the user viewed, carted or bought the item; cart if carted or bought
     (the funnel-stage rule of :mod:`ltrec.analytics.conversion`).
     """
+    # lazy: ltrec.analytics loads ibis; only the calibrated model (no ground truth) needs it
     from ltrec.analytics.conversion import fit_beta_prior
 
     ev = events[events["event_type"].isin(("view", "cart", "purchase"))]
@@ -265,11 +270,6 @@ def fit_calibrated(
             returned model scores on its indices.
         config: which scorer, the held-out share, how many pairs.
     """
-    from ltrec.evaluation.split import SplitConfig, temporal_split
-    from ltrec.models.base import make_model
-    from ltrec.models.data import InteractionData
-    from ltrec.models.ease import max_items
-
     cfg = config or CalibrationConfig()
     name, params = cfg.model, dict(cfg.params)
     if name == "ease" and data.n_items > max_items(params.get("max_memory_gb", 4.0)):
