@@ -87,8 +87,9 @@ class AnnIndex:
         best first; ``-1`` only where the catalogue has fewer than ``k`` items."""
         import faiss  # lazy: an optional native library; only ANN use loads it
 
-        q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        q = np.ascontiguousarray(np.concatenate([q, np.zeros((len(q), 1), np.float32)], axis=1))
+        q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        # [q, 0]: the query against the norm-equalised items (see equalise_norms).
+        q = np.concatenate([q, np.zeros((len(q), 1), np.float32)], axis=1)
         k = int(min(k, self.n_items))
         nprobe = min(self.nprobe, self.nlist)
         with _omp_threads(1 if len(q) == 1 else None):
