@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ltrec.config import EVENT_TYPES
 from ltrec.errors import BadInputError
+from ltrec.store import connect, cursor
 from ltrec.store.profile import DatasetProfile, read_profile
 
 #: Event types that count as an interaction with an item (an impression is not one).
@@ -149,7 +150,8 @@ def check_event(event: str, allowed: tuple[str, ...] = EVENT_TYPES) -> str:
 def open_store(name: str, data_dir: Path | str | None = None) -> Store:
     """A :class:`Store` over a dataset: its DuckDB file, opened read-only, or, for a dataset
     defined in ``<data_dir>/<name>.toml`` (:mod:`ltrec.store.external`), its engine."""
-    from ltrec.store import connect, cursor, external
+    # lazy: store.external imports pyarrow (~0.9 s), kept off `import ltrec.analytics`
+    from ltrec.store import external
 
     if external.is_external(name, data_dir):
         return Store(external.open_external(name, data_dir))

@@ -114,6 +114,6 @@ def lorenz(
         if skip_empty and x.sum() == 0:
             continue
         curves[e] = lorenz_points(x)
-        ginis[e] = gini(x)
+        ginis[e] = float(gini(x))  # a float for a 1-d input
         totals[e] = int(x.sum())
     return Lorenz(curves, ginis, totals, len(df))

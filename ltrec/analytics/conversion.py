@@ -214,7 +214,7 @@ def item_conversion(
     cfg = cfg or BucketConfig()
     df = item_conversion_expr(store, scope, cfg).to_pandas()
     names = bucket_names(len(cfg.cuts))
-    df["bucket"] = pd.Categorical.from_codes(df["bucket"].astype(int), categories=names)
+    df["bucket"] = pd.Categorical.from_codes(df["bucket"].astype(int), categories=pd.Index(names))
     profile = store.profile()
     exp = profile.exposure_event
     by_event = {"impression": "impressions", "view": "view_events"}

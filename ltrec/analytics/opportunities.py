@@ -39,12 +39,14 @@ up to three **similar head items**: the head items that most of its users also i
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import stats as sps
 
@@ -105,7 +107,7 @@ def cluster_share_interval(
 
 
 def beta_interval(
-    successes: np.ndarray, trials: np.ndarray, a: float, b: float, level: float = 0.95
+    successes: npt.ArrayLike, trials: npt.ArrayLike, a: float, b: float, level: float = 0.95
 ) -> tuple[np.ndarray, np.ndarray]:
     """Equal-tailed posterior interval of a rate under a Beta(a, b) prior:
     ``Beta(a + s, b + n - s)`` quantiles (the shrunk rate is its mean)."""
@@ -339,14 +341,14 @@ def _num(x: Any) -> float | int | None:
     return None if math.isnan(x) or math.isinf(x) else x
 
 
-def _est(r: dict[str, Any], col: str) -> dict[str, float | None] | None:
+def _est(r: dict[Hashable, Any], col: str) -> dict[str, float | None] | None:
     v = _num(r.get(col))
     if v is None:
         return None
     return {"value": v, "low": _num(r.get(f"{col}_low")), "high": _num(r.get(f"{col}_high"))}
 
 
-def _group_json(r: dict[str, Any]) -> dict[str, Any]:
+def _group_json(r: dict[Hashable, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "rank": int(r["rank"]),
         "name": r["name"],
@@ -367,7 +369,7 @@ _ITEM_NUMS = ("exposure", "views", "purchases", "buyers", "repeat_buyers")
 _ITEM_EST = ("shrunk", "lift", "repeat_rate")
 
 
-def _item_json(r: dict[str, Any]) -> dict[str, Any]:
+def _item_json(r: dict[Hashable, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"rank": int(r["rank"])}
     for c in _ITEM_PLAIN:
         v = r.get(c)
@@ -528,7 +530,9 @@ def _rank(df: pd.DataFrame, exposure: bool) -> pd.DataFrame:
     return df.drop(columns=["_order", "gap"])
 
 
-def _verdict(r: dict[str, Any], exp: str | None, demand: str | None, shop: float | None) -> str:
+def _verdict(
+    r: dict[Hashable, Any], exp: str | None, demand: str | None, shop: float | None
+) -> str:
     """``Kitchen > Knives: 9.0% of the catalogue, 2.0% of impressions, 3.1% of purchases,
     converts 1.4x the shop average [1.1, 1.8]: under-exposed``."""
     parts = [f"{pct(r['catalogue_share'])} of the catalogue"]

@@ -145,7 +145,9 @@ def popularity_buckets(
     df = df.sort_values("rank", kind="stable").reset_index(drop=True)
     names = bucket_names(len(cfg.cuts))
     df = df.rename(columns={"bucket": "bucket_idx"})
-    df["bucket"] = pd.Categorical.from_codes(df["bucket_idx"].astype(int), categories=names)
+    df["bucket"] = pd.Categorical.from_codes(
+        df["bucket_idx"].astype(int), categories=pd.Index(names)
+    )
     df["cold"] = df["cold"].astype(bool)
     cols = ["item_id", "category", "popularity", "rank", "bucket", "bucket_idx", "cold"]
     return Buckets(df[cols], tuple(cfg.cuts), names, cfg)

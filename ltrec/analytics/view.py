@@ -66,13 +66,15 @@ def _gems(store: Store, p: ViewParams) -> conversion.HiddenGems:
 
 
 def _boost(store: Store, p: ViewParams) -> Any:
-    from ltrec.analytics.opportunities import boost_candidates  # it imports ViewParams
+    # lazy: cycle analytics.view <-> analytics.opportunities (which imports ViewParams)
+    from ltrec.analytics.opportunities import boost_candidates
 
     return boost_candidates(store, p)
 
 
 def _opportunities(by: str | None) -> Callable[[Store, ViewParams], Any]:
     def run(store: Store, p: ViewParams) -> Any:
+        # lazy: cycle analytics.view <-> analytics.opportunities (which imports ViewParams)
         from ltrec.analytics.opportunities import opportunities
 
         return opportunities(store, by, p)
