@@ -19,15 +19,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import sparse
 
 from ltrec.definitions import bucket_names as default_bucket_names
 from ltrec.definitions import list_overlap, popularity_rank
 from ltrec.errors import BadInputError
+
+if TYPE_CHECKING:
+    from ltrec.evaluation.metrics import AnySparse
 
 #: Stand-in for "no item" in fixed-width batch outputs (fewer than K items survived the rules).
 PAD = -1
@@ -96,7 +100,7 @@ def _csr_rows(history: object, n_users: int | None, n_items: int) -> tuple[np.nd
         n = n_users or 0
         return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if sparse.issparse(history):
-        m = sparse.csr_matrix(history)
+        m = sparse.csr_matrix(cast("AnySparse", history))
         if m.shape[1] != n_items:
             raise BadInputError(
                 f"history has {m.shape[1]} item columns but the catalogue has {n_items} items"
@@ -235,7 +239,7 @@ class Context:
                 )
                 names = tuple(known)
 
-        emb = None
+        emb: np.ndarray | None = None
         if embedding is not None:
             emb = np.asarray(embedding, dtype=np.float32)
             if emb.ndim != 2 or emb.shape[0] != n:
@@ -522,7 +526,7 @@ def rerank_batch(
 def finish(
     cand: Candidates,
     picked: np.ndarray,
-    final: np.ndarray,
+    final: npt.ArrayLike,
     moved_up: Sequence[str] | str,
     setting: str,
     *,

@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import ConfigDict, Field
 
 from ltrec.config import ConfigBase
-from ltrec.definitions import bucket_names
+from ltrec.definitions import bucket_names, popularity_buckets
 from ltrec.rerank.base import Candidates, Context, Ranked, finish, minmax
 from ltrec.rerank.fair import min_tail_counts
 from ltrec.rerank.rules import RulesConfig
@@ -442,8 +442,6 @@ def popularity_groups(context: Context, groups: str) -> tuple[np.ndarray, tuple[
         return context.bucket, context.bucket_names
     cache = _derived(context)
     if "paper_groups" not in cache:
-        from ltrec.definitions import popularity_buckets  # the one bucketing rule
-
         cache["paper_groups"] = popularity_buckets(context.popularity, PAPER_CUTS)
     return cache["paper_groups"], PAPER_GROUPS  # type: ignore[return-value]  # the array stored above
 
@@ -834,7 +832,8 @@ class MMR:
         """The lists of many users' pools (each in base order), as :meth:`rerank` per user."""
         cfg = self.config
         out: list[Ranked | None] = [None] * len(pools)
-        by, notes = cfg.by, ()
+        by = cfg.by
+        notes: tuple[str, ...] = ()
         if by == "embedding" and context.embedding is None:
             by = "category"
             notes = ("no text embeddings in this dataset: similarity by category",)

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from ltrec.errors import BadInputError, ConfigError
+from ltrec.evaluation.aggregate import evaluate
+from ltrec.evaluation.pareto import pareto_front
 from ltrec.rerank.base import Context, RankedBatch, rerank_batch
 from ltrec.rerank.pipeline import Pipeline, parse_config, to_json
 from ltrec.rerank.strategies import StrategyConfig
@@ -85,8 +87,6 @@ def evaluation_scorer(
     ``test`` holds the sampled users' test items in the order of :attr:`Pools.users`; extra
     keyword arguments go to ``evaluate`` (no bootstrap by default: a sweep needs the means).
     """
-    from ltrec.evaluation.aggregate import evaluate  # evaluation sits above rerank (DESIGN §1)
-
     kwargs.setdefault("n_boot", 0)
 
     def score(recs: np.ndarray, base: np.ndarray) -> dict[str, float]:
@@ -99,8 +99,6 @@ def evaluation_scorer(
 
 
 def _pareto(points: np.ndarray) -> np.ndarray:
-    from ltrec.evaluation.pareto import pareto_front
-
     return pareto_front(points, (True, True))
 
 
@@ -365,7 +363,7 @@ def best_above_floor(
             f"no {result.parameter} in the sweep reaches {tail} >= {floor:.1%} "
             f"(highest: {top:.1%}); sweep higher strengths or lower the floor",
         )
-    row = ok.loc[ok[accuracy].idxmax()].to_dict()
+    row = cast(dict[str, Any], ok.loc[ok[accuracy].idxmax()].to_dict())  # keys: column names
     return FloorAnswer(
         True,
         row,
