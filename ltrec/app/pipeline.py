@@ -30,7 +30,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -130,8 +130,8 @@ def _run_data(run: Any, items: pd.DataFrame) -> Any:
     n = seen.shape[1]
     frame = items.assign(item_id=items["item_id"].astype(str)).drop_duplicates("item_id")
     frame = frame.set_index("item_id").reindex(pd.Index(run.item_ids))
-    titles = frame["title"] if "title" in frame else pd.Series([None] * n)
-    titles = titles.astype("string").fillna("").tolist()
+    title_col = frame["title"] if "title" in frame else pd.Series([None] * n)
+    titles: list[str] = title_col.astype("string").fillna("").tolist()
     stamps = seen.copy()
     stamps.data = np.zeros(stamps.nnz, dtype=np.float64)
     return InteractionData(
@@ -477,13 +477,16 @@ class RecSession:
             rows = sparse.diags(known.astype(np.float32)) @ rows
         live = self._live_rows(users)
         if live:
-            r, c, v = [], [], []
+            r: list[int] = []
+            c: list[int] = []
+            v: list[float] = []
             for row, u in enumerate(users.tolist()):
                 for item, w in live.get(u, {}).items():
                     r.append(row)
                     c.append(item)
                     v.append(w)
-            rows = rows + sparse.csr_matrix((v, (r, c)), shape=rows.shape, dtype=np.float32)
+            add = (np.asarray(v, dtype=np.float32), (np.asarray(r), np.asarray(c)))
+            rows = rows + sparse.csr_matrix(add, shape=rows.shape, dtype=np.float32)
         out = sparse.csr_matrix(rows, dtype=np.float32)
         out.sort_indices()
         return out
@@ -506,8 +509,8 @@ class RecSession:
             live = dict(s.live.kinds.get(int(user), {}))
         order = [k for k, _ in _VERBS]
         for j, i in enumerate(np.asarray(items).tolist()):
-            kind = live.get(int(i))
-            if kind is not None and (out[j] is None or order.index(kind) < order.index(out[j])):
+            kind, cur = live.get(int(i)), out[j]
+            if kind is not None and (cur is None or order.index(kind) < order.index(cur)):
                 out[j] = kind
         return out
 
@@ -831,7 +834,8 @@ class RecSession:
         data = self.data
         run = self._s.run
         if run is not None:
-            check_evaluable(self.dataset, run.run_id, run.manifest)  # an all-data run: refused
+            # an all-data run: refused (a loaded run always has its dataset: _load)
+            check_evaluable(cast(str, self.dataset), run.run_id, run.manifest)
         if not self._s.data_matches:
             raise RegistryError(
                 f"dataset '{self.dataset}' changed since run {self.run_id} was trained: its "

@@ -351,7 +351,7 @@ def _effect_section(
                                                      "rel_delta")} for _, r in d.iterrows()},
     }  # fmt: skip
     by = d.set_index("metric")
-    nd, ap = by.loc[f"ndcg@{k}"], by.loc[f"aplt@{k}"]
+    nd, ap = by.loc[f"ndcg@{k}"].to_dict(), by.loc[f"aplt@{k}"].to_dict()
     s.text.append(
         f"Setting: {label}, on run {rid} ({model}), measured on the run's test split "
         f"({s.facts['users']:,} users, lists of {k}); intervals are 95% paired bootstrap "
@@ -370,7 +370,7 @@ def _effect_section(
         key = f"{m}@{k}"
         if key not in by.index:
             continue
-        r = by.loc[key]
+        r = by.loc[key].to_dict()
         rec = metric(m)
         up = rec.higher_is_better
         lo, hi = r["low"], r["high"]

@@ -173,10 +173,10 @@ def random_user(
         if column not in users.columns:
             raise BadInputError(f"unknown segment column {column!r}")
         pool = users[users[column].astype(str) == str(value)]
-    ids = pool["user_id"].astype(str)
+    col = pool["user_id"].astype(str)
     if known is not None:
-        ids = ids[ids.isin(set(np.asarray(known, dtype=str).tolist()))]
-    ids = np.sort(ids.unique())
+        col = col[col.isin(set(np.asarray(known, dtype=str).tolist()))]
+    ids = np.sort(col.unique())
     if ids.size == 0:
         return None
     return str(ids[np.random.default_rng(seed).integers(ids.size)])

@@ -34,16 +34,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ltrec.app.pipeline import RecSession
 from ltrec.config import MAX_LOSS
 from ltrec.errors import BadInputError
-from ltrec.evaluation.aggregate import HIGHER_IS_BETTER, EvalResult, boot_counts, compare
+from ltrec.evaluation.aggregate import HIGHER_IS_BETTER, EvalResult, base_name, boot_counts, compare
 from ltrec.evaluation.pareto import pareto_front
 from ltrec.evaluation.split import Split, temporal_split
 from ltrec.models.base import make_model
+from ltrec.models.candidates import pool_tail_recall
+from ltrec.models.data import InteractionData, load_catalogue
+from ltrec.models.registry import check_evaluable, is_all_data, resolve_run, run_manifest
+from ltrec.models.train import add_text, split_targets
 from ltrec.progress import Progress, report
+from ltrec.rerank.adapters import context_from_data
 from ltrec.rerank.base import Context
 from ltrec.rerank.pipeline import parse_config, to_dict
 from ltrec.rerank.strategies import StrategyConfig
+from ltrec.rerank.sweep import evaluation_scorer
+from ltrec.store import connect
 
 #: Coarse strengths: the best few families are then refined by bisection towards the loss
 #: bound (:data:`REFINE_TOP`, :data:`REFINE_STEPS`), so the grid only has to bracket it.
@@ -224,8 +232,6 @@ class _Lists:
 
     def pool_tail_recall(self, users: np.ndarray, test: Any, cfg: StrategyConfig) -> float:
         """Share of the users' tail test items that the setting's pool holds at all."""
-        from ltrec.models.candidates import pool_tail_recall
-
         key = _mix_key(cfg, users)
         if key not in self._recall:
             self._recall[key] = float(
@@ -363,8 +369,6 @@ class _Search:
         obj: str,
         base: StrategyConfig,
     ) -> None:
-        from ltrec.rerank.sweep import evaluation_scorer
-
         self.lists, self.users, self.obj, self.test = lists, users, obj, test
         data, k = lists.data, lists.k
         self.accuracy = f"ndcg@{k}"
@@ -513,8 +517,6 @@ def paired_ratio(
 ) -> dict[str, Any]:
     """mean_a / mean_b of a per-user metric with a paired 95% bootstrap interval (both means on
     the same resampled users: the shared per-user part cancels)."""
-    from ltrec.evaluation.aggregate import base_name
-
     name = base_name(metric)
     both = pd.concat(
         [a.per_user[name].rename("a"), b.per_user[name].rename("b")], axis=1, join="inner"
@@ -566,8 +568,6 @@ def tuning_run(dataset: str, run_id: str | None, data_dir: Path | str | None = N
         NoTestSplitError: an all-data run named explicitly (or one without a source run).
         RegistryError: no such run, or none at all.
     """
-    from ltrec.models.registry import check_evaluable, is_all_data, resolve_run, run_manifest
-
     given = run_id is not None
     run_id = resolve_run(dataset, run_id, data_dir)
     manifest = run_manifest(dataset, run_id, data_dir)
@@ -581,8 +581,6 @@ def tuning_run(dataset: str, run_id: str | None, data_dir: Path | str | None = N
 
 def _open(dataset: str, run_id: str | None, data_dir: Path | str | None, text: bool) -> Any:
     """A session over the run to tune (:func:`tuning_run`) and the data it was trained on."""
-    from ltrec.app.pipeline import RecSession
-
     run_id = tuning_run(dataset, run_id, data_dir)
     session = RecSession.open(dataset, run_id, data_dir=data_dir)
     if session.data.split is None:
@@ -591,8 +589,6 @@ def _open(dataset: str, run_id: str | None, data_dir: Path | str | None, text: b
             hint=f"tune a run trained with a split (`ltrec runs {dataset}`)",
         )
     if text and session.data.item_text_emb is None:
-        from ltrec.models.train import add_text
-
         data = add_text(session.data, dataset, data_dir=data_dir)
         session = RecSession.from_parts(
             session.model, data, None, run=session.run, dataset=dataset, data_dir=data_dir
@@ -601,8 +597,6 @@ def _open(dataset: str, run_id: str | None, data_dir: Path | str | None, text: b
 
 
 def _targets(data: Any) -> tuple[np.ndarray, list[np.ndarray]]:
-    from ltrec.models.train import split_targets
-
     return split_targets(data)
 
 
@@ -669,10 +663,6 @@ def tune(
     seed = int(params.get("seed", 0) or 0)
 
     # ---- validation: the training period only -----------------------------------------
-    from ltrec.app.pipeline import RecSession
-    from ltrec.models.data import InteractionData, load_catalogue
-    from ltrec.rerank.adapters import context_from_data
-    from ltrec.store import connect
 
     val = validation_split(data.split)
     con = connect(dataset, Path(data_dir) if data_dir is not None else None)
@@ -684,8 +674,6 @@ def tune(
         val, items_df, users_df, repeat_domain=data.repeat_domain
     )
     if text or session.model.content_model:
-        from ltrec.models.train import add_text
-
         fit_data = add_text(fit_data, dataset, data_dir=data_dir)
     report(progress, 0.05, f"fitting {model_name} on {len(val.train):,} fit events")
     fit_model = make_model(model_name, params)

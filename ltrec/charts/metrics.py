@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -29,13 +30,13 @@ FRONT = "#ff7f0e"
 HELP: dict[str, str] = {k: m.help for k, m in METRICS.items()}
 
 
-def _fmt(v: object, digits: int = 3) -> str:
+def _fmt(v: Any, digits: int = 3) -> str:  # v: a frame cell (number, None or NaN)
     if v is None or (isinstance(v, float) and not np.isfinite(v)):
         return "–"
     return f"{float(v):.{digits}f}"
 
 
-def _interval(low: object, high: object, digits: int = 3) -> str:
+def _interval(low: Any, high: Any, digits: int = 3) -> str:
     if low is None or high is None or pd.isna(low) or pd.isna(high):
         return ""
     return f"[{_fmt(low, digits)}, {_fmt(high, digits)}]"
@@ -76,8 +77,7 @@ def change_words(
         text = ["–" if x is None or pd.isna(x) else f"{float(x):+.3g}" for x in parts]
     interval = f" [{text[1]}, {text[2]}]" if None not in (low, high) else ""
     number = f"{text[0]} {metric_label(key)}{interval}"
-    no_interval = low is None or high is None or pd.isna(low) or pd.isna(high)
-    if no_interval:
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
         return f"no interval: {number}"
     if low <= 0 <= high or delta == 0:
         return f"no detectable difference: {number}"
@@ -97,12 +97,11 @@ def change_sentences(
     out = []
     for setting, g in deltas.groupby("setting", sort=False):
         rows = g.set_index("metric")
-        words = [
-            change_words(m, rows.at[m, "delta"], rows.at[m, "low"], rows.at[m, "high"],
-                         rows.at[m, "base"])
-            for m in metrics
-            if m in rows.index
-        ]  # fmt: skip
+        words = []
+        for m in metrics:
+            if m in rows.index:
+                c = rows.loc[m].to_dict()
+                words.append(change_words(m, c["delta"], c["low"], c["high"], c["base"]))
         out.append(f"{setting} against {base}: " + "; ".join(w for w in words if w) + ".")
     return out
 
@@ -141,7 +140,8 @@ def metrics_frame(
             )
             row.update({"p_value": None, "better": None})
             if d is not None and (setting, m) in d.index:
-                x = d.loc[(setting, m)]
+                # a full (setting, metric) key of the MultiIndex: one row
+                x = cast("pd.Series[Any]", d.loc[(setting, m)]).to_dict()
                 up = HIGHER_IS_BETTER.get(base_name(m), True)
                 row.update(
                     delta=x["delta"],
@@ -271,7 +271,7 @@ def delta_chart(deltas: pd.DataFrame, *, relative: bool = True, height: int = 42
             capped, np.where(raw > 0, "triangle-right", "triangle-left"), "circle"
         )
         text = [
-            signed_pct(v) if relative else f"{v:+.3f}" for v in raw.to_numpy(dtype=float)
+            signed_pct(float(v)) if relative else f"{v:+.3f}" for v in raw.to_numpy(dtype=float)
         ]
         fig.add_trace(
             go.Scatter(

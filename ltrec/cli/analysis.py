@@ -12,6 +12,7 @@ from ltrec.errors import BadInputError
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    # lazy: the report stack (models, simulation, plotly) stays off `ltrec --help`
     from ltrec.app.report import build_report, check_out, write_report
 
     check_out(args.out)  # before any work
@@ -58,6 +59,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    # lazy: the simulator (duckdb, models) stays off `ltrec --help`
     from ltrec.simulation import SimulationConfig, list_results
 
     if args.list:

@@ -48,6 +48,7 @@ def _parse_event_map(pairs: Sequence[str] | None) -> dict[str, str]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    # lazy: the demo generator (duckdb) stays off `ltrec --help`
     from ltrec.synth.demo import DemoConfig
 
     cfg = DemoConfig(
@@ -79,8 +80,9 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    # lazy: the importer (duckdb, pyarrow) stays off `ltrec --help`
     from ltrec.store.importing import ImportConfig
-    from ltrec.store.importing.read import read_config
+    from ltrec.store.importing.read import read_config  # lazy: the importer
 
     # per-file dialect: VALUE for every file, ROLE=VALUE for one (sniffed when not given)
     read = read_config(args.delimiter, args.encoding, args.columns, args.no_header)
@@ -191,8 +193,9 @@ def _import_vectors_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
+    # lazy: the store (duckdb) stays off `ltrec --help`
     from ltrec.store import list_datasets
-    from ltrec.store.external import list_external, load_config
+    from ltrec.store.external import list_external, load_config  # lazy: external datasets
 
     names = list_datasets(args.data_dir)
     ext = {}
@@ -248,6 +251,7 @@ def _sample_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    # lazy: analytics (ibis, duckdb) stays off `ltrec --help`
     from ltrec.analytics.stats import dataset_stats
 
     stats = dataset_stats(args.name, data_dir=args.data_dir)
@@ -266,9 +270,10 @@ def _stats_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_opportunities(args: argparse.Namespace) -> int:
+    # lazy: analytics (ibis, duckdb) stays off `ltrec --help`
     from ltrec.analytics.backend import open_store
-    from ltrec.analytics.opportunities import opportunities
-    from ltrec.analytics.view import ViewParams
+    from ltrec.analytics.opportunities import opportunities  # lazy: analytics
+    from ltrec.analytics.view import ViewParams  # lazy: analytics
 
     store = open_store(args.name, args.data_dir)
     opp = opportunities(store, args.by, ViewParams(category=args.category))

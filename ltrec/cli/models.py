@@ -23,6 +23,7 @@ from ltrec.cli.common import (
 from ltrec.config import MAX_LOSS, get_settings
 from ltrec.definitions import definitions_json
 from ltrec.errors import BadInputError
+from ltrec.models.base import make_config, model_names
 
 if TYPE_CHECKING:
     from ltrec.evaluation import SplitConfig
@@ -34,10 +35,10 @@ def _split_config(
     """``--split key=value`` pairs over the dataset's default split, validated by SplitConfig."""
     if not pairs:
         return None
+    # lazy: evaluation (duckdb) stays off `ltrec --help`
     from ltrec.evaluation import SplitConfig, default_split
-    from ltrec.models.base import make_config
-    from ltrec.store import connect, read_meta
-    from ltrec.store.external import is_external
+    from ltrec.store import connect, read_meta  # lazy: the store
+    from ltrec.store.external import is_external  # lazy: external datasets
 
     params = parse_set(pairs)
     if isinstance(params.get("target_events"), str):  # view,cart,purchase
@@ -89,6 +90,7 @@ def _train_all_data(args: argparse.Namespace) -> int:
 
 def _resolve_run(args: argparse.Namespace) -> str:
     """``--run`` left out: the production run, else the newest (registry.resolve_run)."""
+    # lazy: the run registry (duckdb) stays off `ltrec --help`
     from ltrec.models.registry import resolve_run
 
     return resolve_run(args.name, args.run, args.data_dir)
@@ -124,8 +126,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    from ltrec.models.base import model_names
-
     p.add_argument("name", help="dataset name")
     p.add_argument(
         "--model", choices=model_names(), help="the model (with --from-run: R's by default)"
@@ -161,6 +161,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    # lazy: the run registry (duckdb) stays off `ltrec --help`
     from ltrec.models.registry import list_runs, production_run
 
     production = production_run(args.name, args.data_dir)
@@ -214,8 +215,13 @@ def _promote_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    # lazy: the pipeline (models, re-rankers) stays off `ltrec --help`
     from ltrec.app.pipeline import RecSession
-    from ltrec.models.registry import check_evaluable, run_manifest, run_staleness
+    from ltrec.models.registry import (  # lazy: the run registry
+        check_evaluable,
+        run_manifest,
+        run_staleness,
+    )
 
     check_evaluable(args.name, args.run, run_manifest(args.name, args.run, args.data_dir))
     rerank = getattr(args, "rerank", None)
@@ -230,6 +236,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         out["stale"] = run_staleness(args.name, manifest, args.data_dir).stale
         out["definitions"] = definitions_json(metrics)  # what each metric is
         if rerank is not None:
+            # lazy: the re-rankers stay off `ltrec --help`
             from ltrec.rerank import parse_config, to_dict
 
             out["rerank"] = to_dict(parse_config(rerank))
@@ -252,6 +259,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
+    # lazy: the pipeline (models, re-rankers) stays off `ltrec --help`
     from ltrec.app.pipeline import RecSession, reasons_text
 
     args.run = _resolve_run(args)
@@ -340,6 +348,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    # lazy: tuning (models, re-rankers) stays off `ltrec --help`
     from ltrec.app.tune import tune
 
     result = tune(
@@ -361,6 +370,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         f"validation users, {v['within_bound']} within {out['max_loss']:.1%} {acc} loss"
     )
     print(f"chosen: {out['label']}")
+    # lazy: the re-rankers stay off `ltrec --help`
     from ltrec.rerank import parse_config, to_query_string
 
     print(f"  --rerank '{to_query_string(parse_config(out['setting']))}'")

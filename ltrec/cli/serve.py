@@ -10,6 +10,7 @@ from ltrec.errors import BadInputError
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # lazy: the API (fastapi, uvicorn) stays off `ltrec --help`
     from ltrec.serve.app import serve
 
     serve(
@@ -61,6 +62,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_apikey(args: argparse.Namespace) -> int:
+    # lazy: the API keys (duckdb) stays off `ltrec --help`
     from ltrec.serve import keys
 
     if args.action == "create":
@@ -100,6 +102,7 @@ def _apikey_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
+    # lazy: experiments (duckdb, scipy) stays off `ltrec --help`
     from ltrec.app.experiments import experiment_result, list_experiments
 
     result = experiment_result(

@@ -44,7 +44,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Self, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -1108,8 +1108,12 @@ def get_model_class(name: str) -> type[Recommender]:
     return cls
 
 
-def make_config(cls: type[ModelConfig], params: Mapping[str, Any]) -> ModelConfig:
-    """Validate params against a config class; errors become :class:`ConfigError` (exit 2)."""
+_Config = TypeVar("_Config", bound=ConfigBase)
+
+
+def make_config(cls: type[_Config], params: Mapping[str, Any]) -> _Config:
+    """Validate params against a config class (a model's, or any ConfigBase such as the split's);
+    errors become :class:`ConfigError` (exit 2)."""
     try:
         return cls(**dict(params))
     except ValidationError as exc:

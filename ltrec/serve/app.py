@@ -29,11 +29,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ltrec import safejson
 from ltrec.app import audit
-from ltrec.app.live_events import MAX_BATCH, EventError, ServerBusyError
+from ltrec.app import live_experiments as expmod
+from ltrec.app.auth import is_loopback
+from ltrec.app.live_events import MAX_BATCH, EventError, ServerBusyError, _server_lock
 from ltrec.errors import BadIdError, BadInputError, ConfigError, LtrecError, StoreBusyError
 from ltrec.ids import clean_id
+from ltrec.serve import keys as keymod
 from ltrec.serve.keys import ApiKey, KeyRole
 from ltrec.serve.service import Service
+from ltrec.store.connect import connect
 
 #: Largest request body (bytes): a full batch of events with long ids fits.
 MAX_BODY = 1024 * 1024
@@ -558,11 +562,6 @@ def serve(
     import uvicorn  # lazy: only `ltrec serve` runs a server
     from threadpoolctl import threadpool_limits  # lazy: only the server caps BLAS threads
 
-    from ltrec.app import live_experiments as expmod
-    from ltrec.app.auth import is_loopback
-    from ltrec.app.live_events import _server_lock
-    from ltrec.serve import keys as keymod
-
     parsed = expmod.parse_arms(arms) if arms else None  # a bad arm: nothing starts
     if parsed is None and (split is not None or experiment is not None):
         raise BadInputError(
@@ -571,8 +570,6 @@ def serve(
         )
     shares = expmod.parse_split(split, len(parsed)) if parsed else None
     if stop_experiment and parsed is None:
-        from ltrec.store.connect import connect
-
         connect(dataset, data_dir).close()  # an unknown dataset: its own error first
         with _server_lock(dataset, data_dir, "served by a running `ltrec serve`: stop it first"):
             done = expmod.stop(data_dir, dataset)

@@ -38,6 +38,7 @@ from ltrec.app.live_events import (
     iter_replay,
     store_seq,
 )
+from ltrec.app.pipeline import RecSession
 from ltrec.errors import BadInputError, LtrecError
 from ltrec.rerank.pipeline import parse_config
 from ltrec.rerank.strategies import StrategyConfig
@@ -128,8 +129,6 @@ class Service:
 
     def _build(self, run_id: str | None, through: int) -> tuple[Any, int]:
         """Open a session and replay every acknowledged event up to ``through`` into it."""
-        from ltrec.app.pipeline import RecSession
-
         session = RecSession.open(
             self.dataset,
             run_id,
@@ -143,8 +142,6 @@ class Service:
     def _arm_sessions(self, arms: dict[str, dict], base: Any, through: int) -> dict[str, Any]:
         """One session per arm: the server's run under the arm's setting, or the arm's own run
         (opened once per run, with every acknowledged event replayed into it)."""
-        from ltrec.app.pipeline import RecSession
-
         out = {}
         for name, policy in arms.items():
             run, setting = experiments.arm_setting(policy)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,7 @@ class _PolicyState:
     setting: Any = None  # the policy's re-ranking setting (a StrategyConfig), or None
     context: Any = None
     exposure_cum: np.ndarray | None = None
-    totals: dict[str, float] | None = None
+    totals: dict[str, float] = field(default_factory=dict)  # set per run by run_simulation
 
     def fit(self, cuts: Sequence[float], prices: np.ndarray, stock: np.ndarray) -> None:
         self.model = make_model(self.policy.model, self.policy.params).fit(self.data)
@@ -320,7 +320,7 @@ def load_world(
     ids = pd.Index(data.item_ids)
     frame = items.assign(item_id=items["item_id"].astype(str)).drop_duplicates("item_id")
     frame = frame.set_index("item_id")
-    prices = pd.to_numeric(frame.get("price"), errors="coerce").reindex(ids).to_numpy(float)
+    prices = pd.to_numeric(frame["price"], errors="coerce").reindex(ids).to_numpy(float)
     if "in_stock" in frame:
         stock = frame["in_stock"].reindex(ids).fillna(True).astype(bool).to_numpy()
     else:

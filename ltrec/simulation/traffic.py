@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -72,7 +73,7 @@ def respond(
         if carted[r, c]:
             out.append({"user_id": user, "item_id": item, "event_type": "cart"})
         if bought[r, c]:
-            ev = {"user_id": user, "item_id": item, "event_type": "purchase"}
+            ev: dict[str, Any] = {"user_id": user, "item_id": item, "event_type": "purchase"}
             if prices is not None and item in prices and prices[item] is not None:
                 ev |= {"quantity": 1, "price": float(prices[item])}
             out.append(ev)

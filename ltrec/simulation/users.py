@@ -236,7 +236,7 @@ def item_rates(events: pd.DataFrame, item_ids: np.ndarray) -> tuple[np.ndarray, 
         .max()
         .reset_index()
     )
-    idx = pd.Index(np.asarray(item_ids, dtype=str)).get_indexer(pairs["i"])
+    idx = pd.Index(np.asarray(item_ids, dtype=str)).get_indexer(pd.Index(pairs["i"]))
     keep = idx >= 0
     idx, s = idx[keep], pairs["s"].to_numpy()[keep]
     n = len(item_ids)

@@ -68,7 +68,7 @@ def _against(facts: pd.DataFrame, label: str, other: str, what: str) -> str:
 def verdicts(result: Any) -> list[str]:
     """One sentence per policy of a ``SimulationResult`` (see the module docstring)."""
     facts = policy_facts(result)
-    policies = dict(zip(result.labels, result.policies, strict=True))
+    policies: dict[str, Any] = dict(zip(result.labels, result.policies, strict=True))
     plain = {
         _key(p): label
         for label, p in policies.items()
@@ -80,7 +80,7 @@ def verdicts(result: Any) -> list[str]:
     )
     out = []
     for label, p in policies.items():
-        f = facts.loc[label]
+        f = facts.loc[label].to_dict()
         change = f["gini_last"] - f["gini_first"]
         trend = (
             "exposure concentrates"

@@ -23,6 +23,7 @@ from typing import Any
 import streamlit as st
 from streamlit import config as st_config
 
+from ltrec.app import services
 from ltrec.app.auth import (
     LOCAL,
     Principal,
@@ -36,6 +37,7 @@ from ltrec.app.auth import (
 from ltrec.config import get_settings
 from ltrec.errors import LtrecError
 from ltrec.ui.state import show_error
+from ltrec.ui.widgets import table_with_download
 
 _warned: set[str] = set()
 
@@ -165,9 +167,6 @@ def _logout_button(where: Any) -> None:
 
 def audit_section() -> None:
     """The audit log for admins (newest first) with a CSV download; nothing for other roles."""
-    from ltrec.app import services
-    from ltrec.ui.widgets import table_with_download
-
     if not can(Right.AUDIT):
         return
     st.subheader("Audit log")

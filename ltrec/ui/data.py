@@ -25,6 +25,7 @@ import pandas as pd
 import streamlit as st
 
 from ltrec.analytics.export import to_csv
+from ltrec.analytics.view import ViewParams
 from ltrec.app import services
 from ltrec.app.auth import Right
 from ltrec.charts.text import markdown_message, markdown_text
@@ -48,7 +49,7 @@ from ltrec.store.importing import (
 )
 from ltrec.store.privacy import ENV_KEY
 from ltrec.store.profile import DatasetProfile
-from ltrec.ui import auth, bytecache, state
+from ltrec.ui import auth, bytecache, cache, state
 from ltrec.ui.widgets import metric_column
 
 CHUNK = 1 << 20
@@ -323,8 +324,6 @@ def rejects_csv(report: ImportReport, data_dir: Path | None = None) -> bytes:
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def _row(name: str, version: str) -> dict[str, Any]:
     del version  # cache key only
-    from ltrec.analytics.view import ViewParams
-    from ltrec.ui import cache
 
     con = connect(name, state.data_root())
     try:
@@ -663,16 +662,16 @@ def import_section() -> None:
         disabled=not exists,
         help="Off: events are added and products/customers updated.",
     )
-    key = hmac_key()
+    secret = hmac_key()
     pseudo = st.checkbox(
         "Pseudonymise customer ids",
         value=False,
         key="data_pseudo",
-        disabled=key is None,
+        disabled=secret is None,
         help="Replace every customer id by a keyed HMAC-SHA256 before anything is stored. "
         "The same key gives the same pseudonyms in later imports.",
     )
-    if key is None:
+    if secret is None:
         st.caption(
             f"Pseudonymising needs a secret key: set {ENV_KEY} in `.streamlit/secrets.toml` "
             "or the environment."
@@ -700,7 +699,7 @@ def import_section() -> None:
         config=ImportConfig(read=read, event_map=event_map),
         labels=labels,
         pseudonymize=pseudo,
-        hmac_key=key if pseudo else None,
+        hmac_key=secret if pseudo else None,
     )
     sig = _settings(
         name=name,
@@ -739,16 +738,16 @@ def import_section() -> None:
         st.info("The settings changed since the last check: check the file again.")
         held = None
     if held:
-        _, rep, err = held
+        _, rep, dry_err = held
         st.markdown("#### Validation report (nothing written yet)")
-        if isinstance(err, TooManyRejectsError):
-            st.error(markdown_message(err.message))
-            st.caption(reject_hint(err))
-        elif err is not None:
-            state.show_error(err)
+        if isinstance(dry_err, TooManyRejectsError):
+            st.error(markdown_message(dry_err.message))
+            st.caption(reject_hint(dry_err))
+        elif dry_err is not None:
+            state.show_error(dry_err)
         if isinstance(rep, ImportReport):
             _report(rep, "data_dry")
-        if err is None and st.button("Import", key="data_commit", type="primary"):
+        if dry_err is None and st.button("Import", key="data_commit", type="primary"):
             bar = st.progress(0.0, text="starting")
 
             def progress(done: float, msg: str) -> None:

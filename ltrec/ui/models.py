@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import annotated_types as at
 import pandas as pd
@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from ltrec import safejson
+from ltrec.app.pipeline import RecSession
 from ltrec.charts.runs import runs_frame
 from ltrec.errors import ConfigError, LtrecError
 from ltrec.evaluation import EvalResult
@@ -32,6 +33,7 @@ from ltrec.models.registry import (
     list_runs,
     load_run,
     run_manifest,
+    runs_dir,
 )
 from ltrec.ui.state import data_root, version
 
@@ -61,8 +63,6 @@ def runs(dataset: str) -> list[RunInfo]:
     """The dataset's runs, oldest first, with their staleness (:func:`list_runs`), cached
     until the dataset file or the runs folder changes (each listing reads the dataset's meta:
     a DuckDB attach per call)."""
-    from ltrec.models.registry import runs_dir
-
     root = data_root()
     try:
         file_version = version(dataset)
@@ -129,7 +129,8 @@ def runs_table(
     blank for evaluation runs (fitted on the split: their figures are their own)."""
     frame = runs_frame([r.to_dict(production) for r in runs], active=active)
     reasons = {r.run_id: "stale" for r in runs if r.stale}
-    at = frame.columns.get_loc("created")  # after the metrics: what to read first comes first
+    # after the metrics: what to read first comes first (column names are unique: an int)
+    at = cast(int, frame.columns.get_loc("created"))
     frame.insert(at, "stale", frame["run"].map(lambda rid: reasons.get(rid, "")))
     fits = {r.run_id: "all data" for r in runs if r.all_data}
     if production is not None:
@@ -166,8 +167,6 @@ def active_model(dataset: str) -> LoadedRun | None:
 
 @st.cache_resource(max_entries=16, show_spinner="Evaluating the run on its split ...")
 def _evaluate(dataset: str, run_id: str, k: int, root: str, file_version: str) -> EvalResult:
-    from ltrec.app.pipeline import RecSession
-
     del file_version  # cache key only: a re-import invalidates the result
     return RecSession.open(dataset, run_id, data_dir=root).evaluate(k)
 
@@ -184,7 +183,9 @@ def evaluate(dataset: str, run_id: str, k: int) -> EvalResult:
 
 
 def _bounds(info: FieldInfo) -> tuple[float | None, float | None]:
-    lo = hi = None
+    # annotated_types types a bound as SupportsGe etc.; a config's bounds are numbers
+    lo: Any = None
+    hi: Any = None
     for m in info.metadata:
         if isinstance(m, at.Ge):
             lo = m.ge

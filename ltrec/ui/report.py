@@ -18,6 +18,7 @@ HELP = (
 
 
 def _report(name: str) -> bytes:
+    # lazy: the report stack (models, simulation, tuning) loads on the click, not with Overview
     from ltrec.app.report import report_html
 
     try:

@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from ltrec.rerank import STRATEGIES
+from ltrec.synth.truth import has_truth
 from ltrec.ui.state import cursor
 from ltrec.ui.studio import FIELD_LABELS, NAMES
 
@@ -22,8 +23,6 @@ DEFAULTS = (
 
 def dataset_has_truth(name: str) -> bool:
     """Whether ``name`` carries the demo generator's ground truth (a cheap meta lookup)."""
-    from ltrec.synth.truth import has_truth
-
     cur = cursor(name)
     try:
         return has_truth(cur)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import streamlit as st
@@ -133,7 +134,7 @@ def dataset_picker() -> str | None:
     if not names:
         st.sidebar.info("No datasets yet.")
         return None
-    current = active_dataset()
+    current = cast(str, active_dataset())  # names is not empty: it is one of them
     chosen = st.sidebar.selectbox(
         "Dataset",
         names,

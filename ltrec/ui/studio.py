@@ -28,15 +28,20 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from ltrec.analytics.export import to_csv
+from ltrec.analytics.view import ViewParams
 from ltrec.app import services
 from ltrec.app import studio as logic
 from ltrec.app.auth import Right
 from ltrec.app.pipeline import RecSession
-from ltrec.charts.metrics import metric_label
+from ltrec.app.tune import tune
+from ltrec.charts.metrics import metric_label, metrics_frame, metrics_table
+from ltrec.charts.rerank import marks_frame, sweep_figure
 from ltrec.charts.text import markdown_text
 from ltrec.config import get_settings
 from ltrec.definitions import BUCKET_COLOURS, bucket_tint, pct
 from ltrec.errors import ConfigError, LtrecError
+from ltrec.evaluation import compare
 from ltrec.rerank import (
     STRATEGIES,
     BaseOrderConfig,
@@ -48,8 +53,11 @@ from ltrec.rerank import (
     to_json,
     to_query,
 )
-from ltrec.ui import auth, state
+from ltrec.rerank.sweep import evaluation_scorer, min_strength_for_tail_share, sweep
+from ltrec.ui import auth, cache, state
+from ltrec.ui import models as lab
 from ltrec.ui.bytecache import bounded
+from ltrec.ui.models import fresh_check, runs
 
 TTL_S = 3600
 #: Byte budgets (MiB of pickles) of the caches whose values grow with the users: the users
@@ -126,8 +134,6 @@ class StudioRun:
 
 def list_runs(name: str) -> list[Any]:
     """The dataset's runs, newest first (cached until the data or the runs change)."""
-    from ltrec.ui.models import runs
-
     return list(reversed(runs(name)))
 
 
@@ -136,17 +142,12 @@ def active_run_id(name: str, runs: list[Any]) -> str | None:
     (:func:`ltrec.app.studio.best_run`: a production run, fitted on all data, has no test split
     to measure settings on), else the newest run."""
     try:
-        from ltrec.ui import models as lab
-    except ImportError:
-        lab = None
-    if lab is not None and hasattr(lab, "active_run"):
-        try:
-            chosen = lab.active_run(name)
-        except LtrecError:
-            chosen = None
-        rid = getattr(chosen, "run_id", chosen)
-        if isinstance(rid, str) and any(r.run_id == rid for r in runs):
-            return rid
+        chosen = lab.active_run(name)
+    except LtrecError:
+        chosen = None
+    rid = getattr(chosen, "run_id", chosen)
+    if isinstance(rid, str) and any(r.run_id == rid for r in runs):
+        return rid
     return logic.best_run(runs)  # the best evaluated run, not merely the newest
 
 
@@ -164,28 +165,21 @@ def no_test_split(info: Any) -> str | None:
 
 def remember_run(name: str, run_id: str) -> None:
     """Make the Studio's run the Model Lab's active run too (one active model per session)."""
-    try:
-        from ltrec.ui import models as lab
-    except ImportError:
-        return
     # choosing the active model is an analyst's; a viewer's pick stays the Studio's own
     if not auth.can(Right.SET_ACTIVE_MODEL):
         return
-    if hasattr(lab, "set_active_run") and lab.active_run(name) != run_id:
+    if lab.active_run(name) != run_id:
         lab.set_active_run(name, run_id)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False, ttl=TTL_S)
 def _studio_run(name: str, version: str, run_id: str) -> StudioRun:
     del version  # part of the cache key only
-    from ltrec.ui import cache
 
     # staleness is checked by studio_run on every call, outside the cache
     session = RecSession.open(name, run_id, data_dir=state.data_root(), allow_stale=True)
     conv = None
     try:
-        from ltrec.analytics.view import ViewParams
-
         frame = cache.view("item_conversion", name, ViewParams()).frame
         conv = pd.Series(frame["shrunk"].to_numpy(float), index=frame["item_id"].astype(str))
     except LtrecError:
@@ -203,8 +197,6 @@ def studio_run(name: str, run_id: str, *, allow_stale: bool = False) -> StudioRu
     Raises:
         StaleRunError: the dataset changed since the run was trained (unless ``allow_stale``).
     """
-    from ltrec.ui.models import fresh_check
-
     fresh_check(name, run_id, allow_stale=allow_stale)  # a re-import must refuse a cached run
     return _studio_run(name, state.version(name), run_id)
 
@@ -305,7 +297,6 @@ def _compared(
     name: str, version: str, run_id: str, n: int, seed: int, m: int, k: int, base: str,
     setting: str,
 ) -> pd.DataFrame:  # fmt: skip
-    from ltrec.evaluation import compare
 
     res = _evaluated(name, version, run_id, n, seed, m, k, setting)
     ref = _evaluated(name, version, run_id, n, seed, m, k, base)
@@ -360,8 +351,6 @@ def strength_grid(cfg: StrategyConfig) -> list[float]:
 def _swept(
     name: str, version: str, run_id: str, n: int, seed: int, m: int, k: int, setting: str
 ) -> Any:
-    from ltrec.rerank.sweep import evaluation_scorer, sweep
-
     sr = _studio_run(name, version, run_id)
     smp = _sample(name, version, run_id, n, seed, m)
     cfg = parse_config(setting)
@@ -382,7 +371,6 @@ def _solved(
     name: str, version: str, run_id: str, n: int, seed: int, m: int, k: int, setting: str,
     target: float,
 ) -> dict[str, Any]:  # fmt: skip
-    from ltrec.rerank.sweep import min_strength_for_tail_share
 
     sr = _studio_run(name, version, run_id)
     smp = _sample(name, version, run_id, n, seed, m)
@@ -425,7 +413,6 @@ def _aggregate_figure(
     name: str, version: str, run_id: str, n: int, seed: int, m: int, k: int,
     settings: tuple[str, ...], labels: tuple[str, ...],
 ) -> Any:  # fmt: skip
-    from ltrec.charts.metrics import metrics_frame, metrics_table
 
     cfgs = [parse_config(x) for x in settings]
     results = {
@@ -457,7 +444,6 @@ def _sweep_figure(
     name: str, version: str, run_id: str, n: int, seed: int, m: int, k: int, swept_key: str,
     marks: tuple[tuple[str, str], ...], target: float,
 ) -> Any:  # fmt: skip
-    from ltrec.charts.rerank import marks_frame, sweep_figure
 
     result = _swept(name, version, run_id, n, seed, m, k, swept_key)
     shown = {lab: _evaluated(name, version, run_id, n, seed, m, k, x) for lab, x in marks}
@@ -483,8 +469,6 @@ def sweep_chart(
 
 @bounded(EXPORT_MB, TTL_S)
 def _export_all(name: str, version: str, run_id: str, k: int, setting: str) -> bytes:
-    from ltrec.analytics.export import to_csv
-
     sr = _studio_run(name, version, run_id)
     frame = logic.all_lists(sr.session, parse_config(setting), k)
     return to_csv(frame)
@@ -1071,8 +1055,6 @@ def tune_block(name: str, run_id: str, *, col: int = 2) -> None:
     """The "Find the best setting" block: the tuner on a validation split of the run's training
     period, its result on the test split beside the base and the best linear tail boost, and an
     Apply that puts the setting into column ``col``."""
-    from ltrec.app.tune import tune
-
     st.subheader("Find the best setting")
     if not auth.can(Right.RERANK):
         st.caption("Tuning needs the analyst role.")
@@ -1105,13 +1087,13 @@ def tune_block(name: str, run_id: str, *, col: int = 2) -> None:
         "setting on the test split. Takes a few minutes (`ltrec tune`).",
     ):
         bar = st.progress(0.0, text="starting")
+
+        def progress(done: float, msg: str) -> None:
+            bar.progress(min(max(done, 0.0), 1.0), text=msg)
+
         try:
             result = tune(
-                name,
-                run_id,
-                max_loss=float(loss) / 100,
-                objective=objective,
-                progress=lambda done, msg: bar.progress(min(max(done, 0.0), 1.0), text=msg),
+                name, run_id, max_loss=float(loss) / 100, objective=objective, progress=progress
             )
         except LtrecError as err:
             bar.empty()

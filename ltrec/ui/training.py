@@ -26,6 +26,8 @@ from typing import Any, Literal
 from ltrec.app import services
 from ltrec.app.auth import Principal, Right
 from ltrec.errors import LtrecError, TrainingBusyError
+from ltrec.models.base import make_model
+from ltrec.models.registry import run_manifest
 
 Status = Literal["running", "done", "failed"]
 Kind = Literal["train", "promote"]
@@ -137,8 +139,6 @@ def start(
         TrainingBusyError: a job on this dataset is still running (nothing is started).
         ConfigError: bad params (checked before the thread starts).
     """
-    from ltrec.models.base import make_model
-
     services.check(principal, Right.TRAIN, "train", f"{model} on {dataset}", data_dir)
     make_model(model, params or {})  # bad params fail here, in the page, not in the thread
     return _start(Job(dataset, model, dict(params or {})), principal, k, data_dir)
@@ -175,8 +175,6 @@ def promote(
         TrainingBusyError: a job on this dataset is still running (nothing is started).
         RegistryError: an unknown run (checked before the thread starts).
     """
-    from ltrec.models.registry import run_manifest
-
     services.check(principal, Right.TRAIN, "promote", f"run {run_id} of {dataset}", data_dir)
     manifest = run_manifest(dataset, run_id, data_dir)  # an unknown run fails here
     job = Job(dataset, str(manifest["model"]), {}, kind="promote", source=run_id)

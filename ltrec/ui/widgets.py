@@ -16,13 +16,18 @@ import streamlit as st
 from pydantic import ValidationError
 
 from ltrec.analytics.export import to_csv
+from ltrec.analytics.popularity import PopularityEvent
 from ltrec.analytics.view import ViewParams
 from ltrec.charts.text import markdown_text
 from ltrec.config import get_settings
 from ltrec.definitions import PCT_COLUMN, metric
+from ltrec.ui import cache
+from ltrec.ui.state import empty_state
 
 ALL = "(all)"
-POP_EVENTS = ["interaction", "view", "cart", "purchase", "impression", "weighted"]
+POP_EVENTS: list[PopularityEvent] = [
+    "interaction", "view", "cart", "purchase", "impression", "weighted"
+]  # fmt: skip
 HELP = {
     "cuts": "Cumulative interaction shares that cut the buckets. Items are sorted by popularity, "
     "descending; the head is the smallest set of top items that makes the first share of all "
@@ -64,13 +69,13 @@ def _date(text: str | None) -> date | None:
         return None
 
 
-def pop_events(profile: Any) -> list[str]:
+def pop_events(profile: Any) -> list[PopularityEvent]:
     """The popularity choices a dataset supports: interactions, each event type it has (in
     :data:`POP_EVENTS` order), and a weighted sum when it has more than one type."""
     if profile is None:
         return list(POP_EVENTS)
     types = [e for e in POP_EVENTS if e in profile.funnel_stages]
-    weighted = ["weighted"] if len(profile.funnel_stages) > 1 else []
+    weighted: list[PopularityEvent] = ["weighted"] if len(profile.funnel_stages) > 1 else []
     return ["interaction", *types, *weighted]
 
 
@@ -84,9 +89,6 @@ def require_events(name: str | None) -> tuple[str, dict[str, Any]]:
     """The dataset ``name`` and its meta; shows the empty state and stops the page when there is
     no dataset or it holds no events. Raises ``LtrecError`` (for the page to show) on bad data.
     """
-    from ltrec.ui import cache
-    from ltrec.ui.state import empty_state
-
     if name is None:
         empty_state()
         st.stop()
@@ -135,7 +137,7 @@ def view_controls(
     st.query_params["cuts"] = _fmt_cuts(cuts)
     profile = meta.get("profile")
     # popularity event: only the event types the data has (dataset profile)
-    pop = default.event
+    pop: PopularityEvent = default.event
     if event:
         offered = pop_events(profile)
         wk = f"{page}_pop"
@@ -148,7 +150,7 @@ def view_controls(
     # date range
     start = end = None
     first, last = meta.get("first"), meta.get("last")
-    if dates and first is not None and not pd.isna(first):
+    if dates and first is not None and last is not None and not pd.isna(first):
         lo, hi = pd.Timestamp(first).date(), pd.Timestamp(last).date()
         wk = f"{page}_dates"
         q0, q1 = _date(_qp("from")), _date(_qp("to"))
