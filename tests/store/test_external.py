@@ -95,15 +95,24 @@ seed = 7
 """
 
 
-@pytest.fixture
-def external(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+@pytest.fixture(scope="session")
+def _external_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The warehouse and the native store, written once per worker; each test gets copies."""
+    root = tmp_path_factory.mktemp("external-template")
     native, foreign = _source_frames()
+    _write_source(root / "warehouse.duckdb", *foreign)
+    write_store("native", root, *native)
+    return root
+
+
+@pytest.fixture
+def external(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _external_files):
     # the warehouse lies outside the data directory, in a folder the setting allows
     monkeypatch.setenv("LTREC_EXTERNAL_DIRS", json.dumps([str(tmp_path)]))
     db = tmp_path / "warehouse.duckdb"
-    _write_source(db, *foreign)
+    shutil.copyfile(_external_files / "warehouse.duckdb", db)
     (data_dir / "wh.toml").write_text(TOML.format(db=db))
-    write_store("native", data_dir, *native)
+    shutil.copyfile(_external_files / "native.duckdb", data_dir / "native.duckdb")
     return "wh"
 
 
@@ -370,7 +379,7 @@ def test_every_page_on_an_external_dataset(external, page) -> None:
 
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["ds"] = "wh"
-    at.run()
+    # opened at the page itself: one script run, not the default page's first
     at.switch_page(page).run()
     assert not at.exception, at.exception
     assert at.session_state["dataset"] == "wh"
