@@ -2,8 +2,9 @@
 
 Also the two workers' schedule (``make test`` runs ``-n 2 --dist loadgroup``): whole test files
 are the work units (module fixtures are built once), every test that uses the ``spark`` fixture
-joins one group (one Spark session in one worker), and the costliest unit left goes to the next
-free worker, costs read from ``tests/durations.json`` (refresh: ``--store-durations``).
+or carries the ``spark`` marker joins one group (one Spark session in one worker), and the
+costliest unit left goes to the next free worker, costs read from ``tests/durations.json``
+(refresh: ``--store-durations``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
-        if "spark" in getattr(item, "fixturenames", ()):
+        # the fixture, or the marker: a test of a Spark module that refuses before it needs the
+        # session could still start a JVM of its own on another worker
+        if "spark" in getattr(item, "fixturenames", ()) or item.get_closest_marker("spark"):
             item.add_marker(pytest.mark.xdist_group("spark"))
 
 
