@@ -1,12 +1,15 @@
 """A real ``ltrec serve`` (uvicorn in a subprocess) over a small demo shop built by the real CLI.
 
 :func:`build_shop`: a data directory with the demo shop (300 users, 200 items), an
-item-kNN run and a popularity run, and one reader and one writer key. :class:`Server` starts
+item-kNN run and a popularity run (built by the CLI's ``main`` in this process: the shop is
+setup, not under test), and one reader and one writer key. :class:`Server` starts
 ``python -m ltrec.cli serve`` on a free port and waits for ``/health``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -20,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from ltrec.cli import main
 from ltrec.serve import keys
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,10 +62,20 @@ class Shop:
         return {"Authorization": f"Bearer {key or self.reader}"}
 
 
+def cli_in_process(data_dir: Path, *args: str) -> Any:
+    """``ltrec ARGS --json`` called in this process (setup only: no child's start-up to pay),
+    its printed JSON parsed; a non-zero exit fails with what it printed."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([*args, "--data-dir", str(data_dir), "--json"])
+    assert code == 0, out.getvalue() + err.getvalue()
+    return json.loads(out.getvalue())
+
+
 def build_shop(root: Path) -> Shop:
-    cli(root, "demo", "--users", "300", "--items", "200", "--events", "5000", "--json")
-    pop = json.loads(cli(root, "train", "demo", "--model", "popularity", "--json").stdout)
-    knn = json.loads(cli(root, "train", "demo", "--model", "itemknn", "--json").stdout)
+    cli_in_process(root, "demo", "--users", "300", "--items", "200", "--events", "5000")
+    pop = cli_in_process(root, "train", "demo", "--model", "popularity")
+    knn = cli_in_process(root, "train", "demo", "--model", "itemknn")
     reader, _ = keys.create("test-reader", "reader", data_dir=root)
     writer, _ = keys.create("test-writer", "writer", data_dir=root)
     return Shop(root, knn["run_id"], pop["run_id"], reader, writer)
