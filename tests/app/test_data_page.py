@@ -44,8 +44,9 @@ ORDERS = (
 
 
 def _open() -> AppTest:
+    # straight to the page (its url path is its file name): one script run, not the default
+    # page's first
     at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
     return at

@@ -153,7 +153,7 @@ def test_cli_no_experiment(data_dir: Path, capsys: pytest.CaptureFixture[str]) -
 
 def _open() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=90)
-    at.run()
+    # opened at the page itself: one script run, not the default page's first
     at.switch_page(PAGE).run()
     return at
 

@@ -17,7 +17,7 @@ def _open(**query: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     for k, v in query.items():
         at.query_params[k] = v
-    at.run()
+    # opened at the page itself: one script run, not the default page's first
     at.switch_page(PAGE).run()
     return at
 
