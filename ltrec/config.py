@@ -170,10 +170,13 @@ class Settings(BaseSettings):
         return self.data_dir / "audit.jsonl"
 
 
-def duckdb_config(settings: Settings | None = None) -> dict[str, str]:
-    """DuckDB connection settings from the ``duckdb_*`` settings (empty when none is set)."""
+def duckdb_config(
+    settings: Settings | None = None,
+) -> dict[str, str | bool | int | float | list[str]]:
+    """DuckDB connection settings from the ``duckdb_*`` settings (empty when none is set); the
+    value type is the one ``duckdb.connect(config=...)`` declares (the values are all text)."""
     s = settings or get_settings()
-    cfg: dict[str, str] = {}
+    cfg: dict[str, str | bool | int | float | list[str]] = {}
     if s.duckdb_memory_limit_mb is not None:
         cfg["memory_limit"] = f"{s.duckdb_memory_limit_mb}MB"
     if s.duckdb_temp_dir is not None:

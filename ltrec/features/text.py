@@ -29,7 +29,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 from pydantic import Field
@@ -37,6 +37,11 @@ from pydantic import Field
 from ltrec.config import ConfigBase
 from ltrec.definitions import item_text
 from ltrec.errors import ConfigError, DatasetNotFoundError, StoreBusyError
+from ltrec.store import connect, writing
+
+if TYPE_CHECKING:
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 log = logging.getLogger(__name__)
 
@@ -254,12 +259,15 @@ class TfidfSvdEncoder:
         self.dim = self.config.fallback_dim
         self.name = f"tfidf-svd-{self.dim}"
         self.info = EncoderInfo(f"TF-IDF + SVD ({self.dim}d)", "tfidf", self.dim, reason)
-        self._vec = None
-        self._svd = None
+        self._vec: TfidfVectorizer | None = None
+        self._svd: TruncatedSVD | None = None
         self.fitted = False
 
     def fit(self, corpus: Sequence[str]) -> TfidfSvdEncoder:
+        # lazy: scikit-learn adds ~2 s CPU to an import; only the TF-IDF fallback encoder needs it
         from sklearn.decomposition import TruncatedSVD
+
+        # lazy: scikit-learn, as above
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         docs = [t or "" for t in corpus]
@@ -443,8 +451,6 @@ def embed_texts(
     hashes = [text_hash(t) for t in texts]
     found: dict[str, np.ndarray] = {}
     if dataset is not None and cache:
-        from ltrec.store import connect
-
         try:
             con = connect(dataset, data_dir)
         except DatasetNotFoundError:
@@ -458,14 +464,12 @@ def embed_texts(
     missing = sorted({h for h in hashes if h not in found})
     if missing:
         enc = enc or get_encoder(config)
-        first = {}
+        first: dict[str, str] = {}
         for t, h in zip(texts, hashes, strict=True):
             first.setdefault(h, t)
         vecs = enc.encode([first[h] for h in missing])
         found.update(zip(missing, vecs, strict=True))
         if dataset is not None and cache:
-            from ltrec.store import writing
-
             try:
                 with writing(dataset, data_dir, wait=5.0, data_changed=False) as wcon:
                     write_cached(wcon, enc.name, missing, vecs)
@@ -488,8 +492,6 @@ def item_embeddings(
     Returns:
         ``(item_ids, vectors [n_items, dim], info)``.
     """
-    from ltrec.store import connect
-
     con = connect(dataset, data_dir)
     try:
         rows = con.execute(

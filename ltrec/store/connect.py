@@ -140,11 +140,16 @@ def read_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return dict(con.execute("SELECT key, value FROM meta").fetchall())
 
 
-def scalar(cursor: duckdb.DuckDBPyConnection) -> Any:
-    """The first value of the one row an aggregate query returns (``count(*)``, ``max``)."""
+def one_row(cursor: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+    """The one row an aggregate query returns (``count(*)``, ``max``)."""
     row = cursor.fetchone()
     assert row is not None, "an aggregate query returns one row"
-    return row[0]
+    return row
+
+
+def scalar(cursor: duckdb.DuckDBPyConnection) -> Any:
+    """The first value of the one row an aggregate query returns (``count(*)``, ``max``)."""
+    return one_row(cursor)[0]
 
 
 def write_meta(con: duckdb.DuckDBPyConnection, values: dict[str, object]) -> None:
@@ -282,8 +287,7 @@ def writing(
         with atomic_path(path, tmp=tmp):
             if existed and not replace:
                 shutil.copyfile(path, tmp)
-            # an import worker's limits (duckdb's stub wants its value union, not dict[str, str])
-            con = duckdb.connect(str(tmp), config=duckdb_config())  # type: ignore[arg-type]  # see above
+            con = duckdb.connect(str(tmp), config=duckdb_config())  # an import worker's limits
             try:
                 create_schema(con)
                 yield con

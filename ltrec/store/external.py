@@ -78,7 +78,16 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from ltrec.config import get_settings
 from ltrec.errors import BadInputError, ConfigError, DatasetNotFoundError
-from ltrec.store.connect import SUFFIX, TOML_SUFFIX, check_name, data_dir, list_datasets
+from ltrec.store.connect import (
+    SUFFIX,
+    TOML_SUFFIX,
+    check_name,
+    data_dir,
+    list_datasets,
+    write_meta,
+    writing,
+)
+from ltrec.store.finalize import finalize
 from ltrec.store.schema import EVENT_ALIASES, EVENT_COLUMNS, ITEM_COLUMNS, quote_ident
 
 #: Canonical tables a TOML may map.
@@ -378,7 +387,7 @@ def redact(text: str, cfg: ExternalConfig | None = None) -> str:
 
 
 def _spark_session(cfg: SparkConfig) -> Any:  # cfg.config holds the confined paths
-    from pyspark.sql import SparkSession
+    from pyspark.sql import SparkSession  # lazy: pyspark only for a Spark-backed dataset
 
     builder = SparkSession.builder.master(cfg.master).appName(cfg.app_name)
     for k, v in cfg.config.items():
@@ -583,9 +592,6 @@ def fetch_sample(
     (ordered by user and time). Items and users are those the sampled events name. Everything
     travels through Arrow (``to_pyarrow``).
     """
-    from ltrec.store.connect import write_meta, writing
-    from ltrec.store.finalize import finalize
-
     start = time.perf_counter()
     src = source or open_external(name, data_dir_)
     cfg = src.config.sample

@@ -48,6 +48,7 @@ from ltrec.errors import BadInputError, DatasetNotFoundError, TooManyRejectsErro
 from ltrec.ids import CONTROL_ID, id_sql
 from ltrec.store.connect import (
     check_name,
+    connect,
     dataset_path,
     list_datasets,
     scalar,
@@ -390,8 +391,6 @@ def with_item_vectors(data: Any, dataset: str, data_dir: Path | str | None = Non
 
     The hook the models' feature loading calls right after the text embeddings are filled.
     """
-    from ltrec.store.connect import connect
-
     if not dataset_path(dataset, data_dir).is_file():
         return data
     con = connect(dataset, data_dir)

@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import numpy as np
@@ -56,7 +56,7 @@ from ltrec.config import ConfigBase
 from ltrec.definitions import gini
 from ltrec.errors import ConfigError
 from ltrec.progress import Progress, report
-from ltrec.store.connect import check_name, dataset_path, write_meta, writing
+from ltrec.store.connect import check_name, dataset_path, one_row, write_meta, writing
 from ltrec.store.finalize import finalize
 from ltrec.store.schema import quote_ident
 from ltrec.synth.truth import TRUTH_META_KEY, GroundTruth, PreferenceModel
@@ -306,25 +306,25 @@ def _build_catalog(n_items: int, cfg: DemoConfig, rng: np.random.Generator) -> _
     brand: list[str] = []
     for i in range(n_items):
         leaf = item_leaf[i]
-        top = TAXONOMY[tops[leaf_top[leaf]]]
-        sub = top["subs"][leaf_sub[leaf]]
+        top_info = TAXONOMY[tops[leaf_top[leaf]]]
+        sub_info = top_info["subs"][leaf_sub[leaf]]
         p = pick[i]
-        brands = top["brands"]
+        brands = top_info["brands"]
         # Brands are Zipf-like too: the first few in each list are the big names.
         b = brands[min(int(len(brands) * p[0] ** 1.6), len(brands) - 1)]
-        adj = top["adjectives"][int(p[1] * len(top["adjectives"]))]
-        mat = top["materials"][int(p[2] * len(top["materials"]))]
+        adj = top_info["adjectives"][int(p[1] * len(top_info["adjectives"]))]
+        mat = top_info["materials"][int(p[2] * len(top_info["materials"]))]
         noun = leaf_nouns[leaf][int(p[3] * len(leaf_nouns[leaf]))]
-        t = f"{b} {_cap(adj)} {_cap(mat)} {_cap(noun)}"
+        item_title = f"{b} {_cap(adj)} {_cap(mat)} {_cap(noun)}"
         if p[4] < 0.45:
             var = VARIANTS[tops[leaf_top[leaf]]]
-            t += f", {var[int(p[4] / 0.45 * len(var))]}"
-        phrases = sub["phrases"]
+            item_title += f", {var[int(p[4] / 0.45 * len(var))]}"
+        phrases = sub_info["phrases"]
         k1 = int(p[5] * len(phrases))
         k2 = (k1 + 1 + int(p[6] * (len(phrases) - 1))) % len(phrases)
         article = "An" if adj[0] in "aeiou" else "A"
         desc = f"{article} {adj} {mat} {noun} from {b}. {phrases[k1]} {phrases[k2]}"
-        title.append(t)
+        title.append(item_title)
         description.append(desc)
         brand.append(b)
 
@@ -704,9 +704,10 @@ def _stats(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], float, int, 
            LEFT JOIN events e ON e.item_id = i.item_id AND e.event_type = 'view'
            GROUP BY i.item_id"""
     ).fetchnumpy()
-    x = next(iter(views.values())).astype(np.float64)
-    first, last = con.execute("SELECT min(ts), max(ts) FROM events").fetchone()
-    return events, gini(x), int((x == 0).sum()), str(first), str(last)
+    # a count() column: a numpy array (fetchnumpy's type also allows a pandas Categorical)
+    x = cast(np.ndarray, next(iter(views.values()))).astype(np.float64)
+    first, last = one_row(con.execute("SELECT min(ts), max(ts) FROM events"))
+    return events, float(gini(x)), int((x == 0).sum()), str(first), str(last)
 
 
 # ============================================================================ build
@@ -832,12 +833,11 @@ def build_demo(
         events, g, cold, first, last = _stats(con)
         finalize(con)
     seconds = time.perf_counter() - t0
-    ev = events
     funnel = {
-        "impression_to_view": ev["view"] / max(1, ev["impression"]),
-        "view_to_cart": ev["cart"] / max(1, ev["view"]),
-        "cart_to_purchase": ev["purchase"] / max(1, ev["cart"]),
-        "view_to_purchase": ev["purchase"] / max(1, ev["view"]),
+        "impression_to_view": events["view"] / max(1, events["impression"]),
+        "view_to_cart": events["cart"] / max(1, events["view"]),
+        "cart_to_purchase": events["purchase"] / max(1, events["cart"]),
+        "view_to_purchase": events["purchase"] / max(1, events["view"]),
     }
     say("done", 1.0)
     return DemoReport(

@@ -43,7 +43,15 @@ from ltrec.config import MAX_REJECT_SHARE, duckdb_config
 from ltrec.errors import BadInputError, TooManyRejectsError
 from ltrec.progress import Progress
 from ltrec.store import privacy
-from ltrec.store.connect import check_name, connect, dataset_path, read_meta, write_meta, writing
+from ltrec.store.connect import (
+    check_name,
+    connect,
+    dataset_path,
+    read_meta,
+    scalar,
+    write_meta,
+    writing,
+)
 from ltrec.store.finalize import finalize
 from ltrec.store.importing.map import Bound, bind, resolve_event_map, split_mapping
 from ltrec.store.importing.presets import get_preset, guess_mapping
@@ -58,17 +66,21 @@ def write_tables(imp: Stager, entities: dict[str, Bound]) -> None:
     """Append the valid staged events, upsert items and users, store the rejects."""
     con, rep = imp.con, imp.report
     imp.say("writing", 0.7)
-    before = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("items", "users")}  # noqa: S608
+    before = {t: scalar(con.execute(f"SELECT count(*) FROM {t}")) for t in ("items", "users")}  # noqa: S608
     ev_cols = ", ".join(EVENT_COLUMNS)
-    n_ev = con.execute(
-        f"INSERT INTO events ({ev_cols}) SELECT {ev_cols} FROM _imp_ev WHERE reason IS NULL"
-    ).fetchone()[0]
+    n_ev = scalar(
+        con.execute(
+            f"INSERT INTO events ({ev_cols}) SELECT {ev_cols} FROM _imp_ev WHERE reason IS NULL"
+        )
+    )
     if imp.preset.also_purchase:
         sel = ev_cols.replace("event_type", "'purchase'")
-        n_ev += con.execute(
-            f"INSERT INTO events ({ev_cols}) SELECT {sel} FROM _imp_ev "
-            "WHERE reason IS NULL AND purchase"
-        ).fetchone()[0]
+        n_ev += scalar(
+            con.execute(
+                f"INSERT INTO events ({ev_cols}) SELECT {sel} FROM _imp_ev "
+                "WHERE reason IS NULL AND purchase"
+            )
+        )
     rep.rows_loaded["events"] = n_ev
     # fields taken from the events file (order lines: description -> title, country)
     _upsert_derived(imp, "items", "item_id", imp.event_items, "it_", "arg_min", "rowid")
@@ -81,18 +93,18 @@ def write_tables(imp: Stager, entities: dict[str, Bound]) -> None:
         if imp.event_items if kind == "items" else imp.event_users:
             ids.append(f"SELECT {key} FROM _imp_ev WHERE reason IS NULL")
         union = " UNION ALL ".join(ids)
-        touched = (
-            con.execute(f"SELECT count(DISTINCT k) FROM ({union}) t(k)").fetchone()[0] if ids else 0
-        )
+        touched = scalar(con.execute(f"SELECT count(DISTINCT k) FROM ({union}) t(k)")) if ids else 0
         # a referenced item or user always has a row (title / segments NULL)
         # only ids not there yet (the primary-key index insert dominates at 1M new users)
-        added = con.execute(
-            f"INSERT INTO {kind} ({key}) SELECT DISTINCT e.{key} FROM _imp_ev e "
-            f"WHERE e.reason IS NULL AND NOT EXISTS "
-            f"(SELECT 1 FROM {kind} t WHERE t.{key} = e.{key})"
-        ).fetchone()[0]
+        added = scalar(
+            con.execute(
+                f"INSERT INTO {kind} ({key}) SELECT DISTINCT e.{key} FROM _imp_ev e "
+                f"WHERE e.reason IS NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {kind} t WHERE t.{key} = e.{key})"
+            )
+        )
         rep.rows_loaded[kind] = touched + added
-        after = con.execute(f"SELECT count(*) FROM {kind}").fetchone()[0]  # noqa: S608
+        after = scalar(con.execute(f"SELECT count(*) FROM {kind}"))  # noqa: S608
         rep.new_rows[kind] = after - before[kind]
     labels = {src.role: src.label for _, src in imp.stages}
     for role, label in labels.items():
@@ -169,7 +181,7 @@ def _merge(
     primary key to conflict on (see ``schema._DDL``)."""
     pairs = [(quote_ident(c), e) for c, e in zip(cols, sel, strict=True) if c != key]
     proj = "".join(f", {e} AS {c}" for c, e in pairs)
-    if pairs and imp.con.execute(f"SELECT count(*) > 0 FROM {kind}").fetchone()[0]:
+    if pairs and scalar(imp.con.execute(f"SELECT count(*) > 0 FROM {kind}")):
         sets = ", ".join(f"{c} = coalesce(s.{c}, {kind}.{c})" for c, _ in pairs)
         imp.con.execute(
             f"UPDATE {kind} SET {sets} FROM (SELECT {key}{proj} FROM {source} s) s "
@@ -197,7 +209,7 @@ def _check_privacy(
     con = connect(name, data_dir)
     try:
         meta = read_meta(con)
-        has_events = con.execute("SELECT count(*) > 0 FROM events").fetchone()[0]
+        has_events = scalar(con.execute("SELECT count(*) > 0 FROM events"))
     finally:
         con.close()
     privacy.check_compatible(meta, bool(has_events), key)

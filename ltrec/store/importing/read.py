@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ltrec.config import ConfigBase
 from ltrec.errors import BadInputError
+from ltrec.store.connect import one_row
 from ltrec.store.importing.presets import guess_headerless
 from ltrec.store.schema import quote_ident
 
@@ -579,7 +580,7 @@ def _sniff_quote(text: str, delim: str | None) -> str:
     that happens to start and end with ``'`` (``'0'``), kept as written."""
     if '"' in text or "'" not in text:
         return '"'
-    lines = [ln.rstrip("\r") for ln in text.split("\n")[:_SNIFF_RECORDS + 1] if ln.strip()]
+    lines = [ln.rstrip("\r") for ln in text.split("\n")[: _SNIFF_RECORDS + 1] if ln.strip()]
     data = lines[1:] or lines  # the first line may be a header, which writers often leave bare
     for d in [delim] if delim else list(_DELIMS):
         e = re.escape(d)
@@ -801,11 +802,12 @@ def _sniff_parquet(path: Path, role: str, label: str, size: int, cfg: ReadConfig
             described = con.execute(
                 "DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}
             ).fetchall()
-            rows, declared = con.execute(
+            sizes = con.execute(
                 "SELECT (SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata($path)), "
                 "(SELECT coalesce(sum(total_uncompressed_size), 0) FROM parquet_metadata($path))",
                 {"path": str(path)},
-            ).fetchone()
+            )
+            rows, declared = one_row(sizes)
         except duckdb.Error as exc:
             raise _unreadable_parquet(label, exc) from None
         columns = [r[0] for r in described]
@@ -865,9 +867,7 @@ def _parquet_text(
         f"max(strlen({quote_ident(c)})), sum(strlen({quote_ident(c)}))" for c in columns
     )
     try:
-        row = con.execute(
-            f"SELECT {probes} FROM read_parquet($path)", {"path": str(path)}
-        ).fetchone()
+        row = one_row(con.execute(f"SELECT {probes} FROM read_parquet($path)", {"path": str(path)}))
     except duckdb.Error as exc:
         raise _unreadable_parquet(label, exc) from None
     total = 0

@@ -22,6 +22,7 @@ import duckdb
 from ltrec.errors import BadInputError
 from ltrec.ids import CONTROL_ID, id_sql
 from ltrec.progress import Progress
+from ltrec.store.connect import one_row, scalar
 from ltrec.store.importing.codes import RejectCode
 from ltrec.store.importing.map import (
     DROP,
@@ -150,12 +151,12 @@ def _detect_ts(con: duckdb.DuckDBPyConnection, values: list[str]) -> str:
     con.execute("CREATE OR REPLACE TEMP TABLE _imp_tsamp (v VARCHAR)")
     con.executemany("INSERT INTO _imp_tsamp VALUES (?)", [(v,) for v in vals])
     counts = {
-        "iso": con.execute("SELECT count(TRY_CAST(v AS TIMESTAMPTZ)) FROM _imp_tsamp").fetchone()[0]
+        "iso": scalar(con.execute("SELECT count(TRY_CAST(v AS TIMESTAMPTZ)) FROM _imp_tsamp"))
     }
     for fmt in _STRPTIME_FORMATS:
-        counts[fmt] = con.execute(
-            "SELECT count(TRY_STRPTIME(v, $f)) FROM _imp_tsamp", {"f": fmt}
-        ).fetchone()[0]
+        counts[fmt] = scalar(
+            con.execute("SELECT count(TRY_STRPTIME(v, $f)) FROM _imp_tsamp", {"f": fmt})
+        )
     con.execute("DROP TABLE _imp_tsamp")
     return max(counts, key=lambda k: counts[k])  # first of the maxima: dict order
 
@@ -334,7 +335,7 @@ class Stager:
 
     def _finish_stage(self, table: str, src: SourceFile) -> None:
         bad = self._malformed(src)
-        n = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+        n = scalar(self.con.execute(f"SELECT count(*) FROM {table}"))  # noqa: S608
         if n == 0 and bad == 0:
             raise BadInputError(
                 f"{src.label}: has a header but no data rows",
@@ -482,7 +483,7 @@ class Stager:
         (a 5,000-column file: 4x the read itself)."""
         dropped = RejectCode.DROPPED_EVENT_TYPE.sql()
         wanted = f"_imp_ev.reason IS NOT NULL AND _imp_ev.code <> {dropped}"
-        if not self.con.execute(f"SELECT count(*) FROM _imp_ev WHERE {wanted}").fetchone()[0]:
+        if not scalar(self.con.execute(f"SELECT count(*) FROM _imp_ev WHERE {wanted}")):
             return
         raw_sql = f"""
             UPDATE _imp_ev SET raw = r.raw
@@ -499,9 +500,11 @@ class Stager:
         counts differ (a hash collision just costs that exact check).
         """
         cols = "user_id, item_id, event_type, ts, session_id, quantity, price, source"
-        n, distinct = self.con.execute(
-            f"SELECT count(*), count(DISTINCT hash({cols})) FROM _imp_ev WHERE reason IS NULL"
-        ).fetchone()
+        n, distinct = one_row(
+            self.con.execute(
+                f"SELECT count(*), count(DISTINCT hash({cols})) FROM _imp_ev WHERE reason IS NULL"
+            )
+        )
         if n == distinct:
             return
         self.con.execute(f"""

@@ -56,6 +56,7 @@ from ltrec.errors import BadInputError, LtrecError
 from ltrec.progress import Progress
 from ltrec.store.connect import check_name
 from ltrec.store.connect import data_dir as resolve_data_dir
+from ltrec.store.importing import import_dataset
 from ltrec.store.importing.report import ImportConfig, ImportReport
 
 #: DuckDB's memory_limit as a share of the child's limit: the interpreter, Arrow buffers and
@@ -365,8 +366,6 @@ def _child() -> int:
         proto.write(json.dumps(msg, default=str) + "\n")
 
     try:
-        from ltrec.store.importing import import_dataset
-
         kwargs = dict(request["kwargs"])
         key = request.get("hmac_key")
         if key is not None and request.get("hmac_key_bytes"):
