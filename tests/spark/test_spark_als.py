@@ -1,8 +1,8 @@
 """ALS on Spark MLlib (`train --engine spark`) and every user's lists on Spark (`export --engine
 spark`), on a local[2] session (the session fixture of tests/conftest.py).
 
-One demo shop and its runs are built once for the module: three local ALS fits (seeds 0-2: the
-seed-to-seed spread) and one Spark fit, all on the same split.
+One demo shop and its runs: three local ALS fits (seeds 0-2: the seed-to-seed spread; built once
+per worker, tests/spark/conftest.py) and one Spark fit of the module, all on the same split.
 """
 
 from __future__ import annotations
@@ -17,25 +17,19 @@ import pytest
 
 from ltrec.cli import main
 from ltrec.models.train import train
+from tests.spark.conftest import PARAMS, als_shop_copy
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-PARAMS = {"factors": 16}
 SETTING = {"strategy": "tail_boost", "beta": 0.3}
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory, spark) -> dict:  # noqa: ANN001
+def shop(tmp_path_factory: pytest.TempPathFactory, spark, _als_shop: dict) -> dict:  # noqa: ANN001
     """The demo shop (1,000 users) with its local and Spark ALS runs, in a module data dir."""
-    from ltrec.synth.demo import DemoConfig, build_demo
-
-    root = tmp_path_factory.mktemp("spark-shop")
-    build_demo(DemoConfig(users=1000, items=300, events=100_000, seed=1), data_dir=root)
-    local = [
-        train("demo", "als", {**PARAMS, "seed": s}, n_boot=20, data_dir=root) for s in (0, 1, 2)
-    ]
-    on_spark = train("demo", "als", PARAMS, n_boot=20, data_dir=root, engine="spark")
-    return {"root": root, "local": local, "spark": on_spark}
+    made = als_shop_copy(_als_shop, tmp_path_factory.mktemp("spark-shop"))
+    on_spark = train("demo", "als", PARAMS, n_boot=20, data_dir=made["root"], engine="spark")
+    return {**made, "spark": on_spark}
 
 
 def _ndcg(result) -> float:  # noqa: ANN001

@@ -2,9 +2,10 @@
 the fingerprint and the evaluation computed on Spark, and every user's list exported from the
 histories on Spark. One local[2] session (tests/conftest.py's ``spark``).
 
-The module builds one demo shop as a local DuckDB dataset (``demo``) and the same tables as Spark
-views behind ``data/xdemo.toml``: the local runs and the Spark-resident run see the same events,
-so their splits, vocabularies and lists can be compared exactly.
+The module copies the demo shop of tests/spark/conftest.py (a local DuckDB dataset, ``demo``,
+with three local ALS fits) and puts the same tables as Spark views behind ``data/xdemo.toml``:
+the local runs and the Spark-resident run see the same events, so their splits, vocabularies
+and lists can be compared exactly.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import pytest
 
 from ltrec.cli import main
 from ltrec.models.train import train
+from tests.spark.conftest import PARAMS, als_shop_copy
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-PARAMS = {"factors": 16}
 SETTING = {"strategy": "tail_boost", "beta": 0.3}
 TABLES = ("events", "items", "users")
 
@@ -39,12 +40,11 @@ def _toml(root: Path, name: str, prefix: str, extra: str = "") -> None:
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory, spark) -> dict:  # noqa: ANN001
+def shop(tmp_path_factory: pytest.TempPathFactory, spark, _als_shop: dict) -> dict:  # noqa: ANN001
     from ltrec.store import connect
-    from ltrec.synth.demo import DemoConfig, build_demo
 
-    root = tmp_path_factory.mktemp("resident-shop")
-    build_demo(DemoConfig(users=1000, items=300, events=100_000, seed=1), data_dir=root)
+    made = als_shop_copy(_als_shop, tmp_path_factory.mktemp("resident-shop"))
+    root = made["root"]
     con = connect("demo", root)
     try:
         frames = {t: con.execute(f"SELECT * FROM {t}").df() for t in TABLES}  # noqa: S608
@@ -53,11 +53,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory, spark) -> dict:  # noqa: ANN0
     for t, frame in frames.items():
         _view(spark, frame, f"xdemo_{t}")
     _toml(root, "xdemo", "xdemo")
-    local = [
-        train("demo", "als", {**PARAMS, "seed": s}, n_boot=20, data_dir=root) for s in (0, 1, 2)
-    ]
     resident = train("xdemo", "als", PARAMS, n_boot=20, data_dir=root, engine="spark")
-    return {"root": root, "frames": frames, "local": local, "resident": resident}
+    return {**made, "frames": frames, "resident": resident}
 
 
 def _ndcg(result) -> float:  # noqa: ANN001
