@@ -1,4 +1,5 @@
-"""Every page in a real Chromium, as a user would: open, read, change controls, download."""
+"""Pages in a real Chromium, as a user would: read, change controls, download. (That every page
+opens is checked by the viewport tour, ``test_viewports.test_every_page_opens``.)"""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from tests.e2e.harness import (
     FORMULA_TITLE,
     TIMEOUT_MS,
     act,
-    app_pages,
     assert_clean,
     chart_svg,
     goto,
@@ -23,7 +23,6 @@ from tests.e2e.harness import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PAGES = app_pages()
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 OPEN_MS = 20_000  # a dropdown that has not opened in this long is clicked again
 
@@ -98,17 +97,6 @@ def escaped(rows: list[list[str]]) -> list[str]:
                 except ValueError:
                     bad.append(cell)
     return bad
-
-
-@pytest.mark.parametrize(("title", "path"), PAGES, ids=[p for _, p in PAGES])
-def test_every_page_opens(page, title, path):
-    goto(page, path)
-    h1 = page.page.locator('[data-testid="stMain"] h1').first.inner_text()
-    assert h1.strip() == title
-    nav = page.page.locator('[data-testid="stSidebarNav"]').inner_text()
-    assert all(t in nav for t, _ in PAGES)
-    assert "no dataset" not in main_text(page.page).lower()
-    assert_clean(page, f"page_{path or 'overview'}")
 
 
 def test_overview_shows_numbers(page):

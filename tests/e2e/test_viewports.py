@@ -1,5 +1,6 @@
 """Issue 17's "done when" browser suite: every page at 1280x800 and 1920x1080, on the demo shop
-and on a purchase-only order log, in one server and one browser page.
+and on a purchase-only order log, in one server and one browser page. The same tour checks that
+every page opens (title, navigation, data, no exception box): one visit per page, not two.
 
 One tour (module fixture) opens each page once per dataset, checks it at both window sizes
 (resizing reflows without a rerun), keeps a screenshot of each in ``test-artifacts/screenshots``
@@ -95,12 +96,18 @@ def tour(browser, server) -> dict[str, Any]:
     ctx = browser.new_context(viewport={"width": VIEWPORTS[0][0], "height": VIEWPORTS[0][1]})
     watched = watch(ctx, server.url)
     pg = watched.page
-    out: dict[str, Any] = {"truncated": {}, "kpis": {}, "errors": {}, "text": {}}
+    out: dict[str, Any] = {"truncated": {}, "kpis": {}, "errors": {}, "text": {}, "opened": {}}
     try:
         for ds in DATASETS:
             for _, path in PAGES:
                 page = path or "overview"
                 goto(watched, path, f"ds={ds}")
+                if ds == "demo":  # what test_every_page_opens checks
+                    out["opened"][page] = {
+                        "h1": pg.locator('[data-testid="stMain"] h1').first.inner_text(),
+                        "nav": pg.locator('[data-testid="stSidebarNav"]').inner_text(),
+                        "exceptions": pg.locator('[data-testid="stException"]').all_inner_texts(),
+                    }
                 for w, h in VIEWPORTS:
                     pg.set_viewport_size({"width": w, "height": h})
                     pg.wait_for_timeout(300)
@@ -113,10 +120,27 @@ def tour(browser, server) -> dict[str, Any]:
                     out["lists"] = studio_lists(pg)
                 out["errors"][(ds, page)] = list(watched.errors)
                 watched.errors.clear()
+                if ds == "demo":
+                    out["opened"][page]["dialogs"] = list(watched.dialogs)
+                watched.dialogs.clear()
                 pg.set_viewport_size({"width": VIEWPORTS[0][0], "height": VIEWPORTS[0][1]})
         yield out
     finally:
         ctx.close()
+
+
+@pytest.mark.parametrize(("title", "path"), PAGES, ids=[p for _, p in PAGES])
+def test_every_page_opens(tour, title, path) -> None:
+    """Each page on the demo shop: its title, the whole navigation, data, no exception box,
+    no console error, no dialog (read from the tour's visit, not a visit of its own)."""
+    page = path or "overview"
+    opened = tour["opened"][page]
+    assert opened["h1"].strip() == title
+    assert all(t in opened["nav"] for t, _ in PAGES)
+    assert "no dataset" not in tour["text"][("demo", page)].lower()
+    assert opened["exceptions"] == []
+    assert tour["errors"][("demo", page)] == []
+    assert opened["dialogs"] == []
 
 
 def test_pages_open_without_errors(tour) -> None:
