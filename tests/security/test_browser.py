@@ -94,9 +94,14 @@ def shown_text(locator) -> str:
     return (locator.text_content() or "").replace("\u2060", "")
 
 
+#: Every image has loaded or failed: an injected ``<img src=x onerror=...>`` would have fired.
+IMAGES_DONE = "() => Array.from(document.images).every(i => i.complete)"
+
+
 def assert_no_markup(page: Watched) -> None:
     pg = page.page
-    pg.wait_for_timeout(1000)  # an injected onerror/script would have fired by now
+    pg.wait_for_function(IMAGES_DONE, polling=100)
+    pg.evaluate("() => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))")
     assert pg.evaluate(MARKUP_FROM_DATA) == []
     assert page.dialogs == []
 
@@ -146,13 +151,19 @@ def test_chart_hovers_show_hostile_categories_as_text(page):
     goto(page, "long_tail", "ds=xss")
     chart = pg.locator('.st-key-fig_lt_cat [data-testid="stPlotlyChart"]')
     bars = chart.locator(".bars .point path")
+    hover = chart.locator(".hoverlayer")
     seen = ""
     for i in range(min(bars.count(), 3)):
+        before = hover.text_content() or ""
         bars.nth(i).hover(force=True)
-        pg.wait_for_timeout(300)
-        seen += chart.locator(".hoverlayer").text_content() or ""
+        for _ in range(50):  # the label is drawn on the next frame: wait for it to change
+            label = hover.text_content() or ""
+            if label and label != before:
+                break
+            pg.wait_for_timeout(50)
+        seen += label
         assert pg.evaluate(MARKUP_FROM_DATA) == []
-    assert XSS_CATEGORY in seen or XSS_CATEGORY_LINK in seen, seen
+    assert XSS_CATEGORY in seen and XSS_CATEGORY_LINK in seen, seen
     assert page.dialogs == []
 
 
@@ -200,4 +211,3 @@ def test_server_refuses_uploads_without_the_xsrf_token(server):
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(req)
     assert exc.value.code == 403
-
