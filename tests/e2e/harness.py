@@ -232,6 +232,8 @@ class Shared:
     browser: Any
     playwright: Any
     setup_s: float
+    #: The built data as it was before any test ran (copy it; never write to it).
+    template: Path
     closed: bool = False
 
     def close(self) -> None:
@@ -265,12 +267,12 @@ def build_data(root: Path) -> Path:
 def cached_data(root: Path, cache: Path | None) -> Path:
     """:func:`build_data` once per test run, shared by the xdist workers: the first one builds
     into ``cache`` (under a file lock), each copies it into ``root`` (its server writes there).
-    ``cache=None`` (one process): built in ``root``."""
-    if cache is None:
-        return build_data(root)
+    ``cache=None`` (one process): built in ``root / "template"``. The untouched build stays in
+    ``cache / "data"`` (:attr:`Shared.template`): other servers copy it instead of building."""
     import fcntl
     import shutil
 
+    cache = cache or root / "template"
     cache.mkdir(parents=True, exist_ok=True)
     with (cache / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
@@ -293,6 +295,7 @@ def shared(root: Path, cache: Path | None = None) -> Shared:
                 raise RuntimeError("Debian's chromium is missing: run ./test.sh, which installs it")
             t0 = time.monotonic()
             data = cached_data(root, cache)
+            template = (cache or root / "template") / "data"
             server = start_server(data, root / "streamlit.log")
             pw = sync_playwright().start()
             try:
@@ -301,7 +304,7 @@ def shared(root: Path, cache: Path | None = None) -> Shared:
                 pw.stop()
                 server.stop()
                 raise
-            _shared = Shared(server, browser, pw, time.monotonic() - t0)
+            _shared = Shared(server, browser, pw, time.monotonic() - t0, template)
             atexit.register(server.stop)  # a crashed session still stops its server
         return _shared
 

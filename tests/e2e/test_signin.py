@@ -30,6 +30,7 @@ from ltrec.simulation import list_results
 from tests.e2e.harness import (
     REPO,
     Server,
+    Shared,
     Watched,
     act,
     free_port,
@@ -64,7 +65,7 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Site]:
+def site(tmp_path_factory: pytest.TempPathFactory, suite: Shared) -> Iterator[Site]:
     # The session's one Chromium (tests/e2e/conftest.py): Playwright's sync API allows one
     # driver per thread, so a second sync_playwright() here fails after the other e2e tests.
     from oidc_provider_mock import User, run_server_in_thread
@@ -74,9 +75,11 @@ def site(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Sit
     os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
     root = tmp_path_factory.mktemp("signin")
     data = root / "data"
-    ltrec(data, "demo", "--users", "150", "--items", "100", "--events", "8000", "--seed", "3")
-    for _ in range(2):
-        ltrec(data, "train", "demo", "--model", "popularity")
+    # the suite's untouched demo shop (one popularity run) copied, not built again; a second
+    # run: the analyst activates one, the admin deletes one
+    shutil.copytree(suite.template, data)
+    ltrec(data, "train", "demo", "--model", "popularity")
+    assert len(list_runs("demo", data)) == 2
     (data / "roles.toml").write_text(ROLES)
     users = [
         User(sub=email, claims={"email": email, "name": name})
@@ -106,7 +109,7 @@ server_metadata_url = "http://localhost:{idp.server_port}/.well-known/openid-con
             env={"AUTHLIB_INSECURE_TRANSPORT": "1", "LTREC_MAX_UPLOAD_MB": str(UPLOAD_MB)},
         )
         try:
-            yield Site(server, browser, data)
+            yield Site(server, suite.browser, data)
         finally:
             server.stop()
 
