@@ -111,7 +111,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
         .appName("ltrec-tests")
         .config("spark.sql.warehouse.dir", str(tmp / "warehouse"))
         .config("spark.local.dir", str(tmp / "local"))
-        .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={tmp}")
+        # A cold JVM's interpreted frames are large: MLlib ALS's task deserialisation overflowed
+        # the default 1 MB thread stack when an ALS fit was the JVM's first work (seen under load).
+        .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={tmp} -Xss16m")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.ui.enabled", "false")
