@@ -124,7 +124,7 @@ class ALS(Recommender):
             limits.restore_original_limits()
         self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
-        self._yty = None  # Y^T Y of the history solve, computed on first use
+        self._yty: np.ndarray | None = None  # Y^T Y of the history solve, computed on first use
 
     def _score(self, users: np.ndarray, items: np.ndarray | None) -> np.ndarray:
         y = self.item_factors_ if items is None else self.item_factors_[items]
@@ -136,15 +136,16 @@ class ALS(Recommender):
         """``(A_u, c, hist)`` of history row ``row``: the normal matrix of the user's least
         squares (float64), the confidences alpha * r_j and the history item indices."""
         cfg = self.config
-        if getattr(self, "_yty", None) is None:
+        yty = getattr(self, "_yty", None)
+        if yty is None:
             y = self.item_factors_.astype(np.float64)
-            self._yty = y.T @ y
+            self._yty = yty = y.T @ y
         lo, hi = x.indptr[row], x.indptr[row + 1]
         hist = x.indices[lo:hi].astype(np.int64)
         c = cfg.alpha * x.data[lo:hi].astype(np.float64)
         yh = self.item_factors_[hist].astype(np.float64)  # only the history's rows
         eye = np.eye(self.item_factors_.shape[1])
-        a = self._yty + cfg.regularization * eye + (yh * (c - 1.0)[:, None]).T @ yh
+        a = yty + cfg.regularization * eye + (yh * (c - 1.0)[:, None]).T @ yh
         return a, c, hist
 
     def history_factors(self, history: sp.csr_matrix) -> np.ndarray:

@@ -44,7 +44,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Self, TypeVar, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -52,10 +52,13 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from ltrec.config import ConfigBase
 from ltrec.errors import ConfigError, ModelError, RegistryError
+from ltrec.models import ann
+from ltrec.models.ann import AnnIndex
 from ltrec.models.repeat import RepeatBlend
 from ltrec.progress import Progress, report
 
 if TYPE_CHECKING:
+    from ltrec.evaluation.metrics import AnySparse
     from ltrec.models.data import InteractionData
 
 CONFIG_FILE = "config.json"
@@ -172,7 +175,8 @@ def csr_to_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
 
 def csr_from_arrays(prefix: str, arrays: Mapping[str, np.ndarray]) -> sp.csr_matrix:
     try:
-        shape = tuple(int(x) for x in arrays[f"{prefix}_shape"])
+        # two entries in a sound file; csr_matrix refuses any other (ValueError below)
+        shape = cast("tuple[int, int]", tuple(int(x) for x in arrays[f"{prefix}_shape"]))
         return sp.csr_matrix(
             (arrays[f"{prefix}_data"], arrays[f"{prefix}_indices"], arrays[f"{prefix}_indptr"]),
             shape=shape,
@@ -502,7 +506,7 @@ class Recommender(abc.ABC):
         """``(rows, was_1d)``: history rows as a fresh float32 CSR (zeros dropped, sorted)."""
         scalar = False
         if sp.issparse(history):
-            x = sp.csr_matrix(history, dtype=np.float32, copy=True)
+            x = sp.csr_matrix(cast("AnySparse", history), dtype=np.float32, copy=True)
         else:
             arr = np.asarray(history)
             if arr.dtype.kind not in "biuf":
@@ -662,8 +666,6 @@ class Recommender(abc.ABC):
         ``LTREC_ANN_MIN_ITEMS`` setting; 0: never) and the scores in use are a plain inner
         product (no repeat blend). ``threads``: build threads (None: all cores; the index is
         the same on any count). Returns whether an index was built (else ``ann_`` is None)."""
-        from ltrec.models import ann
-
         self._check_fitted()
         self.ann_ = None
         limit = ann.min_items() if min_items is None else int(min_items)
@@ -725,8 +727,9 @@ class Recommender(abc.ABC):
                 cand[j] = c
         for j, r in enumerate(rows.tolist()):
             c = np.unique(cand[j][cand[j] >= 0])  # ascending: ties go to the lower index
-            if seen[j] is not None and len(seen[j]):
-                c = c[~np.isin(c, seen[j])]
+            seen_j = seen[j]
+            if seen_j is not None and len(seen_j):
+                c = c[~np.isin(c, seen_j)]
             s = y[c] @ q[j]
             s[~np.isfinite(s)] = -np.inf
             idx, val = top_k(s[None, :], k)
@@ -839,7 +842,7 @@ class Recommender(abc.ABC):
         state = path / STATE_FILE
         extra = {} if self.ann_ is None else {"ann_meta": self.ann_.meta()}
         with open(state, "wb") as fh:
-            np.savez(fh, **self._base_state(), **self._state(), **extra)
+            np.savez(fh, **self._base_state(), **self._state(), **extra)  # type: ignore[arg-type]  # numpy's stub checks **arrays against allow_pickle
         return [cfg, state] + ([] if self.ann_ is None else [self.ann_.save(path)])
 
     @classmethod
@@ -854,8 +857,6 @@ class Recommender(abc.ABC):
         model._set_base_state(arrays)
         model._set_state(arrays)
         if "ann_meta" in arrays:
-            from ltrec.models.ann import AnnIndex
-
             model.ann_ = AnnIndex.load(path, arrays["ann_meta"])
             if model.ann_.n_items != model.n_items_:
                 raise RegistryError(
@@ -934,7 +935,7 @@ def score_shares(contrib: np.ndarray) -> np.ndarray:
 
 
 def item_item_shares(
-    x: sp.csr_matrix, sim: sp.spmatrix, hist: np.ndarray, items: np.ndarray
+    x: sp.csr_matrix, sim: AnySparse, hist: np.ndarray, items: np.ndarray
 ) -> np.ndarray:
     """Exact contributions of a model scoring ``x @ sim`` (item-kNN, RP3beta, the content
     blend): score(i) = sum_j x_j sim[j, i], so history item j's share of item i's score is
@@ -1008,6 +1009,7 @@ def read_model_config(path: Path) -> tuple[str, dict[str, Any]]:
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     """All arrays of an ``.npz`` file, read with ``allow_pickle=False`` after its headers are
     checked (:func:`ltrec.models.registry.check_npz`: no array larger than the file)."""
+    # lazy: cycle models.base <-> models.registry
     from ltrec.models.registry import check_npz  # registry imports this module
 
     check_npz(path)

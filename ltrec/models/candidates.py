@@ -47,6 +47,7 @@ import scipy.sparse as sp
 from ltrec.config import get_settings
 from ltrec.definitions import tail_mask as bucket_tail
 from ltrec.errors import BadInputError, ConfigError, ModelError
+from ltrec.evaluation import metrics as M
 from ltrec.models.base import top_k
 
 TailSource = Literal["cooccurrence", "text", "both"]
@@ -322,8 +323,6 @@ def pool_tail_recall(
         The mean over users with at least one tail test item (NaN when there is none), or
         the per-user values.
     """
-    from ltrec.evaluation import metrics as M
-
     tail = np.asarray(tail_mask, dtype=bool).reshape(-1)
     pool = np.atleast_2d(np.asarray(pool_items))
     if pool.shape[1] == 0:

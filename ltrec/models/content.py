@@ -93,7 +93,7 @@ def text_neighbours(
             vals.append(v[keep])
         report(progress, stop / n, f"text similarities {stop:,}/{n:,}")
     if not rows:
-        return sp.csr_matrix((n, n), dtype=np.float32)
+        return sp.csr_matrix((n, n), dtype=np.float32)  # type: ignore[arg-type]  # scipy-stubs type an empty (shape-only) matrix as float64, bool or int
     return sp.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
         shape=(n, n),

@@ -53,7 +53,7 @@ DAY_S = 86_400.0
 def _codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Category-like values as int32 codes; 0 is "unknown", names[0] == ""."""
     s = values.astype("string")
-    s = s.where(s.notna() & (s.str.strip() != ""), None)
+    s = s.where(s.notna() & (s.str.strip() != ""), None)  # type: ignore[call-overload]  # pandas-stubs lack other=None (it sets <NA>)
     names = sorted(s.dropna().unique().tolist())
     lookup = {n: i + 1 for i, n in enumerate(names)}
     codes = s.map(lookup).fillna(0).astype(np.int32).to_numpy()
@@ -397,8 +397,8 @@ class InteractionData:
         # Interactions: sum weights and take the last time per pair; drop zero-weight pairs.
         ev["w"] = ev["event_type"].map(w).fillna(0.0).astype(np.float64)
         ev = ev[ev["w"] > 0]
-        uidx = pd.Index(user_ids).get_indexer(ev["user_id"])
-        iidx = pd.Index(item_ids).get_indexer(ev["item_id"])
+        uidx = pd.Index(user_ids).get_indexer(pd.Index(ev["user_id"]))
+        iidx = pd.Index(item_ids).get_indexer(pd.Index(ev["item_id"]))
         if "ts" in ev.columns:
             # DuckDB hands pandas datetime64[us]: convert the unit, never assume nanoseconds.
             ts = pd.to_datetime(ev["ts"], errors="coerce").astype("datetime64[ns]")
@@ -536,8 +536,13 @@ class InteractionData:
                 repeat-purchase domains).
             **kwargs: passed to :meth:`from_query` (``weights``, ``text_encoder``).
         """
+        # lazy: keeps duckdb and the store (+0.4 s CPU) off `import ltrec.models`
         from ltrec.evaluation.split import VALID_EVENT, default_split, store_split
+
+        # lazy: keeps duckdb and the store (+0.4 s CPU) off `import ltrec.models`
         from ltrec.store import read_meta
+
+        # lazy: keeps duckdb and the store (+0.4 s CPU) off `import ltrec.models`
         from ltrec.store.profile import is_repeat_domain
 
         meta = read_meta(con)
@@ -588,6 +593,7 @@ class InteractionData:
                 vocabulary (the test and cold users of a split).
             weights / text_encoder: as in :meth:`from_frame`.
         """
+        # lazy: keeps duckdb and the store (+0.4 s CPU) off `import ltrec.models`
         from ltrec.evaluation.split import _store_cursor
 
         w = _weights(weights)
@@ -680,6 +686,7 @@ def _catalogue_frames(
 
 def load_catalogue(con: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``items`` and ``users`` tables of a store connection as DataFrames."""
+    # lazy: keeps duckdb and the store (+0.4 s CPU) off `import ltrec.models`
     from ltrec.store import cursor
 
     try:

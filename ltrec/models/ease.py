@@ -26,7 +26,7 @@ popularity are blended in (:func:`ltrec.models.repeat.repeat_blend`; weights in 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import scipy.linalg
@@ -87,7 +87,7 @@ def _spd_inverse(g: np.ndarray) -> np.ndarray:
     arrays or second n x n matrix are made.
     """
     lapack = scipy.linalg.get_lapack_funcs(("potrf", "potri"), (g,))
-    potrf, potri = lapack
+    potrf, potri = cast("tuple[Any, Any]", lapack)  # a tuple of names gives a tuple
     c, info = potrf(g, lower=False, overwrite_a=True, clean=False)
     if info != 0:
         raise np.linalg.LinAlgError(f"potrf failed (info={info})")

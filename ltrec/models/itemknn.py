@@ -129,12 +129,12 @@ class ItemKNN(Recommender):
                 vals.append(s)
             report(progress, stop / n, f"item similarities {stop:,}/{n:,}")
         if rows:
-            r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+            r, col, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
         else:
-            r = c = np.empty(0, np.int64)
+            r = col = np.empty(0, np.int64)
             v = np.empty(0, np.float32)
         # S[j, i]: similarity of neighbour j to item i, so that scores = X @ S.
-        self.sim_ = sp.csr_matrix((v.astype(np.float32), (r, c)), shape=(n, n))
+        self.sim_ = sp.csr_matrix((v.astype(np.float32), (r, col)), shape=(n, n))
 
     def _input(self, x: sp.csr_matrix) -> sp.csr_matrix:
         if self.config.binary:

@@ -41,7 +41,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
 import numpy as np
 from pydantic import Field
 
+from ltrec.errors import RegistryError
 from ltrec.models.base import ModelConfig, Recommender, RepeatConfig
+from ltrec.models.data import PRICE_BANDS
+from ltrec.models.registry import load_keras_weights, save_keras_weights
 from ltrec.progress import Progress, report
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
@@ -124,8 +127,6 @@ class FeatureTables:
     @classmethod
     def from_data(cls, data: InteractionData, history: int) -> FeatureTables:
         """Tables of ``data``; without text embeddings the text input is one zero column."""
-        from ltrec.models.data import PRICE_BANDS
-
         text = data.item_text_emb
         if text is None:
             text = np.zeros((data.n_items, 1), np.float32)
@@ -163,8 +164,6 @@ class FeatureTables:
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> FeatureTables:
-        from ltrec.errors import RegistryError
-
         try:
             n_cat, n_brand, n_band = (int(x) for x in arrays["ft_sizes"])
             out = cls(
@@ -188,8 +187,6 @@ class FeatureTables:
 
     def check(self) -> None:
         """Codes within their vocabularies (a damaged state must not index out of range)."""
-        from ltrec.errors import RegistryError
-
         n = self.n_items
         ok = (
             self.item_brand.shape == (n,)
@@ -986,16 +983,11 @@ class KerasRecommender(Recommender, Generic[C]):
         self.tables_ = FeatureTables.from_arrays(arrays)
 
     def save(self, path: Any) -> list[Any]:
-        from ltrec.models.registry import save_keras_weights
-
         files = super().save(path)
         return files + save_keras_weights(self.net_, path, WEIGHTS, {"keras": keras.__version__})
 
     @classmethod
     def load(cls, path: Any) -> Any:
-        from ltrec.errors import RegistryError
-        from ltrec.models.registry import load_keras_weights
-
         model = super().load(path)
         if model.tables_.n_users != model.n_users_ or model.tables_.n_items != model.n_items_:
             raise RegistryError("saved feature tables do not match the model", hint="retrain")

@@ -72,8 +72,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import scipy.sparse as sp
 from pydantic import Field
 
+from ltrec.evaluation.classification import classification_view
 from ltrec.models.base import cosine_matrix
 from ltrec.models.keras_util import (
     Examples,
@@ -315,10 +317,6 @@ class NCF(KerasRecommender[NCFConfig]):
         Defaults to the test pairs of ``data.split``; negatives are drawn among items the user
         never interacted with (train or test).
         """
-        import scipy.sparse as sp
-
-        from ltrec.evaluation.classification import classification_view
-
         if pos_users is None or pos_items is None:
             if data.split is None:
                 raise ValueError("give the positive pairs, or data built on a split")

@@ -52,15 +52,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.lib import format as npy
 from pydantic import ValidationError
 
 from ltrec.errors import RegistryError, StaleRunError
+from ltrec.evaluation import SplitConfig
 from ltrec.files import atomic_path, atomic_write, fsync_path
 from ltrec.models.base import MODELS, Recommender, get_model_class, read_model_config
-from ltrec.store.connect import lock_wait, runs_dir, training_lock
+from ltrec.store.connect import connect, exists, lock_wait, read_meta, runs_dir, training_lock
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData
@@ -223,10 +225,9 @@ class Staleness:
 def dataset_state(dataset: str, data_dir: Path | str | None = None) -> dict[str, str] | None:
     """The dataset meta that staleness reads (``data_import_id``, ``data_change``,
     ``data_changed_at``); None when the dataset does not exist (deleted)."""
-    from ltrec.store.connect import connect, exists, read_meta
-
     root = Path(data_dir) if data_dir is not None else None
     if not exists(dataset, root):
+        # lazy: store.external imports ibis (~0.8 s); only an external dataset needs it
         from ltrec.store.external import config_version, is_external
 
         # a dataset on an external engine: its TOML's version stands for the import id (a run
@@ -254,7 +255,7 @@ def run_staleness(
     manifest: Mapping[str, Any],
     data_dir: Path | str | None = None,
     *,
-    state: Mapping[str, str] | None | bool = False,
+    state: Mapping[str, str] | None | Literal[False] = False,
 ) -> Staleness:
     """Is the run stale? The one place that decides it (listing, loading, pages, CLI).
 
@@ -515,8 +516,6 @@ def _json_type(value: Any) -> str:
 
 def split_config_of(manifest: Mapping[str, Any], run_id: str) -> Any:
     """The run's evaluation :class:`~ltrec.evaluation.SplitConfig` (None: the default split)."""
-
-    from ltrec.evaluation import SplitConfig
 
     cfg = manifest.get("split_config")
     if not cfg:
@@ -783,8 +782,6 @@ def check_npz(path: Path) -> int:
     Raises:
         RegistryError: naming the file and the first bad member.
     """
-
-    from numpy.lib import format as npy
 
     def bad(why: str) -> RegistryError:
         return RegistryError(

@@ -75,7 +75,7 @@ def prune_rows(w: sp.csr_matrix, k: int) -> sp.csr_matrix:
         cols.append(c.astype(np.int64))
         vals.append(v)
     if not rows:
-        return sp.csr_matrix(w.shape, dtype=np.float32)
+        return sp.csr_matrix(w.shape, dtype=np.float32)  # type: ignore[arg-type]  # scipy-stubs type an empty (shape-only) matrix as float64, bool or int
     out = sp.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=w.shape
     )

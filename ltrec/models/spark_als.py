@@ -33,12 +33,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from ltrec.config import get_settings
 from ltrec.errors import BadInputError, ConfigError
 from ltrec.models.als import ALS, ALSConfig
 from ltrec.models.base import Recommender
 from ltrec.progress import Progress, report
+from ltrec.store.connect import connect, exists, read_meta
 
 if TYPE_CHECKING:
     from ltrec.models.data import InteractionData
@@ -71,6 +73,7 @@ def check_spark() -> None:
     """Raise :class:`SparkUnavailableError` naming what to install when pyspark or Java is
     missing (checked before any work, so a training or export changes nothing)."""
     try:
+        # lazy: pyspark is optional (the Spark extra); only Spark work loads it
         import pyspark  # noqa: F401
     except ImportError:
         raise SparkUnavailableError(
@@ -101,7 +104,7 @@ def check_local(dataset: str, data_dir: Path | str | None = None) -> None:
     do on Spark: a fit on every event (``--all-data``, ``promote``). Its evaluation runs train on
     Spark (:func:`ltrec.models.spark_resident.train_resident`); a sample trains like any local
     dataset, on the external dataset's cluster."""
-    from ltrec.store.connect import exists
+    # lazy: store.external imports ibis (~0.8 s); only an external dataset needs it
     from ltrec.store.external import is_external, sample_name
 
     if exists(dataset, data_dir) or not is_external(dataset, data_dir):
@@ -121,7 +124,7 @@ def _source_spark(dataset: str | None, data_dir: Path | str | None) -> Any:
     cluster), or None for a dataset of its own."""
     if dataset is None:
         return None
-    from ltrec.store.connect import connect, exists, read_meta
+    # lazy: store.external imports ibis (~0.8 s); only an external dataset needs it
     from ltrec.store.external import is_external, load_config
 
     if not exists(dataset, data_dir):
@@ -147,6 +150,7 @@ def spark_session(
     ``LTREC_SPARK_DRIVER_MEMORY``, ``LTREC_SPARK_CONFIG``; README: Spark), its warehouse and
     scratch space in the data directory."""
     check_spark()
+    # lazy: pyspark is optional (the Spark extra); only Spark work loads it
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
@@ -193,8 +197,6 @@ def fit_factors(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(user_factors [n_users, f], item_factors [n_items, f])`` float32 from MLlib's ALS on
     ``data.matrix`` (rows = user index, columns = item index, values = summed weights)."""
-    import pandas as pd
-
     coo = data.matrix.tocoo()
     pairs = pd.DataFrame(
         {
@@ -218,6 +220,7 @@ def fit_frame(
     """MLlib's ALS on a Spark DataFrame of training pairs ``(u, i, r)`` (user index, item index,
     summed weight): the one Spark fit of a local dataset's matrix and of Spark-resident data
     (:mod:`ltrec.models.spark_resident`). Returns the float32 factors, absent indices zero."""
+    # lazy: pyspark is optional (the Spark extra); only Spark work loads it
     from pyspark.ml.recommendation import ALS as MLlibALS
 
     # one block of users and items per core: MLlib's default of 10 each only adds tasks on a

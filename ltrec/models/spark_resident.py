@@ -44,7 +44,14 @@ import scipy.sparse as sp
 
 from ltrec.config import EVENT_WEIGHTS
 from ltrec.errors import BadInputError
+from ltrec.evaluation import evaluate
+from ltrec.models.base import make_model, popularity_scores
+from ltrec.models.data import InteractionData
+from ltrec.models.registry import save_run, training_lock
+from ltrec.models.spark_als import check_engine, fit_frame, spark_session
+from ltrec.models.train import TrainResult
 from ltrec.progress import Progress, report
+from ltrec.store.connect import exists
 
 if TYPE_CHECKING:
     from ltrec.evaluation.engine_split import EngineSplit
@@ -62,7 +69,7 @@ _EVENT_COLS = ["user_id", "item_id", "event_type", "ts"]
 
 def is_resident(dataset: str, data_dir: Path | str | None = None) -> bool:
     """True for an external dataset (a TOML, no local store of that name)."""
-    from ltrec.store.connect import exists
+    # lazy: store.external imports ibis (~0.8 s); only an external dataset needs it
     from ltrec.store.external import is_external
 
     return not exists(dataset, data_dir) and is_external(dataset, data_dir)
@@ -160,8 +167,10 @@ def pair_frame(
 ) -> Any:
     """Spark DataFrame ``(u, i, r, t)`` of the training pairs: user and item index in the
     vocabularies, summed weight (float32) and last event time (epoch microseconds)."""
+    # lazy: pyspark is optional (the Spark extra); only Spark work loads it
     from pyspark.sql import functions as F
 
+    # lazy: store.external imports ibis (~0.8 s); only an external dataset needs it
     from ltrec.store.external import spark_frame
 
     ev = _weighted(train, weights)
@@ -207,9 +216,8 @@ def spark_fingerprint(
     sha256 (hex, 16 chars) of the vocabularies, the weights, the item feature codes (as the
     local fingerprint) and three aggregates computed on Spark: the pair count and the sum of a
     64-bit hash of every ``(u, i, r, t)`` row (order-free: no sort, no collect)."""
+    # lazy: pyspark is optional (the Spark extra); only Spark work loads it
     from pyspark.sql import functions as F
-
-    from ltrec.models.data import InteractionData
 
     row = pairs.agg(
         F.count(F.lit(1)).alias("n"),
@@ -231,6 +239,7 @@ def spark_fingerprint(
 
 def item_counts(pairs: Any, n_items: int) -> tuple[np.ndarray, np.ndarray]:
     """``(item_pop, item_weight)``: distinct training users and summed weight per item."""
+    # lazy: pyspark is optional (the Spark extra); only Spark work loads it
     from pyspark.sql import functions as F
 
     per = pairs.groupBy("i").agg(F.count(F.lit(1)).alias("n"), F.sum("r").alias("w")).toPandas()
@@ -252,6 +261,7 @@ def engine_data(
     Spark-resident dataset on ``split`` (vocabularies by the local rule of
     :meth:`InteractionData.from_split`: users of the users table, the training events, the test
     and the cold users; items of the items table and the training events)."""
+    # lazy: ibis (~0.8 s) stays off `import ltrec.app.pipeline`, which imports this module
     import ibis
 
     w = dict(EVENT_WEIGHTS if weights is None else weights)
@@ -300,8 +310,6 @@ def block_data(
     """The :class:`InteractionData` of some users (``user_ids``, sorted) from their training
     events: their matrix rows equal the whole data's rows; the item arrays are the whole
     catalogue's, with the training popularity of every user (``item_pop``, ``item_weight``)."""
-    from ltrec.models.data import InteractionData
-
     ev = events[_EVENT_COLS] if len(events) else pd.DataFrame(columns=_EVENT_COLS)
     users = pd.DataFrame({"user_id": np.asarray(user_ids, dtype=object)})
     data = InteractionData.from_frame(ev, catalogue, users, weights=weights)
@@ -370,9 +378,8 @@ def evaluate_resident(
     eval_users: int = EVAL_USERS,
 ) -> Any:
     """Every metric on a seeded sample of test users (only their events are fetched)."""
+    # lazy: ibis (~0.8 s) stays off `import ltrec.app.pipeline`, which imports this module
     import ibis
-
-    from ltrec.evaluation import evaluate
 
     test = _sample_users(data.split, eval_users, seed).to_pyarrow().to_pandas()
     test["user_id"] = test["user_id"].astype(str)
@@ -435,11 +442,10 @@ def train_resident(
         BadInputError: a model other than ALS, a decay setting, a non-Spark dataset, a bad
             split (e.g. nothing before the cut-off), missing columns (ConfigError).
     """
+    # lazy: ibis (~0.8 s) stays off `import ltrec.app.pipeline`, which imports this module
     from ltrec.evaluation.engine_split import engine_split
-    from ltrec.models.base import make_model, popularity_scores
-    from ltrec.models.registry import save_run, training_lock
-    from ltrec.models.spark_als import check_engine, fit_frame, spark_session
-    from ltrec.models.train import TrainResult
+
+    # lazy: store.external imports ibis (~0.8 s); only an external dataset needs it
     from ltrec.store.external import config_version, open_external
 
     check_engine("spark", model_name)
@@ -467,7 +473,7 @@ def train_resident(
         cfg = model.config
         model.n_users_, model.n_items_ = data.n_users, data.n_items
         # the histories stay on Spark: the run's own training matrix is empty
-        model.seen_ = sp.csr_matrix((data.n_users, data.n_items), dtype=np.float32)
+        model.seen_ = sp.csr_matrix((data.n_users, data.n_items), dtype=np.float32)  # type: ignore[arg-type]  # scipy-stubs type an empty (shape-only) matrix as float64, bool or int
         model.pop_ = popularity_scores(data.item_pop, data.item_weight)
         model.repeat_ = bool(split.config.keep_seen)
         model.freq_, model.blend_pop_ = None, None

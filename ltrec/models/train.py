@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ltrec.errors import BadInputError, RegistryError
 from ltrec.evaluation import EvalResult, SplitConfig, evaluate
+from ltrec.evaluation.split import Split, default_split, train_loader
+from ltrec.features.text import item_embeddings
 from ltrec.models.base import Recommender, make_model
 from ltrec.models.data import InteractionData
 from ltrec.models.registry import (
@@ -32,7 +35,12 @@ from ltrec.models.registry import (
     split_config_of,
     training_lock,
 )
+from ltrec.models.spark_als import engine_model
 from ltrec.progress import Progress, report
+from ltrec.store import connect, read_meta
+from ltrec.store.connect import data_import_id, ensure_data_import_id, one_row
+from ltrec.store.profile import is_repeat_domain
+from ltrec.store.vectors import with_item_vectors
 
 #: The metrics ``ltrec train`` prints (every metric is stored in the manifest).
 HEADLINE = ("ndcg", "recall", "aplt", "coverage")
@@ -72,8 +80,6 @@ def _load_data(
 ) -> tuple[InteractionData, str | None]:
     """:func:`load_data` and the ``meta.data_import_id`` read on the same connection, so a
     run records the import its data really came from even if an import lands meanwhile."""
-    from ltrec.store import connect
-
     con = connect(dataset, _store_data_dir(data_dir))
     try:
         row = con.execute("SELECT value FROM meta WHERE key = 'data_import_id'").fetchone()
@@ -97,10 +103,6 @@ def _no_holdout(
     ``events`` is a frame, or a loader of it with ``last`` (the last event time) and
     ``n_train`` given (the store-built data: the events stay in the store).
     """
-    import pandas as pd
-
-    from ltrec.evaluation.split import Split
-
     if last is None:
         ts = pd.to_datetime(events["ts"]) if len(events) else pd.Series([], dtype="datetime64[ns]")
         last = ts.max() if len(ts) else None
@@ -137,10 +139,6 @@ def _load_all(
     data_dir: Path | str | None,
 ) -> tuple[InteractionData, str | None]:
     """:func:`load_all_data` and the ``meta.data_import_id`` read on the same connection."""
-    from ltrec.evaluation.split import default_split, train_loader
-    from ltrec.store import connect, read_meta
-    from ltrec.store.profile import is_repeat_domain
-
     con = connect(dataset, _store_data_dir(data_dir))
     try:
         meta = read_meta(con)
@@ -148,7 +146,7 @@ def _load_all(
             keep_seen = default_split(meta).keep_seen
         # every event, aggregated in the store (never the events table in pandas)
         data = InteractionData.from_query(con, "TRUE")
-        n_events, last = con.execute("SELECT count(*), max(ts) FROM events").fetchone()
+        n_events, last = one_row(con.execute("SELECT count(*), max(ts) FROM events"))
         events = train_loader(con, "TRUE", [])
     finally:
         con.close()
@@ -195,8 +193,6 @@ def load_run_data(
 def _track_imports(dataset: str, data_dir: Path | str | None) -> None:
     """A store written before ``data_import_id`` existed gets one (data unchanged), so the run
     about to be trained on it records an id and is not stale from birth."""
-    from ltrec.store.connect import data_import_id, ensure_data_import_id
-
     if data_import_id(dataset, _store_data_dir(data_dir)) is None:
         ensure_data_import_id(dataset, _store_data_dir(data_dir))
 
@@ -205,14 +201,11 @@ def add_text(
     data: InteractionData, dataset: str, data_dir: Path | str | None = None
 ) -> InteractionData:
     """Fill the item text-embedding matrix from the dataset's catalogue (id-aligned)."""
-    from ltrec.features.text import item_embeddings
-
     ids, vecs, info = item_embeddings(dataset, data_dir=data_dir)
     emb = np.zeros((data.n_items, vecs.shape[1]), dtype=np.float32)
     idx = data.items_to_index(ids)
     ok = idx >= 0
     emb[idx[ok]] = vecs[ok]
-    from ltrec.store.vectors import with_item_vectors  # precomputed vectors, if imported
 
     return with_item_vectors(data.with_text(emb, info.name), dataset, data_dir)
 
@@ -354,6 +347,7 @@ def train(
     Spark MLlib (:mod:`ltrec.models.spark_als`); the run is the same, with ``params.engine``.
     """
     if engine == "spark":  # a dataset that lives on Spark trains there (no local store)
+        # lazy: cycle models.train <-> models.spark_resident (which imports TrainResult)
         from ltrec.models.spark_resident import is_resident, train_resident
 
         if is_resident(dataset, data_dir):
@@ -400,7 +394,6 @@ def _on_engine(
     """``model`` as fitted on ``engine`` (``local``: itself; ``spark``: Spark MLlib's ALS)."""
     if engine == "local":
         return model
-    from ltrec.models.spark_als import engine_model
 
     return engine_model(model, engine, dataset=dataset, data_dir=data_dir)
 
@@ -518,4 +511,3 @@ def train_all_data(
         )
         report(progress, 1.0, f"saved run {run.run_id}")
     return TrainResult(run, model, None, data, seconds)
-

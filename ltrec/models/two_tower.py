@@ -72,7 +72,7 @@ feature tables in ``state.npz``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -240,7 +240,7 @@ class TwoTower(KerasRecommender[TwoTowerConfig]):
             )
             counts.data = np.maximum(counts.data, 0.0)
             counts.sort_indices()
-        self._val_counts = counts
+        self._val_counts: sp.csr_matrix | None = counts
         batch = int(min(cfg.batch_size, max(2, n)))
         freq = np.bincount(items, minlength=n_items).astype(np.float64) / max(1, n)
         # log of each item's expected count among a batch's columns (Yi et al. 2019).
@@ -346,7 +346,8 @@ class TwoTower(KerasRecommender[TwoTowerConfig]):
         s = self._heldout_user_outputs(self.user_tower_, val_u) @ iv.T
         if self.repeat_on_:
             s *= np.float32(self._inv_tau)
-            add_repeat_term(s, self._val_counts, val_u, None, self._rho * self._inv_tau)
+            counts = cast(sp.csr_matrix, self._val_counts)  # set while a fit validates
+            add_repeat_term(s, counts, val_u, None, self._rho * self._inv_tau)
         return s
 
     @property
