@@ -167,6 +167,9 @@ def spark_session(
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
+        # a driver started here: ALS's task deserialisation overflowed the default 1 MB thread
+        # stack in a cold (interpreted) JVM; LTREC_SPARK_CONFIG may set its own options
+        "spark.driver.extraJavaOptions": "-Xss16m",
     }
     if settings.spark_driver_memory:
         conf["spark.driver.memory"] = settings.spark_driver_memory
