@@ -136,9 +136,18 @@ def test_html_in_the_data_is_shown_as_text(page, simulated, path):
     pg = page.page
     goto(page, path, "ds=xss" + (f"&{query}" if query else ""))
     assert_no_markup(page)
-    text = shown_text(pg.locator('[data-testid="stApp"]'))
+    app = pg.locator('[data-testid="stApp"]')
+    text = shown_text(app)
+    # A table's cells come into the DOM a frame or more after the script settles (the grid
+    # draws first): wait for the strings up to 10 s, then assert on what is shown.
+    for _ in range(100):
+        if all(s in text for s in text_shown):
+            break
+        pg.wait_for_timeout(100)
+        text = shown_text(app)
     for s in text_shown:  # the literal strings, as the shop wrote them
         assert s in text, s
+    assert_no_markup(page)
     charts = pg.evaluate(CHART_TEXT)
     for s in chart_shown:
         assert s in charts, s
