@@ -1,10 +1,11 @@
 """Shared fixtures. Every test gets a temporary LTREC_DATA_DIR: nothing touches ./data.
 
-Also the two workers' schedule (``make test`` runs ``-n 2 --dist loadgroup``): whole test files
-are the work units (module fixtures are built once), every test that uses the ``spark`` fixture
-or carries the ``spark`` marker joins one group (one Spark session in one worker), and the
-costliest unit left goes to the next free worker, costs read from ``tests/durations.json``
-(refresh: ``--store-durations``).
+Also the two workers' schedule (``make test`` runs ``-n 2 --dist loadgroup``, see
+:mod:`tests.schedule`): whole test files are the work units (module fixtures are built once),
+``tests/spark/`` is one unit (one Spark session, one JVM, in one worker), and the costliest unit
+left goes to the next free worker, costs read from ``tests/durations.json`` (refresh:
+``--store-durations``). A test that uses the Spark session anywhere else is refused at
+collection: on another worker it would start a second JVM (about 1.3 GB and 80 CPU-seconds).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 COMPLETEJOURNEY = SHARED / "datasets" / "completejourney"
 DURATIONS = Path(__file__).with_name("durations.json")
+#: Every test that needs the Spark session lives here: one work unit (:mod:`tests.schedule`).
+SPARK_TESTS = "tests/spark/"
 #: The cost of a test in a file that durations.json does not know yet (seconds): about the mean
 #: per test in durations.json (only the order of the costs matters, not their scale).
 NEW_TEST_S = 5.0
@@ -39,16 +42,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # tryfirst: before xdist appends the group name to the node id
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
+    # By directory, not by an ``xdist_group`` marker: pytest 9.2's structured node ids drop the
+    # group suffix xdist writes (pytest-xdist#1386), so marked tests were spread over both workers.
     for item in items:
-        # the fixture, or the marker: a test of a Spark module that refuses before it needs the
-        # session could still start a JVM of its own on another worker
-        if "spark" in getattr(item, "fixturenames", ()) or item.get_closest_marker("spark"):
-            item.add_marker(pytest.mark.xdist_group("spark"))
+        needs = "spark" in getattr(item, "fixturenames", ()) or item.get_closest_marker("spark")
+        if needs and not item.nodeid.startswith(SPARK_TESTS):
+            raise pytest.UsageError(
+                f"{item.nodeid} uses Spark: move it under {SPARK_TESTS} (those tests share one "
+                "worker and one Spark session)"
+            )
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
@@ -58,7 +61,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from tests.schedule import CostScheduling
 
     costs = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
-    return CostScheduling(config, log, costs, NEW_TEST_S)
+    return CostScheduling(config, log, costs, NEW_TEST_S, folders=(SPARK_TESTS,))
 
 
 _seconds: dict[str, float] = {}
@@ -113,7 +116,13 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
         .config("spark.local.dir", str(tmp / "local"))
         # A cold JVM's interpreted frames are large: MLlib ALS's task deserialisation overflowed
         # the default 1 MB thread stack when an ALS fit was the JVM's first work (seen under load).
-        .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={tmp} -Xss16m")
+        # C1 only and one GC thread: the tests' small jobs never repay C2's compile threads, and
+        # the JVM's CPU (126 -> 92 s for tests/spark, same wall time) is taken from the other
+        # worker on two cores.
+        .config(
+            "spark.driver.extraJavaOptions",
+            f"-Djava.io.tmpdir={tmp} -Xss16m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+        )
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.ui.enabled", "false")

@@ -1,5 +1,6 @@
-"""The xdist scheduler of ``make test``: whole files (or ``xdist_group`` groups) as work units,
-the costliest left first (longest-processing-time first: the two workers end close together).
+"""The xdist scheduler of ``make test``: whole files (or whole folders named in ``folders``, such
+as ``tests/spark/``) as work units, the costliest left first (longest-processing-time first: the
+two workers end close together).
 
 xdist's own ``loadfile``/``loadgroup`` hand out units in collection order or by test count, so a
 one-test file of 80 s could start last and run alone while the other worker idles.
@@ -13,15 +14,24 @@ from xdist.scheduler.loadscope import LoadScopeScheduling
 
 
 class CostScheduling(LoadScopeScheduling):
-    def __init__(self, config: Any, log: Any, costs: dict[str, float], new_test_s: float) -> None:
+    def __init__(
+        self,
+        config: Any,
+        log: Any,
+        costs: dict[str, float],
+        new_test_s: float,
+        folders: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(config, log)
         self.costs = costs
         self.new_test_s = new_test_s
+        self.folders = folders
 
     def _split_scope(self, nodeid: str) -> str:
-        # "path::test[param]@group" -> the group; else the file
-        if nodeid.rfind("@") > nodeid.rfind("]"):
-            return nodeid.rsplit("@", 1)[-1]
+        # "tests/spark/x.py::test" -> "tests/spark/" (one unit); else the file
+        for folder in self.folders:
+            if nodeid.startswith(folder):
+                return folder
         return nodeid.split("::", 1)[0]
 
     def cost(self, scope: str) -> float:

@@ -1,8 +1,8 @@
 """TOML-defined external datasets: parsing, the table mapping, analytics parity, the sample.
 
-The DuckDB backend stands in for "any Ibis backend" in the fast tests (a second DuckDB file with
-its own table and column names); the Spark tests (marked ``spark``, ``slow``) run one local
-Spark session and render the Long Tail page on a Spark-defined dataset.
+The DuckDB backend stands in for "any Ibis backend" here (a second DuckDB file with its own
+table and column names); the same dataset on a local Spark session is in
+``tests/spark/test_external_spark.py``.
 """
 
 from __future__ import annotations
@@ -267,90 +267,6 @@ def test_cli_stats_on_an_external_dataset(external, capsys) -> None:
     nat = json.loads(capsys.readouterr().out)
     assert ext["events"] == nat["events"]
     assert ext["gini_exposure"] == pytest.approx(nat["gini_exposure"])
-
-
-# ----------------------------------------------------------------------------- Spark
-
-
-SPARK_TOML = """
-backend = "pyspark"
-description = "clicks on a local Spark"
-
-[spark]
-master = "local[2]"
-app_name = "ltrec-external-test"
-
-[tables]
-events = "ltrec_ext.clicks"
-items = "ltrec_ext.products"
-users = "ltrec_ext.customers"
-
-[columns.events]
-user_id = "customer"
-item_id = "sku"
-event_type = "action"
-ts = "at"
-session_id = "visit"
-
-[columns.items]
-item_id = "sku"
-title = "name"
-
-[columns.users]
-user_id = "customer"
-
-[sample]
-max_events = 400
-seed = 3
-"""
-
-
-@pytest.fixture(scope="session")
-def spark_ext(spark):
-    """The shared Spark session holding the foreign tables in database ``ltrec_ext``."""
-    _, foreign = _source_frames(seed=9)
-    spark.sql("CREATE DATABASE IF NOT EXISTS ltrec_ext")
-    for name, df in zip(("clicks", "products", "customers"), foreign, strict=True):
-        spark.createDataFrame(df).write.mode("overwrite").saveAsTable(f"ltrec_ext.{name}")
-    return spark
-
-
-@pytest.mark.spark
-@pytest.mark.slow
-def test_spark_dataset_analytics_and_sample(spark_ext, data_dir) -> None:
-    (data_dir / "sparkshop.toml").write_text(SPARK_TOML)
-    src = open_external("sparkshop")
-    assert type(src.backend).__module__.startswith("ibis.backends.pyspark")
-    store = Store(src)
-    native, _ = _source_frames(seed=9)
-    write_store("native", data_dir, *native)
-    _same(
-        longtail.bucket_table(store).frame,
-        longtail.bucket_table(open_store("native")).frame,
-        ["bucket"],
-    )
-    rep = fetch_sample("sparkshop", source=src)
-    assert 0 < rep.events <= 400 and rep.dataset in list_datasets()
-
-
-@pytest.mark.spark
-@pytest.mark.slow
-def test_long_tail_page_renders_on_spark_dataset(spark_ext, data_dir) -> None:
-    from streamlit.testing.v1 import AppTest
-
-    from tests.app.conftest import APP
-
-    (data_dir / "sparkshop.toml").write_text(SPARK_TOML)
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.query_params["ds"] = "sparkshop"
-    at.run()
-    assert not at.exception, at.exception
-    at.switch_page("app_pages/long_tail.py").run()
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
-    assert at.title[0].value == "Long Tail"
-    assert len(at.get("plotly_chart")) == 4
-    assert any("sparkshop" in c.value for c in at.caption)
 
 
 PAGES = [
