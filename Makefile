@@ -19,11 +19,19 @@ run: setup  ## set up, check the address, build the demo shop if missing, start 
 	$(MAKE) --no-print-directory demo && \
 	exec $(VENV)/bin/streamlit run app.py --server.port $(PORT) $$flags
 
+# The type check (one thread, about a minute on a fresh clone) runs beside pytest, whose two
+# workers leave about a quarter of two cores idle; its report follows pytest's, and either
+# failing fails the target.
 test: setup-test  ## install test dependencies and run every test
 	$(PY) -m ruff check ltrec app.py app_pages tests benchmarks
-	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@echo "$(PY) -m mypy (beside pytest) && $(PY) -m pytest $(PYTEST_ARGS)"
+	@$(PY) -m mypy > $(VENV)/mypy.out 2>&1 & types=$$!; \
+	trap 'kill $$types 2>/dev/null' INT TERM; \
+	$(PY) -m pytest $(PYTEST_ARGS); tests=$$?; \
+	wait $$types; typed=$$?; \
+	echo "mypy:"; cat $(VENV)/mypy.out; \
+	if [ $$tests -ne 0 ]; then exit $$tests; fi; exit $$typed
 
 setup: $(VENV)/.runtime-installed
 
