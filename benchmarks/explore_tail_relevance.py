@@ -40,6 +40,7 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,23 @@ def minmax(s: np.ndarray) -> np.ndarray:
     return np.where(v, (s - lo) / span, -np.inf)
 
 
+def strongest(
+    score: Callable[[float], dict[str, float]], bn: float, hi: float, steps: int
+) -> tuple[float, float, float, float] | None:
+    """The largest strength in [0, hi] whose NDCG@K stays within MAX_LOSS of ``bn`` (the
+    base's), by bisection: (strength, loss, APLT@K, tail recall@K), or None when none does."""
+    lo, best = 0.0, None
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        r = score(mid)
+        loss = 1 - r[f"ndcg@{K}"] / bn
+        if loss <= MAX_LOSS:
+            lo, best = mid, (mid, loss, r[f"aplt@{K}"], r[f"tail_recall@{K}"])
+        else:
+            hi = mid
+    return best
+
+
 def explore(d: dict) -> None:
     from ltrec.rerank.sweep import evaluation_scorer
 
@@ -142,15 +160,7 @@ def explore(d: dict) -> None:
     print(f"base: NDCG@10 {bn:.4f}  APLT@10 {b[f'aplt@{K}']:.4f}  ({len(d['users'])} users)")
 
     def frontier(name, fn, hi, ref=None):
-        lo, best = 0.0, None
-        for _ in range(14):
-            mid = (lo + hi) / 2
-            r = scorer(fn(mid), base)
-            loss = 1 - r[f"ndcg@{K}"] / bn
-            if loss <= MAX_LOSS:
-                lo, best = mid, (mid, loss, r[f"aplt@{K}"], r[f"tail_recall@{K}"])
-            else:
-                hi = mid
+        best = strongest(lambda x: scorer(fn(x), base), bn, hi, steps=14)
         if best is None:
             print(f"  {name:58s} none within the bound")
             return None
@@ -376,22 +386,12 @@ def slot_fill(d: dict, fills: dict[str, np.ndarray]) -> None:
         return lst
 
     print("  tail slots (where the linear boost puts them) filled from each scorer:")
-    ref = None
     for name, fill in fills.items():
-        lo, hi, best = 0.0, 2.0, None
-        for _ in range(12):
-            mid = (lo + hi) / 2
-            r = scorer(filled(mid, fill), base)
-            loss = 1 - r[f"ndcg@{K}"] / bn
-            if loss <= MAX_LOSS:
-                lo, best = mid, (mid, loss, r[f"aplt@{K}"], r[f"tail_recall@{K}"])
-            else:
-                hi = mid
+        best = strongest(lambda x, f=fill: scorer(filled(x, f), base), bn, 2.0, steps=12)
         if best is None:
             print(f"    {name:52s} none within the bound")
             continue
         r0 = scorer(boosted(best[0]), base)[f"aplt@{K}"]
-        ref = ref or scorer(boosted(best[0]), base)
         print(
             f"    {name:52s} beta {best[0]:.4g}  loss {best[1]:.4f}  APLT {best[2]:.4f}  "
             f"tail recall {best[3]:.4f}  (the boost's own list at that beta: APLT {r0:.4f})"
