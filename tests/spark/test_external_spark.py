@@ -13,9 +13,10 @@ from ltrec.analytics.backend import Store, open_store
 from ltrec.store import list_datasets
 from ltrec.store.external import fetch_sample, open_external
 from tests.analytics.conftest import write_store
-from tests.store.test_external import _same, _source_frames
+from tests.store.test_external import COLUMNS_TOML, _same, _source_frames
 
-SPARK_TOML = """
+SPARK_TOML = (
+    """
 backend = "pyspark"
 description = "clicks on a local Spark"
 
@@ -27,25 +28,14 @@ app_name = "ltrec-external-test"
 events = "ltrec_ext.clicks"
 items = "ltrec_ext.products"
 users = "ltrec_ext.customers"
-
-[columns.events]
-user_id = "customer"
-item_id = "sku"
-event_type = "action"
-ts = "at"
-session_id = "visit"
-
-[columns.items]
-item_id = "sku"
-title = "name"
-
-[columns.users]
-user_id = "customer"
-
+"""
+    + COLUMNS_TOML
+    + """
 [sample]
 max_events = 400
 seed = 3
 """
+)
 
 
 @pytest.fixture(scope="session")

@@ -62,19 +62,8 @@ def _write_source(path: Path, clicks, products, customers) -> None:
     con.close()
 
 
-TOML = """
-backend = "duckdb"
-description = "the shop's warehouse"
-
-[connection]
-database = "{db}"
-read_only = true
-
-[tables]
-events = "shop.clicks"
-items = "shop.products"
-users = "shop.customers"
-
+#: The foreign column names of :func:`_source_frames`' tables, mapped to ltrec's (every backend).
+COLUMNS_TOML = """
 [columns.events]
 user_id = "customer"
 item_id = "sku"
@@ -88,11 +77,29 @@ title = "name"
 
 [columns.users]
 user_id = "customer"
+"""
 
+TOML = (
+    """
+backend = "duckdb"
+description = "the shop's warehouse"
+
+[connection]
+database = "{db}"
+read_only = true
+
+[tables]
+events = "shop.clicks"
+items = "shop.products"
+users = "shop.customers"
+"""
+    + COLUMNS_TOML
+    + """
 [sample]
 max_events = 400
 seed = 7
 """
+)
 
 
 @pytest.fixture(scope="session")
