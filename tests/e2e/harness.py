@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,10 @@ CHROMIUM_ARGS = [
 ]
 #: Generous: the CI box runs the suite on two shared cores.
 TIMEOUT_MS = 180_000
+#: A dropdown that has not opened is clicked again: after 2 s first (on a quiet machine a list
+#: opens at once; a click that lands while the widget is re-rendered opens nothing), then after
+#: twice as long each time, up to 20 s on a busy machine (:func:`retry_waits`).
+FIRST_OPEN_MS, OPEN_MS = 2_000, 20_000
 
 #: Hostile catalogue strings (the ``xss`` dataset): shown as text, never run or evaluated.
 EVIL_HREF = "https://evil.example/"
@@ -384,6 +388,18 @@ def watch(ctx: Any, origin: str) -> Watched:
     pg.on("pageerror", lambda exc: watched.errors.append(f"pageerror: {exc}"))
     pg.on("dialog", on_dialog)
     return watched
+
+
+def retry_waits(
+    total_ms: int, first_ms: int = FIRST_OPEN_MS, cap_ms: int = OPEN_MS
+) -> Iterator[int]:
+    """The timeouts of a retried step: ``first_ms``, then twice as long each time up to
+    ``cap_ms``, while their sum stays under ``total_ms``."""
+    wait, spent = first_ms, 0
+    while spent + wait < total_ms:
+        yield wait
+        spent += wait
+        wait = min(2 * wait, cap_ms)
 
 
 def settle(pg: Any, timeout: float = TIMEOUT_MS) -> None:

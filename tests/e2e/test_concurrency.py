@@ -28,6 +28,7 @@ from tests.e2e.harness import (
     app_pages,
     benign,
     goto,
+    retry_waits,
     watch,
 )
 
@@ -37,8 +38,6 @@ USERS = 10
 DURATION_S = float(os.environ.get("LTREC_E2E_USERS_S", "20"))
 MAX_GROWTH_MB = 1536  # generous: caches fill as the users open views
 STEP_MS = 240_000  # one step may wait this long on two loaded cores
-OPEN_MS = 20_000  # a dropdown that has not opened in this long is clicked again
-FIRST_OPEN_MS = 2_000  # the first retry comes sooner: on a quiet machine a list opens at once
 
 
 async def settle(pg: Any) -> None:
@@ -65,18 +64,14 @@ async def select(pg: Any, label: str, option: str) -> None:
 
     async def choose() -> None:
         # A click that lands while the widget is re-rendered opens nothing (seen once in CI: the
-        # option never appeared in 240 s); a user clicks again, and so does this: soon at
-        # first, then waiting twice as long each time, up to OPEN_MS under load.
-        wait, spent = FIRST_OPEN_MS, 0
-        while spent + wait < STEP_MS:
+        # option never appeared in 240 s); a user clicks again, and so does this.
+        for wait in retry_waits(STEP_MS):
             await box.click()
             try:
                 await item.wait_for(state="visible", timeout=wait)
                 break
             except Exception:  # noqa: BLE001 - not open yet: close whatever is open, retry
                 await pg.keyboard.press("Escape")
-            spent += wait
-            wait = min(2 * wait, OPEN_MS)
         await item.click()
 
     await act(pg, choose)

@@ -12,20 +12,20 @@ import pytest
 
 from tests.e2e.harness import (
     FORMULA_TITLE,
+    OPEN_MS,
     TIMEOUT_MS,
     act,
     assert_clean,
     chart_svg,
     goto,
     main_text,
+    retry_waits,
     settle,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-OPEN_MS = 20_000  # a dropdown that has not opened in this long is clicked again
-FIRST_OPEN_MS = 2_000  # the first retry comes sooner: on a quiet machine a list opens at once
 
 
 def combobox(pg, label: str):
@@ -36,19 +36,15 @@ def combobox(pg, label: str):
 def opened(pg, label: str, item, page=None):
     """Click the selectbox until ``item`` (an option locator) shows, and return it. A click that
     lands while the widget is re-rendered opens nothing (seen in CI: the option never came);
-    a user clicks again, and so does this: soon at first (a list opens in well under a second
-    on a quiet machine), then waiting twice as long each time, up to ``OPEN_MS`` on a busy one."""
+    a user clicks again, and so does this (soon at first, :func:`retry_waits`)."""
     page = page or pg
-    wait, spent = FIRST_OPEN_MS, 0
-    while spent + wait < TIMEOUT_MS:
+    for wait in retry_waits(TIMEOUT_MS):
         combobox(pg, label).click()
         try:
             item.wait_for(state="visible", timeout=wait)
             return item
         except Exception:  # noqa: BLE001 - not open yet: close whatever is open, retry
             page.keyboard.press("Escape")
-        spent += wait
-        wait = min(2 * wait, OPEN_MS)
     item.wait_for(state="visible", timeout=OPEN_MS)  # the last try's error, if it never opens
     return item
 
